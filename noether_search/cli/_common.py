@@ -1,0 +1,127 @@
+"""Options, parameter types and output helpers shared by the subcommands.
+
+Only the CLI layer prints: library functions return data and accept progress callbacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from noether_search.store import default_run_dir
+
+KNOWN_SYSTEMS = ("pendulum", "spring", "real-pendulum")
+
+
+class SystemType(click.ParamType):
+    """A built-in system name; the error lists the known ones."""
+
+    name = "SYSTEM"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        if value in KNOWN_SYSTEMS:
+            return value
+        self.fail(f"unknown system {value!r}; known systems: {', '.join(KNOWN_SYSTEMS)} "
+                  "(or use --data FILE for your own trajectories)", param, ctx)
+
+
+def data_source_options(func: Callable) -> Callable:
+    """Add ``--system`` / ``--data`` / ``--noise`` / ``--seed``; exactly one of system/data."""
+
+    @click.option("--system", "system", type=SystemType(), default=None,
+                  help=f"Built-in system: {', '.join(KNOWN_SYSTEMS)}.")
+    @click.option("--data", "data", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Your own trajectories: a CSV or HDF5 file in the documented format "
+                       "(README, 'Trajectory files'). Units come from the header.")
+    @click.option("--noise", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
+                  help="Std of Gaussian noise added to q and p of the ideal systems.")
+    @click.option("--seed", type=int, default=0, show_default=True,
+                  help="Random seed for data generation, fitting and training.")
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        system, data = kwargs.get("system"), kwargs.get("data")
+        if system is not None and data is not None:
+            raise click.UsageError("--system and --data are mutually exclusive; give one of them")
+        if system is None and data is None:
+            raise click.UsageError("give --system NAME (one of "
+                                   f"{', '.join(KNOWN_SYSTEMS)}) or --data FILE")
+        if data is not None and kwargs.get("noise"):
+            raise click.UsageError("--noise applies to the built-in systems only, not to --data")
+        return func(*args, **kwargs)
+
+    return wrapper
+
+
+def load_dataset(system: str | None, data: Path | None, noise: float = 0.0, seed: int = 0):
+    """Load the dataset named by the options, turning data errors into click errors."""
+    import hamiltonian_data
+
+    try:
+        return hamiltonian_data.load(system=system, data=data, noise=noise, seed=seed)
+    except hamiltonian_data.DataError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def run_name(system: str | None, data: Path | None, noise: float = 0.0) -> str:
+    """Default run folder name: the system (with noise) or the data file's stem."""
+    if system is not None:
+        return system if not noise else f"{system}-noise{noise:g}"
+    assert data is not None
+    return Path(data).stem
+
+
+def out_option(func: Callable) -> Callable:
+    return click.option(
+        "--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Results store folder (default: results/<system or data file name>). "
+             "Stages already in the store are reused.")(func)
+
+
+def json_option(func: Callable) -> Callable:
+    return click.option("--json", "as_json", is_flag=True,
+                        help="Print one JSON object on stdout instead of tables.")(func)
+
+
+def resolve_out(out: Path | None, system: str | None, data: Path | None, noise: float = 0.0) -> Path:
+    return out if out is not None else default_run_dir(run_name(system, data, noise))
+
+
+def open_store(path: Path):
+    """Open or create the results store, turning store errors into click errors."""
+    from noether_search.store import ResultsStore, StoreError
+
+    try:
+        return ResultsStore.open(path)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def echo_json(obj: Any) -> None:
+    """Print one JSON object on stdout."""
+    from noether_search.store import _json_default
+
+    click.echo(json.dumps(obj, default=_json_default))
+
+
+def console(stderr: bool = False):
+    """A rich console (on stderr for progress, so stdout stays clean for --json)."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, file=sys.stderr if stderr else None)
+
+
+def progress_bar(description: str, total: int | None, disable: bool = False):
+    """A rich progress context on stderr; returns (progress, task_id, advance(n) callback)."""
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                        MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=console(stderr=True), disable=disable, transient=False)
+    return progress
