@@ -1,0 +1,189 @@
+"""Meta-tailoring: train θ so that the task loss is low *after* the inner tailoring step.
+
+Starting from the pre-trained MLP, each outer step computes, for a batch,
+
+    φ'_i = φ0 − λ ∇φ L_cons(x_i)              (inner step, graph kept: create_graph=True)
+    L_task = mean_i |f_{θ,φ'_i}(x_i) − dx_i/dt|²
+    θ ← Adam(θ, ∇θ L_task)                    (second order: through ∇φ L_cons)
+
+(paper Algorithm 1 with a fixed law g; REFERENCE item 7). The input model is never modified:
+training happens on a deep copy whose state dict is returned.
+
+The inner learning rate λ is fixed by default (the caller passes the screen's best rate for the
+law). With ``learn_inner_lr=True`` log λ is trained by the same optimiser (Meta-SGD style); it
+is off by default because a learned λ may shrink toward 0, turning every law into plain
+fine-tuning and blurring the comparison between laws that the ranking relies on.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .cnmlp import check_mlp
+from .inner import Law, check_scheme, law_scale, tailored_predict
+
+
+@dataclass(frozen=True)
+class MetaResult:
+    """Outcome of one meta-tailoring run.
+
+    Attributes:
+        model_state: state dict of the meta-tailored copy (tensors detached, cloned).
+        inner_lr: λ used at the end (the input one unless ``learn_inner_lr``).
+        train_loss_history: (epochs,) mean post-step training MSE over each epoch's batches,
+            each measured before that batch's update (shorter if training diverged).
+        final_train_loss: post-step training MSE of the returned model on all of x (inf if
+            training diverged).
+        initial_train_loss: the same for the input model (before meta-tailoring).
+        g_scale: the law's scale s used (pass it to TailoredField with this model).
+        diverged: True if a non-finite loss stopped training; model_state is then the last
+            finite one.
+        seconds: wall time of the run.
+    """
+
+    model_state: dict[str, Tensor]
+    inner_lr: float
+    train_loss_history: np.ndarray
+    final_train_loss: float
+    initial_train_loss: float
+    g_scale: float
+    diverged: bool
+    seconds: float
+
+
+def post_step_loss(model: torch.nn.Module, g: Law, x: Tensor, dxdt: Tensor, dt: float,
+                   inner_lr: float, g_scale: float, *, scheme: str = "central",
+                   chunk: int = 8192) -> float:
+    """Training MSE on dx/dt after one inner step (no graph kept), as a Python float.
+
+    Args:
+        model: the MLP.
+        g: the conservation law.
+        x: (N, d) states; dxdt: (N, d) true derivatives.
+        dt: Δt (s); inner_lr: λ; g_scale: s; scheme: of the conservation loss.
+        chunk: examples per evaluation (bounds memory; the result does not depend on it).
+    """
+    total = 0.0
+    for i in range(0, x.shape[0], chunk):
+        pred = tailored_predict(model, g, x[i:i + chunk], dt, inner_lr, g_scale,
+                                scheme=scheme).detach()
+        total += float(((pred - dxdt[i:i + chunk]) ** 2).sum())
+    return total / dxdt.numel()
+
+
+def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Tensor | np.ndarray,
+                dt: float, inner_lr: float, epochs: int = 100, lr: float = 1e-3,
+                batch_size: int | None = None, seed: int = 0,
+                progress: Callable[[int], None] | None = None, *, g_scale: float | None = None,
+                learn_inner_lr: bool = False, weight_decay: float = 0.0,
+                scheme: str = "central") -> MetaResult:
+    """Fine-tune a copy of the MLP so its predictions are good after one tailoring step.
+
+    Args:
+        model: the pre-trained baseline MLP (left unchanged).
+        g: the conservation law, a differentiable torch callable (B, d) -> (B,).
+        x: (N, d) training states; dxdt: (N, d) their true derivatives.
+        dt: Δt (s) of the conservation loss.
+        inner_lr: λ > 0, normally the screen's best rate for g.
+        epochs: passes over the training pairs.
+        lr: Adam learning rate for θ (and log λ).
+        batch_size: examples per outer step; None = full batch (one step per epoch).
+        seed: seeds the batch order (full batch is deterministic anyway).
+        progress: called with 1 after each epoch.
+        g_scale: the law's scale s; default: :func:`law_scale` of g on x.
+        learn_inner_lr: also train log λ.
+        weight_decay: Adam's L2 weight decay on θ.
+        scheme: finite-difference scheme of the conservation loss ("central" or "forward");
+            use the same one in the screen and in TailoredField.
+
+    Returns:
+        MetaResult.
+
+    Raises:
+        ValueError: for bad shapes or hyper-parameters, or a law that is constant or
+            non-finite on x (see :func:`law_scale`).
+    """
+    start = time.perf_counter()
+    check_mlp(model)
+    check_scheme(scheme)
+    if not (inner_lr > 0 and math.isfinite(inner_lr)):
+        raise ValueError(f"meta_tailor: inner_lr must be a positive finite number, got "
+                         f"{inner_lr!r}; use the screen's best_lr")
+    if epochs < 0:
+        raise ValueError(f"meta_tailor: epochs must be >= 0, got {epochs}")
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"meta_tailor: batch_size must be None (full batch) or >= 1, got "
+                         f"{batch_size}")
+    net = copy.deepcopy(model)
+    w = net.linear1.weight
+    x = torch.as_tensor(x).to(dtype=w.dtype, device=w.device)
+    dxdt = torch.as_tensor(dxdt).to(dtype=w.dtype, device=w.device)
+    if x.ndim != 2 or x.shape != dxdt.shape:
+        raise ValueError(f"meta_tailor: x and dxdt must both be (N, d); got {tuple(x.shape)} "
+                         f"and {tuple(dxdt.shape)}")
+    s = law_scale(g, x) if g_scale is None else float(g_scale)
+    n = x.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+
+    for p in net.parameters():
+        p.requires_grad_(True)
+    log_lr = torch.tensor(math.log(inner_lr), dtype=w.dtype, device=w.device,
+                          requires_grad=learn_inner_lr)
+    params = [{"params": list(net.parameters()), "weight_decay": weight_decay}]
+    if learn_inner_lr:
+        params.append({"params": [log_lr], "weight_decay": 0.0})
+    opt = torch.optim.Adam(params, lr=lr)
+    gen = torch.Generator().manual_seed(seed)
+
+    initial = post_step_loss(net, g, x, dxdt, dt, inner_lr, s, scheme=scheme)
+    history: list[float] = []
+    diverged = False
+    last_good = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    last_good_lr = inner_lr
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen) if bs < n else None
+        epoch_sum, epoch_n = 0.0, 0
+        for i in range(0, n, bs):
+            idx = slice(i, i + bs) if order is None else order[i:i + bs]
+            xb, yb = x[idx], dxdt[idx]                                   # (b, d)
+            pred = tailored_predict(net, g, xb, dt, log_lr.exp(), s, create_graph=True,
+                                    scheme=scheme)
+            loss = ((pred - yb) ** 2).mean()
+            if not bool(torch.isfinite(loss)):
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            epoch_sum += float(loss.detach()) * xb.shape[0]
+            epoch_n += xb.shape[0]
+        if diverged:
+            break
+        history.append(epoch_sum / epoch_n)
+        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+            diverged = True
+            break
+        last_good = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        last_good_lr = float(log_lr.detach().exp())
+        if progress is not None:
+            progress(1)
+
+    if diverged:
+        net.load_state_dict(last_good)
+        final = math.inf
+    else:
+        final = post_step_loss(net, g, x, dxdt, dt, last_good_lr, s, scheme=scheme)
+        if not math.isfinite(final):
+            diverged, final = True, math.inf
+    return MetaResult(model_state=last_good, inner_lr=last_good_lr,
+                      train_loss_history=np.asarray(history, dtype=np.float64),
+                      final_train_loss=final, initial_train_loss=initial, g_scale=s,
+                      diverged=diverged, seconds=time.perf_counter() - start)

@@ -1,0 +1,141 @@
+"""Tailoring screen: each law as a one-step test-time loss on the pre-trained MLP.
+
+For every law and every inner learning rate λ on a grid (paper: 10^k, k ∈ {−3, −2.5, …, 1}),
+the training task loss (MSE on dx/dt) after one inner step is measured; laws are then ranked by
+the best of these (REFERENCE item 6). No training happens here: θ is the baseline's.
+
+Cost per law: one evaluation of g and of its input gradient, one backward pass through the MLP
+(the forward pass at φ0 is shared by all laws: it does not depend on g), and one forward pass
+for all K learning rates at once (φ' stacked as (K, N, H)).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .cnmlp import check_mlp, cn_forward, cn_step, first_hidden, identity_cn
+from .inner import Law, check_scheme, conservation_loss, law_scale
+
+#: The paper's grid of inner learning rates: 10^k, k = −3, −2.5, …, 1 (9 values).
+DEFAULT_LRS: np.ndarray = 10.0 ** np.arange(-3, 1.01, 0.5)
+
+
+@dataclass(frozen=True)
+class ScreenResult:
+    """One law's screen.
+
+    Attributes:
+        best_lr: the inner learning rate with the lowest loss (nan if every rate failed).
+        loss_by_lr: (K,) training MSE on dx/dt after one inner step, per rate; inf where the
+            prediction was non-finite.
+        best_loss: min of ``loss_by_lr`` (inf if every rate failed).
+        gain: baseline_loss − best_loss (> 0: tailoring with this law helps; −inf if failed).
+        baseline_loss: training MSE of the untailored model (same for every law).
+        g_scale: the law's scale s (std of g on the training states; nan if it failed).
+        error: None, or why the law failed as a whole (constant, non-finite, raised).
+    """
+
+    best_lr: float
+    loss_by_lr: np.ndarray
+    best_loss: float
+    gain: float
+    baseline_loss: float
+    g_scale: float
+    error: str | None = None
+
+
+def _failed(n_lrs: int, baseline: float, message: str) -> ScreenResult:
+    return ScreenResult(best_lr=math.nan, loss_by_lr=np.full(n_lrs, np.inf), best_loss=math.inf,
+                        gain=-math.inf, baseline_loss=baseline, g_scale=math.nan, error=message)
+
+
+def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
+           dxdt: Tensor | np.ndarray, dt: float, lrs: Sequence[float] | np.ndarray = DEFAULT_LRS,
+           *, scheme: str = "central",
+           progress: Callable[[int], None] | None = None) -> list[ScreenResult]:
+    """Training loss after one tailoring step, for each law and each inner learning rate.
+
+    Args:
+        model: the pre-trained baseline MLP (θ, not modified).
+        laws: conservation laws, each a torch callable (B, d) -> (B,).
+        x: (N, d) training states.
+        dxdt: (N, d) their true time derivatives (targets of the task loss).
+        dt: Δt (s) of the conservation loss's Euler step.
+        lrs: (K,) inner learning rates.
+        scheme: finite-difference scheme of the conservation loss ("central" or "forward").
+        progress: called with 1 after each law.
+
+    Returns:
+        one ScreenResult per law, in order. A law that raises, is non-finite or constant on
+        ``x`` gets ``error`` set and infinite losses; a rate whose loss is non-finite gets inf.
+        Nothing is raised for a single law.
+
+    Raises:
+        ValueError: if x and dxdt do not have the same (N, d) shape, or for an unknown scheme.
+    """
+    check_mlp(model)
+    check_scheme(scheme)
+    w = model.linear1.weight
+    x = torch.as_tensor(x).to(dtype=w.dtype, device=w.device)
+    dxdt = torch.as_tensor(dxdt).to(dtype=w.dtype, device=w.device)
+    if x.ndim != 2 or x.shape != dxdt.shape:
+        raise ValueError(f"screen: x and dxdt must both be (N, d); got {tuple(x.shape)} and "
+                         f"{tuple(dxdt.shape)}")
+    lrs = np.asarray(lrs, dtype=np.float64).reshape(-1)                # (K,)
+    lr_t = torch.as_tensor(lrs).to(dtype=w.dtype, device=w.device)
+
+    with torch.enable_grad():
+        # Shared across laws: the forward pass at the identity φ0 (it does not depend on g).
+        phi0 = identity_cn(model, x.shape[0], requires_grad=True)
+        with torch.no_grad():
+            h1 = first_hidden(model, x)                   # (N, H1)
+        f0 = cn_forward(model, x, phi0, h1=h1)            # (N, d)
+        f0_val = f0.detach()
+        baseline = float(((f0_val - dxdt) ** 2).mean())
+
+        results = []
+        for g in laws:
+            results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, phi0, h1, f0,
+                                       f0_val, baseline, scheme))
+            if progress is not None:
+                progress(1)
+    return results
+
+
+def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, phi0, h1, f0, f0_val, baseline,
+                scheme) -> ScreenResult:
+    """Screen one law; every failure becomes a value (see :func:`screen`)."""
+    n_lrs = len(lrs)
+    try:
+        s = law_scale(g, x)
+        # L depends on φ only through f, so ∇φ L = (∂f/∂φ)ᵀ ∇_f L: get ∇_f L cheaply from g
+        # alone, then one backward pass through the shared graph of f0.
+        f = f0_val.clone().requires_grad_(True)                        # (N, d)
+        loss = conservation_loss(g, x, f, dt, s, scheme).sum()
+        if loss.requires_grad:
+            (dl_df,) = torch.autograd.grad(loss, f, allow_unused=True, materialize_grads=True)
+        else:                                                          # g ignores its input
+            dl_df = torch.zeros_like(f)
+        grads = torch.autograd.grad(f0, tuple(phi0), grad_outputs=dl_df,
+                                    retain_graph=True)                 # 4 × (N, H)
+        with torch.no_grad():
+            phi1 = cn_step(phi0, grads, lr_t)                          # (K, N, H)
+            pred = cn_forward(model, x, phi1, h1=h1)                   # (K, N, d)
+            losses = ((pred - dxdt) ** 2).mean(dim=(1, 2)).double().cpu().numpy()
+    except Exception as exc:  # noqa: BLE001 - a per-law failure is recorded, not raised
+        return _failed(n_lrs, baseline, f"{type(exc).__name__}: {exc}")
+    losses = np.where(np.isfinite(losses), losses, np.inf)
+    if not np.isfinite(losses).any():
+        return ScreenResult(best_lr=math.nan, loss_by_lr=losses, best_loss=math.inf,
+                            gain=-math.inf, baseline_loss=baseline, g_scale=s,
+                            error="the tailored loss is non-finite at every learning rate")
+    k = int(np.argmin(losses))
+    best = float(losses[k])
+    return ScreenResult(best_lr=float(lrs[k]), loss_by_lr=losses, best_loss=best,
+                        gain=baseline - best, baseline_loss=baseline, g_scale=s)
