@@ -68,6 +68,20 @@ def load_dataset(system: str | None, data: Path | None, noise: float = 0.0, seed
         raise click.ClickException(str(exc)) from None
 
 
+def load_variables(system: str | None, data: Path | None) -> tuple[tuple[str, str], ...]:
+    """The state variables ``((name, unit), ...)`` of a built-in system or a data file
+    (read from the header and validated), without generating trajectories when avoidable."""
+    import hamiltonian_data
+
+    if system is not None:
+        spec = hamiltonian_data.SYSTEMS[system]
+        variables = getattr(spec, "variables", None)
+        if variables is not None:
+            return tuple((v.name, v.unit) for v in variables)
+    dataset = load_dataset(system, data)
+    return tuple((v.name, v.unit) for v in dataset.variables)
+
+
 def run_name(system: str | None, data: Path | None, noise: float = 0.0) -> str:
     """Default run folder name: the system (with noise) or the data file's stem."""
     if system is not None:

@@ -1,0 +1,1 @@
+"""The formula language (units-checked), its enumeration, and everything done to formulas."""
