@@ -1,0 +1,105 @@
+"""``noether-search rank``: the whole pipeline, ending in the paper's comparison table."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
+                                        load_dataset, open_store, out_option, progress_bar,
+                                        resolve_out)
+
+
+def _fmt(value, spec: str = ".4g") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+@click.command("rank")
+@data_source_options
+@click.option("--depth", type=click.IntRange(1, 10), default=7, show_default=True,
+              help="Maximum formula size in nodes (the paper's 'depth').")
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Laws kept after the one-step tailoring screen and meta-tailored.")
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Meta-tailoring epochs per law.")
+@click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
+              help="Random-sequence filter: keep a formula when R_random / R_true >= FACTOR.")
+@click.option("--horizon", type=click.IntRange(min=1), default=None,
+              help="Rollout steps for the long-term prediction RMSE (default: per dataset, "
+                   "see docs/BASELINE.md).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Parallel workers for fitting (default: all cores).")
+@out_option
+@json_option
+def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
+            top: int, epochs: int, factor: float, horizon: int | None, workers: int | None,
+            out: Path | None, as_json: bool) -> None:
+    """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
+
+    Enumerates and fits candidates (reusing the store), trains or reuses the baseline,
+    screens every surviving law as a one-step tailoring loss, meta-tailors the best --top,
+    and compares the long-term prediction RMSE of the baseline, the best law (by training
+    loss) and the oracle (the known invariant, when there is one). Writes summary.json.
+    """
+    from dslsearch.fitting import FitConfig
+    from noether_search.pipeline import RankConfig, run_rank
+
+    start = time.perf_counter()
+    dataset = load_dataset(system, data, noise, seed)
+    store = open_store(resolve_out(out, system, data, noise))
+    config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
+                        factor=factor)
+    fit_kwargs = {"factor": factor, "seed": seed}
+    if workers is not None:
+        fit_kwargs["workers"] = workers
+    fit_config = FitConfig(**fit_kwargs)
+
+    with progress_bar("rank", None, disable=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = run_rank(store, dataset, config, fit_config=fit_config, progress=report)
+    summary["seconds"] = round(time.perf_counter() - start, 2)
+    if as_json:
+        echo_json(summary)
+        return
+    _print_tables(summary, store.root)
+
+
+def _print_tables(summary: dict, root: Path) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = console()
+    table = Table(title=f"Top laws for {summary['system']} (depth {summary['depth']})")
+    for col in ("#", "law", "R_true", "R_random", "screen gain", "meta train loss"):
+        table.add_column(col, justify="left" if col == "law" else "right")
+    best = summary["best"]["formula"] if summary["best"] else None
+    for k, law in enumerate(summary["top"], 1):
+        mark = " ★" if law["formula"] == best else ""
+        table.add_row(str(k), escape(law["pretty"]) + mark, _fmt(law["R_true"], ".2e"),
+                      _fmt(law["R_random"], ".3f"), _fmt(law["screen_gain"], ".2e"),
+                      _fmt(law["meta_train_loss"], ".3e"))
+    con.print(table)
+
+    comp = Table(title="Long-term prediction RMSE (test set, "
+                       f"{summary['horizon']} steps)")
+    comp.add_column("model")
+    comp.add_column("conservation loss")
+    comp.add_column("RMSE", justify="right")
+    comp.add_row("vanilla MLP", "–", _fmt(summary["baseline_rmse"]))
+    comp.add_row("Noether", escape(best or "–"), _fmt(summary["noether_rmse"]))
+    oracle = summary.get("oracle")
+    comp.add_row("oracle", escape(oracle["formula"]) if oracle else "– (no known invariant)",
+                  _fmt(summary["oracle_rmse"]))
+    con.print(comp)
+    stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stage_seconds"].items())
+    con.print(escape(f"{summary['candidates']:,} candidates, {summary['survivors']:,} survivors, "
+                     f"{summary['laws']:,} laws. Stages: {stages}. Total {summary['seconds']} s. "
+                     f"Summary: {root / 'summary.json'}"))
