@@ -1,0 +1,342 @@
+"""Fitting a batch of fit units that share one reduced skeleton.
+
+Two mechanisms, chosen per skeleton:
+
+* **Closed form** when the skeleton is affine in its parameters (possibly after writing a
+  bare divisor ``X/c`` as ``X*d`` with ``d = 1/c``): ``g = F0 + sum_k c_k F_k``, and
+  minimising R over ``c`` is a generalised eigenproblem ``W v = R T v`` of size ``k+1``
+  (W, T the within and total scatter matrices of the ``F``s). Exact, no iterations; this is
+  how ``p**2 - c*cos(q)`` and ``q**2 + c*p**2`` are fitted.
+* **Batched gradient fitting** otherwise: torch float64 Adam on every candidate and every
+  start at once, values ``(G, 2, S, N)`` (G candidates, true/random data, S starts).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from dslsearch.fitting.objective import (Segments, centred, r_reg_torch, within)
+from dslsearch.fitting.skeleton import (ADD, COS, DIV, MUL, PARAM_S, SIN, SLOT, SQUARE, SUB,
+                                        evaluate_struct, n_struct_params)
+
+
+@dataclass(frozen=True)
+class AdamConfig:
+    """Settings of the batched gradient fit."""
+
+    steps: int = 60             # Adam iterations after the grid
+    lr: float = 0.05            # step size on the normalised parameter theta = c / |start|
+    n_grid: int = 24            # grid points per candidate (forward only, no gradient)
+    refine: int = 2             # best grid points refined by Adam
+    screen: float = 0.5         # refine only candidates whose best grid R is below this
+    seed: int = 0               # seed of the start table (fixed, not per shard or worker)
+    chunk: int = 2_000_000      # max elements of one (G, E, S, N) value tensor
+
+
+# ----------------------------------------------------------------------------------------
+# closed form
+def linearise(struct: tuple) -> tuple[tuple, tuple[bool, ...]] | None:
+    """Rewrite ``struct`` as affine in its parameters, or return None if it is not.
+
+    Returns:
+        ``(lin_struct, inverse)``: ``lin_struct`` has each bare divisor ``X/c`` rewritten as
+        ``X*d``; ``inverse[k]`` says parameter k was so rewritten (``c_k = 1/d_k``).
+    """
+    counter = itertools.count()
+    inverse: dict[int, bool] = {}
+
+    def lin(s):  # -> (new_s, has_params, affine)
+        if s == SLOT:
+            return s, False, True
+        if s == PARAM_S:
+            inverse[next(counter)] = False
+            return s, True, True
+        o = s[0]
+        if o in ("R", SIN, COS, SQUARE):
+            c, dep, aff = lin(s[1])
+            return (o, c), dep, aff and not dep
+        if o == DIV and s[2] == PARAM_S:
+            x, dx, ax = lin(s[1])
+            if dx:
+                return s, True, False
+            inverse[next(counter)] = True
+            return (MUL, x, PARAM_S), True, ax
+        x, dx, ax = lin(s[1])
+        y, dy, ay = lin(s[2])
+        dep = dx or dy
+        if o in (ADD, SUB):
+            return (o, x, y), dep, ax and ay
+        if o == MUL:
+            return (o, x, y), dep, ax and ay and not (dx and dy)
+        return (o, x, y), dep, ax and not dy  # DIV by a parameter-free denominator
+
+    new, _, affine = lin(struct)
+    if not affine:
+        return None
+    return new, tuple(inverse[k] for k in range(len(inverse)))
+
+
+def basis_values(lin_struct: tuple, slots: list[np.ndarray], n_params: int) -> np.ndarray:
+    """``F (G, n_params + 1, N)``: ``F0 = g(0)``, ``F_k = g(e_k) - g(0)`` of an affine struct.
+
+    Args:
+        slots: one ``(G, N)`` array per slot.
+    """
+    G = slots[0].shape[0] if slots else 1
+    zero = [np.zeros((G, 1))] * n_params
+    with np.errstate(all="ignore"):
+        F0 = np.broadcast_to(evaluate_struct(lin_struct, slots, zero, np), slots[0].shape)
+        out = [F0]
+        for k in range(n_params):
+            e = list(zero)
+            e[k] = np.ones((G, 1))
+            out.append(evaluate_struct(lin_struct, slots, e, np) - F0)
+    return np.stack(out, axis=1)
+
+
+def solve_affine(F: np.ndarray, segs: list[Segments],
+                 rel_tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise R of ``g = F0 + sum_k v_k F_k`` for each candidate and each segmentation.
+
+    Directions of the span along which g is (numerically) constant are dropped, so an
+    offset parameter gets 0 and an identity such as ``cos(q)**2 + c*sin(q)**2`` cannot
+    reach 0/0.
+
+    Args:
+        F: ``(G, K, N)`` finite basis values.
+        segs: segmentations (true trajectories, random pseudo-trajectories).
+
+    Returns:
+        ``(R, V)``: ``R (len(segs), G)`` minimal R (NaN where g is constant for every v),
+        ``V (len(segs), G, K)`` coefficient vectors (up to scale; NaN where R is).
+    """
+    Fc = centred(F)
+    T = np.einsum("gin,gjn->gij", Fc, Fc)
+    lam, U = np.linalg.eigh(T)  # (G, K), (G, K, K)
+    lam_max = lam[:, -1:]
+    keep = lam > rel_tol * np.maximum(lam_max, 0.0)
+    keep &= lam_max > 0
+    D = np.where(keep, 1.0 / np.sqrt(np.where(keep, lam, 1.0)), 0.0)  # (G, K)
+    Rs, Vs = [], []
+    for seg in segs:
+        Fw = within(Fc, seg)
+        W = np.einsum("gin,gjn->gij", Fw, Fw)
+        M = np.einsum("gki,gkl,glj->gij", U, W, U) * D[:, :, None] * D[:, None, :]
+        M = M + np.apply_along_axis(np.diag, 1, np.where(keep, 0.0, 2.0))  # dropped: R=2>1
+        mu, Y = np.linalg.eigh(M)
+        y = Y[:, :, 0]
+        v = np.einsum("gij,gj->gi", U, D * y)
+        r = np.clip(mu[:, 0], 0.0, None)
+        bad = ~keep.any(1)
+        r[bad] = np.nan
+        v[bad] = np.nan
+        Rs.append(r)
+        Vs.append(v)
+    return np.stack(Rs), np.stack(Vs)
+
+
+def coefficients_to_params(v: np.ndarray, F0_constant: np.ndarray,
+                           inverse: tuple[bool, ...]) -> np.ndarray:
+    """Turn eigenvectors ``v (G, K)`` into parameters ``(G, K-1)``.
+
+    With a non-constant ``F0`` the coefficient of F0 is fixed at 1 (divide by ``v0``);
+    with a constant F0 the scale is free and the largest coefficient is set to 1.
+    Parameters written as ``d = 1/c`` are inverted. Infinite where the optimum lies at
+    an infinite parameter.
+    """
+    with np.errstate(all="ignore"):
+        norm = np.where(F0_constant, np.max(np.abs(v[:, 1:]), axis=1, initial=0.0)
+                        * np.sign(v[np.arange(len(v)), 1 + np.argmax(np.abs(v[:, 1:]), 1)]
+                                  if v.shape[1] > 1 else 1.0), v[:, 0])
+        c = v[:, 1:] / norm[:, None]
+        for k, inv in enumerate(inverse):
+            if inv:
+                c[:, k] = 1.0 / c[:, k]
+    return c
+
+
+# ----------------------------------------------------------------------------------------
+# gradient fitting
+def topology(struct: tuple) -> tuple[tuple, tuple]:
+    """Split a structure into its shape and its ops.
+
+    Returns:
+        ``(topo, ops)``: ``topo`` replaces each operation by ``"U"`` (unary, including the
+        reciprocal) or ``"B"`` (binary); ``ops`` lists the op codes in pre-order, with
+        ``-1`` for the reciprocal. Structures of one topology are fitted in one batch, the
+        per-candidate op selected inside the tensor program (:func:`evaluate_topology`).
+    """
+    ops: list[int] = []
+
+    def walk(s):
+        if s in (SLOT, PARAM_S):
+            return s
+        ops.append(-1 if s[0] == "R" else s[0])
+        if len(s) == 2:
+            return ("U", walk(s[1]))
+        return ("B", walk(s[1]), walk(s[2]))
+
+    topo = walk(struct)
+    return topo, tuple(ops)
+
+
+def evaluate_topology(topo: tuple, ops, slots: list, params: list):
+    """Evaluate a topology in torch, each candidate with its own ops.
+
+    Args:
+        ops: ``(G, n_ops)`` int tensor, codes as in :func:`topology`; broadcast as
+            ``(G, 1, 1, 1)`` against the values.
+        slots: ``(G, 1, 1, N)`` tensors; params: ``(G, E, S, 1)`` tensors.
+
+    Every branch is computed and the candidate's op selected; inputs of unselected
+    branches are made safe first so that no NaN flows back through ``torch.where``.
+    """
+    import torch
+
+    it_s, it_p = iter(slots), iter(params)
+    k = itertools.count()
+
+    def ev(t):
+        if t == SLOT:
+            return next(it_s)
+        if t == PARAM_S:
+            return next(it_p)
+        o = ops[:, next(k)].view(-1, 1, 1, 1)
+        if t[0] == "U":
+            x = ev(t[1])
+            is_r = o == -1
+            inv = 1.0 / torch.where(is_r & (x != 0), x, torch.ones_like(x))
+            inv = torch.where(is_r & (x == 0), torch.full_like(x, float("inf")), inv)
+            return torch.where(o == SIN, torch.sin(x),
+                               torch.where(o == COS, torch.cos(x),
+                                           torch.where(o == SQUARE, x * x, inv)))
+        x = ev(t[1])
+        y = ev(t[2])
+        x, y = torch.broadcast_tensors(x, y)
+        is_div = o == DIV
+        y_safe = torch.where(is_div & (y != 0), y, torch.ones_like(y))
+        q = torch.where(is_div & (y == 0), torch.full_like(x, float("nan")), x / y_safe)
+        return torch.where(o == ADD, x + y,
+                           torch.where(o == SUB, x - y,
+                                       torch.where(o == MUL, x * y, q)))
+
+    return ev(topo)
+
+
+def start_table(n_params: int, n_starts: int, seed: int) -> np.ndarray:
+    """Deterministic grid of parameter values, ``(S, P)``.
+
+    One parameter: ``±geomspace(0.01, 100, S/2)``. More: log-uniform magnitudes in
+    [0.01, 100] with random signs from a fixed seed (the same table in every shard).
+    """
+    if n_params == 1:
+        mags = np.geomspace(0.01, 100.0, max(n_starts // 2, 1))
+        return np.concatenate([mags, -mags])[:, None]
+    rng = np.random.default_rng(seed + 1000 * n_params)
+    mags = np.exp(rng.uniform(np.log(0.01), np.log(100.0), (n_starts, n_params)))
+    signs = rng.choice([-1.0, 1.0], (n_starts, n_params))
+    return mags * signs
+
+
+def _r_all(vals, segs_e):
+    import torch
+
+    return torch.stack([r_reg_torch(vals[:, e], s) for e, s in enumerate(segs_e)], 1)
+
+
+def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: list[Segments],
+                 config: AdamConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Batched fit of G candidates sharing a topology, on each segmentation independently.
+
+    A forward-only grid over the start table picks the ``config.refine`` best starts of
+    each candidate; Adam (on ``theta = c / |start|``) then refines them all at once.
+
+    Args:
+        topo, ops: from :func:`topology`; ``ops (G, n_ops)``.
+        slots: one ``(G, N)`` float64 array per slot (the fitting points).
+        segs: segmentations of those N points (true, random).
+
+    Returns:
+        ``(R, params, converged)``: ``R (E, G)`` regularised R at the best start,
+        ``params (E, G, P)``, ``converged (E, G)`` bool (the best objective changed by
+        < 1e-3 relative over the last fifth of the steps).
+    """
+    import torch
+
+    P = n_struct_params(topo)
+    G, N = slots[0].shape
+    E = len(segs)
+    table = torch.as_tensor(start_table(P, config.n_grid, config.seed))  # (S0, P)
+    S0, S = table.shape[0], config.refine
+    R_out = np.full((E, G), np.nan)
+    p_out = np.full((E, G, P), np.nan)
+    conv_out = np.zeros((E, G), bool)
+    g_chunk = max(1, config.chunk // (E * S0 * N))
+    ops_t = torch.as_tensor(np.asarray(ops, np.int64))
+    for g0 in range(0, G, g_chunk):
+        sl = [torch.as_tensor(s[g0:g0 + g_chunk])[:, None, None, :] for s in slots]
+        op_c = ops_t[g0:g0 + g_chunk]
+        g = op_c.shape[0]
+        # 1. grid: (g, E, S0) without gradients
+        with torch.no_grad():
+            c = table.expand(g, E, S0, P)
+            vals = evaluate_topology(topo, op_c, sl, [c[..., k:k + 1] for k in range(P)])
+            Rg = _r_all(vals.expand(g, E, S0, N), segs)
+            Rg = torch.where(torch.isfinite(Rg), Rg, torch.full_like(Rg, float("inf")))
+            idx = Rg.topk(S, dim=-1, largest=False).indices                   # (g, E, S)
+            start = torch.gather(c, 2, idx[..., None].expand(g, E, S, P))   # (g, E, S, P)
+            Rbest, ibest = Rg.min(-1)                                         # (g, E)
+            c_best = torch.gather(c, 2, ibest[..., None, None].expand(g, E, 1, P))[:, :, 0]
+        R_out[:, g0:g0 + g] = Rbest.T.numpy()
+        p_out[:, g0:g0 + g] = c_best.permute(1, 0, 2).numpy()
+        conv_out[:, g0:g0 + g] = True
+        # 2. Adam refinement of the best starts of the promising candidates
+        todo = torch.nonzero((Rbest < config.screen).any(-1)).flatten()
+        if todo.numel() == 0:
+            continue
+        R_ad, p_ad, conv_ad = _adam(topo, op_c[todo], [s[todo] for s in sl],
+                                    start[todo], segs, config)
+        rows = (g0 + todo).numpy()
+        better = R_ad < R_out[:, rows]
+        R_out[:, rows] = np.where(better, R_ad, R_out[:, rows])
+        p_out[:, rows] = np.where(better[..., None], p_ad, p_out[:, rows])
+        conv_out[:, rows] = conv_ad
+    return R_out, p_out, conv_out
+
+
+def _adam(topo, op_c, sl, start, segs, config: AdamConfig):
+    """Adam from ``start (g, E, S, P)``; returns numpy ``(R (E, g), params (E, g, P), conv)``."""
+    import torch
+
+    g, E, S, P = start.shape
+    N = sl[0].shape[-1]
+    scale = start.abs().clamp_min(1e-12)
+    theta = torch.sign(start).clone().requires_grad_(True)
+    opt = torch.optim.Adam([theta], lr=config.lr)
+    best = torch.full((g, E, S), float("inf"), dtype=torch.float64)
+    best_theta = theta.detach().clone()
+    history = []
+    for _ in range(config.steps):
+        cc = theta * scale
+        vals = evaluate_topology(topo, op_c, sl, [cc[..., k:k + 1] for k in range(P)])
+        R = _r_all(vals.expand(g, E, S, N), segs)
+        Rd = R.detach()
+        improved = Rd < best  # NaN compares False: a non-finite point never wins
+        best = torch.where(improved, Rd, best)
+        best_theta = torch.where(improved[..., None], theta.detach(), best_theta)
+        history.append(best.min(-1).values)
+        loss = torch.where(torch.isfinite(R), R, torch.zeros_like(R)).sum()
+        opt.zero_grad()
+        loss.backward()
+        with torch.no_grad():  # a pole must not poison the batch
+            theta.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
+        opt.step()
+    bmin, barg = best.min(-1)                                              # (g, E)
+    pick = barg[..., None, None].expand(g, E, 1, P)
+    bc = (torch.gather(best_theta, 2, pick) * torch.gather(scale, 2, pick))[:, :, 0]
+    late = history[int(0.8 * len(history))]
+    conv = (late - bmin) <= 1e-3 * bmin.abs() + 1e-12
+    return bmin.T.numpy(), bc.permute(1, 0, 2).numpy(), conv.T.numpy()
