@@ -1,0 +1,526 @@
+"""Gather everything a report or an export needs from a results store into plain data.
+
+Every stage is optional: a store that holds only an enumeration gives a
+:class:`ReportData` whose later fields are ``None`` and whose :attr:`ReportData.stages`
+says what has run. Nothing here knows about LaTeX, CSV or matplotlib (those are the
+leaf modules :mod:`~noether_search.report.latex`, :mod:`~noether_search.report.export`
+and :mod:`~noether_search.report.figures`).
+
+What is read (see ``noether_search/pipeline.py`` and ``dslsearch/enumerate.py``):
+
+- ``candidates/d{N}``: variables with units, counts by size, candidate formulas and sizes;
+- ``summary.json`` (written by ``rank``): system, source, counts, top laws, RMSEs;
+- ``{run_key}/rollouts`` (``run_key`` from the summary): true and predicted test
+  trajectories and RMSE per horizon step of the baseline, Noether and oracle models;
+- per-candidate fit results (parameters, R_true, R_random, status, message), through
+  :func:`_read_fits`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from noether_search.store import MARKER, ResultsStore, StoreError
+
+#: status of a candidate the fitting stage has not scored
+NOT_FITTED = "not fitted"
+#: status of a candidate fitted without problems
+FITTED_OK = "ok"
+#: random-sequence filter factor assumed when the store does not record one (rank's default)
+DEFAULT_FACTOR = 100.0
+
+_CANDIDATE_KEY = re.compile(r"^candidates/d(\d+)$")
+
+
+@dataclass
+class Law:
+    """One ranked law as ``rank`` stored it in ``summary.json`` (NaN where not computed).
+
+    Attributes:
+        formula: sympy syntax with fitted numbers, variables named as in the data.
+        pretty: the same with parameter units (plain text).
+        size: number of nodes.
+        R_true, R_random: conservation loss on true and on random sequences.
+        variants: candidates merged into this law.
+        screen_loss: training MSE after one tailoring step at ``inner_lr``.
+        screen_gain: baseline training MSE − ``screen_loss`` (one-step tailoring gain).
+        inner_lr: inner (tailoring) learning rate.
+        meta_train_loss: training MSE after meta-tailoring (NaN if not meta-tailored).
+        g_scale: normalisation of the conservation loss.
+    """
+
+    formula: str
+    pretty: str = ""
+    size: int = 0
+    R_true: float = math.nan
+    R_random: float = math.nan
+    variants: int = 1
+    screen_loss: float = math.nan
+    screen_gain: float = math.nan
+    inner_lr: float = math.nan
+    meta_train_loss: float = math.nan
+    g_scale: float = math.nan
+
+    @classmethod
+    def from_json(cls, obj: dict) -> Law:
+        def num(name: str) -> float:
+            v = obj.get(name)
+            return math.nan if v is None else float(v)
+
+        return cls(formula=str(obj.get("formula", "")), pretty=str(obj.get("pretty") or ""),
+                   size=int(obj.get("size") or 0), R_true=num("R_true"),
+                   R_random=num("R_random"), variants=int(obj.get("variants") or 1),
+                   screen_loss=num("screen_loss"), screen_gain=num("screen_gain"),
+                   inner_lr=num("inner_lr"), meta_train_loss=num("meta_train_loss"),
+                   g_scale=num("g_scale"))
+
+
+@dataclass
+class Rollouts:
+    """Test-set rollouts of the compared models (``{run_key}/rollouts``).
+
+    Attributes:
+        t: (H+1,) times [s] since the initial state.
+        true: (n_test, H+1, d) true states, SI base units.
+        pred: model name (``baseline``, ``noether``, ``oracle``) -> (n_test, H+1, d).
+        rmse_by_step: model name -> (H,) RMSE at steps 1..H.
+        rmse: model name -> overall RMSE.
+        formula: model name -> conservation law used ("" for the baseline).
+    """
+
+    t: np.ndarray
+    true: np.ndarray
+    pred: dict[str, np.ndarray]
+    rmse_by_step: dict[str, np.ndarray]
+    rmse: dict[str, float]
+    formula: dict[str, str]
+
+
+@dataclass
+class FitScores:
+    """Per-candidate fit results, aligned with the candidate order of ``candidates/d{N}``.
+
+    Attributes:
+        params: (n_cand, P_max) fitted parameters in pre-order, NaN-padded (and NaN for
+            candidates that were not fitted).
+        R_true, R_random: (n_cand,) conservation losses (NaN when not fitted/undefined).
+        status: (n_cand,) user-facing status text (:data:`NOT_FITTED` when not fitted).
+        message: (n_cand,) detail of the status.
+        survivor: (n_cand,) bool, passed the random-sequence filter (None if unknown).
+        source: where these were read from (for the report).
+    """
+
+    params: np.ndarray
+    R_true: np.ndarray
+    R_random: np.ndarray
+    status: list[str]
+    message: list[str]
+    survivor: np.ndarray | None = None
+    source: str = ""
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; ``None`` / empty where a stage has not run.
+
+    Attributes:
+        root: the store folder.
+        system: system or data name (``summary.json``), None before ``rank``.
+        source: where the data came from.
+        variables: ``((name, unit), ...)``, unit in pint syntax ("" dimensionless).
+        depth: maximum formula size enumerated.
+        counts_by_size: {size: number of candidates}.
+        candidate_expr: (n_cand,) candidate formulas, parameters ``c0, c1, …``.
+        candidate_size: (n_cand,) their sizes.
+        table: the enumeration's :class:`~dslsearch.enumerate.FormulaTable` (formula trees,
+            for parameter units), or None.
+        fits: per-candidate fit results, or None.
+        fit_laws: the fit stage's merged laws (lowest R_true first), or None.
+        summary: ``summary.json`` as read, or None.
+        n_candidates, n_fitted, n_failed, n_survivors, n_laws: stage counts (None unknown).
+        top: the meta-tailored laws, best first as ``rank`` ordered them.
+        best: the law the Noether model uses (lowest meta-tailoring training loss).
+        oracle: ``{"formula", "inner_lr", "meta_train_loss"}`` or None.
+        rmse: {"baseline", "noether", "oracle"} -> RMSE or None.
+        horizon: rollout steps.
+        baseline_train_loss: baseline training MSE before tailoring.
+        rollouts: the test rollouts, or None.
+        notes: problems met while reading (unreadable artifacts), for the report.
+    """
+
+    root: Path
+    system: str | None = None
+    source: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+    depth: int | None = None
+    counts_by_size: dict[int, int] = field(default_factory=dict)
+    candidate_expr: list[str] | None = None
+    candidate_size: np.ndarray | None = None
+    table: object = field(default=None, repr=False)
+    fits: FitScores | None = None
+    fit_laws: list[Law] | None = None
+    summary: dict | None = None
+    n_candidates: int | None = None
+    n_fitted: int | None = None
+    n_failed: int | None = None
+    n_survivors: int | None = None
+    n_laws: int | None = None
+    top: list[Law] = field(default_factory=list)
+    best: Law | None = None
+    oracle: dict | None = None
+    rmse: dict[str, float | None] = field(default_factory=dict)
+    horizon: int | None = None
+    baseline_train_loss: float | None = None
+    rollouts: Rollouts | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.variables]
+
+    @property
+    def stages(self) -> dict[str, bool]:
+        """Which stages the store holds: enumerate, fit, rank, rollouts."""
+        return {"enumerate": self.candidate_expr is not None or bool(self.counts_by_size),
+                "fit": self.fits is not None or self.n_fitted is not None,
+                "rank": self.summary is not None,
+                "rollouts": self.rollouts is not None}
+
+
+# -- opening --------------------------------------------------------------------------------
+def open_existing(root: str | Path) -> ResultsStore:
+    """Open an existing store (never create one).
+
+    Raises:
+        StoreError: ``root`` does not exist, is not a folder or holds no store.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise StoreError(f"{root}: no such folder; give the results folder of a run "
+                         "(e.g. results/pendulum, or the --out folder you used)")
+    if not root.is_dir():
+        raise StoreError(f"{root}: not a folder; give the results folder of a run, "
+                         f"the one holding {MARKER}")
+    return ResultsStore.open(root, create=False)
+
+
+def candidate_depths(store: ResultsStore) -> list[int]:
+    """Depths of the enumerations in the store (``candidates/d{N}``), ascending."""
+    out = []
+    for key in store.keys("candidates"):
+        m = _CANDIDATE_KEY.match(key)
+        if m:
+            out.append(int(m.group(1)))
+    return sorted(out)
+
+
+def _choose_depth(store: ResultsStore, depth: int | None, summary: dict | None) -> int | None:
+    depths = candidate_depths(store)
+    if depth is not None:
+        if depth not in depths:
+            have = ", ".join(map(str, depths)) or "none"
+            raise StoreError(f"{store.root}: no enumeration of depth {depth} in the store "
+                             f"(candidates/d{depth}); depths present: {have}")
+        return depth
+    if summary is not None and summary.get("depth") in depths:
+        return int(summary["depth"])
+    return depths[-1] if depths else None
+
+
+# -- the pieces -----------------------------------------------------------------------------
+def read_summary(store: ResultsStore) -> dict | None:
+    """``summary.json`` as a dict, or None when ``rank`` has not finished.
+
+    Raises:
+        StoreError: the file exists but is not valid JSON.
+    """
+    path = store.root / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"{path}: not readable JSON ({exc}); rerun `noether-search rank` "
+                         "to rewrite it") from None
+    if not isinstance(obj, dict):
+        raise StoreError(f"{path}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def read_candidates(store: ResultsStore, depth: int):
+    """The :class:`~dslsearch.enumerate.FormulaTable` of ``candidates/d{depth}`` and its
+    candidate formulas (sympy syntax, parameters ``c0, c1, …``)."""
+    from dslsearch.enumerate import ENCODING_TYPE, read_table, table_key
+
+    key = table_key(depth)
+    try:
+        table = read_table(store, depth)
+        with store.read(key, ENCODING_TYPE) as f:
+            expr = ([s.decode() if isinstance(s, bytes) else str(s)
+                     for s in f["candidates/expr"][()]] if "candidates/expr" in f else None)
+    except KeyError as exc:
+        raise StoreError(f"{store.path(key)}: key '{key}' lacks {exc}; rerun "
+                         f"`noether-search enumerate --depth {depth}` to rewrite it") from None
+    if expr is None:  # written with with_strings=False: print them from the DAG
+        expr = list(table.expr_strings())
+    return table, expr
+
+
+def read_rollouts(store: ResultsStore, run_key: str) -> Rollouts | None:
+    """The ``{run_key}/rollouts`` artifact, or None when absent."""
+    key = f"{run_key}/rollouts"
+    if not store.exists(key):
+        return None
+    with store.read(key, "rank-rollouts") as f:
+        try:
+            pred, by_step, rmse, formula = {}, {}, {}, {}
+            for name in f["models"]:
+                g = f["models"][name]
+                pred[name] = np.asarray(g["pred"][()], dtype=float)
+                by_step[name] = np.asarray(g["rmse_by_step"][()], dtype=float)
+                rmse[name] = float(g.attrs["rmse"])
+                text = g.attrs.get("formula", "")
+                formula[name] = text.decode() if isinstance(text, bytes) else str(text)
+            return Rollouts(t=np.asarray(f["t"][()], dtype=float),
+                            true=np.asarray(f["true"][()], dtype=float), pred=pred,
+                            rmse_by_step=by_step, rmse=rmse, formula=formula)
+        except KeyError as exc:
+            raise StoreError(f"{store.path(key)}: key '{key}' lacks {exc}; delete it and rerun "
+                             "`noether-search rank`") from None
+
+
+def fit_keys(store: ResultsStore, depth: int) -> list[str]:
+    """Keys ``d{depth}-{hash}`` of the fit runs of that enumeration in the store, the most
+    recently written last."""
+    base = store.root / "fits"
+    if not base.is_dir():
+        return []
+    found = [p for p in base.iterdir()
+             if p.is_dir() and p.name.startswith(f"d{depth}-") and any(p.glob("shard-*.h5"))]
+    found.sort(key=lambda p: max(f.stat().st_mtime for f in p.glob("*.h5")))
+    return [p.name for p in found]
+
+
+def _read_fits(store: ResultsStore, depth: int, n_candidates: int, factor: float,
+               notes: list[str]) -> FitScores | None:
+    """Per-candidate fit results of the enumeration of ``depth``, or None when no fit ran.
+
+    Read with :func:`dslsearch.fitting.read_fits` (``fits/d{N}-{hash}/shard-*``); candidates
+    of shards not yet written (an interrupted fit) get status :data:`NOT_FITTED`. With
+    several fit runs of one depth (other settings) the most recent is used and a note says so.
+    """
+    keys = fit_keys(store, depth)
+    if not keys:
+        return None
+    from dslsearch.fitting import FitStatus, accepted, read_fits
+
+    key = keys[-1]
+    if len(keys) > 1:
+        notes.append(f"{len(keys)} fit runs of depth {depth} in the store "
+                     f"({', '.join(keys)}); showing the most recent, {key}")
+    try:
+        raw = read_fits(store, key)
+    except KeyError as exc:
+        raise StoreError(f"{store.root / 'fits' / key}: a shard lacks {exc}; delete the "
+                         "folder and rerun the fit stage") from None
+    idx = np.asarray(raw.get("candidate_index", np.zeros(0, np.int64)), dtype=np.int64)
+    if idx.size and (idx.min() < 0 or idx.max() >= n_candidates):
+        raise StoreError(f"{store.root / 'fits' / key}: candidate indices up to {idx.max()} "
+                         f"but candidates/d{depth} has {n_candidates}; the fits belong to "
+                         "another enumeration, delete the folder and rerun")
+    p_max = raw["params"].shape[1] if idx.size else 1
+    params = np.full((n_candidates, max(p_max, 1)), np.nan)
+    r_true = np.full(n_candidates, np.nan)
+    r_random = np.full(n_candidates, np.nan)
+    code = np.full(n_candidates, -1, np.int64)
+    status = [NOT_FITTED] * n_candidates
+    message = ["the fit stage has not scored this candidate"] * n_candidates
+    if idx.size:
+        params[idx, :p_max] = raw["params"]
+        r_true[idx] = raw["R_true"]
+        r_random[idx] = raw["R_random"]
+        code[idx] = raw["status"]
+        for i, c, m in zip(idx.tolist(), np.asarray(raw["status"]).tolist(), raw["message"]):
+            try:
+                status[i] = FitStatus(int(c)).name.lower().replace("_", " ")
+            except ValueError:
+                status[i] = f"status {int(c)}"
+            message[i] = str(m)
+    with np.errstate(invalid="ignore"):
+        survivor = accepted(code, r_true, r_random, factor) & (code >= 0)
+    if len(idx) < n_candidates:
+        notes.append(f"fit run {key} scored {len(idx):,} of {n_candidates:,} candidates "
+                     "(interrupted? rerun the same command to finish it)")
+    return FitScores(params=params, R_true=r_true, R_random=r_random, status=status,
+                     message=message, survivor=survivor, source=f"fits/{key}")
+
+
+def _read_fit_laws(store: ResultsStore, source: str, table) -> list[Law] | None:
+    """The merged laws of a fit run (``{source}/laws``), best (lowest R_true) first."""
+    from dslsearch.fitting import read_laws
+
+    key = source.removeprefix("fits/")
+    if not store.exists(f"fits/{key}/laws"):
+        return None
+    laws = []
+    for obj in read_laws(store, key):
+        node = int(obj["node"])
+        size = int(table.size[node]) if table is not None and 0 <= node < len(table.size) else 0
+        laws.append(Law(formula=obj["expr"], size=size, R_true=float(obj["R_true"]),
+                        R_random=float(obj["R_random"]), variants=len(obj["variants"])))
+    return laws
+
+
+def _num(v) -> float | None:
+    if v is None:
+        return None
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+# -- everything -----------------------------------------------------------------------------
+def collect(root: str | Path, depth: int | None = None, rollouts: bool = True) -> ReportData:
+    """Read everything a report needs from the store at ``root``.
+
+    Args:
+        root: the store folder.
+        depth: which enumeration (``candidates/d{depth}``); default the summary's, else the
+            largest present.
+        rollouts: read the rollout trajectories (not needed by exports).
+
+    Returns:
+        The :class:`ReportData`; fields of stages that have not run are None / empty.
+
+    Raises:
+        StoreError: ``root`` is not a store, a requested depth is missing, or an artifact
+            is unreadable (the message names the file and the fix).
+    """
+    store = open_existing(root)
+    data = ReportData(root=store.root)
+    summary = read_summary(store)
+    data.summary = summary
+    chosen = _choose_depth(store, depth, summary)
+    if chosen is not None:
+        data.depth = chosen
+        table, data.candidate_expr = read_candidates(store, chosen)
+        data.table = table
+        data.variables = tuple(tuple(v) for v in table.variables)
+        data.counts_by_size = dict(table.counts_by_size)
+        data.candidate_size = np.asarray(table.size[table.candidates], dtype=np.int64)
+        data.n_candidates = len(data.candidate_expr)
+        factor = float(((summary or {}).get("config") or {}).get("factor") or DEFAULT_FACTOR)
+        data.fits = _read_fits(store, chosen, data.n_candidates, factor, data.notes)
+    if summary is not None:
+        _apply_summary(data, summary)
+        run_key = summary.get("run_key")
+        if rollouts and run_key:
+            data.rollouts = read_rollouts(store, str(run_key))
+            if data.rollouts is None:
+                data.notes.append(f"rollouts '{run_key}/rollouts' are not in the store")
+    if data.fits is not None:
+        data.fit_laws = _read_fit_laws(store, data.fits.source, data.table)
+        if data.n_laws is None and data.fit_laws is not None:
+            data.n_laws = len(data.fit_laws)
+        ok = np.asarray([s == FITTED_OK for s in data.fits.status])
+        data.n_fitted = data.n_fitted if data.n_fitted is not None else int(ok.sum())
+        if data.n_survivors is None and data.fits.survivor is not None:
+            data.n_survivors = int(np.sum(data.fits.survivor))
+    return data
+
+
+def _apply_summary(data: ReportData, s: dict) -> None:
+    data.system = s.get("system")
+    data.source = s.get("source")
+    if data.depth is None and s.get("depth") is not None:
+        data.depth = int(s["depth"])
+    for attr, key in (("n_candidates", "candidates"), ("n_fitted", "fitted"),
+                      ("n_failed", "failed"), ("n_survivors", "survivors"), ("n_laws", "laws")):
+        if s.get(key) is not None:
+            setattr(data, attr, int(s[key]))
+    data.top = [Law.from_json(obj) for obj in s.get("top") or []]
+    data.best = Law.from_json(s["best"]) if s.get("best") else None
+    data.oracle = s.get("oracle") or None
+    data.rmse = {name: _num(s.get(f"{name}_rmse")) for name in ("baseline", "noether", "oracle")}
+    data.horizon = int(s["horizon"]) if s.get("horizon") is not None else None
+    data.baseline_train_loss = _num(s.get("screen_baseline_train_loss"))
+
+
+def iter_candidates(data: ReportData) -> Iterator[tuple[int, str, int]]:
+    """``(index, formula, size)`` of every candidate of the collected enumeration."""
+    if data.candidate_expr is None:
+        return
+    for i, (expr, size) in enumerate(zip(data.candidate_expr, data.candidate_size)):
+        yield i, expr, int(size)
+
+
+# -- formulas with units ---------------------------------------------------------------------
+@dataclass
+class TypedFormula:
+    """A formula with its parameters' values and units (no printing here).
+
+    Attributes:
+        formula: the :class:`~dslsearch.formula.Formula` tree (parameters ``c0, c1, …``).
+        values: each parameter's value in pre-order (None when not fitted).
+        param_dims: each parameter's dimension vector.
+        dims: the formula's own dimension vector.
+    """
+
+    formula: object
+    values: list[float | None]
+    param_dims: list[tuple]
+    dims: tuple
+
+    @property
+    def n_params(self) -> int:
+        return len(self.values)
+
+
+def typed_formula(text: str, variables) -> TypedFormula | None:
+    """Parse ``text`` (sympy syntax, numbers as fitted constants) over ``variables``.
+
+    Returns None when the text is outside the formula language or unit-invalid (callers
+    then show it as plain text).
+    """
+    from dslsearch.formula import FormulaError, from_sympy
+    from dslsearch.units import parse_unit
+
+    names = [n for n, _ in variables]
+    try:
+        formula, values = from_sympy(text, names)
+        dims = [parse_unit(u).dims for _, u in variables]
+        return TypedFormula(formula, list(values), formula.param_units(dims),
+                            formula.unit_of(dims))
+    except (FormulaError, ValueError, TypeError, KeyError, IndexError):
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def _input_dims(variables: tuple) -> list[tuple]:
+    from dslsearch.units import parse_unit
+
+    return [parse_unit(u).dims for _, u in variables]
+
+
+def candidate_formula(data: ReportData, index: int) -> TypedFormula:
+    """Candidate ``index`` of the collected enumeration with its parameter units and, when
+    fitted, values."""
+    table = data.table
+    formula = table.formula(int(table.candidates[index]))
+    dims = _input_dims(tuple(data.variables))
+    n = formula.n_params
+    values: list[float | None] = [None] * n
+    if data.fits is not None and n:
+        row = data.fits.params[index, :n]
+        values = [float(v) if np.isfinite(v) else None for v in row]
+    return TypedFormula(formula, values, formula.param_units(dims), formula.unit_of(dims))

@@ -1,0 +1,211 @@
+"""The report's figures, drawn with matplotlib (Agg) and saved as vector PDF and PNG.
+
+Each ``plot_*`` function takes the collected :class:`~noether_search.report.collect.ReportData`
+and returns a matplotlib ``Figure``, or None when the store lacks what it needs (the
+report then says which stage has not run). :func:`write_figures` saves them all.
+No pyplot: figures are built directly, so nothing depends on a display or global state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from noether_search.report.collect import FITTED_OK, ReportData, typed_formula
+
+#: model name -> (label, colour, line style) in every figure
+MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
+          "noether": ("Noether (best law)", "tab:blue", "-"),
+          "oracle": ("oracle (known invariant)", "tab:green", ":")}
+_MAX_TRAJ = 4  # test trajectories drawn in trajectory figures (more only clutter)
+_RC = {"pdf.fonttype": 42, "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8,
+       "figure.dpi": 100, "savefig.dpi": 150}
+
+
+@dataclass(frozen=True)
+class FigureFile:
+    """One saved figure: ``name`` with its vector ``pdf`` and bitmap ``png``."""
+
+    name: str
+    pdf: Path
+    png: Path
+
+
+def _figure(width: float = 6.0, height: float = 3.2):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def plot_rmse_by_step(data: ReportData):
+    """RMSE at each rollout step (test set) of the baseline, Noether and oracle models."""
+    ro = data.rollouts
+    if ro is None or not ro.rmse_by_step:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    positive = True
+    for name, curve in ro.rmse_by_step.items():
+        label, colour, style = MODELS.get(name, (name, None, "-"))
+        steps = np.arange(1, len(curve) + 1)
+        ax.plot(steps, curve, style, color=colour, label=f"{label}: RMSE {ro.rmse[name]:.3g}")
+        positive &= bool(np.all(np.asarray(curve) > 0))
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("rollout step")
+    ax.set_ylabel("RMSE (SI base units)")
+    ax.set_title("Prediction error along the test rollouts")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def _law_values(data: ReportData, states: np.ndarray) -> np.ndarray | None:
+    """The best law evaluated on ``states (..., d)``, or None if it cannot be."""
+    if data.best is None or not data.variables:
+        return None
+    typed = typed_formula(data.best.formula, data.variables)
+    if typed is None or any(v is None for v in typed.values):
+        return None
+    flat = states.reshape(-1, states.shape[-1])
+    with np.errstate(all="ignore"):
+        vals = typed.formula.evaluate(flat, np.asarray(typed.values, dtype=float))
+    return np.asarray(vals, dtype=float).reshape(states.shape[:-1])
+
+
+def plot_law_along_trajectories(data: ReportData):
+    """The best law's value along true and predicted test trajectories."""
+    ro = data.rollouts
+    if ro is None:
+        return None
+    true_vals = _law_values(data, ro.true[:_MAX_TRAJ])
+    if true_vals is None:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    t = ro.t
+    for k in range(true_vals.shape[0]):
+        ax.plot(t, true_vals[k], "-", color="0.3", lw=2.0, alpha=0.5,
+                label="true" if k == 0 else None)
+        for name, pred in ro.pred.items():
+            label, colour, style = MODELS.get(name, (name, None, "-"))
+            vals = _law_values(data, pred[k:k + 1])[0]
+            ax.plot(t, vals, style, color=colour, lw=1.0, label=label if k == 0 else None)
+    ax.set_xlabel("time since the initial state [s]")
+    ax.set_ylabel("best law's value")
+    ax.set_title(f"Best law along {true_vals.shape[0]} test trajectories")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def plot_phase_portraits(data: ReportData):
+    """Phase portraits (q_i, p_i) of true versus predicted test trajectories, one panel per
+    model."""
+    ro = data.rollouts
+    if ro is None or not ro.pred or ro.true.shape[-1] < 2:
+        return None
+    d = ro.true.shape[-1]
+    pair = (0, d // 2)  # Hamiltonian ordering: (q..., p...)
+    names = [n for n in MODELS if n in ro.pred] + [n for n in ro.pred if n not in MODELS]
+    fig = _figure(2.3 * len(names) + 0.5, 2.8)
+    axes = fig.subplots(1, len(names), squeeze=False)[0]
+    var = data.names if len(data.names) == d else [f"x{i}" for i in range(d)]
+    units = [u for _, u in data.variables] if len(data.variables) == d else [""] * d
+    for ax, name in zip(axes, names):
+        label, colour, style = MODELS.get(name, (name, None, "-"))
+        for k in range(min(_MAX_TRAJ, ro.true.shape[0])):
+            ax.plot(ro.true[k, :, pair[0]], ro.true[k, :, pair[1]], "-", color="0.3", lw=2.0,
+                    alpha=0.4, label="true" if k == 0 else None)
+            ax.plot(ro.pred[name][k, :, pair[0]], ro.pred[name][k, :, pair[1]], style,
+                    color=colour, lw=1.0, label="predicted" if k == 0 else None)
+        ax.set_title(label)
+        ax.set_xlabel(f"{var[pair[0]]} [{units[pair[0]] or '1'}]")
+        ax.set_ylabel(f"{var[pair[1]]} [{units[pair[1]] or '1'}]")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    return fig
+
+
+def stage_counts(data: ReportData) -> dict[str, dict[int, int]]:
+    """Candidates per size at each stage that has run: enumerated, fitted, survivors,
+    meta-tailored (top laws)."""
+    out: dict[str, dict[int, int]] = {}
+    if data.counts_by_size:
+        out["enumerated"] = dict(sorted(data.counts_by_size.items()))
+    if data.fits is not None and data.candidate_size is not None:
+        ok = np.asarray([s == FITTED_OK for s in data.fits.status])
+        out["fitted"] = _by_size(data.candidate_size[ok])
+        if data.fits.survivor is not None:
+            out["survivors"] = _by_size(data.candidate_size[np.asarray(data.fits.survivor, bool)])
+    if data.top:
+        out["meta-tailored"] = _by_size(np.asarray([law.size for law in data.top]))
+    return out
+
+
+def _by_size(sizes: np.ndarray) -> dict[int, int]:
+    values, counts = np.unique(np.asarray(sizes, dtype=int), return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts)}
+
+
+def plot_counts(data: ReportData):
+    """Candidate counts by size, one bar per stage that has run (log scale)."""
+    stages = stage_counts(data)
+    if not stages:
+        return None
+    sizes = sorted({s for counts in stages.values() for s in counts})
+    fig = _figure(6.0, 3.0)
+    ax = fig.add_subplot()
+    width = 0.8 / len(stages)
+    for j, (stage, counts) in enumerate(stages.items()):
+        xs = [s + (j - (len(stages) - 1) / 2) * width for s in sizes if counts.get(s, 0) > 0]
+        ys = [counts[s] for s in sizes if counts.get(s, 0) > 0]
+        ax.bar(xs, ys, width=width, label=stage)
+    ax.set_yscale("log")
+    ax.set_xticks(sizes)
+    ax.set_xlabel("formula size (nodes)")
+    ax.set_ylabel("candidates")
+    ax.set_title("Candidates by size and stage")
+    ax.legend()
+    ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+#: figure name -> builder, in the report's order
+FIGURES = {"rmse_by_step": plot_rmse_by_step,
+           "law_along_trajectories": plot_law_along_trajectories,
+           "phase_portraits": plot_phase_portraits,
+           "counts_by_size": plot_counts}
+
+
+def write_figures(data: ReportData, out_dir: str | Path,
+                  prefix: str = "fig-") -> dict[str, FigureFile]:
+    """Draw every figure the data allows and save ``{prefix}{name}.pdf`` and ``.png``.
+
+    Args:
+        data: the collected store contents.
+        out_dir: folder for the files (created if needed).
+        prefix: file-name prefix.
+
+    Returns:
+        figure name -> :class:`FigureFile`, only for figures that were drawn.
+    """
+    import matplotlib
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, FigureFile] = {}
+    with matplotlib.rc_context(_RC):
+        for name, build in FIGURES.items():
+            fig = build(data)
+            if fig is None:
+                continue
+            stem = prefix + name.replace("_", "-")  # no underscores in LaTeX file names
+            pdf, png = out_dir / f"{stem}.pdf", out_dir / f"{stem}.png"
+            # no creation date: the same store gives byte-identical PDFs
+            fig.savefig(pdf, format="pdf", metadata={"CreationDate": None})
+            fig.savefig(png, format="png")
+            written[name] = FigureFile(name, pdf, png)
+    return written

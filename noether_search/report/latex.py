@@ -1,0 +1,331 @@
+"""Write ``report.tex`` from collected store contents (a leaf module: nothing else in the
+package knows about LaTeX).
+
+Formulas are typeset with sympy's LaTeX printer, parameters as ``c_0, c_1, …`` with their
+fitted values and units listed below; every user-provided string (system names, sources,
+file names) goes through :func:`escape` so underscores, ``%`` or ``#`` cannot break the
+document. The document needs only ``amsmath``, ``graphicx``, ``geometry`` (TeX Live's
+``texlive-latex-base``) and ``booktabs`` (``texlive-latex-recommended``).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from pathlib import Path
+
+from noether_search.report.collect import Law, ReportData, TypedFormula, typed_formula
+from noether_search.report.figures import FigureFile
+
+_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+             "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+             "^": r"\textasciicircum{}", "<": r"\textless{}", ">": r"\textgreater{}",
+             "|": r"\textbar{}"}
+# non-ASCII characters our own strings use (units, arrows); others become '?'
+_UNICODE = {"·": r"$\cdot$", "×": r"$\times$", "−": "-", "–": "--", "—": "---", "→": r"$\to$",
+            "Δ": r"$\Delta$", "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$", "µ": r"$\mu$",
+            "ᐟ": "/", "⁻": r"\textsuperscript{-}", "★": "*", "’": "'", "‘": "`",
+            "“": "``", "”": "''", "é": r"\'e", "è": r"\`e", "ü": r"\"u", "ö": r"\"o",
+            "ä": r"\"a"}
+_SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
+_BASE_LATEX = ("m", "kg", "s", "A", "K", "mol", "cd")  # order of dslsearch.units.BASE_SYMBOLS
+_UNIT_ORDER = (1, 0, 2, 3, 4, 5, 6)  # kg, m, s, …: mass first, as physicists write it
+_TOP_LAWS = 10  # laws typeset in full
+
+
+def escape(text: object) -> str:
+    """``text`` safe for LaTeX text mode: specials escaped, known non-ASCII characters
+    translated, any other non-ASCII character replaced by ``?``."""
+    out = []
+    for ch in str(text):
+        if ch in _SPECIALS:
+            out.append(_SPECIALS[ch])
+        elif ch in _SUPERSCRIPTS:
+            out.append(r"\textsuperscript{" + _SUPERSCRIPTS[ch] + "}")
+        elif ord(ch) < 128:
+            out.append(ch if ch.isprintable() or ch in "\n\t" else " ")
+        else:
+            out.append(_UNICODE.get(ch, "?"))
+    return "".join(out)
+
+
+def texttt(text: object) -> str:
+    r"""``\texttt`` of escaped ``text`` that may break after ``/`` (long paths)."""
+    return r"\texttt{" + escape(text).replace("/", r"/\allowbreak{}") + "}"
+
+
+def dims_latex(dims) -> str:
+    r"""A dimension vector in math mode: ``\mathrm{kg}^{2}\,\mathrm{m}^{4}\,\mathrm{s}^{-2}``;
+    ``1`` for dimensionless."""
+    parts = []
+    for i in _UNIT_ORDER:
+        e = Fraction(dims[i])
+        if e == 0:
+            continue
+        exp = "" if e == 1 else "^{" + (str(e.numerator) if e.denominator == 1
+                                         else f"{e.numerator}/{e.denominator}") + "}"
+        parts.append(r"\mathrm{" + _BASE_LATEX[i] + "}" + exp)
+    return r"\,".join(parts) if parts else "1"
+
+
+def unit_latex(unit: str) -> str:
+    """A pint unit string (``"kg*m**2/s"``) in math mode, via its SI base dimensions."""
+    from dslsearch.units import parse_unit
+
+    if not unit:
+        return "1"
+    try:
+        dims = parse_unit(unit).dims
+    except ValueError:
+        return r"\text{" + escape(unit) + "}"
+    if not any(dims) and unit.isidentifier():  # rad, not 1
+        return r"\mathrm{" + unit + "}"
+    return dims_latex(dims)
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    r"""A number in math mode (``1.23\times10^{-5}``); ``\text{--}`` for None / NaN."""
+    if value is None or not math.isfinite(float(value)):
+        return r"\text{--}"
+    text = f"{float(value):.{digits}g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        return rf"{mant}\times10^{{{int(exp)}}}"
+    return text
+
+
+def _m(text: str) -> str:
+    return f"${text}$"
+
+
+def formula_latex(typed: TypedFormula, names, with_values: bool = False) -> str:
+    """The formula in LaTeX, parameters as ``c_k`` (or their values, rounded to 4 digits)."""
+    values = None
+    if with_values:
+        values = [None if v is None else float(f"{v:.4g}") for v in typed.values]
+    return typed.formula.latex(names, values)
+
+
+def law_block(law: Law, data: ReportData, label: str) -> list[str]:
+    """A law as a display equation with its constants (values and units) and scores."""
+    typed = typed_formula(law.formula, data.variables)
+    lines = []
+    if typed is None:  # outside the formula language: show it as given
+        lines.append(rf"\[ {label} = \text{{{escape(law.formula)}}} \]")
+    else:
+        names = data.names
+        lines.append(rf"\[ {label} = {formula_latex(typed, names)} \]")
+        consts = [rf"c_{{{k}}} = {num(v)}\;{dims_latex(d)}"
+                  for k, (v, d) in enumerate(zip(typed.values, typed.param_dims))]
+        unit = rf"[{label}] = {dims_latex(typed.dims)}"
+        lines.append(r"\begin{center}\small " + ", \\quad ".join(
+            _m(c) for c in consts + [unit]) + r"\end{center}")
+    scores = [rf"size {law.size}", rf"$R_\text{{true}} = {num(law.R_true, 3)}$",
+              rf"$R_\text{{random}} = {num(law.R_random, 3)}$"]
+    if math.isfinite(law.R_true) and law.R_true > 0 and math.isfinite(law.R_random):
+        scores.append(rf"$R_\text{{random}}/R_\text{{true}} = {num(law.R_random / law.R_true, 3)}$")
+    if law.variants > 1:
+        scores.append(f"{law.variants} merged variants")
+    if math.isfinite(law.screen_gain):
+        scores.append(rf"one-step tailoring gain ${num(law.screen_gain, 3)}$ "
+                      rf"(inner rate ${num(law.inner_lr, 2)}$)")
+    if math.isfinite(law.meta_train_loss):
+        text = rf"meta-tailored training MSE ${num(law.meta_train_loss, 4)}$"
+        base = data.baseline_train_loss
+        if base and base > 0:
+            text += rf" (${num(100 * (1 - law.meta_train_loss / base), 3)}\,\%$ below the baseline)"
+        scores.append(text)
+    lines.append(r"\noindent " + "; ".join(scores) + ".")
+    return lines
+
+
+def _table(spec: str, header: list[str], rows: list[list[str]]) -> list[str]:
+    out = [r"\begin{center}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule",
+           " & ".join(header) + r" \\", r"\midrule"]
+    out += [" & ".join(r) + r" \\" for r in rows]
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{center}"]
+    return out
+
+
+def _figure(fig: FigureFile | None, caption: str, tex_dir: Path) -> list[str]:
+    if fig is None:
+        return []
+    try:
+        rel = fig.pdf.resolve().relative_to(tex_dir.resolve())
+    except ValueError:
+        rel = fig.pdf.resolve()
+    return [r"\begin{figure}[htbp]", r"\centering",
+            rf"\includegraphics[width=\linewidth,height=0.4\textheight,keepaspectratio]"
+            rf"{{{rel.as_posix()}}}", rf"\caption{{{caption}}}", r"\end{figure}"]
+
+
+# -- sections -----------------------------------------------------------------------------
+def _searched(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) -> list[str]:
+    out = [r"\section{What was searched}"]
+    rows = []
+    if data.system is not None:
+        rows.append(["system / data", escape(data.system)])
+    if data.source:
+        rows.append(["source", escape(data.source)])
+    if data.variables:
+        rows.append(["variables", ", ".join(
+            f"${escape(n)}$ in ${unit_latex(u)}$" if n.isidentifier() else
+            f"{escape(n)} in ${unit_latex(u)}$" for n, u in data.variables)])
+    if data.rollouts is not None:
+        n_test, steps, _ = data.rollouts.true.shape
+        rows.append(["test trajectories", f"{n_test} ({steps - 1} rollout steps)"])
+    if data.depth is not None:
+        rows.append(["depth", f"at most {data.depth} nodes per formula"])
+    for label, value in (("candidates", data.n_candidates), ("fitted without problems",
+                                                               data.n_fitted),
+                         ("failed (NaN/inf, not converged)", data.n_failed),
+                         ("survivors of the random-sequence filter", data.n_survivors),
+                         ("merged laws", data.n_laws)):
+        if value is not None:
+            rows.append([label, f"{value:,}".replace(",", "{,}")])
+    rows.append(["results store", texttt(data.root)])
+    out += [r"\begin{center}", r"\begin{tabular}{@{}lp{0.68\linewidth}@{}}", r"\toprule"]
+    out += [f"{a} & {b}" + r" \\" for a, b in rows]
+    out += [r"\bottomrule", r"\end{tabular}", r"\end{center}"]
+    if data.counts_by_size:
+        from noether_search.report.figures import stage_counts
+
+        stages = stage_counts(data)
+        header = ["size"] + [escape(s) for s in stages]
+        sizes = sorted({s for c in stages.values() for s in c})
+        body = [[str(s)] + [f"{c.get(s, 0):,}".replace(",", "{,}") for c in stages.values()]
+                for s in sizes]
+        body.append([r"\textbf{total}"] + [f"{sum(c.values()):,}".replace(",", "{,}")
+                                           for c in stages.values()])
+        out += _table("r" * len(header), header, body)
+        out += _figure(figs.get("counts_by_size"),
+                       "Candidate formulas by size (nodes) at each stage that has run "
+                       "(log scale).", tex_dir)
+    else:
+        out.append("No enumeration is in the store yet: run \\texttt{noether-search enumerate}.")
+    for note in data.notes:
+        out.append(r"\par\noindent\emph{Note:} " + escape(note) + ".")
+    return out
+
+
+def _laws_section(data: ReportData, top: int) -> list[str]:
+    out = [r"\section{Top laws}"]
+    if data.top:
+        out.append(f"The {len(data.top)} laws with the lowest training loss after one "
+                   "tailoring step, each meta-tailored; $R$ is the conservation loss "
+                   "(variance within trajectories over total variance) on the true and on "
+                   "random sequences. Constants are in SI base units.")
+        best = data.best.formula if data.best else None
+        for k, law in enumerate(data.top[:top], 1):
+            mark = r" \emph{(best: used by the Noether model)}" if law.formula == best else ""
+            out.append(rf"\subsection*{{Law {k}{mark}}}")
+            out += law_block(law, data, "g")
+        if len(data.top) > top:
+            out.append(f"\\par\\noindent {len(data.top) - top} more laws are in "
+                       "\\texttt{summary.json}.")
+        return out
+    if data.fit_laws:
+        out.append("The ranking stage (\\texttt{noether-search rank}) has not run, so no law "
+                   "has been tailored. These are the fit stage's merged laws with the lowest "
+                   "conservation loss $R_\\text{true}$ on the training trajectories.")
+        for k, law in enumerate(data.fit_laws[:top], 1):
+            out.append(rf"\subsection*{{Law {k}}}")
+            out += law_block(law, data, "g")
+        return out
+    if data.fits is not None:
+        out.append("The fit stage has run, but no candidate passed the random-sequence filter "
+                   "(or the laws are not written yet): there is no law to show.")
+        return out
+    out.append("The fitting and ranking stages have not run on this store, so there are no "
+               "laws yet. Run \\texttt{noether-search rank} with the same \\texttt{-{}-out} "
+               "folder to fit, filter and rank the candidates.")
+    return out
+
+
+def _comparison(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) -> list[str]:
+    out = [r"\section{Comparison with the baseline and the oracle}"]
+    if data.summary is None:
+        out.append("The ranking stage has not run, so there is no comparison of predictors "
+                   "yet (\\texttt{noether-search rank} writes it).")
+        return out
+    horizon = f" over {data.horizon} steps" if data.horizon else ""
+    out.append("Long-term prediction error on the test trajectories" + horizon + ", as in "
+               "Tables 1 and 2 of Noether Networks: the vanilla MLP, the MLP meta-tailored "
+               "with the best law found here, and with the known invariant (oracle).")
+    best = data.best
+    typed_best = typed_formula(best.formula, data.variables) if best else None
+    if best is None:
+        best_tex = r"\text{--}"
+    elif typed_best is not None:
+        best_tex = _m(formula_latex(typed_best, data.names, with_values=True))
+    else:
+        best_tex = texttt(best.formula)
+    oracle = data.oracle
+    if oracle and oracle.get("formula"):
+        typed_or = typed_formula(str(oracle["formula"]), data.variables)
+        oracle_tex = (_m(formula_latex(typed_or, data.names, with_values=True))
+                      if typed_or is not None else texttt(oracle["formula"]))
+    else:
+        oracle_tex = "-- (no known invariant)"
+    rows = [["vanilla MLP", "--", _m(num(data.rmse.get("baseline")))],
+            ["Noether Network (ours)", best_tex, _m(num(data.rmse.get("noether")))],
+            ["oracle", oracle_tex, _m(num(data.rmse.get("oracle")))]]
+    out += _table("llr", ["model", "conservation loss", "RMSE"], rows)
+    if best is not None and typed_best is not None:
+        out.append(r"\noindent The best law (lowest training loss after meta-tailoring):")
+        out += law_block(best, data, "g_\\text{best}")
+    names = {"rmse_by_step": "Prediction RMSE at each rollout step on the test set.",
+             "law_along_trajectories": "The best law's value along true test trajectories "
+                                       "(grey) and along the models' predictions from the same "
+                                       "initial states.",
+             "phase_portraits": "Phase portraits of test trajectories: true (grey) versus "
+                                "predicted by each model."}
+    for name, caption in names.items():
+        out += _figure(figs.get(name), caption, tex_dir)
+    if data.rollouts is None:
+        out.append(r"\par\noindent The rollout trajectories are not in the store, so the "
+                   "figures of this section are missing.")
+    return out
+
+
+def _stages(data: ReportData) -> list[str]:
+    labels = {"enumerate": "enumeration", "fit": "fitting and random-sequence filter",
+              "rank": "tailoring screen, meta-tailoring and comparison (\\texttt{rank})",
+              "rollouts": "test rollouts"}
+    items = [rf"\item {labels[k]}: {'done' if v else 'has not run'}"
+             for k, v in data.stages.items()]
+    return [r"\section*{Stages in this store}", r"\begin{itemize}"] + items + [r"\end{itemize}"]
+
+
+def render(data: ReportData, figures: dict[str, FigureFile], tex_dir: str | Path,
+           top: int = _TOP_LAWS) -> str:
+    """The whole LaTeX document as a string.
+
+    Args:
+        data: collected store contents.
+        figures: figures written by :func:`~noether_search.report.figures.write_figures`.
+        tex_dir: folder the ``.tex`` file goes in (figure paths are made relative to it).
+        top: laws typeset in full.
+    """
+    tex_dir = Path(tex_dir)
+    title = "Noether search report" + (f": {escape(data.system)}" if data.system else "")
+    body = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2.2cm]{geometry}",
+            r"\usepackage{amsmath}", r"\usepackage{graphicx}", r"\usepackage{booktabs}",
+            r"\setlength{\parindent}{0pt}", r"\setlength{\parskip}{0.5em}",
+            rf"\title{{{title}}}", r"\author{noether-search}", r"\date{}",
+            r"\begin{document}", r"\maketitle"]
+    body += _searched(data, figures, tex_dir)
+    body += _laws_section(data, top)
+    body += _comparison(data, figures, tex_dir)
+    body += _stages(data)
+    body.append(r"\end{document}")
+    return "\n".join(body) + "\n"
+
+
+def write_tex(data: ReportData, figures: dict[str, FigureFile], path: str | Path,
+              top: int = _TOP_LAWS) -> Path:
+    """Write the report to ``path`` (``report.tex``); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(data, figures, path.parent, top), encoding="ascii")
+    return path
