@@ -12,6 +12,7 @@ from .inner import TailoredField as TailoredField
 from .inner import conservation_loss as conservation_loss
 from .inner import law_scale as law_scale
 from .inner import tailored_predict as tailored_predict
+from .inner import tailored_predict_autograd as tailored_predict_autograd
 from .meta import MetaResult as MetaResult
 from .meta import meta_tailor as meta_tailor
 from .meta import post_step_loss as post_step_loss
@@ -22,5 +23,5 @@ from .screen import screen as screen
 __all__ = [
     "CNParams", "DEFAULT_LRS", "Law", "SCHEMES", "MetaResult", "ScreenResult", "TailoredField",
     "cn_forward", "conservation_loss", "identity_cn", "law_scale", "meta_tailor",
-    "post_step_loss", "screen", "tailored_predict",
+    "post_step_loss", "screen", "tailored_predict", "tailored_predict_autograd",
 ]

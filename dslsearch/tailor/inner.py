@@ -161,24 +161,15 @@ def inner_adapt(model: torch.nn.Module, g: Law, x: Tensor, dt: float, g_scale: f
     return phi0, grads, h1
 
 
-def tailored_predict(model: torch.nn.Module, g: Law, x: Tensor, dt: float,
-                     inner_lr: float | Tensor, g_scale: float, *,
-                     create_graph: bool = False, scheme: str = "central") -> Tensor:
-    """Adapt φ per example by one step on the conservation loss, then predict f_{θ,φ'}(x).
+def tailored_predict_autograd(model: torch.nn.Module, g: Law, x: Tensor, dt: float,
+                              inner_lr: float | Tensor, g_scale: float, *,
+                              create_graph: bool = False, scheme: str = "central") -> Tensor:
+    """Reference CNGrad: the same result as :func:`tailored_predict`, by generic autograd.
 
-    Args:
-        model: the baseline MLP (θ); its parameters are not modified.
-        g: the conservation law, (B, d) -> (B,).
-        x: (B, d) states (cast to the model's dtype).
-        dt: Δt (s) used in the Euler step of the loss.
-        inner_lr: λ, a float or a 0-d tensor (a learned rate), or a (K,) tensor of rates.
-        g_scale: the law's scale s (:func:`law_scale` on the training states).
-        create_graph: differentiate through the inner step (second-order meta-training).
-        scheme: finite-difference scheme of the loss (:func:`conservation_loss`).
-
-    Returns:
-        (B, d) adapted predictions, or (K, B, d) for a (K,) ``inner_lr``. Still attached to
-        the graph of θ; detach for plain inference.
+    Builds φ0, differentiates the summed loss with respect to it, steps, and runs
+    :func:`~.cnmlp.cn_forward` again. Slower (about twice the element-wise work); kept as the
+    definition that the closed form of :func:`tailored_predict` is tested against.
+    Arguments and return value as for :func:`tailored_predict`.
     """
     x = x.to(model.linear1.weight.dtype)
     phi0, grads, h1 = inner_adapt(model, g, x, dt, g_scale, create_graph=create_graph,
@@ -189,6 +180,104 @@ def tailored_predict(model: torch.nn.Module, g: Law, x: Tensor, dt: float,
     phi1 = cn_step(phi0, grads, inner_lr)
     with torch.enable_grad() if create_graph else torch.no_grad():
         return cn_forward(model, x, phi1, h1=h1 if create_graph else h1.detach())
+
+
+def hidden_states(model: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The MLP's forward pass at φ0, keeping the hidden activations.
+
+    Args:
+        x: (B, d) states.
+
+    Returns:
+        h1 (B, H1), h2 (B, H2), f0 = model(x) (B, d).
+    """
+    h1 = torch.tanh(model.linear1(x))                     # (B, H1)
+    h2 = torch.tanh(model.linear2(h1))                    # (B, H2)
+    return h1, h2, model.linear3(h2)                      # (B, d)
+
+
+def loss_grad_f(g: Law, x: Tensor, f0: Tensor, dt: float, g_scale: float, scheme: str, *,
+                create_graph: bool = False) -> Tensor:
+    """∇_f of the summed conservation loss at f = f0: row i is example i's own gradient.
+
+    Args:
+        x: (B, d) states; f0: (B, d) predictions (part of θ's graph when create_graph).
+        create_graph: keep the dependence of the result on f0 (hence on θ).
+
+    Returns:
+        (B, d); zeros if g does not depend on its input.
+    """
+    with torch.enable_grad():
+        f = f0 if create_graph else f0.detach().requires_grad_(True)
+        loss = conservation_loss(g, x, f, dt, g_scale, scheme).sum()
+        if not loss.requires_grad:                        # g ignores its input
+            return torch.zeros_like(f0)
+        (v,) = torch.autograd.grad(loss, f, create_graph=create_graph, allow_unused=True,
+                                   materialize_grads=True)
+    return v
+
+
+def adapted_forward(model: torch.nn.Module, h1: Tensor, h2: Tensor, v: Tensor,
+                    inner_lr: float | Tensor) -> Tensor:
+    """f_{θ,φ'}(x) after one CNGrad step from the identity, in closed form.
+
+    With u2 = ∂L/∂a2 = v·W3 and u1 = ∂L/∂a1 = (u2 ⊙ (1 − h2²))·W2 (backpropagation at φ0),
+    the CN gradients are ∇β = u and ∇γ = u ⊙ h, so the stepped activations are
+
+        a1' = (1 − λ u1 ⊙ h1) ⊙ h1 − λ u1     = h1 − λ u1 ⊙ (1 + h1²)
+        h2' = tanh(linear2(a1'))
+        a2' = (1 − λ u2 ⊙ h2) ⊙ h2' − λ u2    = h2' − λ u2 ⊙ (1 + h2 ⊙ h2')
+        f'  = linear3(a2')
+
+    which is exactly :func:`~.cnmlp.cn_forward` at φ' = φ0 − λ∇φL, with far fewer
+    element-wise operations (and a graph that is cheaper to differentiate) than generic
+    autograd.
+
+    Args:
+        h1: (B, H1), h2: (B, H2): hidden activations at φ0 (:func:`hidden_states`).
+        v: (B, d) ∇_f L at φ0 (:func:`loss_grad_f`).
+        inner_lr: λ, a float, a 0-d tensor, or a (K,) tensor of rates.
+
+    Returns:
+        (B, d), or (K, B, d) for a (K,) ``inner_lr``.
+    """
+    lam = inner_lr
+    if isinstance(lam, Tensor) and lam.ndim == 1:
+        lam = lam[:, None, None]                          # (K, 1, 1)
+    u2 = v @ model.linear3.weight                         # (B, H2)
+    u1 = (u2 * (1 - h2 * h2)) @ model.linear2.weight      # (B, H1)
+    a1 = h1 - lam * ((1 + h1 * h1) * u1)                  # (..., B, H1)
+    h2p = torch.tanh(model.linear2(a1))                   # (..., B, H2)
+    a2 = h2p - lam * ((1 + h2 * h2p) * u2)                # (..., B, H2)
+    return model.linear3(a2)                              # (..., B, d)
+
+
+def tailored_predict(model: torch.nn.Module, g: Law, x: Tensor, dt: float,
+                     inner_lr: float | Tensor, g_scale: float, *,
+                     create_graph: bool = False, scheme: str = "central") -> Tensor:
+    """Adapt φ per example by one step on the conservation loss, then predict f_{θ,φ'}(x).
+
+    Args:
+        model: the baseline MLP (θ); its parameters are not modified.
+        g: the conservation law, (B, d) -> (B,).
+        x: (B, d) states (cast to the model's dtype).
+        dt: Δt (s) used in the step of the loss.
+        inner_lr: λ, a float or a 0-d tensor (a learned rate), or a (K,) tensor of rates.
+        g_scale: the law's scale s (:func:`law_scale` on the training states).
+        create_graph: differentiate through the inner step (second-order meta-training);
+            otherwise the result is computed without a graph.
+        scheme: finite-difference scheme of the loss (:func:`conservation_loss`).
+
+    Returns:
+        (B, d) adapted predictions, or (K, B, d) for a (K,) ``inner_lr``.
+    """
+    check_mlp(model)
+    x = x.to(model.linear1.weight.dtype)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        h1, h2, f0 = hidden_states(model, x)
+    v = loss_grad_f(g, x, f0, dt, g_scale, scheme, create_graph=create_graph)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        return adapted_forward(model, h1, h2, v, inner_lr)
 
 
 class TailoredField:

@@ -4,9 +4,9 @@ For every law and every inner learning rate λ on a grid (paper: 10^k, k ∈ {�
 the training task loss (MSE on dx/dt) after one inner step is measured; laws are then ranked by
 the best of these (REFERENCE item 6). No training happens here: θ is the baseline's.
 
-Cost per law: one evaluation of g and of its input gradient, one backward pass through the MLP
-(the forward pass at φ0 is shared by all laws: it does not depend on g), and one forward pass
-for all K learning rates at once (φ' stacked as (K, N, H)).
+Cost per law: g and its input gradient at 2N points, one backward pass through the MLP's
+layers 3 and 2 (the forward pass at φ0 is shared by all laws: it does not depend on g), and
+one forward pass for all K learning rates at once (activations stacked as (K, N, H)).
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .cnmlp import check_mlp, cn_forward, cn_step, first_hidden, identity_cn
-from .inner import Law, check_scheme, conservation_loss, law_scale
+from .cnmlp import check_mlp
+from .inner import Law, adapted_forward, check_scheme, hidden_states, law_scale, loss_grad_f
 
 #: The paper's grid of inner learning rates: 10^k, k = −3, −2.5, …, 1 (9 values).
 DEFAULT_LRS: np.ndarray = 10.0 ** np.arange(-3, 1.01, 0.5)
@@ -90,43 +90,27 @@ def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
     lrs = np.asarray(lrs, dtype=np.float64).reshape(-1)                # (K,)
     lr_t = torch.as_tensor(lrs).to(dtype=w.dtype, device=w.device)
 
-    with torch.enable_grad():
-        # Shared across laws: the forward pass at the identity φ0 (it does not depend on g).
-        phi0 = identity_cn(model, x.shape[0], requires_grad=True)
-        with torch.no_grad():
-            h1 = first_hidden(model, x)                   # (N, H1)
-        f0 = cn_forward(model, x, phi0, h1=h1)            # (N, d)
-        f0_val = f0.detach()
-        baseline = float(((f0_val - dxdt) ** 2).mean())
-
-        results = []
-        for g in laws:
-            results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, phi0, h1, f0,
-                                       f0_val, baseline, scheme))
-            if progress is not None:
-                progress(1)
+    with torch.no_grad():
+        h1, h2, f0 = hidden_states(model, x)              # shared: independent of the law
+    baseline = float(((f0 - dxdt) ** 2).mean())
+    results = []
+    for g in laws:
+        results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, h1, h2, f0, baseline,
+                                   scheme))
+        if progress is not None:
+            progress(1)
     return results
 
 
-def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, phi0, h1, f0, f0_val, baseline,
+def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, h1, h2, f0, baseline,
                 scheme) -> ScreenResult:
     """Screen one law; every failure becomes a value (see :func:`screen`)."""
     n_lrs = len(lrs)
     try:
         s = law_scale(g, x)
-        # L depends on φ only through f, so ∇φ L = (∂f/∂φ)ᵀ ∇_f L: get ∇_f L cheaply from g
-        # alone, then one backward pass through the shared graph of f0.
-        f = f0_val.clone().requires_grad_(True)                        # (N, d)
-        loss = conservation_loss(g, x, f, dt, s, scheme).sum()
-        if loss.requires_grad:
-            (dl_df,) = torch.autograd.grad(loss, f, allow_unused=True, materialize_grads=True)
-        else:                                                          # g ignores its input
-            dl_df = torch.zeros_like(f)
-        grads = torch.autograd.grad(f0, tuple(phi0), grad_outputs=dl_df,
-                                    retain_graph=True)                 # 4 × (N, H)
+        v = loss_grad_f(g, x, f0, dt, s, scheme)                       # (N, d)
         with torch.no_grad():
-            phi1 = cn_step(phi0, grads, lr_t)                          # (K, N, H)
-            pred = cn_forward(model, x, phi1, h1=h1)                   # (K, N, d)
+            pred = adapted_forward(model, h1, h2, v, lr_t)             # (K, N, d)
             losses = ((pred - dxdt) ** 2).mean(dim=(1, 2)).double().cpu().numpy()
     except Exception as exc:  # noqa: BLE001 - a per-law failure is recorded, not raised
         return _failed(n_lrs, baseline, f"{type(exc).__name__}: {exc}")
