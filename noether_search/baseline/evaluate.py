@@ -1,0 +1,157 @@
+"""Evaluate a learned vector field: derivative MSE and rollout RMSE on the test trajectories.
+
+Rollout: every test trajectory's first state is integrated with classical RK4 (one step
+per sample interval of the data, all trajectories in one batch) and compared with the
+true states. Default horizons (:func:`default_horizon`):
+
+- ideal systems (pendulum, spring): twice the data window, t ∈ [0, 6] s: 88 steps of
+  3/44 s (pendulum) and 58 steps of 3/29 s (spring). The true states beyond the 3 s of test
+  data are integrated by the system itself (solve_ivp, rtol = atol = 1e-10) from the same
+  initial states. With this horizon the vanilla MLP's RMSE (0.060 pendulum, 0.018 spring,
+  seed 0) is within 6 % of the Noether Networks paper's 0.0563 and 0.0174; over the 3 s
+  test window alone it is about half of those (0.027, 0.009).
+- real pendulum: 19 steps of 1/6 (the horizon plotted on the Noether Networks poster);
+- user files: the shortest test trajectory.
+
+RMSE is over steps 1..H (step 0 is the shared initial state), all test trajectories and
+all coordinates, in SI base units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hamiltonian_data import SYSTEMS, Dataset
+
+VectorField = Callable[[torch.Tensor], torch.Tensor]  # (B, d) -> (B, d) dx/dt
+
+#: default rollout horizon (steps) for the built-in systems
+DEFAULT_HORIZONS = {"pendulum": 88, "spring": 58, "real-pendulum": 19}
+
+
+@dataclass(frozen=True, eq=False)
+class RolloutResult:
+    """Rollout of a vector field from the test initial states.
+
+    Attributes:
+        rmse: overall RMSE over steps 1..H, trajectories and coordinates.
+        rmse_by_step: (H,) RMSE at steps 1..H.
+        pred: (n_test, H+1, d) integrated states.
+        true: (n_test, H+1, d) true states.
+        horizon: H, number of integration steps.
+        t: (H+1,) times [s] since the initial state (of the first test trajectory).
+    """
+
+    rmse: float
+    rmse_by_step: np.ndarray
+    pred: np.ndarray
+    true: np.ndarray
+    horizon: int
+    t: np.ndarray
+
+
+def _generator(dataset: Dataset):
+    """The built-in system that generated ``dataset``, or None for measured/file data."""
+    system = SYSTEMS.get(dataset.name)
+    if system is not None and hasattr(system, "trajectory") and dataset.source.startswith("generated"):
+        return system
+    return None
+
+
+def default_horizon(dataset: Dataset) -> int:
+    """Rollout steps used when none is given (see the module docstring)."""
+    shortest = min(len(tr) for tr in dataset.test) - 1
+    if _generator(dataset) is not None:
+        return DEFAULT_HORIZONS[dataset.name]
+    if dataset.name in DEFAULT_HORIZONS and dataset.source.startswith("measured"):
+        return min(DEFAULT_HORIZONS[dataset.name], shortest)
+    return shortest
+
+
+def _call(vector_field: VectorField, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # No torch.no_grad: tailored models adapt with autograd inside the call.
+    out = vector_field(x.to(dtype))
+    return out.detach().to(torch.float64)
+
+
+def rk4(vector_field: VectorField, x0: torch.Tensor, steps: torch.Tensor,
+        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Classical RK4.
+
+    Args:
+        vector_field: (B, d) -> (B, d).
+        x0: (B, d) initial states.
+        steps: (B, H) step sizes [s] (per trajectory, per step).
+        dtype: dtype the vector field is called with (the state is kept in float64).
+
+    Returns:
+        (B, H+1, d) states, float64.
+    """
+    B, d = x0.shape
+    x = x0.to(torch.float64)
+    out = [x]
+    for k in range(steps.shape[1]):
+        h = steps[:, k:k + 1]                                  # (B, 1)
+        k1 = _call(vector_field, x, dtype)
+        k2 = _call(vector_field, x + 0.5 * h * k1, dtype)
+        k3 = _call(vector_field, x + 0.5 * h * k2, dtype)
+        k4 = _call(vector_field, x + h * k3, dtype)
+        x = x + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        out.append(x)
+    return torch.stack(out, dim=1)                             # (B, H+1, d)
+
+
+def rollout(vector_field: VectorField, dataset: Dataset, horizon: int | None = None,
+            dtype: torch.dtype = torch.float32) -> RolloutResult:
+    """Integrate ``vector_field`` from every test trajectory's first state, compare with truth.
+
+    Args:
+        vector_field: callable (B, d) float tensor -> (B, d) dx/dt; may use autograd.
+        dataset: its ``test`` trajectories give initial states, step sizes and truth.
+        horizon: steps H; default :func:`default_horizon`. Beyond the test trajectories'
+            length only for the generated systems (truth is integrated by the system).
+        dtype: dtype of the tensors passed to ``vector_field``.
+
+    Raises:
+        ValueError: horizon < 1, or longer than the test data and the data are not generated.
+    """
+    H = default_horizon(dataset) if horizon is None else int(horizon)
+    if H < 1:
+        raise ValueError(f"horizon must be >= 1 step, got {H}")
+    shortest = min(len(tr) for tr in dataset.test) - 1
+    x0 = np.stack([tr.x[0] for tr in dataset.test])            # (n_test, d)
+    if H <= shortest:
+        steps = np.stack([np.diff(tr.t[:H + 1]) for tr in dataset.test])   # (n_test, H)
+        true = np.stack([tr.x[:H + 1] for tr in dataset.test])             # (n_test, H+1, d)
+        t = dataset.test[0].t[:H + 1] - dataset.test[0].t[0]
+    else:
+        system = _generator(dataset)
+        if system is None:
+            raise ValueError(f"horizon {H} is longer than the shortest test trajectory of "
+                             f"{dataset.name!r} ({shortest} steps); choose horizon <= {shortest}")
+        t = np.arange(H + 1) * (dataset.test[0].t[1] - dataset.test[0].t[0])
+        steps = np.broadcast_to(np.diff(t), (x0.shape[0], H)).copy()
+        true = system.trajectory(x0, t)
+    pred = rk4(vector_field, torch.from_numpy(x0), torch.from_numpy(steps), dtype).numpy()
+    err2 = (pred[:, 1:] - true[:, 1:]) ** 2                   # (n_test, H, d)
+    return RolloutResult(rmse=float(np.sqrt(err2.mean())),
+                         rmse_by_step=np.sqrt(err2.mean(axis=(0, 2))),
+                         pred=pred, true=true, horizon=H, t=t)
+
+
+def derivative_mse(model: VectorField, dataset: Dataset,
+                   dtype: torch.dtype = torch.float32) -> tuple[float, float]:
+    """Mean squared error of predicted dx/dt on the train and test pairs (HNN's metric).
+
+    Returns:
+        (train MSE, test MSE), averaged over pairs and coordinates.
+    """
+    out = []
+    for x, dxdt in ((dataset.x_train, dataset.dxdt_train), (dataset.x_test, dataset.dxdt_test)):
+        pred = _call(model, torch.tensor(x), dtype).numpy()
+        out.append(float(np.mean((pred - dxdt) ** 2)))
+    return out[0], out[1]
