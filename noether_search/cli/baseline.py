@@ -1,0 +1,95 @@
+"""``noether-search baseline``: train (or reuse) the HNN vanilla MLP and print its errors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
+                                        load_dataset, open_store, out_option, progress_bar,
+                                        resolve_out)
+
+#: Vanilla-MLP figures of the papers, printed next to ours.
+_PAPER = {"pendulum": "rollout RMSE 0.0563 (Noether Networks)",
+          "spring": "rollout RMSE 0.0174 (Noether Networks)",
+          "real-pendulum": "derivative MSE 2.7e-3 / 2.2e-3 train/test (HNN)"}
+
+
+def _set_threads() -> None:
+    # The MLP's matrices are small (N x 200); on 2 shared cores a second intra-op thread
+    # made a training step ~20x slower (spin-waiting), so use one unless the user has set
+    # OMP_NUM_THREADS / torch threads explicitly.
+    import os
+
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+
+
+@click.command("baseline")
+@data_source_options
+@out_option
+@json_option
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Adam steps (default 2000, as HNN).")
+@click.option("--horizon", type=click.IntRange(min=1), default=None,
+              help="Rollout steps (default: 88 pendulum, 58 spring, i.e. t in [0, 6] s; 19 real pendulum; "
+                   "the shortest test trajectory for files).")
+def command(system: str | None, data: Path | None, noise: float, seed: int, out: Path | None,
+            as_json: bool, steps: int | None, horizon: int | None) -> None:
+    """Train the vanilla MLP on dx/dt (or reuse the stored one) and report its errors:
+    derivative MSE on train/test, and RMSE of RK4 rollouts from the test initial states."""
+    _set_threads()
+    from noether_search.baseline import (BaselineConfig, derivative_mse, get_or_train,
+                                         rollout)
+    from noether_search.store import StoreError
+
+    dataset = load_dataset(system, data, noise, seed)
+    store = open_store(resolve_out(out, system, data, noise))
+    overrides = {"seed": seed} | ({"steps": steps} if steps is not None else {})
+    config = BaselineConfig.for_dataset(dataset, **overrides)
+    start = time.perf_counter()
+    with progress_bar(f"training baseline ({dataset.name})", total=config.steps) as bar:
+        task = bar.add_task(f"training baseline ({dataset.name})", total=config.steps)
+        try:
+            result = get_or_train(store, dataset, config,
+                                  progress=lambda done, total, loss: bar.update(
+                                      task, completed=done,
+                                      description=f"training baseline, loss {loss:.2e}"))
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not result.trained:
+            bar.update(task, completed=config.steps, description="baseline reused from store")
+    try:
+        roll = rollout(result.model, dataset, horizon)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--horizon") from None
+    mse_train, mse_test = derivative_mse(result.model, dataset)
+    seconds = time.perf_counter() - start
+    report = {"system": dataset.name, "deriv_mse_train": mse_train, "deriv_mse_test": mse_test,
+              "rollout_rmse": roll.rmse, "rollout_rmse_by_step": roll.rmse_by_step.tolist(),
+              "horizon": roll.horizon, "seconds": seconds, "reused": not result.trained}
+    if as_json:
+        echo_json(report)
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title=escape(f"Vanilla MLP baseline: {dataset.name}"), show_header=False)
+    table.add_column("metric")
+    table.add_column("value")
+    table.add_row("derivative MSE train / test", f"{mse_train:.4g} / {mse_test:.4g}")
+    table.add_row(f"rollout RMSE ({roll.horizon} RK4 steps, t <= {roll.t[-1]:.3g} s)",
+                  f"{roll.rmse:.4g}")
+    table.add_row("RMSE at steps 1 / mid / last",
+                  " / ".join(f"{roll.rmse_by_step[i]:.3g}"
+                             for i in (0, roll.horizon // 2, roll.horizon - 1)))
+    if dataset.name in _PAPER and data is None:
+        table.add_row("paper", _PAPER[dataset.name])
+    table.add_row("model", escape(("reused " if not result.trained else "trained, stored as ")
+                                  + f"{store.path(result.key)}"))
+    table.add_row("seconds", f"{seconds:.1f}")
+    console().print(table)
