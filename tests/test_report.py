@@ -183,8 +183,14 @@ def test_units_and_numbers_in_latex():
 
 
 # -- figures ------------------------------------------------------------------------------
-def test_figures_written_and_valid(ranked_store, tmp_path):
-    figs = write_figures(collect(ranked_store), tmp_path)
+@pytest.fixture(scope="module")
+def ranked_report(ranked_store, tmp_path_factory):
+    """The report of the ranked FIXTURE store, written once for several tests."""
+    return write_report(ranked_store, output_dir=tmp_path_factory.mktemp("rep") / "out_dir")
+
+
+def test_figures_written_and_valid(ranked_report):
+    figs = ranked_report.figures
     assert set(figs) == {"rmse_by_step", "law_along_trajectories", "phase_portraits",
                          "counts_by_size"}
     for fig in figs.values():
@@ -198,41 +204,38 @@ def test_figures_of_enumeration_only(enum_store, tmp_path):
 
 
 # -- report -------------------------------------------------------------------------------
-def test_report_tex_contents(ranked_store, tmp_path):
-    files = write_report(ranked_store, output_dir=tmp_path / "out_dir")
+def test_report_tex_contents(ranked_report):
+    files = ranked_report
+    out = files.tex.parent
     tex = files.tex.read_text()
-    assert files.tex == tmp_path / "out_dir" / "report.tex"
+    assert out.name == "out_dir" and files.tex.name == "report.tex"
     assert r"spring\_test" in tex and r"fixture\_data 50\% \#1 \& \{x\}" in tex
     assert r"g = c_{0} p^{2} + q^{2}" in tex                      # best law, symbolic
-    assert r"c_{0} = 0.25\;\mathrm{s}^{2}\,\mathrm{kg}^{-2}" not in tex  # mass first:
-    assert r"c_{0} = 0.25\;\mathrm{kg}^{-2}\,\mathrm{s}^{2}" in tex
+    assert r"c_{0} = 0.25\;\mathrm{kg}^{-2}\,\mathrm{s}^{2}" in tex   # its constant, unit
     assert r"0.25 p^{2} + q^{2}" in tex                           # best law, fitted
     assert "Noether Network (ours)" in tex and "oracle" in tex
     for name in ("fig-rmse-by-step.pdf", "fig-law-along-trajectories.pdf",
                  "fig-phase-portraits.pdf", "fig-counts-by-size.pdf"):
-        assert "{" + name + "}" in tex and (tmp_path / "out_dir" / name).is_file()
+        assert "{" + name + "}" in tex and (out / name).is_file()
     assert "has not run" not in tex
 
 
 @needs_latex
-def test_report_compiles_to_pdf(ranked_store, tmp_path):
-    out = tmp_path / "with space_and_underscore"
-    res = run("report", ranked_store, "--output-dir", out, "--pdf")
-    assert res.exit_code == 0, res.output
-    assert "wrote" in res.output and str(out / "report.pdf") in res.output
-    pdf = out / "report.pdf"
+def test_report_compiles_to_pdf(ranked_report):
+    pdf = compile_pdf(ranked_report.tex)
+    assert pdf == ranked_report.tex.with_suffix(".pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
 
 
-@needs_latex
 def test_enumeration_only_report_compiles(enum_store, tmp_path):
-    out = tmp_path / "rep"
+    out = tmp_path / "with space_and_underscore"
     res = run("report", enum_store, "-o", out, "--pdf")
     assert res.exit_code == 0, res.output
     tex = (out / "report.tex").read_text()
     assert "have not run" in tex and "has not run" in tex
     assert r"$q$ in $\mathrm{rad}$" in tex and "799" in tex
-    assert (out / "report.pdf").stat().st_size > 0
+    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert f"wrote {out / 'report.pdf'}" in res.output
     assert "stages not in the store yet: fit, rank, rollouts" in res.output
 
 

@@ -20,7 +20,7 @@ MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
           "noether": ("Noether (best law)", "tab:blue", "-"),
           "oracle": ("oracle (known invariant)", "tab:green", ":")}
 _MAX_TRAJ = 4  # test trajectories drawn in trajectory figures (more only clutter)
-_RC = {"pdf.fonttype": 42, "font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8,
+_RC = {"font.size": 9, "axes.titlesize": 9, "legend.fontsize": 8,
        "figure.dpi": 100, "savefig.dpi": 150}
 
 

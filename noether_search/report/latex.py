@@ -106,12 +106,40 @@ def formula_latex(typed: TypedFormula, names, with_values: bool = False) -> str:
     return typed.formula.latex(names, values)
 
 
+def plain_latex(text: str, names) -> str | None:
+    """``text`` (sympy syntax) typeset by sympy without unit checks, numbers rounded to 4
+    digits; None when sympy cannot read it. For formulas outside the unit-checked language,
+    such as a known invariant with the system's constants absorbed (``q**2 + p**2``)."""
+    import sympy
+
+    try:
+        local = {n: sympy.Symbol(n, real=True) for n in names}
+        expr = sympy.sympify(text, locals=local)
+        expr = expr.xreplace({f: sympy.Float(float(f"{float(f):.4g}")) for f in
+                              expr.atoms(sympy.Float)})
+        return sympy.latex(expr)
+    except (sympy.SympifyError, SyntaxError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _any_formula(text: str, data: ReportData) -> str:
+    """A formula for a table cell: unit-checked and rounded when possible, else as sympy
+    reads it, else verbatim."""
+    typed = typed_formula(text, data.variables)
+    if typed is not None:
+        return _m(formula_latex(typed, data.names, with_values=True))
+    plain = plain_latex(text, data.names)
+    return _m(plain) if plain is not None else texttt(text)
+
+
 def law_block(law: Law, data: ReportData, label: str) -> list[str]:
     """A law as a display equation with its constants (values and units) and scores."""
     typed = typed_formula(law.formula, data.variables)
     lines = []
-    if typed is None:  # outside the formula language: show it as given
-        lines.append(rf"\[ {label} = \text{{{escape(law.formula)}}} \]")
+    if typed is None:  # outside the unit-checked language: as sympy reads it, or verbatim
+        plain = plain_latex(law.formula, data.names)
+        lines.append(rf"\[ {label} = {plain} \]" if plain is not None else
+                     rf"\[ {label} = \text{{{texttt(law.formula)}}} \]")
     else:
         names = data.names
         lines.append(rf"\[ {label} = {formula_latex(typed, names)} \]")
@@ -253,25 +281,21 @@ def _comparison(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) ->
                "Tables 1 and 2 of Noether Networks: the vanilla MLP, the MLP meta-tailored "
                "with the best law found here, and with the known invariant (oracle).")
     best = data.best
-    typed_best = typed_formula(best.formula, data.variables) if best else None
-    if best is None:
-        best_tex = r"\text{--}"
-    elif typed_best is not None:
-        best_tex = _m(formula_latex(typed_best, data.names, with_values=True))
-    else:
-        best_tex = texttt(best.formula)
+    best_tex = "-- (no law survived)" if best is None else _any_formula(best.formula, data)
     oracle = data.oracle
     if oracle and oracle.get("formula"):
-        typed_or = typed_formula(str(oracle["formula"]), data.variables)
-        oracle_tex = (_m(formula_latex(typed_or, data.names, with_values=True))
-                      if typed_or is not None else texttt(oracle["formula"]))
+        oracle_tex = _any_formula(str(oracle["formula"]), data)
     else:
         oracle_tex = "-- (no known invariant)"
     rows = [["vanilla MLP", "--", _m(num(data.rmse.get("baseline")))],
             ["Noether Network (ours)", best_tex, _m(num(data.rmse.get("noether")))],
             ["oracle", oracle_tex, _m(num(data.rmse.get("oracle")))]]
     out += _table("llr", ["model", "conservation loss", "RMSE"], rows)
-    if best is not None and typed_best is not None:
+    if best is None:
+        out.append(r"\noindent No law passed the filters, so there is no Noether model to "
+                   "compare; a deeper search (\\texttt{-{}-depth}) or a smaller filter factor "
+                   "(\\texttt{-{}-factor}) may find one.")
+    else:
         out.append(r"\noindent The best law (lowest training loss after meta-tailoring):")
         out += law_block(best, data, "g_\\text{best}")
     names = {"rmse_by_step": "Prediction RMSE at each rollout step on the test set.",
