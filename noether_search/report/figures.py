@@ -62,17 +62,23 @@ def plot_rmse_by_step(data: ReportData):
     return fig
 
 
-def _law_values(data: ReportData, states: np.ndarray) -> np.ndarray | None:
-    """The best law evaluated on ``states (..., d)``, or None if it cannot be."""
+def _best_law(data: ReportData):
+    """The best law as a function of states ``(..., d) -> (...)``, or None."""
     if data.best is None or not data.variables:
         return None
     typed = typed_formula(data.best.formula, data.variables)
     if typed is None or any(v is None for v in typed.values):
         return None
-    flat = states.reshape(-1, states.shape[-1])
-    with np.errstate(all="ignore"):
-        vals = typed.formula.evaluate(flat, np.asarray(typed.values, dtype=float))
-    return np.asarray(vals, dtype=float).reshape(states.shape[:-1])
+    params = np.asarray(typed.values, dtype=float)
+
+    def g(states: np.ndarray) -> np.ndarray:
+        flat = states.reshape(-1, states.shape[-1])
+        with np.errstate(all="ignore"):
+            vals = typed.formula.evaluate(flat, params)
+        return np.broadcast_to(np.asarray(vals, dtype=float), flat.shape[:1]).reshape(
+            states.shape[:-1])
+
+    return g
 
 
 def plot_law_along_trajectories(data: ReportData):
@@ -80,9 +86,10 @@ def plot_law_along_trajectories(data: ReportData):
     ro = data.rollouts
     if ro is None:
         return None
-    true_vals = _law_values(data, ro.true[:_MAX_TRAJ])
-    if true_vals is None:
+    g = _best_law(data)
+    if g is None:
         return None
+    true_vals = g(ro.true[:_MAX_TRAJ])                      # (n, H+1)
     fig = _figure()
     ax = fig.add_subplot()
     t = ro.t
@@ -91,7 +98,7 @@ def plot_law_along_trajectories(data: ReportData):
                 label="true" if k == 0 else None)
         for name, pred in ro.pred.items():
             label, colour, style = MODELS.get(name, (name, None, "-"))
-            vals = _law_values(data, pred[k:k + 1])[0]
+            vals = g(pred[k])
             ax.plot(t, vals, style, color=colour, lw=1.0, label=label if k == 0 else None)
     ax.set_xlabel("time since the initial state [s]")
     ax.set_ylabel("best law's value")
