@@ -42,6 +42,9 @@ class Segments:
         if np.any(counts == 0):
             raise ValueError("labels: every trajectory index 0..K-1 needs at least one point")
         self.labels = labels
+        self.order = np.argsort(labels, kind="stable")   # points grouped by segment
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.counts = counts
         self.onehot = onehot
         self.avg = onehot / counts
         self._torch: dict = {}
@@ -58,6 +61,16 @@ class Segments:
         labels = np.empty_like(self.labels)
         labels[perm] = self.labels  # point perm[i] joins trajectory labels[i]
         return Segments(labels)
+
+    def torch_index(self, dtype):
+        """``(labels, counts)`` as torch tensors (cached)."""
+        import torch
+
+        key = ("index", dtype)
+        if key not in self._torch:
+            self._torch[key] = (torch.as_tensor(self.labels),
+                                torch.as_tensor(self.counts, dtype=dtype))
+        return self._torch[key]
 
     def torch_mats(self, dtype=None):
         """``(onehot, avg)`` as torch tensors (cached)."""
@@ -76,8 +89,12 @@ def centred(V: np.ndarray) -> np.ndarray:
 
 
 def within(Vc: np.ndarray, seg: Segments) -> np.ndarray:
-    """``V`` minus its per-trajectory means, ``(..., N)``."""
-    return Vc - (Vc @ seg.avg) @ seg.onehot.T
+    """``V`` minus its per-trajectory means, ``(..., N)``, points in *segment order*
+    (``seg.order``): fine for sums of squares and scatter matrices, which do not depend on
+    the order of the points. O(N) per row (gather + reduceat), no (N, K) product."""
+    Vs = Vc[..., seg.order]
+    means = np.add.reduceat(Vs, seg.starts, axis=-1) / seg.counts           # (..., K)
+    return Vs - np.repeat(means, seg.counts.astype(np.int64), axis=-1)
 
 
 def sums_of_squares(V: np.ndarray, seg: Segments) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -99,9 +116,13 @@ def r_score(V: np.ndarray, seg: Segments) -> np.ndarray:
 
 def r_reg_torch(V, seg: Segments):
     """Regularised R of torch values ``V (..., N)`` for fitting; differentiable."""
-    onehot, avg = seg.torch_mats(V.dtype)
+    import torch
+
+    labels, counts = seg.torch_index(V.dtype)
     Vc = V - V.mean(-1, keepdim=True)
-    Vw = Vc - (Vc @ avg) @ onehot.T
+    sums = torch.zeros(V.shape[:-1] + (counts.shape[0],), dtype=V.dtype).index_add_(
+        -1, labels, Vc)
+    Vw = Vc - (sums / counts)[..., labels]
     Q = (V * V).sum(-1)
     W = (Vw * Vw).sum(-1)
     T = (Vc * Vc).sum(-1)

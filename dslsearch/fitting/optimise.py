@@ -34,6 +34,7 @@ class AdamConfig:
     screen: float = 0.5         # refine only candidates whose best grid R is below this
     seed: int = 0               # seed of the start table (fixed, not per shard or worker)
     chunk: int = 2_000_000      # max elements of one (G, E, S, N) value tensor
+    polish_steps: int = 12      # damped Newton steps for candidates that could pass
 
 
 # ----------------------------------------------------------------------------------------
@@ -191,37 +192,40 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
             ``(G, 1, 1, 1)`` against the values.
         slots: ``(G, 1, 1, N)`` tensors; params: ``(G, E, S, 1)`` tensors.
 
-    Every branch is computed and the candidate's op selected; inputs of unselected
-    branches are made safe first so that no NaN flows back through ``torch.where``.
+    Only the ops some candidate uses at a node are computed, then each candidate's is
+    selected. A division by zero gives inf/NaN for that candidate alone: every candidate
+    is its own row of every tensor, and the fitting loop zeroes non-finite gradients.
     """
     import torch
 
     it_s, it_p = iter(slots), iter(params)
     k = itertools.count()
+    ops_np = ops.numpy() if hasattr(ops, "numpy") else np.asarray(ops)
+
+    def pick(o, present, branches):
+        """Select each candidate's branch; only branches some candidate uses are computed."""
+        out = None
+        for code in present:
+            val = branches[code]()
+            out = val if out is None else torch.where(o == code, val, out)
+        return out
 
     def ev(t):
         if t == SLOT:
             return next(it_s)
         if t == PARAM_S:
             return next(it_p)
-        o = ops[:, next(k)].view(-1, 1, 1, 1)
+        col = next(k)
+        present = np.unique(ops_np[:, col]).tolist()
+        o = ops[:, col].view(-1, 1, 1, 1)
         if t[0] == "U":
             x = ev(t[1])
-            is_r = o == -1
-            inv = 1.0 / torch.where(is_r & (x != 0), x, torch.ones_like(x))
-            inv = torch.where(is_r & (x == 0), torch.full_like(x, float("inf")), inv)
-            return torch.where(o == SIN, torch.sin(x),
-                               torch.where(o == COS, torch.cos(x),
-                                           torch.where(o == SQUARE, x * x, inv)))
+            return pick(o, present, {SIN: lambda: torch.sin(x), COS: lambda: torch.cos(x),
+                                     SQUARE: lambda: x * x, -1: lambda: 1.0 / x})
         x = ev(t[1])
         y = ev(t[2])
-        x, y = torch.broadcast_tensors(x, y)
-        is_div = o == DIV
-        y_safe = torch.where(is_div & (y != 0), y, torch.ones_like(y))
-        q = torch.where(is_div & (y == 0), torch.full_like(x, float("nan")), x / y_safe)
-        return torch.where(o == ADD, x + y,
-                           torch.where(o == SUB, x - y,
-                                       torch.where(o == MUL, x * y, q)))
+        return pick(o, present, {ADD: lambda: x + y, SUB: lambda: x - y,
+                                 MUL: lambda: x * y, DIV: lambda: x / y})
 
     return ev(topo)
 
@@ -340,3 +344,52 @@ def _adam(topo, op_c, sl, start, segs, config: AdamConfig):
     late = history[int(0.8 * len(history))]
     conv = (late - bmin) <= 1e-3 * bmin.abs() + 1e-12
     return bmin.T.numpy(), bc.permute(1, 0, 2).numpy(), conv.T.numpy()
+
+
+def newton_polish(topo, ops, slots: list, params: np.ndarray, seg: Segments,
+                  steps: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """Damped Newton refinement of ``params (G, P)`` on one segmentation, batched.
+
+    Gradient and Hessian of each candidate's R come from autograd (candidates are
+    independent, so the Hessian of the summed loss is block diagonal). A step is kept only
+    where it lowers R; otherwise the damping grows tenfold for that candidate.
+
+    Args:
+        slots: ``(G, N)`` arrays. Returns ``(R (G,), params (G, P))``.
+    """
+    import torch
+
+    G, P = params.shape
+    N = slots[0].shape[1]
+    sl = [torch.as_tensor(s)[:, None, None, :] for s in slots]
+    ops_t = torch.as_tensor(np.asarray(ops, np.int64))
+    c = torch.as_tensor(params).clone()
+    damp = torch.full((G,), 1e-6, dtype=torch.float64)
+
+    def objective(cc):
+        vals = evaluate_topology(topo, ops_t, sl, [cc[:, None, None, k:k + 1] for k in range(P)])
+        return r_reg_torch(vals.expand(G, 1, 1, N)[:, 0, 0], seg)                  # (G,)
+
+    with torch.no_grad():
+        R = objective(c)
+    for _ in range(steps):
+        cg = c.clone().requires_grad_(True)
+        Rg = objective(cg)
+        (grad,) = torch.autograd.grad(Rg.sum(), cg, create_graph=True)           # (G, P)
+        H = torch.stack([torch.autograd.grad(grad[:, k].sum(), cg, retain_graph=True)[0]
+                         for k in range(P)], 1)                                  # (G, P, P)
+        grad, H = grad.detach(), H.detach()
+        ok = torch.isfinite(grad).all(1) & torch.isfinite(H).all((1, 2))
+        grad = torch.where(ok[:, None], grad, torch.zeros_like(grad))
+        H = torch.where(ok[:, None, None], H, torch.eye(P, dtype=H.dtype).expand(G, P, P))
+        scale = H.diagonal(dim1=1, dim2=2).abs().amax(1).clamp_min(1e-300)
+        A = H + (damp * scale)[:, None, None] * torch.eye(P, dtype=H.dtype)
+        step = torch.linalg.lstsq(A, grad[..., None]).solution[..., 0]
+        with torch.no_grad():
+            c_new = c - step
+            R_new = objective(c_new)
+        better = torch.isfinite(R_new) & (R_new < R) & torch.isfinite(c_new).all(1)
+        c = torch.where(better[:, None], c_new, c)
+        R = torch.where(better, R_new, R)
+        damp = torch.where(better, (damp / 10).clamp_min(1e-12), damp * 10)
+    return R.numpy(), c.numpy()

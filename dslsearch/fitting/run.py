@@ -41,7 +41,7 @@ class FitConfig:
     fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
     window: int | None = None     # (result) split train trajectories into windows of this
     #                               many points (None: only when there is 1 trajectory: 20)
-    shard_cost: int = 6000        # (result) cost budget of a shard (1 per parameter-free
+    shard_cost: int = 20000       # (result) cost budget of a shard (1 per parameter-free
     #                               unit, 3 per closed-form fit, 30 per gradient fit)
     merge_tol: float = 1e-6       # (result) 1 - |corr| below which survivors are one law
     adam: AdamConfig = AdamConfig()  # (result) gradient-fit settings

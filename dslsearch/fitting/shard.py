@@ -58,6 +58,29 @@ class ShardOutput:
     message: list[str]
 
 
+_VALUES_CACHE: dict = {}
+
+
+def _node_values(inp: ShardInput) -> NodeValues:
+    """Values of every parameter-free node of the table, computed once per process and
+    reused by every shard that process runs (keyed by a hash of the table and the data)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for arr in (inp.op, inp.a, inp.b, inp.x):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    key = h.hexdigest()
+    nv = _VALUES_CACHE.get(key)
+    if nv is None:
+        from dslsearch.fitting.skeleton import parameter_counts
+
+        roots = np.nonzero(parameter_counts(inp.op, inp.a, inp.b) == 0)[0]
+        nv = NodeValues(inp.op, inp.a, inp.b, inp.size, inp.x, roots)
+        _VALUES_CACHE.clear()  # one data set at a time: bounded memory
+        _VALUES_CACHE[key] = nv
+    return nv
+
+
 def _relabel(labels: np.ndarray) -> np.ndarray:
     _, inv = np.unique(labels, return_inverse=True)
     return inv
@@ -68,7 +91,7 @@ def fit_shard(inp: ShardInput) -> ShardOutput:
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
     try:
         return _fit_shard(inp)
     finally:
@@ -82,9 +105,7 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
                       np.full(n, np.nan), np.zeros(n, np.int8), [""] * n)
     if n == 0:
         return out
-    all_slots = np.unique(np.concatenate([np.asarray(u.slots, np.int64) for u in inp.units
-                                          if u.slots]))
-    nv = NodeValues(inp.op, inp.a, inp.b, inp.size, inp.x, all_slots)
+    nv = _node_values(inp)
     seg_t, seg_r = Segments(inp.labels_true), Segments(inp.labels_random)
     fp = inp.fit_points
     fseg_t = Segments(_relabel(inp.labels_true[fp]))
@@ -189,6 +210,10 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
         r_rand_fit = np.full(len(rows), np.nan)
         if maybe.any():
             idx = np.nonzero(maybe)[0]
+            # polish the few promising true-data fits: long, small-step Adam from the optimum
+            params[idx] = _polish(topo, ops[idx], [s[idx] for s in slots_fit], params[idx],
+                                  fseg_t, inp.adam)
+            Vfin[idx] = _eval_topo(topo, ops[idx], [s[idx] for s in slots_all], params[idx])
             _, p_r, _ = fit_gradient(topo, ops[idx], [s[idx] for s in slots_fit], [fseg_r],
                                      inp.adam)
             Vr = _eval_topo(topo, ops[idx], [s[idx] for s in slots_all], p_r[0])
@@ -199,6 +224,15 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
         finish(rows, Vfin, params, r_random_fit=r_rand_fit, conv=conv[0])
     del torch
     return out
+
+
+def _polish(topo, ops, slots, params: np.ndarray, seg: Segments, adam: AdamConfig) -> np.ndarray:
+    """Newton-refine ``params (G, P)`` of candidates that could pass (see
+    :func:`~dslsearch.fitting.optimise.newton_polish`)."""
+    from dslsearch.fitting.optimise import newton_polish
+
+    _, p = newton_polish(topo, ops, slots, params, seg, adam.polish_steps)
+    return p
 
 
 def _eval_topo(topo, ops, slots, params) -> np.ndarray:
