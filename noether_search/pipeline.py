@@ -42,7 +42,6 @@ class RankConfig:
     seed: int = 0             # seed of fitting, training and meta-tailoring
     horizon: int | None = None  # rollout steps (None: the dataset's default)
     factor: float = 100.0     # random-sequence filter factor of the fit stage
-    max_candidates: int | None = None  # only the first N candidates (reduced runs, tests)
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         blob = json.dumps({"cfg": asdict(self), "fit": fit_key, "baseline": baseline_key},
@@ -71,6 +70,14 @@ class RankedLaw:
         out = {k: v for k, v in asdict(self).items() if k != "law"}
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                 for k, v in out.items()}
+
+
+def _pretty(law) -> str:
+    """``p**2 - 2.999*cos(q)  (c0 = 2.999 kg²·m⁴/s²)``: the law with its constants' units."""
+    if not law.param_text:
+        return law.expr
+    consts = ", ".join(f"c{k} = {text}" for k, text in enumerate(law.param_text))
+    return f"{law.expr}  ({consts})"
 
 
 def oracle_law(dataset):
@@ -108,8 +115,7 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     # 1. candidates and fits --------------------------------------------------------------
     t0 = time.perf_counter()
     if fit_config is None:
-        fit_config = FitConfig(factor=config.factor, seed=config.seed,
-                               max_candidates=config.max_candidates)
+        fit_config = FitConfig(factor=config.factor, seed=config.seed)
     fit = fit_candidates(store, dataset, config.depth, fit_config,
                          progress=lambda done, total: report("fit", done, total))
     seconds["fit"] = time.perf_counter() - t0
@@ -122,8 +128,8 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     seconds["baseline"] = time.perf_counter() - t0
     run_key = f"rank/{config.key(fit.key, base.key)}"
 
-    x = torch.as_tensor(dataset.x_train, dtype=torch.float32)
-    dxdt = torch.as_tensor(dataset.dxdt_train, dtype=torch.float32)
+    x = torch.tensor(np.array(dataset.x_train), dtype=torch.float32)
+    dxdt = torch.tensor(np.array(dataset.dxdt_train), dtype=torch.float32)
     dt = float(dataset.dt)
     laws = list(fit.laws)
 
@@ -160,9 +166,9 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
         report("screen", len(laws), max(len(laws), 1))
     seconds["screen"] = time.perf_counter() - t0
 
-    ranked = [RankedLaw(formula=law.expr, pretty=law.pretty, size=int(law.size),
+    ranked = [RankedLaw(formula=law.expr, pretty=_pretty(law), size=int(law.size),
                         R_true=float(law.R_true), R_random=float(law.R_random),
-                        variants=int(law.variants), screen_loss=float(best_loss[i]),
+                        variants=int(law.n_variants), screen_loss=float(best_loss[i]),
                         screen_gain=float(gain[i]), inner_lr=float(best_lr[i]),
                         g_scale=float(g_scale[i]), law=law)
               for i, law in enumerate(laws)]
