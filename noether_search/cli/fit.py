@@ -1,0 +1,83 @@
+"""``noether-search fit``: fit and filter every candidate, print the surviving laws."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from noether_search.cli._common import (data_source_options, echo_json, json_option,
+                                        load_dataset, open_store, out_option, progress_bar,
+                                        resolve_out)
+
+
+@click.command("fit")
+@click.option("--depth", type=click.IntRange(1, 10), default=7, show_default=True,
+              help="Maximum formula size in nodes (as for `enumerate`).")
+@data_source_options
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: all cores). Results do not depend on it.")
+@click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",
+              show_default=True, help="Run the shards in joblib workers or on dask.distributed.")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster). "
+                   "Needs --backend dask.")
+@click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
+              help="Accept a formula when R on random sequences is at least FACTOR times R on "
+                   "the true trajectories.")
+@json_option
+@out_option
+def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
+            workers: int | None, backend: str, scheduler: str | None, factor: float,
+            as_json: bool, out: Path | None) -> None:
+    """Fit every candidate's parameters so it is conserved along the training trajectories,
+    keep those at least FACTOR times better than on random sequences, and merge rewritings
+    of one law. Finished shards are kept in the store: rerunning resumes."""
+    from dslsearch.fitting import FitConfig, fit_candidates
+
+    if scheduler is not None and backend != "dask":
+        raise click.UsageError("--scheduler needs --backend dask")
+    dataset = load_dataset(system, data, noise, seed)
+    store = open_store(resolve_out(out, system, data, noise))
+    config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
+                       backend=backend, scheduler=scheduler)
+    with progress_bar("fitting", total=None, disable=as_json) as progress:
+        task = progress.add_task("fitting candidates", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        try:
+            result = fit_candidates(store, dataset, depth, config, progress=report)
+        except (ValueError, OSError) as exc:
+            raise click.ClickException(str(exc)) from None
+    name = system if system is not None else str(data)
+    if as_json:
+        echo_json({"system": name, "depth": depth, "candidates": result.n_candidates,
+                   "fitted": result.n_fitted, "failed": result.n_failed,
+                   "survivors": result.n_survivors,
+                   "laws": [law.to_json() for law in result.laws],
+                   "seconds": round(result.seconds, 3)})
+        return
+    from rich.table import Table
+
+    from noether_search.cli._common import console
+
+    table = Table(title=f"Conservation laws of {name} (depth {depth}, factor {factor:g})")
+    table.add_column("#", justify="right")
+    table.add_column("law (fitted)")
+    table.add_column("constants")
+    table.add_column("R_true", justify="right")
+    table.add_column("R_random", justify="right")
+    table.add_column("variants", justify="right")
+    for i, law in enumerate(result.laws, 1):
+        consts = ", ".join(f"c{k} = {t}" for k, t in enumerate(law.param_text)) or "-"
+        table.add_row(str(i), law.expr, consts, f"{law.R_true:.3g}", f"{law.R_random:.3g}",
+                      str(law.n_variants))
+    con = console()
+    con.print(table)
+    con.print(f"{result.n_candidates} candidates ({result.n_units} distinct fits), "
+              f"{result.n_fitted} fitted, {result.n_failed} failed, {result.n_trivial} trivial, "
+              f"{result.n_survivors} survivors -> {len(result.laws)} laws "
+              f"in {result.seconds:.1f} s; store {store.root} (fits/{result.key})")
