@@ -14,7 +14,7 @@ which has the same leading term (Δt ∇g·f)² but no O(Δt²) curvature bias: 
 step even the true dynamics violate conservation (the Euler step leaves the level set), so the
 inner step pulls predictions away from the truth (measured in docs/TAILORING.md).
 
-where ``s`` is the law's *scale*: the standard deviation of g over the training states
+In both, ``s`` is the law's *scale*: the standard deviation of g over the training states
 (:func:`law_scale`). Dividing by ``s`` makes the loss invariant to g → a·g + b, so ``p² − 3 cos q``
 and ``2p² − 6 cos q + 1`` tailor identically, and one grid of inner learning rates suits every
 law. ``s`` is fixed once per law from the training data and reused at test time.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -38,6 +39,15 @@ from .cnmlp import CNParams, check_mlp, cn_forward, cn_step, first_hidden, ident
 
 #: A conservation law: a differentiable torch callable, states (B, d) -> values (B,).
 Law = Callable[[Tensor], Tensor]
+
+
+def as_model_tensor(a: Tensor | np.ndarray, model: torch.nn.Module) -> Tensor:
+    """``a`` as a tensor in the model's dtype and device (numpy arrays are copied, so
+    read-only arrays such as a Dataset's are fine)."""
+    w = model.linear1.weight
+    if isinstance(a, Tensor):
+        return a.to(dtype=w.dtype, device=w.device)
+    return torch.tensor(np.asarray(a), dtype=w.dtype, device=w.device)
 
 
 def _eval_law(g: Law, x: Tensor) -> Tensor:
@@ -54,7 +64,7 @@ def _eval_law(g: Law, x: Tensor) -> Tensor:
     return out
 
 
-def law_scale(g: Law, x: Tensor) -> float:
+def law_scale(g: Law, x: Tensor | np.ndarray) -> float:
     """The scale s of a law: the standard deviation of g over the (training) states x.
 
     Args:
@@ -69,7 +79,7 @@ def law_scale(g: Law, x: Tensor) -> float:
             cannot tailor (a constant g has zero gradient), so there is nothing to scale.
     """
     with torch.no_grad():
-        v = _eval_law(g, x).double()
+        v = _eval_law(g, x if isinstance(x, Tensor) else torch.tensor(np.asarray(x))).double()
     if not bool(torch.isfinite(v).all()):
         bad = int((~torch.isfinite(v)).sum())
         raise ValueError(f"law g: non-finite on {bad} of {v.numel()} states; it cannot be "

@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from .cnmlp import check_mlp
-from .inner import Law, check_scheme, law_scale, tailored_predict
+from .inner import Law, as_model_tensor, check_scheme, law_scale, tailored_predict
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
                          f"{batch_size}")
     net = copy.deepcopy(model)
     w = net.linear1.weight
-    x = torch.as_tensor(x).to(dtype=w.dtype, device=w.device)
-    dxdt = torch.as_tensor(dxdt).to(dtype=w.dtype, device=w.device)
+    x = as_model_tensor(x, model)
+    dxdt = as_model_tensor(dxdt, model)
     if x.ndim != 2 or x.shape != dxdt.shape:
         raise ValueError(f"meta_tailor: x and dxdt must both be (N, d); got {tuple(x.shape)} "
                          f"and {tuple(dxdt.shape)}")

@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 from .cnmlp import check_mlp
-from .inner import Law, adapted_forward, check_scheme, hidden_states, law_scale, loss_grad_f
+from .inner import (Law, adapted_forward, as_model_tensor, check_scheme, hidden_states, law_scale,
+                    loss_grad_f)
 
 #: The paper's grid of inner learning rates: 10^k, k = −3, −2.5, …, 1 (9 values).
 DEFAULT_LRS: np.ndarray = 10.0 ** np.arange(-3, 1.01, 0.5)
@@ -82,8 +83,8 @@ def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
     check_mlp(model)
     check_scheme(scheme)
     w = model.linear1.weight
-    x = torch.as_tensor(x).to(dtype=w.dtype, device=w.device)
-    dxdt = torch.as_tensor(dxdt).to(dtype=w.dtype, device=w.device)
+    x = as_model_tensor(x, model)
+    dxdt = as_model_tensor(dxdt, model)
     if x.ndim != 2 or x.shape != dxdt.shape:
         raise ValueError(f"screen: x and dxdt must both be (N, d); got {tuple(x.shape)} and "
                          f"{tuple(dxdt.shape)}")
