@@ -94,7 +94,7 @@ class Dataset:
     invariant: str | None
     dt: float
     source: str
-    _hash: list = field(default_factory=list, repr=False, compare=False)  # memo for content_hash
+    _hash: list = field(default_factory=list, init=False, repr=False, compare=False)  # memo
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "variables", tuple(self.variables))

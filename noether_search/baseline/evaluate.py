@@ -113,7 +113,9 @@ def rollout(vector_field: VectorField, dataset: Dataset, horizon: int | None = N
         vector_field: callable (B, d) float tensor -> (B, d) dx/dt; may use autograd.
         dataset: its ``test`` trajectories give initial states, step sizes and truth.
         horizon: steps H; default :func:`default_horizon`. Beyond the test trajectories'
-            length only for the generated systems (truth is integrated by the system).
+            length only for the generated systems: the truth is then integrated by the
+            system from the test initial states (noise-free after t = 0 even when the
+            dataset has noise).
         dtype: dtype of the tensors passed to ``vector_field``.
 
     Raises:
