@@ -161,7 +161,10 @@ def law_block(law: Law, data: ReportData, label: str) -> list[str]:
         text = rf"meta-tailored training MSE ${num(law.meta_train_loss, 4)}$"
         base = data.baseline_train_loss
         if base and base > 0:
-            text += rf" (${num(100 * (1 - law.meta_train_loss / base), 3)}\,\%$ below the baseline)"
+            change = 100 * (law.meta_train_loss / base - 1)
+            sign = "+" if change > 0 else ""
+            text += (rf" (${sign}{num(change, 3)}\,\%$ relative to the baseline's "
+                     rf"${num(base, 4)}$)")
         scores.append(text)
     lines.append(r"\noindent " + "; ".join(scores) + ".")
     return lines
@@ -239,8 +242,9 @@ def _searched(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) -> l
 def _laws_section(data: ReportData, top: int) -> list[str]:
     out = [r"\section{Top laws}"]
     if data.top:
-        out.append(f"The {len(data.top)} laws with the lowest training loss after one "
-                   "tailoring step, each meta-tailored; $R$ is the conservation loss "
+        n = len(data.top)
+        out.append(("The law" if n == 1 else f"The {n} laws") + " with the lowest training "
+                   "loss after one tailoring step, meta-tailored; $R$ is the conservation loss "
                    "(variance within trajectories over total variance) on the true and on "
                    "random sequences. Constants are in SI base units.")
         best = data.best.formula if data.best else None
