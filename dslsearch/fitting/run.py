@@ -65,7 +65,8 @@ class Law:
         formula: the representative (fewest nodes) :class:`~dslsearch.formula.Formula`.
         params: its fitted parameters ``(P,)`` (SI base units of the data).
         expr: sympy syntax with the fitted numbers and the data's variable names.
-        variants: ``expr`` of every merged survivor, representative first.
+        variants: distinct ``expr`` of the merged survivors, representative first.
+        n_merged: number of surviving candidates merged into this law.
         R_true, R_random: R of the representative on the true and random sequences.
         size: node count of the representative.
         param_units: pretty unit of each parameter (``"kg·m⁴/s²"``; ``""`` dimensionless).
@@ -77,6 +78,7 @@ class Law:
     params: np.ndarray
     expr: str
     variants: list[str]
+    n_merged: int
     R_true: float
     R_random: float
     size: int
@@ -415,7 +417,9 @@ def _laws(table, dataset, x: np.ndarray, fits: dict, config: FitConfig) -> list[
     V = np.asarray(values)
     sizes = np.asarray([int(table.size[fits["node"][i]]) for i in acc])
     r_true = fits["R_true"][acc]
-    order = np.lexsort((r_true, sizes))
+    exprs = [f.expr_str(names, list(map(float, p))) for f, p in zip(formulas, params)]
+    # simplest first: fewest nodes, fewest parameters, shortest printed form, then best R
+    order = np.lexsort((r_true, [len(e) for e in exprs], [f.n_params for f in formulas], sizes))
     groups = merge_groups(V, order, config.merge_tol)
     laws = []
     for g in groups:
@@ -423,9 +427,8 @@ def _laws(table, dataset, x: np.ndarray, fits: dict, config: FitConfig) -> list[
         f, p = formulas[rep], params[rep]
         dims = f.param_units(input_dims)
         laws.append(Law(
-            formula=f, params=np.asarray(p, np.float64),
-            expr=f.expr_str(names, list(map(float, p))),
-            variants=[formulas[j].expr_str(names, list(map(float, params[j]))) for j in g],
+            formula=f, params=np.asarray(p, np.float64), expr=exprs[rep],
+            variants=list(dict.fromkeys(exprs[j] for j in g)), n_merged=len(g),
             R_true=float(r_true[rep]), R_random=float(fits["R_random"][acc[rep]]),
             size=int(sizes[rep]), param_units=[format_dims(d) for d in dims],
             param_text=[format_param(float(v), d) for v, d in zip(p, dims)],

@@ -93,7 +93,8 @@ def fit_shard(inp: ShardInput) -> ShardOutput:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
     try:
-        return _fit_shard(inp)
+        with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
+            return _fit_shard(inp)
     finally:
         torch.set_num_threads(threads)
 
@@ -189,7 +190,8 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
                 if not ok[k]:
                     out.params[r, :P] = np.nan
 
-    # 3. nonlinear: grid + batched Adam per topology; random fit only where it matters
+    # 3. nonlinear: grid + batched Adam per topology, Newton polish of the promising ones;
+    #    the random data is refitted only where the verdict could depend on it
     import torch
 
     for topo, items in nonlin.items():
@@ -211,8 +213,8 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
         if maybe.any():
             idx = np.nonzero(maybe)[0]
             # polish the few promising true-data fits: long, small-step Adam from the optimum
-            params[idx] = _polish(topo, ops[idx], [s[idx] for s in slots_fit], params[idx],
-                                  fseg_t, inp.adam)
+            params[idx] = _polish(topo, ops[idx], [s[idx] for s in slots_all], params[idx],
+                                  seg_t, inp.adam)  # on all points: the final R's optimum
             Vfin[idx] = _eval_topo(topo, ops[idx], [s[idx] for s in slots_all], params[idx])
             _, p_r, _ = fit_gradient(topo, ops[idx], [s[idx] for s in slots_fit], [fseg_r],
                                      inp.adam)
