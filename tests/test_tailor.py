@@ -190,9 +190,9 @@ def test_second_order_gradient_matches_finite_differences():
     with torch.enable_grad():
         from dslsearch.tailor.inner import adapted_forward, hidden_states, loss_grad_f
 
-        h1, h2, f0 = hidden_states(model, x)
-        v = loss_grad_f(energy, x, f0, DT, s, "central").detach()
-        fo_loss = ((adapted_forward(model, h1, h2, v, lr) - dxdt) ** 2).mean()
+        hid = hidden_states(model, x)
+        v = loss_grad_f(energy, x, hid.f0, DT, s, "central").detach()
+        fo_loss = ((adapted_forward(model, hid, v, lr) - dxdt) ** 2).mean()
     first_order = dict(zip(params, torch.autograd.grad(fo_loss, list(params.values()))))
 
     eps = 1e-6
@@ -288,7 +288,9 @@ def test_meta_tailor_is_deterministic_and_lowers_the_post_step_loss(damped_model
         assert torch.equal(a.model_state[k], b.model_state[k])
         assert torch.equal(model.state_dict()[k], before[k])  # input model untouched
     assert not a.diverged and a.inner_lr == 1.0
-    assert a.final_train_loss < 0.9 * a.initial_train_loss
+    assert a.train_loss_history[-1] < 0.9 * a.initial_train_loss  # training itself helps
+    assert a.final_train_loss == a.train_loss_history.min()
+    assert a.best_epoch == int(np.argmin(a.train_loss_history)) + 1
     assert a.initial_train_loss == pytest.approx(
         post_step_loss(model, energy, x, dxdt, DT, 1.0, law_scale(energy, x)))
     # A different seed changes the batch order, hence the result.
@@ -300,7 +302,8 @@ def test_meta_tailor_full_batch_can_learn_the_inner_rate(damped_model):
     model, x, dxdt = damped_model
     x_np = x.double().numpy().copy()
     x_np.flags.writeable = False
-    res = meta_tailor(model, energy, x_np, dxdt, DT, 0.5, epochs=5, lr=1e-2, learn_inner_lr=True)
+    res = meta_tailor(model, energy, x_np, dxdt, DT, 0.5, epochs=5, lr=1e-2, learn_inner_lr=True,
+                      keep_best=False)
     assert res.inner_lr != 0.5 and res.train_loss_history.shape == (5,)
     assert math.isfinite(res.final_train_loss)
 
@@ -309,9 +312,22 @@ def test_meta_tailor_records_divergence(damped_model):
     model, x, dxdt = damped_model
     res = meta_tailor(model, energy, x, dxdt, DT, 1e36, epochs=3)
     assert res.diverged and res.final_train_loss == math.inf
-    assert res.train_loss_history.shape == (0,)
+    assert res.train_loss_history.shape == (0,) and res.best_epoch == 0
     for k, v in res.model_state.items():
         assert torch.equal(v, model.state_dict()[k])
+
+
+def test_meta_tailor_keeps_the_best_state_unless_told_otherwise(damped_model):
+    """A large outer rate makes the loss jump: the best state is then the input model."""
+    model, x, dxdt = damped_model
+    best = meta_tailor(model, energy, x, dxdt, DT, 1.0, epochs=3, lr=0.3)
+    last = meta_tailor(model, energy, x, dxdt, DT, 1.0, epochs=3, lr=0.3, keep_best=False)
+    np.testing.assert_array_equal(best.train_loss_history, last.train_loss_history)
+    assert last.train_loss_history.min() > best.initial_train_loss
+    assert best.best_epoch == 0 and best.final_train_loss == best.initial_train_loss
+    for k, v in best.model_state.items():
+        assert torch.equal(v, model.state_dict()[k])
+    assert last.best_epoch == 3 and last.final_train_loss == last.train_loss_history[-1]
 
 
 @pytest.mark.parametrize("kwargs, match", [

@@ -30,6 +30,7 @@ respect to θ through the step (second order, as in MAML), for meta-training.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -192,18 +193,28 @@ def tailored_predict_autograd(model: torch.nn.Module, g: Law, x: Tensor, dt: flo
         return cn_forward(model, x, phi1, h1=h1 if create_graph else h1.detach())
 
 
-def hidden_states(model: torch.nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """The MLP's forward pass at φ0, keeping the hidden activations.
+class Hidden(NamedTuple):
+    """The MLP's forward pass at φ0 with its intermediate values (see :func:`hidden_states`)."""
+
+    h1: Tensor  # (B, H1) tanh(linear1(x))
+    z2: Tensor  # (B, H2) linear2(h1), pre-activation
+    h2: Tensor  # (B, H2) tanh(z2)
+    f0: Tensor  # (B, d)  linear3(h2) = model(x)
+
+
+def hidden_states(model: torch.nn.Module, x: Tensor) -> Hidden:
+    """The MLP's forward pass at φ0, keeping the intermediate values.
 
     Args:
         x: (B, d) states.
 
     Returns:
-        h1 (B, H1), h2 (B, H2), f0 = model(x) (B, d).
+        Hidden(h1, z2, h2, f0).
     """
     h1 = torch.tanh(model.linear1(x))                     # (B, H1)
-    h2 = torch.tanh(model.linear2(h1))                    # (B, H2)
-    return h1, h2, model.linear3(h2)                      # (B, d)
+    z2 = model.linear2(h1)                                # (B, H2)
+    h2 = torch.tanh(z2)                                   # (B, H2)
+    return Hidden(h1, z2, h2, model.linear3(h2))          # f0: (B, d)
 
 
 def loss_grad_f(g: Law, x: Tensor, f0: Tensor, dt: float, g_scale: float, scheme: str, *,
@@ -227,7 +238,7 @@ def loss_grad_f(g: Law, x: Tensor, f0: Tensor, dt: float, g_scale: float, scheme
     return v
 
 
-def adapted_forward(model: torch.nn.Module, h1: Tensor, h2: Tensor, v: Tensor,
+def adapted_forward(model: torch.nn.Module, hid: Hidden, v: Tensor,
                     inner_lr: float | Tensor) -> Tensor:
     """f_{θ,φ'}(x) after one CNGrad step from the identity, in closed form.
 
@@ -235,16 +246,16 @@ def adapted_forward(model: torch.nn.Module, h1: Tensor, h2: Tensor, v: Tensor,
     the CN gradients are ∇β = u and ∇γ = u ⊙ h, so the stepped activations are
 
         a1' = (1 − λ u1 ⊙ h1) ⊙ h1 − λ u1     = h1 − λ u1 ⊙ (1 + h1²)
-        h2' = tanh(linear2(a1'))
+        z2' = linear2(a1')                     = z2 − λ (u1 ⊙ (1 + h1²))·W2ᵀ
+        h2' = tanh(z2')
         a2' = (1 − λ u2 ⊙ h2) ⊙ h2' − λ u2    = h2' − λ u2 ⊙ (1 + h2 ⊙ h2')
         f'  = linear3(a2')
 
-    which is exactly :func:`~.cnmlp.cn_forward` at φ' = φ0 − λ∇φL, with far fewer
-    element-wise operations (and a graph that is cheaper to differentiate) than generic
-    autograd.
+    which is exactly :func:`~.cnmlp.cn_forward` at φ' = φ0 − λ∇φL. Since z2' is affine in λ,
+    K learning rates cost one H×H product, not K: the rest is element-wise.
 
     Args:
-        h1: (B, H1), h2: (B, H2): hidden activations at φ0 (:func:`hidden_states`).
+        hid: the forward pass at φ0 (:func:`hidden_states`).
         v: (B, d) ∇_f L at φ0 (:func:`loss_grad_f`).
         inner_lr: λ, a float, a 0-d tensor, or a (K,) tensor of rates.
 
@@ -254,10 +265,11 @@ def adapted_forward(model: torch.nn.Module, h1: Tensor, h2: Tensor, v: Tensor,
     lam = inner_lr
     if isinstance(lam, Tensor) and lam.ndim == 1:
         lam = lam[:, None, None]                          # (K, 1, 1)
+    h1, z2, h2 = hid.h1, hid.z2, hid.h2
     u2 = v @ model.linear3.weight                         # (B, H2)
     u1 = (u2 * (1 - h2 * h2)) @ model.linear2.weight      # (B, H1)
-    a1 = h1 - lam * ((1 + h1 * h1) * u1)                  # (..., B, H1)
-    h2p = torch.tanh(model.linear2(a1))                   # (..., B, H2)
+    dz2 = ((1 + h1 * h1) * u1) @ model.linear2.weight.T   # (B, H2)
+    h2p = torch.tanh(z2 - lam * dz2)                      # (..., B, H2)
     a2 = h2p - lam * ((1 + h2 * h2p) * u2)                # (..., B, H2)
     return model.linear3(a2)                              # (..., B, d)
 
@@ -284,10 +296,10 @@ def tailored_predict(model: torch.nn.Module, g: Law, x: Tensor, dt: float,
     check_mlp(model)
     x = x.to(model.linear1.weight.dtype)
     with torch.enable_grad() if create_graph else torch.no_grad():
-        h1, h2, f0 = hidden_states(model, x)
-    v = loss_grad_f(g, x, f0, dt, g_scale, scheme, create_graph=create_graph)
+        hid = hidden_states(model, x)
+    v = loss_grad_f(g, x, hid.f0, dt, g_scale, scheme, create_graph=create_graph)
     with torch.enable_grad() if create_graph else torch.no_grad():
-        return adapted_forward(model, h1, h2, v, inner_lr)
+        return adapted_forward(model, hid, v, inner_lr)
 
 
 class TailoredField:

@@ -13,6 +13,13 @@ The inner learning rate λ is fixed by default (the caller passes the screen's b
 law). With ``learn_inner_lr=True`` log λ is trained by the same optimiser (Meta-SGD style); it
 is off by default because a learned λ may shrink toward 0, turning every law into plain
 fine-tuning and blurring the comparison between laws that the ranking relies on.
+
+After every epoch the post-step loss on all training pairs is measured; by default the state
+with the lowest one (the input model included) is returned. Restarting Adam on a model that
+is already well trained can first *raise* the loss (its first steps have size ≈ lr in every
+weight), and on the ideal spring 100 epochs at lr 1e-3 do not recover from that; keeping the
+best state means meta-tailoring never returns something worse than the one-step tailored
+input model on the training data.
 """
 
 from __future__ import annotations
@@ -38,14 +45,15 @@ class MetaResult:
     Attributes:
         model_state: state dict of the meta-tailored copy (tensors detached, cloned).
         inner_lr: λ used at the end (the input one unless ``learn_inner_lr``).
-        train_loss_history: (epochs,) mean post-step training MSE over each epoch's batches,
-            each measured before that batch's update (shorter if training diverged).
-        final_train_loss: post-step training MSE of the returned model on all of x (inf if
-            training diverged).
+        train_loss_history: (epochs,) post-step training MSE on all of x after each epoch
+            (shorter if training diverged).
+        final_train_loss: post-step training MSE of the returned model on all of x; inf if
+            training diverged (so a ranking never picks it).
         initial_train_loss: the same for the input model (before meta-tailoring).
         g_scale: the law's scale s used (pass it to TailoredField with this model).
-        diverged: True if a non-finite loss stopped training; model_state is then the last
-            finite one.
+        best_epoch: the epoch whose state is returned (0 = the input model's weights).
+        diverged: True if a non-finite loss or parameter stopped training; model_state is
+            then the best (or last) finite state.
         seconds: wall time of the run.
     """
 
@@ -55,6 +63,7 @@ class MetaResult:
     final_train_loss: float
     initial_train_loss: float
     g_scale: float
+    best_epoch: int
     diverged: bool
     seconds: float
 
@@ -84,7 +93,7 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
                 batch_size: int | None = None, seed: int = 0,
                 progress: Callable[[int], None] | None = None, *, g_scale: float | None = None,
                 learn_inner_lr: bool = False, weight_decay: float = 0.0,
-                scheme: str = "central") -> MetaResult:
+                scheme: str = "central", keep_best: bool = True) -> MetaResult:
     """Fine-tune a copy of the MLP so its predictions are good after one tailoring step.
 
     Args:
@@ -103,6 +112,8 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
         weight_decay: Adam's L2 weight decay on θ.
         scheme: finite-difference scheme of the conservation loss ("central" or "forward");
             use the same one in the screen and in TailoredField.
+        keep_best: return the state (among the input and the end of every epoch) with the
+            lowest post-step training loss; otherwise the last state.
 
     Returns:
         MetaResult.
@@ -143,14 +154,16 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed)
 
+    def snapshot() -> dict[str, Tensor]:
+        return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
     initial = post_step_loss(net, g, x, dxdt, dt, inner_lr, s, scheme=scheme)
     history: list[float] = []
     diverged = False
-    last_good = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    last_good_lr = inner_lr
-    for _ in range(epochs):
+    best_loss, best_epoch, best_state, best_lr = initial, 0, snapshot(), inner_lr
+    last_state, last_lr = best_state, inner_lr
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=gen) if bs < n else None
-        epoch_sum, epoch_n = 0.0, 0
         for i in range(0, n, bs):
             idx = slice(i, i + bs) if order is None else order[i:i + bs]
             xb, yb = x[idx], dxdt[idx]                                   # (b, d)
@@ -163,27 +176,29 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            epoch_sum += float(loss.detach()) * xb.shape[0]
-            epoch_n += xb.shape[0]
         if diverged:
             break
-        history.append(epoch_sum / epoch_n)
-        if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+        cur_lr = float(log_lr.detach().exp())
+        cur = post_step_loss(net, g, x, dxdt, dt, cur_lr, s, scheme=scheme)
+        if not math.isfinite(cur):
             diverged = True
             break
-        last_good = {k: v.detach().clone() for k, v in net.state_dict().items()}
-        last_good_lr = float(log_lr.detach().exp())
+        history.append(cur)
+        last_state, last_lr = snapshot(), cur_lr
+        if cur < best_loss:
+            best_loss, best_epoch, best_state, best_lr = cur, epoch, last_state, cur_lr
         if progress is not None:
             progress(1)
 
-    if diverged:
-        net.load_state_dict(last_good)
-        final = math.inf
+    if keep_best:
+        state, out_lr, final, epoch_out = best_state, best_lr, best_loss, best_epoch
     else:
-        final = post_step_loss(net, g, x, dxdt, dt, last_good_lr, s, scheme=scheme)
-        if not math.isfinite(final):
-            diverged, final = True, math.inf
-    return MetaResult(model_state=last_good, inner_lr=last_good_lr,
+        state, out_lr = last_state, last_lr
+        final, epoch_out = (history[-1], len(history)) if history else (initial, 0)
+    if diverged:
+        final = math.inf
+    return MetaResult(model_state=state, inner_lr=out_lr,
                       train_loss_history=np.asarray(history, dtype=np.float64),
                       final_train_loss=final, initial_train_loss=initial, g_scale=s,
-                      diverged=diverged, seconds=time.perf_counter() - start)
+                      best_epoch=epoch_out, diverged=diverged,
+                      seconds=time.perf_counter() - start)

@@ -4,9 +4,9 @@ For every law and every inner learning rate λ on a grid (paper: 10^k, k ∈ {�
 the training task loss (MSE on dx/dt) after one inner step is measured; laws are then ranked by
 the best of these (REFERENCE item 6). No training happens here: θ is the baseline's.
 
-Cost per law: g and its input gradient at 2N points, one backward pass through the MLP's
-layers 3 and 2 (the forward pass at φ0 is shared by all laws: it does not depend on g), and
-one forward pass for all K learning rates at once (activations stacked as (K, N, H)).
+Cost per law: g and its input gradient at 2N points, two N×H×H matrix products (the forward
+pass at φ0 is shared by all laws: it does not depend on g), and element-wise work on (K, N, H)
+for all K learning rates at once (the adapted pre-activation is affine in the rate).
 """
 
 from __future__ import annotations
@@ -92,26 +92,24 @@ def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
     lr_t = torch.as_tensor(lrs).to(dtype=w.dtype, device=w.device)
 
     with torch.no_grad():
-        h1, h2, f0 = hidden_states(model, x)              # shared: independent of the law
-    baseline = float(((f0 - dxdt) ** 2).mean())
+        hid = hidden_states(model, x)                     # shared: independent of the law
+    baseline = float(((hid.f0 - dxdt) ** 2).mean())
     results = []
     for g in laws:
-        results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, h1, h2, f0, baseline,
-                                   scheme))
+        results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, hid, baseline, scheme))
         if progress is not None:
             progress(1)
     return results
 
 
-def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, h1, h2, f0, baseline,
-                scheme) -> ScreenResult:
+def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, hid, baseline, scheme) -> ScreenResult:
     """Screen one law; every failure becomes a value (see :func:`screen`)."""
     n_lrs = len(lrs)
     try:
         s = law_scale(g, x)
-        v = loss_grad_f(g, x, f0, dt, s, scheme)                       # (N, d)
+        v = loss_grad_f(g, x, hid.f0, dt, s, scheme)                       # (N, d)
         with torch.no_grad():
-            pred = adapted_forward(model, h1, h2, v, lr_t)             # (K, N, d)
+            pred = adapted_forward(model, hid, v, lr_t)             # (K, N, d)
             losses = ((pred - dxdt) ** 2).mean(dim=(1, 2)).double().cpu().numpy()
     except Exception as exc:  # noqa: BLE001 - a per-law failure is recorded, not raised
         return _failed(n_lrs, baseline, f"{type(exc).__name__}: {exc}")
