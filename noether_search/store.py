@@ -178,7 +178,7 @@ class ResultsStore:
         fd, tmp = _atomic_target(target)
         try:
             with os.fdopen(fd, "w") as fh:
-                json.dump(obj, fh, indent=2, sort_keys=False, default=_json_default)
+                json.dump(json_clean(obj), fh, indent=2, sort_keys=False, allow_nan=False)
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -197,6 +197,27 @@ class ResultsStore:
             raise StoreError(f"{path}: not in the store") from exc
         except ValueError as exc:
             raise StoreError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def json_clean(obj: Any) -> Any:
+    """``obj`` with numpy values made plain and non-finite floats made ``None`` (strict JSON)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_clean(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_clean(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
 
 
 def _json_default(obj: Any) -> Any:

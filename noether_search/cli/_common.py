@@ -38,7 +38,7 @@ def data_source_options(func: Callable) -> Callable:
                   help=f"Built-in system: {', '.join(KNOWN_SYSTEMS)}.")
     @click.option("--data", "data", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="Your own trajectories: a CSV or HDF5 file in the documented format "
-                       "(README, 'Trajectory files'). Units come from the header.")
+                       "(docs/TRAJECTORY_FORMAT.md). Units come from the header.")
     @click.option("--noise", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
                   help="Std of Gaussian noise added to q and p of the ideal systems.")
     @click.option("--seed", type=int, default=0, show_default=True,
@@ -118,9 +118,9 @@ def open_store(path: Path):
 
 def echo_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
-    from noether_search.store import _json_default
+    from noether_search.store import json_clean
 
-    click.echo(json.dumps(obj, default=_json_default))
+    click.echo(json.dumps(json_clean(obj), allow_nan=False))
 
 
 def console(stderr: bool = False):
