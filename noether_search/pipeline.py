@@ -38,7 +38,8 @@ class RankConfig:
     depth: int = 7            # maximum formula size (nodes)
     top: int = 20             # laws kept after the screen and meta-tailored
     epochs: int = 100         # meta-tailoring epochs (full-batch outer steps)
-    outer_lr: float = 1e-3    # Adam learning rate of meta-tailoring
+    outer_lrs: tuple[float, ...] = (1e-3, 1e-4)  # Adam learning rates tried per law; the
+    #                           lowest post-step *training* loss wins (the spring needs 1e-4)
     seed: int = 0             # seed of fitting, training and meta-tailoring
     horizon: int | None = None  # rollout steps (None: the dataset's default)
     factor: float = 100.0     # random-sequence filter factor of the fit stage
@@ -72,12 +73,12 @@ class RankedLaw:
                 for k, v in out.items()}
 
 
-def _pretty(law) -> str:
-    """``p**2 - 2.999*cos(q)  (c0 = 2.999 kg²·m⁴/s²)``: the law with its constants' units."""
+def _pretty(law, names) -> str:
+    """``-c0*cos(q) + p**2  (c0 = 3 kg²·m⁴/s²)``: the law with its constants and their units."""
     if not law.param_text:
         return law.expr
     consts = ", ".join(f"c{k} = {text}" for k, text in enumerate(law.param_text))
-    return f"{law.expr}  ({consts})"
+    return f"{law.formula.expr_str(names)}  ({consts})"
 
 
 def oracle_law(dataset):
@@ -166,7 +167,7 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
         report("screen", len(laws), max(len(laws), 1))
     seconds["screen"] = time.perf_counter() - t0
 
-    ranked = [RankedLaw(formula=law.expr, pretty=_pretty(law), size=int(law.size),
+    ranked = [RankedLaw(formula=law.expr, pretty=_pretty(law, list(dataset.names)), size=int(law.size),
                         R_true=float(law.R_true), R_random=float(law.R_random),
                         variants=int(law.n_variants), screen_loss=float(best_loss[i]),
                         screen_gain=float(gain[i]), inner_lr=float(best_lr[i]),
@@ -248,9 +249,13 @@ def _meta_stage(store, key, model, g, x, dxdt, dt, inner_lr, config: RankConfig)
                     "g_scale": float(f.attrs["g_scale"]),
                     "final_train_loss": float(f.attrs["final_train_loss"]),
                     "history": f["train_loss_history"][()]}
-    result = meta_tailor(model, g, x, dxdt, dt, inner_lr, epochs=config.epochs,
-                         lr=config.outer_lr, seed=config.seed)
+    runs = [meta_tailor(model, g, x, dxdt, dt, inner_lr, epochs=config.epochs, lr=lr,
+                        seed=config.seed) for lr in config.outer_lrs]
+    k_best = min(range(len(runs)), key=lambda k: runs[k].final_train_loss)
+    result = runs[k_best]
     with store.write(key, "rank-meta", RANK_ENCODING_VERSION, inner_lr=result.inner_lr,
+                     outer_lr=config.outer_lrs[k_best],
+                     outer_losses=json.dumps([r.final_train_loss for r in runs]),
                      g_scale=result.g_scale, final_train_loss=result.final_train_loss,
                      initial_train_loss=result.initial_train_loss,
                      diverged=result.diverged, seconds=result.seconds) as f:
