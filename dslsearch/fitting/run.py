@@ -324,6 +324,14 @@ def _run_shards(todo, make_input, config: FitConfig, on_done):
 
 
 def _tagged(k: int, inp: ShardInput):
+    # loky restarts a worker whose memory grew by 300 MB since its first task, taking it
+    # for a leak; the per-process cache of sub-formula values (shard.py) is deliberate, and
+    # a restart would redo the imports and that cache, so raise the threshold in the worker
+    import sys
+
+    loky = sys.modules.get("joblib.externals.loky.process_executor")
+    if loky is not None and hasattr(loky, "_MAX_MEMORY_LEAK_SIZE"):
+        loky._MAX_MEMORY_LEAK_SIZE = max(loky._MAX_MEMORY_LEAK_SIZE, 4 << 30)
     return k, fit_shard(inp)
 
 
