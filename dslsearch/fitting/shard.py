@@ -180,6 +180,8 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
             f0_const = ~(np.einsum("gn,gn->g", Fc, Fc) > 1e-20 * np.einsum(
                 "gn,gn->g", F[:, 0], F[:, 0]))
             params[:] = coefficients_to_params(Vec[0], f0_const, inverse)
+            # constant for every parameter value (e.g. (p + p/c)/p): any value shows it
+            params[ok & np.isnan(R[0])] = 1.0
             params[~ok] = np.nan
             with np.errstate(all="ignore"):
                 Vfin = evaluate_struct(struct, slots, [params[:, k:k + 1] for k in range(P)], np)
