@@ -392,7 +392,8 @@ def fit_candidates(store, dataset, depth: int, config: FitConfig = FitConfig(),
     _run_shards(todo, make_input, config, on_done)
     fits = read_fits(store, key)
     laws = _laws(table, dataset, x, fits, config)
-    _write_laws(store, f"fits/{key}/laws", laws)
+    if todo or not store.exists(f"fits/{key}/laws"):  # a finished stage is not rewritten
+        _write_laws(store, f"fits/{key}/laws", laws)
     status = fits["status"]
     acc = accepted(status, fits["R_true"], fits["R_random"], config.factor)
     return FitResult(

@@ -1,0 +1,105 @@
+"""`rank` end to end on a reduced configuration: complete summary, stages reused."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import hamiltonian_data
+from noether_search.baseline import BaselineConfig
+from noether_search.pipeline import RankConfig, run_rank
+from noether_search.store import ResultsStore
+
+
+@pytest.fixture(scope="module")
+def spring_csv(tmp_path_factory):
+    """The ideal spring written as a user file with dimensionless q and p, so that its
+    invariant q**2 + p**2 has 5 nodes and a depth-5 search (fast) can find it."""
+    ds = hamiltonian_data.load(system="spring")
+    path = tmp_path_factory.mktemp("data") / "spring_dimless.csv"
+    rows = ["trajectory,t [s],q,p"]
+    for k, tr in enumerate(ds.train[:8] + ds.test[:8]):
+        for t, (q, p) in zip(tr.t, tr.x):
+            rows.append(f"{k},{float(t)!r},{float(q)!r},{float(p)!r}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def small_run(store, dataset):
+    return run_rank(store, dataset, RankConfig(depth=5, top=3, epochs=3, outer_lrs=(1e-3,)),
+                    baseline_config=BaselineConfig(steps=150))
+
+
+def test_reduced_run_gives_complete_summary_and_reuses_stages(tmp_path, spring_csv):
+    dataset = hamiltonian_data.load(data=spring_csv)
+    store = ResultsStore.open(tmp_path / "run")
+    summary = small_run(store, dataset)
+
+    on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
+    for key in ("system", "best", "top", "baseline_rmse", "noether_rmse", "oracle_rmse",
+                "rmse_by_step", "stage_seconds"):
+        assert key in on_disk
+    assert on_disk["system"] == "spring_dimless"
+    assert summary["survivors"] >= 1 and summary["laws"] >= 1
+    best = summary["best"]
+    assert best is not None and best["R_true"] < 1e-6
+    # the best law is q² + c·p² (merged variants included) with c ≈ 1
+    from dslsearch.formula import from_sympy
+    f, values = from_sympy(best["formula"], ["q", "p"])
+    x = dataset.x_test
+    v = f.evaluate(x, values)
+    ref = x[:, 0] ** 2 + x[:, 1] ** 2
+    assert abs(np.corrcoef(v, ref)[0, 1]) > 1 - 1e-6
+    assert on_disk["oracle_rmse"] is None and on_disk["oracle"] is None  # user data: no oracle
+    horizon = summary["horizon"]
+    assert len(summary["rmse_by_step"]["baseline"]) == horizon
+    assert len(summary["rmse_by_step"]["noether"]) == horizon
+    assert np.isfinite(summary["noether_rmse"]) and np.isfinite(summary["baseline_rmse"])
+
+    # a second run recomputes nothing: every artifact keeps its bytes and mtime
+    artifacts = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").rglob("*.h5")}
+    again = small_run(store, dataset)
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes())
+            for p in (tmp_path / "run").rglob("*.h5")} == artifacts
+    assert again["best"] == summary["best"]
+    assert again["noether_rmse"] == summary["noether_rmse"]
+
+
+def test_deleted_meta_stage_is_recomputed_alone(tmp_path, spring_csv):
+    dataset = hamiltonian_data.load(data=spring_csv)
+    store = ResultsStore.open(tmp_path / "run")
+    first = small_run(store, dataset)
+    meta = sorted((tmp_path / "run").rglob("meta/000.h5"))
+    assert meta, "meta-tailoring artifact missing"
+    baseline_files = sorted((tmp_path / "run" / "baseline").glob("*.h5"))
+    before = {p: p.stat().st_mtime_ns for p in baseline_files}
+    meta[0].unlink()
+    for p in (tmp_path / "run").rglob("rollouts.h5"):
+        p.unlink()
+    second = small_run(store, dataset)
+    assert meta[0].exists()
+    assert {p: p.stat().st_mtime_ns for p in baseline_files} == before  # baseline reused
+    assert second["noether_rmse"] == pytest.approx(first["noether_rmse"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_rank_cli_json(tmp_path, spring_csv):
+    from noether_search.cli import cli
+
+    res = CliRunner().invoke(cli, ["rank", "--data", str(spring_csv), "--depth", "5", "--top", "2",
+                                   "--epochs", "2", "--out", str(tmp_path / "r"), "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["best"]["formula"] and obj["top"] and obj["stage_seconds"]["fit"] >= 0
+
+
+def test_rank_cli_errors():
+    from noether_search.cli import cli
+
+    res = CliRunner().invoke(cli, ["rank", "--system", "pendulum", "--data", "x.csv"])
+    assert res.exit_code == 2 and "mutually exclusive" in res.output
+    res = CliRunner().invoke(cli, ["rank", "--data", "does-not-exist.csv"])
+    assert res.exit_code != 0 and "Traceback" not in res.output
