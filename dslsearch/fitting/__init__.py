@@ -4,7 +4,7 @@ The stage takes every candidate of a :class:`~dslsearch.enumerate.FormulaTable`,
 parameters so the formula is as constant as possible within each training trajectory
 (the score R of :mod:`.objective`), repeats the fit on random sequences, and keeps the
 formulas that are at least ``factor`` times better on the true data. See
-``docs/store-fits.md`` for what is written to the results store.
+``docs/STORE.md`` (section "The fit stage") for what is written to the results store.
 """
 
 from dslsearch.fitting.filter import FitStatus, accepted
