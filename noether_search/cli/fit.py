@@ -66,14 +66,17 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
 
     table = Table(title=f"Conservation laws of {name} (depth {depth}, factor {factor:g})")
     table.add_column("#", justify="right")
-    table.add_column("law (fitted)")
+    table.add_column("law")
     table.add_column("constants")
     table.add_column("R_true", justify="right")
     table.add_column("R_random", justify="right")
     table.add_column("variants", justify="right")
     for i, law in enumerate(result.laws, 1):
         consts = ", ".join(f"c{k} = {t}" for k, t in enumerate(law.param_text)) or "-"
-        table.add_row(str(i), law.expr, consts, f"{law.R_true:.3g}", f"{law.R_random:.3g}",
+        from rich.markup import escape
+
+        symbolic = law.formula.expr_str(list(dataset.names))  # constants shown beside it
+        table.add_row(str(i), escape(symbolic), consts, f"{law.R_true:.3g}", f"{law.R_random:.3g}",
                       str(law.n_variants))
     con = console()
     con.print(table)
