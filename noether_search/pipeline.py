@@ -43,6 +43,8 @@ class RankConfig:
     seed: int = 0             # seed of fitting, training and meta-tailoring
     horizon: int | None = None  # rollout steps (None: the dataset's default)
     factor: float = 100.0     # random-sequence filter factor of the fit stage
+    inner_lr: float | None = None  # fixed inner learning rate for every law and the oracle
+    #                           (None: each law's best rate in the screen, as the paper)
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         blob = json.dumps({"cfg": asdict(self), "fit": fit_key, "baseline": baseline_key},
@@ -182,10 +184,15 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     oracle_screen = None
     if oracle is not None:
         oracle_screen = screen(model, [oracle[0]], x, dxdt, dt)[0]
+    if config.inner_lr is not None:
+        for law in top:
+            law.inner_lr = float(config.inner_lr)
+    oracle_lr = (oracle_screen.best_lr if config.inner_lr is None or oracle is None
+                 else float(config.inner_lr))
     jobs: list[tuple[str, Callable, float]] = [
         (f"{run_key}/meta/{k:03d}", law.law.torch_fn(), law.inner_lr) for k, law in enumerate(top)]
-    if oracle is not None and math.isfinite(oracle_screen.best_lr):
-        jobs.append((f"{run_key}/meta/oracle", oracle[0], oracle_screen.best_lr))
+    if oracle is not None and math.isfinite(oracle_lr):
+        jobs.append((f"{run_key}/meta/oracle", oracle[0], oracle_lr))
     metas: dict[str, dict] = {}
     for done, (key, g, lr) in enumerate(jobs):
         report("meta-tailor", done, len(jobs))
@@ -219,7 +226,7 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
         "noether_rmse": summary_models.get("noether", {}).get("rmse"),
         "oracle_rmse": summary_models.get("oracle", {}).get("rmse"),
         "oracle": None if oracle is None else {
-            "formula": oracle[1], "inner_lr": float(oracle_screen.best_lr),
+            "formula": oracle[1], "inner_lr": float(oracle_lr),
             "meta_train_loss": metas.get(f"{run_key}/meta/oracle", {}).get("final_train_loss")},
         "rmse_by_step": {name: m["rmse_by_step"] for name, m in summary_models.items()},
         "horizon": summary_models["baseline"]["horizon"],

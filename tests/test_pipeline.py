@@ -103,3 +103,13 @@ def test_rank_cli_errors():
     assert res.exit_code == 2 and "mutually exclusive" in res.output
     res = CliRunner().invoke(cli, ["rank", "--data", "does-not-exist.csv"])
     assert res.exit_code != 0 and "Traceback" not in res.output
+
+
+def test_fixed_inner_lr_overrides_the_screen(tmp_path, spring_csv):
+    dataset = hamiltonian_data.load(data=spring_csv)
+    store = ResultsStore.open(tmp_path / "run")
+    summary = run_rank(store, dataset, RankConfig(depth=5, top=2, epochs=2, outer_lrs=(1e-3,),
+                                                  inner_lr=0.1),
+                       baseline_config=BaselineConfig(steps=100))
+    assert summary["top"] and all(law["inner_lr"] == 0.1 for law in summary["top"])
+    assert summary["config"]["inner_lr"] == 0.1

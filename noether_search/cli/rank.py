@@ -29,12 +29,16 @@ def _fmt(value, spec: str = ".4g") -> str:
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Rollout steps for the long-term prediction RMSE (default: per dataset, "
                    "see docs/BASELINE.md).")
+@click.option("--inner-lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
+              help="Use this inner (tailoring) learning rate for every law and the oracle "
+                   "instead of each law's best rate in the one-step screen.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
-            top: int, epochs: int, factor: float, horizon: int | None, workers: int | None,
+            top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
+            workers: int | None,
             out: Path | None, as_json: bool) -> None:
     """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
 
@@ -50,7 +54,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
-                        factor=factor)
+                        factor=factor, inner_lr=inner_lr)
     fit_kwargs = {"factor": factor, "seed": seed}
     if workers is not None:
         fit_kwargs["workers"] = workers
