@@ -187,8 +187,11 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     if config.inner_lr is not None:
         for law in top:
             law.inner_lr = float(config.inner_lr)
-    oracle_lr = (oracle_screen.best_lr if config.inner_lr is None or oracle is None
-                 else float(config.inner_lr))
+    if oracle is None:
+        oracle_lr = math.nan
+    else:
+        oracle_lr = (oracle_screen.best_lr if config.inner_lr is None
+                     else float(config.inner_lr))
     jobs: list[tuple[str, Callable, float]] = [
         (f"{run_key}/meta/{k:03d}", law.law.torch_fn(), law.inner_lr) for k, law in enumerate(top)]
     if oracle is not None and math.isfinite(oracle_lr):
