@@ -12,6 +12,15 @@ from noether_search.cli._common import (console, data_source_options, echo_json,
                                         resolve_out)
 
 
+def _short(formula: str | None) -> str:
+    """A formula with its numbers rounded to 4 significant digits, for display."""
+    import re
+
+    if not formula:
+        return "–"
+    return re.sub(r"\d+\.\d+(e[-+]?\d+)?", lambda m: f"{float(m.group()):#.4g}", formula)
+
+
 def _fmt(value, spec: str = ".4g") -> str:
     return "–" if value is None else format(value, spec)
 
@@ -98,9 +107,9 @@ def _print_tables(summary: dict, root: Path) -> None:
     comp.add_column("conservation loss")
     comp.add_column("RMSE", justify="right")
     comp.add_row("vanilla MLP", "–", _fmt(summary["baseline_rmse"]))
-    comp.add_row("Noether", escape(best or "–"), _fmt(summary["noether_rmse"]))
+    comp.add_row("Noether", escape(_short(best)), _fmt(summary["noether_rmse"]))
     oracle = summary.get("oracle")
-    comp.add_row("oracle", escape(oracle["formula"]) if oracle else "– (no known invariant)",
+    comp.add_row("oracle", escape(_short(oracle["formula"])) if oracle else "– (no known invariant)",
                   _fmt(summary["oracle_rmse"]))
     con.print(comp)
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stage_seconds"].items())
