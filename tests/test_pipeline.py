@@ -1,7 +1,6 @@
 """`rank` end to end on a reduced configuration: complete summary, stages reused."""
 
 import json
-import os
 
 import numpy as np
 import pytest
