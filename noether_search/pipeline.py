@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 RANK_ENCODING_VERSION = 1
+#: inner rates tried besides the screen's best when select="rollout"
+ROLLOUT_RATES = (1e-2, 1e-1, 1.0)
 
 #: progress callback: (stage name, done, total)
 Progress = Callable[[str, int, int], None]
@@ -45,6 +47,10 @@ class RankConfig:
     factor: float = 100.0     # random-sequence filter factor of the fit stage
     inner_lr: float | None = None  # fixed inner learning rate for every law and the oracle
     #                           (None: each law's best rate in the screen, as the paper)
+    select: str = "rollout"   # how the inner rate and the best law are chosen after
+    #                           meta-tailoring: "rollout" (long-term prediction RMSE on the
+    #                           training trajectories, trying the screen's rate and 1e-2,
+    #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         blob = json.dumps({"cfg": asdict(self), "fit": fit_key, "baseline": baseline_key},
@@ -66,6 +72,7 @@ class RankedLaw:
     screen_gain: float        # baseline training MSE − screen_loss
     inner_lr: float
     meta_train_loss: float = math.nan
+    train_rollout_rmse: float = math.nan  # only with select="rollout"
     g_scale: float = math.nan
     law: object = field(default=None, repr=False)
 
@@ -192,28 +199,57 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     else:
         oracle_lr = (oracle_screen.best_lr if config.inner_lr is None
                      else float(config.inner_lr))
-    jobs: list[tuple[str, Callable, float]] = [
-        (f"{run_key}/meta/{k:03d}", law.law.torch_fn(), law.inner_lr) for k, law in enumerate(top)]
+    if config.select not in ("loss", "rollout"):
+        raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
+
+    def rates(first: float) -> list[float]:
+        if config.select == "loss" or config.inner_lr is not None:
+            return [first]
+        return [first] + [r for r in ROLLOUT_RATES if not math.isclose(r, first)]
+
+    # one job per (law, inner rate); the first rate's key is the plain meta/{k}
+    entries = [(f"{run_key}/meta/{k:03d}", law.law.torch_fn(), law.inner_lr)
+               for k, law in enumerate(top)]
     if oracle is not None and math.isfinite(oracle_lr):
-        jobs.append((f"{run_key}/meta/oracle", oracle[0], oracle_lr))
+        entries.append((f"{run_key}/meta/oracle", oracle[0], oracle_lr))
+    jobs = [(law_key if j == 0 else f"{law_key}-r{j}", g, lr, law_key)
+            for law_key, g, first in entries for j, lr in enumerate(rates(first))]
     metas: dict[str, dict] = {}
-    for done, (key, g, lr) in enumerate(jobs):
+    candidates: dict[str, list[tuple[str, float]]] = {}
+    for done, (key, g, lr, law_key) in enumerate(jobs):
         report("meta-tailor", done, len(jobs))
-        metas[key] = _meta_stage(store, key, model, g, x, dxdt, dt, lr, config)
+        meta = _meta_stage(store, key, model, g, x, dxdt, dt, lr, config)
+        if config.select == "rollout":
+            meta["train_rollout_rmse"] = _train_rollout(store, key, model, meta, g, dataset,
+                                                        config)
+        metas[key] = meta
+        candidates.setdefault(law_key, []).append((key, lr))
     report("meta-tailor", len(jobs), len(jobs))
+    # the model kept for each law: its only run, or the run with the best training rollout
+    for law_key, runs in candidates.items():
+        if len(runs) > 1:
+            key, _ = min(runs, key=lambda r: metas[r[0]]["train_rollout_rmse"])
+            metas[law_key] = metas[key]
+    if oracle is not None and f"{run_key}/meta/oracle" in metas:
+        oracle_lr = metas[f"{run_key}/meta/oracle"]["inner_lr"]
     for k, law in enumerate(top):
         meta = metas[f"{run_key}/meta/{k:03d}"]
+        law.inner_lr = meta["inner_lr"]
         law.meta_train_loss = meta["final_train_loss"]
+        law.train_rollout_rmse = meta.get("train_rollout_rmse", math.nan)
         law.g_scale = meta["g_scale"]
     seconds["meta_tailor"] = time.perf_counter() - t0
 
     # 5. evaluation -----------------------------------------------------------------------
     t0 = time.perf_counter()
-    summary_models = _evaluate(store, run_key, dataset, model, top, metas, oracle, config,
-                               report)
+    criterion = ((lambda law: law.train_rollout_rmse) if config.select == "rollout"
+                 else (lambda law: law.meta_train_loss))
+    best_k = min(range(len(top)), key=lambda k: criterion(top[k])) if top else None
+    best = None if best_k is None else top[best_k]
+    summary_models = _evaluate(store, run_key, dataset, model, top, best_k, metas, oracle,
+                               config, report)
     seconds["evaluate"] = time.perf_counter() - t0
 
-    best = min(top, key=lambda law: law.meta_train_loss) if top else None
     summary = {
         "system": dataset.name,
         "source": dataset.source,
@@ -278,11 +314,36 @@ def _meta_stage(store, key, model, g, x, dxdt, dt, inner_lr, config: RankConfig)
             "history": np.asarray(result.train_loss_history)}
 
 
-def _evaluate(store, run_key, dataset, model, top, metas, oracle, config, report) -> dict:
-    """Rollouts of baseline / Noether / oracle; stored under ``{run_key}/rollouts``."""
+def _tailored(model, meta: dict, g, dataset):
+    """The meta-tailored model of ``meta`` as a per-query tailored vector field."""
     import copy
 
     from dslsearch.tailor import TailoredField
+
+    tuned = copy.deepcopy(model)
+    tuned.load_state_dict(meta["model_state"])
+    tuned.eval()
+    return TailoredField(tuned, g, float(dataset.dt), meta["inner_lr"], meta["g_scale"])
+
+
+def _train_rollout(store, key: str, model, meta: dict, g, dataset, config: RankConfig) -> float:
+    """Training-trajectory rollout RMSE of a meta-tailored law (stored beside its model)."""
+    from noether_search.baseline.evaluate import train_rollout_rmse
+
+    rkey = f"{key}-train-rollout"
+    if store.exists(rkey):
+        with store.read(rkey, "rank-train-rollout") as f:
+            return float(f.attrs["rmse"])
+    value = train_rollout_rmse(_tailored(model, meta, g, dataset), dataset, config.horizon)
+    with store.write(rkey, "rank-train-rollout", RANK_ENCODING_VERSION, rmse=value):
+        pass
+    return value
+
+
+def _evaluate(store, run_key, dataset, model, top, best_k, metas, oracle, config,
+              report) -> dict:
+    """Rollouts of baseline / Noether / oracle; stored under ``{run_key}/rollouts``."""
+
     from noether_search.baseline.evaluate import rollout
 
     key = f"{run_key}/rollouts"
@@ -296,16 +357,11 @@ def _evaluate(store, run_key, dataset, model, top, metas, oracle, config, report
                              "formula": g.attrs.get("formula", "")}
         return out
 
-    def tailored(meta_key: str, g) -> TailoredField:
-        meta = metas[meta_key]
-        tuned = copy.deepcopy(model)
-        tuned.load_state_dict(meta["model_state"])
-        tuned.eval()
-        return TailoredField(tuned, g, float(dataset.dt), meta["inner_lr"], meta["g_scale"])
+    def tailored(meta_key: str, g):
+        return _tailored(model, metas[meta_key], g, dataset)
 
     fields = {"baseline": (model, "")}
     if top:
-        best_k = min(range(len(top)), key=lambda k: top[k].meta_train_loss)
         fields["noether"] = (tailored(f"{run_key}/meta/{best_k:03d}", top[best_k].law.torch_fn()),
                              top[best_k].formula)
     if oracle is not None and f"{run_key}/meta/oracle" in metas:

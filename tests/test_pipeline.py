@@ -112,3 +112,24 @@ def test_fixed_inner_lr_overrides_the_screen(tmp_path, spring_csv):
                        baseline_config=BaselineConfig(steps=100))
     assert summary["top"] and all(law["inner_lr"] == 0.1 for law in summary["top"])
     assert summary["config"]["inner_lr"] == 0.1
+
+
+def test_selection_by_loss_meta_tailors_one_rate_per_law(tmp_path, spring_csv):
+    dataset = hamiltonian_data.load(data=spring_csv)
+    store = ResultsStore.open(tmp_path / "run")
+    cfg = RankConfig(depth=5, top=1, epochs=2, outer_lrs=(1e-3,), select="loss")
+    summary = run_rank(store, dataset, cfg, baseline_config=BaselineConfig(steps=100))
+    metas = sorted(p.name for p in (tmp_path / "run").rglob("meta/*.h5"))
+    assert metas == ["000.h5"]
+    assert summary["best"]["train_rollout_rmse"] is None  # not computed with select="loss"
+
+
+def test_selection_by_rollout_tries_several_rates(tmp_path, spring_csv):
+    dataset = hamiltonian_data.load(data=spring_csv)
+    store = ResultsStore.open(tmp_path / "run")
+    cfg = RankConfig(depth=5, top=1, epochs=2, outer_lrs=(1e-3,), select="rollout")
+    summary = run_rank(store, dataset, cfg, baseline_config=BaselineConfig(steps=100))
+    runs = sorted(p.name for p in (tmp_path / "run").rglob("meta/000*.h5"))
+    assert len([r for r in runs if "train-rollout" not in r]) >= 3
+    best = summary["best"]
+    assert best["train_rollout_rmse"] is not None and best["train_rollout_rmse"] > 0

@@ -157,3 +157,29 @@ def derivative_mse(model: VectorField, dataset: Dataset,
         pred = _call(model, torch.tensor(x), dtype).numpy()
         out.append(float(np.mean((pred - dxdt) ** 2)))
     return out[0], out[1]
+
+
+def train_rollout_rmse(vector_field: VectorField, dataset: Dataset, horizon: int | None = None,
+                       max_windows: int = 64, dtype: torch.dtype = torch.float32) -> float:
+    """Long-term prediction RMSE on the *training* trajectories (a selection criterion that
+    never looks at test data).
+
+    Windows of ``horizon`` steps (default :func:`default_horizon`, capped at the training
+    trajectories' length) start at evenly spaced samples of every training trajectory (at
+    most ``max_windows`` in all); each is integrated with RK4 on the data's own time steps
+    from its first state and compared with the data.
+
+    Returns:
+        RMSE over all windows, steps 1..H and coordinates (SI base units).
+    """
+    H = default_horizon(dataset) if horizon is None else int(horizon)
+    H = max(1, min(H, min(len(tr) for tr in dataset.train) - 1))
+    starts = [(i, s) for i, tr in enumerate(dataset.train) for s in range(0, len(tr) - H)]
+    if len(starts) > max_windows:
+        pick = np.linspace(0, len(starts) - 1, max_windows).round().astype(int)
+        starts = [starts[j] for j in pick]
+    x0 = np.stack([dataset.train[i].x[s] for i, s in starts])                  # (W, d)
+    steps = np.stack([np.diff(dataset.train[i].t[s:s + H + 1]) for i, s in starts])  # (W, H)
+    true = np.stack([dataset.train[i].x[s:s + H + 1] for i, s in starts])      # (W, H+1, d)
+    pred = rk4(vector_field, torch.from_numpy(x0), torch.from_numpy(steps), dtype).numpy()
+    return float(np.sqrt(((pred[:, 1:] - true[:, 1:]) ** 2).mean()))

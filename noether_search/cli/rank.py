@@ -41,13 +41,20 @@ def _fmt(value, spec: str = ".4g") -> str:
 @click.option("--inner-lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Use this inner (tailoring) learning rate for every law and the oracle "
                    "instead of each law's best rate in the one-step screen.")
+@click.option("--select", type=click.Choice(["rollout", "loss"]), default="rollout",
+              show_default=True,
+              help="How the inner rate and the best law are chosen after meta-tailoring: "
+                   "'rollout' = long-term prediction error on the TRAINING trajectories, "
+                   "trying each law's screened inner rate and 1e-2, 1e-1, 1 (never looks at "
+                   "test data); 'loss' = training MSE on dx/dt at the screened rate only "
+                   "(the paper's procedure, faster).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
             top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
-            workers: int | None,
+            select: str, workers: int | None,
             out: Path | None, as_json: bool) -> None:
     """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
 
@@ -63,7 +70,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
-                        factor=factor, inner_lr=inner_lr)
+                        factor=factor, inner_lr=inner_lr, select=select)
     fit_kwargs = {"factor": factor, "seed": seed}
     if workers is not None:
         fit_kwargs["workers"] = workers
