@@ -147,7 +147,7 @@ class ReportData:
         summary: ``summary.json`` as read, or None.
         n_candidates, n_fitted, n_failed, n_survivors, n_laws: stage counts (None unknown).
         top: the meta-tailored laws, best first as ``rank`` ordered them.
-        best: the law the Noether model uses (lowest meta-tailoring training loss).
+        best: the law the Noether model uses (``summary.json``'s ``best``).
         oracle: ``{"formula", "inner_lr", "meta_train_loss"}`` or None.
         rmse: {"baseline", "noether", "oracle"} -> RMSE or None.
         horizon: rollout steps.
