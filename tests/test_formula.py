@@ -101,7 +101,7 @@ def formulas(max_leaves: int = 4):
         max_leaves=max_leaves)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(formulas())
 def test_sympy_round_trip(f):
     """Formula -> sympy string -> Formula -> sympy gives the same expression, with parameters
@@ -113,6 +113,8 @@ def test_sympy_round_trip(f):
     def merge_params(e):
         return e.subs({s: k for s in e.free_symbols if s.name.startswith("c")})
 
+    bad = (sympy.zoo, sympy.nan, sympy.oo, -sympy.oo)
+    assume(not merge_params(expr).has(*bad))  # e.g. q/(c0 - c1) once c0, c1 are merged
     g, values = from_sympy(sympy.sstr(expr), NAMES)
     assert len(values) == g.n_params
     back = g.to_sympy(NAMES, values)  # numbers sympy folded in (2*q) come back as values
