@@ -118,6 +118,8 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     from dslsearch.tailor import screen
     from noether_search.baseline import get_or_train
 
+    if config.select not in ("loss", "rollout"):
+        raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
     report = progress or (lambda stage, done, total: None)
     seconds: dict[str, float] = {}
     torch.manual_seed(config.seed)
@@ -199,9 +201,6 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     else:
         oracle_lr = (oracle_screen.best_lr if config.inner_lr is None
                      else float(config.inner_lr))
-    if config.select not in ("loss", "rollout"):
-        raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
-
     def rates(first: float) -> list[float]:
         if config.select == "loss" or config.inner_lr is not None:
             return [first]

@@ -70,3 +70,13 @@ def test_data_file_units_come_from_header(tmp_path):
     assert json.loads(res.stdout)["system"].endswith("my.csv")
     res = run("enumerate", "--depth", "3", "--data", str(csv), "--list", "--no-save")
     assert "x + v" not in res.stdout.splitlines()  # unlike units never added
+
+
+def test_store_of_other_variables_is_refused(tmp_path):
+    out = str(tmp_path / "s")
+    assert run("enumerate", "--depth", "3", "--system", "pendulum", "--out", out).exit_code == 0
+    res = run("enumerate", "--depth", "3", "--system", "spring", "--out", out)
+    assert res.exit_code == 1 and "use another --out folder" in res.output
+    assert "Traceback" not in res.output
+    res = CliRunner().invoke(cli, ["rank", "--depth", "3", "--system", "spring", "--out", out])
+    assert res.exit_code == 1 and "use another --out folder" in res.output

@@ -51,7 +51,15 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
             raise click.ClickException(str(exc)) from None
     store_path = None
     if not no_save:
+        from dslsearch.enumerate import read_table, table_key
+
         store = open_store(resolve_out(out, system, data, noise))
+        if store.exists(table_key(depth)):
+            old = read_table(store, depth)
+            if tuple(old.variables) != tuple(table.variables):
+                raise click.ClickException(
+                    f"{store.root}: holds depth-{depth} candidates for variables "
+                    f"{list(old.variables)}, not {list(table.variables)}; use another --out folder")
         write_table(store, table)
         store_path = store.root
     seconds = time.perf_counter() - start

@@ -84,7 +84,12 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        summary = run_rank(store, dataset, config, fit_config=fit_config, progress=report)
+        from noether_search.store import StoreError
+
+        try:
+            summary = run_rank(store, dataset, config, fit_config=fit_config, progress=report)
+        except (StoreError, ValueError) as exc:  # mismatched store, bad settings
+            raise click.ClickException(str(exc)) from None
     summary["seconds"] = round(time.perf_counter() - start, 2)
     if as_json:
         echo_json(summary)
