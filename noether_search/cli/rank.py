@@ -103,14 +103,21 @@ def _print_tables(summary: dict, root: Path) -> None:
 
     con = console()
     table = Table(title=f"Top laws for {summary['system']} (depth {summary['depth']})")
-    for col in ("#", "law", "R_true", "R_random", "screen gain", "meta train loss"):
+    by_rollout = any(law.get("train_rollout_rmse") is not None for law in summary["top"])
+    cols = ["#", "law", "R_true", "R_random", "screen gain", "meta train loss"]
+    if by_rollout:
+        cols.append("train rollout RMSE")  # the selection criterion (--select rollout)
+    for col in cols:
         table.add_column(col, justify="left" if col == "law" else "right")
     best = summary["best"]["formula"] if summary["best"] else None
     for k, law in enumerate(summary["top"], 1):
         mark = " ★" if law["formula"] == best else ""
-        table.add_row(str(k), escape(law["pretty"]) + mark, _fmt(law["R_true"], ".2e"),
-                      _fmt(law["R_random"], ".3f"), _fmt(law["screen_gain"], ".2e"),
-                      _fmt(law["meta_train_loss"], ".3e"))
+        row = [str(k), escape(law["pretty"]) + mark, _fmt(law["R_true"], ".2e"),
+               _fmt(law["R_random"], ".3f"), _fmt(law["screen_gain"], ".2e"),
+               _fmt(law["meta_train_loss"], ".3e")]
+        if by_rollout:
+            row.append(_fmt(law.get("train_rollout_rmse"), ".4f"))
+        table.add_row(*row)
     con.print(table)
 
     comp = Table(title="Long-term prediction RMSE (test set, "
