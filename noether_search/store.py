@@ -220,18 +220,6 @@ def json_clean(obj: Any) -> Any:
     return obj
 
 
-def _json_default(obj: Any) -> Any:
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def default_run_dir(run_name: str) -> Path:
     """``results/<run_name>``: where a run's store goes when ``--out`` is not given."""
     return DEFAULT_ROOT / run_name

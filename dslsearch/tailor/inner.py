@@ -51,6 +51,21 @@ def as_model_tensor(a: Tensor | np.ndarray, model: torch.nn.Module) -> Tensor:
     return torch.tensor(np.asarray(a), dtype=w.dtype, device=w.device)
 
 
+def as_pairs(x: Tensor | np.ndarray, dxdt: Tensor | np.ndarray, model: torch.nn.Module,
+             who: str) -> tuple[Tensor, Tensor]:
+    """``(x, dxdt)`` as model tensors, checked to be both (N, d).
+
+    Raises:
+        ValueError: naming the caller ``who`` and the shapes received.
+    """
+    x = as_model_tensor(x, model)
+    dxdt = as_model_tensor(dxdt, model)
+    if x.ndim != 2 or x.shape != dxdt.shape:
+        raise ValueError(f"{who}: x and dxdt must both be (N, d); got {tuple(x.shape)} and "
+                         f"{tuple(dxdt.shape)}")
+    return x, dxdt
+
+
 def _eval_law(g: Law, x: Tensor) -> Tensor:
     """g(x) as a (B,) tensor; accepts a (B, 1) output. Raises ValueError on other shapes."""
     out = g(x)

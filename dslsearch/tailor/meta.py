@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .cnmlp import check_mlp
-from .inner import Law, as_model_tensor, check_scheme, law_scale, tailored_predict
+from .inner import Law, as_pairs, check_scheme, law_scale, tailored_predict
 
 
 @dataclass(frozen=True)
@@ -135,11 +135,7 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
                          f"{batch_size}")
     net = copy.deepcopy(model)
     w = net.linear1.weight
-    x = as_model_tensor(x, model)
-    dxdt = as_model_tensor(dxdt, model)
-    if x.ndim != 2 or x.shape != dxdt.shape:
-        raise ValueError(f"meta_tailor: x and dxdt must both be (N, d); got {tuple(x.shape)} "
-                         f"and {tuple(dxdt.shape)}")
+    x, dxdt = as_pairs(x, dxdt, model, "meta_tailor")
     s = law_scale(g, x) if g_scale is None else float(g_scale)
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .cnmlp import check_mlp
-from .inner import (Law, adapted_forward, as_model_tensor, check_scheme, hidden_states, law_scale,
+from .inner import (Law, adapted_forward, as_pairs, check_scheme, hidden_states, law_scale,
                     loss_grad_f)
 
 #: The paper's grid of inner learning rates: 10^k, k = −3, −2.5, …, 1 (9 values).
@@ -83,11 +83,7 @@ def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
     check_mlp(model)
     check_scheme(scheme)
     w = model.linear1.weight
-    x = as_model_tensor(x, model)
-    dxdt = as_model_tensor(dxdt, model)
-    if x.ndim != 2 or x.shape != dxdt.shape:
-        raise ValueError(f"screen: x and dxdt must both be (N, d); got {tuple(x.shape)} and "
-                         f"{tuple(dxdt.shape)}")
+    x, dxdt = as_pairs(x, dxdt, model, "screen")
     lrs = np.asarray(lrs, dtype=np.float64).reshape(-1)                # (K,)
     lr_t = torch.as_tensor(lrs).to(dtype=w.dtype, device=w.device)
 

@@ -130,8 +130,8 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, file=sys.stderr if stderr else None)
 
 
-def progress_bar(description: str, total: int | None, disable: bool = False):
-    """A rich progress context on stderr; returns (progress, task_id, advance(n) callback)."""
+def progress_bar(disable: bool = False):
+    """A rich ``Progress`` on stderr (stdout stays clean for --json); add tasks to it."""
     from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                TimeElapsedColumn, TimeRemainingColumn)
 

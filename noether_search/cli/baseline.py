@@ -52,7 +52,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
     overrides = {"seed": seed} | ({"steps": steps} if steps is not None else {})
     config = BaselineConfig.for_dataset(dataset, **overrides)
     start = time.perf_counter()
-    with progress_bar(f"training baseline ({dataset.name})", total=config.steps) as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"training baseline ({dataset.name})", total=config.steps)
         try:
             result = get_or_train(store, dataset, config,

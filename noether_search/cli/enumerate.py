@@ -42,7 +42,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     variables = load_variables(system, data)
     keep = as_list or not no_save
     start = time.perf_counter()
-    with progress_bar("enumerating", total=depth, disable=as_list or as_json) as progress:
+    with progress_bar(disable=as_list or as_json) as progress:
         task = progress.add_task("enumerating sizes", total=depth)
         try:
             table = enumerate_formulas(variables, depth, keep_last=keep,

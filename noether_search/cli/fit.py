@@ -42,7 +42,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     store = open_store(resolve_out(out, system, data, noise))
     config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
                        backend=backend, scheduler=scheduler)
-    with progress_bar("fitting", total=None, disable=as_json) as progress:
+    with progress_bar(disable=as_json) as progress:
         task = progress.add_task("fitting candidates", total=None)
 
         def report(done: int, total: int) -> None:

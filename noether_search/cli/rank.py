@@ -76,7 +76,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
         fit_kwargs["workers"] = workers
     fit_config = FitConfig(**fit_kwargs)
 
-    with progress_bar("rank", None, disable=False) as progress:
+    with progress_bar() as progress:
         tasks: dict[str, int] = {}
 
         def report(stage: str, done: int, total: int) -> None:
