@@ -37,7 +37,7 @@ import numpy as np
 
 from dslsearch.formula import (ADD, COS, DIV, INPUT, MUL, PARAM, SIN, SQUARE, SUB, Formula,
                                combine_units, _INVALID)
-from dslsearch.units import DIMENSIONLESS, parse_unit
+from hamiltonian_data.units import DIMENSIONLESS, parse_unit
 
 MAX_DEPTH = 10
 ENCODING_TYPE = "candidate-table"

@@ -6,7 +6,7 @@ operations ``+`` and ``×`` keep their two arguments in a canonical order (by
 :data:`PARAM` in a tree is its own trainable parameter; parameters are numbered ``c0, c1, …``
 in pre-order (left to right), the order used everywhere (sympy names, fitted arrays).
 
-Units (see :mod:`dslsearch.units`): every sub-formula has either a *fixed* dimension vector
+Units (see :mod:`hamiltonian_data.units`): every sub-formula has either a *fixed* dimension vector
 or is *free* (it contains a parameter that can absorb any unit: ``c·q``). The rules:
 ``+``/``−`` need like units (a free side takes the other side's unit); ``sin``/``cos`` need a
 dimensionless (or free) argument; ``×``/``÷``/``square`` combine dimensions, and are free when
@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from dslsearch.units import DIMENSIONLESS, Dims, dims_add, dims_scale, dims_sub, format_dims
+from hamiltonian_data.units import DIMENSIONLESS, Dims, dims_add, dims_scale, dims_sub, format_dims
 
 # Op codes, shared with the enumerator's table and the results store.
 INPUT, PARAM, ADD, SUB, MUL, DIV, SIN, COS, SQUARE = range(9)

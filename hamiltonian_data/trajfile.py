@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dslsearch.units import BASE_SYMBOLS, DIMENSIONLESS, UnitError, parse_unit, ureg
+from hamiltonian_data.units import BASE_SYMBOLS, DIMENSIONLESS, UnitError, parse_unit, ureg
 from hamiltonian_data.dataset import Dataset, DataError, Trajectory, Variable
 
 ENCODING_TYPE = "noether-search-trajectories"

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from dslsearch.formula import (FormulaError, add, cos, div, format_param, from_sympy, inp, mul,
                                param, sin, square, sub)
-from dslsearch.units import UnitError, parse_unit
+from hamiltonian_data.units import UnitError, parse_unit
 
 Q, P = inp(0), inp(1)
 PEND = [parse_unit("rad").dims, parse_unit("kg*m**2/s").dims]

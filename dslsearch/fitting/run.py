@@ -407,7 +407,7 @@ def fit_candidates(store, dataset, depth: int, config: FitConfig = FitConfig(),
 
 def _laws(table, dataset, x: np.ndarray, fits: dict, config: FitConfig) -> list[Law]:
     from dslsearch.formula import format_param
-    from dslsearch.units import format_dims
+    from hamiltonian_data.units import format_dims
 
     acc = np.nonzero(accepted(fits["status"], fits["R_true"], fits["R_random"],
                               config.factor))[0]

@@ -493,7 +493,7 @@ def typed_formula(text: str, variables) -> TypedFormula | None:
     then show it as plain text).
     """
     from dslsearch.formula import FormulaError, from_sympy
-    from dslsearch.units import parse_unit
+    from hamiltonian_data.units import parse_unit
 
     names = [n for n, _ in variables]
     try:
@@ -507,7 +507,7 @@ def typed_formula(text: str, variables) -> TypedFormula | None:
 
 @functools.lru_cache(maxsize=16)
 def _input_dims(variables: tuple) -> list[tuple]:
-    from dslsearch.units import parse_unit
+    from hamiltonian_data.units import parse_unit
 
     return [parse_unit(u).dims for _, u in variables]
 

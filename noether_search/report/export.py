@@ -38,7 +38,7 @@ def _finite(v) -> float | None:
 def candidate_rows(data: ReportData) -> Iterator[dict]:
     """One dict per candidate (keys :data:`COLUMNS`; ``parameters`` as a list of
     ``{"name", "value", "unit"}``; missing numbers as None)."""
-    from dslsearch.units import format_dims_pint
+    from hamiltonian_data.units import format_dims_pint
 
     if data.candidate_expr is None:
         return

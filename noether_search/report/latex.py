@@ -28,7 +28,7 @@ _UNICODE = {"·": r"$\cdot$", "×": r"$\times$", "−": "-", "–": "--", "—":
             "“": "``", "”": "''", "é": r"\'e", "è": r"\`e", "ü": r"\"u", "ö": r"\"o",
             "ä": r"\"a"}
 _SUPERSCRIPTS = dict(zip("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789"))
-_BASE_LATEX = ("m", "kg", "s", "A", "K", "mol", "cd")  # order of dslsearch.units.BASE_SYMBOLS
+_BASE_LATEX = ("m", "kg", "s", "A", "K", "mol", "cd")  # order of hamiltonian_data.units.BASE_SYMBOLS
 _UNIT_ORDER = (1, 0, 2, 3, 4, 5, 6)  # kg, m, s, …: mass first, as physicists write it
 _TOP_LAWS = 10  # laws typeset in full
 
@@ -70,7 +70,7 @@ def dims_latex(dims) -> str:
 
 def unit_latex(unit: str) -> str:
     """A pint unit string (``"kg*m**2/s"``) in math mode, via its SI base dimensions."""
-    from dslsearch.units import parse_unit
+    from hamiltonian_data.units import parse_unit
 
     if not unit:
         return "1"
