@@ -18,9 +18,13 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import h5py
+
+from noether_search.store.codec import Codec
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "noether-search-store"
@@ -166,6 +170,34 @@ class ResultsStore:
                 raise StoreError(f"{path}: key '{key}' holds encoding-type {found!r}, "
                                  f"expected {encoding_type!r}")
             yield f
+
+    def save(self, key: str, codec: Codec[T], obj: T) -> str:
+        """Write ``obj`` as artifact ``key`` with ``codec`` (atomically); returns ``key``."""
+        extra = codec.attrs(obj) if codec.attrs is not None else {}
+        with self.write(key, codec.name, codec.version, **extra) as f:
+            codec.encode(f, obj)
+        return key
+
+    def load(self, key: str, codec: Codec[T]) -> T:
+        """Read artifact ``key`` with ``codec``.
+
+        Raises:
+            StoreError: missing or unreadable file, another encoding type, a newer encoding
+                version than this noether-search writes, or a file ``codec`` cannot decode
+                (the message names the file and key).
+        """
+        with self.read(key, codec.name) as f:
+            version = f.attrs.get("encoding-version", 1)
+            if int(version) > codec.version:
+                raise StoreError(f"{self.path(key)}: '{key}' has {codec.name} encoding version "
+                                 f"{version}, newer than this noether-search reads "
+                                 f"({codec.version}); upgrade noether-search")
+            try:
+                return codec.decode(f)
+            except (KeyError, ValueError, TypeError, OSError) as exc:
+                raise StoreError(f"{self.path(key)}: cannot read '{key}' as {codec.name} "
+                                 f"({type(exc).__name__}: {exc}); delete the file and rerun "
+                                 "the stage that writes it") from exc
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
