@@ -1,7 +1,7 @@
 """``Dataset.from_arrays``: trajectories given as numpy arrays become a :class:`Dataset`.
 
-The one construction path of data without a system (trajectory files are read into arrays
-and come through here too). Steps: check the arrays, names and units; convert values to SI
+The one construction path of data that are not built in (trajectory files are read into
+arrays and come through here too). Steps: check the arrays, names and units; convert values to SI
 base units; derivatives (given, or second-order finite differences
 ``numpy.gradient(x, t, edge_order=2)``); train/test split (given, or the first half of the
 trajectories train, a single trajectory split 80/20 in time).
@@ -149,8 +149,12 @@ def _times(t, lengths: list[int]) -> list[np.ndarray]:
             raise DataError(f"t: time step {dt!r} must be a positive finite number")
         return [np.arange(n) * dt for n in lengths]
     per_traj = (isinstance(t, Sequence) and len(t) > 0 and np.ndim(t[0]) == 1) or np.ndim(t) == 2
-    ts = [np.asarray(ti, dtype=np.float64) for ti in t] if per_traj else [
-        np.asarray(t, dtype=np.float64)] * len(lengths)
+    try:
+        ts = [np.asarray(ti, dtype=np.float64) for ti in t] if per_traj else [
+            np.asarray(t, dtype=np.float64)] * len(lengths)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"t: not numeric ({exc}); give a time step, one times array or a "
+                        "list of them") from None
     if len(ts) != len(lengths):
         raise DataError(f"t: {len(ts)} time arrays for {len(lengths)} trajectories; give one "
                         "per trajectory, or one shared array, or a time step")
@@ -217,7 +221,8 @@ def _split(trajs: list[Trajectory], train, test) -> tuple[tuple, tuple]:
 
 
 def dataset_from_arrays(x, t, names, units, *, time_unit="s", dxdt=None, train=None,
-                        test=None, name="arrays", invariant=None, source=None) -> Dataset:
+                        test=None, name="arrays", invariant=None, source=None,
+                        system=None) -> Dataset:
     """:meth:`Dataset.from_arrays` (arguments documented there)."""
     xs = _as_trajectories(x, "x")
     d = xs[0].shape[1]
@@ -245,4 +250,4 @@ def dataset_from_arrays(x, t, names, units, *, time_unit="s", dxdt=None, train=N
     trajs = [Trajectory(t=ti, x=xi, dxdt=di) for ti, xi, di in zip(ts, xs, ds)]
     tr, te = _split(trajs, train, test)
     return Dataset.from_trajectories(name, tuple(variables), tr, te, invariant,
-                                     "arrays" if source is None else source)
+                                     "arrays" if source is None else source, system)

@@ -143,7 +143,7 @@ class Dataset:
                     dxdt: Sequence[ArrayLike] | np.ndarray | None = None,
                     train: Sequence[int] | None = None, test: Sequence[int] | None = None,
                     name: str = "arrays", invariant: str | None = None,
-                    source: str | None = None) -> Dataset:
+                    source: str | None = None, system: System | None = None) -> Dataset:
         """Build a dataset from numpy arrays, as trajectory files are built.
 
         Args:
@@ -166,9 +166,11 @@ class Dataset:
             name: the dataset's name (run folders, reports).
             invariant: a known conserved quantity in sympy syntax over ``names``, or None.
             source: where the data came from, for reports (default: ``"arrays"``).
+            system: the system that made the data, for :meth:`System.generate`
+                implementations built on arrays; None (the default) for measured data.
 
         Returns:
-            The dataset, values converted to SI base units, ``system`` None.
+            The dataset, values converted to SI base units.
 
         Raises:
             DataError: naming the argument, what was received and the fix.
@@ -177,7 +179,7 @@ class Dataset:
 
         return dataset_from_arrays(x, t, names, units, time_unit=time_unit, dxdt=dxdt,
                                    train=train, test=test, name=name, invariant=invariant,
-                                   source=source)
+                                   source=source, system=system)
 
     @property
     def dim(self) -> int:
