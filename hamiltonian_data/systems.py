@@ -89,8 +89,13 @@ class IdealSystem(System):
         return self.trajectory(x0, t)
 
     def horizon(self, dataset: Dataset) -> int:
-        """Twice the data window, t ∈ [0, 2 t_end]: 2 (n_points − 1) steps (88 pendulum,
-        58 spring). Beyond the data the truth comes from :meth:`truth`."""
+        """Twice the data window, t ∈ [0, 2 t_end]: 2 (n_points − 1) steps (88 of 3/44 s
+        pendulum, 58 of 3/29 s spring). Beyond the data the truth comes from :meth:`truth`.
+
+        The Noether Networks paper does not state its horizon. With this one the vanilla
+        MLP's RMSE (0.060 pendulum, 0.018 spring, seed 0) is within 6 % of the paper's
+        0.0563 and 0.0174; over the 3 s test window alone it is about half of those.
+        """
         return 2 * (self.n_points - 1)
 
     def describe(self) -> dict:

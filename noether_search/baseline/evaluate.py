@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from hamiltonian_data import Dataset
+from hamiltonian_data.system import shortest_test_horizon
 
 VectorField = Callable[[torch.Tensor], torch.Tensor]  # (B, d) -> (B, d) dx/dt
 
@@ -46,16 +47,12 @@ class RolloutResult:
     t: np.ndarray
 
 
-def _shortest_test(dataset: Dataset) -> int:
-    return min(len(tr) for tr in dataset.test) - 1
-
-
 def default_horizon(dataset: Dataset) -> int:
     """Rollout steps used when none is given: the system's horizon for its data, else the
     shortest test trajectory."""
     if dataset.system is not None:
         return dataset.system.horizon(dataset)
-    return _shortest_test(dataset)
+    return shortest_test_horizon(dataset)
 
 
 def _call(vector_field: VectorField, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -110,7 +107,7 @@ def rollout(vector_field: VectorField, dataset: Dataset, horizon: int | None = N
     H = default_horizon(dataset) if horizon is None else int(horizon)
     if H < 1:
         raise ValueError(f"horizon must be >= 1 step, got {H}")
-    shortest = _shortest_test(dataset)
+    shortest = shortest_test_horizon(dataset)
     x0 = np.stack([tr.x[0] for tr in dataset.test])            # (n_test, d)
     if H <= shortest:
         steps = np.stack([np.diff(tr.t[:H + 1]) for tr in dataset.test])   # (n_test, H)
