@@ -8,7 +8,6 @@ running the (slow) pipeline. ``test_real_rank_run`` (slow) runs the real thing.
 
 import json
 import math
-import shutil
 
 import h5py
 import numpy as np
@@ -19,6 +18,7 @@ from dslsearch.enumerate import enumerate_formulas, write_table
 from noether_search.cli import cli
 from noether_search.report import (LatexNotFound, collect, compile_pdf, escape, write_figures,
                                    write_report)
+from noether_search.report.compile import find_compiler
 from noether_search.report.latex import dims_latex, num
 from noether_search.store import ResultsStore, StoreError
 
@@ -26,9 +26,25 @@ SPRING = (("q", "m"), ("p", "kg*m/s"))
 PENDULUM = (("q", "rad"), ("p", "kg*m**2/s"))
 BEST = "q**2 + 0.25*p**2"           # fixture's best law (the spring's energy, scaled)
 RUN_KEY = "rank/fixture000000"
-HAS_LATEX = shutil.which("pdflatex") is not None
-needs_latex = pytest.mark.skipif(not HAS_LATEX, reason="no pdflatex/latexmk on PATH (install "
-                                 "latexmk texlive-latex-base texlive-latex-recommended)")
+NO_LATEX = ("no latexmk/pdflatex on PATH (install latexmk texlive-latex-base "
+            "texlive-latex-recommended)")
+
+
+def has_latex():
+    """True when `compile_pdf` finds a compiler on the current PATH (checked at run time)."""
+    return find_compiler() is not None
+
+
+def require_latex():
+    """Skip the calling test when no LaTeX compiler is installed."""
+    if not has_latex():
+        pytest.skip(NO_LATEX)
+
+
+@pytest.fixture
+def latex():
+    """Request this fixture in every test that compiles a PDF."""
+    require_latex()
 
 
 def enumerated_store(root, variables=PENDULUM, depth=5):
@@ -220,14 +236,32 @@ def test_report_tex_contents(ranked_report):
     assert "has not run" not in tex
 
 
-@needs_latex
-def test_report_compiles_to_pdf(ranked_report):
+def test_report_tex_has_no_control_characters(ranked_report, enum_store, tmp_path):
+    """Backslash commands survive Python strings (a non-raw "\\texttt" holds a TAB)."""
+    res = run("report", enum_store, "-o", tmp_path)
+    assert res.exit_code == 0, res.output
+    for tex in (ranked_report.tex.read_text(), (tmp_path / "report.tex").read_text()):
+        bad = sorted({hex(ord(ch)) for ch in tex if ord(ch) < 32 and ch != "\n"})
+        assert bad == [], f"control characters in report.tex: {bad}"
+    tex = ranked_report.tex.read_text()
+    assert r"lowest training loss with \texttt{-{}-select loss}" in tex
+    assert "exttt" not in tex.replace(r"\texttt", "")
+
+
+def test_pdf_tests_skip_without_latex(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no latexmk / pdflatex
+    assert not has_latex()
+    with pytest.raises(pytest.skip.Exception, match="no latexmk/pdflatex on PATH"):
+        require_latex()
+
+
+def test_report_compiles_to_pdf(ranked_report, latex):
     pdf = compile_pdf(ranked_report.tex)
     assert pdf == ranked_report.tex.with_suffix(".pdf")
     assert pdf.read_bytes()[:5] == b"%PDF-" and pdf.stat().st_size > 10_000
 
 
-def test_enumeration_only_report_compiles(enum_store, tmp_path):
+def test_enumeration_only_report_compiles(enum_store, tmp_path, latex):
     out = tmp_path / "with space_and_underscore"
     res = run("report", enum_store, "-o", out, "--pdf")
     assert res.exit_code == 0, res.output
@@ -283,7 +317,7 @@ def test_real_rank_run(tmp_path):
     if res.exit_code != 0:
         pytest.fail(f"rank failed: {res.output[-2000:]}")
     summary = json.loads((root / "summary.json").read_text())
-    args = ["report", root] + (["--pdf"] if HAS_LATEX else [])
+    args = ["report", root] + (["--pdf"] if has_latex() else [])
     res = run(*args)
     assert res.exit_code == 0, res.output
     tex = (root / "report.tex").read_text()

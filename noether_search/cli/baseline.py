@@ -74,8 +74,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
     from rich.table import Table
 
     table = Table(title=escape(f"Vanilla MLP baseline: {dataset.name}"), show_header=False)
-    table.add_column("metric")
-    table.add_column("value")
+    table.add_column("metric", overflow="fold")
+    table.add_column("value", overflow="fold")
     table.add_row("derivative MSE train / test", f"{mse_train:.4g} / {mse_test:.4g}")
     table.add_row(f"rollout RMSE ({roll.horizon} RK4 steps, t <= {roll.t[-1]:.3g} s)",
                   f"{roll.rmse:.4g}")

@@ -80,10 +80,10 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     from noether_search.cli._common import console
 
     out_table = Table(title=f"Candidates for {name}, depth {depth} (nodes)")
-    out_table.add_column("size", justify="right")
-    out_table.add_column("candidates", justify="right")
+    out_table.add_column("size", justify="right", overflow="fold")
+    out_table.add_column("candidates", justify="right", overflow="fold")
     running = 0
-    out_table.add_column("cumulative", justify="right")
+    out_table.add_column("cumulative", justify="right", overflow="fold")
     for size, count in table.counts_by_size.items():
         running += count
         out_table.add_row(str(size), f"{count:,}", f"{running:,}")

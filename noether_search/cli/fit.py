@@ -65,12 +65,12 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     from noether_search.cli._common import console
 
     table = Table(title=f"Conservation laws of {name} (depth {depth}, factor {factor:g})")
-    table.add_column("#", justify="right")
-    table.add_column("law")
-    table.add_column("constants")
-    table.add_column("R_true", justify="right")
-    table.add_column("R_random", justify="right")
-    table.add_column("variants", justify="right")
+    table.add_column("#", justify="right", overflow="fold")
+    table.add_column("law", overflow="fold")
+    table.add_column("constants", overflow="fold")
+    table.add_column("R_true", justify="right", overflow="fold")
+    table.add_column("R_random", justify="right", overflow="fold")
+    table.add_column("variants", justify="right", overflow="fold")
     for i, law in enumerate(result.laws, 1):
         consts = ", ".join(f"c{k} = {t}" for k, t in enumerate(law.param_text)) or "-"
         from rich.markup import escape

@@ -108,7 +108,7 @@ def _print_tables(summary: dict, root: Path) -> None:
     if by_rollout:
         cols.append("train rollout RMSE")  # the selection criterion (--select rollout)
     for col in cols:
-        table.add_column(col, justify="left" if col == "law" else "right")
+        table.add_column(col, justify="left" if col == "law" else "right", overflow="fold")
     best = summary["best"]["formula"] if summary["best"] else None
     for k, law in enumerate(summary["top"], 1):
         mark = " ★" if law["formula"] == best else ""
@@ -122,9 +122,9 @@ def _print_tables(summary: dict, root: Path) -> None:
 
     comp = Table(title="Long-term prediction RMSE (test set, "
                        f"{summary['horizon']} steps)")
-    comp.add_column("model")
-    comp.add_column("conservation loss")
-    comp.add_column("RMSE", justify="right")
+    comp.add_column("model", overflow="fold")
+    comp.add_column("conservation loss", overflow="fold")
+    comp.add_column("RMSE", justify="right", overflow="fold")
     comp.add_row("vanilla MLP", "–", _fmt(summary["baseline_rmse"]))
     comp.add_row("Noether", escape(_short(best)), _fmt(summary["noether_rmse"]))
     oracle = summary.get("oracle")

@@ -38,9 +38,10 @@ def command(as_json: bool) -> None:
     caption = "".join(f"{mark} {note}. " for mark, note in notes.values())
     table = Table(title="Built-in systems",
                   caption=caption + "Generated systems are noise-free unless --noise is given.")
-    table.add_column("name", no_wrap=True)
+    width = max((len(r["name"]) for r in rows), default=4)  # names stay on one line
+    table.add_column("name", overflow="fold", min_width=width)
     for col in ("variables", "known invariant", "trajectories", "source"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for r in rows:
         variables = ", ".join(f"{v['name']} [{v['unit'] or '1'}]" for v in r["variables"])
         invariant = r["invariant"] or ""

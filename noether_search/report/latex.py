@@ -302,7 +302,7 @@ def _comparison(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) ->
     else:
         out.append(r"\noindent The best law (chosen on the training data after "
                    "meta-tailoring: lowest long-term prediction error on the training "
-                   "trajectories, or lowest training loss with \texttt{-{}-select loss}):")
+                   r"trajectories, or lowest training loss with \texttt{-{}-select loss}):")
         out += law_block(best, data, "g_\\text{best}")
     names = {"rmse_by_step": "Prediction RMSE at each rollout step on the test set.",
              "law_along_trajectories": "The best law's value along true test trajectories "
