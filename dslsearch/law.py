@@ -215,7 +215,11 @@ class Law:
         """
         pairs = _pairs(variables)
         formula, values = from_sympy(text, [n for n, _ in pairs])
-        formula.unit_state([parse_unit(u).dims for _, u in pairs])  # raises if unit-invalid
+        try:
+            formula.unit_state([parse_unit(u).dims for _, u in pairs])
+        except FormulaError as exc:
+            raise FormulaError(f"law {text!r} over {list(pairs)}: {exc}; only unit-valid "
+                               "formulas are laws") from None
         params = np.asarray([math.nan if v is None else v for v in values], np.float64)
         return cls(formula, params, pairs, **scores)
 
