@@ -3,9 +3,9 @@
 
 Stages and their store keys (``docs/STORE.md``):
 
-1. candidates and fits: :func:`dslsearch.fitting.fit_candidates` (``candidates/d{N}``,
+1. candidates and fits: :func:`noether_search.stages.fit_laws` (``candidates/d{N}``,
    ``fits/…``);
-2. baseline: :func:`noether_search.baseline.get_or_train` (``baseline/{hash}``);
+2. baseline: :func:`noether_search.stages.train_baseline` (``baseline/{hash}``);
 3. screen: every surviving law as a one-step tailoring loss at each inner learning rate
    (``rank/{key}/screen``);
 4. meta-tailoring of the best ``top`` laws and of the oracle (``rank/{key}/meta/{k}``, one
@@ -84,10 +84,7 @@ class RankedLaw:
 
 def _pretty(law, names) -> str:
     """``-c0*cos(q) + p**2  (c0 = 3 kg²·m⁴/s²)``: the law with its constants and their units."""
-    if not law.param_text:
-        return law.expr
-    consts = ", ".join(f"c{k} = {text}" for k, text in enumerate(law.param_text))
-    return f"{law.formula.expr_str(names)}  ({consts})"
+    return law.pretty()
 
 
 def oracle_law(dataset):
@@ -114,9 +111,9 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     """
     import torch
 
-    from dslsearch.fitting import FitConfig, fit_candidates
+    from dslsearch.fitting import FitConfig
     from dslsearch.tailor import screen
-    from noether_search.baseline import get_or_train
+    from noether_search.stages import fit_laws, train_baseline
 
     if config.select not in ("loss", "rollout"):
         raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
@@ -128,14 +125,14 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     t0 = time.perf_counter()
     if fit_config is None:
         fit_config = FitConfig(factor=config.factor, seed=config.seed)
-    fit = fit_candidates(store, dataset, config.depth, fit_config,
-                         progress=lambda done, total: report("fit", done, total))
+    fit = fit_laws(dataset, config.depth, fit_config, store=store,
+                   progress=lambda done, total: report("fit", done, total))
     seconds["fit"] = time.perf_counter() - t0
 
     # 2. baseline -------------------------------------------------------------------------
     t0 = time.perf_counter()
-    base = get_or_train(store, dataset, baseline_config,
-                        progress=lambda step, total, loss: report("baseline", step, total))
+    base = train_baseline(dataset, baseline_config, store=store,
+                          progress=lambda step, total, loss: report("baseline", step, total))
     model = base.model
     seconds["baseline"] = time.perf_counter() - t0
     run_key = f"rank/{config.key(fit.key, base.key)}"
@@ -167,7 +164,7 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
                          baseline_loss=baseline_loss) as f:
             import h5py
 
-            f.create_dataset("expr", data=np.array([law.expr for law in laws], dtype=object),
+            f.create_dataset("expr", data=np.array([str(law) for law in laws], dtype=object),
                              dtype=h5py.string_dtype())
             f.create_dataset("best_lr", data=best_lr)
             f.create_dataset("best_loss", data=best_loss)
@@ -178,7 +175,7 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
         report("screen", len(laws), max(len(laws), 1))
     seconds["screen"] = time.perf_counter() - t0
 
-    ranked = [RankedLaw(formula=law.expr, pretty=_pretty(law, list(dataset.names)), size=int(law.size),
+    ranked = [RankedLaw(formula=str(law), pretty=_pretty(law, list(dataset.names)), size=int(law.size),
                         R_true=float(law.R_true), R_random=float(law.R_random),
                         variants=int(law.n_variants), screen_loss=float(best_loss[i]),
                         screen_gain=float(gain[i]), inner_lr=float(best_lr[i]),
