@@ -251,7 +251,7 @@ _DECLARED = (
     Op(DIV, "div", 2, False, QUOTIENT_UNITS, operator.truediv, operator.truediv,
        operator.truediv,
        text=_infix("/", PRODUCT, (PRODUCT, POWER)),
-       latex=Notation("\\frac{{{0}}}{{{1}}}", ATOM, (SUM, SUM)),
+       latex=Notation("\\frac{{{0}}}{{{1}}}", POWER, (SUM, SUM)),
        cancels=True, affine_in=(True, False), param_roles=(INVERSE_SCALE, SCALE)),
     _function(SIN, "sin", DIMENSIONLESS_ARG),
     _function(COS, "cos", DIMENSIONLESS_ARG),
