@@ -127,9 +127,9 @@ class _Printer:
     def __init__(self, table: FormulaTable):
         self.names = table.names
         self.depth = table.depth
-        # python lists: indexing numpy arrays one element at a time is slow
-        self.op, self.a, self.b = table.op.tolist(), table.a.tolist(), table.b.tolist()
-        self.size = table.size.tolist()
+        # memoryviews: element access gives python ints, fast, and holds no copy
+        self.op, self.a, self.b, self.size = (memoryview(np.ascontiguousarray(arr))
+                                              for arr in (table.op, table.a, table.b, table.size))
         self.cache: dict[int, tuple[str, int]] = {}
 
     def template(self, i: int) -> tuple[str, int]:
