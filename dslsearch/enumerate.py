@@ -12,17 +12,21 @@ Conventions (they fix the counts; see ``docs/ENUMERATION.md``):
    unary node. ``--depth N`` enumerates sizes 1..N.
 2. Leaves: one ``Input`` per state variable, and ``Parameter``. Every occurrence of the
    parameter leaf in a formula is its own trainable constant.
-3. Units are checked at every node (:func:`dslsearch.formula.combine_units`); unit-invalid
-   formulas are never produced, nor anything built on them.
+3. Units are checked at every node (each operation's rule in :mod:`dslsearch.ops`);
+   unit-invalid formulas are never produced, nor anything built on them.
 4. Constant sub-formulas are only ever a single ``Parameter``: ``c+c``, ``c·c``, ``sin c``,
    ``c²`` are not built (they equal one parameter).
 5. Parameter-free sub-formulas that are constant (``q−q``, ``p/p``, ``sin²q+cos²q``, detected
-   by evaluation at random points) are dropped, and so is anything built on them.
+   by evaluation at random points) are dropped, and so is anything built on them; so is an
+   operation that cancels (``a−a``, ``a/a``) applied to one argument twice.
 6. ``+`` and ``×`` are commutative (``p·q`` = ``q·p``): arguments are generated only in
    the canonical order of :attr:`Formula.order_key` (smaller size first, then structure); associativity is *not* used
    (``(a+b)+c`` and ``a+(b+c)`` are two formulas), nor other algebra (``q·q`` and ``q²`` are
    two formulas), as in the paper's count of commutative duplicates only.
 7. Candidates are every formula that contains an input (all nodes but the bare parameter).
+
+The operations, their order of construction (by code) and their rules all come from
+:data:`dslsearch.ops.OPS`.
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dslsearch.formula import (ADD, COS, DIV, INPUT, MUL, PARAM, SIN, SQUARE, SUB, Formula,
-                               combine_units, _INVALID)
+from dslsearch.formula import Formula
+from dslsearch.ops import ATOM, INPUT, INVALID, OPS, PARAM, Op, arity_of, with_arity
 from hamiltonian_data.units import DIMENSIONLESS, parse_unit
 
 MAX_DEPTH = 10
@@ -85,6 +89,11 @@ class FormulaTable:
     def n_candidates(self) -> int:
         return int(self.candidates.size)
 
+    def children(self, node_id: int) -> tuple[int, ...]:
+        """Child node ids of ``node_id`` (none for the leaves)."""
+        kids = (int(self.a[node_id]), int(self.b[node_id]))
+        return kids[: arity_of(int(self.op[node_id]))]
+
     def formula(self, node_id: int) -> Formula:
         """The immutable :class:`Formula` tree of node ``node_id``."""
         node_id = int(node_id)
@@ -94,12 +103,8 @@ class FormulaTable:
         op = int(self.op[node_id])
         if op == INPUT:
             f = Formula(INPUT, (), int(self.a[node_id]))
-        elif op == PARAM:
-            f = Formula(PARAM)
-        elif op in (SIN, COS, SQUARE):
-            f = Formula(op, (self.formula(self.a[node_id]),))
         else:
-            f = Formula(op, (self.formula(self.a[node_id]), self.formula(self.b[node_id])))
+            f = Formula(op, tuple(self.formula(c) for c in self.children(node_id)))
         if self.size[node_id] < self.depth:  # leaves of the final level uncached (memory)
             self._cache[node_id] = f
         return f
@@ -113,44 +118,31 @@ class FormulaTable:
 
 
 class _Printer:
-    """Prints DAG nodes in sympy syntax, caching templates of shared sub-formulas."""
-
-    _ATOM, _FUNC, _POW, _MULDIV, _ADDSUB = range(5)
+    """Prints DAG nodes in sympy syntax (each operation's ``text`` notation), caching
+    templates of shared sub-formulas; parameters print as a placeholder numbered last."""
 
     def __init__(self, table: FormulaTable):
-        self.t = table
         self.names = table.names
+        self.depth = table.depth
+        # memoryviews: element access gives python ints, fast, and holds no copy
+        self.op, self.a, self.b, self.size = (memoryview(np.ascontiguousarray(arr))
+                                              for arr in (table.op, table.a, table.b, table.size))
         self.cache: dict[int, tuple[str, int]] = {}
 
     def template(self, i: int) -> tuple[str, int]:
         hit = self.cache.get(i)
         if hit is not None:
             return hit
-        t = self.t
-        op = int(t.op[i])
+        op = self.op[i]
         if op == INPUT:
-            out = (self.names[int(t.a[i])], self._ATOM)
+            out = (self.names[self.a[i]], ATOM)
         elif op == PARAM:
-            out = ("\x00", self._ATOM)
-        elif op in (SIN, COS):
-            s, _ = self.template(int(t.a[i]))
-            out = (("sin(" if op == SIN else "cos(") + s + ")", self._FUNC)
-        elif op == SQUARE:
-            s, prec = self.template(int(t.a[i]))
-            out = ((s if prec <= self._FUNC else f"({s})") + "**2", self._POW)
+            out = ("\x00", ATOM)
+        elif OPS[op].arity == 1:
+            out = OPS[op].text.render((self.template(self.a[i]),))
         else:
-            (sa, pa), (sb, pb) = self.template(int(t.a[i])), self.template(int(t.b[i]))
-            if op == ADD:
-                out = (f"{sa} + {sb}", self._ADDSUB)
-            elif op == SUB:
-                out = (f"{sa} - " + (f"({sb})" if pb == self._ADDSUB else sb), self._ADDSUB)
-            else:
-                la = f"({sa})" if pa == self._ADDSUB else sa
-                if op == MUL:
-                    out = (la + "*" + (f"({sb})" if pb == self._ADDSUB else sb), self._MULDIV)
-                else:
-                    out = (la + "/" + (f"({sb})" if pb >= self._MULDIV else sb), self._MULDIV)
-        if t.size[i] < t.depth:
+            out = OPS[op].text.render((self.template(self.a[i]), self.template(self.b[i])))
+        if self.size[i] < self.depth:
             self.cache[i] = out
         return out
 
@@ -173,12 +165,6 @@ def _is_constant(v: np.ndarray) -> bool:
     if not np.all(np.isfinite(v)):
         return False
     return float(np.ptp(v)) <= 1e-9 * (1.0 + float(np.max(np.abs(v))))
-
-
-_NP_OPS: dict[int, Callable] = {
-    ADD: np.add, SUB: np.subtract, MUL: np.multiply, DIV: np.divide,
-    SIN: np.sin, COS: np.cos, SQUARE: np.square,
-}
 
 
 def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
@@ -210,124 +196,148 @@ def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
         input_dims = [parse_unit(u).dims for _, u in var_pairs]
     except ValueError as exc:
         raise EnumerationError(str(exc)) from exc
-    points = _check_points(len(var_pairs))
-
-    ops, aa, bb, sizes = array("b"), array("i"), array("i"), array("b")
-    uid_of: dict[tuple, int] = {}
-    unit_list: list[tuple] = []
-    node_uid = array("h")
-    has_param = array("b")
-    values: list[np.ndarray | None] = []
-    levels: list[list[int]] = [[] for _ in range(depth + 1)]
-    # structural keys (as Formula.key) of small nodes: orders equal-size arguments of + and ×
-    keys: dict[int, tuple] = {}
-    key_max_size = (depth - 1) // 2
-    counts: dict[int, int] = {}
-    combine_cache: dict[tuple[int, int, int], int | None] = {}
-
-    def uid(d) -> int:
-        if d is None:
-            return _FREE_UID
-        got = uid_of.get(d)
-        if got is None:
-            got = uid_of[d] = len(unit_list)
-            unit_list.append(d)
-        return got
-
-    def combine(op: int, ua: int, ub: int = _FREE_UID) -> int | None:
-        key = (op, ua, ub)
-        if key in combine_cache:
-            return combine_cache[key]
-        da = None if ua == _FREE_UID else unit_list[ua]
-        db = None if ub == _FREE_UID else unit_list[ub]
-        r = combine_units(op, da, db)
-        out = None if r is _INVALID else uid(r)
-        combine_cache[key] = out
-        return out
-
-    def new(op: int, a: int, b: int, size: int, u: int, hp: bool, val, keep: bool) -> None:
-        counts[size] = counts.get(size, 0) + (0 if op == PARAM else 1)
-        if not keep:
-            return
-        i = len(ops)
-        ops.append(op); aa.append(a); bb.append(b); sizes.append(size)
-        node_uid.append(u); has_param.append(hp)
-        values.append(val if size < depth else None)
-        levels[size].append(i)
-        if size <= key_max_size:
-            kid = tuple(keys[c] for c in (a, b)[: (0 if op <= PARAM else 1 if op >= SIN else 2)])
-            keys[i] = (op, a if op == INPUT else -1, kid)
-
-    for k, _ in enumerate(var_pairs):
-        new(INPUT, k, -1, 1, uid(tuple(input_dims[k])), False, points[:, k].copy(), True)
-    param_id = len(ops)
-    new(PARAM, -1, -1, 1, _FREE_UID, True, None, True)
-    uid(DIMENSIONLESS)
+    dag = _Dag(depth)
+    dag.add_leaves(input_dims, _check_points(len(var_pairs)))
     if progress:
         progress(1, depth)
+    with np.errstate(all="ignore"):  # a division by zero is a non-finite value, kept
+        for size in range(2, depth + 1):
+            keep = keep_last or size < depth
+            dag.add_unary(size, keep)
+            for i in range(1, size - 1):
+                dag.add_binary(size, i, size - 1 - i, keep)
+            if progress:
+                progress(size, depth)
+    return dag.table(var_pairs, time.perf_counter() - start)
 
-    for s in range(2, depth + 1):
-        keep = keep_last or s < depth
-        # unary operations on size s-1 (never on the bare parameter: rule 4)
-        for c in levels[s - 1]:
-            if c == param_id:
+
+class _Dag:
+    """The growing DAG of :func:`enumerate_formulas`: flat node arrays, one level per size.
+
+    Nodes carry a unit id (:data:`_FREE_UID` for free), whether they contain a parameter,
+    and, for parameter-free nodes below the final size, their values at the check points.
+    """
+
+    def __init__(self, depth: int):
+        self.depth = depth
+        self.ops, self.aa, self.bb, self.sizes = array("b"), array("i"), array("i"), array("b")
+        self.node_uid, self.has_param = array("h"), array("b")
+        self.values: list[np.ndarray | None] = []
+        self.levels: list[list[int]] = [[] for _ in range(depth + 1)]
+        # structural keys (as Formula.key) of small nodes: orders equal-size arguments of + and ×
+        self.keys: dict[int, tuple] = {}
+        self.key_max_size = (depth - 1) // 2
+        self.counts: dict[int, int] = {}
+        self.uid_of: dict[tuple, int] = {}
+        self.unit_list: list[tuple] = []
+        self.combine_cache: dict[tuple, int | None] = {}
+        self.param_id = -1
+
+    def uid(self, dims) -> int:
+        if dims is None:
+            return _FREE_UID
+        got = self.uid_of.get(dims)
+        if got is None:
+            got = self.uid_of[dims] = len(self.unit_list)
+            self.unit_list.append(dims)
+        return got
+
+    def combine(self, op: Op, *uids: int) -> int | None:
+        """Unit id of ``op`` applied to arguments of unit ids ``uids``; None if invalid."""
+        key = (op.code, *uids)
+        if key in self.combine_cache:
+            return self.combine_cache[key]
+        states = [None if u == _FREE_UID else self.unit_list[u] for u in uids]
+        r = op.units.combine(*states)
+        out = None if r is INVALID else self.uid(r)
+        self.combine_cache[key] = out
+        return out
+
+    def new(self, op: int, a: int, b: int, size: int, u: int, hp: bool, val, keep: bool) -> None:
+        self.counts[size] = self.counts.get(size, 0) + (0 if op == PARAM else 1)
+        if not keep:
+            return
+        i = len(self.ops)
+        self.ops.append(op); self.aa.append(a); self.bb.append(b); self.sizes.append(size)
+        self.node_uid.append(u); self.has_param.append(hp)
+        self.values.append(val if size < self.depth else None)
+        self.levels[size].append(i)
+        if size <= self.key_max_size:
+            kid = tuple(self.keys[c] for c in (a, b)[: arity_of(op)])
+            self.keys[i] = (op, a if op == INPUT else -1, kid)
+
+    def add_leaves(self, input_dims: list, points: np.ndarray) -> None:
+        for k, dims in enumerate(input_dims):
+            self.new(INPUT, k, -1, 1, self.uid(tuple(dims)), False, points[:, k].copy(), True)
+        self.param_id = len(self.ops)
+        self.new(PARAM, -1, -1, 1, _FREE_UID, True, None, True)
+        self.uid(DIMENSIONLESS)
+
+    def add_unary(self, size: int, keep: bool) -> None:
+        """Unary operations on the nodes of ``size - 1`` (never the bare parameter: rule 4)."""
+        unary = with_arity(1)
+        for c in self.levels[size - 1]:
+            if c == self.param_id:
                 continue
-            uc = node_uid[c]
-            hp = bool(has_param[c])
-            for op in (SIN, COS, SQUARE):
-                u = combine(op, uc)
+            uc, hp = self.node_uid[c], bool(self.has_param[c])
+            for op in unary:
+                u = self.combine(op, uc)
                 if u is None:
                     continue
-                val = None if hp else _NP_OPS[op](values[c])
+                val = None if hp else op.numpy(self.values[c])
                 if val is not None and _is_constant(val):
                     continue
-                new(op, c, -1, s, u, hp, val, keep)
-        # binary operations on sizes (i, s-1-i)
-        for i in range(1, s - 1):
-            j = s - 1 - i
-            right_by_uid: dict[int, list[int]] = {}
-            for y in levels[j]:
-                right_by_uid.setdefault(node_uid[y], []).append(y)
-            right_free = right_by_uid.get(_FREE_UID, [])
-            for x in levels[i]:
-                ux = node_uid[x]
-                x_hp = bool(has_param[x])
-                vx = values[x]
-                like = levels[j] if ux == _FREE_UID else (right_by_uid.get(ux, []) + right_free)
-                for op, pool in ((ADD, like), (SUB, like), (MUL, levels[j]), (DIV, levels[j])):
-                    commutative = op in (ADD, MUL)
-                    if commutative and i > j:
-                        continue
-                    for y in pool:
-                        if commutative and i == j and keys[y] < keys[x]:
-                            continue
-                        if not commutative and x == y:
-                            continue  # q−q, p/p: constant
-                        if x == param_id and y == param_id:
-                            continue
-                        u = combine(op, ux, node_uid[y])
-                        if u is None:
-                            continue
-                        hp = x_hp or bool(has_param[y])
-                        if hp:
-                            val = None
-                        else:
-                            with np.errstate(all="ignore"):
-                                val = _NP_OPS[op](vx, values[y])
-                            if _is_constant(val):
-                                continue
-                        new(op, x, y, s, u, hp, val, keep)
-        if progress:
-            progress(s, depth)
+                self.new(op.code, c, -1, size, u, hp, val, keep)
 
-    op_arr = np.frombuffer(ops, dtype=np.int8).copy()
-    size_arr = np.frombuffer(sizes, dtype=np.int8).copy()
-    cand = np.nonzero(op_arr != PARAM)[0].astype(np.int32)
-    cand = cand[np.argsort(size_arr[cand], kind="stable")]
-    counts_by_size = {s: counts.get(s, 0) for s in range(1, depth + 1)}
-    return FormulaTable(
-        variables=var_pairs, depth=depth, op=op_arr,
-        a=np.frombuffer(aa, dtype=np.int32).copy(), b=np.frombuffer(bb, dtype=np.int32).copy(),
-        size=size_arr, candidates=cand, counts_by_size=counts_by_size,
-        seconds=time.perf_counter() - start)
+    def add_binary(self, size: int, i: int, j: int, keep: bool) -> None:
+        """Binary operations on (size ``i``, size ``j``) argument pairs, ``i + j + 1 = size``."""
+        right_all = self.levels[j]
+        right_by_uid: dict[int, list[int]] = {}
+        for y in right_all:
+            right_by_uid.setdefault(self.node_uid[y], []).append(y)
+        right_free = right_by_uid.get(_FREE_UID, [])
+        binary = [op for op in with_arity(2) if not (op.commutative and i > j)]
+        for x in self.levels[i]:
+            ux = self.node_uid[x]
+            like = right_all if ux == _FREE_UID else (right_by_uid.get(ux, []) + right_free)
+            for op in binary:
+                self._pairs(op, x, like if op.units.like_args else right_all,
+                            op.commutative and i == j, size, keep)
+
+    def _pairs(self, op: Op, x: int, pool: list[int], ordered: bool, size: int,
+               keep: bool) -> None:
+        """Build ``op(x, y)`` for each ``y`` of ``pool`` allowed by the rules."""
+        keys, node_uid, has_param, values = self.keys, self.node_uid, self.has_param, self.values
+        code, fn, cancels, param_id = op.code, op.numpy, op.cancels, self.param_id
+        ux, x_hp, vx = node_uid[x], bool(has_param[x]), values[x]
+        for y in pool:
+            if ordered and keys[y] < keys[x]:
+                continue
+            if cancels and x == y:
+                continue  # q−q, p/p: constant
+            if x == param_id and y == param_id:
+                continue
+            u = self.combine(op, ux, node_uid[y])
+            if u is None:
+                continue
+            hp = x_hp or bool(has_param[y])
+            if hp:
+                val = None
+            else:
+                val = fn(vx, values[y])
+                if _is_constant(val):
+                    continue
+            self.new(code, x, y, size, u, hp, val, keep)
+
+    def table(self, var_pairs: tuple, seconds: float) -> FormulaTable:
+        op_arr = np.frombuffer(self.ops, dtype=np.int8).copy()
+        size_arr = np.frombuffer(self.sizes, dtype=np.int8).copy()
+        cand = np.nonzero(op_arr != PARAM)[0].astype(np.int32)
+        cand = cand[np.argsort(size_arr[cand], kind="stable")]
+        counts_by_size = {s: self.counts.get(s, 0) for s in range(1, self.depth + 1)}
+        return FormulaTable(
+            variables=var_pairs, depth=self.depth, op=op_arr,
+            a=np.frombuffer(self.aa, dtype=np.int32).copy(),
+            b=np.frombuffer(self.bb, dtype=np.int32).copy(),
+            size=size_arr, candidates=cand, counts_by_size=counts_by_size, seconds=seconds)
 

@@ -1,4 +1,5 @@
-"""Immutable formula trees of the language: inputs, parameters and ``+ − × ÷ sin cos square``.
+"""Immutable formula trees of the language: inputs, parameters and the operations of
+:mod:`dslsearch.ops` (``+ − × ÷ sin cos square``).
 
 A :class:`Formula` is a frozen tree, hashed and compared by structure. The commutative
 operations ``+`` and ``×`` keep their two arguments in a canonical order (by
@@ -7,10 +8,11 @@ operations ``+`` and ``×`` keep their two arguments in a canonical order (by
 in pre-order (left to right), the order used everywhere (sympy names, fitted arrays).
 
 Units (see :mod:`hamiltonian_data.units`): every sub-formula has either a *fixed* dimension vector
-or is *free* (it contains a parameter that can absorb any unit: ``c·q``). The rules:
-``+``/``−`` need like units (a free side takes the other side's unit); ``sin``/``cos`` need a
-dimensionless (or free) argument; ``×``/``÷``/``square`` combine dimensions, and are free when
-an argument is free. Parameter units are then solved top-down (:meth:`Formula.param_units`):
+or is *free* (it contains a parameter that can absorb any unit: ``c·q``). Each operation's
+unit rule is in :data:`dslsearch.ops.OPS`: ``+``/``−`` need like units (a free side takes the
+other side's unit); ``sin``/``cos`` need a dimensionless (or free) argument;
+``×``/``÷``/``square`` combine dimensions, and are free when an argument is free. Parameter
+units are then solved top-down (:meth:`Formula.param_units`):
 a parameter takes the unit that makes its formula valid; where that leaves freedom (a free
 formula as a whole, or a product of two free factors) the free part is taken dimensionless.
 """
@@ -20,21 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
 
-from hamiltonian_data.units import DIMENSIONLESS, Dims, dims_add, dims_scale, dims_sub, format_dims
+from dslsearch.ops import (ADD, ATOM, COS, DIV, FREE, INPUT, INVALID, MUL, OPS, PARAM, SIN, SQUARE,
+                           SUB)
+from hamiltonian_data.units import DIMENSIONLESS, Dims, format_dims
 
-# Op codes, shared with the enumerator's table and the results store.
-INPUT, PARAM, ADD, SUB, MUL, DIV, SIN, COS, SQUARE = range(9)
-OP_NAMES = ("input", "param", "add", "sub", "mul", "div", "sin", "cos", "square")
-UNARY = frozenset({SIN, COS, SQUARE})
-BINARY = frozenset({ADD, SUB, MUL, DIV})
-COMMUTATIVE = frozenset({ADD, MUL})
-
-FREE = None  # unit state of a sub-formula whose unit a parameter can set to anything
+__all__ = [
+    "ADD", "COS", "DIV", "FREE", "INPUT", "MUL", "PARAM", "SIN", "SQUARE", "SUB",
+    "Formula", "FormulaError", "add", "apply", "cos", "div", "format_param", "from_sympy", "inp",
+    "mul", "param", "sin", "square", "sub",
+]
 
 
 class FormulaError(ValueError):
@@ -49,7 +49,7 @@ class Formula:
     :func:`sin`, :func:`cos`, :func:`square` (which keep commutative arguments canonical).
 
     Attributes:
-        op: op code (``INPUT`` … ``SQUARE``).
+        op: op code: a leaf (``INPUT``, ``PARAM``) or a key of :data:`dslsearch.ops.OPS`.
         args: child formulas (0, 1 or 2).
         index: the input's column for ``INPUT``, else -1.
     """
@@ -110,20 +110,7 @@ class Formula:
                 if params is not None and params[k] is not None:
                     return sympy.Float(float(params[k]))
                 return sympy.Symbol(f"c{k}", real=True)
-            args = [build(a) for a in node.args]
-            if node.op == ADD:
-                return args[0] + args[1]
-            if node.op == SUB:
-                return args[0] - args[1]
-            if node.op == MUL:
-                return args[0] * args[1]
-            if node.op == DIV:
-                return args[0] / args[1]
-            if node.op == SIN:
-                return sympy.sin(args[0])
-            if node.op == COS:
-                return sympy.cos(args[0])
-            return args[0] ** 2
+            return OPS[node.op].sympy(*[build(a) for a in node.args])
 
         return build(self)
 
@@ -134,9 +121,25 @@ class Formula:
         return sympy.sstr(self.to_sympy(names, params))
 
     def latex(self, names: Sequence[str] | None = None, params: Sequence[float] | None = None) -> str:
+        """LaTeX of the sympy expression (sympy's term order and simplifications)."""
         import sympy
 
         return sympy.latex(self.to_sympy(names, params))
+
+    def tree_latex(self, names: Sequence[str] | None = None) -> str:
+        """LaTeX of the tree exactly as built (no sympy reordering), parameters ``c_{k}``."""
+        names = list(names) if names is not None else [f"x{i}" for i in range(self.max_input + 1)]
+        counter = iter(range(self.n_params))
+
+        def build(node: Formula) -> tuple[str, int]:
+            if node.op == INPUT:
+                return names[node.index], ATOM
+            if node.op == PARAM:
+                return f"c_{{{next(counter)}}}", ATOM
+            args = [build(a) for a in node.args]
+            return OPS[node.op].latex.render(args, paren=("\\left(", " \\right)"))
+
+        return build(self)[0]
 
     @cached_property
     def max_input(self) -> int:
@@ -169,34 +172,10 @@ class Formula:
                 target = own
             if node.op == PARAM:
                 out.append(target)
-            elif node.op == INPUT:
-                return
-            elif node.op in (SIN, COS):
-                resolve(node.args[0], DIMENSIONLESS)
-            elif node.op == SQUARE:
-                resolve(node.args[0], dims_scale(target, Fraction(1, 2)))
-            elif node.op in (ADD, SUB):
-                resolve(node.args[0], target)
-                resolve(node.args[1], target)
-            else:
-                left, right = node.args
-                sl, sr = states[left], states[right]
-                if node.op == MUL:
-                    if sl is FREE and sr is FREE:
-                        lt, rt = DIMENSIONLESS, target
-                    elif sl is FREE:
-                        lt, rt = dims_sub(target, sr), sr
-                    else:
-                        lt, rt = sl, (dims_sub(target, sl) if sr is FREE else sr)
-                else:  # DIV
-                    if sl is FREE and sr is FREE:
-                        lt, rt = target, DIMENSIONLESS
-                    elif sl is FREE:
-                        lt, rt = dims_add(target, sr), sr
-                    else:
-                        lt, rt = sl, (dims_sub(sl, target) if sr is FREE else sr)
-                resolve(left, lt)
-                resolve(right, rt)
+            elif node.op != INPUT:
+                arg_targets = OPS[node.op].units.solve(target, *(states[a] for a in node.args))
+                for arg, arg_target in zip(node.args, arg_targets):
+                    resolve(arg, arg_target)
 
         resolve(self, DIMENSIONLESS)
         return out
@@ -223,20 +202,7 @@ class Formula:
                 return x[..., node.index]
             if node.op == PARAM:
                 return params[next(counter)]
-            vals = [ev(a) for a in node.args]
-            if node.op == ADD:
-                return vals[0] + vals[1]
-            if node.op == SUB:
-                return vals[0] - vals[1]
-            if node.op == MUL:
-                return vals[0] * vals[1]
-            if node.op == DIV:
-                return vals[0] / vals[1]
-            if node.op == SIN:
-                return lib.sin(vals[0])
-            if node.op == COS:
-                return lib.cos(vals[0])
-            return vals[0] * vals[0]
+            return OPS[node.op].impl(lib)(*[ev(a) for a in node.args])
 
         out = ev(self)
         if not self.has_input:
@@ -270,37 +236,15 @@ def _unit_states(formula: Formula, input_dims: Sequence[Dims]) -> dict[Formula, 
             s = FREE
         else:
             cs = [visit(a) for a in node.args]
-            s = combine_units(node.op, *cs)
-            if s is _INVALID:
-                raise FormulaError(f"unit-invalid formula: {OP_NAMES[node.op]} of "
+            s = OPS[node.op].units.combine(*cs)
+            if s is INVALID:
+                raise FormulaError(f"unit-invalid formula: {OPS[node.op].name} of "
                                    + ", ".join("free" if c is FREE else (format_dims(c) or "1") for c in cs))
         states[node] = s
         return s
 
     visit(formula)
     return states
-
-
-_INVALID = object()
-
-
-def combine_units(op: int, a, b=None):
-    """Unit state of ``op(a, b)`` from its arguments' states (``FREE`` = None), or ``_INVALID``."""
-    if op in (SIN, COS):
-        return DIMENSIONLESS if (a is FREE or not any(a)) else _INVALID
-    if op == SQUARE:
-        return FREE if a is FREE else tuple(2 * v for v in a)
-    if op in (ADD, SUB):
-        if a is FREE:
-            return b
-        if b is FREE or a == b:
-            return a
-        return _INVALID
-    if a is FREE or b is FREE:
-        return FREE
-    if op == MUL:
-        return tuple(x + y for x, y in zip(a, b))
-    return tuple(x - y for x, y in zip(a, b))
 
 
 # -- constructors (canonical argument order for + and ×) ----------------------------------
@@ -312,38 +256,49 @@ def inp(index: int) -> Formula:
 param = Formula(PARAM)
 
 
-def _binary(op: int, a: Formula, b: Formula) -> Formula:
-    if op in COMMUTATIVE and b.order_key < a.order_key:
-        a, b = b, a
-    return Formula(op, (a, b))
+def apply(op: int, *args: Formula) -> Formula:
+    """Operation ``op`` (a key of :data:`dslsearch.ops.OPS`) applied to ``args``, commutative
+    arguments in canonical order.
+
+    Raises:
+        FormulaError: unknown op code, or the wrong number of arguments.
+    """
+    spec = OPS.get(op)
+    if spec is None:
+        raise FormulaError(f"op: unknown operation code {op!r}; known codes are {sorted(OPS)}")
+    if len(args) != spec.arity:
+        raise FormulaError(f"{spec.name} takes {spec.arity} argument(s), got {len(args)}")
+    if spec.commutative and args[1].order_key < args[0].order_key:
+        args = (args[1], args[0])
+    return Formula(op, tuple(args))
 
 
 def add(a: Formula, b: Formula) -> Formula:
-    return _binary(ADD, a, b)
+    return apply(ADD, a, b)
 
 
 def sub(a: Formula, b: Formula) -> Formula:
-    return _binary(SUB, a, b)
+    return apply(SUB, a, b)
 
 
 def mul(a: Formula, b: Formula) -> Formula:
-    return _binary(MUL, a, b)
+    return apply(MUL, a, b)
 
 
 def div(a: Formula, b: Formula) -> Formula:
-    return _binary(DIV, a, b)
+    return apply(DIV, a, b)
 
 
 def sin(a: Formula) -> Formula:
-    return Formula(SIN, (a,))
+    return apply(SIN, a)
 
 
 def cos(a: Formula) -> Formula:
-    return Formula(COS, (a,))
+    return apply(COS, a)
 
 
 def square(a: Formula) -> Formula:
-    return Formula(SQUARE, (a,))
+    return apply(SQUARE, a)
 
 
 # -- parsing ------------------------------------------------------------------------------
@@ -353,7 +308,8 @@ def from_sympy(text_or_expr, names: Sequence[str]) -> tuple[Formula, list[float 
     Symbols named in ``names`` are inputs; symbols ``c0, c1, …`` and numbers become parameters.
     Returns the formula and each parameter's value in the formula's pre-order (None for a
     ``c`` symbol). ``x**2`` is ``square``, ``x**-1`` a division, a negated term a subtraction;
-    other powers are rejected.
+    other powers are rejected. Functions are the operations of :data:`dslsearch.ops.OPS`
+    with a ``sympy_name``.
 
     Raises:
         FormulaError: unparseable text, unknown symbol, unsupported function or power; the
@@ -369,79 +325,98 @@ def from_sympy(text_or_expr, names: Sequence[str]) -> tuple[Formula, list[float 
             raise FormulaError(f"cannot parse formula {text_or_expr!r}: {exc}") from exc
     else:
         expr = text_or_expr
-    index = {n: i for i, n in enumerate(names)}
+    return _SympyReader(names).convert(expr)
 
-    # Each conversion returns (formula, parameter values in that formula's pre-order), so
-    # that canonical reordering of + and × carries the values along.
-    def leaf(value: float | None):
+
+# A parsed sub-formula with its parameter values in that sub-formula's pre-order, so that
+# canonical reordering of commutative arguments carries the values along.
+_Parsed = tuple[Formula, list]
+
+
+class _SympyReader:
+    """Converts sympy expressions to formulas (see :func:`from_sympy`)."""
+
+    def __init__(self, names: Sequence[str]):
+        import sympy
+
+        self.names = list(names)
+        self.index = {n: i for i, n in enumerate(names)}
+        self.functions = {getattr(sympy, op.sympy_name): code for code, op in OPS.items()
+                          if op.sympy_name is not None}
+
+    @staticmethod
+    def leaf(value: float | None) -> _Parsed:
         return param, [value]
 
-    def unary(op, arg):
-        f, vals = conv(arg)
-        return Formula(op, (f,)), vals
+    @staticmethod
+    def apply(op: int, *parsed: _Parsed) -> _Parsed:
+        if OPS[op].commutative and parsed[1][0].order_key < parsed[0][0].order_key:
+            parsed = (parsed[1], parsed[0])
+        return Formula(op, tuple(f for f, _ in parsed)), [v for _, vals in parsed for v in vals]
 
-    def binary(op, left, right):
-        (fa, va), (fb, vb) = left, right
-        if op in COMMUTATIVE and fb.order_key < fa.order_key:
-            (fa, va), (fb, vb) = (fb, vb), (fa, va)
-        return Formula(op, (fa, fb)), va + vb
-
-    def power(base, n: int):
-        # q**n from square, * and / (sympy folds (q**2)**2 into q**4, q*q into q**2)
-        if n < 0:
-            return binary(DIV, leaf(1.0), power(base, -n))
-        if n == 1:
-            return conv(base)
-        if n % 2 == 0:
-            inner = power(base, n // 2)
-            return Formula(SQUARE, (inner[0],)), inner[1]
-        return binary(MUL, conv(base), power(base, n - 1))
-
-    def fold(op, items):
+    def fold(self, op: int, items: list[_Parsed]) -> _Parsed:
         out = items[0]
         for item in items[1:]:
-            out = binary(op, out, item)
+            out = self.apply(op, out, item)
         return out
 
-    def conv(e):
+    def power(self, base, n: int) -> _Parsed:
+        """``base**n`` from square, * and / (sympy folds (q**2)**2 into q**4, q*q into q**2)."""
+        if n < 0:
+            return self.apply(DIV, self.leaf(1.0), self.power(base, -n))
+        if n == 1:
+            return self.convert(base)
+        if n % 2 == 0:
+            return self.apply(SQUARE, self.power(base, n // 2))
+        return self.apply(MUL, self.convert(base), self.power(base, n - 1))
+
+    def convert(self, e) -> _Parsed:
         if e.is_Symbol:
-            if e.name in index:
-                return inp(index[e.name]), []
-            if e.name.startswith("c") and e.name[1:].isdigit():
-                return leaf(None)
-            raise FormulaError(f"unknown symbol {e.name!r}; inputs are {list(names)}, "
-                               "parameters are c0, c1, ...")
+            return self.symbol(e.name)
         if e.is_Number:
-            return leaf(float(e))
-        if isinstance(e, sympy.sin):
-            return unary(SIN, e.args[0])
-        if isinstance(e, sympy.cos):
-            return unary(COS, e.args[0])
+            return self.leaf(float(e))
+        if type(e) in self.functions:
+            return self.apply(self.functions[type(e)], *[self.convert(a) for a in e.args])
         if e.is_Pow:
             base, exp = e.args
             if not exp.is_Integer:
                 raise FormulaError(f"power {exp} in {e} is not in the language "
                                    "(integer powers only, built from square, * and /)")
-            return power(base, int(exp))
+            return self.power(base, int(exp))
         if e.is_Add:
-            pos = [conv(a) for a in e.args if not a.could_extract_minus_sign()]
-            neg = [conv(-a) for a in e.args if a.could_extract_minus_sign()]
-            if not pos:
-                return binary(SUB, leaf(0.0), fold(ADD, neg))
-            left = fold(ADD, pos)
-            return left if not neg else binary(SUB, left, fold(ADD, neg))
+            return self.sum(e)
         if e.is_Mul:
-            num, den = sympy.fraction(e)
-            if den != 1:
-                return binary(DIV, conv(num), conv(den))
-            coeff, rest = e.as_coeff_Mul()
-            if coeff == -1:
-                return binary(SUB, leaf(0.0), conv(rest))
-            return fold(MUL, [conv(a) for a in e.args])
+            return self.product(e)
+        functions = " ".join(op.sympy_name for op in OPS.values() if op.sympy_name)
         raise FormulaError(f"{type(e).__name__} in {e} is not in the language "
-                           "(use + - * / sin cos and **2)")
+                           f"(use + - * / {functions} and **2)")
 
-    return conv(expr)
+    def symbol(self, name: str) -> _Parsed:
+        if name in self.index:
+            return inp(self.index[name]), []
+        if name.startswith("c") and name[1:].isdigit():
+            return self.leaf(None)
+        raise FormulaError(f"unknown symbol {name!r}; inputs are {self.names}, "
+                           "parameters are c0, c1, ...")
+
+    def sum(self, e) -> _Parsed:
+        pos = [self.convert(a) for a in e.args if not a.could_extract_minus_sign()]
+        neg = [self.convert(-a) for a in e.args if a.could_extract_minus_sign()]
+        if not pos:
+            return self.apply(SUB, self.leaf(0.0), self.fold(ADD, neg))
+        left = self.fold(ADD, pos)
+        return left if not neg else self.apply(SUB, left, self.fold(ADD, neg))
+
+    def product(self, e) -> _Parsed:
+        import sympy
+
+        num, den = sympy.fraction(e)
+        if den != 1:
+            return self.apply(DIV, self.convert(num), self.convert(den))
+        coeff, rest = e.as_coeff_Mul()
+        if coeff == -1:
+            return self.apply(SUB, self.leaf(0.0), self.convert(rest))
+        return self.fold(MUL, [self.convert(a) for a in e.args])
 
 
 def format_param(value: float, dims: Dims) -> str:

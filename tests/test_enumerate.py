@@ -110,11 +110,11 @@ def test_store_round_trip(tmp_path, spring7):
 def test_table_order_is_the_canonical_order(pendulum7):
     """Nodes come out in Formula's canonical argument order, so parameter numbering (pre-order)
     is the same in the table, its strings and the trees."""
-    from dslsearch.formula import Formula, _binary
+    from dslsearch.formula import Formula, apply
 
     def rebuild(f: Formula) -> Formula:
         if len(f.args) == 2:
-            return _binary(f.op, rebuild(f.args[0]), rebuild(f.args[1]))
+            return apply(f.op, rebuild(f.args[0]), rebuild(f.args[1]))
         if len(f.args) == 1:
             return Formula(f.op, (rebuild(f.args[0]),))
         return f

@@ -2,14 +2,15 @@
 
 The table is a DAG ordered children before parents, and a node's size exceeds its
 children's, so all needed nodes of one size and one op are evaluated in a single numpy
-operation: about ``7 sizes x 8 ops`` vectorised steps however many nodes there are.
+operation (the op's ``numpy`` implementation from :data:`dslsearch.ops.OPS`): about
+``7 sizes x 8 ops`` vectorised steps however many nodes there are.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dslsearch.fitting.skeleton import ADD, COS, DIV, INPUT, MUL, PARAM, SIN, SQUARE, SUB
+from dslsearch.ops import INPUT, OPS, PARAM, arities
 
 
 def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray) -> np.ndarray:
@@ -17,10 +18,11 @@ def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray) -> 
     need = np.zeros(len(op), bool)
     frontier = np.unique(np.asarray(roots, np.int64))
     need[frontier] = True
+    arity = np.asarray(arities(), np.int64)
     while frontier.size:
-        fop = op[frontier]
         # INPUT stores a column index in `a`, not a child; PARAM has none
-        kids = np.concatenate([a[frontier][fop >= ADD], b[frontier][(fop >= ADD) & (fop <= DIV)]])
+        k = arity[op[frontier]]
+        kids = np.concatenate([a[frontier][k >= 1], b[frontier][k >= 2]])
         kids = np.unique(kids)
         kids = kids[~need[kids]]
         need[kids] = True
@@ -62,17 +64,9 @@ class NodeValues:
                     if o == INPUT:
                         V[rows] = x[:, a[nodes]].T
                         continue
-                    u = V[index[a[nodes]]]
-                    if o == SIN:
-                        V[rows] = np.sin(u)
-                    elif o == COS:
-                        V[rows] = np.cos(u)
-                    elif o == SQUARE:
-                        V[rows] = u * u
-                    else:
-                        w = V[index[b[nodes]]]
-                        V[rows] = {ADD: np.add, SUB: np.subtract, MUL: np.multiply,
-                                   DIV: np.divide}[int(o)](u, w)
+                    spec = OPS[int(o)]
+                    args = [V[index[child[nodes]]] for child in (a, b)[: spec.arity]]
+                    V[rows] = spec.numpy(*args)
         self.values = V
 
     def __getitem__(self, nodes) -> np.ndarray:

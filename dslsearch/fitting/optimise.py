@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.objective import (Segments, centred, r_reg_torch, within)
-from dslsearch.fitting.skeleton import (ADD, COS, DIV, MUL, PARAM_S, SIN, SLOT, SQUARE, SUB,
-                                        evaluate_struct, n_struct_params)
+from dslsearch.fitting.skeleton import (PARAM_S, SLOT, evaluate_struct, n_struct_params,
+                                        struct_op)
+from dslsearch.ops import DIV, MUL
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class AdamConfig:
 def linearise(struct: tuple) -> tuple[tuple, tuple[bool, ...]] | None:
     """Rewrite ``struct`` as affine in its parameters, or return None if it is not.
 
+    A node is affine when its arguments are, each parameter-dependent argument sits where
+    the operation is affine (``Op.affine_in``), and, unless the operation is jointly affine
+    (a sum), at most one argument depends on parameters (``c*X`` is, ``c*(X + c)`` is not).
+
     Returns:
         ``(lin_struct, inverse)``: ``lin_struct`` has each bare divisor ``X/c`` rewritten as
         ``X*d``; ``inverse[k]`` says parameter k was so rewritten (``c_k = 1/d_k``).
@@ -55,24 +60,19 @@ def linearise(struct: tuple) -> tuple[tuple, tuple[bool, ...]] | None:
         if s == PARAM_S:
             inverse[next(counter)] = False
             return s, True, True
-        o = s[0]
-        if o in ("R", SIN, COS, SQUARE):
-            c, dep, aff = lin(s[1])
-            return (o, c), dep, aff and not dep
-        if o == DIV and s[2] == PARAM_S:
+        if s[0] == DIV and s[2] == PARAM_S:
             x, dx, ax = lin(s[1])
             if dx:
                 return s, True, False
             inverse[next(counter)] = True
             return (MUL, x, PARAM_S), True, ax
-        x, dx, ax = lin(s[1])
-        y, dy, ay = lin(s[2])
-        dep = dx or dy
-        if o in (ADD, SUB):
-            return (o, x, y), dep, ax and ay
-        if o == MUL:
-            return (o, x, y), dep, ax and ay and not (dx and dy)
-        return (o, x, y), dep, ax and not dy  # DIV by a parameter-free denominator
+        op = struct_op(s[0])
+        args = [lin(c) for c in s[1:]]
+        deps = [d for _, d, _ in args]
+        affine = (all(a for _, _, a in args)
+                  and all(ok for ok, d in zip(op.affine_in, deps) if d)
+                  and (op.jointly_affine or sum(deps) <= 1))
+        return (s[0], *(c for c, _, _ in args)), any(deps), affine
 
     new, _, affine = lin(struct)
     if not affine:
@@ -167,7 +167,7 @@ def topology(struct: tuple) -> tuple[tuple, tuple]:
     Returns:
         ``(topo, ops)``: ``topo`` replaces each operation by ``"U"`` (unary, including the
         reciprocal) or ``"B"`` (binary); ``ops`` lists the op codes in pre-order, with
-        ``-1`` for the reciprocal. Structures of one topology are fitted in one batch, the
+        ``-1`` (:data:`~dslsearch.fitting.skeleton.RECIPROCAL`) for the reciprocal. Structures of one topology are fitted in one batch, the
         per-candidate op selected inside the tensor program (:func:`evaluate_topology`).
     """
     ops: list[int] = []
@@ -175,7 +175,7 @@ def topology(struct: tuple) -> tuple[tuple, tuple]:
     def walk(s):
         if s in (SLOT, PARAM_S):
             return s
-        ops.append(-1 if s[0] == "R" else s[0])
+        ops.append(struct_op(s[0]).code)
         if len(s) == 2:
             return ("U", walk(s[1]))
         return ("B", walk(s[1]), walk(s[2]))
@@ -202,14 +202,6 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
     k = itertools.count()
     ops_np = ops.numpy() if hasattr(ops, "numpy") else np.asarray(ops)
 
-    def pick(o, present, branches):
-        """Select each candidate's branch; only branches some candidate uses are computed."""
-        out = None
-        for code in present:
-            val = branches[code]()
-            out = val if out is None else torch.where(o == code, val, out)
-        return out
-
     def ev(t):
         if t == SLOT:
             return next(it_s)
@@ -218,14 +210,12 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
         col = next(k)
         present = np.unique(ops_np[:, col]).tolist()
         o = ops[:, col].view(-1, 1, 1, 1)
-        if t[0] == "U":
-            x = ev(t[1])
-            return pick(o, present, {SIN: lambda: torch.sin(x), COS: lambda: torch.cos(x),
-                                     SQUARE: lambda: x * x, -1: lambda: 1.0 / x})
-        x = ev(t[1])
-        y = ev(t[2])
-        return pick(o, present, {ADD: lambda: x + y, SUB: lambda: x - y,
-                                 MUL: lambda: x * y, DIV: lambda: x / y})
+        args = [ev(c) for c in t[1:]]
+        out = None
+        for code in present:  # only the ops some candidate uses are computed
+            val = struct_op(code).torch(*args)
+            out = val if out is None else torch.where(o == code, val, out)
+        return out
 
     return ev(topo)
 

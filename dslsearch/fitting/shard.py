@@ -17,7 +17,8 @@ from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
                                         evaluate_topology, fit_gradient, linearise,
                                         solve_affine, topology)
-from dslsearch.fitting.skeleton import FitUnit, SLOT, evaluate_struct, n_struct_params
+from dslsearch.fitting.skeleton import (RECIPROCAL, SLOT, FitUnit, evaluate_struct,
+                                        n_struct_params)
 
 
 @dataclass
@@ -100,27 +101,139 @@ def fit_shard(inp: ShardInput) -> ShardOutput:
 
 
 def _fit_shard(inp: ShardInput) -> ShardOutput:
-    n = len(inp.units)
-    p_max = max((n_struct_params(u.struct) for u in inp.units), default=0)
-    out = ShardOutput(np.full((n, max(p_max, 1)), np.nan), np.full(n, np.nan),
-                      np.full(n, np.nan), np.zeros(n, np.int8), [""] * n)
-    if n == 0:
-        return out
-    nv = _node_values(inp)
-    seg_t, seg_r = Segments(inp.labels_true), Segments(inp.labels_random)
-    fp = inp.fit_points
-    fseg_t = Segments(_relabel(inp.labels_true[fp]))
-    fseg_r = Segments(_relabel(inp.labels_random[fp]))
+    fitter = _ShardFitter(inp)
+    if not inp.units:
+        return fitter.out
+    free, affine, nonlinear = _group_units(inp.units)
+    fitter.fit_free(free)
+    for (struct, lin), rows in affine.items():
+        fitter.fit_affine(struct, lin, np.asarray(rows))
+    for topo, items in nonlinear.items():
+        fitter.fit_nonlinear(topo, items)
+    return fitter.out
 
-    def finish(rows: np.ndarray, V: np.ndarray, params: np.ndarray | None,
-               r_random_fit: np.ndarray | None = None, conv: np.ndarray | None = None):
+
+def _group_units(units: list[FitUnit]) -> tuple[list, dict, dict]:
+    """Unit indices split by how they are fitted.
+
+    Returns:
+        ``(free, affine, nonlinear)``: parameter-free units; affine units by
+        ``(struct, linearise(struct))``; the others by topology, as ``(index, ops)`` items.
+    """
+    free, affine, nonlinear = [], defaultdict(list), defaultdict(list)
+    for i, u in enumerate(units):
+        if n_struct_params(u.struct) == 0:
+            free.append(i)
+        elif (lin := linearise(u.struct)) is not None:
+            affine[(u.struct, lin)].append(i)
+        else:
+            topo, ops = topology(u.struct)
+            nonlinear[topo].append((i, ops))
+    return free, affine, nonlinear
+
+
+class _ShardFitter:
+    """Fits groups of a shard's units and records their results in :attr:`out`."""
+
+    def __init__(self, inp: ShardInput):
+        self.inp = inp
+        n = len(inp.units)
+        p_max = max((n_struct_params(u.struct) for u in inp.units), default=0)
+        self.out = ShardOutput(np.full((n, max(p_max, 1)), np.nan), np.full(n, np.nan),
+                               np.full(n, np.nan), np.zeros(n, np.int8), [""] * n)
+        if n == 0:
+            return
+        self.nv = _node_values(inp)
+        self.seg_t, self.seg_r = Segments(inp.labels_true), Segments(inp.labels_random)
+        fp = inp.fit_points
+        self.fseg_t = Segments(_relabel(inp.labels_true[fp]))
+        self.fseg_r = Segments(_relabel(inp.labels_random[fp]))
+
+    def slot_values(self, rows) -> list[np.ndarray]:
+        """One ``(G, N)`` array per slot of units ``rows`` (which share a structure)."""
+        units = self.inp.units
+        return [self.nv[np.asarray([units[r].slots[j] for r in rows])]
+                for j in range(len(units[rows[0]].slots))]
+
+    def fit_free(self, free: list[int]) -> None:
+        """Parameter-free units: R straight from the shared values."""
+        for start in range(0, len(free), 4096):
+            rows = np.asarray(free[start:start + 4096])
+            structs = [self.inp.units[r].struct for r in rows]
+            V = self.nv[np.asarray([self.inp.units[r].slots[0] for r in rows])]
+            recip = np.asarray([s != SLOT for s in structs])
+            V[recip] = RECIPROCAL.numpy(V[recip])
+            self.finish(rows, V, None)
+
+    def fit_affine(self, struct: tuple, lin: tuple, rows: np.ndarray) -> None:
+        """Units affine in their parameters: generalised eigenproblem, exact."""
+        lin_struct, inverse = lin
+        P = len(inverse)
+        for start in range(0, len(rows), 1024):
+            rr = rows[start:start + 1024]
+            slots = self.slot_values(rr)
+            F = basis_values(lin_struct, slots, P)                   # (G, P+1, N)
+            ok = np.isfinite(F).all((1, 2))
+            params = np.full((len(rr), P), np.nan)
+            R, Vec = solve_affine(np.where(ok[:, None, None], F, 0.0), [self.seg_t, self.seg_r])
+            Fc = F[:, 0] - F[:, 0].mean(-1, keepdims=True)
+            f0_const = ~(np.einsum("gn,gn->g", Fc, Fc) > 1e-20 * np.einsum(
+                "gn,gn->g", F[:, 0], F[:, 0]))
+            params[:] = coefficients_to_params(Vec[0], f0_const, inverse)
+            # constant for every parameter value (e.g. (p + p/c)/p): any value shows it
+            params[ok & np.isnan(R[0])] = 1.0
+            params[~ok] = np.nan
+            Vfin = evaluate_struct(struct, slots, [params[:, k:k + 1] for k in range(P)], np)
+            Vfin = np.broadcast_to(Vfin, slots[0].shape).copy() if slots else Vfin
+            Vfin[~ok] = np.nan
+            self.finish(rr, Vfin, np.where(ok[:, None], params, 0.0), r_random_fit=R[1])
+            for k, r in enumerate(rr):
+                if not ok[k]:
+                    self.out.params[r, :P] = np.nan
+
+    def fit_nonlinear(self, topo: tuple, items: list) -> None:
+        """Units of one topology: grid + batched Adam, Newton polish of the promising ones;
+        the random data is refitted only where the verdict could depend on it."""
+        inp = self.inp
+        rows = np.asarray([i for i, _ in items])
+        ops = np.asarray([o for _, o in items], np.int64).reshape(len(items), -1)
+        slots_all = self.slot_values(rows)
+        slots_fit = [s[:, inp.fit_points] for s in slots_all]
+        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam)
+        params = p_t[0]
+        Vfin = _eval_topo(topo, ops, slots_all, params)
+        Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)
+        Wt, T, _ = sums_of_squares(Vs, self.seg_t)
+        maybe = could_pass(Wt / T, inp.factor) & np.isfinite(Vfin).all(1)
+        r_rand_fit = np.full(len(rows), np.nan)
+        if maybe.any():
+            idx = np.nonzero(maybe)[0]
+            r_rand_fit[idx] = self.refine(topo, ops[idx], [s[idx] for s in slots_all],
+                                          [s[idx] for s in slots_fit], params, Vfin, idx)
+        self.finish(rows, Vfin, params, r_random_fit=r_rand_fit, conv=conv[0])
+
+    def refine(self, topo, ops, slots_all, slots_fit, params, Vfin, idx) -> np.ndarray:
+        """For the candidates ``idx`` that could pass: polish their true-data fit in place
+        (``params``, ``Vfin``) and return R of their own fit on the random data."""
+        inp = self.inp
+        # long, small-step refinement from the optimum, on all points: the final R's optimum
+        params[idx] = _polish(topo, ops, slots_all, params[idx], self.seg_t, inp.adam)
+        Vfin[idx] = _eval_topo(topo, ops, slots_all, params[idx])
+        _, p_r, _ = fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam)
+        Vr = _eval_topo(topo, ops, slots_all, p_r[0])
+        Vr = np.where(np.isfinite(Vr), Vr, 0.0)
+        Wr, Tr, _ = sums_of_squares(Vr, self.seg_r)
+        return Wr / Tr
+
+    def finish(self, rows: np.ndarray, V: np.ndarray, params: np.ndarray | None,
+               r_random_fit: np.ndarray | None = None, conv: np.ndarray | None = None) -> None:
         """Final scores on all points for units ``rows`` with values ``V (G, N)``."""
+        out = self.out
         finite = np.isfinite(V).all(1)
-        with np.errstate(all="ignore"):
-            Vs = np.where(finite[:, None], V, 0.0)
-            Wt, T, Q = sums_of_squares(Vs, seg_t)
-            Wr, _, _ = sums_of_squares(Vs, seg_r)
-            rt, rr = Wt / T, Wr / T
+        Vs = np.where(finite[:, None], V, 0.0)
+        Wt, T, Q = sums_of_squares(Vs, self.seg_t)
+        Wr, _, _ = sums_of_squares(Vs, self.seg_r)
+        rt, rr = Wt / T, Wr / T
         if r_random_fit is not None:  # the random-data fit (its own parameters) is lower
             rr = np.where(np.isfinite(r_random_fit), np.fmin(rr, r_random_fit), rr)
         trivial = is_trivial(T, Q) & finite
@@ -130,8 +243,7 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
         status[trivial] = FitStatus.TRIVIAL
         status[~finite] = FitStatus.NONFINITE
         if params is not None:
-            bad_p = ~np.isfinite(params).all(1)
-            status[bad_p] = FitStatus.NONFINITE
+            status[~np.isfinite(params).all(1)] = FitStatus.NONFINITE
             out.params[rows, : params.shape[1]] = params
         out.r_true[rows] = np.where(status == FitStatus.OK, rt, np.where(trivial, np.nan, rt))
         out.r_random[rows] = rr
@@ -142,92 +254,6 @@ def _fit_shard(inp: ShardInput) -> ShardOutput:
             if params is not None and st == FitStatus.NONFINITE and finite[i]:
                 msg = "optimum at an infinite parameter (the formula reduces to a simpler one)"
             out.message[r] = msg
-
-    # group units: parameter-free, affine (by struct), nonlinear (by topology)
-    free, affine, nonlin = [], defaultdict(list), defaultdict(list)
-    for i, u in enumerate(inp.units):
-        if n_struct_params(u.struct) == 0:
-            free.append(i)
-        elif (lin := linearise(u.struct)) is not None:
-            affine[(u.struct, lin)].append(i)
-        else:
-            topo, ops = topology(u.struct)
-            nonlin[topo].append((i, ops))
-
-    # 1. parameter-free: R straight from the shared values
-    for start in range(0, len(free), 4096):
-        rows = np.asarray(free[start:start + 4096])
-        structs = [inp.units[r].struct for r in rows]
-        V = nv[np.asarray([inp.units[r].slots[0] for r in rows])]
-        recip = np.asarray([s != SLOT for s in structs])
-        with np.errstate(all="ignore"):
-            V[recip] = 1.0 / V[recip]
-        finish(rows, V, None)
-
-    # 2. affine in the parameters: generalised eigenproblem, exact
-    for (struct, (lin, inverse)), rows in affine.items():
-        rows = np.asarray(rows)
-        for start in range(0, len(rows), 1024):
-            rr = rows[start:start + 1024]
-            slots = [nv[np.asarray([inp.units[r].slots[j] for r in rr])]
-                     for j in range(len(inp.units[rr[0]].slots))]
-            P = len(inverse)
-            F = basis_values(lin, slots, P)                          # (G, P+1, N)
-            ok = np.isfinite(F).all((1, 2))
-            params = np.full((len(rr), P), np.nan)
-            R, Vec = solve_affine(np.where(ok[:, None, None], F, 0.0), [seg_t, seg_r])
-            Fc = F[:, 0] - F[:, 0].mean(-1, keepdims=True)
-            f0_const = ~(np.einsum("gn,gn->g", Fc, Fc) > 1e-20 * np.einsum(
-                "gn,gn->g", F[:, 0], F[:, 0]))
-            params[:] = coefficients_to_params(Vec[0], f0_const, inverse)
-            # constant for every parameter value (e.g. (p + p/c)/p): any value shows it
-            params[ok & np.isnan(R[0])] = 1.0
-            params[~ok] = np.nan
-            with np.errstate(all="ignore"):
-                Vfin = evaluate_struct(struct, slots, [params[:, k:k + 1] for k in range(P)], np)
-            Vfin = np.broadcast_to(Vfin, slots[0].shape).copy() if slots else Vfin
-            Vfin[~ok] = np.nan
-            finish(rr, Vfin, np.where(ok[:, None], params, 0.0), r_random_fit=R[1])
-            for k, r in enumerate(rr):
-                if not ok[k]:
-                    out.params[r, :P] = np.nan
-
-    # 3. nonlinear: grid + batched Adam per topology, Newton polish of the promising ones;
-    #    the random data is refitted only where the verdict could depend on it
-    import torch
-
-    for topo, items in nonlin.items():
-        rows = np.asarray([i for i, _ in items])
-        ops = np.asarray([o for _, o in items], np.int64).reshape(len(items), -1)
-        n_slots = len(inp.units[rows[0]].slots)
-        slots_all = [nv[np.asarray([inp.units[r].slots[j] for r in rows])] for j in range(n_slots)]
-        slots_fit = [s[:, fp] for s in slots_all]
-        P = n_struct_params(topo)
-        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [fseg_t], inp.adam)
-        params = p_t[0]
-        Vfin = _eval_topo(topo, ops, slots_all, params)
-        # random data: refit only where the candidate could still pass
-        with np.errstate(all="ignore"):
-            Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)
-            Wt, T, _ = sums_of_squares(Vs, seg_t)
-            maybe = could_pass(Wt / T, inp.factor) & np.isfinite(Vfin).all(1)
-        r_rand_fit = np.full(len(rows), np.nan)
-        if maybe.any():
-            idx = np.nonzero(maybe)[0]
-            # polish the few promising true-data fits: long, small-step Adam from the optimum
-            params[idx] = _polish(topo, ops[idx], [s[idx] for s in slots_all], params[idx],
-                                  seg_t, inp.adam)  # on all points: the final R's optimum
-            Vfin[idx] = _eval_topo(topo, ops[idx], [s[idx] for s in slots_all], params[idx])
-            _, p_r, _ = fit_gradient(topo, ops[idx], [s[idx] for s in slots_fit], [fseg_r],
-                                     inp.adam)
-            Vr = _eval_topo(topo, ops[idx], [s[idx] for s in slots_all], p_r[0])
-            with np.errstate(all="ignore"):
-                Vr = np.where(np.isfinite(Vr), Vr, 0.0)
-                Wr, Tr, _ = sums_of_squares(Vr, seg_r)
-                r_rand_fit[idx] = Wr / Tr
-        finish(rows, Vfin, params, r_random_fit=r_rand_fit, conv=conv[0])
-    del torch
-    return out
 
 
 def _polish(topo, ops, slots, params: np.ndarray, seg: Segments, adam: AdamConfig) -> np.ndarray:

@@ -14,19 +14,46 @@ that agree after stripping are one *fit unit* and are fitted once.
 Structures are nested tuples, hashable and compared by value:
 ``("S",)`` slot, ``("P",)`` parameter, ``("R", s)`` reciprocal, ``(op, s)`` unary,
 ``(op, s1, s2)`` binary, with the table's op codes. Slots and parameters are numbered
-implicitly in pre-order (left to right), as the parameters of a Formula are.
+implicitly in pre-order (left to right), as the parameters of a Formula are. Every
+operation is read from :data:`dslsearch.ops.OPS`; the reciprocal is the fitting's own
+:data:`RECIPROCAL`, ``1 / s`` through the table's division.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
-INPUT, PARAM, ADD, SUB, MUL, DIV, SIN, COS, SQUARE = range(9)
+from dslsearch.ops import (DIV, INVERSE_SCALE, OFFSET, OPS, PARAM, Notation, Op, UnitRule,
+                           arities)
+from hamiltonian_data.units import DIMENSIONLESS
+
 SLOT: tuple = ("S",)
 PARAM_S: tuple = ("P",)
-OP_NAMES = {ADD: "+", SUB: "-", MUL: "*", DIV: "/", SIN: "sin", COS: "cos", SQUARE: "square"}
+RECIP = "R"  # the reciprocal's key in a structure
+
+
+def _reciprocal() -> Op:
+    """``1 / x`` as an operation of its own (code -1 in topologies), built from DIV."""
+    div = OPS[DIV]
+    units = UnitRule(lambda a: div.units.combine(DIMENSIONLESS, a),
+                     lambda t, a: div.units.solve(t, DIMENSIONLESS, a)[1:])
+    text = Notation("1/{0}", div.text.precedence, div.text.loosest[1:])
+    latex = Notation("\\frac{{1}}{{{0}}}", div.latex.precedence, div.latex.loosest[1:])
+    return replace(div, code=-1, name="reciprocal", arity=1, units=units,
+                   numpy=partial(div.numpy, 1.0), torch=partial(div.torch, 1.0),
+                   sympy=partial(div.sympy, 1), text=text, latex=latex, cancels=False,
+                   affine_in=(False,), param_roles=(None,))
+
+
+RECIPROCAL = _reciprocal()
+
+
+def struct_op(key) -> Op:
+    """The operation of a structure node (a table op code, or ``"R"`` / -1: the reciprocal)."""
+    return RECIPROCAL if key in (RECIP, RECIPROCAL.code) else OPS[key]
 
 
 @dataclass(frozen=True)
@@ -69,13 +96,14 @@ def parameter_counts(op: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray
     count = np.zeros(n, np.int64)
     count[op == PARAM] = 1
     # a python pass over int lists is ~50 ms for 10^5 nodes: not worth vectorising
+    arity = arities()
     opl, al, bl = op.tolist(), a.tolist(), b.tolist()
     out = count.tolist()
     for i in range(n):
-        o = opl[i]
-        if o >= SIN:
+        k = arity[opl[i]]
+        if k == 1:
             out[i] = out[al[i]]
-        elif o >= ADD:
+        elif k == 2:
             out[i] = out[al[i]] + out[bl[i]]
     return np.asarray(out, np.int64)
 
@@ -90,6 +118,7 @@ class SkeletonBuilder:
     def __init__(self, op: np.ndarray, a: np.ndarray, b: np.ndarray):
         self.op, self.a, self.b = op.tolist(), a.tolist(), b.tolist()
         self.n_params = parameter_counts(op, a, b).tolist()
+        self.arity = arities()
         self._memo: dict[int, tuple[tuple, tuple[int, ...]]] = {}
 
     def skeleton(self, node: int) -> tuple[tuple, tuple[int, ...]]:
@@ -102,7 +131,7 @@ class SkeletonBuilder:
             res = (SLOT, (node,))
         elif o == PARAM:
             res = (PARAM_S, ())
-        elif o >= SIN:
+        elif self.arity[o] == 1:
             s, sl = self.skeleton(self.a[node])
             res = ((o, s), sl)
         else:
@@ -113,34 +142,40 @@ class SkeletonBuilder:
         return res
 
     def reduce(self, node: int) -> Reduction:
-        """Strip root-affine parameters of candidate ``node`` and return its fit unit."""
-        op, a, b, npar = self.op, self.a, self.b, self.n_params
+        """Strip root-affine parameters of candidate ``node`` and return its fit unit.
+
+        From the root down, a bare parameter argument whose role (``Op.param_roles``) is an
+        offset or a scale of the rest is stripped and the rest becomes the root; an inverse
+        scale (``c/X``) also turns the rest into its reciprocal, below which offsets stay.
+        """
         cur, offset, recip = node, 0, False
         stripped: list[tuple[int, float]] = []
-        while True:
-            o = op[cur]
-            if o in (ADD, SUB) and not recip:
-                if op[a[cur]] == PARAM:
-                    stripped.append((offset, 0.0)); offset += 1; cur = b[cur]; continue
-                if op[b[cur]] == PARAM:
-                    stripped.append((offset + npar[a[cur]], 0.0)); cur = a[cur]; continue
-            elif o == MUL:
-                if op[a[cur]] == PARAM:
-                    stripped.append((offset, 1.0)); offset += 1; cur = b[cur]; continue
-                if op[b[cur]] == PARAM:
-                    stripped.append((offset + npar[a[cur]], 1.0)); cur = a[cur]; continue
-            elif o == DIV:
-                if op[b[cur]] == PARAM:
-                    stripped.append((offset + npar[a[cur]], 1.0)); cur = a[cur]; continue
-                if op[a[cur]] == PARAM:
-                    stripped.append((offset, 1.0)); offset += 1; cur = b[cur]
-                    recip = not recip; continue
-            break
+        while (found := self._root_param(cur, recip)) is not None:
+            k, role = found
+            other = self.a[cur] if k == 1 else self.b[cur]
+            if k == 0:
+                stripped.append((offset, 0.0 if role == OFFSET else 1.0))
+                offset += 1
+            else:
+                stripped.append((offset + self.n_params[other], 0.0 if role == OFFSET else 1.0))
+            recip ^= role == INVERSE_SCALE
+            cur = other
         struct, slots = self.skeleton(cur)
         if recip:
-            struct = ("R", struct)
-        kept = tuple(range(offset, offset + npar[cur]))
-        return Reduction(FitUnit(struct, slots), npar[node], kept, tuple(stripped))
+            struct = (RECIP, struct)
+        kept = tuple(range(offset, offset + self.n_params[cur]))
+        return Reduction(FitUnit(struct, slots), self.n_params[node], kept, tuple(stripped))
+
+    def _root_param(self, node: int, recip: bool) -> tuple[int, str] | None:
+        """``(argument index, role)`` of a strippable bare parameter argument of ``node``."""
+        if self.arity[self.op[node]] != 2:
+            return None
+        roles = OPS[self.op[node]].param_roles
+        for k, child in enumerate((self.a[node], self.b[node])):
+            role = roles[k]
+            if role is not None and self.op[child] == PARAM and not (recip and role == OFFSET):
+                return k, role
+        return None
 
 
 def n_struct_params(struct: tuple) -> int:
@@ -168,7 +203,7 @@ def evaluate_struct(struct: tuple, slots: list, params: list, lib) -> object:
         struct: the structure.
         slots: one array per slot, broadcastable against the parameters, e.g. ``(G, 1, N)``.
         params: one array per parameter, e.g. ``(G, S, 1)``.
-        lib: ``numpy`` or ``torch`` (needs ``sin``, ``cos``).
+        lib: the ``numpy`` or ``torch`` module.
 
     Returns:
         the formula's values, broadcast shape of slots and params (e.g. ``(G, S, N)``).
@@ -180,116 +215,6 @@ def evaluate_struct(struct: tuple, slots: list, params: list, lib) -> object:
             return next(it_s)
         if s == PARAM_S:
             return next(it_p)
-        o = s[0]
-        if o == "R":
-            return 1.0 / ev(s[1])
-        if o == SIN:
-            return lib.sin(ev(s[1]))
-        if o == COS:
-            return lib.cos(ev(s[1]))
-        if o == SQUARE:
-            x = ev(s[1])
-            return x * x
-        x = ev(s[1])
-        y = ev(s[2])
-        if o == ADD:
-            return x + y
-        if o == SUB:
-            return x - y
-        if o == MUL:
-            return x * y
-        return x / y
+        return struct_op(s[0]).impl(lib)(*[ev(c) for c in s[1:]])
 
     return ev(struct)
-
-
-def struct_to_sympy(struct: tuple):
-    """Sympy expression of a structure over symbols ``s0..`` (slots) and ``c0..`` (params)."""
-    import sympy
-
-    ns, np_ = n_struct_slots(struct), n_struct_params(struct)
-    S = sympy.symbols(f"s0:{max(ns, 1)}")
-    C = sympy.symbols(f"c0:{max(np_, 1)}")
-    ev = evaluate_struct(struct, list(S[:ns]), list(C[:np_]),
-                         _SympyLib)
-    return sympy.sympify(ev), S[:ns], C[:np_]
-
-
-class _SympyLib:
-    @staticmethod
-    def sin(x):
-        import sympy
-        return sympy.sin(x)
-
-    @staticmethod
-    def cos(x):
-        import sympy
-        return sympy.cos(x)
-
-
-def node_tree(op, a, b, node: int) -> tuple:
-    """Nested-tuple tree of a table node (inputs as ``("x", i)``, params as ``("P",)``)."""
-    o = int(op[node])
-    if o == INPUT:
-        return ("x", int(a[node]))
-    if o == PARAM:
-        return PARAM_S
-    if o >= SIN:
-        return (o, node_tree(op, a, b, int(a[node])))
-    return (o, node_tree(op, a, b, int(a[node])), node_tree(op, a, b, int(b[node])))
-
-
-def tree_expr(tree: tuple, names: list[str], params=None) -> str:
-    """Sympy-syntax string of a node tree, with parameters ``c0..`` or the numbers given."""
-    counter = iter(range(10**6))
-
-    def fmt(t: tuple) -> str:
-        if t[0] == "x":
-            return names[t[1]]
-        if t == PARAM_S:
-            k = next(counter)
-            return f"c{k}" if params is None else f"({float(params[k])!r})"
-        o = t[0]
-        if o == SIN:
-            return f"sin({fmt(t[1])})"
-        if o == COS:
-            return f"cos({fmt(t[1])})"
-        if o == SQUARE:
-            return f"({fmt(t[1])})**2"
-        left = fmt(t[1])
-        right = fmt(t[2])
-        return f"({left} {OP_NAMES[o]} {right})"
-
-    return fmt(tree)
-
-
-def tree_torch(tree: tuple, params) -> object:
-    """A torch callable ``g(x: (B, d)) -> (B,)`` for a node tree and fitted parameters."""
-    import torch
-
-    values = [float(p) for p in params]
-
-    def g(x: torch.Tensor) -> torch.Tensor:
-        counter = iter(range(len(values)))
-
-        def ev(t: tuple):
-            if t[0] == "x":
-                return x[..., t[1]]
-            if t == PARAM_S:
-                return torch.as_tensor(values[next(counter)], dtype=x.dtype, device=x.device)
-            o = t[0]
-            if o == SIN:
-                return torch.sin(ev(t[1]))
-            if o == COS:
-                return torch.cos(ev(t[1]))
-            if o == SQUARE:
-                y = ev(t[1])
-                return y * y
-            u = ev(t[1])
-            v = ev(t[2])
-            return {ADD: torch.add, SUB: torch.sub, MUL: torch.mul, DIV: torch.div}[o](u, v)
-
-        out = ev(tree)
-        return out.expand(x.shape[:-1])
-
-    return g

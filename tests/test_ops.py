@@ -1,0 +1,254 @@
+"""The operator table: implementations agree, unit rules, printing, and every consumer reads it."""
+
+import numpy as np
+import pytest
+import sympy
+import torch
+
+from dslsearch.enumerate import enumerate_formulas
+from dslsearch.fitting.evaluate import NodeValues
+from dslsearch.fitting.optimise import evaluate_topology, linearise, topology
+from dslsearch.fitting.skeleton import (PARAM_S, RECIPROCAL, SLOT, SkeletonBuilder,
+                                        evaluate_struct, struct_op)
+from dslsearch.formula import Formula, apply, from_sympy, inp, mul, param, sub
+from dslsearch.ops import (ADD, COS, DIMENSIONLESS_ARG, DIV, FREE, FUNC, INPUT, INVALID, MUL,
+                           OPS, PARAM, POWER, SIN, SQUARE, SUB, SUM, Notation, Op, by_name,
+                           name_of)
+from hamiltonian_data.units import DIMENSIONLESS, parse_unit
+
+Q, P = inp(0), inp(1)
+NAMES = ["q", "p"]
+METRE, SECOND = parse_unit("m").dims, parse_unit("s").dims
+PEND = [parse_unit("rad").dims, parse_unit("kg*m**2/s").dims]
+ALL_OPS = sorted(OPS)
+
+
+def sample_args(arity: int, n: int = 7) -> list[np.ndarray]:
+    rng = np.random.default_rng(arity)
+    return [rng.uniform(0.3, 1.7, n) for _ in range(arity)]
+
+
+def apply_to_inputs(code: int) -> Formula:
+    """``op(q)`` or ``op(q, p)``."""
+    return apply(code, *(Q, P)[: OPS[code].arity])
+
+
+def text(f: Formula, names=NAMES) -> str:
+    """The sympy-syntax text of ``f`` from the table's notations (the enumerator's printer)."""
+    def build(node):
+        if node.op == INPUT:
+            return names[node.index], 0
+        return OPS[node.op].text.render([build(a) for a in node.args])
+    return build(f)[0]
+
+
+# -- the table ----------------------------------------------------------------------------
+def test_stored_codes_never_change():
+    assert {c: OPS[c].name for c in OPS} == {ADD: "add", SUB: "sub", MUL: "mul", DIV: "div",
+                                             SIN: "sin", COS: "cos", SQUARE: "square"}
+    assert (INPUT, PARAM) == (0, 1)
+    assert name_of(INPUT) == "input" and name_of(SQUARE) == "square"
+    assert by_name("mul") is OPS[MUL]
+    with pytest.raises(KeyError, match="no operation named 'pow'"):
+        by_name("pow")
+
+
+@pytest.mark.parametrize("code", ALL_OPS)
+def test_numpy_torch_sympy_implementations_agree(code):
+    op = OPS[code]
+    args = sample_args(op.arity)
+    want = op.numpy(*args)
+    got_torch = op.torch(*[torch.as_tensor(a) for a in args]).numpy()
+    got_sympy = [float(op.sympy(*[sympy.Float(a[k]) for a in args])) for k in range(len(want))]
+    np.testing.assert_allclose(got_torch, want, rtol=1e-12)
+    np.testing.assert_allclose(got_sympy, want, rtol=1e-12)
+    assert op.impl(np) is op.numpy and op.impl(torch) is op.torch
+
+
+def test_impl_rejects_other_libraries():
+    import math
+
+    with pytest.raises(ValueError, match="lib: expected the numpy, torch or sympy module"):
+        OPS[SIN].impl(math)
+
+
+def test_commutative_flags_match_the_implementations():
+    for op in OPS.values():
+        if op.arity == 2:
+            x, y = sample_args(2)
+            assert op.commutative == bool(np.allclose(op.numpy(x, y), op.numpy(y, x)))
+
+
+def test_cancelling_ops_are_constant_on_equal_arguments():
+    x = sample_args(1)[0]
+    for op in OPS.values():
+        if op.cancels:
+            assert np.ptp(op.numpy(x, x)) == 0
+
+
+# -- unit rules ---------------------------------------------------------------------------
+def test_sin_needs_a_dimensionless_argument():
+    rule = OPS[SIN].units
+    assert rule.combine(PEND[0]) == DIMENSIONLESS  # radians
+    assert rule.combine(PEND[1]) is INVALID
+    assert rule.combine(FREE) == DIMENSIONLESS  # a parameter makes it dimensionless
+    assert rule.solve(DIMENSIONLESS, FREE) == (DIMENSIONLESS,)
+
+
+def test_square_doubles_dimensions():
+    rule = OPS[SQUARE].units
+    assert rule.combine(METRE) == tuple(2 * v for v in METRE)
+    assert rule.combine(FREE) is FREE
+    assert rule.solve(tuple(2 * v for v in METRE), FREE) == (METRE,)
+
+
+def test_add_needs_like_units_and_free_absorbs():
+    rule = OPS[ADD].units
+    assert rule.like_args
+    assert rule.combine(METRE, METRE) == METRE
+    assert rule.combine(METRE, SECOND) is INVALID
+    assert rule.combine(FREE, METRE) == METRE and rule.combine(METRE, FREE) == METRE
+    assert rule.combine(FREE, FREE) is FREE
+
+
+def test_products_are_free_when_a_factor_is_and_solve_takes_the_left_dimensionless():
+    for code in (MUL, DIV):
+        assert OPS[code].units.combine(FREE, METRE) is FREE
+    assert OPS[MUL].units.combine(METRE, SECOND) == tuple(m + s for m, s in zip(METRE, SECOND))
+    assert OPS[MUL].units.solve(METRE, FREE, FREE) == (DIMENSIONLESS, METRE)
+    assert OPS[DIV].units.solve(METRE, FREE, FREE) == (METRE, DIMENSIONLESS)
+
+
+@pytest.mark.parametrize("code", ALL_OPS)
+def test_solved_units_give_the_target_back(code):
+    """The inverse rule is consistent with the forward rule, with any argument free."""
+    op = OPS[code]
+    own = DIMENSIONLESS if op.units is DIMENSIONLESS_ARG else SECOND
+    for fixed in range(op.arity + 1):  # argument `fixed` has its own unit (none: all free)
+        states = [FREE] * op.arity
+        if fixed < op.arity:
+            states[fixed] = own
+        result = op.units.combine(*states)
+        target = result if result is not FREE else METRE
+        args = op.units.solve(target, *states)
+        assert all(s is FREE or s == a for s, a in zip(states, args))
+        assert op.units.combine(*args) == target
+
+
+# -- printing -----------------------------------------------------------------------------
+def nested_formulas():
+    """Every op applied to every op's ``op(q[, p])``, in each argument position."""
+    for outer in ALL_OPS:
+        for inner in ALL_OPS:
+            for pos in range(OPS[outer].arity):
+                args = [P] * OPS[outer].arity
+                args[pos] = apply_to_inputs(inner)
+                yield apply(outer, *args)
+
+
+def test_printing_is_sympy_syntax_with_the_right_parentheses():
+    f = sub(Q, apply(ADD, P, Q))
+    assert text(f) == "q - (q + p)"
+    assert text(apply(DIV, Q, apply(MUL, P, Q))) == "q/(q*p)"
+    assert text(apply(SQUARE, apply(SQUARE, Q))) == "(q**2)**2"
+    assert text(apply(SQUARE, apply(SIN, Q))) == "sin(q)**2"
+    for f in nested_formulas():
+        assert sympy.sympify(text(f), locals={n: sympy.Symbol(n, real=True) for n in NAMES}) \
+            == f.to_sympy(NAMES), text(f)
+
+
+def test_printing_round_trips_through_from_sympy():
+    x = np.random.default_rng(1).uniform(0.3, 1.7, (6, 2))
+    for f in nested_formulas():
+        g, values = from_sympy(text(f), NAMES)
+        with np.errstate(all="ignore"):
+            np.testing.assert_allclose(g.evaluate(x, np.asarray(values, float)), f.evaluate(x),
+                                       rtol=1e-9, err_msg=text(f))
+
+
+def test_tree_latex_keeps_the_tree():
+    f = sub(apply(SQUARE, P), mul(param, apply(COS, Q)))
+    assert f.tree_latex(NAMES) == "p^{2} - c_{0} \\cos{\\left(q \\right)}"
+    assert apply(DIV, Q, apply(ADD, P, Q)).tree_latex(NAMES) == "\\frac{q}{q + p}"
+    assert apply(SQUARE, apply(DIV, Q, P)).tree_latex(NAMES) == \
+        "\\left(\\frac{q}{p} \\right)^{2}"
+
+
+def test_notation_checks_its_template():
+    with pytest.raises(ValueError, match="expected each of"):
+        Notation("f({0})", FUNC, (SUM, SUM))
+
+
+# -- every consumer handles every entry ---------------------------------------------------
+def hand_table(nodes):
+    op = np.array([n[0] for n in nodes], np.int8)
+    a = np.array([n[1] for n in nodes], np.int32)
+    b = np.array([n[2] for n in nodes], np.int32)
+    size = np.ones(len(nodes), np.int8)
+    for i, (o, x, y) in enumerate(nodes):
+        if o > PARAM:
+            size[i] = 1 + size[x] + (size[y] if OPS[o].arity == 2 else 0)
+    return op, a, b, size
+
+
+@pytest.mark.parametrize("code", ALL_OPS)
+def test_every_consumer_handles_every_op(code):
+    op = OPS[code]
+    f = apply_to_inputs(code)
+    x = np.random.default_rng(2).uniform(0.3, 1.7, (5, 2))
+    want = op.numpy(*[x[:, k] for k in range(op.arity)])
+    np.testing.assert_allclose(f.evaluate(x), want)
+    np.testing.assert_allclose(f.evaluate(torch.as_tensor(x), lib=torch).numpy(), want)
+    assert f.latex(NAMES) and f.tree_latex(NAMES)
+    assert from_sympy(f.expr_str(NAMES), NAMES)[0].evaluate(x) == pytest.approx(want)
+    # the fitting: shared node values, structures, topologies
+    nodes = [(INPUT, 0, -1), (INPUT, 1, -1), (code, 0, 1 if op.arity == 2 else -1)]
+    nv = NodeValues(*hand_table(nodes), x, np.array([2]))
+    np.testing.assert_allclose(nv[2], want)
+    struct = (code, *[SLOT] * op.arity)
+    slots = [x[:, k][None] for k in range(op.arity)]
+    np.testing.assert_allclose(evaluate_struct(struct, slots, [], np)[0], want)
+    topo, codes = topology((code, PARAM_S, *[SLOT] * (op.arity - 1)))
+    assert codes == (code,)
+    vals = evaluate_topology(topo, torch.tensor([codes]),
+                             [torch.as_tensor(s)[:, None, None, :] for s in slots[1:]],
+                             [torch.full((1, 1, 1, 1), 1.5, dtype=torch.float64)])
+    assert torch.isfinite(vals).all()
+
+
+def test_the_reciprocal_is_division_of_one():
+    x = sample_args(1)[0]
+    np.testing.assert_allclose(RECIPROCAL.numpy(x), 1.0 / x)
+    assert struct_op("R") is RECIPROCAL and struct_op(RECIPROCAL.code) is RECIPROCAL
+    assert struct_op(DIV) is OPS[DIV]
+    assert linearise(("R", (MUL, PARAM_S, SLOT))) is None
+    assert linearise((DIV, SLOT, PARAM_S)) == ((MUL, SLOT, PARAM_S), (True,))
+
+
+# -- a new operation flows through --------------------------------------------------------
+EXP = Op(9, "exp", 1, False, DIMENSIONLESS_ARG, numpy=np.exp, torch=torch.exp, sympy=sympy.exp,
+         text=Notation("exp({0})", FUNC, (SUM,)), latex=Notation("e^{{{0}}}", POWER, (SUM,)),
+         sympy_name="exp")
+
+
+def test_a_new_operation_is_one_entry(monkeypatch):
+    variables = [("q", "rad"), ("p", "kg*m**2/s")]
+    plain = enumerate_formulas(variables, 4)
+    monkeypatch.setitem(OPS, EXP.code, EXP)
+    table = enumerate_formulas(variables, 4)
+    strings = set(table.expr_strings())
+    assert {"exp(q)", "exp(p*c0)", "c0*exp(q)"} <= strings and "exp(p)" not in strings
+    assert table.n_candidates > plain.n_candidates
+    # formulas: parse, evaluate, print, units
+    f, _ = from_sympy("exp(q) - c0*p**2", NAMES)
+    x = np.array([[0.5, 2.0]])
+    assert f.evaluate(x, [3.0]) == pytest.approx(np.exp(0.5) - 12.0)
+    assert f.expr_str(NAMES) == "-c0*p**2 + exp(q)"
+    assert f.tree_latex(NAMES) == "e^{q} - c_{0} p^{2}"
+    assert f.param_units(PEND) == [tuple(-2 * v for v in PEND[1])]
+    # the fitting: skeletons, node values
+    ids = [i for i, s in zip(table.candidates, table.expr_strings()) if s == "c0*exp(q)"]
+    unit = SkeletonBuilder(table.op, table.a, table.b).reduce(ids[0]).unit
+    assert unit.struct == SLOT
+    nv = NodeValues(table.op, table.a, table.b, table.size, x, np.asarray(unit.slots))
+    assert nv[unit.slots[0]] == pytest.approx(np.exp(0.5))
