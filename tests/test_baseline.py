@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from hamiltonian_data import load
-from noether_search.baseline import (MLP, BaselineConfig, default_horizon, derivative_mse,
+from noether_search.baseline import (BaselineConfig, default_horizon, derivative_mse,
                                      get_or_train, rollout, store_key, train_mlp)
+from noether_search.model import MLP
 from noether_search.store import ResultsStore
 
 SMALL = BaselineConfig(hidden=32, steps=300, lr=3e-3)

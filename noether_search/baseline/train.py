@@ -18,7 +18,7 @@ import torch
 
 from hamiltonian_data import Dataset
 from noether_search.baseline.evaluate import derivative_mse
-from noether_search.baseline.mlp import MLP
+from noether_search.model import MLP
 from noether_search.store import ResultsStore, StoreError
 
 ENCODING_TYPE = "baseline"
