@@ -125,6 +125,30 @@ def test_closed_form_step_matches_autograd_cngrad(scheme, lr):
     torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
 
 
+class DeeperMLP(MLP):
+    """The MLP with a third hidden layer: the tailoring code reads the declared layers."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(dim, hidden)
+        self.extra = torch.nn.Linear(hidden, hidden)
+
+    @property
+    def hidden_layers(self):
+        return (self.linear1, self.linear2, self.extra)
+
+
+def test_closed_form_step_follows_the_declared_hidden_layers():
+    torch.manual_seed(2)
+    model = DeeperMLP(2, 10).double()
+    x = states(8, seed=9, dtype=torch.float64)
+    lr = torch.tensor(DEFAULT_LRS, dtype=torch.float64)
+    s = law_scale(energy, x)
+    assert len(CNParams.identity(model, 8).gamma) == 3
+    fast = tailored_predict(model, energy, x, DT, lr, s)
+    ref = tailored_predict_autograd(model, energy, x, DT, lr, s)
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
+
+
 def test_adaptation_is_per_example():
     """Each example's prediction depends only on itself, not on the rest of the batch."""
     model = small_double_model()

@@ -42,7 +42,7 @@ def check_scheme(scheme: str) -> None:
                          f"{scheme!r}")
 
 
-def eval_law(g: LawFn, x: Tensor) -> Tensor:
+def _eval_law(g: LawFn, x: Tensor) -> Tensor:
     """g(x) as a (B,) tensor; accepts a (B, 1) output.
 
     Raises:
@@ -76,7 +76,7 @@ def law_scale(g: LawFn, x: Tensor | np.ndarray) -> float:
             cannot tailor (a constant g has zero gradient), so there is nothing to scale.
     """
     with torch.no_grad():
-        v = eval_law(g, x if isinstance(x, Tensor) else torch.tensor(np.asarray(x))).double()
+        v = _eval_law(g, x if isinstance(x, Tensor) else torch.tensor(np.asarray(x))).double()
     if not bool(torch.isfinite(v).all()):
         bad = int((~torch.isfinite(v)).sum())
         raise ValueError(f"law g: non-finite on {bad} of {v.numel()} states; it cannot be "
@@ -112,11 +112,11 @@ def conservation_loss(g: LawFn, x: Tensor, f: Tensor, dt: float, g_scale: float,
     d = x.shape[-1]
     if scheme == "forward":
         y = x + f * dt                                    # (..., B, d) Euler step
-        gy = eval_law(g, y.reshape(-1, d)).reshape(y.shape[:-1])
+        gy = _eval_law(g, y.reshape(-1, d)).reshape(y.shape[:-1])
         with torch.no_grad():
-            gx = eval_law(g, x)                           # (B,) data only, no θ dependence
+            gx = _eval_law(g, x)                           # (B,) data only, no θ dependence
         return ((gx - gy) / g_scale) ** 2
     half = f * (dt / 2)                                   # (..., B, d)
     ends = torch.stack(torch.broadcast_tensors(x - half, x + half))   # (2, ..., B, d)
-    gv = eval_law(g, ends.reshape(-1, d)).reshape(ends.shape[:-1])  # (2, ..., B)
+    gv = _eval_law(g, ends.reshape(-1, d)).reshape(ends.shape[:-1])  # (2, ..., B)
     return ((gv[0] - gv[1]) / g_scale) ** 2

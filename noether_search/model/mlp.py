@@ -46,7 +46,7 @@ class MLP(nn.Module):
         self.linear1 = nn.Linear(dim, hidden)
         self.linear2 = nn.Linear(hidden, hidden)
         self.linear3 = nn.Linear(hidden, dim, bias=False)
-        for layer in (*self.hidden_layers, self.readout):
+        for layer in (self.linear1, self.linear2, self.linear3):
             nn.init.orthogonal_(layer.weight)  # HNN: orthogonal weights, default biases
 
     @property
@@ -81,5 +81,5 @@ class MLP(nn.Module):
         return Activations(tuple(zs), tuple(hs), self.readout(a))
 
     def forward(self, x: Tensor, phi: CNParams | None = None) -> Tensor:
-        """(B, d) states -> (B, d) predicted dx/dt; with φ, (..., B, d) as in :meth:`activations`."""
+        """(B, d) states -> (B, d) predicted dx/dt; (..., B, d) with φ (:meth:`activations`)."""
         return self.activations(x, phi).out
