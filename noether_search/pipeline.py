@@ -112,7 +112,7 @@ def run_rank(store, dataset, config: RankConfig = RankConfig(), fit_config=None,
     import torch
 
     from dslsearch.fitting import FitConfig
-    from dslsearch.tailor import screen
+    from noether_search.model import screen
     from noether_search.stages import fit_laws, train_baseline
 
     if config.select not in ("loss", "rollout"):
@@ -281,7 +281,7 @@ def _meta_stage(store, key, model, g, x, dxdt, dt, inner_lr, config: RankConfig)
     """Meta-tailor one law, or reload its stored result."""
     import torch
 
-    from dslsearch.tailor import meta_tailor
+    from noether_search.model import meta_tailor
 
     if store.exists(key):
         with store.read(key, "rank-meta") as f:
@@ -314,7 +314,7 @@ def _tailored(model, meta: dict, g, dataset):
     """The meta-tailored model of ``meta`` as a per-query tailored vector field."""
     import copy
 
-    from dslsearch.tailor import TailoredField
+    from noether_search.model import TailoredField
 
     tuned = copy.deepcopy(model)
     tuned.load_state_dict(meta["model_state"])

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from hamiltonian_data import load
-from noether_search.baseline import (MLP, BaselineConfig, default_horizon, derivative_mse,
+from noether_search.baseline import (BaselineConfig, default_horizon, derivative_mse,
                                      rollout, train_mlp)
+from noether_search.model import MLP
 from noether_search.stages import baseline_key, train_baseline
 from noether_search.store import ResultsStore
 

@@ -1,4 +1,5 @@
-"""Tests of dslsearch.tailor: CNGrad inner step, screen, meta-tailoring, tailored field."""
+"""Tests of noether_search.model: the MLP with CN, the CNGrad inner step, screen,
+meta-tailoring and the tailored field."""
 
 from __future__ import annotations
 
@@ -8,35 +9,21 @@ import numpy as np
 import pytest
 import torch
 
-from dslsearch.tailor import (
+from noether_search.model import (
     DEFAULT_LRS,
+    MLP,
+    CNParams,
     TailoredField,
-    cn_forward,
-    identity_cn,
     law_scale,
     meta_tailor,
+    post_step_loss,
     screen,
     tailored_predict,
     tailored_predict_autograd,
 )
-from dslsearch.tailor.meta import post_step_loss
+from noether_search.model.inner import adapted_forward, loss_grad_f
 
 DT = 3 / 44  # the ideal pendulum's time step
-
-
-class MLP(torch.nn.Module):
-    """Same layers as noether_search.baseline.mlp.MLP, with a configurable width for speed."""
-
-    def __init__(self, d: int = 2, hidden: int = 200) -> None:
-        super().__init__()
-        self.linear1 = torch.nn.Linear(d, hidden)
-        self.linear2 = torch.nn.Linear(hidden, hidden)
-        self.linear3 = torch.nn.Linear(hidden, d, bias=False)
-        for layer in (self.linear1, self.linear2, self.linear3):
-            torch.nn.init.orthogonal_(layer.weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear3(torch.tanh(self.linear2(torch.tanh(self.linear1(x)))))
 
 
 def pendulum_field(x: torch.Tensor) -> torch.Tensor:
@@ -84,7 +71,7 @@ def damped_model(one_thread):
     torch.manual_seed(0)
     x = states(256, seed=1)
     target = pendulum_field(x) - 0.3 * torch.stack([torch.zeros(256), x[:, 1]], 1)
-    model = MLP(hidden=64)
+    model = MLP(2, hidden=64)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     for _ in range(600):
         opt.zero_grad()
@@ -97,7 +84,7 @@ def damped_model(one_thread):
 
 def small_double_model(seed: int = 0, hidden: int = 12) -> MLP:
     torch.manual_seed(seed)
-    return MLP(hidden=hidden).double()
+    return MLP(2, hidden=hidden).double()
 
 
 # ----------------------------------------------------------------------------- CN layers
@@ -106,16 +93,23 @@ def small_double_model(seed: int = 0, hidden: int = 12) -> MLP:
 def test_identity_cn_reproduces_the_mlp():
     model = small_double_model()
     x = states(7, seed=2, dtype=torch.float64)
-    phi = identity_cn(model, 7)
-    assert phi.gamma1.shape == (7, 12) and phi.beta2.shape == (7, 12)
-    torch.testing.assert_close(cn_forward(model, x, phi), model(x), rtol=0, atol=1e-14)
+    phi = CNParams.identity(model, 7)
+    assert len(phi.gamma) == len(phi.beta) == len(model.hidden_layers) == 2
+    assert phi.gamma[0].shape == (7, 12) and phi.beta[1].shape == (7, 12)
+    torch.testing.assert_close(model(x, phi), model(x), rtol=0, atol=0)
 
 
-def test_baseline_mlp_is_compatible():
-    mlp_module = pytest.importorskip("noether_search.baseline.mlp")
-    model = mlp_module.MLP(2, hidden=16).double()
-    x = states(5, seed=3, dtype=torch.float64)
-    torch.testing.assert_close(cn_forward(model, x, identity_cn(model, 5)), model(x))
+def test_mlp_declares_its_layers_and_keeps_the_stored_names():
+    model = MLP(3, hidden=16)
+    assert model.hidden_layers == (model.linear1, model.linear2)
+    assert model.readout is model.linear3 and model.readout.bias is None
+    assert list(model.state_dict()) == ["linear1.weight", "linear1.bias", "linear2.weight",
+                                        "linear2.bias", "linear3.weight"]
+    x = torch.randn(4, 3)
+    acts = model.activations(x)
+    torch.testing.assert_close(acts.h[0], torch.tanh(model.linear1(x)), rtol=0, atol=0)
+    torch.testing.assert_close(acts.h[1], torch.tanh(acts.z[1]), rtol=0, atol=0)
+    torch.testing.assert_close(acts.out, model(x), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("scheme", ["central", "forward"])
@@ -128,6 +122,30 @@ def test_closed_form_step_matches_autograd_cngrad(scheme, lr):
     fast = tailored_predict(model, energy, x, DT, lr, s, scheme=scheme)
     ref = tailored_predict_autograd(model, energy, x, DT, lr, s, scheme=scheme)
     assert fast.shape == ref.shape == ((9, 2) if isinstance(lr, float) else (9, 9, 2))
+    torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
+
+
+class DeeperMLP(MLP):
+    """The MLP with a third hidden layer: the tailoring code reads the declared layers."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__(dim, hidden)
+        self.extra = torch.nn.Linear(hidden, hidden)
+
+    @property
+    def hidden_layers(self):
+        return (self.linear1, self.linear2, self.extra)
+
+
+def test_closed_form_step_follows_the_declared_hidden_layers():
+    torch.manual_seed(2)
+    model = DeeperMLP(2, 10).double()
+    x = states(8, seed=9, dtype=torch.float64)
+    lr = torch.tensor(DEFAULT_LRS, dtype=torch.float64)
+    s = law_scale(energy, x)
+    assert len(CNParams.identity(model, 8).gamma) == 3
+    fast = tailored_predict(model, energy, x, DT, lr, s)
+    ref = tailored_predict_autograd(model, energy, x, DT, lr, s)
     torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
 
 
@@ -188,11 +206,9 @@ def test_second_order_gradient_matches_finite_differences():
     # First-order approximation (inner gradient treated as a constant): must differ, or the
     # test would not be checking the second-order term.
     with torch.enable_grad():
-        from dslsearch.tailor.inner import adapted_forward, hidden_states, loss_grad_f
-
-        hid = hidden_states(model, x)
-        v = loss_grad_f(energy, x, hid.f0, DT, s, "central").detach()
-        fo_loss = ((adapted_forward(model, hid, v, lr) - dxdt) ** 2).mean()
+        acts = model.activations(x)
+        v = loss_grad_f(energy, x, acts.out, DT, s, "central").detach()
+        fo_loss = ((adapted_forward(model, acts, v, lr) - dxdt) ** 2).mean()
     first_order = dict(zip(params, torch.autograd.grad(fo_loss, list(params.values()))))
 
     eps = 1e-6
@@ -375,7 +391,7 @@ def test_tailored_field_rejects_unbatched_states(damped_model):
         TailoredField(model, energy, DT, 1.0, 1.0, scheme="rk4")
 
 
-def test_models_without_the_baseline_layers_are_rejected():
+def test_models_other_than_the_mlp_are_rejected():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
-    with pytest.raises(TypeError, match="linear1"):
+    with pytest.raises(TypeError, match=r"noether_search\.model\.MLP"):
         tailored_predict(model, energy, torch.zeros(3, 2), DT, 1.0, 1.0)

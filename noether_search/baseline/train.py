@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 
 from hamiltonian_data import Dataset
-from noether_search.baseline.mlp import MLP
+from noether_search.model import MLP
 
 Progress = Callable[[int, int, float], None]  # (step done, total steps, loss)
 

@@ -2,7 +2,7 @@
 
 For every law and every inner learning rate λ on a grid (paper: 10^k, k ∈ {−3, −2.5, …, 1}),
 the training task loss (MSE on dx/dt) after one inner step is measured; laws are then ranked by
-the best of these (REFERENCE item 6). No training happens here: θ is the baseline's.
+the best of these. No training happens here: θ is the baseline's.
 
 Cost per law: g and its input gradient at 2N points, two N×H×H matrix products (the forward
 pass at φ0 is shared by all laws: it does not depend on g), and element-wise work on (K, N, H)
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .cnmlp import check_mlp
-from .inner import (Law, adapted_forward, as_pairs, check_scheme, hidden_states, law_scale,
-                    loss_grad_f)
+from noether_search.model.conservation import LawFn, check_scheme, law_scale
+from noether_search.model.inner import adapted_forward, as_pairs, check_model, loss_grad_f
+from noether_search.model.mlp import MLP, Activations
 
 #: The paper's grid of inner learning rates: 10^k, k = −3, −2.5, …, 1 (9 values).
 DEFAULT_LRS: np.ndarray = 10.0 ** np.arange(-3, 1.01, 0.5)
@@ -56,7 +56,7 @@ def _failed(n_lrs: int, baseline: float, message: str) -> ScreenResult:
                         gain=-math.inf, baseline_loss=baseline, g_scale=math.nan, error=message)
 
 
-def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
+def screen(model: MLP, laws: Sequence[LawFn], x: Tensor | np.ndarray,
            dxdt: Tensor | np.ndarray, dt: float, lrs: Sequence[float] | np.ndarray = DEFAULT_LRS,
            *, scheme: str = "central",
            progress: Callable[[int], None] | None = None) -> list[ScreenResult]:
@@ -80,32 +80,32 @@ def screen(model: torch.nn.Module, laws: Sequence[Law], x: Tensor | np.ndarray,
     Raises:
         ValueError: if x and dxdt do not have the same (N, d) shape, or for an unknown scheme.
     """
-    check_mlp(model)
+    check_model(model)
     check_scheme(scheme)
-    w = model.linear1.weight
+    w = model.readout.weight
     x, dxdt = as_pairs(x, dxdt, model, "screen")
     lrs = np.asarray(lrs, dtype=np.float64).reshape(-1)                # (K,)
     lr_t = torch.as_tensor(lrs).to(dtype=w.dtype, device=w.device)
 
     with torch.no_grad():
-        hid = hidden_states(model, x)                     # shared: independent of the law
-    baseline = float(((hid.f0 - dxdt) ** 2).mean())
+        acts = model.activations(x)                       # shared: independent of the law
+    baseline = float(((acts.out - dxdt) ** 2).mean())
     results = []
     for g in laws:
-        results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, hid, baseline, scheme))
+        results.append(_screen_one(model, g, x, dxdt, dt, lrs, lr_t, acts, baseline, scheme))
         if progress is not None:
             progress(1)
     return results
 
 
-def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, hid, baseline, scheme) -> ScreenResult:
+def _screen_one(model, g, x, dxdt, dt, lrs, lr_t, acts, baseline, scheme) -> ScreenResult:
     """Screen one law; every failure becomes a value (see :func:`screen`)."""
     n_lrs = len(lrs)
     try:
         s = law_scale(g, x)
-        v = loss_grad_f(g, x, hid.f0, dt, s, scheme)                       # (N, d)
+        v = loss_grad_f(g, x, acts.out, dt, s, scheme)                     # (N, d)
         with torch.no_grad():
-            pred = adapted_forward(model, hid, v, lr_t)             # (K, N, d)
+            pred = adapted_forward(model, acts, v, lr_t)                   # (K, N, d)
             losses = ((pred - dxdt) ** 2).mean(dim=(1, 2)).double().cpu().numpy()
     except Exception as exc:  # noqa: BLE001 - a per-law failure is recorded, not raised
         return _failed(n_lrs, baseline, f"{type(exc).__name__}: {exc}")

@@ -6,7 +6,7 @@ Starting from the pre-trained MLP, each outer step computes, for a batch,
     L_task = mean_i |f_{θ,φ'_i}(x_i) − dx_i/dt|²
     θ ← Adam(θ, ∇θ L_task)                    (second order: through ∇φ L_cons)
 
-(paper Algorithm 1 with a fixed law g; REFERENCE item 7). The input model is never modified:
+(paper Algorithm 1 with a fixed law g). The input model is never modified:
 training happens on a deep copy whose state dict is returned.
 
 The inner learning rate λ is fixed by default (the caller passes the screen's best rate for the
@@ -27,15 +27,17 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .cnmlp import check_mlp
-from .inner import Law, as_pairs, check_scheme, law_scale, tailored_predict
+from noether_search.model.conservation import LawFn, check_scheme, law_scale
+from noether_search.model.inner import as_pairs, check_model, tailored_predict
+from noether_search.model.mlp import MLP
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,16 @@ class MetaResult:
     seconds: float
 
 
-def post_step_loss(model: torch.nn.Module, g: Law, x: Tensor, dxdt: Tensor, dt: float,
+class _Checkpoint(NamedTuple):
+    """The network after an epoch: its post-step training loss, weights and inner rate."""
+
+    loss: float
+    epoch: int                 # 0 = the input model
+    state: dict[str, Tensor]
+    inner_lr: float
+
+
+def post_step_loss(model: MLP, g: LawFn, x: Tensor, dxdt: Tensor, dt: float,
                    inner_lr: float, g_scale: float, *, scheme: str = "central",
                    chunk: int = 8192) -> float:
     """Training MSE on dx/dt after one inner step (no graph kept), as a Python float.
@@ -88,7 +99,7 @@ def post_step_loss(model: torch.nn.Module, g: Law, x: Tensor, dxdt: Tensor, dt: 
     return total / dxdt.numel()
 
 
-def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Tensor | np.ndarray,
+def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.ndarray,
                 dt: float, inner_lr: float, epochs: int = 100, lr: float = 1e-3,
                 batch_size: int | None = None, seed: int = 0,
                 progress: Callable[[int], None] | None = None, *, g_scale: float | None = None,
@@ -107,7 +118,7 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
         batch_size: examples per outer step; None = full batch (one step per epoch).
         seed: seeds the batch order (full batch is deterministic anyway).
         progress: called with 1 after each epoch.
-        g_scale: the law's scale s; default: :func:`law_scale` of g on x.
+        g_scale: the law's scale s; default: ``law_scale`` of g on x.
         learn_inner_lr: also train log λ.
         weight_decay: Adam's L2 weight decay on θ.
         scheme: finite-difference scheme of the conservation loss ("central" or "forward");
@@ -120,10 +131,52 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
 
     Raises:
         ValueError: for bad shapes or hyper-parameters, or a law that is constant or
-            non-finite on x (see :func:`law_scale`).
+            non-finite on x (see ``law_scale``).
     """
     start = time.perf_counter()
-    check_mlp(model)
+    _check_arguments(model, inner_lr, epochs, batch_size, scheme)
+    x, dxdt = as_pairs(x, dxdt, model, "meta_tailor")
+    s = law_scale(g, x) if g_scale is None else float(g_scale)
+    net, log_lr, opt = _outer_setup(model, inner_lr, lr, weight_decay, learn_inner_lr)
+    gen = torch.Generator().manual_seed(seed)
+    bs = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
+
+    def checkpoint(epoch: int, lam: float) -> _Checkpoint | None:
+        """The post-step loss and a copy of the weights; None if the loss is non-finite."""
+        loss = post_step_loss(net, g, x, dxdt, dt, lam, s, scheme=scheme)
+        return _Checkpoint(loss, epoch, _snapshot(net), lam) if math.isfinite(loss) else None
+
+    initial = _Checkpoint(post_step_loss(net, g, x, dxdt, dt, inner_lr, s, scheme=scheme),
+                          0, _snapshot(net), inner_lr)
+    best = last = initial
+    history: list[float] = []
+    diverged = False
+    for epoch in range(1, epochs + 1):
+        finite = _outer_epoch(net, opt, log_lr, g, x, dxdt, dt, s, scheme,
+                              _batches(x.shape[0], bs, gen))
+        cur = checkpoint(epoch, float(log_lr.detach().exp())) if finite else None
+        if cur is None:
+            diverged = True
+            break
+        history.append(cur.loss)
+        last = cur
+        if cur.loss < best.loss:
+            best = cur
+        if progress is not None:
+            progress(1)
+
+    out = best if keep_best else last
+    return MetaResult(model_state=out.state, inner_lr=out.inner_lr,
+                      train_loss_history=np.asarray(history, dtype=np.float64),
+                      final_train_loss=math.inf if diverged else out.loss,
+                      initial_train_loss=initial.loss, g_scale=s, best_epoch=out.epoch,
+                      diverged=diverged, seconds=time.perf_counter() - start)
+
+
+def _check_arguments(model: MLP, inner_lr: float, epochs: int, batch_size: int | None,
+                     scheme: str) -> None:
+    """Raise TypeError / ValueError naming the first bad argument of :func:`meta_tailor`."""
+    check_model(model)
     check_scheme(scheme)
     if not (inner_lr > 0 and math.isfinite(inner_lr)):
         raise ValueError(f"meta_tailor: inner_lr must be a positive finite number, got "
@@ -133,68 +186,51 @@ def meta_tailor(model: torch.nn.Module, g: Law, x: Tensor | np.ndarray, dxdt: Te
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"meta_tailor: batch_size must be None (full batch) or >= 1, got "
                          f"{batch_size}")
-    net = copy.deepcopy(model)
-    w = net.linear1.weight
-    x, dxdt = as_pairs(x, dxdt, model, "meta_tailor")
-    s = law_scale(g, x) if g_scale is None else float(g_scale)
-    n = x.shape[0]
-    bs = n if batch_size is None else min(batch_size, n)
 
+
+def _outer_setup(model: MLP, inner_lr: float, lr: float, weight_decay: float,
+                 learn_inner_lr: bool) -> tuple[MLP, Tensor, torch.optim.Adam]:
+    """A trainable copy of the model, log λ (a leaf, trained if ``learn_inner_lr``), and Adam
+    over both (no weight decay on log λ)."""
+    net = copy.deepcopy(model)
     for p in net.parameters():
         p.requires_grad_(True)
+    w = net.readout.weight
     log_lr = torch.tensor(math.log(inner_lr), dtype=w.dtype, device=w.device,
                           requires_grad=learn_inner_lr)
-    params = [{"params": list(net.parameters()), "weight_decay": weight_decay}]
+    groups = [{"params": list(net.parameters()), "weight_decay": weight_decay}]
     if learn_inner_lr:
-        params.append({"params": [log_lr], "weight_decay": 0.0})
-    opt = torch.optim.Adam(params, lr=lr)
-    gen = torch.Generator().manual_seed(seed)
+        groups.append({"params": [log_lr], "weight_decay": 0.0})
+    return net, log_lr, torch.optim.Adam(groups, lr=lr)
 
-    def snapshot() -> dict[str, Tensor]:
-        return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
-    initial = post_step_loss(net, g, x, dxdt, dt, inner_lr, s, scheme=scheme)
-    history: list[float] = []
-    diverged = False
-    best_loss, best_epoch, best_state, best_lr = initial, 0, snapshot(), inner_lr
-    last_state, last_lr = best_state, inner_lr
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n, generator=gen) if bs < n else None
-        for i in range(0, n, bs):
-            idx = slice(i, i + bs) if order is None else order[i:i + bs]
-            xb, yb = x[idx], dxdt[idx]                                   # (b, d)
-            pred = tailored_predict(net, g, xb, dt, log_lr.exp(), s, create_graph=True,
-                                    scheme=scheme)
-            loss = ((pred - yb) ** 2).mean()
-            if not bool(torch.isfinite(loss)):
-                diverged = True
-                break
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        if diverged:
-            break
-        cur_lr = float(log_lr.detach().exp())
-        cur = post_step_loss(net, g, x, dxdt, dt, cur_lr, s, scheme=scheme)
-        if not math.isfinite(cur):
-            diverged = True
-            break
-        history.append(cur)
-        last_state, last_lr = snapshot(), cur_lr
-        if cur < best_loss:
-            best_loss, best_epoch, best_state, best_lr = cur, epoch, last_state, cur_lr
-        if progress is not None:
-            progress(1)
+def _snapshot(net: MLP) -> dict[str, Tensor]:
+    """A detached copy of the network's state dict."""
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
 
-    if keep_best:
-        state, out_lr, final, epoch_out = best_state, best_lr, best_loss, best_epoch
-    else:
-        state, out_lr = last_state, last_lr
-        final, epoch_out = (history[-1], len(history)) if history else (initial, 0)
-    if diverged:
-        final = math.inf
-    return MetaResult(model_state=state, inner_lr=out_lr,
-                      train_loss_history=np.asarray(history, dtype=np.float64),
-                      final_train_loss=final, initial_train_loss=initial, g_scale=s,
-                      best_epoch=epoch_out, diverged=diverged,
-                      seconds=time.perf_counter() - start)
+
+def _batches(n: int, bs: int, gen: torch.Generator) -> Iterator[slice | Tensor]:
+    """Indices of one epoch's batches: in order for a full batch, else shuffled by ``gen``."""
+    order = torch.randperm(n, generator=gen) if bs < n else None
+    for i in range(0, n, bs):
+        yield slice(i, i + bs) if order is None else order[i:i + bs]
+
+
+def _outer_epoch(net: MLP, opt: torch.optim.Optimizer, log_lr: Tensor, g: LawFn, x: Tensor,
+                 dxdt: Tensor, dt: float, g_scale: float, scheme: str,
+                 batches: Iterator[slice | Tensor]) -> bool:
+    """One epoch of outer steps: inner step with its graph, task loss, Adam on θ (and log λ).
+
+    Returns:
+        False as soon as a batch's task loss is non-finite (training has diverged).
+    """
+    for idx in batches:
+        pred = tailored_predict(net, g, x[idx], dt, log_lr.exp(), g_scale, create_graph=True,
+                                scheme=scheme)                               # (b, d)
+        loss = ((pred - dxdt[idx]) ** 2).mean()
+        if not bool(torch.isfinite(loss)):
+            return False
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return True
