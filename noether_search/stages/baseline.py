@@ -6,9 +6,9 @@ import hashlib
 import time
 
 from hamiltonian_data import Dataset
-from noether_search.baseline import (MLP, BaselineConfig, BaselineResult, derivative_mse,
-                                     train_mlp)
+from noether_search.baseline import BaselineConfig, BaselineResult, derivative_mse, train_mlp
 from noether_search.baseline.train import Progress
+from noether_search.model import MLP
 
 
 def baseline_key(dataset: Dataset, config: BaselineConfig) -> str:
