@@ -1,7 +1,9 @@
 """Built-in systems, the real pendulum, trajectory files and the ``Dataset`` every stage uses.
 
 ``load(system="pendulum")`` generates an ideal HNN system; ``load(data="traj.csv")`` reads
-your own trajectories (format: ``docs/TRAJECTORY_FORMAT.md``).
+your own trajectories (format: ``docs/TRAJECTORY_FORMAT.md``);
+``Dataset.from_arrays(x, t, names, units)`` builds a dataset from numpy arrays.
+:func:`register` adds your own :class:`System` subclass to :data:`SYSTEMS`.
 """
 
 from __future__ import annotations
@@ -11,16 +13,26 @@ from pathlib import Path
 
 from hamiltonian_data.dataset import Dataset, DataError, Trajectory, Variable
 from hamiltonian_data.real_pendulum import RealPendulum
-from hamiltonian_data.systems import Pendulum, Spring
+from hamiltonian_data.system import System
+from hamiltonian_data.systems import IdealSystem, Pendulum, Spring
 from hamiltonian_data.trajfile import load_file, read, write_csv, write_h5
 
-#: name -> built-in system (frozen dataclass with ``variables``, ``invariant``,
-#: ``energy(q, p)``, ``generate(noise, seed)``)
-SYSTEMS: dict[str, object] = {
-    "pendulum": Pendulum(),
-    "spring": Spring(),
-    "real-pendulum": RealPendulum(),
-}
+#: name -> system (the registry behind ``load(system=...)`` and ``--system``)
+SYSTEMS: dict[str, System] = {s.name: s for s in (Pendulum(), Spring(), RealPendulum())}
+
+
+def register(system: System) -> System:
+    """Add ``system`` to :data:`SYSTEMS` under ``system.name`` (replacing one of that name).
+
+    Raises:
+        TypeError: ``system`` is not a :class:`System` instance.
+    """
+    if not isinstance(system, System):
+        raise TypeError(f"register: got {type(system).__name__}; give an instance of a "
+                        "hamiltonian_data.System subclass")
+    SYSTEMS[system.name] = system
+    _generate.cache_clear()
+    return system
 
 
 @lru_cache(maxsize=16)
@@ -57,6 +69,7 @@ def load(system: str | None = None, data: str | Path | None = None, noise: float
 
 
 __all__ = [
-    "DataError", "Dataset", "Pendulum", "RealPendulum", "SYSTEMS", "Spring", "Trajectory",
-    "Variable", "load", "load_file", "read", "write_csv", "write_h5",
+    "DataError", "Dataset", "IdealSystem", "Pendulum", "RealPendulum", "SYSTEMS", "Spring",
+    "System", "Trajectory", "Variable", "load", "load_file", "read", "register", "write_csv",
+    "write_h5",
 ]

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hamiltonian_data.system import System
 
 
 class DataError(ValueError):
@@ -72,7 +79,8 @@ class Dataset:
     """Trajectories of one system and the (x, dx/dt) pairs models are trained on.
 
     Attributes:
-        name: system name (``"pendulum"``) or the data file's stem.
+        name: system name (``"pendulum"``), the data file's stem or the name given to
+            :meth:`from_arrays`.
         variables: the d state variables, in column order.
         train, test: trajectories.
         x_train, dxdt_train: (N, d) training pairs.
@@ -81,6 +89,9 @@ class Dataset:
             names (``"p**2 - 3*cos(q)"``), or None.
         dt: nominal time step [s] (median gap between samples).
         source: where the data came from, for reports.
+        system: the :class:`~hamiltonian_data.system.System` that made the data (its
+            horizon, truth and baseline settings apply), or None for files and arrays. Not
+            part of :meth:`content_hash`.
     """
 
     name: str
@@ -94,6 +105,7 @@ class Dataset:
     invariant: str | None
     dt: float
     source: str
+    system: System | None = field(default=None, compare=False, repr=False)
     _hash: list = field(default_factory=list, init=False, repr=False, compare=False)  # memo
 
     def __post_init__(self) -> None:
@@ -112,7 +124,8 @@ class Dataset:
     @classmethod
     def from_trajectories(cls, name: str, variables: tuple[Variable, ...],
                           train: tuple[Trajectory, ...], test: tuple[Trajectory, ...],
-                          invariant: str | None, source: str) -> Dataset:
+                          invariant: str | None, source: str,
+                          system: System | None = None) -> Dataset:
         """Build a dataset whose pairs are all samples of the train/test trajectories."""
         gaps = np.concatenate([np.diff(tr.t) for tr in (*train, *test)])
         return cls(
@@ -121,7 +134,52 @@ class Dataset:
             dxdt_train=np.concatenate([tr.dxdt for tr in train]),
             x_test=np.concatenate([tr.x for tr in test]),
             dxdt_test=np.concatenate([tr.dxdt for tr in test]),
-            invariant=invariant, dt=float(np.median(gaps)), source=source)
+            invariant=invariant, dt=float(np.median(gaps)), source=source, system=system)
+
+    @classmethod
+    def from_arrays(cls, x: Sequence[ArrayLike] | np.ndarray,
+                    t: Sequence[ArrayLike] | ArrayLike | float,
+                    names: Sequence[str], units: Sequence[str], *, time_unit: str = "s",
+                    dxdt: Sequence[ArrayLike] | np.ndarray | None = None,
+                    train: Sequence[int] | None = None, test: Sequence[int] | None = None,
+                    name: str = "arrays", invariant: str | None = None,
+                    source: str | None = None, system: System | None = None) -> Dataset:
+        """Build a dataset from numpy arrays, as trajectory files are built.
+
+        Args:
+            x: the trajectories: a list of (T_i, d) arrays, one (T, d) array (a single
+                trajectory) or an (n, T, d) array. Units: ``units``.
+            t: sample times in ``time_unit``: a list of (T_i,) arrays (one per trajectory),
+                one (T,) array shared by all, or a scalar time step (times 0, dt, 2 dt, ...).
+                Strictly increasing.
+            names: the d variable names (identifiers, used in formulas).
+            units: the d units in pint syntax (``"kg*m**2/s"``, ``"deg"``; ``""`` =
+                dimensionless).
+            time_unit: unit of ``t`` (pint syntax, a time).
+            dxdt: time derivatives, same layout as ``x``, in (unit of x) / ``time_unit``;
+                default: second-order finite differences,
+                ``numpy.gradient(x, t, edge_order=2)``.
+            train, test: indices of the training and test trajectories (either may be
+                omitted: the other trajectories). Default: the first half of the
+                trajectories (rounded down) train, the rest test; a single trajectory is
+                split in time, its first 80 % of samples (at least 3) train.
+            name: the dataset's name (run folders, reports).
+            invariant: a known conserved quantity in sympy syntax over ``names``, or None.
+            source: where the data came from, for reports (default: ``"arrays"``).
+            system: the system that made the data, for :meth:`System.generate`
+                implementations built on arrays; None (the default) for measured data.
+
+        Returns:
+            The dataset, values converted to SI base units.
+
+        Raises:
+            DataError: naming the argument, what was received and the fix.
+        """
+        from hamiltonian_data.arrays import dataset_from_arrays
+
+        return dataset_from_arrays(x, t, names, units, time_unit=time_unit, dxdt=dxdt,
+                                   train=train, test=test, name=name, invariant=invariant,
+                                   source=source, system=system)
 
     @property
     def dim(self) -> int:

@@ -9,6 +9,10 @@ train = rows 0–443 plus row 554 (445 pairs), test = rows 444–553 (110 pairs)
 
 As trajectories: train is rows 0–443 (one trajectory, 444 samples; the stray row 554 is a
 pair only), test is rows 444–553 (one trajectory, 110 samples, even 1/6 s steps).
+
+Rollouts default to 19 steps of 1/6 s (the horizon plotted on the Noether Networks poster),
+capped at the test data: there are no true states beyond the measurements. The baseline
+uses HNN's weight decay 1e-5 for these data.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ from typing import ClassVar
 import numpy as np
 
 from hamiltonian_data.dataset import Dataset, DataError, Trajectory, Variable
+from hamiltonian_data.system import System, shortest_test_horizon
 
 FILE_NAME = "real_pend_h_1.txt"
 N_PAIRS = 555
 N_TRAIN = 444      # int(555 * 0.8)
 N_TEST = 110       # int(555 * (1 - 0.8)) = 110 by floating-point rounding (HNN)
+HORIZON = 19       # rollout steps plotted on the Noether Networks poster
 
 
 def read_table(text: str, name: str = FILE_NAME) -> np.ndarray:
@@ -46,20 +52,25 @@ def read_table(text: str, name: str = FILE_NAME) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class RealPendulum:
+class RealPendulum(System):
     """Measured, slightly damped pendulum (Schmidt & Lipson 2009)."""
 
     name: ClassVar[str] = "real-pendulum"
     variables: ClassVar[tuple[Variable, ...]] = (Variable("q", "rad"), Variable("p", "rad/s"))
+    summary: ClassVar[str] = "measured (Schmidt & Lipson)"
+    baseline_weight_decay: ClassVar[float] = 1e-5          # HNN's setting for these data
+    invariant_note: ClassVar[str | None] = (
+        "human-proposed energy; not conserved (the pendulum is damped)")
+    paper_baseline: ClassVar[str | None] = "derivative MSE 2.7e-3 / 2.2e-3 train/test (HNN)"
 
     coefficient: float = 2.4   # human-proposed energy H = p² + coefficient·(1 − cos q)
     n_trajectories: ClassVar[int] = 1
 
     @property
-    def invariant(self) -> str:
+    def invariants(self) -> tuple[str, ...]:
         """Human-proposed reference p² − 2.4 cos q. Not truly conserved: the pendulum is
         damped; the ranking stage uses it as the oracle, as the Noether paper does."""
-        return f"p**2 - {self.coefficient:g}*cos(q)"
+        return (f"p**2 - {self.coefficient:g}*cos(q)",)
 
     def energy(self, q: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Human-proposed energy p² + 2.4 (1 − cos q) [rad²/s²]."""
@@ -88,4 +99,20 @@ class RealPendulum:
             x_train=xs[train_rows], dxdt_train=dxdt[train_rows],
             x_test=xs[test_rows], dxdt_test=dxdt[test_rows],
             invariant=self.invariant, dt=float(np.median(np.diff(t))),
-            source="measured: Schmidt & Lipson (2009), real_pend_h_1.txt; time unit taken as s")
+            source="measured: Schmidt & Lipson (2009), real_pend_h_1.txt; time unit taken as s",
+            system=self)
+
+    def horizon(self, dataset: Dataset) -> int:
+        """19 steps of 1/6 s, capped at the shortest test trajectory."""
+        return min(HORIZON, shortest_test_horizon(dataset))
+
+    def truth(self, x0: np.ndarray, t: np.ndarray) -> None:
+        """None: measured data have no true states beyond the measurements."""
+        return None
+
+    def describe(self) -> dict:
+        """The row of ``noether-search systems`` (no data read)."""
+        trajectories = {"count": 1, "train": 1, "test": 1, "samples_each": None,
+                        "train_samples": N_TRAIN, "test_samples": N_TEST}
+        text = f"1, split in time ({N_TRAIN} train / {N_TEST} test samples)"
+        return self._describe_row(trajectories, text)

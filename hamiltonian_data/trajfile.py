@@ -9,9 +9,12 @@ differences at both ends). Split: the first half of the trajectories (rounded do
 least one) is train, the rest test; a single trajectory is split in time, first 80 % of its
 samples train, the rest test (as HNN's real pendulum).
 
-Every problem raises :class:`DataError` naming the file, the line/column (or HDF5 key),
-what is wrong and the fix. Nothing is written when reading fails; writers write to a
-temporary file that replaces the target only when complete.
+A file is read into arrays (:class:`RawTrajectories`, values as written) and becomes a
+dataset through :meth:`Dataset.from_arrays`, the one construction path of data without a
+system. Every problem in a file raises :class:`DataError` naming the file, the line/column
+(or HDF5 key), what is wrong and the fix, before any array reaches ``from_arrays``.
+Nothing is written when reading fails; writers write to a temporary file that replaces the
+target only when complete.
 """
 
 from __future__ import annotations
@@ -27,14 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hamiltonian_data.units import BASE_SYMBOLS, DIMENSIONLESS, UnitError, parse_unit, ureg
-from hamiltonian_data.dataset import Dataset, DataError, Trajectory, Variable
+from hamiltonian_data.arrays import MIN_SAMPLES, MIN_SPLIT_SAMPLES, time_split_index
+from hamiltonian_data.dataset import Dataset, DataError, Trajectory
 
 ENCODING_TYPE = "noether-search-trajectories"
 ENCODING_VERSION = 1
 TRAJECTORY_NAMES = ("trajectory",)
 TIME_NAMES = ("t", "time")
-MIN_SAMPLES = 3
 EXAMPLE_HEADER = "trajectory,t [s],q [rad],p [kg*m**2/s]"
 _TIME_DIMS = (0, 0, 1, 0, 0, 0, 0)
 _HEADER_RE = re.compile(r"^(?P<name>[^\[\]]*?)\s*(?:\[(?P<unit>[^\[\]]*)\])?$")
@@ -42,48 +44,26 @@ _HEADER_RE = re.compile(r"^(?P<name>[^\[\]]*?)\s*(?:\[(?P<unit>[^\[\]]*)\])?$")
 
 @dataclass(frozen=True)
 class RawTrajectories:
-    """What a trajectory file holds, in SI base units, before derivatives and split.
+    """What a trajectory file holds, values in the file's units, checked.
 
     Attributes:
-        variables: the d state variables (units in SI base form).
+        names: the d state variable names.
+        units: their d units as written (pint syntax, ``""`` = dimensionless).
+        time_unit: the unit of ``t`` as written.
         ids: trajectory ids, in order of first appearance.
-        t: list of (T_i,) times [s].
-        x: list of (T_i, d) states.
+        t: list of (T_i,) increasing times [time_unit].
+        x: list of (T_i, d) states [units].
     """
 
-    variables: tuple[Variable, ...]
+    names: tuple[str, ...]
+    units: tuple[str, ...]
+    time_unit: str
     ids: tuple[str, ...]
     t: tuple[np.ndarray, ...]
     x: tuple[np.ndarray, ...]
 
 
-# -- units ---------------------------------------------------------------------------------
-def _si_unit_text(text: str, dims: tuple, factor: float) -> str:
-    """The unit values are stored in after conversion: the user's text when it is already
-    SI base (factor 1, e.g. ``kg*m**2/s``, ``rad``), else the SI base form (``cm`` -> ``m``,
-    ``deg`` -> ``rad``, ``km/h`` -> ``m/s``)."""
-    if factor == 1.0:
-        return "" if text in ("", "1", "dimensionless") else text
-    if dims == DIMENSIONLESS:
-        try:
-            ureg.Quantity(1.0, text).to("rad")
-            return "rad"
-        except Exception:
-            return ""
-    num, den = [], []
-    for i in (1, 0, 2, 3, 4, 5, 6):                 # kg first, as physicists write it
-        sym, e = BASE_SYMBOLS[i], dims[i]
-        if e == 0:
-            continue
-        mag = abs(e)
-        part = sym if mag == 1 else f"{sym}**{mag}" if float(mag).is_integer() else f"{sym}**({mag})"
-        (num if e > 0 else den).append(part)
-    top = "*".join(num) if num else "1"
-    if not den:
-        return top
-    return f"{top}/{den[0]}" if len(den) == 1 else f"{top}/({'*'.join(den)})"
-
-
+# -- header ----------------------------------------------------------------------------------
 def _parse_header_cell(cell: str, where: str) -> tuple[str, str]:
     """``"p [kg*m/s]"`` -> ``("p", "kg*m/s")``; raises DataError for malformed brackets."""
     text = cell.strip()
@@ -107,9 +87,9 @@ class _Columns:
     traj: int
     time: int
     states: tuple[int, ...]
-    time_factor: float
-    variables: tuple[Variable, ...]
-    factors: np.ndarray
+    time_unit: str
+    names: tuple[str, ...]
+    units: tuple[str, ...]
 
 
 def _interpret_header(cells: list[str], path: Path, where: Callable[[int], str]) -> _Columns:
@@ -117,6 +97,8 @@ def _interpret_header(cells: list[str], path: Path, where: Callable[[int], str])
 
     ``where(i)`` names 0-based column i for messages (``"data.csv, line 1, column 3"``).
     """
+    from hamiltonian_data.units import UnitError, parse_unit  # pint on first use
+
     names, units = [], []
     for i, cell in enumerate(cells):
         name, unit = _parse_header_cell(cell, where(i))
@@ -161,16 +143,14 @@ def _interpret_header(cells: list[str], path: Path, where: Callable[[int], str])
     if tunit.dims != _TIME_DIMS:
         raise DataError(f"{where(time)} ({names[time]!r}): "
                         f"unit [{units[time]}] is not a time; write e.g. '{names[time]} [s]'")
-    variables, factors = [], []
     for i in states:
         if not names[i].isidentifier():
             raise DataError(f"{where(i)}: state name "
                             f"{names[i]!r} is not an identifier usable in formulas; use "
                             "letters, digits and '_' (e.g. 'theta')")
-        u = unit_of(i)
-        variables.append(Variable(names[i], _si_unit_text(u.text, u.dims, u.to_base)))
-        factors.append(u.to_base)
-    return _Columns(traj, time, states, tunit.to_base, tuple(variables), np.array(factors))
+        unit_of(i)
+    return _Columns(traj, time, states, units[time], tuple(names[i] for i in states),
+                    tuple(units[i] for i in states))
 
 
 def _group(path: Path, cols: _Columns, ids: list[str], t: np.ndarray, x: np.ndarray,
@@ -197,9 +177,10 @@ def _group(path: Path, cols: _Columns, ids: list[str], t: np.ndarray, x: np.ndar
             raise DataError(f"{path}, {row_label(rows[0])}: trajectory {tid!r} has "
                             f"{idx.size} sample(s), at least {MIN_SAMPLES} are needed for "
                             "finite-difference derivatives; add samples or drop it")
-        ts.append(tt * cols.time_factor)
-        xs.append(x[idx] * cols.factors)
-    return RawTrajectories(cols.variables, tuple(order), tuple(ts), tuple(xs))
+        ts.append(tt)
+        xs.append(x[idx])
+    return RawTrajectories(cols.names, cols.units, cols.time_unit, tuple(order), tuple(ts),
+                           tuple(xs))
 
 
 # -- CSV -------------------------------------------------------------------------------------
@@ -408,22 +389,14 @@ def read(path: str | Path) -> RawTrajectories:
 
 
 def to_dataset(raw: RawTrajectories, name: str, source: str) -> Dataset:
-    """Finite-difference derivatives and the train/test split (see the module docstring)."""
-    trajs = [Trajectory(t=t, x=x, dxdt=np.gradient(x, t, axis=0, edge_order=2))
-             for t, x in zip(raw.t, raw.x)]
-    if len(trajs) == 1:
-        tr = trajs[0]
-        k = max(MIN_SAMPLES, int(len(tr) * 0.8))
-        if len(tr) - k < 2:
-            raise DataError(f"{source}: the only trajectory has {len(tr)} samples, too few to "
-                            "split 80/20 into train and test (need at least "
-                            f"{MIN_SAMPLES + 2}); add samples or trajectories")
-        train = (Trajectory(tr.t[:k], tr.x[:k], tr.dxdt[:k]),)
-        test = (Trajectory(tr.t[k:], tr.x[k:], tr.dxdt[k:]),)
-    else:
-        half = len(trajs) // 2
-        train, test = tuple(trajs[:half]), tuple(trajs[half:])
-    return Dataset.from_trajectories(name, raw.variables, train, test, None, source)
+    """Finite-difference derivatives and the train/test split (see the module docstring),
+    by :meth:`Dataset.from_arrays`."""
+    if len(raw.x) == 1 and time_split_index(len(raw.t[0])) is None:
+        raise DataError(f"{source}: the only trajectory has {len(raw.t[0])} samples, too few "
+                        "to split 80/20 into train and test (need at least "
+                        f"{MIN_SPLIT_SAMPLES}); add samples or trajectories")
+    return Dataset.from_arrays(list(raw.x), list(raw.t), raw.names, raw.units,
+                               time_unit=raw.time_unit, name=name, source=source)
 
 
 def load_file(path: str | Path) -> Dataset:

@@ -107,3 +107,121 @@ def test_load_arguments():
     with pytest.raises(DataError, match="unknown system 'pendel'"):
         load("pendel")
     assert set(hamiltonian_data.SYSTEMS) == {"pendulum", "spring", "real-pendulum"}
+
+
+# -- the System base class: each system owns its horizon, truth, weight decay, row --------------
+@pytest.mark.parametrize("name,horizon,decay", [("pendulum", 88, 1e-4), ("spring", 58, 1e-4),
+                                                ("real-pendulum", 19, 1e-5)])
+def test_system_horizon_and_weight_decay(name, horizon, decay):
+    from noether_search.baseline import BaselineConfig, default_horizon
+
+    system = SYSTEMS[name]
+    ds = load(name)
+    assert isinstance(system, hamiltonian_data.System) and ds.system is system
+    assert system.horizon(ds) == default_horizon(ds) == horizon
+    assert system.baseline_weight_decay == decay
+    assert BaselineConfig.for_dataset(ds).weight_decay == decay
+
+
+def test_system_not_part_of_content_hash():
+    ds = load("spring")
+    other = hamiltonian_data.Dataset.from_trajectories(
+        "x", ds.variables, ds.train, ds.test, ds.invariant, "elsewhere")
+    assert other.system is None and other.content_hash() == ds.content_hash()
+
+
+@pytest.mark.parametrize("name", ["pendulum", "spring"])
+def test_truth_agrees_with_generated_data(name):
+    system, ds = SYSTEMS[name], load(name)
+    x0 = np.stack([tr.x[0] for tr in ds.test[:3]])
+    truth = system.truth(x0, ds.test[0].t)
+    assert truth.shape == (3, len(ds.test[0]), 2)
+    np.testing.assert_allclose(truth, np.stack([tr.x for tr in ds.test[:3]]), atol=1e-9)
+
+
+def test_real_pendulum_has_no_truth_beyond_data():
+    system = SYSTEMS["real-pendulum"]
+    assert system.truth(np.zeros((1, 2)), np.arange(3.0)) is None
+    assert system.invariant_note and "not conserved" in system.invariant_note
+
+
+@pytest.mark.parametrize("name,count,samples", [("pendulum", 50, 45), ("spring", 50, 30)])
+def test_describe_ideal(name, count, samples):
+    row = SYSTEMS[name].describe()
+    assert row["name"] == name and row["invariant"] == SYSTEMS[name].invariant
+    assert row["trajectories"] == {"count": count, "train": count // 2, "test": count // 2,
+                                   "samples_each": samples}
+    assert row["source"] == "generated (HNN)"
+    assert row["variables"] == [{"name": v.name, "unit": v.unit}
+                                for v in SYSTEMS[name].variables]
+
+
+def test_describe_real_pendulum_matches_data():
+    row, ds = SYSTEMS["real-pendulum"].describe(), load("real-pendulum")
+    assert row["trajectories"]["train_samples"] == len(ds.train[0])
+    assert row["trajectories"]["test_samples"] == len(ds.test[0])
+    assert row["source"].startswith("measured")
+
+
+def test_abstract_systems_cannot_be_instantiated():
+    with pytest.raises(TypeError, match="abstract"):
+        hamiltonian_data.System()
+    with pytest.raises(TypeError, match="abstract"):
+        hamiltonian_data.IdealSystem()
+
+
+def test_register_rejects_non_systems():
+    with pytest.raises(TypeError, match="System subclass"):
+        hamiltonian_data.register(object())
+
+
+def test_user_system_gets_horizon_and_weight_decay_from_its_class():
+    """No name-branching: a new system name works everywhere through its class."""
+    from dataclasses import dataclass
+    from typing import ClassVar
+
+    from noether_search.baseline import BaselineConfig, default_horizon
+    from noether_search.cli._common import known_systems
+
+    @dataclass(frozen=True)
+    class Rotor(hamiltonian_data.System):
+        """Free rotor: q = ω t, p = ω; p is conserved."""
+
+        name: ClassVar[str] = "rotor"
+        variables: ClassVar[tuple] = (hamiltonian_data.Variable("q", "rad"),
+                                      hamiltonian_data.Variable("p", "rad/s"))
+        summary: ClassVar[str] = "generated (test)"
+        baseline_weight_decay: ClassVar[float] = 3e-3
+        invariant_note: ClassVar[str | None] = "a note"
+
+        @property
+        def invariants(self):
+            return ("p",)
+
+        def generate(self, noise=0.0, seed=0):
+            t = np.linspace(0.0, 1.0, 11)
+            x = [np.stack([w * t, np.full_like(t, w)], axis=1) for w in (0.5, 1.0, 1.5, 2.0)]
+            return hamiltonian_data.Dataset.from_arrays(
+                x, t, ["q", "p"], ["rad", "rad/s"], name=self.name,
+                invariant=self.invariant, source="generated: rotor", system=self)
+
+        def horizon(self, dataset):
+            return 7
+
+        def truth(self, x0, t):
+            return x0[:, None, :] + t[None, :, None] * np.stack(
+                [x0[:, 1], np.zeros(len(x0))], axis=1)[:, None, :]
+
+        def describe(self):
+            return self._describe_row({"count": 4}, "4")
+
+    hamiltonian_data.register(Rotor())
+    try:
+        ds = load("rotor")
+        assert ds.system == Rotor() and "rotor" in known_systems()
+        assert default_horizon(ds) == 7
+        assert BaselineConfig.for_dataset(ds).weight_decay == 3e-3
+        from noether_search.cli.systems import _footnotes
+        assert _footnotes()["rotor"] == ("**", "a note")
+    finally:
+        hamiltonian_data.SYSTEMS.pop("rotor")

@@ -2,16 +2,11 @@
 
 Rollout: every test trajectory's first state is integrated with classical RK4 (one step
 per sample interval of the data, all trajectories in one batch) and compared with the
-true states. Default horizons (:func:`default_horizon`):
-
-- ideal systems (pendulum, spring): twice the data window, t ∈ [0, 6] s: 88 steps of
-  3/44 s (pendulum) and 58 steps of 3/29 s (spring). The true states beyond the 3 s of test
-  data are integrated by the system itself (solve_ivp, rtol = atol = 1e-10) from the same
-  initial states. With this horizon the vanilla MLP's RMSE (0.060 pendulum, 0.018 spring,
-  seed 0) is within 6 % of the Noether Networks paper's 0.0563 and 0.0174; over the 3 s
-  test window alone it is about half of those (0.027, 0.009).
-- real pendulum: 19 steps of 1/6 (the horizon plotted on the Noether Networks poster);
-- user files: the shortest test trajectory.
+true states. The default horizon (:func:`default_horizon`) belongs to the system that made
+the data (``dataset.system.horizon(dataset)``: 88 steps pendulum, 58 spring, 19 real
+pendulum); data without a system (files, arrays) use their shortest test trajectory.
+Beyond the test data the true states come from ``dataset.system.truth(x0, t)`` (the ideal
+systems integrate themselves from the same initial states; measured data have none).
 
 RMSE is over steps 1..H (step 0 is the shared initial state), all test trajectories and
 all coordinates, in SI base units.
@@ -25,12 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hamiltonian_data import SYSTEMS, Dataset
+from hamiltonian_data import Dataset
 
 VectorField = Callable[[torch.Tensor], torch.Tensor]  # (B, d) -> (B, d) dx/dt
-
-#: default rollout horizon (steps) for the built-in systems
-DEFAULT_HORIZONS = {"pendulum": 88, "spring": 58, "real-pendulum": 19}
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,22 +46,16 @@ class RolloutResult:
     t: np.ndarray
 
 
-def _generator(dataset: Dataset):
-    """The built-in system that generated ``dataset``, or None for measured/file data."""
-    system = SYSTEMS.get(dataset.name)
-    if system is not None and hasattr(system, "trajectory") and dataset.source.startswith("generated"):
-        return system
-    return None
+def _shortest_test(dataset: Dataset) -> int:
+    return min(len(tr) for tr in dataset.test) - 1
 
 
 def default_horizon(dataset: Dataset) -> int:
-    """Rollout steps used when none is given (see the module docstring)."""
-    shortest = min(len(tr) for tr in dataset.test) - 1
-    if _generator(dataset) is not None:
-        return DEFAULT_HORIZONS[dataset.name]
-    if dataset.name in DEFAULT_HORIZONS and dataset.source.startswith("measured"):
-        return min(DEFAULT_HORIZONS[dataset.name], shortest)
-    return shortest
+    """Rollout steps used when none is given: the system's horizon for its data, else the
+    shortest test trajectory."""
+    if dataset.system is not None:
+        return dataset.system.horizon(dataset)
+    return _shortest_test(dataset)
 
 
 def _call(vector_field: VectorField, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -113,31 +99,30 @@ def rollout(vector_field: VectorField, dataset: Dataset, horizon: int | None = N
         vector_field: callable (B, d) float tensor -> (B, d) dx/dt; may use autograd.
         dataset: its ``test`` trajectories give initial states, step sizes and truth.
         horizon: steps H; default :func:`default_horizon`. Beyond the test trajectories'
-            length only for the generated systems: the truth is then integrated by the
-            system from the test initial states (noise-free after t = 0 even when the
-            dataset has noise).
+            length only when the data's system gives the truth (``system.truth``): the
+            ideal systems integrate it from the test initial states (noise-free after
+            t = 0 even when the dataset has noise).
         dtype: dtype of the tensors passed to ``vector_field``.
 
     Raises:
-        ValueError: horizon < 1, or longer than the test data and the data are not generated.
+        ValueError: horizon < 1, or longer than the test data and no system gives the truth.
     """
     H = default_horizon(dataset) if horizon is None else int(horizon)
     if H < 1:
         raise ValueError(f"horizon must be >= 1 step, got {H}")
-    shortest = min(len(tr) for tr in dataset.test) - 1
+    shortest = _shortest_test(dataset)
     x0 = np.stack([tr.x[0] for tr in dataset.test])            # (n_test, d)
     if H <= shortest:
         steps = np.stack([np.diff(tr.t[:H + 1]) for tr in dataset.test])   # (n_test, H)
         true = np.stack([tr.x[:H + 1] for tr in dataset.test])             # (n_test, H+1, d)
         t = dataset.test[0].t[:H + 1] - dataset.test[0].t[0]
     else:
-        system = _generator(dataset)
-        if system is None:
+        t = np.arange(H + 1) * (dataset.test[0].t[1] - dataset.test[0].t[0])
+        true = None if dataset.system is None else dataset.system.truth(x0, t)
+        if true is None:
             raise ValueError(f"horizon {H} is longer than the shortest test trajectory of "
                              f"{dataset.name!r} ({shortest} steps); choose horizon <= {shortest}")
-        t = np.arange(H + 1) * (dataset.test[0].t[1] - dataset.test[0].t[0])
         steps = np.broadcast_to(np.diff(t), (x0.shape[0], H)).copy()
-        true = system.trajectory(x0, t)
     pred = rk4(vector_field, torch.from_numpy(x0), torch.from_numpy(steps), dtype).numpy()
     err2 = (pred[:, 1:] - true[:, 1:]) ** 2                   # (n_test, H, d)
     return RolloutResult(rmse=float(np.sqrt(err2.mean())),

@@ -34,13 +34,15 @@ class BaselineConfig:
     hidden: int = 200            # width of both hidden layers
     steps: int = 2000            # full-batch Adam steps
     lr: float = 1e-3             # Adam learning rate
-    weight_decay: float = 1e-4   # Adam weight decay (HNN: 1e-5 for the real pendulum)
+    weight_decay: float = 1e-4   # Adam weight decay (for_dataset: the system's setting)
     seed: int = 0                # torch seed for the orthogonal initialisation
 
     @classmethod
     def for_dataset(cls, dataset: Dataset, **overrides) -> BaselineConfig:
-        """HNN's settings for ``dataset`` (weight decay 1e-5 on the real pendulum)."""
-        base = cls(weight_decay=1e-5) if dataset.name == "real-pendulum" else cls()
+        """HNN's settings for ``dataset``: weight decay from its system
+        (``System.baseline_weight_decay``; 1e-4 for data without a system)."""
+        base = cls() if dataset.system is None else cls(
+            weight_decay=dataset.system.baseline_weight_decay)
         return replace(base, **overrides)
 
     def to_json(self) -> str:

@@ -16,18 +16,23 @@ import click
 
 from noether_search.store import default_run_dir
 
-KNOWN_SYSTEMS = ("pendulum", "spring", "real-pendulum")
+
+def known_systems() -> tuple[str, ...]:
+    """Names of the registered systems (``hamiltonian_data.SYSTEMS``)."""
+    import hamiltonian_data
+
+    return tuple(hamiltonian_data.SYSTEMS)
 
 
 class SystemType(click.ParamType):
-    """A built-in system name; the error lists the known ones."""
+    """A registered system name; the error lists the known ones."""
 
     name = "SYSTEM"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        if value in KNOWN_SYSTEMS:
+        if value in known_systems():
             return value
-        self.fail(f"unknown system {value!r}; known systems: {', '.join(KNOWN_SYSTEMS)} "
+        self.fail(f"unknown system {value!r}; known systems: {', '.join(known_systems())} "
                   "(or use --data FILE for your own trajectories)", param, ctx)
 
 
@@ -35,7 +40,7 @@ def data_source_options(func: Callable) -> Callable:
     """Add ``--system`` / ``--data`` / ``--noise`` / ``--seed``; exactly one of system/data."""
 
     @click.option("--system", "system", type=SystemType(), default=None,
-                  help=f"Built-in system: {', '.join(KNOWN_SYSTEMS)}.")
+                  help=f"Built-in system: {', '.join(known_systems())}.")
     @click.option("--data", "data", type=click.Path(dir_okay=False, path_type=Path), default=None,
                   help="Your own trajectories: a CSV or HDF5 file in the documented format "
                        "(docs/TRAJECTORY_FORMAT.md). Units come from the header.")
@@ -50,7 +55,7 @@ def data_source_options(func: Callable) -> Callable:
             raise click.UsageError("--system and --data are mutually exclusive; give one of them")
         if system is None and data is None:
             raise click.UsageError("give --system NAME (one of "
-                                   f"{', '.join(KNOWN_SYSTEMS)}) or --data FILE")
+                                   f"{', '.join(known_systems())}) or --data FILE")
         if data is not None and kwargs.get("noise"):
             raise click.UsageError("--noise applies to the built-in systems only, not to --data")
         return func(*args, **kwargs)
@@ -74,10 +79,7 @@ def load_variables(system: str | None, data: Path | None) -> tuple[tuple[str, st
     import hamiltonian_data
 
     if system is not None:
-        spec = hamiltonian_data.SYSTEMS[system]
-        variables = getattr(spec, "variables", None)
-        if variables is not None:
-            return tuple((v.name, v.unit) for v in variables)
+        return tuple((v.name, v.unit) for v in hamiltonian_data.SYSTEMS[system].variables)
     dataset = load_dataset(system, data)
     return tuple((v.name, v.unit) for v in dataset.variables)
 

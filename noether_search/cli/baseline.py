@@ -11,11 +11,6 @@ from noether_search.cli._common import (console, data_source_options, echo_json,
                                         load_dataset, open_store, out_option, progress_bar,
                                         resolve_out)
 
-#: Vanilla-MLP figures of the papers, printed next to ours.
-_PAPER = {"pendulum": "rollout RMSE 0.0563 (Noether Networks)",
-          "spring": "rollout RMSE 0.0174 (Noether Networks)",
-          "real-pendulum": "derivative MSE 2.7e-3 / 2.2e-3 train/test (HNN)"}
-
 
 def _set_threads() -> None:
     # The MLP's matrices are small (N x 200); on 2 shared cores a second intra-op thread
@@ -87,8 +82,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
     table.add_row("RMSE at steps 1 / mid / last",
                   " / ".join(f"{roll.rmse_by_step[i]:.3g}"
                              for i in (0, roll.horizon // 2, roll.horizon - 1)))
-    if dataset.name in _PAPER and data is None:
-        table.add_row("paper", _PAPER[dataset.name])
+    if dataset.system is not None and dataset.system.paper_baseline:
+        table.add_row("paper", dataset.system.paper_baseline)
     table.add_row("model", escape(("reused " if not result.trained else "trained, stored as ")
                                   + f"{store.path(result.key)}"))
     table.add_row("seconds", f"{seconds:.1f}")

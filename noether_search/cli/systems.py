@@ -8,30 +8,19 @@ from noether_search.cli._common import console, echo_json, json_option
 
 
 def _describe() -> list[dict]:
-    """One dict per built-in system, from the dataclasses alone (no data generated)."""
+    """One row per registered system, from the systems alone (no data generated)."""
     import hamiltonian_data
-    from hamiltonian_data.real_pendulum import N_TEST, N_TRAIN
 
-    rows = []
-    for name, system in hamiltonian_data.SYSTEMS.items():
-        if hasattr(system, "n_points"):
-            half = system.n_trajectories // 2
-            trajectories = {"count": system.n_trajectories, "train": half,
-                            "test": system.n_trajectories - half,
-                            "samples_each": system.n_points}
-            text = (f"{system.n_trajectories} ({half} train / {system.n_trajectories - half} "
-                    f"test) x {system.n_points} samples")
-            source = "generated (HNN)"
-        else:
-            trajectories = {"count": 1, "train": 1, "test": 1,
-                            "samples_each": None, "train_samples": N_TRAIN, "test_samples": N_TEST}
-            text = f"1, split in time ({N_TRAIN} train / {N_TEST} test samples)"
-            source = "measured (Schmidt & Lipson)"
-        rows.append({"name": name,
-                     "variables": [{"name": v.name, "unit": v.unit} for v in system.variables],
-                     "invariant": system.invariant, "trajectories": trajectories,
-                     "trajectories_text": text, "source": source, "parameters": repr(system)})
-    return rows
+    return [system.describe() for system in hamiltonian_data.SYSTEMS.values()]
+
+
+def _footnotes() -> dict[str, tuple[str, str]]:
+    """System name -> (footnote mark ``*``, ``**``, ..., note) for the systems whose
+    invariant carries a note (``System.invariant_note``), in registry order."""
+    import hamiltonian_data
+
+    noted = [s for s in hamiltonian_data.SYSTEMS.values() if s.invariant_note]
+    return {s.name: ("*" * (k + 1), s.invariant_note) for k, s in enumerate(noted)}
 
 
 @click.command("systems")
@@ -45,17 +34,18 @@ def command(as_json: bool) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    notes = _footnotes()
+    caption = "".join(f"{mark} {note}. " for mark, note in notes.values())
     table = Table(title="Built-in systems",
-                  caption="* human-proposed energy; not conserved (the pendulum is damped). "
-                          "Generated systems are noise-free unless --noise is given.")
+                  caption=caption + "Generated systems are noise-free unless --noise is given.")
     table.add_column("name", no_wrap=True)
     for col in ("variables", "known invariant", "trajectories", "source"):
         table.add_column(col)
     for r in rows:
         variables = ", ".join(f"{v['name']} [{v['unit'] or '1'}]" for v in r["variables"])
-        invariant = r["invariant"]
-        if r["name"] == "real-pendulum":
-            invariant += " *"
+        invariant = r["invariant"] or ""
+        if r["name"] in notes:
+            invariant += " " + notes[r["name"]][0]
         table.add_row(*(escape(c) for c in (r["name"], variables, invariant,
                                             r["trajectories_text"], r["source"])))
     console().print(table)
