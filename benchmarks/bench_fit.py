@@ -19,15 +19,15 @@ import tempfile
 CHILD = r"""
 import json, resource, sys, time, os
 import hamiltonian_data
-from dslsearch.enumerate import enumerate_formulas, write_table
-from dslsearch.fitting import FitConfig, fit_candidates
+from dslsearch.fitting import FitConfig
+from noether_search.stages import enumerate_candidates, fit_laws
 from noether_search.store import ResultsStore
 system, depth, workers, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 ds = hamiltonian_data.load(system=system)
 store = ResultsStore.open(root)
-write_table(store, enumerate_formulas(ds.variables, depth))
+table = enumerate_candidates(ds, depth, store=store)
 t0, c0 = time.perf_counter(), os.times()
-res = fit_candidates(store, ds, depth, FitConfig(workers=workers))
+res = fit_laws(ds, depth, FitConfig(workers=workers), store=store, table=table)
 wall = time.perf_counter() - t0
 from joblib.externals.loky import get_reusable_executor
 get_reusable_executor().shutdown(wait=True)   # reap the workers: their rusage is counted

@@ -27,7 +27,6 @@ Conventions (they fix the counts; see ``docs/ENUMERATION.md``):
 
 from __future__ import annotations
 
-import json
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -40,8 +39,6 @@ from dslsearch.formula import (ADD, COS, DIV, INPUT, MUL, PARAM, SIN, SQUARE, SU
 from hamiltonian_data.units import DIMENSIONLESS, parse_unit
 
 MAX_DEPTH = 10
-ENCODING_TYPE = "candidate-table"
-ENCODING_VERSION = 1
 _FREE_UID = -1
 _N_CHECK_POINTS = 12
 
@@ -334,49 +331,3 @@ def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
         size=size_arr, candidates=cand, counts_by_size=counts_by_size,
         seconds=time.perf_counter() - start)
 
-
-# -- store I/O ------------------------------------------------------------------------------
-def table_key(depth: int) -> str:
-    return f"candidates/d{depth}"
-
-
-def write_table(store, table: FormulaTable, with_strings: bool = True) -> str:
-    """Write ``table`` to the results store under ``candidates/d{depth}`` (atomic).
-
-    Layout: datasets ``nodes/op``, ``nodes/a``, ``nodes/b``, ``nodes/size``,
-    ``candidates/id``, ``candidates/size``, ``candidates/expr`` (sympy syntax, params
-    ``c0…``); attributes ``variables`` (JSON list of [name, unit]), ``depth``,
-    ``counts_by_size`` (JSON), ``seconds``.
-    """
-    import h5py
-
-    key = table_key(table.depth)
-    with store.write(key, ENCODING_TYPE, ENCODING_VERSION,
-                     variables=json.dumps([list(v) for v in table.variables]),
-                     depth=table.depth,
-                     counts_by_size=json.dumps({str(k): v for k, v in table.counts_by_size.items()}),
-                     seconds=table.seconds) as f:
-        g = f.create_group("nodes")
-        for name in ("op", "a", "b", "size"):
-            g.create_dataset(name, data=getattr(table, name), compression="gzip")
-        c = f.create_group("candidates")
-        c.create_dataset("id", data=table.candidates, compression="gzip")
-        c.create_dataset("size", data=table.size[table.candidates], compression="gzip")
-        if with_strings:
-            strings = list(table.expr_strings())
-            c.create_dataset("expr", data=np.array(strings, dtype=object),
-                             dtype=h5py.string_dtype(), compression="gzip")
-    return key
-
-
-def read_table(store, depth: int) -> FormulaTable:
-    """Read the ``candidates/d{depth}`` artifact back into a :class:`FormulaTable`."""
-    key = table_key(depth)
-    with store.read(key, ENCODING_TYPE) as f:
-        variables = tuple(tuple(v) for v in json.loads(f.attrs["variables"]))
-        counts = {int(k): int(v) for k, v in json.loads(f.attrs["counts_by_size"]).items()}
-        return FormulaTable(
-            variables=variables, depth=int(f.attrs["depth"]),
-            op=f["nodes/op"][()], a=f["nodes/a"][()], b=f["nodes/b"][()],
-            size=f["nodes/size"][()], candidates=f["candidates/id"][()],
-            counts_by_size=counts, seconds=float(f.attrs["seconds"]))

@@ -23,7 +23,7 @@ _EXPORTS = {
     "NotFittedError": "noether_search.estimator",
     "Dataset": "hamiltonian_data",
     "load": "hamiltonian_data",
-    "Law": "noether_search.stages._interim",
+    "Law": "dslsearch.law",
     "ResultsStore": "noether_search.store",
     # stages, their configs and results
     "rank": "noether_search.stages",
@@ -38,8 +38,9 @@ _EXPORTS = {
     "TailoredLaw": "noether_search.stages",
     "evaluate_models": "noether_search.stages",
     "Rollouts": "noether_search.stages",
-    "fit_laws": "noether_search.stages._interim",
-    "train_baseline": "noether_search.stages._interim",
+    "enumerate_candidates": "noether_search.stages",
+    "fit_laws": "noether_search.stages",
+    "train_baseline": "noether_search.stages",
     "FitConfig": "dslsearch.fitting",
     "BaselineConfig": "noether_search.baseline",
 }
@@ -48,13 +49,14 @@ __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from dslsearch.fitting import FitConfig
+    from dslsearch.law import Law
     from hamiltonian_data import Dataset, load
     from noether_search.baseline import BaselineConfig
     from noether_search.estimator import NoetherSearch, NotFittedError
     from noether_search.stages import (MetaConfig, Oracle, RankConfig, RankedLaw, RankResult,
-                                       Rollouts, ScreenedLaw, TailoredLaw, evaluate_models,
-                                       meta_tailor_laws, rank, screen_laws)
-    from noether_search.stages._interim import Law, fit_laws, train_baseline
+                                       Rollouts, ScreenedLaw, TailoredLaw, enumerate_candidates,
+                                       evaluate_models, fit_laws, meta_tailor_laws, rank,
+                                       screen_laws, train_baseline)
     from noether_search.store import ResultsStore
 
 

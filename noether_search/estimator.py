@@ -114,7 +114,7 @@ class NoetherSearch:
                 or unreadable data (``DataError``).
         """
         from noether_search.stages import rank
-        from noether_search.stages._interim import fit_laws
+        from noether_search.stages import fit_laws
 
         self._validate()
         dataset = _as_dataset(data, self.seed)
@@ -131,8 +131,10 @@ class NoetherSearch:
             best = self.ranking_.best
             self.best_law_ = None if best is None else best.law
         else:
+            report = (None if self.progress is None
+                      else (lambda done, total: self.progress("fit", done, total)))
             self.fit_result_ = fit_laws(dataset, self.depth, fit_config, store=store,
-                                        progress=self.progress)
+                                        progress=report)
             self.best_law_ = self.fit_result_.laws[0] if self.fit_result_.laws else None
         self.laws_ = list(self.fit_result_.laws)
         return self

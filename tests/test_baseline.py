@@ -8,7 +8,8 @@ import torch
 
 from hamiltonian_data import load
 from noether_search.baseline import (MLP, BaselineConfig, default_horizon, derivative_mse,
-                                     get_or_train, rollout, store_key, train_mlp)
+                                     rollout, train_mlp)
+from noether_search.stages import baseline_key, train_baseline
 from noether_search.store import ResultsStore
 
 SMALL = BaselineConfig(hidden=32, steps=300, lr=3e-3)
@@ -66,10 +67,10 @@ def test_training_is_seeded(spring):
 def test_reuse_does_not_retrain(tmp_path, spring):
     store = ResultsStore.open(tmp_path / "run")
     cfg = BaselineConfig(hidden=16, steps=20)
-    first = get_or_train(store, spring, cfg)
-    assert first.trained and store.exists(first.key) and first.key == store_key(spring, cfg)
+    first = train_baseline(spring, cfg, store=store)
+    assert first.trained and store.exists(first.key) and first.key == baseline_key(spring, cfg)
     calls = []
-    second = get_or_train(store, spring, cfg, progress=lambda *a: calls.append(a))
+    second = train_baseline(spring, cfg, store=store, progress=lambda *a: calls.append(a))
     assert second.trained is False and calls == []
     for (n1, p1), (n2, p2) in zip(first.model.state_dict().items(),
                                   second.model.state_dict().items()):
@@ -82,8 +83,8 @@ def test_reuse_does_not_retrain(tmp_path, spring):
         assert set(f["weights"]) == {"linear1.weight", "linear1.bias", "linear2.weight",
                                      "linear2.bias", "linear3.weight"}
     # another config or other data -> another key
-    assert store_key(spring, BaselineConfig(hidden=16, steps=21)) != first.key
-    assert store_key(load("spring", seed=1), cfg) != first.key
+    assert baseline_key(spring, BaselineConfig(hidden=16, steps=21)) != first.key
+    assert baseline_key(load("spring", seed=1), cfg) != first.key
 
 
 def _spring_field(x: torch.Tensor) -> torch.Tensor:

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from dslsearch.enumerate import (MAX_DEPTH, EnumerationError, enumerate_formulas, read_table,
-                                 write_table)
+from dslsearch.enumerate import MAX_DEPTH, EnumerationError, enumerate_formulas
 from dslsearch.formula import from_sympy
 from noether_search.store import ResultsStore
+from noether_search.store.codecs import CANDIDATE_TABLE
 
 PENDULUM = [("q", "rad"), ("p", "kg*m**2/s")]
 SPRING = [("q", "m"), ("p", "kg*m/s")]
@@ -96,8 +96,8 @@ def test_bad_depth(depth):
 
 def test_store_round_trip(tmp_path, spring7):
     store = ResultsStore.open(tmp_path / "run")
-    write_table(store, spring7)
-    back = read_table(store, 7)
+    store.save("candidates/d7", CANDIDATE_TABLE, spring7)
+    back = store.load("candidates/d7", CANDIDATE_TABLE)
     assert back.variables == spring7.variables
     np.testing.assert_array_equal(back.candidates, spring7.candidates)
     assert back.counts_by_size == spring7.counts_by_size

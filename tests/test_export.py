@@ -1,7 +1,7 @@
 """`noether-search export`: one row per candidate, with or without fit results.
 
 Stores are FIXTURES: a real enumeration plus, where fits are needed, a fit shard written in
-the layout of ``dslsearch/fitting/run.py`` with made-up scores (see tests/test_report.py).
+the layout of ``noether_search/store/codecs.py`` with made-up scores (see tests/test_report.py).
 """
 
 import csv
@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dslsearch.enumerate import enumerate_formulas, write_table
+from dslsearch.enumerate import enumerate_formulas
 from noether_search.cli import cli
 from noether_search.report import collect, write_csv, write_json
 from noether_search.report.export import COLUMNS
 from noether_search.store import ResultsStore
+from noether_search.store.codecs import CANDIDATE_TABLE
 
 PENDULUM = (("q", "rad"), ("p", "kg*m**2/s"))
 
@@ -34,7 +35,7 @@ def stores(tmp_path_factory):
     out = []
     for name in ("enum_only", "fitted"):
         store = ResultsStore.open(base / name)
-        write_table(store, table)
+        store.save("candidates/d5", CANDIDATE_TABLE, table)
         out.append(base / name)
     store = ResultsStore.open(base / "fitted")
     exprs = list(table.expr_strings())

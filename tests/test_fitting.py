@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 import hamiltonian_data
-from dslsearch.enumerate import FormulaTable, write_table
-from dslsearch.fitting import FitConfig, FitStatus, Segments, fit_candidates, r_score, read_fits
+from dslsearch.enumerate import FormulaTable
+from dslsearch.fitting import FitConfig, FitStatus, Segments, r_score
 from dslsearch.fitting.objective import sums_of_squares
 from dslsearch.fitting.optimise import solve_affine
+from noether_search.stages import fit_laws, load_fits
 from noether_search.store import ResultsStore
+from noether_search.store.codecs import CANDIDATE_TABLE
 
 INPUT, PARAM, ADD, SUB, MUL, DIV, SIN, COS, SQUARE = range(9)
 
@@ -65,12 +67,12 @@ def pendulum():
 
 def make_store(tmp_path, dataset, name="s"):
     store = ResultsStore.open(tmp_path / name)
-    write_table(store, hand_table(dataset.variables, NODES, CANDIDATES))
+    store.save("candidates/d7", CANDIDATE_TABLE, hand_table(dataset.variables, NODES, CANDIDATES))
     return store
 
 
 def by_node(fits: dict) -> dict[int, int]:
-    return {int(n): i for i, n in enumerate(fits["node"])}
+    return {int(n): i for i, n in enumerate(fits.node)}
 
 
 # ---------------------------------------------------------------------------- objective
@@ -109,8 +111,8 @@ def test_shuffled_segments_keep_lengths():
 @pytest.fixture(scope="module")
 def tiny_fit(pendulum, tmp_path_factory):
     store = make_store(tmp_path_factory.mktemp("fit"), pendulum)
-    result = fit_candidates(store, pendulum, 7, FitConfig(workers=1))
-    return store, result, read_fits(store, result.key)
+    result = fit_laws(pendulum, 7, store=store, config=FitConfig(workers=1))
+    return store, result, load_fits(store, result.key)
 
 
 def test_law_recovered_and_constant_on_fresh_trajectories(tiny_fit, pendulum):
@@ -120,7 +122,7 @@ def test_law_recovered_and_constant_on_fresh_trajectories(tiny_fit, pendulum):
     law = result.laws[0]
     assert law.n_variants == 2                     # p**2 - c cos q and cos q - c p**2
     row = by_node(fits)[6]
-    assert abs(fits["params"][row, 0] - 3.0) < 0.03
+    assert abs(fits.params[row, 0] - 3.0) < 0.03
     g = law.torch_fn()
     for tr in pendulum.test:                       # not used for fitting
         v = g(torch.tensor(np.array(tr.x))).numpy()
@@ -130,14 +132,14 @@ def test_law_recovered_and_constant_on_fresh_trajectories(tiny_fit, pendulum):
 def test_trivial_and_failures_recorded(tiny_fit):
     _, result, fits = tiny_fit
     rows = by_node(fits)
-    assert fits["status"][rows[7]] == FitStatus.TRIVIAL          # q - q
-    assert fits["status"][rows[11]] == FitStatus.TRIVIAL         # sin**2 + cos**2
-    assert fits["status"][rows[12]] == FitStatus.NONFINITE       # p / (q - q)
-    assert "NaN or inf" in fits["message"][rows[12]]
+    assert fits.status[rows[7]] == FitStatus.TRIVIAL          # q - q
+    assert fits.status[rows[11]] == FitStatus.TRIVIAL         # sin**2 + cos**2
+    assert fits.status[rows[12]] == FitStatus.NONFINITE       # p / (q - q)
+    assert "NaN or inf" in fits.message[rows[12]]
     assert result.n_failed >= 1 and result.n_trivial == 2
-    assert fits["status"][rows[14]] in (FitStatus.OK, FitStatus.NOT_CONVERGED)
+    assert fits.status[rows[14]] in (FitStatus.OK, FitStatus.NOT_CONVERGED)
     # root-affine parameter stripped: p**2 + c scores exactly as p**2
-    assert fits["R_true"][rows[15]] == fits["R_true"][rows[3]]
+    assert fits.R_true[rows[15]] == fits.R_true[rows[3]]
 
 
 def test_random_sequence_test_rejects_noise_fits(tmp_path, pendulum):
@@ -151,24 +153,24 @@ def test_random_sequence_test_rejects_noise_fits(tmp_path, pendulum):
         x_train=np.zeros((0, 2)), dxdt_train=np.zeros((0, 2)), x_test=np.zeros((0, 2)),
         dxdt_test=np.zeros((0, 2)), invariant=None, dt=1.0, source="test")
     store = make_store(tmp_path, noise)
-    result = fit_candidates(store, noise, 7, FitConfig(workers=1))
-    fits = read_fits(store, result.key)
-    ok = fits["status"] == FitStatus.OK
-    assert np.nanmin(fits["R_true"][ok]) < 0.9       # something "fits" the noise a bit
+    result = fit_laws(noise, 7, store=store, config=FitConfig(workers=1))
+    fits = load_fits(store, result.key)
+    ok = fits.status == FitStatus.OK
+    assert np.nanmin(fits.R_true[ok]) < 0.9       # something "fits" the noise a bit
     assert result.n_survivors == 0 and result.laws == []
 
 
 def test_workers_do_not_change_results(tmp_path, pendulum, tiny_fit):
     _, _, ref = tiny_fit
     store = make_store(tmp_path, pendulum)
-    res = fit_candidates(store, pendulum, 7, FitConfig(workers=2, shard_cost=3))
-    assert_same(read_fits(store, res.key), ref)
+    res = fit_laws(pendulum, 7, store=store, config=FitConfig(workers=2, shard_cost=3))
+    assert_same(load_fits(store, res.key), ref)
 
 
 def assert_same(a: dict, b: dict) -> None:
     for k in ("node", "status", "params", "R_true", "R_random"):
-        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    assert a["message"] == b["message"]
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=k)
+    assert a.message == b.message
 
 
 KILL_SCRIPT = textwrap.dedent("""
@@ -176,7 +178,8 @@ KILL_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     import hamiltonian_data
     from noether_search.store import ResultsStore
-    from dslsearch.fitting import FitConfig, fit_candidates
+    from dslsearch.fitting import FitConfig
+    from noether_search.stages import fit_laws
     store = ResultsStore.open({root!r})
     ds = hamiltonian_data.load(system="pendulum")
     calls = []
@@ -184,7 +187,7 @@ KILL_SCRIPT = textwrap.dedent("""
         calls.append(done)
         if len(calls) == 3:          # two shards written: die without any clean-up
             os.kill(os.getpid(), signal.{sig})
-    fit_candidates(store, ds, 7, FitConfig(workers=1, shard_cost=3), progress=progress)
+    fit_laws(ds, 7, store=store, config=FitConfig(workers=1, shard_cost=3), progress=progress)
 """)
 
 
@@ -193,7 +196,7 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, pendulum, sig):
     import pathlib
 
     ref_store = make_store(tmp_path, pendulum, "ref")
-    ref = fit_candidates(ref_store, pendulum, 7, FitConfig(workers=1, shard_cost=3))
+    ref = fit_laws(pendulum, 7, store=ref_store, config=FitConfig(workers=1, shard_cost=3))
     store = make_store(tmp_path, pendulum, "run")
     script = KILL_SCRIPT.format(tests=str(pathlib.Path(__file__).parent),
                                 root=str(store.root), sig=sig)
@@ -202,26 +205,26 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, pendulum, sig):
     partial = store.keys(f"fits/{ref.key}")
     assert 0 < len(partial) < ref.shards_total
     store = ResultsStore.open(store.root)              # cleans stray temp files
-    res = fit_candidates(store, pendulum, 7, FitConfig(workers=1, shard_cost=3))
+    res = fit_laws(pendulum, 7, store=store, config=FitConfig(workers=1, shard_cost=3))
     assert res.shards_done == len(partial)
-    assert_same(read_fits(store, res.key), read_fits(ref_store, ref.key))
-    assert [law.expr for law in res.laws] == [law.expr for law in ref.laws]
+    assert_same(load_fits(store, res.key), load_fits(ref_store, ref.key))
+    assert [str(law) for law in res.laws] == [str(law) for law in ref.laws]
 
 
 def test_dask_local_cluster_equals_joblib(tmp_path, pendulum, tiny_fit):
     pytest.importorskip("dask.distributed")
     _, _, ref = tiny_fit
     store = make_store(tmp_path, pendulum)
-    res = fit_candidates(store, pendulum, 7,
+    res = fit_laws(pendulum, 7, store=store, config=
                          FitConfig(workers=2, backend="dask", shard_cost=3))
-    assert_same(read_fits(store, res.key), ref)
+    assert_same(load_fits(store, res.key), ref)
 
 
 def test_table_of_other_variables_is_refused(tmp_path, pendulum):
     spring = hamiltonian_data.load(system="spring")
     store = make_store(tmp_path, pendulum)
     with pytest.raises(ValueError, match="enumerated for variables"):
-        fit_candidates(store, spring, 7, FitConfig(workers=1))
+        fit_laws(spring, 7, store=store, config=FitConfig(workers=1))
 
 
 # ------------------------------------------------------------------------ full targets
@@ -232,7 +235,7 @@ def test_depth7_targets(tmp_path, system):
 
     ds = hamiltonian_data.load(system=system)
     store = ResultsStore.open(tmp_path / system)
-    res = fit_candidates(store, ds, 7, FitConfig(workers=2))
+    res = fit_laws(ds, 7, store=store, config=FitConfig(workers=2))
     q, p = sympy.symbols("q p")
     target, term = ((p**2 - 3 * sympy.cos(q)), sympy.cos(q)) if system == "pendulum" \
         else ((q**2 + p**2), p**2)

@@ -1,8 +1,8 @@
 """`noether-search report`: collected data, figures, report.tex and its PDF.
 
-The stores here are FIXTURES built by hand: a real enumeration (``write_table``) plus a fit
-shard, ``summary.json`` and rollouts written in the layouts of ``dslsearch/fitting/run.py``
-and ``noether_search/stages/`` with made-up numbers, so the report is tested without
+The stores here are FIXTURES built by hand: a real enumeration (``enumerate_candidates``) plus a fit
+shard, ``summary.json`` and rollouts written in the layouts of ``noether_search/store/codecs.py``
+and the rank stages (``noether_search/stages/``) with made-up numbers, so the report is tested without
 running the (slow) pipeline. ``test_real_rank_run`` (slow) runs the real thing.
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dslsearch.enumerate import enumerate_formulas, write_table
+from noether_search.stages import enumerate_candidates
 from noether_search.cli import cli
 from noether_search.report import (LatexNotFound, collect, compile_pdf, escape, write_figures,
                                    write_report)
@@ -34,13 +34,12 @@ needs_latex = pytest.mark.skipif(not HAS_LATEX, reason="no pdflatex/latexmk on P
 def enumerated_store(root, variables=PENDULUM, depth=5):
     """A store holding only an enumeration (as `noether-search enumerate` writes it)."""
     store = ResultsStore.open(root)
-    table = enumerate_formulas(variables, depth)
-    write_table(store, table)
+    table = enumerate_candidates(variables, depth, store=store)
     return store, table
 
 
 def add_fit_shard(store, table, n_fitted):
-    """FIXTURE fit shard (layout of dslsearch.fitting.run._write_shard) for the first
+    """FIXTURE fit shard (layout of the fit-shard codec) for the first
     ``n_fitted`` candidates; the spring law q**2 + c0*p**2 passes the filter."""
     exprs = list(table.expr_strings())
     idx = np.arange(n_fitted)

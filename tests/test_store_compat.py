@@ -1,6 +1,6 @@
 """A store written by schema version 1 (kept in tests/data/store-v1) is still read back.
 
-The fixture was written by `fit_candidates` at depth 5 on `tests/data/spring_dimless_small.csv`
+The fixture was written by the fit stage at depth 5 on `tests/data/spring_dimless_small.csv`
 (8 trajectories of the ideal spring with dimensionless q, p). If a change breaks reading it,
 the on-disk format changed: bump the encoding version and keep a reader for the old one.
 """
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 import hamiltonian_data
-from dslsearch.enumerate import read_table
-from dslsearch.fitting import FitConfig, accepted, fit_candidates, read_fits, read_laws
+from dslsearch.fitting import FitConfig, accepted
+from noether_search.stages import fit_laws, load_fits
 from noether_search.store import SCHEMA_VERSION, ResultsStore, StoreError
+from noether_search.store.codecs import CANDIDATE_TABLE, FIT_LAWS
 
 DATA = Path(__file__).parent / "data"
 KEY = "d5-28cc4e888b23"
@@ -28,25 +29,27 @@ def old_store(tmp_path):
 
 
 def test_reads_candidates_fits_and_laws(old_store):
-    table = read_table(old_store, 5)
+    table = old_store.load("candidates/d5", CANDIDATE_TABLE)
     assert table.variables == (("q", ""), ("p", ""))
     assert table.n_candidates == 1778
-    fits = read_fits(old_store, KEY)
-    assert len(fits["R_true"]) == table.n_candidates
-    ok = accepted(fits["status"], fits["R_true"], fits["R_random"], 100.0)
+    fits = load_fits(old_store, KEY)
+    assert len(fits.R_true) == table.n_candidates
+    ok = accepted(fits.status, fits.R_true, fits.R_random, 100.0)
     assert ok.sum() >= 1
-    laws = read_laws(old_store, KEY)
-    assert laws[0]["expr"] == "p**2 + q**2"
+    records = old_store.load(f"fits/{KEY}/laws", FIT_LAWS)
+    assert records[0].expr == "p**2 + q**2"
+    law = records[0].to_law(table, table.variables)
+    assert str(law) == "p**2 + q**2" and law.node == records[0].node
 
 
 def test_current_code_reuses_the_old_fits(old_store):
     dataset = hamiltonian_data.load(data=DATA / "spring_dimless_small.csv")
     shards = sorted(old_store.root.rglob("shard-*.h5"))
     before = {p: p.stat().st_mtime_ns for p in shards}
-    result = fit_candidates(old_store, dataset, 5, FitConfig(workers=1))
+    result = fit_laws(dataset, 5, FitConfig(workers=1), store=old_store)
     assert result.key == KEY and result.shards_done == result.shards_total
     assert {p: p.stat().st_mtime_ns for p in shards} == before
-    assert result.laws[0].expr == "p**2 + q**2"
+    assert str(result.laws[0]) == "p**2 + q**2"
     assert np.isfinite(result.laws[0].R_true)
 
 

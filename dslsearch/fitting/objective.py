@@ -72,16 +72,6 @@ class Segments:
                                 torch.as_tensor(self.counts, dtype=dtype))
         return self._torch[key]
 
-    def torch_mats(self, dtype=None):
-        """``(onehot, avg)`` as torch tensors (cached)."""
-        import torch
-
-        dtype = dtype or torch.float64
-        if dtype not in self._torch:
-            self._torch[dtype] = (torch.as_tensor(self.onehot, dtype=dtype),
-                                  torch.as_tensor(self.avg, dtype=dtype))
-        return self._torch[dtype]
-
 
 def centred(V: np.ndarray) -> np.ndarray:
     """``V - mean(V)`` along the last (points) axis."""

@@ -1,12 +1,11 @@
-"""The HNN vanilla MLP baseline: model, training (stored and reused), evaluation."""
+"""The HNN vanilla MLP baseline: model, training, evaluation."""
 
 from noether_search.baseline.evaluate import (RolloutResult, default_horizon, derivative_mse,
                                               rk4, rollout)
 from noether_search.baseline.mlp import MLP
-from noether_search.baseline.train import (BaselineConfig, BaselineResult, get_or_train,
-                                           store_key, train_mlp)
+from noether_search.baseline.train import (BaselineConfig, BaselineResult, train_mlp)
 
 __all__ = [
     "BaselineConfig", "BaselineResult", "MLP", "RolloutResult", "default_horizon",
-    "derivative_mse", "get_or_train", "rk4", "rollout", "store_key", "train_mlp",
+    "derivative_mse", "rk4", "rollout", "train_mlp",
 ]

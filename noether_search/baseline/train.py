@@ -1,28 +1,19 @@
-"""Train the vanilla MLP baseline as HNN does, and keep it in the results store.
+"""Train the vanilla MLP baseline as HNN does.
 
 Training: full-batch Adam on the mean squared error of dx/dt, ``steps`` steps, float32.
-A trained baseline is stored under ``baseline/<key hash>`` (layout in docs/STORE.md) where
-the hash covers the dataset's content hash and the config; :func:`get_or_train` reuses it.
+:func:`noether_search.stages.train_baseline` keeps a trained baseline in a results store.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 import torch
 
 from hamiltonian_data import Dataset
-from noether_search.baseline.evaluate import derivative_mse
 from noether_search.baseline.mlp import MLP
-from noether_search.store import ResultsStore, StoreError
-
-ENCODING_TYPE = "baseline"
-ENCODING_VERSION = 1
 
 Progress = Callable[[int, int, float], None]  # (step done, total steps, loss)
 
@@ -100,68 +91,3 @@ def train_mlp(dataset: Dataset, config: BaselineConfig = BaselineConfig(),
         p.requires_grad_(False)
     return model
 
-
-def store_key(dataset: Dataset, config: BaselineConfig) -> str:
-    """``baseline/<16 hex>``: hash of the dataset content and the config."""
-    h = hashlib.sha256(f"{dataset.content_hash()}|{config.to_json()}".encode()).hexdigest()
-    return f"baseline/{h[:16]}"
-
-
-def _save(store: ResultsStore, key: str, dataset: Dataset, config: BaselineConfig,
-          model: MLP, metrics: dict) -> None:
-    with store.write(key, encoding_type=ENCODING_TYPE, encoding_version=ENCODING_VERSION,
-                     config=config.to_json(), data_hash=dataset.content_hash(),
-                     seed=config.seed, dim=dataset.dim, dataset_name=dataset.name,
-                     metrics=json.dumps(metrics)) as f:
-        weights = f.create_group("weights")
-        weights.attrs["encoding-type"] = "state-dict"
-        weights.attrs["encoding-version"] = 1
-        for name, tensor in model.state_dict().items():
-            weights.create_dataset(name, data=tensor.detach().cpu().numpy())
-
-
-def _load(store: ResultsStore, key: str, dataset: Dataset,
-          config: BaselineConfig) -> tuple[MLP, dict] | None:
-    """The stored model, or None when the artifact does not match (it is then retrained)."""
-    with store.read(key, encoding_type=ENCODING_TYPE) as f:
-        if (f.attrs.get("data_hash") != dataset.content_hash()
-                or f.attrs.get("config") != config.to_json()):
-            return None
-        state = {name: torch.from_numpy(np.array(ds[()])) for name, ds in f["weights"].items()}
-        metrics = json.loads(f.attrs["metrics"])
-    model = MLP(dataset.dim, config.hidden)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        raise StoreError(f"{store.path(key)}: stored weights do not fit the MLP ({exc}); "
-                         "delete the file to retrain") from None
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, metrics
-
-
-def get_or_train(store: ResultsStore, dataset: Dataset, config: BaselineConfig | None = None,
-                 progress: Progress | None = None) -> BaselineResult:
-    """Reuse the stored baseline for (dataset, config) or train and store one.
-
-    Args:
-        store: the run's results store.
-        dataset: the data.
-        config: default :meth:`BaselineConfig.for_dataset`.
-        progress: see :func:`train_mlp`; not called when the baseline is reused.
-    """
-    config = BaselineConfig.for_dataset(dataset) if config is None else config
-    key = store_key(dataset, config)
-    if store.exists(key):
-        loaded = _load(store, key, dataset, config)
-        if loaded is not None:
-            return BaselineResult(loaded[0], config, False, loaded[1], key)
-    start = time.perf_counter()
-    model = train_mlp(dataset, config, progress)
-    seconds = time.perf_counter() - start
-    train_mse, test_mse = derivative_mse(model, dataset)
-    metrics = {"deriv_mse_train": train_mse, "deriv_mse_test": test_mse,
-               "train_seconds": seconds}
-    _save(store, key, dataset, config, model, metrics)
-    return BaselineResult(model, config, True, metrics, key)

@@ -38,8 +38,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
     """Train the vanilla MLP on dx/dt (or reuse the stored one) and report its errors:
     derivative MSE on train/test, and RMSE of RK4 rollouts from the test initial states."""
     _set_threads()
-    from noether_search.baseline import (BaselineConfig, derivative_mse, get_or_train,
-                                         rollout)
+    from noether_search.baseline import BaselineConfig, derivative_mse, rollout
+    from noether_search.stages import train_baseline
     from noether_search.store import StoreError
 
     dataset = load_dataset(system, data, noise, seed)
@@ -50,10 +50,10 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
     with progress_bar() as bar:
         task = bar.add_task(f"training baseline ({dataset.name})", total=config.steps)
         try:
-            result = get_or_train(store, dataset, config,
-                                  progress=lambda done, total, loss: bar.update(
-                                      task, completed=done,
-                                      description=f"training baseline, loss {loss:.2e}"))
+            result = train_baseline(dataset, config, store=store,
+                                    progress=lambda done, total, loss: bar.update(
+                                        task, completed=done,
+                                        description=f"training baseline, loss {loss:.2e}"))
         except StoreError as exc:
             raise click.ClickException(str(exc)) from None
         if not result.trained:

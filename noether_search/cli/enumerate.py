@@ -35,33 +35,28 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     and + - * / sin cos square; unit-invalid formulas, commutative duplicates and trivially
     constant formulas (q-q, p/p, sin(q)**2+cos(q)**2) are never produced.
     """
-    from dslsearch.enumerate import EnumerationError, enumerate_formulas, write_table
+    from dslsearch.enumerate import EnumerationError, enumerate_formulas
+    from noether_search.stages import enumerate_candidates
 
     if as_list and as_json:
         raise click.UsageError("--list and --json are exclusive; choose one output")
     variables = load_variables(system, data)
-    keep = as_list or not no_save
+    store = None if no_save else open_store(resolve_out(out, system, data, noise))
     start = time.perf_counter()
     with progress_bar(disable=as_list or as_json) as progress:
         task = progress.add_task("enumerating sizes", total=depth)
-        try:
-            table = enumerate_formulas(variables, depth, keep_last=keep,
-                                       progress=lambda s, n: progress.update(task, completed=s))
-        except EnumerationError as exc:
-            raise click.ClickException(str(exc)) from None
-    store_path = None
-    if not no_save:
-        from dslsearch.enumerate import read_table, table_key
 
-        store = open_store(resolve_out(out, system, data, noise))
-        if store.exists(table_key(depth)):
-            old = read_table(store, depth)
-            if tuple(old.variables) != tuple(table.variables):
-                raise click.ClickException(
-                    f"{store.root}: holds depth-{depth} candidates for variables "
-                    f"{list(old.variables)}, not {list(table.variables)}; use another --out folder")
-        write_table(store, table)
-        store_path = store.root
+        def report(size: int, total: int) -> None:
+            progress.update(task, completed=size)
+
+        try:
+            if store is None:  # without --list the last size need not be kept (memory)
+                table = enumerate_formulas(variables, depth, keep_last=as_list, progress=report)
+            else:
+                table = enumerate_candidates(variables, depth, store=store, progress=report)
+        except (EnumerationError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None
+    store_path = None if store is None else store.root
     seconds = time.perf_counter() - start
     name = system if system is not None else str(data)
 

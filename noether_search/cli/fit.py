@@ -12,6 +12,11 @@ from noether_search.cli._common import (data_source_options, echo_json, json_opt
                                         resolve_out)
 
 
+def _law_json(law) -> dict:
+    return {"formula": str(law), "variants": law.n_variants, "R_true": law.R_true,
+            "R_random": law.R_random}
+
+
 @click.command("fit")
 @click.option("--depth", type=click.IntRange(1, 10), default=7, show_default=True,
               help="Maximum formula size in nodes (as for `enumerate`).")
@@ -34,7 +39,8 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those at least FACTOR times better than on random sequences, and merge rewritings
     of one law. Finished shards are kept in the store: rerunning resumes."""
-    from dslsearch.fitting import FitConfig, fit_candidates
+    from dslsearch.fitting import FitConfig
+    from noether_search.stages import fit_laws
 
     if scheduler is not None and backend != "dask":
         raise click.UsageError("--scheduler needs --backend dask")
@@ -49,7 +55,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
             progress.update(task, completed=done, total=total)
 
         try:
-            result = fit_candidates(store, dataset, depth, config, progress=report)
+            result = fit_laws(dataset, depth, config, store=store, progress=report)
         except (ValueError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
     name = system if system is not None else str(data)
@@ -57,7 +63,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
         echo_json({"system": name, "depth": depth, "candidates": result.n_candidates,
                    "fitted": result.n_fitted, "failed": result.n_failed,
                    "survivors": result.n_survivors,
-                   "laws": [law.to_json() for law in result.laws],
+                   "laws": [_law_json(law) for law in result.laws],
                    "seconds": round(result.seconds, 3)})
         return
     from rich.table import Table
@@ -72,7 +78,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     table.add_column("R_random", justify="right")
     table.add_column("variants", justify="right")
     for i, law in enumerate(result.laws, 1):
-        consts = ", ".join(f"c{k} = {t}" for k, t in enumerate(law.param_text)) or "-"
+        consts = ", ".join(f"{c.name} = {c}" for c in law.constants) or "-"
         from rich.markup import escape
 
         symbolic = law.formula.expr_str(list(dataset.names))  # constants shown beside it

@@ -7,8 +7,8 @@ modules turn it into files: :mod:`.figures` (matplotlib PDF/PNG), :mod:`.latex`
 """
 
 from noether_search.report._write import ReportFiles, write_report
-from noether_search.report.collect import (NOT_FITTED, FitScores, Law, ReportData, Rollouts,
-                                           collect)
+from noether_search.report.collect import (NOT_FITTED, FitScores, ReportData, ReportedLaw,
+                                           Rollouts, collect)
 from noether_search.report.compile import LatexError, LatexNotFound, compile_pdf
 from noether_search.report.export import candidate_rows, write_csv, write_json
 from noether_search.report.figures import FigureFile, write_figures
@@ -20,9 +20,9 @@ __all__ = [
     "FitScores",
     "LatexError",
     "LatexNotFound",
-    "Law",
     "ReportData",
     "ReportFiles",
+    "ReportedLaw",
     "Rollouts",
     "candidate_rows",
     "collect",

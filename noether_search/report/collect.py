@@ -6,28 +6,30 @@ says what has run. Nothing here knows about LaTeX, CSV or matplotlib (those are 
 leaf modules :mod:`~noether_search.report.latex`, :mod:`~noether_search.report.export`
 and :mod:`~noether_search.report.figures`).
 
-What is read (see ``noether_search/stages/`` and ``dslsearch/enumerate.py``):
+What is read, every artifact through its codec (:mod:`noether_search.store.codecs`):
 
 - ``candidates/d{N}``: variables with units, counts by size, candidate formulas and sizes;
-- ``summary.json`` (written by ``rank``): system, source, counts, top laws, RMSEs;
+- ``fits/d{N}-{hash}/shard-*``: per-candidate fit results (parameters, R_true, R_random,
+  status, message), and ``fits/d{N}-{hash}/laws``: the merged laws as
+  :class:`~dslsearch.law.Law` (formula from the candidate table, fitted constants);
+- ``summary.json`` (written by ``rank``): system, source, counts, top laws, RMSEs; its
+  laws are matched to the fit stage's :class:`~dslsearch.law.Law` by their printed form
+  (parsed from the text only when the store holds no such law);
 - ``{run_key}/rollouts`` (``run_key`` from the summary): true and predicted test
-  trajectories and RMSE per horizon step of the baseline, Noether and oracle models;
-- per-candidate fit results (parameters, R_true, R_random, status, message), through
-  :func:`_read_fits`.
+  trajectories and RMSE per horizon step of the baseline, Noether and oracle models.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from dslsearch.law import Law
 from noether_search.store import MARKER, ResultsStore, StoreError
 from noether_search.store.codecs import RANK_ROLLOUTS, Rollouts
 
@@ -42,11 +44,13 @@ _CANDIDATE_KEY = re.compile(r"^candidates/d(\d+)$")
 
 
 @dataclass
-class Law:
-    """One ranked law as ``rank`` stored it in ``summary.json`` (NaN where not computed).
+class ReportedLaw:
+    """One law as the report shows it: the :class:`~dslsearch.law.Law` and the ranking
+    scores ``rank`` stored in ``summary.json`` (NaN where not computed).
 
     Attributes:
         formula: sympy syntax with fitted numbers, variables named as in the data.
+        law: the law itself, or None when its text is outside the formula language.
         pretty: the same with parameter units (plain text).
         size: number of nodes.
         R_true, R_random: conservation loss on true and on random sequences.
@@ -59,6 +63,7 @@ class Law:
     """
 
     formula: str
+    law: Law | None = field(default=None, repr=False)
     pretty: str = ""
     size: int = 0
     R_true: float = math.nan
@@ -71,12 +76,20 @@ class Law:
     g_scale: float = math.nan
 
     @classmethod
-    def from_json(cls, obj: dict) -> Law:
+    def from_law(cls, law: Law) -> ReportedLaw:
+        """A law of the fit stage (no ranking scores)."""
+        return cls(formula=str(law), law=law, pretty=law.pretty(), size=law.size,
+                   R_true=law.R_true, R_random=law.R_random, variants=law.n_variants)
+
+    @classmethod
+    def from_json(cls, obj: dict, law: Law | None = None) -> ReportedLaw:
+        """A law of ``summary.json``; ``law`` is its :class:`Law` when known."""
         def num(name: str) -> float:
             v = obj.get(name)
             return math.nan if v is None else float(v)
 
-        return cls(formula=str(obj.get("formula", "")), pretty=str(obj.get("pretty") or ""),
+        return cls(formula=str(obj.get("formula", "")), law=law,
+                   pretty=str(obj.get("pretty") or ""),
                    size=int(obj.get("size") or 0), R_true=num("R_true"),
                    R_random=num("R_random"), variants=int(obj.get("variants") or 1),
                    screen_loss=num("screen_loss"), screen_gain=num("screen_gain"),
@@ -146,15 +159,15 @@ class ReportData:
     candidate_size: np.ndarray | None = None
     table: object = field(default=None, repr=False)
     fits: FitScores | None = None
-    fit_laws: list[Law] | None = None
+    fit_laws: list[ReportedLaw] | None = None
     summary: dict | None = None
     n_candidates: int | None = None
     n_fitted: int | None = None
     n_failed: int | None = None
     n_survivors: int | None = None
     n_laws: int | None = None
-    top: list[Law] = field(default_factory=list)
-    best: Law | None = None
+    top: list[ReportedLaw] = field(default_factory=list)
+    best: ReportedLaw | None = None
     oracle: dict | None = None
     rmse: dict[str, float | None] = field(default_factory=dict)
     horizon: int | None = None
@@ -238,20 +251,11 @@ def read_summary(store: ResultsStore) -> dict | None:
 def read_candidates(store: ResultsStore, depth: int):
     """The :class:`~dslsearch.enumerate.FormulaTable` of ``candidates/d{depth}`` and its
     candidate formulas (sympy syntax, parameters ``c0, c1, …``)."""
-    from dslsearch.enumerate import ENCODING_TYPE, read_table, table_key
+    from noether_search.stages import table_key
+    from noether_search.store.codecs import CANDIDATE_TABLE
 
-    key = table_key(depth)
-    try:
-        table = read_table(store, depth)
-        with store.read(key, ENCODING_TYPE) as f:
-            expr = ([s.decode() if isinstance(s, bytes) else str(s)
-                     for s in f["candidates/expr"][()]] if "candidates/expr" in f else None)
-    except KeyError as exc:
-        raise StoreError(f"{store.path(key)}: key '{key}' lacks {exc}; rerun "
-                         f"`noether-search enumerate --depth {depth}` to rewrite it") from None
-    if expr is None:  # written with with_strings=False: print them from the DAG
-        expr = list(table.expr_strings())
-    return table, expr
+    table = store.load(table_key(depth), CANDIDATE_TABLE)
+    return table, list(table.expr_strings())
 
 
 def read_rollouts(store: ResultsStore, run_key: str) -> Rollouts | None:
@@ -274,34 +278,40 @@ def fit_keys(store: ResultsStore, depth: int) -> list[str]:
     return [p.name for p in found]
 
 
+def _status_text(code: int) -> str:
+    from dslsearch.fitting import FitStatus
+
+    try:
+        return FitStatus(int(code)).name.lower().replace("_", " ")
+    except ValueError:
+        return f"status {int(code)}"
+
+
 def _read_fits(store: ResultsStore, depth: int, n_candidates: int, factor: float,
                notes: list[str]) -> FitScores | None:
     """Per-candidate fit results of the enumeration of ``depth``, or None when no fit ran.
 
-    Read with :func:`dslsearch.fitting.read_fits` (``fits/d{N}-{hash}/shard-*``); candidates
-    of shards not yet written (an interrupted fit) get status :data:`NOT_FITTED`. With
-    several fit runs of one depth (other settings) the most recent is used and a note says so.
+    Read with the ``fit-shard`` codec (``fits/d{N}-{hash}/shard-*``); candidates of shards
+    not yet written (an interrupted fit) get status :data:`NOT_FITTED`. With several fit
+    runs of one depth (other settings) the most recent is used and a note says so.
     """
     keys = fit_keys(store, depth)
     if not keys:
         return None
-    from dslsearch.fitting import FitStatus, accepted, read_fits
+    from dslsearch.fitting import accepted
+    from noether_search.stages import load_fits
 
     key = keys[-1]
     if len(keys) > 1:
         notes.append(f"{len(keys)} fit runs of depth {depth} in the store "
                      f"({', '.join(keys)}); showing the most recent, {key}")
-    try:
-        raw = read_fits(store, key)
-    except KeyError as exc:
-        raise StoreError(f"{store.root / 'fits' / key}: a shard lacks {exc}; delete the "
-                         "folder and rerun the fit stage") from None
-    idx = np.asarray(raw.get("candidate_index", np.zeros(0, np.int64)), dtype=np.int64)
+    raw = load_fits(store, key)
+    idx = raw.candidate_index
     if idx.size and (idx.min() < 0 or idx.max() >= n_candidates):
         raise StoreError(f"{store.root / 'fits' / key}: candidate indices up to {idx.max()} "
                          f"but candidates/d{depth} has {n_candidates}; the fits belong to "
                          "another enumeration, delete the folder and rerun")
-    p_max = raw["params"].shape[1] if idx.size else 1
+    p_max = raw.params.shape[1] if idx.size else 1
     params = np.full((n_candidates, max(p_max, 1)), np.nan)
     r_true = np.full(n_candidates, np.nan)
     r_random = np.full(n_candidates, np.nan)
@@ -309,16 +319,10 @@ def _read_fits(store: ResultsStore, depth: int, n_candidates: int, factor: float
     status = [NOT_FITTED] * n_candidates
     message = ["the fit stage has not scored this candidate"] * n_candidates
     if idx.size:
-        params[idx, :p_max] = raw["params"]
-        r_true[idx] = raw["R_true"]
-        r_random[idx] = raw["R_random"]
-        code[idx] = raw["status"]
-        for i, c, m in zip(idx.tolist(), np.asarray(raw["status"]).tolist(), raw["message"]):
-            try:
-                status[i] = FitStatus(int(c)).name.lower().replace("_", " ")
-            except ValueError:
-                status[i] = f"status {int(c)}"
-            message[i] = str(m)
+        params[idx, :p_max] = raw.params
+        r_true[idx], r_random[idx], code[idx] = raw.R_true, raw.R_random, raw.status
+        for i, c, m in zip(idx.tolist(), raw.status.tolist(), raw.message):
+            status[i], message[i] = _status_text(c), str(m)
     with np.errstate(invalid="ignore"):
         survivor = accepted(code, r_true, r_random, factor) & (code >= 0)
     if len(idx) < n_candidates:
@@ -330,18 +334,28 @@ def _read_fits(store: ResultsStore, depth: int, n_candidates: int, factor: float
 
 def _read_fit_laws(store: ResultsStore, source: str, table) -> list[Law] | None:
     """The merged laws of a fit run (``{source}/laws``), best (lowest R_true) first."""
-    from dslsearch.fitting import read_laws
+    from noether_search.stages import laws_key
+    from noether_search.store.codecs import FIT_LAWS
 
-    key = source.removeprefix("fits/")
-    if not store.exists(f"fits/{key}/laws"):
+    key = laws_key(source.removeprefix("fits/"))
+    if not store.exists(key):
         return None
-    laws = []
-    for obj in read_laws(store, key):
-        node = int(obj["node"])
-        size = int(table.size[node]) if table is not None and 0 <= node < len(table.size) else 0
-        laws.append(Law(formula=obj["expr"], size=size, R_true=float(obj["R_true"]),
-                        R_random=float(obj["R_random"]), variants=len(obj["variants"])))
-    return laws
+    return [record.to_law(table, table.variables) for record in store.load(key, FIT_LAWS)]
+
+
+def _summary_law(obj: dict, variables, known: dict[str, Law]) -> ReportedLaw:
+    """A law of ``summary.json``: the fit stage's :class:`Law` of that printed form, else
+    parsed from the text (None when outside the formula language)."""
+    from dslsearch.formula import FormulaError
+
+    text = str(obj.get("formula", ""))
+    law = known.get(text)
+    if law is None and variables:
+        try:
+            law = Law.parse(text, variables)
+        except (FormulaError, ValueError, TypeError, KeyError, IndexError):
+            law = None
+    return ReportedLaw.from_json(obj, law)
 
 
 def _num(v) -> float | None:
@@ -376,25 +390,22 @@ def collect(root: str | Path, depth: int | None = None, rollouts: bool = True) -
     summary = read_summary(store)
     data.summary = summary
     chosen = _choose_depth(store, depth, summary)
+    laws: list[Law] = []
     if chosen is not None:
-        data.depth = chosen
-        table, data.candidate_expr = read_candidates(store, chosen)
-        data.table = table
-        data.variables = tuple(tuple(v) for v in table.variables)
-        data.counts_by_size = dict(table.counts_by_size)
-        data.candidate_size = np.asarray(table.size[table.candidates], dtype=np.int64)
-        data.n_candidates = len(data.candidate_expr)
-        factor = float(((summary or {}).get("config") or {}).get("factor") or DEFAULT_FACTOR)
-        data.fits = _read_fits(store, chosen, data.n_candidates, factor, data.notes)
+        _apply_candidates(data, store, chosen, summary)
+    if data.fits is not None:
+        found = _read_fit_laws(store, data.fits.source, data.table)
+        if found is not None:
+            laws = found
+            data.fit_laws = [ReportedLaw.from_law(law) for law in laws]
     if summary is not None:
-        _apply_summary(data, summary)
+        _apply_summary(data, summary, {str(law): law for law in laws})
         run_key = summary.get("run_key")
         if rollouts and run_key:
             data.rollouts = read_rollouts(store, str(run_key))
             if data.rollouts is None:
                 data.notes.append(f"rollouts '{run_key}/rollouts' are not in the store")
     if data.fits is not None:
-        data.fit_laws = _read_fit_laws(store, data.fits.source, data.table)
         if data.n_laws is None and data.fit_laws is not None:
             data.n_laws = len(data.fit_laws)
         ok = np.asarray([s == FITTED_OK for s in data.fits.status])
@@ -404,7 +415,20 @@ def collect(root: str | Path, depth: int | None = None, rollouts: bool = True) -
     return data
 
 
-def _apply_summary(data: ReportData, s: dict) -> None:
+def _apply_candidates(data: ReportData, store: ResultsStore, depth: int,
+                      summary: dict | None) -> None:
+    data.depth = depth
+    table, data.candidate_expr = read_candidates(store, depth)
+    data.table = table
+    data.variables = tuple(tuple(v) for v in table.variables)
+    data.counts_by_size = dict(table.counts_by_size)
+    data.candidate_size = np.asarray(table.size[table.candidates], dtype=np.int64)
+    data.n_candidates = len(data.candidate_expr)
+    factor = float(((summary or {}).get("config") or {}).get("factor") or DEFAULT_FACTOR)
+    data.fits = _read_fits(store, depth, data.n_candidates, factor, data.notes)
+
+
+def _apply_summary(data: ReportData, s: dict, known: dict[str, Law]) -> None:
     data.system = s.get("system")
     data.source = s.get("source")
     if data.depth is None and s.get("depth") is not None:
@@ -413,79 +437,21 @@ def _apply_summary(data: ReportData, s: dict) -> None:
                       ("n_failed", "failed"), ("n_survivors", "survivors"), ("n_laws", "laws")):
         if s.get(key) is not None:
             setattr(data, attr, int(s[key]))
-    data.top = [Law.from_json(obj) for obj in s.get("top") or []]
-    data.best = Law.from_json(s["best"]) if s.get("best") else None
+    data.top = [_summary_law(obj, data.variables, known) for obj in s.get("top") or []]
+    data.best = _summary_law(s["best"], data.variables, known) if s.get("best") else None
     data.oracle = s.get("oracle") or None
     data.rmse = {name: _num(s.get(f"{name}_rmse")) for name in ("baseline", "noether", "oracle")}
     data.horizon = int(s["horizon"]) if s.get("horizon") is not None else None
     data.baseline_train_loss = _num(s.get("screen_baseline_train_loss"))
 
 
-def iter_candidates(data: ReportData) -> Iterator[tuple[int, str, int]]:
-    """``(index, formula, size)`` of every candidate of the collected enumeration."""
-    if data.candidate_expr is None:
-        return
-    for i, (expr, size) in enumerate(zip(data.candidate_expr, data.candidate_size)):
-        yield i, expr, int(size)
-
-
-# -- formulas with units ---------------------------------------------------------------------
-@dataclass
-class TypedFormula:
-    """A formula with its parameters' values and units (no printing here).
-
-    Attributes:
-        formula: the :class:`~dslsearch.formula.Formula` tree (parameters ``c0, c1, …``).
-        values: each parameter's value in pre-order (None when not fitted).
-        param_dims: each parameter's dimension vector.
-        dims: the formula's own dimension vector.
-    """
-
-    formula: object
-    values: list[float | None]
-    param_dims: list[tuple]
-    dims: tuple
-
-    @property
-    def n_params(self) -> int:
-        return len(self.values)
-
-
-def typed_formula(text: str, variables) -> TypedFormula | None:
-    """Parse ``text`` (sympy syntax, numbers as fitted constants) over ``variables``.
-
-    Returns None when the text is outside the formula language or unit-invalid (callers
-    then show it as plain text).
-    """
-    from dslsearch.formula import FormulaError, from_sympy
-    from hamiltonian_data.units import parse_unit
-
-    names = [n for n, _ in variables]
-    try:
-        formula, values = from_sympy(text, names)
-        dims = [parse_unit(u).dims for _, u in variables]
-        return TypedFormula(formula, list(values), formula.param_units(dims),
-                            formula.unit_of(dims))
-    except (FormulaError, ValueError, TypeError, KeyError, IndexError):
-        return None
-
-
-@functools.lru_cache(maxsize=16)
-def _input_dims(variables: tuple) -> list[tuple]:
-    from hamiltonian_data.units import parse_unit
-
-    return [parse_unit(u).dims for _, u in variables]
-
-
-def candidate_formula(data: ReportData, index: int) -> TypedFormula:
-    """Candidate ``index`` of the collected enumeration with its parameter units and, when
-    fitted, values."""
+def candidate_law(data: ReportData, index: int) -> Law:
+    """Candidate ``index`` of the collected enumeration as a :class:`Law`, with its fitted
+    constants (NaN where not fitted) and their units."""
     table = data.table
-    formula = table.formula(int(table.candidates[index]))
-    dims = _input_dims(tuple(data.variables))
-    n = formula.n_params
-    values: list[float | None] = [None] * n
-    if data.fits is not None and n:
-        row = data.fits.params[index, :n]
-        values = [float(v) if np.isfinite(v) else None for v in row]
-    return TypedFormula(formula, values, formula.param_units(dims), formula.unit_of(dims))
+    node = int(table.candidates[index])
+    formula = table.formula(node)
+    params = np.full(formula.n_params, np.nan)
+    if data.fits is not None and formula.n_params:
+        params = data.fits.params[index, : formula.n_params]
+    return Law(formula, params, data.variables, node=node)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from noether_search.report.collect import NOT_FITTED, ReportData, candidate_formula
+from noether_search.report.collect import NOT_FITTED, ReportData, candidate_law
 
 COLUMNS = ("index", "formula", "fitted_formula", "size", "parameters", "unit", "R_true",
            "R_random", "status", "passed_filter", "message")
@@ -44,20 +44,21 @@ def candidate_rows(data: ReportData) -> Iterator[dict]:
         return
     fits = data.fits
     for i, expr in enumerate(data.candidate_expr):
-        typed = candidate_formula(data, i)
-        params = [{"name": f"c{k}", "value": v, "unit": format_dims_pint(d)}
-                  for k, (v, d) in enumerate(zip(typed.values, typed.param_dims))]
+        law = candidate_law(data, i)
+        values = [float(v) if math.isfinite(v) else None for v in law.params]
+        params = [{"name": c.name, "value": v, "unit": format_dims_pint(c.dims)}
+                  for c, v in zip(law.constants, values)]
         fitted = None
         if fits is not None and fits.status[i] != NOT_FITTED and all(
-                v is not None for v in typed.values):
-            fitted = _substitute(expr, typed.values)
+                v is not None for v in values):
+            fitted = _substitute(expr, values)
         yield {
             "index": i,
             "formula": expr,
             "fitted_formula": fitted,
             "size": int(data.candidate_size[i]),
             "parameters": params,
-            "unit": format_dims_pint(typed.dims),
+            "unit": format_dims_pint(law.dims),
             "R_true": None if fits is None else _finite(fits.R_true[i]),
             "R_random": None if fits is None else _finite(fits.R_random[i]),
             "status": NOT_FITTED if fits is None else fits.status[i],

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from noether_search.report.collect import FITTED_OK, ReportData, typed_formula
+from noether_search.report.collect import FITTED_OK, ReportData
 
 #: model name -> (label, colour, line style) in every figure
 MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
@@ -66,17 +66,12 @@ def _best_law(data: ReportData):
     """The best law as a function of states ``(..., d) -> (...)``, or None."""
     if data.best is None or not data.variables:
         return None
-    typed = typed_formula(data.best.formula, data.variables)
-    if typed is None or any(v is None for v in typed.values):
+    law = data.best.law
+    if law is None or not np.all(np.isfinite(law.params)):
         return None
-    params = np.asarray(typed.values, dtype=float)
 
     def g(states: np.ndarray) -> np.ndarray:
-        flat = states.reshape(-1, states.shape[-1])
-        with np.errstate(all="ignore"):
-            vals = typed.formula.evaluate(flat, params)
-        return np.broadcast_to(np.asarray(vals, dtype=float), flat.shape[:1]).reshape(
-            states.shape[:-1])
+        return law(states.reshape(-1, states.shape[-1])).reshape(states.shape[:-1])
 
     return g
 

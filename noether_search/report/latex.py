@@ -14,7 +14,8 @@ import math
 from fractions import Fraction
 from pathlib import Path
 
-from noether_search.report.collect import Law, ReportData, TypedFormula, typed_formula
+from dslsearch.law import Law
+from noether_search.report.collect import ReportData, ReportedLaw
 from noether_search.report.figures import FigureFile
 
 _SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -98,12 +99,9 @@ def _m(text: str) -> str:
     return f"${text}$"
 
 
-def formula_latex(typed: TypedFormula, names, with_values: bool = False) -> str:
-    """The formula in LaTeX, parameters as ``c_k`` (or their values, rounded to 4 digits)."""
-    values = None
-    if with_values:
-        values = [None if v is None else float(f"{v:.4g}") for v in typed.values]
-    return typed.formula.latex(names, values)
+def formula_latex(law: Law, with_values: bool = False) -> str:
+    """The law in LaTeX, parameters as ``c_k`` (or their values, rounded to 4 digits)."""
+    return law.latex(with_values, digits=4)
 
 
 def plain_latex(text: str, names) -> str | None:
@@ -122,30 +120,38 @@ def plain_latex(text: str, names) -> str | None:
         return None
 
 
-def _any_formula(text: str, data: ReportData) -> str:
-    """A formula for a table cell: unit-checked and rounded when possible, else as sympy
-    reads it, else verbatim."""
-    typed = typed_formula(text, data.variables)
-    if typed is not None:
-        return _m(formula_latex(typed, data.names, with_values=True))
+def _parsed(text: str, data: ReportData) -> Law | None:
+    from dslsearch.formula import FormulaError
+
+    try:
+        return Law.parse(text, data.variables) if data.variables else None
+    except (FormulaError, ValueError, TypeError, KeyError, IndexError):
+        return None
+
+
+def _any_formula(text: str, data: ReportData, law: Law | None = None) -> str:
+    """A formula for a table cell: the law (unit-checked, rounded) when known or parseable,
+    else as sympy reads it, else verbatim."""
+    law = law if law is not None else _parsed(text, data)
+    if law is not None:
+        return _m(formula_latex(law, with_values=True))
     plain = plain_latex(text, data.names)
     return _m(plain) if plain is not None else texttt(text)
 
 
-def law_block(law: Law, data: ReportData, label: str) -> list[str]:
+def law_block(law: ReportedLaw, data: ReportData, label: str) -> list[str]:
     """A law as a display equation with its constants (values and units) and scores."""
-    typed = typed_formula(law.formula, data.variables)
+    found = law.law
     lines = []
-    if typed is None:  # outside the unit-checked language: as sympy reads it, or verbatim
+    if found is None:  # outside the unit-checked language: as sympy reads it, or verbatim
         plain = plain_latex(law.formula, data.names)
         lines.append(rf"\[ {label} = {plain} \]" if plain is not None else
                      rf"\[ {label} = \text{{{texttt(law.formula)}}} \]")
     else:
-        names = data.names
-        lines.append(rf"\[ {label} = {formula_latex(typed, names)} \]")
-        consts = [rf"c_{{{k}}} = {num(v)}\;{dims_latex(d)}"
-                  for k, (v, d) in enumerate(zip(typed.values, typed.param_dims))]
-        unit = rf"[{label}] = {dims_latex(typed.dims)}"
+        lines.append(rf"\[ {label} = {formula_latex(found)} \]")
+        consts = [rf"c_{{{k}}} = {num(c.value)}\;{dims_latex(c.dims)}"
+                  for k, c in enumerate(found.constants)]
+        unit = rf"[{label}] = {dims_latex(found.dims)}"
         lines.append(r"\begin{center}\small " + ", \\quad ".join(
             _m(c) for c in consts + [unit]) + r"\end{center}")
     scores = [rf"size {law.size}", rf"$R_\text{{true}} = {num(law.R_true, 3)}$",
@@ -285,7 +291,8 @@ def _comparison(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) ->
                "Tables 1 and 2 of Noether Networks: the vanilla MLP, the MLP meta-tailored "
                "with the best law found here, and with the known invariant (oracle).")
     best = data.best
-    best_tex = "-- (no law survived)" if best is None else _any_formula(best.formula, data)
+    best_tex = "-- (no law survived)" if best is None else _any_formula(best.formula, data,
+                                                                        best.law)
     oracle = data.oracle
     if oracle and oracle.get("formula"):
         oracle_tex = _any_formula(str(oracle["formula"]), data)

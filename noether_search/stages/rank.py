@@ -214,7 +214,8 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
     """
     import torch
 
-    from noether_search.stages._interim import fit_laws, train_baseline
+    from noether_search.stages.baseline import train_baseline
+    from noether_search.stages.fit import fit_laws
 
     if config.select not in ("loss", "rollout"):
         raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
@@ -224,10 +225,11 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
     clock = _Clock(seconds)
     with clock("fit"):
         fit = fit_laws(dataset, config.depth, fit_config or config.fit_config(), store=store,
-                       progress=report)
+                       progress=lambda done, total: report("fit", done, total))
     with clock("baseline"):
         base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
-                              store=store, progress=report)
+                              store=store,
+                              progress=lambda step, total, loss: report("baseline", step, total))
     run_key = f"rank/{config.key(fit.key, base.key)}"
     with clock("screen"):
         report("screen", 0, max(len(fit.laws), 1))
@@ -265,12 +267,16 @@ class _Clock:
 
 
 def oracle_law(dataset):
-    """The dataset's known invariant as a ``Law`` (free constants 1), or None."""
-    from noether_search.stages._interim import Law
+    """The dataset's known invariant as a ``Law`` (constants it leaves free set to 1), or
+    None when it has none."""
+    import numpy as np
+
+    from dslsearch.law import Law
 
     if not dataset.invariant:
         return None
-    return Law.parse(dataset.invariant, [(v.name, v.unit) for v in dataset.variables])
+    law = Law.parse(dataset.invariant, [(v.name, v.unit) for v in dataset.variables])
+    return Law(law.formula, np.where(np.isnan(law.params), 1.0, law.params), law.variables)
 
 
 def _top(screened: list[ScreenedLaw], n: int) -> list[ScreenedLaw]:
@@ -309,25 +315,12 @@ def _meta_tailor(model, screened, dataset, config: RankConfig, store, run_key: s
 
 def _ranked(s: ScreenedLaw, t: TailoredLaw, dataset) -> RankedLaw:
     law = s.law
-    return RankedLaw(formula=str(law), pretty=pretty(law), size=int(law.size),
+    return RankedLaw(formula=str(law), pretty=law.pretty(), size=int(law.size),
                      R_true=float(law.R_true), R_random=float(law.R_random),
-                     variants=len(law.variants), screen_loss=s.loss, screen_gain=s.gain,
+                     variants=int(law.n_variants), screen_loss=s.loss, screen_gain=s.gain,
                      inner_lr=t.inner_lr, meta_train_loss=t.meta_train_loss,
                      train_rollout_rmse=t.train_rollout_rmse, g_scale=t.run.g_scale, law=law,
                      tailored=t)
-
-
-def pretty(law) -> str:
-    """``-c0*cos(q) + p**2  (c0 = 3 kg·m⁴/s²)``: the law with its constants and their units."""
-    from dslsearch.formula import format_param
-    from hamiltonian_data.units import parse_unit
-
-    if not len(law.params):
-        return str(law)
-    dims = law.formula.param_units([parse_unit(unit).dims for _, unit in law.variables])
-    consts = ", ".join(f"c{k} = {format_param(float(v), d)}"
-                       for k, (v, d) in enumerate(zip(law.params, dims)))
-    return f"{law.formula.expr_str([name for name, _ in law.variables])}  ({consts})"
 
 
 def _best(top: tuple[RankedLaw, ...], select: str) -> RankedLaw | None:

@@ -221,15 +221,6 @@ class ResultsStore:
             raise
         return target
 
-    def read_json(self, name: str) -> Any:
-        path = self.root / name
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError as exc:
-            raise StoreError(f"{path}: not in the store") from exc
-        except ValueError as exc:
-            raise StoreError(f"{path}: not valid JSON ({exc})") from exc
-
 
 def json_clean(obj: Any) -> Any:
     """``obj`` with numpy values made plain and non-finite floats made ``None`` (strict JSON)."""

@@ -1,0 +1,51 @@
+"""Settings of the fit stage and the key that names its results."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from dslsearch.fitting.optimise import AdamConfig
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of the fit stage. Fields marked (result) enter the config hash."""
+
+    factor: float = 100.0         # (result) accept when R_random >= factor * R_true
+    seed: int = 0                 # (result) seed of the random-sequence shuffle
+    fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
+    window: int | None = None     # (result) split train trajectories into windows of this
+    #                               many points (None: only when there is 1 trajectory: 20)
+    shard_cost: int = 20000       # (result) cost budget of a shard (1 per parameter-free
+    #                               unit, 3 per closed-form fit, 30 per gradient fit)
+    merge_tol: float = 1e-6       # (result) 1 - |corr| below which survivors are one law
+    adam: AdamConfig = AdamConfig()  # (result) gradient-fit settings
+    workers: int | None = None    # worker processes (None: all cores)
+    backend: str = "joblib"       # "joblib" or "dask"
+    scheduler: str | None = None  # dask scheduler address (None: a LocalCluster)
+
+    def result_fields(self) -> dict:
+        d = dataclasses.asdict(self)
+        for k in ("workers", "backend", "scheduler"):
+            d.pop(k)
+        return d
+
+
+def config_hash(config: FitConfig, dataset, table) -> str:
+    """12 hex digits over the result-relevant settings, the data and the table."""
+    h = hashlib.sha256()
+    h.update(json.dumps(config.result_fields(), sort_keys=True, default=str).encode())
+    h.update(str(dataset.content_hash()).encode())
+    for arr in (table.op, table.a, table.b, table.candidates):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    return h.hexdigest()[:12]
+
+
+def fit_key(config: FitConfig, dataset, table) -> str:
+    """``d{depth}-{hash}``: the name of a fit run (its store folder is ``fits/<key>``)."""
+    return f"d{table.depth}-{config_hash(config, dataset, table)}"
