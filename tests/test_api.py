@@ -155,3 +155,12 @@ def test_a_store_needs_a_key(oscillator, fitted, tmp_path):
     store = ResultsStore.open(tmp_path / "run")
     with pytest.raises(ValueError, match="a store was passed without key="):
         screen_laws(None, fitted.laws_, oscillator, store=store)
+
+
+def test_oracle_is_the_known_invariant_even_in_rescaled_units():
+    from noether_search import load
+    from noether_search.stages import oracle_law
+
+    law = oracle_law(load(system="spring"))      # q**2 + p**2 over q [m], p [kg*m/s]
+    assert str(law) == "p**2 + q**2" and law(np.array([[3.0, 4.0]]))[0] == 25.0
+    assert str(oracle_law(load(system="pendulum"))) == "p**2 - 3.0*cos(q)"

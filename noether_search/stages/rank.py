@@ -268,15 +268,16 @@ class _Clock:
 
 def oracle_law(dataset):
     """The dataset's known invariant as a ``Law`` (constants it leaves free set to 1), or
-    None when it has none."""
-    import numpy as np
-
+    None when it has none. Its units are not checked: a system may state its invariant in
+    rescaled variables (the spring's ``q**2 + p**2``), and the oracle only needs its values."""
+    from dslsearch.formula import from_sympy
     from dslsearch.law import Law
 
     if not dataset.invariant:
         return None
-    law = Law.parse(dataset.invariant, [(v.name, v.unit) for v in dataset.variables])
-    return Law(law.formula, np.where(np.isnan(law.params), 1.0, law.params), law.variables)
+    formula, values = from_sympy(dataset.invariant, list(dataset.names))
+    return Law(formula, [1.0 if v is None else v for v in values],
+               [(v.name, v.unit) for v in dataset.variables])
 
 
 def _top(screened: list[ScreenedLaw], n: int) -> list[ScreenedLaw]:
