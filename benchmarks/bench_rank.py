@@ -21,7 +21,7 @@ def main() -> None:
 
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
-    from noether_search.pipeline import RankConfig, run_rank
+    from noether_search.stages import RankConfig, rank
     from noether_search.store import ResultsStore
 
     rows = []
@@ -30,7 +30,8 @@ def main() -> None:
             t0 = time.perf_counter()
             dataset = hamiltonian_data.load(system=name)
             store = ResultsStore.open(f"{tmp}/store")
-            s = run_rank(store, dataset, RankConfig(), fit_config=FitConfig(workers=args.workers))
+            s = rank(dataset, RankConfig(), store,
+                     fit_config=FitConfig(workers=args.workers)).to_json()
             total = time.perf_counter() - t0
         rows.append((name, s, total))
     stages = list(rows[0][1]["stage_seconds"])

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import hamiltonian_data
 from noether_search.baseline import BaselineConfig
-from noether_search.pipeline import RankConfig, run_rank
+from noether_search.stages import RankConfig, rank
 from noether_search.store import ResultsStore
 
 
@@ -24,6 +24,11 @@ def spring_csv(tmp_path_factory):
             rows.append(f"{k},{float(t)!r},{float(q)!r},{float(p)!r}")
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def run_rank(store, dataset, config, baseline_config):
+    """The summary of ``rank`` (as ``summary.json`` holds it)."""
+    return rank(dataset, config, store, baseline_config=baseline_config).to_json()
 
 
 def small_run(store, dataset):

@@ -2,7 +2,7 @@
 
 The stores here are FIXTURES built by hand: a real enumeration (``enumerate_candidates``) plus a fit
 shard, ``summary.json`` and rollouts written in the layouts of ``noether_search/store/codecs.py``
-and ``noether_search/pipeline.py`` with made-up numbers, so the report is tested without
+and the rank stages (``noether_search/stages/``) with made-up numbers, so the report is tested without
 running the (slow) pipeline. ``test_real_rank_run`` (slow) runs the real thing.
 """
 
@@ -89,7 +89,7 @@ def add_fit_shard(store, table, n_fitted):
 
 
 def add_rank_outputs(store, n_test=3, horizon=20):
-    """FIXTURE summary.json and rollouts in the layout of noether_search.pipeline."""
+    """FIXTURE summary.json and rollouts in the layout of noether_search.stages."""
     t = np.linspace(0.0, 2.0, horizon + 1)
     r = np.linspace(0.5, 1.0, n_test)[:, None]
     true = np.stack([r * np.cos(t), -2 * r * np.sin(t)], axis=-1)     # q**2 + p**2/4 = r**2

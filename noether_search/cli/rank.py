@@ -60,22 +60,20 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
 
     Enumerates and fits candidates (reusing the store), trains or reuses the baseline,
     screens every surviving law as a one-step tailoring loss, meta-tailors the best --top,
-    and compares the long-term prediction RMSE of the baseline, the best law (by training
-    loss) and the oracle (the known invariant, when there is one). Writes summary.json.
+    and compares the long-term prediction RMSE of the baseline, the best law (by long-term
+    prediction on the training trajectories, or with --select loss by training loss on
+    dx/dt, the paper's choice) and the oracle (the known invariant, when there is one).
+    Writes summary.json.
     """
-    from dslsearch.fitting import FitConfig
-    from noether_search.pipeline import RankConfig, run_rank
+    from noether_search.stages import RankConfig, rank
+    from noether_search.store import StoreError
 
     start = time.perf_counter()
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
                         factor=factor, inner_lr=inner_lr, select=select)
-    fit_kwargs = {"factor": factor, "seed": seed}
-    if workers is not None:
-        fit_kwargs["workers"] = workers
-    fit_config = FitConfig(**fit_kwargs)
-
+    fit_config = config.fit_config(**({} if workers is None else {"workers": workers}))
     with progress_bar() as progress:
         tasks: dict[str, int] = {}
 
@@ -84,12 +82,11 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
                 tasks[stage] = progress.add_task(stage, total=total)
             progress.update(tasks[stage], completed=done, total=total)
 
-        from noether_search.store import StoreError
-
         try:
-            summary = run_rank(store, dataset, config, fit_config=fit_config, progress=report)
+            result = rank(dataset, config, store, report, fit_config=fit_config)
         except (StoreError, ValueError) as exc:  # mismatched store, bad settings
             raise click.ClickException(str(exc)) from None
+    summary = result.to_json()
     summary["seconds"] = round(time.perf_counter() - start, 2)
     if as_json:
         echo_json(summary)

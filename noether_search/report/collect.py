@@ -31,6 +31,7 @@ import numpy as np
 
 from dslsearch.law import Law
 from noether_search.store import MARKER, ResultsStore, StoreError
+from noether_search.store.codecs import RANK_ROLLOUTS, Rollouts
 
 #: status of a candidate the fitting stage has not scored
 NOT_FITTED = "not fitted"
@@ -94,27 +95,6 @@ class ReportedLaw:
                    screen_loss=num("screen_loss"), screen_gain=num("screen_gain"),
                    inner_lr=num("inner_lr"), meta_train_loss=num("meta_train_loss"),
                    g_scale=num("g_scale"))
-
-
-@dataclass
-class Rollouts:
-    """Test-set rollouts of the compared models (``{run_key}/rollouts``).
-
-    Attributes:
-        t: (H+1,) times [s] since the initial state.
-        true: (n_test, H+1, d) true states, SI base units.
-        pred: model name (``baseline``, ``noether``, ``oracle``) -> (n_test, H+1, d).
-        rmse_by_step: model name -> (H,) RMSE at steps 1..H.
-        rmse: model name -> overall RMSE.
-        formula: model name -> conservation law used ("" for the baseline).
-    """
-
-    t: np.ndarray
-    true: np.ndarray
-    pred: dict[str, np.ndarray]
-    rmse_by_step: dict[str, np.ndarray]
-    rmse: dict[str, float]
-    formula: dict[str, str]
 
 
 @dataclass
@@ -283,22 +263,7 @@ def read_rollouts(store: ResultsStore, run_key: str) -> Rollouts | None:
     key = f"{run_key}/rollouts"
     if not store.exists(key):
         return None
-    with store.read(key, "rank-rollouts") as f:
-        try:
-            pred, by_step, rmse, formula = {}, {}, {}, {}
-            for name in f["models"]:
-                g = f["models"][name]
-                pred[name] = np.asarray(g["pred"][()], dtype=float)
-                by_step[name] = np.asarray(g["rmse_by_step"][()], dtype=float)
-                rmse[name] = float(g.attrs["rmse"])
-                text = g.attrs.get("formula", "")
-                formula[name] = text.decode() if isinstance(text, bytes) else str(text)
-            return Rollouts(t=np.asarray(f["t"][()], dtype=float),
-                            true=np.asarray(f["true"][()], dtype=float), pred=pred,
-                            rmse_by_step=by_step, rmse=rmse, formula=formula)
-        except KeyError as exc:
-            raise StoreError(f"{store.path(key)}: key '{key}' lacks {exc}; delete it and rerun "
-                             "`noether-search rank`") from None
+    return store.load(key, RANK_ROLLOUTS)
 
 
 def fit_keys(store: ResultsStore, depth: int) -> list[str]:

@@ -7,7 +7,8 @@ those of schema 1, so stores written by earlier versions read unchanged.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import h5py
 import numpy as np
@@ -180,3 +181,179 @@ BASELINE: Codec[BaselineRecord] = Codec("baseline", 1, _encode_baseline, _decode
 
 
 # -- rank -----------------------------------------------------------------------------------
+#
+# Records of the rank stages (``rank/{key}/...``). The laws themselves are not stored here: a
+# screen table is aligned with the fit stage's laws by position and names each by its text.
+
+
+@dataclass(frozen=True, eq=False)
+class ScreenTable:
+    """The one-step tailoring screen of n laws over K inner learning rates.
+
+    Attributes:
+        expr: (n,) each law's formula text (sympy syntax with its numbers).
+        best_lr: (n,) inner learning rate with the lowest loss (nan: every rate failed).
+        best_loss: (n,) training MSE on dx/dt after one inner step at ``best_lr``
+            [(state units / s)²]; inf when the law failed.
+        gain: (n,) ``baseline_loss − best_loss`` (> 0: the law helps in one step).
+        g_scale: (n,) standard deviation of the law on the training states.
+        loss_by_lr: (n, K) the loss at every rate of the grid (not read back by older
+            versions of the stage; zeros (0, 9) when there are no laws).
+        baseline_loss: training MSE of the untailored model (nan when there are no laws).
+    """
+
+    expr: tuple[str, ...]
+    best_lr: np.ndarray
+    best_loss: np.ndarray
+    gain: np.ndarray
+    g_scale: np.ndarray
+    loss_by_lr: np.ndarray
+    baseline_loss: float
+
+
+def _encode_screen(f, table: ScreenTable) -> None:
+    import h5py
+
+    f.create_dataset("expr", data=np.array(list(table.expr), dtype=object),
+                     dtype=h5py.string_dtype())
+    for name in ("best_lr", "best_loss", "gain", "g_scale"):
+        f.create_dataset(name, data=np.asarray(getattr(table, name), dtype=float))
+    f.create_dataset("loss_by_lr", data=table.loss_by_lr)
+
+
+def _decode_screen(f) -> ScreenTable:
+    expr = tuple(e.decode() if isinstance(e, bytes) else str(e) for e in f["expr"][()])
+    loss_by_lr = f["loss_by_lr"][()] if "loss_by_lr" in f else np.zeros((len(expr), 0))
+    return ScreenTable(expr=expr, best_lr=f["best_lr"][()], best_loss=f["best_loss"][()],
+                       gain=f["gain"][()], g_scale=f["g_scale"][()], loss_by_lr=loss_by_lr,
+                       baseline_loss=float(f.attrs["baseline_loss"]))
+
+
+#: ``rank/{key}/screen``: the screen of every law of the fit stage, in the fit stage's order
+RANK_SCREEN: Codec[ScreenTable] = Codec(
+    "rank-screen", 1, _encode_screen, _decode_screen,
+    attrs=lambda table: {"baseline_loss": float(table.baseline_loss)})
+
+
+@dataclass(frozen=True, eq=False)
+class MetaRun:
+    """One meta-tailoring run of one law at one inner learning rate.
+
+    Attributes:
+        model_state: state dict of the meta-tailored MLP (float32 tensors).
+        inner_lr: inner (tailoring) learning rate λ.
+        g_scale: the law's scale s used in the conservation loss.
+        final_train_loss: post-step training MSE on dx/dt of ``model_state`` [(units/s)²];
+            inf when training diverged.
+        history: (epochs,) post-step training MSE after each epoch.
+        outer_lr: the outer Adam rate whose run was kept (nan if not recorded).
+        outer_losses: ``final_train_loss`` of the run at every outer rate tried.
+        initial_train_loss: post-step training MSE of the input model.
+        diverged: whether the kept run stopped on a non-finite loss.
+        seconds: wall time of the kept run.
+    """
+
+    model_state: dict
+    inner_lr: float
+    g_scale: float
+    final_train_loss: float
+    history: np.ndarray
+    outer_lr: float = math.nan
+    outer_losses: tuple[float, ...] = ()
+    initial_train_loss: float = math.nan
+    diverged: bool = False
+    seconds: float = math.nan
+
+
+def _encode_meta(f, run: MetaRun) -> None:
+    grp = f.create_group("model_state")
+    for name, tensor in run.model_state.items():
+        grp.create_dataset(name, data=tensor.detach().cpu().numpy())
+    f.create_dataset("train_loss_history", data=np.asarray(run.history))
+
+
+def _decode_meta(f) -> MetaRun:
+    import torch
+
+    a = f.attrs
+    state = {name: torch.as_tensor(f["model_state"][name][()]) for name in f["model_state"]}
+    return MetaRun(model_state=state, inner_lr=float(a["inner_lr"]),
+                   g_scale=float(a["g_scale"]), final_train_loss=float(a["final_train_loss"]),
+                   history=f["train_loss_history"][()],
+                   outer_lr=float(a.get("outer_lr", math.nan)),
+                   outer_losses=tuple(json.loads(a.get("outer_losses", "[]"))),
+                   initial_train_loss=float(a.get("initial_train_loss", math.nan)),
+                   diverged=bool(a.get("diverged", False)), seconds=float(a.get("seconds", math.nan)))
+
+
+def _meta_attrs(run: MetaRun) -> dict:
+    return {"inner_lr": run.inner_lr, "outer_lr": run.outer_lr,
+            "outer_losses": json.dumps(list(run.outer_losses)), "g_scale": run.g_scale,
+            "final_train_loss": run.final_train_loss,
+            "initial_train_loss": run.initial_train_loss, "diverged": run.diverged,
+            "seconds": run.seconds}
+
+
+#: ``rank/{key}/meta/{k:03d}[-r{j}]`` and ``.../meta/oracle[-r{j}]``: one meta-tailored law
+RANK_META: Codec[MetaRun] = Codec("rank-meta", 1, _encode_meta, _decode_meta, attrs=_meta_attrs)
+
+#: ``{meta key}-train-rollout``: training-trajectory rollout RMSE of a meta-tailored law (a
+#: float, stored as the root attribute ``rmse``; the file holds no datasets)
+RANK_TRAIN_ROLLOUT: Codec[float] = Codec(
+    "rank-train-rollout", 1, lambda f, value: None, lambda f: float(f.attrs["rmse"]),
+    attrs=lambda value: {"rmse": float(value)})
+
+
+@dataclass(frozen=True, eq=False)
+class Rollouts:
+    """Test-set rollouts of the compared models (``rank/{key}/rollouts``).
+
+    Attributes:
+        t: (H+1,) times [s] since the initial state.
+        true: (n_test, H+1, d) true states, SI base units.
+        pred: model name (``baseline``, ``noether``, ``oracle``) -> (n_test, H+1, d).
+        rmse_by_step: model name -> (H,) RMSE at steps 1..H (SI base units).
+        rmse: model name -> overall RMSE.
+        formula: model name -> conservation law used (``""`` for the baseline).
+        horizon: model name -> H, the number of integration steps.
+    """
+
+    t: np.ndarray
+    true: np.ndarray
+    pred: dict[str, np.ndarray]
+    rmse_by_step: dict[str, np.ndarray]
+    rmse: dict[str, float]
+    formula: dict[str, str]
+    horizon: dict[str, int] = field(default_factory=dict)
+
+
+def _encode_rollouts(f, ro: Rollouts) -> None:
+    models = f.create_group("models")
+    f.create_dataset("true", data=ro.true)
+    f.create_dataset("t", data=ro.t)
+    for name in ro.pred:
+        g = models.create_group(name)
+        g.attrs["rmse"] = ro.rmse[name]
+        g.attrs["horizon"] = ro.horizon[name]
+        g.attrs["formula"] = ro.formula[name]
+        g.create_dataset("rmse_by_step", data=ro.rmse_by_step[name])
+        g.create_dataset("pred", data=ro.pred[name])
+
+
+def _decode_rollouts(f) -> Rollouts:
+    pred, by_step, rmse, formula, horizon = {}, {}, {}, {}, {}
+    for name in f["models"]:
+        g = f["models"][name]
+        pred[name] = np.asarray(g["pred"][()], dtype=float)
+        by_step[name] = np.asarray(g["rmse_by_step"][()], dtype=float)
+        rmse[name] = float(g.attrs["rmse"])
+        text = g.attrs.get("formula", "")
+        formula[name] = text.decode() if isinstance(text, bytes) else str(text)
+        horizon[name] = int(g.attrs.get("horizon", len(by_step[name])))
+    return Rollouts(t=np.asarray(f["t"][()], dtype=float),
+                    true=np.asarray(f["true"][()], dtype=float), pred=pred,
+                    rmse_by_step=by_step, rmse=rmse, formula=formula, horizon=horizon)
+
+
+#: ``rank/{key}/rollouts``: test rollouts of baseline, Noether and oracle models
+RANK_ROLLOUTS: Codec[Rollouts] = Codec("rank-rollouts", 1, _encode_rollouts, _decode_rollouts)

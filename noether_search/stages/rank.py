@@ -1,0 +1,347 @@
+"""``rank`` end to end: enumerate → fit/filter → baseline → tailoring screen → meta-tailoring
+→ evaluation, each stage reusing what the results store holds (when one is passed).
+
+Stages and their store keys (``docs/STORE.md``):
+
+1. candidates and fits (:func:`fit_laws`): ``candidates/d{N}``, ``fits/…``;
+2. baseline (:func:`train_baseline`): ``baseline/{hash}``;
+3. screen (:func:`screen_laws`): every law as a one-step tailoring loss at each inner
+   learning rate, ``rank/{key}/screen``;
+4. meta-tailoring (:func:`meta_tailor_laws`) of the best ``top`` laws and of the oracle,
+   ``rank/{key}/meta/{k}`` (one artifact per law and inner rate, so an interrupted run
+   resumes run by run);
+5. evaluation (:func:`evaluate_models`): rollouts of the baseline, the Noether model (the
+   best law by training rollouts, ``select="rollout"``, or by training loss on dx/dt,
+   ``select="loss"``, the paper's) and the oracle, ``rank/{key}/rollouts``; and
+   ``summary.json`` (:meth:`RankResult.to_json`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+from noether_search.stages._common import Progress, silent
+from noether_search.stages.evaluate import evaluate_models
+from noether_search.stages.meta import (ROLLOUT_RATES, MetaConfig, TailoredLaw,
+                                        meta_tailor_laws)
+from noether_search.stages.screen import ScreenedLaw, screen_laws
+from noether_search.store.codecs import Rollouts
+
+
+@dataclass(frozen=True)
+class RankConfig:
+    """Settings of the ranking stages (fitting and baseline have their own configs)."""
+
+    depth: int = 7            # maximum formula size (nodes)
+    top: int = 20             # laws kept after the screen and meta-tailored
+    epochs: int = 100         # meta-tailoring epochs (full-batch outer steps)
+    outer_lrs: tuple[float, ...] = (1e-3, 1e-4)  # Adam learning rates tried per law; the
+    #                           lowest post-step *training* loss wins (the spring needs 1e-4)
+    seed: int = 0             # seed of fitting, baseline training and meta-tailoring
+    horizon: int | None = None  # rollout steps (None: the dataset's default)
+    factor: float = 100.0     # random-sequence filter factor of the fit stage
+    inner_lr: float | None = None  # fixed inner learning rate for every law and the oracle
+    #                           (None: each law's best rate in the screen, as the paper)
+    select: str = "rollout"   # how the inner rate and the best law are chosen after
+    #                           meta-tailoring: "rollout" (long-term prediction RMSE on the
+    #                           training trajectories, trying the screen's rate and 1e-2,
+    #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
+
+    def key(self, fit_key: str, baseline_key: str) -> str:
+        """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
+        blob = json.dumps({"cfg": asdict(self), "fit": fit_key, "baseline": baseline_key},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def meta_config(self) -> MetaConfig:
+        """The meta-tailoring settings these imply (a fixed inner rate tries no others)."""
+        extra = () if self.inner_lr is not None else ROLLOUT_RATES
+        return MetaConfig(epochs=self.epochs, outer_lrs=tuple(self.outer_lrs), seed=self.seed,
+                          select=self.select, extra_rates=extra, horizon=self.horizon)
+
+    def fit_config(self, **overrides):
+        """The fit stage's settings: this config's factor and seed (plus ``overrides``)."""
+        from dslsearch.fitting import FitConfig
+
+        return FitConfig(**{"factor": self.factor, "seed": self.seed, **overrides})
+
+    def baseline_config(self, dataset, **overrides):
+        """The baseline's settings for ``dataset`` (HNN's), trained with this config's seed."""
+        from noether_search.baseline import BaselineConfig
+
+        return BaselineConfig.for_dataset(dataset, **{"seed": self.seed, **overrides})
+
+
+@dataclass(frozen=True, eq=False)
+class RankedLaw:
+    """One law of the top ``RankConfig.top`` after the screen and meta-tailoring.
+
+    Losses are training MSEs on dx/dt [(state units / s)², SI base units]; RMSEs are in SI
+    base units of the state.
+    """
+
+    formula: str              # sympy syntax with fitted numbers, variables named as in the data
+    pretty: str               # the same with parameter units, for tables
+    size: int                 # nodes
+    R_true: float             # conservation score on the true sequences
+    R_random: float           # the same on shuffled sequences
+    variants: int             # survivors merged into this law
+    screen_loss: float        # training MSE after one inner step at the screen's best rate
+    screen_gain: float        # baseline training MSE − screen_loss
+    inner_lr: float           # inner rate of the kept meta-tailoring run
+    meta_train_loss: float = math.nan
+    train_rollout_rmse: float = math.nan  # only with select="rollout"
+    g_scale: float = math.nan
+    law: object = field(default=None, repr=False)   # the Law
+    tailored: TailoredLaw | None = field(default=None, repr=False)
+
+    def to_json(self) -> dict:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__
+               if k not in ("law", "tailored")}
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in out.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class Oracle:
+    """The dataset's known invariant, screened and meta-tailored like a found law.
+
+    Attributes:
+        formula: its text (sympy syntax over the variable names), as the dataset gives it.
+        law: it as a :class:`Law` (free constants set to 1).
+        inner_lr: its inner rate (the kept run's; the screen's when it could not tailor).
+        tailored: its meta-tailoring, or None when its screen failed.
+    """
+
+    formula: str
+    law: object
+    inner_lr: float
+    tailored: TailoredLaw | None
+
+    def to_json(self) -> dict:
+        loss = None if self.tailored is None else self.tailored.meta_train_loss
+        return {"formula": self.formula, "inner_lr": float(self.inner_lr),
+                "meta_train_loss": loss}
+
+
+@dataclass(frozen=True, eq=False)
+class RankResult:
+    """Everything ``rank`` found, with every stage's typed result.
+
+    Attributes:
+        system, source: the dataset's name and where it came from.
+        config: the settings.
+        fit: the fit stage's ``FitResult`` (counts, ``laws`` best R_true first).
+        baseline: the ``BaselineResult`` (the vanilla MLP and its derivative MSEs).
+        screened: one :class:`ScreenedLaw` per law of ``fit.laws``, in that order.
+        top: the meta-tailored laws, by screen loss (then size).
+        best: the law the Noether model uses (None when no law survived).
+        oracle: the known invariant's run, or None when the dataset has none.
+        rollouts: test rollouts of ``"baseline"``, ``"noether"`` and ``"oracle"``.
+        run_key: the store folder of this run's artifacts (``rank/{hash}``).
+        seconds: wall time per stage.
+    """
+
+    system: str
+    source: str
+    config: RankConfig
+    fit: object
+    baseline: object
+    screened: tuple[ScreenedLaw, ...]
+    top: tuple[RankedLaw, ...]
+    best: RankedLaw | None
+    oracle: Oracle | None
+    rollouts: Rollouts
+    run_key: str
+    seconds: dict[str, float]
+
+    @property
+    def rmse(self) -> dict[str, float | None]:
+        """Test rollout RMSE of ``baseline``, ``noether`` and ``oracle`` (None: not run)."""
+        return {name: self.rollouts.rmse.get(name) for name in ("baseline", "noether", "oracle")}
+
+    @property
+    def screen_baseline_loss(self) -> float:
+        """Training MSE of the untailored baseline, as measured by the screen."""
+        return self.screened[0].baseline_loss if self.screened else math.nan
+
+    def to_json(self) -> dict:
+        """The run's summary (``summary.json``, ``rank --json``)."""
+        ro, fit, metrics = self.rollouts, self.fit, self.baseline.metrics
+        return {
+            "system": self.system, "source": self.source, "depth": self.config.depth,
+            "candidates": fit.n_candidates, "fitted": fit.n_fitted, "failed": fit.n_failed,
+            "survivors": fit.n_survivors, "laws": len(fit.laws),
+            "best": None if self.best is None else self.best.to_json(),
+            "top": [law.to_json() for law in self.top],
+            **{f"{name}_rmse": value for name, value in self.rmse.items()},
+            "oracle": None if self.oracle is None else self.oracle.to_json(),
+            "rmse_by_step": {name: v.tolist() for name, v in ro.rmse_by_step.items()},
+            "horizon": ro.horizon["baseline"],
+            "baseline": {"deriv_mse_train": metrics.get("deriv_mse_train"),
+                         "deriv_mse_test": metrics.get("deriv_mse_test"),
+                         "train_loss_after_screen_step": None},
+            "screen_baseline_train_loss": self.screen_baseline_loss,
+            "config": asdict(self.config),
+            "run_key": self.run_key,
+            "stage_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+        }
+
+
+def rank(dataset, config: RankConfig = RankConfig(), store=None,
+         progress: Progress | None = None, *, fit_config=None,
+         baseline_config=None) -> RankResult:
+    """Find the dataset's conservation laws and rank them by meta-tailoring the vanilla MLP.
+
+    Args:
+        dataset: a ``Dataset`` (``hamiltonian_data.load(...)`` or ``Dataset.from_arrays``).
+        config: ranking settings; see :class:`RankConfig`.
+        store: optional ``ResultsStore``: every stage reuses its artifacts and saves new
+            ones, and ``summary.json`` is written. Without a store nothing touches the disk.
+        progress: ``progress(stage, done, total)``.
+        fit_config: the fit stage's settings (default :meth:`RankConfig.fit_config`).
+        baseline_config: the baseline's (default :meth:`RankConfig.baseline_config`).
+
+    Returns:
+        :class:`RankResult`; ``to_json()`` is the summary.
+
+    Raises:
+        ValueError: bad settings (``select``), or a store holding another run's artifacts.
+    """
+    import torch
+
+    from noether_search.stages.baseline import train_baseline
+    from noether_search.stages.fit import fit_laws
+
+    if config.select not in ("loss", "rollout"):
+        raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
+    report = progress or silent
+    seconds: dict[str, float] = {}
+    torch.manual_seed(config.seed)
+    clock = _Clock(seconds)
+    with clock("fit"):
+        fit = fit_laws(dataset, config.depth, fit_config or config.fit_config(), store=store,
+                       progress=lambda done, total: report("fit", done, total))
+    with clock("baseline"):
+        base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
+                              store=store,
+                              progress=lambda step, total, loss: report("baseline", step, total))
+    run_key = f"rank/{config.key(fit.key, base.key)}"
+    with clock("screen"):
+        report("screen", 0, max(len(fit.laws), 1))
+        screened = screen_laws(base.model, fit.laws, dataset, store, f"{run_key}/screen")
+        report("screen", len(fit.laws), max(len(fit.laws), 1))
+    with clock("meta_tailor"):
+        top, oracle = _meta_tailor(base.model, screened, dataset, config, store, run_key, report)
+    with clock("evaluate"):
+        best = _best(top, config.select)
+        rollouts = _evaluate(base.model, best, oracle, dataset, config, store, run_key, report)
+    result = RankResult(system=dataset.name, source=dataset.source, config=config, fit=fit,
+                        baseline=base, screened=tuple(screened), top=top, best=best,
+                        oracle=oracle, rollouts=rollouts, run_key=run_key, seconds=seconds)
+    if store is not None:
+        store.write_json("summary.json", result.to_json())
+    return result
+
+
+class _Clock:
+    """``with clock(stage):`` adds the block's wall time to ``seconds[stage]``."""
+
+    def __init__(self, seconds: dict[str, float]):
+        self.seconds = seconds
+
+    def __call__(self, stage: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def timed():
+            t0 = time.perf_counter()
+            yield
+            self.seconds[stage] = time.perf_counter() - t0
+
+        return timed()
+
+
+def oracle_law(dataset):
+    """The dataset's known invariant as a ``Law`` (constants it leaves free set to 1), or
+    None when it has none. Its units are not checked: a system may state its invariant in
+    rescaled variables (the spring's ``q**2 + p**2``), and the oracle only needs its values."""
+    from dslsearch.formula import from_sympy
+    from dslsearch.law import Law
+
+    if not dataset.invariant:
+        return None
+    formula, values = from_sympy(dataset.invariant, list(dataset.names))
+    return Law(formula, [1.0 if v is None else v for v in values],
+               [(v.name, v.unit) for v in dataset.variables])
+
+
+def _top(screened: list[ScreenedLaw], n: int) -> list[ScreenedLaw]:
+    """The ``n`` lowest screen losses (then fewest nodes) among laws that could tailor."""
+    order = sorted(range(len(screened)), key=lambda i: (screened[i].loss, screened[i].law.size))
+    return [screened[i] for i in order[:n] if screened[i].ok]
+
+
+def _meta_tailor(model, screened, dataset, config: RankConfig, store, run_key: str,
+                 report) -> tuple[tuple[RankedLaw, ...], Oracle | None]:
+    """Meta-tailor the top laws, then the oracle; the top laws as :class:`RankedLaw`."""
+    top = _top(screened, config.top)
+    law = oracle_law(dataset)
+    oracle_screen = None if law is None else screen_laws(model, [law], dataset)[0]
+
+    def first_rate(s: ScreenedLaw) -> float:
+        return s.inner_lr if config.inner_lr is None else float(config.inner_lr)
+
+    laws = [s.law for s in top]
+    rates = [first_rate(s) for s in top]
+    keys = [f"{run_key}/meta/{k:03d}" for k in range(len(top))]
+    with_oracle = oracle_screen is not None and math.isfinite(first_rate(oracle_screen))
+    if with_oracle:
+        laws, rates = laws + [law], rates + [first_rate(oracle_screen)]
+        keys.append(f"{run_key}/meta/oracle")
+    tailored = meta_tailor_laws(model, laws, rates, dataset, config.meta_config(), store,
+                                keys if store is not None else None, progress=report)
+    ranked = tuple(_ranked(s, t, dataset) for s, t in zip(top, tailored))
+    oracle = None
+    if law is not None:
+        t = tailored[-1] if with_oracle else None
+        oracle = Oracle(formula=dataset.invariant, law=law, tailored=t,
+                        inner_lr=first_rate(oracle_screen) if t is None else t.inner_lr)
+    return ranked, oracle
+
+
+def _ranked(s: ScreenedLaw, t: TailoredLaw, dataset) -> RankedLaw:
+    law = s.law
+    return RankedLaw(formula=str(law), pretty=law.pretty(), size=int(law.size),
+                     R_true=float(law.R_true), R_random=float(law.R_random),
+                     variants=int(law.n_variants), screen_loss=s.loss, screen_gain=s.gain,
+                     inner_lr=t.inner_lr, meta_train_loss=t.meta_train_loss,
+                     train_rollout_rmse=t.train_rollout_rmse, g_scale=t.run.g_scale, law=law,
+                     tailored=t)
+
+
+def _best(top: tuple[RankedLaw, ...], select: str) -> RankedLaw | None:
+    """The law with the lowest training rollout RMSE (``"rollout"``) or loss (``"loss"``)."""
+    if not top:
+        return None
+    if select == "rollout":
+        return min(top, key=lambda law: law.train_rollout_rmse)
+    return min(top, key=lambda law: law.meta_train_loss)
+
+
+def _evaluate(model, best: RankedLaw | None, oracle: Oracle | None, dataset,
+              config: RankConfig, store, run_key: str, report) -> Rollouts:
+    """Test rollouts of the baseline, the Noether model (``best``) and the oracle."""
+    fields, formulas = {"baseline": model}, {"baseline": ""}
+    if best is not None:
+        fields["noether"] = best.tailored.field(model, dataset)
+        formulas["noether"] = best.formula
+    if oracle is not None and oracle.tailored is not None:
+        fields["oracle"] = oracle.tailored.field(model, dataset)
+        formulas["oracle"] = oracle.formula
+    return evaluate_models(dataset, fields, formulas, config.horizon, store,
+                           None if store is None else f"{run_key}/rollouts", progress=report)
