@@ -39,8 +39,13 @@ class FitResult:
             n_failed: NaN/inf or not converged; n_trivial; n_survivors: candidates passing
             the random-sequence test.
         seconds: wall time of this call.
-        key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`).
+        key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`); with the sum
+            search, ``+sums-{hash}`` follows (:func:`noether_search.stages.fit_laws`).
         shards_done: shards taken from ``done`` rather than fitted; shards_total: all shards.
+        sums: the sum-of-terms search's result when it ran
+            (:class:`~dslsearch.sums.SumsResult`), else None.
+        independent: the independent laws among ``laws``
+            (:func:`dslsearch.independence.independent_laws`), when computed, else None.
     """
 
     laws: list[Law]
@@ -55,6 +60,8 @@ class FitResult:
     key: str
     shards_done: int = 0
     shards_total: int = 0
+    sums: object | None = None
+    independent: object | None = None
 
 
 def _candidate_rows(out: ShardOutput, shard_units: np.ndarray, plan: ShardPlan,

@@ -14,6 +14,7 @@ method and its measured behaviour.
 from dslsearch.sums.compose import sum_formula, sum_law
 from dslsearch.sums.config import SumsConfig
 from dslsearch.sums.library import TermLibrary, TermStatus, build_library
+from dslsearch.sums.merge import merge_searches
 from dslsearch.sums.run import FrontPoint, SumsResult, fit_sums
 from dslsearch.sums.select import TermSet, beam_search
 
@@ -27,6 +28,7 @@ __all__ = [
     "beam_search",
     "build_library",
     "fit_sums",
+    "merge_searches",
     "sum_formula",
     "sum_law",
 ]
