@@ -20,32 +20,37 @@ parallel by accident).
 ``R`` (relative within-trajectory variance) deviates from an exact invariant by about
 ``sqrt(R)`` of its spread, and its gradient by about as much. The dependence tolerance is
 
-    τ(j, B) = max(rtol, PRECISION_FACTOR · (sqrt(R_j) + sqrt(max_{b∈B} R_b)))
+    τ(j, B) = max(rtol, min(cap, PRECISION_FACTOR · (sqrt(R_j) + sqrt(max_{b∈B} R_b))))
 
 ``rtol`` (default :data:`RTOL`) is the floor for laws that are exact to round-off; the
-second term lets laws fitted to noisy data be recognised as functions of each other.
+second term lets laws with imprecise constants be recognised as functions of each other.
+Noise in the data inflates R far beyond the error of the constants, so the widening is
+capped at :data:`DEPENDENT_CAP`, below the sines that separate independent invariants.
 
 **Near-misses.** A law ``j`` is a near-miss when, against the laws whose R_true is at least
-:data:`NEAR_MISS_GAP` times better than its own, ``rtol < median s_j ≤ τ``: it is within its
-own (poor) precision of being a function of much better laws, yet not exactly one, so it only
-approximates an exact law (``w2² + 4·w3²``, R ~ 1e-4, next to an exact
-``w2² + 4.375·w3²``). Near-misses are dropped before the basis is built, whatever their size.
+:data:`NEAR_MISS_GAP` times better than its own, ``rtol < median s_j ≤ τ`` with the looser
+cap :data:`NEAR_MISS_CAP`: it is within its own (poor) precision of being a function of much
+better laws, yet not exactly one, so it only approximates an exact law (``w2² + 4·w3²``,
+R ~ 1e-4, next to an exact ``w2² + 4.375·w3²``). Near-misses are dropped before the basis is
+built, whatever their size, so a simpler near-miss never stands for the exact law.
 
 **Basis and groups.** The remaining laws are taken simplest first (fewest nodes, then lowest
 R_true); a law whose gradient is not within ``τ`` of the span of the basis so far joins the
 basis, otherwise it joins a group: that of the *last* basis law it needs, i.e. of ``B[m-1]``
 for the shortest prefix ``B[:m]`` of the basis (in basis order) that spans it. So ``E_x + E_y``
-next to ``E_x`` and ``E_y`` joins the group of ``E_y``; a group is "the laws that are
-functions of its basis law and of the basis laws before it".
+next to ``E_x`` and ``E_y`` joins the group of whichever of them entered the basis second; a
+group holds the laws that are functions of its basis law and of the basis laws before it.
 
 Laws without a finite R_true count as exact (R = 0) in ``τ`` and are never near-misses. A law
 without enough points where it and the laws compared with it are defined cannot be shown to
 depend on them and joins the basis.
 
-The constants were chosen on systems built for the purpose (``benchmarks/bench_independence.py``
-prints the tables): exactly dependent laws give median ``s`` at float64 round-off
-(≤ 1e-12), independent invariants 0.05 and up; perturbing a constant by ε gives
-``s / sqrt(R)`` between 0.1 and 3 across the systems tried.
+The constants were chosen on systems built for the purpose (pendulum, isotropic oscillator,
+torque-free rigid body; ``benchmarks/bench_independence.py`` prints the tables; details in
+``docs/INDEPENDENCE.md``): laws exactly functions of others give median ``s`` ≤ 1e-15,
+independent invariants 1.5e-2 and up; an exact law with a constant perturbed gives
+``s / sqrt(R)`` between 0.3 and 2.6; one invariant fitted in several forms on noisy data gives
+``s`` ≤ 7e-3 and R ratios below 2.
 """
 
 from __future__ import annotations
@@ -59,13 +64,20 @@ import numpy as np
 from dslsearch.law import Law
 
 #: tight relative tolerance: median sine between a gradient and a span below which a law is
-#: exactly dependent (float64 round-off of exact laws gives ~1e-12 and below)
+#: exactly dependent (float64 round-off of exact laws gives ~1e-15; independent invariants
+#: start near 1e-2; 1e-6 leaves many orders of magnitude on both sides)
 RTOL = 1e-6
-#: gradient deviation allowed per unit of sqrt(R): s / sqrt(R) stays below ~3 on the
-#: calibration systems; 10 leaves margin for more irregular deviations
+#: gradient deviation allowed per unit of sqrt(R): s / sqrt(R) stays below 2.6 on the
+#: calibration systems; 10 leaves margin for less regular deviations
 PRECISION_FACTOR = 10.0
+#: the most the fit's precision may widen the tolerance for dependence: fits of one
+#: invariant on noisy data stay below ~7e-3, independent invariants sit at 1.5e-2 and up
+DEPENDENT_CAP = 0.02
+#: the most it may widen it for a near-miss (a law much worse than the laws it approximates)
+NEAR_MISS_CAP = 0.5
 #: R_true ratio beyond which a nearly dependent law is a near-miss of the better laws
-NEAR_MISS_GAP = 1e3
+#: (fits of one invariant in different forms differ by less than 2x)
+NEAR_MISS_GAP = 100.0
 #: points used at most (evenly spaced over the data): the median settles long before
 MAX_POINTS = 4000
 #: fewest common valid points on which a dependence is decided
@@ -134,9 +146,10 @@ def _r(law: Law) -> float:
     return law.R_true if math.isfinite(law.R_true) else 0.0
 
 
-def _tau(r_j: float, r_b: float, rtol: float) -> float:
+def _tau(r_j: float, r_b: float, rtol: float, cap: float = DEPENDENT_CAP) -> float:
     """The dependence tolerance of a law with R ``r_j`` on laws whose worst R is ``r_b``."""
-    return max(rtol, PRECISION_FACTOR * (math.sqrt(max(r_j, 0.0)) + math.sqrt(max(r_b, 0.0))))
+    precision = PRECISION_FACTOR * (math.sqrt(max(r_j, 0.0)) + math.sqrt(max(r_b, 0.0)))
+    return max(rtol, min(cap, precision))
 
 
 def _near_misses(laws: Sequence[Law], G: list[np.ndarray], rtol: float) -> set[int]:
@@ -153,7 +166,7 @@ def _near_misses(laws: Sequence[Law], G: list[np.ndarray], rtol: float) -> set[i
         better = [b for b in ref if _r(laws[b]) * NEAR_MISS_GAP <= r_j]
         if better:
             s = _residual(G[j], [G[b] for b in better], rtol)
-            if rtol < s <= _tau(r_j, max(_r(laws[b]) for b in better), rtol):
+            if rtol < s <= _tau(r_j, max(_r(laws[b]) for b in better), rtol, NEAR_MISS_CAP):
                 out.add(j)
                 continue
         if not ref or _residual(G[j], [G[b] for b in ref], rtol) > _tau(

@@ -110,18 +110,18 @@ def test_near_miss_is_dropped():
 
 def test_near_miss_dropped_even_when_simpler():
     x, labels = rigid_body()
-    exact = law("w2**2 + 4.375*w3**2", BODY, x, labels)
-    near = law("w2**2 + w3**2", BODY, x, labels)                  # fewer nodes, R ~ 0.1
+    exact = law("(w2**2 + 4.375*w3**2)**2", BODY, x, labels)
+    near = law("w2**2 + 3.0*w3**2", BODY, x, labels)              # fewer nodes, R ~ 4e-3
+    assert near.size < exact.size
     ind = independent_laws([exact, near], x)
     assert ind.near_misses == (1,) and ind.basis == (exact,)
 
 
 def test_noisy_fits_of_one_invariant_stay_one_group():
     """Constants off by the fit's own error: a function of each other within precision."""
-    q, p = Pendulum().generate(noise=0.0, seed=0).x_train.T
-    variables = (("q", "rad"), ("p", "kg*m**2/s"))
-    x = np.stack([q, p], 1)
-    labels = np.repeat(np.arange(len(q) // 30 + 1), 30)[: len(q)]
+    ds = Pendulum().generate(noise=0.0, seed=0)
+    x, variables = ds.x_train, (("q", "rad"), ("p", "kg*m**2/s"))
+    labels = np.repeat(np.arange(len(ds.train)), [len(tr) for tr in ds.train])
     a = law("p**2 - 2.99*cos(q)", variables, x, labels)
     b = law("(p**2 - 3.01*cos(q))**2", variables, x, labels)
     ind = independent_laws([a, b], x)
@@ -150,3 +150,15 @@ def test_bad_input_is_named():
         independent_laws(laws, x[:, :3])
     with pytest.raises(ValueError, match="rtol"):
         independent_laws(laws, x, rtol=0.0)
+
+
+def test_independent_invariants_stay_apart_in_imprecise_fits():
+    """Constants 1% off (R ~ 1e-6): the precision widens the tolerance, the cap keeps E and
+    L² of the rigid body apart."""
+    x, labels = rigid_body()
+    I1, I2, I3 = INERTIA
+    energy = law(f"{I1 * 1.01}*w1**2 + w2**2 + {I3}*w3**2", BODY, x, labels)
+    momentum = law(f"{I1 ** 2}*w1**2 + {0.99 * I2 ** 2}*w2**2 + {I3 ** 2}*w3**2", BODY, x,
+                   labels)
+    assert energy.R_true > 1e-7 and momentum.R_true > 1e-7
+    assert independent_laws([energy, momentum], x).n_independent == 2
