@@ -18,7 +18,7 @@ def _law_json(law) -> dict:
 
 
 def _basis(result) -> list:
-    """The independent laws (all laws when the basis was not computed)."""
+    """The independent laws (none when the basis was not computed)."""
     return list(result.independent.basis) if result.independent is not None else []
 
 
@@ -28,7 +28,8 @@ def _json(result, name: str, depth: int) -> dict:
            "fitted": result.n_fitted, "failed": result.n_failed,
            "survivors": result.n_survivors,
            "laws": [_law_json(law) for law in result.laws],
-           "independent": [str(law) for law in basis],
+           "independent": ([str(law) for law in basis]
+                           if result.independent is not None else None),
            "n_independent": (result.independent.n_independent
                              if result.independent is not None else None),
            "seconds": round(result.seconds, 3)}

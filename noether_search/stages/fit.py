@@ -78,8 +78,8 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     Returns:
         :class:`~dslsearch.fitting.FitResult`; ``laws`` are :class:`~dslsearch.law.Law`
         (each with the ``search`` that found it), ``sums`` the sum search's result,
-        ``independent`` the independent laws among ``laws`` (None when
-        :mod:`dslsearch.independence` is not available).
+        ``independent`` the independent laws among ``laws``
+        (:func:`dslsearch.independence.independent_laws`).
 
     Raises:
         ValueError: a bad ``search``, the store's table belongs to other variables, or a bad
@@ -153,13 +153,9 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
 
 
 def _independent(laws, dataset, config: FitConfig):
-    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states,
-    or None where that module is not available."""
-    try:
-        from dslsearch.independence import independent_laws
-    except ImportError:
-        return None
+    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states."""
     from dslsearch.fitting.plan import segments
+    from dslsearch.independence import independent_laws
 
     x, _ = segments(dataset, config)
     return independent_laws(laws, x)
