@@ -19,7 +19,7 @@ class SumsConfig:
 
     term_size: int = 6          # largest term in nodes (parameter-free formulas of the table)
     max_terms: int = 6          # largest number of terms in a sum
-    beam: int = 12              # term sets kept at each number of terms
+    beam: int = 24              # term sets kept at each number of terms
     pair_screen: int = 2000     # every pair of the simplest this many terms is tried
     gain: float = 10.0          # complexity penalty: a term must divide R by this factor;
     #                             the chosen law minimises log R + n_terms * log(gain)

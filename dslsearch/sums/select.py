@@ -55,6 +55,29 @@ def _extend(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, terms: tuple[int,
     return R
 
 
+def swap_refine(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, start: TermSet,
+                sweeps: int = 3) -> TermSet:
+    """Improve a set by exchanging one term at a time for the best library term.
+
+    Each sweep tries, for every term of the set, all ``n`` replacements at once (the set
+    without it, extended by every term); a replacement is kept when it lowers R. Stops after
+    a sweep without change or after ``sweeps`` sweeps. Beam search adds terms and never
+    removes one; this repairs an early choice that later terms made unnecessary.
+    """
+    terms, R = list(start.terms), start.R
+    for _ in range(sweeps):
+        changed = False
+        for i in range(len(terms)):
+            rest = tuple(terms[:i] + terms[i + 1:])
+            Rj = _extend(Z, Zw, w_diag, rest)
+            j = int(np.argmin(Rj))
+            if Rj[j] < R * (1.0 - 1e-9) and j != terms[i]:
+                terms[i], R, changed = j, float(Rj[j]), True
+        if not changed:
+            break
+    return TermSet(tuple(sorted(terms)), R)
+
+
 def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, beam: int,
                block: int = 512) -> list[TermSet]:
     """The ``beam`` pairs of rows of ``Z`` with the lowest R, every pair tried.
@@ -131,7 +154,9 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, max_terms: int, beam: int, exact:
         if not found:
             break
         best = sorted(found.items(), key=lambda item: (item[1], item[0]))[:beam]
-        levels.append([TermSet(terms, r) for terms, r in best])
+        level = [TermSet(terms, r) for terms, r in best]
+        level[:4] = [swap_refine(Z, Zw, w_diag, ts) for ts in level[:4]]
+        levels.append(sorted(dict.fromkeys(level), key=lambda ts: (ts.R, ts.terms)))
         if progress:
             progress(len(levels))
     return levels
