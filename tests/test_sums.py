@@ -70,7 +70,7 @@ def test_coefficients_carry_the_units_that_make_the_terms_match(sextic):
     m, p = (parse_unit(u).dims for u in ("m", "kg*m/s"))
     assert law.dims == dims_scale(p, 2)                 # the leading term: p**2
     want = {format_dims(dims_add(dims_scale(p, 2), dims_scale(m, -k))) for k in (2, 4, 6)}
-    assert {c.unit for c in law.constants} == want      # kg²/s², kg²/(m²·s²), kg²/(m⁴·s²)
+    assert {c.unit for c in law.constants} == want  # kg²/s², kg²/(m²·s²), kg²/(m⁴·s²)
     # the law stays unit-valid as a formula of the language
     assert law.formula.is_valid(law.input_dims)
 
