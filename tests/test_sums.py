@@ -87,6 +87,25 @@ def test_per_term_failures_are_recorded_and_the_search_goes_on(sextic):
     assert res.laws                                       # found all the same
 
 
+def test_library_screens_constant_terms_and_does_not_depend_on_chunks(sextic):
+    from dslsearch.enumerate import enumerate_formulas
+    from dslsearch.fitting import Segments
+    from dslsearch.sums import build_library
+
+    xs = [np.column_stack([tr.x, np.full(len(tr.x), 2.0)]) for tr in sextic.train]
+    ds = Dataset.from_arrays(xs, sextic.train[0].t, ["x", "p", "z"], ["m", "kg*m/s", "m"])
+    x, labels = segments(ds, FitConfig())
+    fit = np.arange(0, len(x), 3)
+    seg = Segments(np.unique(labels[fit], return_inverse=True)[1])
+    table = enumerate_formulas(ds.variables, 3)
+    whole = build_library(table, x, seg, fit, 3)
+    chunked = build_library(table, x, seg, fit, 3, chunk=7)
+    assert (whole.status == chunked.status).all() and np.allclose(whole.Z, chunked.Z)
+    constant = [str(table.formula(n).expr_str(ds.names))
+                for n in whole.nodes[whole.status == TermStatus.CONSTANT]]
+    assert "z" in constant and "z**2" in constant
+
+
 def test_random_sequence_test_rejects_a_damped_oscillator():
     rng = np.random.default_rng(2)
     t = np.linspace(0.0, 6.0, 50)

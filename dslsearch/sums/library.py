@@ -84,17 +84,46 @@ def _unique_up_to_sign(Z: np.ndarray, digits: int) -> tuple[np.ndarray, np.ndarr
     return first, inverse.reshape(-1)
 
 
+def _screen_values(table, nodes: np.ndarray, x: np.ndarray, fit_points: np.ndarray,
+                   chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(finite (n,), constant (n,), values on the fitting points (n, M))`` of ``nodes``,
+    evaluated ``chunk`` points at a time (memory ``n x chunk``, whatever the data's size).
+    Sums of squares are taken about each term's value at the first point, so a constant
+    term gives exactly 0 spread, never round-off of ``sum v² − (sum v)²/N``."""
+    n, N = nodes.size, x.shape[0]
+    finite = np.ones(n, bool)
+    s1, s2, q = np.zeros(n), np.zeros(n), np.zeros(n)
+    fit = np.empty((n, fit_points.size))
+    ref = None
+    with np.errstate(all="ignore"):
+        for start in range(0, N, chunk):
+            V = NodeValues(table.op, table.a, table.b, table.size, x[start:start + chunk],
+                           nodes)[nodes]                                  # (n, chunk)
+            finite &= np.isfinite(V).all(1)
+            V = np.where(finite[:, None], V, 0.0)
+            ref = V[:, :1].copy() if ref is None else ref
+            D = V - ref
+            s1 += D.sum(1)
+            s2 += np.einsum("gn,gn->g", D, D)
+            q += np.einsum("gn,gn->g", V, V)
+            inside = (fit_points >= start) & (fit_points < start + chunk)
+            fit[:, inside] = V[:, fit_points[inside] - start]
+        T = np.clip(s2 - s1 * s1 / N, 0.0, None)
+    return finite, is_trivial(T, q), np.where(finite[:, None], fit, 0.0)
+
+
 def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarray,
-                  term_size: int, digits: int = 9) -> TermLibrary:
+                  term_size: int, digits: int = 9, chunk: int = 4096) -> TermLibrary:
     """Evaluate, screen and deduplicate the parameter-free candidates of ``table``.
 
     Args:
         table: a :class:`~dslsearch.enumerate.FormulaTable` of depth >= ``term_size``.
         x: ``(N, d)`` training points, SI base units.
         seg_fit: the trajectories of the fitting points ``x[fit_points]``.
-        fit_points: ``(M,)`` indices of the fitting points.
+        fit_points: ``(M,)`` sorted indices of the fitting points.
         term_size: largest term in nodes.
         digits: rounding of the standardised values when looking for duplicates.
+        chunk: points evaluated at once (bounds memory for long data).
 
     Returns:
         The :class:`TermLibrary`.
@@ -104,16 +133,11 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
     nodes = cands[(pc[cands] == 0) & (table.size[cands] <= term_size)].astype(np.int64)
     status = np.full(nodes.size, TermStatus.OK, np.int8)
     duplicate_of = np.full(nodes.size, -1, np.int64)
-    V = NodeValues(table.op, table.a, table.b, table.size, x, nodes)[nodes]   # (n_all, N)
-    finite = np.isfinite(V).all(1)
+    finite, constant, Vf = _screen_values(table, nodes, x, np.asarray(fit_points), chunk)
     status[~finite] = TermStatus.NONFINITE
-    with np.errstate(all="ignore"):
-        Vf = centred(np.where(finite[:, None], V, 0.0)[:, fit_points])          # (n_all, M)
-        Vall = np.where(finite[:, None], V, 0.0)
-        Vc = centred(Vall)
-        constant = is_trivial(np.einsum("gn,gn->g", Vc, Vc), np.einsum("gn,gn->g", Vall, Vall))
-        norm = np.sqrt(np.einsum("gm,gm->g", Vf, Vf))
-        constant |= ~(norm > 0)
+    Vf = centred(Vf)                                                        # (n_all, M)
+    norm = np.sqrt(np.einsum("gm,gm->g", Vf, Vf))
+    constant |= ~(norm > 0)
     status[finite & constant] = TermStatus.CONSTANT
     ok = np.nonzero(status == TermStatus.OK)[0]
     Z = Vf[ok] / norm[ok, None]
