@@ -23,7 +23,8 @@ class SumsConfig:
     pair_screen: int = 2000     # every pair of the simplest this many terms is tried
     gain: float = 10.0          # complexity penalty: a term must divide R by this factor;
     #                             the chosen law minimises log R + n_terms * log(gain)
-    exact: float = 1e-13        # stop adding terms once R_true falls below this (exact law)
+    exact: float = 1e-13        # R below this is round-off: stop adding terms, and among
+    #                             such sets prefer the fewest nodes
     dedup_digits: int = 9       # standardised values rounded to this many digits to find
     #                             terms equal up to sign, scale and offset
 

@@ -39,7 +39,7 @@ class FrontPoint:
         law: the sum with coefficients fitted on all training points (None if it failed).
         R_true, R_random: R of the law on the trajectories and on random sequences (its
             coefficients refitted there).
-        penalised: ``log10 R_true + n_terms * log10(gain)``: lower is better.
+        penalised: ``log10 max(R_true, exact) + n_terms * log10(gain)``: lower is better.
         status: :class:`~dslsearch.fitting.FitStatus` of the final fit; message: its text.
         accepted: passes the random-sequence test (``R_random >= factor * R_true``).
     """
@@ -87,7 +87,7 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variables,
-               gain: float, factor: float) -> tuple:
+               sums: SumsConfig, factor: float) -> tuple:
     """``(law, R_true, R_random, penalised, status, message, accepted)`` of one term set,
     coefficients fitted on all training points."""
     with np.errstate(all="ignore"):
@@ -112,7 +112,8 @@ def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variabl
               search="sums")
     ok = bool(accepted(np.asarray([FitStatus.OK]), np.asarray([r_true]),
                        np.asarray([r_random]), factor)[0])
-    penalised = math.log10(max(r_true, 1e-300)) + len(formulas) * math.log10(gain)
+    # below `exact` R is round-off: such laws differ only in their number of terms
+    penalised = math.log10(max(r_true, sums.exact)) + len(formulas) * math.log10(sums.gain)
     return law, r_true, r_random, penalised, FitStatus.OK, FitStatus.OK.message, ok
 
 
@@ -155,7 +156,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                         sums.term_size, sums.dedup_digits)
     if progress:
         progress(1, n_steps)
-    levels = beam_search(lib.Z, lib.Zw, sums.max_terms, sums.beam, sums.exact, sums.pair_screen,
+    levels = beam_search(lib.Z, lib.Zw, table.size[lib.nodes[lib.kept]].astype(np.int64),
+                         sums.max_terms, sums.beam, sums.exact, sums.pair_screen,
                          progress=(lambda k: progress(1 + k, n_steps)) if progress else None)
     front = [_front_point(lib, table, ts, x, segs, dataset, sums, config)
              for ts in _front(levels)]
@@ -174,6 +176,6 @@ def _front_point(lib: TermLibrary, table, ts: TermSet, x, segs, dataset, sums: S
     nodes = tuple(int(lib.nodes[lib.kept[t]]) for t in ts.terms)
     formulas = [table.formula(n) for n in nodes]
     law, r_true, r_random, penalised, status, message, ok = _final_fit(
-        formulas, x, segs, dataset.variables, sums.gain, config.factor)
+        formulas, x, segs, dataset.variables, sums, config.factor)
     return FrontPoint(len(nodes), nodes, ts.R, law, r_true, r_random, penalised,
                       int(status), message, ok)

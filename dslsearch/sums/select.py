@@ -32,6 +32,13 @@ class TermSet:
     R: float
 
 
+def rank_key(R: np.ndarray, size: np.ndarray, exact: float) -> np.ndarray:
+    """Order of sets: by R, except that every set with ``R <= exact`` (conserved to
+    round-off, where R's differences are noise) comes first, the fewest nodes first."""
+    with np.errstate(divide="ignore"):
+        return np.where(R <= exact, -1.0 / np.maximum(size, 1), R)
+
+
 def _extend(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, terms: tuple[int, ...]
             ) -> np.ndarray:
     """``(n,)`` minimal R of ``terms`` plus each library term (inf for terms already in)."""
@@ -65,7 +72,7 @@ def swap_refine(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, start: TermSe
     removes one; this repairs an early choice that later terms made unnecessary.
     """
     terms, R = list(start.terms), start.R
-    for _ in range(sweeps):
+    for _ in range(sweeps if R > 0 else 0):
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
@@ -78,9 +85,9 @@ def swap_refine(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, start: TermSe
     return TermSet(tuple(sorted(terms)), R)
 
 
-def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, beam: int,
-               block: int = 512) -> list[TermSet]:
-    """The ``beam`` pairs of rows of ``Z`` with the lowest R, every pair tried.
+def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarray,
+               beam: int, exact: float, block: int = 512) -> list[TermSet]:
+    """The ``beam`` best pairs of rows of ``Z`` (:func:`rank_key`), every pair tried.
 
     The 2x2 problem has a closed form: with ``T = [[1, t], [t, 1]]`` and
     ``W = [[a, w], [w, b]]`` the smallest R is the small root of
@@ -88,7 +95,7 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, beam: int,
     form ``2C / (B + sqrt(B^2 - 4AC))``. ``O(n^2 M)``, in blocks of ``block`` rows.
     """
     n = Z.shape[0]
-    best_r = np.empty(0)
+    best_r, best_key = np.empty(0), np.empty(0)
     best_ij = np.empty((0, 2), np.int64)
     for i0 in range(0, n, block):
         t = Z[i0:i0 + block] @ Z.T                                    # (b, n)
@@ -101,22 +108,33 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, beam: int,
         R = np.where((np.arange(n)[None, :] > rows) & (A > 1e-10) & np.isfinite(R),
                      np.clip(R, 0.0, None), np.inf)
         flat = R.ravel()
-        top = np.argpartition(flat, min(beam, flat.size - 1))[:beam]
+        key = rank_key(flat, (size[rows] + size[None, :]).ravel(), exact)
+        top = np.argpartition(key, min(beam, flat.size - 1))[:beam]
         best_r = np.concatenate([best_r, flat[top]])
+        best_key = np.concatenate([best_key, key[top]])
         best_ij = np.concatenate([best_ij, np.stack([rows[top // n, 0], top % n], 1)])
-    keep = np.argsort(best_r, kind="stable")[:beam]
+    keep = np.argsort(best_key, kind="stable")[:beam]
     return [TermSet((int(best_ij[k, 0]), int(best_ij[k, 1])), float(best_r[k]))
             for k in keep if np.isfinite(best_r[k])]
 
 
-def beam_search(Z: np.ndarray, Zw: np.ndarray, max_terms: int, beam: int, exact: float,
-                pair_screen: int = 2000,
+def _ordered(sets: list[TermSet], size: np.ndarray, exact: float) -> list[TermSet]:
+    keys = rank_key(np.asarray([ts.R for ts in sets]),
+                    np.asarray([size[list(ts.terms)].sum() for ts in sets]), exact)
+    order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
+    return [sets[i] for i in order]
+
+
+def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
+                exact: float, pair_screen: int = 2000,
                 progress: Callable[[int], None] | None = None) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
         Z, Zw: ``(n, M)`` standardised library values and their within-trajectory parts
             (:class:`~dslsearch.sums.library.TermLibrary`).
+        size: ``(n,)`` nodes of each term (among sets conserved to round-off, fewer
+            nodes rank first: :func:`rank_key`).
         max_terms: largest set size.
         beam: sets kept (and extended) at each size.
         pair_screen: every pair of the first (simplest) ``pair_screen`` terms is tried
@@ -127,36 +145,37 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, max_terms: int, beam: int, exact:
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
-        ``beam`` distinct sets, lowest R first.
+        ``beam`` distinct sets, best (:func:`rank_key`) first.
     """
     n = Z.shape[0]
     if n == 0:
         return []
     w_diag = np.einsum("nm,nm->n", Zw, Zw)                 # R of each term alone (T_jj = 1)
-    order = np.argsort(w_diag, kind="stable")[:beam]
+    order = np.argsort(rank_key(w_diag, size, exact), kind="stable")[:beam]
     levels = [[TermSet((int(j),), float(w_diag[j])) for j in order]]
     if progress:
         progress(1)
     if max_terms >= 2 and levels[0][0].R > exact and n >= 2:
         m = min(n, pair_screen)
-        levels.append(best_pairs(Z[:m], Zw[:m], w_diag[:m], beam))
+        levels.append(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact))
         if progress:
             progress(2)
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
         found: dict[tuple[int, ...], float] = {}
         for current in levels[-1]:
             R = _extend(Z, Zw, w_diag, current.terms)
-            for j in np.argsort(R, kind="stable")[:beam]:
+            key = rank_key(R, size[list(current.terms)].sum() + size, exact)
+            for j in np.argsort(key, kind="stable")[:beam]:
                 if not np.isfinite(R[j]):
                     break
-                key = tuple(sorted(current.terms + (int(j),)))
-                found[key] = min(found.get(key, np.inf), float(R[j]))
+                terms = tuple(sorted(current.terms + (int(j),)))
+                found[terms] = min(found.get(terms, np.inf), float(R[j]))
         if not found:
             break
-        best = sorted(found.items(), key=lambda item: (item[1], item[0]))[:beam]
-        level = [TermSet(terms, r) for terms, r in best]
+        level = [TermSet(terms, r) for terms, r in found.items()]
+        level = _ordered(level, size, exact)[:beam]
         level[:4] = [swap_refine(Z, Zw, w_diag, ts) for ts in level[:4]]
-        levels.append(sorted(dict.fromkeys(level), key=lambda ts: (ts.R, ts.terms)))
+        levels.append(_ordered(list(dict.fromkeys(level)), size, exact))
         if progress:
             progress(len(levels))
     return levels
