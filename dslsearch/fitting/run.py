@@ -39,8 +39,7 @@ class FitResult:
             n_failed: NaN/inf or not converged; n_trivial; n_survivors: candidates passing
             the random-sequence test.
         seconds: wall time of this call.
-        key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`); with the sum
-            search, ``+sums-{hash}`` follows (:func:`noether_search.stages.fit_laws`).
+        key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`).
         shards_done: shards taken from ``done`` rather than fitted; shards_total: all shards.
         sums: the sum-of-terms search's result when it ran
             (:class:`~dslsearch.sums.SumsResult`), else None.

@@ -152,4 +152,4 @@ def _print(result, dataset, name: str, depth: int, factor: float, search: str, s
                   f"screening), front of {len(sums.front)} sums, "
                   f"{len(sums.laws)} accepted in {sums.seconds:.1f} s")
     con.print(f"-> {len(result.laws)} laws in {result.seconds:.1f} s; store {store.root} "
-              f"(fits/{result.key.split('+')[0]})")
+              f"(fits/{result.key})")

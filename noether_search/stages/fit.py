@@ -30,6 +30,15 @@ def laws_key(key: str) -> str:
     return f"fits/{key}/laws"
 
 
+def run_name(result: FitResult) -> str:
+    """The name of what produced ``result.laws``: the fit run's key, followed by
+    ``+sums-<hash>`` when the sum search contributed (later stages key their artifacts on
+    it, so a list of laws with and one without the sums are never confused)."""
+    if result.sums is None:
+        return result.key
+    return f"{result.key}+sums-{result.sums.config.key()}"
+
+
 def sums_key(key: str, sums: SumsConfig) -> str:
     """``fits/<key>/sums-<hash>``: the sum search of fit run ``key`` with settings ``sums``."""
     return f"fits/{key}/sums-{sums.key()}"
@@ -147,8 +156,7 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
     x, _ = segments(dataset, config)
     laws = merge_searches(result.laws, found.laws, x, config.merge_tol)
     return dataclasses.replace(
-        result, laws=laws, sums=found, key=f"{result.key}+sums-{sums.key()}",
-        seconds=result.seconds + time.perf_counter() - t0,
+        result, laws=laws, sums=found, seconds=result.seconds + time.perf_counter() - t0,
         independent=_independent(laws, dataset, config))
 
 
