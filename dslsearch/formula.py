@@ -326,7 +326,7 @@ def from_sympy(text_or_expr, names: Sequence[str]) -> tuple[Formula, list[float 
     Symbols named in ``names`` are inputs; symbols ``c0, c1, …`` and numbers become parameters.
     Returns the formula and each parameter's value in the formula's pre-order (None for a
     ``c`` symbol). ``x**2`` is ``square``, ``x**-1`` (``1/x``) is ``inv``, ``x**(1/2)``
-    (``sqrt(x)``) is ``sqrt``, other integer and half-integer powers are built from these,
+    (``sqrt(x)``) is ``sqrt``, ``Abs(x)`` is ``sqrt(x**2)``, other powers n / 2**k are built from these,
     ``*`` and ``/``; a negated term is a subtraction; other powers are rejected. Functions
     are the operations of :data:`dslsearch.ops.OPS` with a ``sympy_name``.
 
@@ -391,15 +391,17 @@ class _SympyReader:
         return self.apply(MUL, base, self.power(base, n - 1))
 
     def pow(self, e) -> _Parsed:
-        """A sympy power: integer exponents, and half-integer ones through ``sqrt``."""
+        """A sympy power: integer exponents, and n / 2**k through ``sqrt`` (sympy folds
+        sqrt(sqrt(q)) into q**(1/4))."""
         base, exponent = e.args
-        if exponent.is_Integer:
-            return self.power(self.convert(base), int(exponent))
-        if exponent.is_Rational and exponent.q == 2:
-            return self.power(self.apply(SQRT, self.convert(base)), int(exponent.p))
-        raise FormulaError(f"power {exponent} in {e} is not in the language "
-                           "(integer and half-integer powers only, built from square, sqrt, "
-                           "* and 1/x)")
+        if not exponent.is_Rational or exponent.q & (exponent.q - 1):
+            raise FormulaError(f"power {exponent} in {e} is not in the language (integer "
+                               "powers and their square roots only, built from square, sqrt, "
+                               "* and 1/x)")
+        parsed = self.convert(base)
+        while not exponent.is_Integer:
+            parsed, exponent = self.apply(SQRT, parsed), 2 * exponent
+        return self.power(parsed, int(exponent))
 
     def convert(self, e) -> _Parsed:
         if e.is_Symbol:
@@ -410,6 +412,8 @@ class _SympyReader:
             return self.apply(self.functions[type(e)], *[self.convert(a) for a in e.args])
         if e.is_Pow:
             return self.pow(e)
+        if isinstance(e, sympy_abs()):  # sympy writes sqrt(x**2) of a real x as Abs(x)
+            return self.apply(SQRT, self.apply(SQUARE, self.convert(e.args[0])))
         if e.is_Add:
             return self.sum(e)
         if e.is_Mul:
@@ -444,6 +448,13 @@ class _SympyReader:
         if coeff == -1:
             return self.apply(SUB, self.leaf(0.0), self.convert(rest))
         return self.fold(MUL, [self.convert(a) for a in e.args])
+
+
+def sympy_abs():
+    """sympy's ``Abs`` class."""
+    import sympy
+
+    return sympy.Abs
 
 
 def format_param(value: float, dims: Dims) -> str:
