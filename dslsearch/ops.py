@@ -319,6 +319,8 @@ def op_set(names: str | Sequence[str] | None = None) -> tuple[str, ...]:
     known = {op.name: code for code, op in OPS.items()}
     codes: set[int] = set()
     for item in (str(n).strip() for n in items):
+        if not item:
+            continue
         if item == "paper":
             codes.update(known[n] for n in PAPER_OPS)
         elif item == "all":
