@@ -376,3 +376,86 @@ def test_op_sets():
         op_set("add,pow")
     with pytest.raises(ValueError, match="no operation given"):
         op_set("")
+
+
+# -- operator sets through the stages ------------------------------------------------------
+def exp_invariant_data():
+    """16 trajectories along which p*exp(q) (and q + log(p)) is constant; q changes sign."""
+    from hamiltonian_data import Dataset
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.0, 3.0, 31)
+    x = [np.stack([a * np.sin(t + phi), C * np.exp(-a * np.sin(t + phi))], axis=1)
+         for C, phi, a in rng.uniform([0.5, 0.0, 0.3], [2.0, 2 * np.pi, 1.0], size=(16, 3))]
+    return Dataset.from_arrays(x, t, names=["q", "p"], units=["", ""])
+
+
+def test_a_law_with_a_logarithm_is_found_and_log_of_negative_q_is_a_recorded_failure():
+    from dslsearch.fitting import FitConfig, FitStatus
+    from noether_search.stages import enumerate_candidates, fit_laws
+
+    data = exp_invariant_data()
+    assert (data.x_train[:, 0] < 0).any()
+    result = fit_laws(data, 4, FitConfig(workers=1), ops="paper,log")
+    table = enumerate_candidates(data, 4, ops="paper,log")
+    strings = list(table.expr_strings())
+    status = dict(zip(strings, result.fits.status))
+    assert status["log(q)"] == FitStatus.NONFINITE and status["log(p)"] == FitStatus.OK
+    assert result.n_failed >= 1 and result.n_fitted > 0  # the batch went on
+    found = [str(law) for law in result.laws]
+    assert "q + log(p)" in found, found
+    law = result.laws[found.index("q + log(p)")]
+    x = data.x_test
+    assert np.ptp(law(x[:31])) < 1e-9  # conserved along a test trajectory
+    # the paper's operations cannot write it at this size
+    assert "q + log(p)" not in [str(law) for law in fit_laws(data, 4, FitConfig(workers=1)).laws]
+
+
+def test_operator_sets_have_their_own_store_keys(tmp_path):
+    import h5py
+
+    from noether_search.stages import enumerate_candidates, table_key
+    from noether_search.store import ResultsStore
+    from noether_search.store.codecs import CANDIDATE_TABLE
+
+    assert table_key(5) == table_key(5, "paper") == "candidates/d5"
+    assert table_key(5, "all") == "candidates/d5-all"
+    assert table_key(5, ["add", "sqrt"]) == "candidates/d5-add_sqrt"
+    store = ResultsStore.open(tmp_path / "s")
+    variables = [("q", "rad"), ("p", "kg*m**2/s")]
+    plain = enumerate_candidates(variables, 3, store)
+    wide = enumerate_candidates(variables, 3, store, ops="paper,sqrt")
+    assert store.exists("candidates/d3") and store.exists("candidates/d3-paper_sqrt")
+    assert wide.n_candidates > plain.n_candidates
+    again = enumerate_candidates(variables, 3, store, ops="sqrt,paper")
+    assert again.ops == PAPER_OPS + ("sqrt",) and again.n_candidates == wide.n_candidates
+    assert store.load("candidates/d3", CANDIDATE_TABLE).ops == PAPER_OPS
+    # a table written before operator sets existed has no attribute: the paper's set
+    path = tmp_path / "s" / "candidates" / "d3.h5"
+    with h5py.File(path, "a") as f:
+        del f.attrs["ops"]
+    assert enumerate_candidates(variables, 3, store).ops == PAPER_OPS
+    # a table whose stored set disagrees with its key is refused
+    store.save("candidates/d3", CANDIDATE_TABLE, wide)
+    with pytest.raises(ValueError, match="enumerated with the operations .*sqrt"):
+        enumerate_candidates(variables, 3, store)
+
+
+def test_rank_key_is_unchanged_for_the_paper_set():
+    from noether_search.stages import RankConfig
+
+    key = RankConfig().key("fit", "base")
+    assert RankConfig(ops="paper").key("fit", "base") == key
+    assert RankConfig(ops=PAPER_OPS).key("fit", "base") == key
+    assert RankConfig(ops="all").key("fit", "base") != key
+
+
+def test_estimator_takes_ops():
+    from noether_search import NoetherSearch
+
+    model = NoetherSearch(depth=4, rank=False, ops="paper,log", workers=1)
+    assert model.get_params()["ops"] == "paper,log"
+    model.fit(exp_invariant_data())
+    assert "q + log(p)" in [str(law) for law in model.laws_]
+    with pytest.raises(ValueError, match="ops: unknown operation 'pow'"):
+        NoetherSearch(depth=3, rank=False, ops="pow").fit(exp_invariant_data())
