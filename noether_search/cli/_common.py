@@ -36,6 +36,38 @@ class SystemType(click.ParamType):
                   "(or use --data FILE for your own trajectories)", param, ctx)
 
 
+class OpsType(click.ParamType):
+    """An operator set: comma-separated operation names (``add,sub,sqrt``), ``paper`` for
+    the paper's ``+ - * / sin cos square`` and ``all`` for every operation; converted to the
+    canonical tuple of names (:func:`dslsearch.ops.op_set`). The error lists the known ones."""
+
+    name = "OPS"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[str, ...]:
+        from dslsearch.ops import op_set
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return op_set(str(value))
+        except ValueError as exc:
+            self.fail(f"{exc}; e.g. --ops paper,sqrt or --ops all", param, ctx)
+
+
+def ops_option(func: Callable) -> Callable:
+    """Add ``--ops`` (default None: the paper's operator set)."""
+    from dslsearch.ops import OPS
+
+    names = ", ".join(op.name for op in OPS.values())
+    return click.option(
+        "--ops", "ops", type=OpsType(), default=None,
+        help="Operations formulas are built from, comma-separated: " + names + "; 'paper' "
+             "(the default: add,sub,mul,div,sin,cos,square) and 'all' stand for several, "
+             "e.g. --ops paper,sqrt,inv. More operations find laws with roots, logarithms, "
+             "exponentials and inverse distances, at a fast-growing cost in candidates.")(func)
+
+
 def data_source_options(func: Callable) -> Callable:
     """Add ``--system`` / ``--data`` / ``--noise`` / ``--seed``; exactly one of system/data."""
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (data_source_options, echo_json, json_option,
-                                        load_dataset, open_store, out_option, progress_bar,
-                                        resolve_out)
+                                        load_dataset, open_store, ops_option, out_option,
+                                        progress_bar, resolve_out)
 
 
 def _law_json(law) -> dict:
@@ -31,11 +31,12 @@ def _law_json(law) -> dict:
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
               help="Accept a formula when R on random sequences is at least FACTOR times R on "
                    "the true trajectories.")
+@ops_option
 @json_option
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
             workers: int | None, backend: str, scheduler: str | None, factor: float,
-            as_json: bool, out: Path | None) -> None:
+            ops: tuple[str, ...] | None, as_json: bool, out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those at least FACTOR times better than on random sequences, and merge rewritings
     of one law. Finished shards are kept in the store: rerunning resumes."""
@@ -55,7 +56,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
             progress.update(task, completed=done, total=total)
 
         try:
-            result = fit_laws(dataset, depth, config, store=store, progress=report)
+            result = fit_laws(dataset, depth, config, store=store, progress=report, ops=ops)
         except (ValueError, OSError) as exc:
             raise click.ClickException(str(exc)) from None
     name = system if system is not None else str(data)

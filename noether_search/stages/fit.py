@@ -6,6 +6,7 @@ from __future__ import annotations
 from dslsearch.enumerate import FormulaTable
 from dslsearch.fitting import FitConfig, FitResult, FitRows, fit_key, fit_table
 from dslsearch.fitting.run import Progress
+from dslsearch.ops import op_set
 from noether_search.stages.candidates import enumerate_candidates, table_key
 
 _SHARD_PREFIX = "shard-"
@@ -39,7 +40,8 @@ def load_fits(store, key: str) -> FitRows:
 
 
 def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=None,
-             table: FormulaTable | None = None, progress: Progress | None = None) -> FitResult:
+             table: FormulaTable | None = None, progress: Progress | None = None, *,
+             ops=None) -> FitResult:
     """Fit and filter every candidate of depth ``depth`` on ``dataset``; merge survivors.
 
     Args:
@@ -51,6 +53,8 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
             shard as it finishes and the laws (``fits/<key>/laws``). None: in memory only.
         table: the candidate table (default: :func:`enumerate_candidates`).
         progress: called as ``progress(candidates_done, n_candidates)``.
+        ops: the operator set of the enumeration (:func:`enumerate_candidates`); None: the
+            paper's, or the given ``table``'s.
 
     Returns:
         :class:`~dslsearch.fitting.FitResult`; ``laws`` are :class:`~dslsearch.law.Law`.
@@ -61,9 +65,12 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     from noether_search.store.codecs import CANDIDATE_TABLE, FIT_LAWS, FIT_SHARD
 
     if table is None:
-        table = enumerate_candidates(dataset, depth, store)
-    elif store is not None and not store.exists(table_key(table.depth)):
-        store.save(table_key(table.depth), CANDIDATE_TABLE, table)
+        table = enumerate_candidates(dataset, depth, store, ops=ops)
+    elif ops is not None and op_set(ops) != tuple(table.ops):
+        raise ValueError(f"ops: {op_set(ops)} given, but the table was enumerated with "
+                         f"{table.ops}; pass one of them")
+    elif store is not None and not store.exists(table_key(table.depth, table.ops)):
+        store.save(table_key(table.depth, table.ops), CANDIDATE_TABLE, table)
     if store is None:
         return fit_table(table, dataset, config, progress)
     key = fit_key(config, dataset, table)

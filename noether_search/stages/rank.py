@@ -50,10 +50,18 @@ class RankConfig:
     #                           meta-tailoring: "rollout" (long-term prediction RMSE on the
     #                           training trajectories, trying the screen's rate and 1e-2,
     #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
+    ops: tuple[str, ...] | str | None = None  # operator set of the enumeration (names or
+    #                           "paper,sqrt", "all"; dslsearch.ops.op_set); None: the paper's
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
-        blob = json.dumps({"cfg": asdict(self), "fit": fit_key, "baseline": baseline_key},
+        from dslsearch.ops import PAPER_OPS, op_set
+
+        cfg = asdict(self)
+        cfg["ops"] = op_set(self.ops)
+        if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
+            del cfg["ops"]
+        blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -225,7 +233,8 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
     clock = _Clock(seconds)
     with clock("fit"):
         fit = fit_laws(dataset, config.depth, fit_config or config.fit_config(), store=store,
-                       progress=lambda done, total: report("fit", done, total))
+                       progress=lambda done, total: report("fit", done, total),
+                       ops=config.ops)
     with clock("baseline"):
         base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
                               store=store,
