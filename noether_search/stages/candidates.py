@@ -43,8 +43,8 @@ def enumerate_candidates(variables_or_dataset, depth: int, store=None,
 
     variables = getattr(variables_or_dataset, "variables", variables_or_dataset)
     key = table_key(depth)
-    if store is not None and store.exists(key):
-        table = store.load(key, CANDIDATE_TABLE)
+    table = store.load_cached(key, CANDIDATE_TABLE) if store is not None else None
+    if table is not None:  # a damaged table is enumerated again
         want = _pairs(variables)
         if tuple(tuple(v) for v in table.variables) != want:
             raise ValueError(
