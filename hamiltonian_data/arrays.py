@@ -45,7 +45,7 @@ def magnitude_problem(values: np.ndarray, span: bool = True) -> tuple[int, int, 
     bad = np.argwhere(mag > MAX_ABS)
     if bad.size:
         r, c = bad[0]
-        return int(r), int(c), (f"{values[r, c]!r} is too large: its square overflows "
+        return int(r), int(c), (f"{float(values[r, c])!r} is too large: its square overflows "
                                 f"float64 (|value| > {MAX_ABS:.3g}); rescale the column "
                                 "(other units) so values are of order 1")
     for c in range(values.shape[1] if span else 0):
@@ -55,7 +55,7 @@ def magnitude_problem(values: np.ndarray, span: bool = True) -> tuple[int, int, 
         typical = float(np.median(nonzero))
         r = int(np.argmax(mag[:, c]))
         if mag[r, c] > MAX_SPAN * typical:
-            return r, c, (f"{values[r, c]!r} is {mag[r, c] / typical:.2g} times the column's "
+            return r, c, (f"{float(values[r, c])!r} is {mag[r, c] / typical:.2g} times the column's "
                           f"typical magnitude {typical:.3g}: values spanning more than "
                           f"{MAX_SPAN:.0e} cannot be fitted in float64 (the typical values "
                           "vanish in sums); fix or remove this value (an outlier or a typo?)")
@@ -85,7 +85,7 @@ def _check_constant(xs: list[np.ndarray], variables, source: str) -> None:
                         "to find conservation laws in; check the data")
     for j in constant:
         warnings.warn(f"{where}variable {variables[j].name!r} (state column {j}) is constant "
-                      f"({x[0, j]!r}) over all samples: it carries no dynamics and every "
+                      f"({float(x[0, j])!r}) over all samples: it carries no dynamics and every "
                       "formula of it alone is trivially conserved; drop the column unless "
                       "this is intended", DataWarning, stacklevel=4)
 
