@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import click
@@ -41,11 +42,18 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     keep those at least FACTOR times better than on random sequences, and merge rewritings
     of one law. Finished shards are kept in the store: rerunning resumes."""
     from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.backends import SchedulerError, check_scheduler
     from noether_search.stages import fit_laws
+    from noether_search.store import DamagedArtifactWarning, StoreError
 
     if scheduler is not None and backend != "dask":
         raise click.UsageError("--scheduler needs --backend dask")
     dataset = load_dataset(system, data, noise, seed)
+    if scheduler is not None:  # before anything is written
+        try:
+            check_scheduler(scheduler)
+        except SchedulerError as exc:
+            raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
     config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
                        backend=backend, scheduler=scheduler)
@@ -56,9 +64,14 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
             progress.update(task, completed=done, total=total)
 
         try:
-            result = fit_laws(dataset, depth, config, store=store, progress=report, ops=ops)
-        except (ValueError, OSError) as exc:
+            with warnings.catch_warnings():  # damaged artifacts are listed below instead
+                warnings.simplefilter("ignore", DamagedArtifactWarning)
+                result = fit_laws(dataset, depth, config, store=store, progress=report, ops=ops)
+        except (ValueError, OSError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
+    for exc in store.damaged:
+        click.echo(f"warning: {exc.path}: damaged ({exc.reason}); recomputed and rewritten",
+                   err=True)
     name = system if system is not None else str(data)
     if as_json:
         echo_json({"system": name, "depth": depth, "candidates": result.n_candidates,

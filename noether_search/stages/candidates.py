@@ -55,8 +55,8 @@ def enumerate_candidates(variables_or_dataset, depth: int, store=None,
     except ValueError as exc:
         raise EnumerationError(str(exc)) from exc
     key = table_key(depth, names)
-    if store is not None and store.exists(key):
-        table = store.load(key, CANDIDATE_TABLE)
+    table = store.load_cached(key, CANDIDATE_TABLE) if store is not None else None
+    if table is not None:  # a damaged table is enumerated again
         check_table(table, key, variables, names)
         return table
     table = enumerate_formulas(variables, depth, progress=progress, ops=names)

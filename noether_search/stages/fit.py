@@ -22,15 +22,22 @@ def laws_key(key: str) -> str:
     return f"fits/{key}/laws"
 
 
-def load_shards(store, key: str) -> dict[int, FitRows]:
-    """Shard index -> rows of every shard of fit run ``key`` in ``store``."""
+def load_shards(store, key: str, skip_damaged: bool = False) -> dict[int, FitRows]:
+    """Shard index -> rows of every shard of fit run ``key`` in ``store``.
+
+    Raises:
+        DamagedArtifact: a shard is damaged (with ``skip_damaged`` it is left out and noted
+            in ``store.damaged`` instead, so the fit stage recomputes it).
+    """
     from noether_search.store.codecs import FIT_SHARD
 
     out = {}
     for k in store.keys(f"fits/{key}"):
         name = k.rsplit("/", 1)[-1]
         if name.startswith(_SHARD_PREFIX):
-            out[int(name.removeprefix(_SHARD_PREFIX))] = store.load(k, FIT_SHARD)
+            rows = store.load_cached(k, FIT_SHARD) if skip_damaged else store.load(k, FIT_SHARD)
+            if rows is not None:
+                out[int(name.removeprefix(_SHARD_PREFIX))] = rows
     return out
 
 
@@ -69,14 +76,15 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     elif ops is not None and op_set(ops) != tuple(table.ops):
         raise ValueError(f"ops: {op_set(ops)} given, but the table was enumerated with "
                          f"{table.ops}; pass one of them")
-    elif store is not None and not store.exists(table_key(table.depth, table.ops)):
+    elif store is not None and not store.usable(table_key(table.depth, table.ops)):
         store.save(table_key(table.depth, table.ops), CANDIDATE_TABLE, table)
     if store is None:
         return fit_table(table, dataset, config, progress)
     key = fit_key(config, dataset, table)
-    result = fit_table(table, dataset, config, progress, done=load_shards(store, key),
+    done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
+    result = fit_table(table, dataset, config, progress, done=done,
                        on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD, rows))
-    # a finished run is not rewritten
-    if result.shards_done < result.shards_total or not store.exists(laws_key(key)):
+    # a finished run is not rewritten, unless its laws file is missing or damaged
+    if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
         store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
