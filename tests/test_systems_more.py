@@ -214,13 +214,13 @@ def test_rigid_body_principal_moments_ordered():
 
 def test_double_pendulum_regular_and_chaotic():
     """Energies from near the minimum to above it by more than the flip of the lower bob;
-    a 1e-9 perturbation stays small on the lowest-energy trajectory and grows by orders
-    of magnitude on the highest."""
+    a 1e-8 perturbation stays small on the lowest-energy trajectory over 10 s and grows by
+    orders of magnitude on the highest."""
     system, ds = SYSTEMS["double-pendulum"], load("double-pendulum")
     energy = _energies(system, ds) / 2
     minimum = -(system.m1 + system.m2) * system.g * system.l1 - system.m2 * system.g * system.l2
     assert energy.min() < 0.9 * minimum and energy.max() > 0
     x0 = np.stack([tr.x[0] for tr in (*ds.train, *ds.test)])[[energy.argmin(), energy.argmax()]]
-    t = np.linspace(0.0, 15.0, 31)
-    sep = np.abs(system.truth(x0, t) - system.truth(x0 + 1e-9, t)).max(axis=(1, 2))
-    assert sep[0] < 1e-6 and sep[1] > 1e-4
+    t = np.linspace(0.0, 10.0, 11)
+    sep = np.abs(system.truth(x0, t) - system.truth(x0 + 1e-8, t)).max(axis=(1, 2))
+    assert sep[0] < 1e-6 and sep[1] > 1e-3
