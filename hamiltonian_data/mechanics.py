@@ -428,7 +428,8 @@ class HenonHeiles(MechanicsSystem):
 
     def initial_state(self, rng: np.random.Generator) -> np.ndarray:
         """A random state of a random bound energy (rejection sampling of the position)."""
-        energy = rng.uniform(self.e_min, self.e_max) * self.m * self.omega ** 2 / (6 * self.lam ** 2)
+        escape = self.m * self.omega ** 2 / (6 * self.lam ** 2)     # [J]
+        energy = rng.uniform(self.e_min, self.e_max) * escape
         radius = 1 / (2 * self.lam)      # the disc lies inside the bounded triangle
         while True:
             q = rng.uniform(-radius, radius, 2)

@@ -224,3 +224,14 @@ def test_double_pendulum_regular_and_chaotic():
     t = np.linspace(0.0, 10.0, 11)
     sep = np.abs(system.truth(x0, t) - system.truth(x0 + 1e-8, t)).max(axis=(1, 2))
     assert sep[0] < 1e-6 and sep[1] > 1e-3
+
+
+def test_oracle_is_the_first_invariant_when_in_the_formula_language():
+    from noether_search.stages.rank import oracle_law
+
+    law = oracle_law(load("kepler"))
+    assert law is not None and law.formula.size == 7            # x*py - y*px
+    t = np.linspace(0.0, 1.0, 5)
+    ds = hamiltonian_data.Dataset.from_arrays(
+        [np.stack([t + 1, t + 2], axis=1)] * 2, t, ["x", "y"], ["", ""], invariant="erf(x)")
+    assert oracle_law(ds) is None                                # no oracle, no error
