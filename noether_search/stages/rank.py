@@ -277,14 +277,18 @@ class _Clock:
 
 def oracle_law(dataset):
     """The dataset's known invariant as a ``Law`` (constants it leaves free set to 1), or
-    None when it has none. Its units are not checked: a system may state its invariant in
-    rescaled variables (the spring's ``q**2 + p**2``), and the oracle only needs its values."""
-    from dslsearch.formula import from_sympy
+    None when it has none or it is not in the formula language (a logarithm, a square
+    root). Its units are not checked: a system may state its invariant in rescaled variables
+    (the spring's ``q**2 + p**2``), and the oracle only needs its values."""
+    from dslsearch.formula import FormulaError, from_sympy
     from dslsearch.law import Law
 
     if not dataset.invariant:
         return None
-    formula, values = from_sympy(dataset.invariant, list(dataset.names))
+    try:
+        formula, values = from_sympy(dataset.invariant, list(dataset.names))
+    except FormulaError:
+        return None
     return Law(formula, [1.0 if v is None else v for v in values],
                [(v.name, v.unit) for v in dataset.variables])
 
