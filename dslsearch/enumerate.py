@@ -26,7 +26,10 @@ Conventions (they fix the counts; see ``docs/ENUMERATION.md``):
 7. Candidates are every formula that contains an input (all nodes but the bare parameter).
 
 The operations, their order of construction (by code) and their rules all come from
-:data:`dslsearch.ops.OPS`.
+:data:`dslsearch.ops.OPS`; which of them are used is the operator set (``ops``, default the
+paper's ``+ − × ÷ sin cos square``, :data:`dslsearch.ops.PAPER_OPS`). Where an operation is
+undefined at a check point (``log`` of a negative number, ``1/0``) the value is non-finite and
+the formula is kept (rule 5 drops only formulas constant at every point).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dslsearch.formula import Formula
-from dslsearch.ops import ATOM, INPUT, INVALID, OPS, PARAM, Op, arity_of, with_arity
+from dslsearch.ops import (ATOM, INPUT, INVALID, OPS, PAPER_OPS, PARAM, Op, arity_of, op_set,
+                           with_arity)
 from hamiltonian_data.units import DIMENSIONLESS, parse_unit
 
 MAX_DEPTH = 10
@@ -64,6 +68,7 @@ class FormulaTable:
         candidates: (n_cand,) int32 ids of the candidate formulas, by size then creation.
         counts_by_size: ``{size: number of candidates}``.
         seconds: wall time spent enumerating.
+        ops: the operator set, operation names ordered by code (:func:`dslsearch.ops.op_set`).
     """
 
     variables: tuple[tuple[str, str], ...]
@@ -75,6 +80,7 @@ class FormulaTable:
     candidates: np.ndarray
     counts_by_size: dict[int, int]
     seconds: float = 0.0
+    ops: tuple[str, ...] = PAPER_OPS
     _cache: dict[int, Formula] = field(default_factory=dict, repr=False)
 
     @property
@@ -168,7 +174,8 @@ def _is_constant(v: np.ndarray) -> bool:
 
 
 def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
-                       progress: Callable[[int, int], None] | None = None) -> FormulaTable:
+                       progress: Callable[[int, int], None] | None = None,
+                       ops: str | Sequence[str] | None = None) -> FormulaTable:
     """Enumerate every valid formula with at most ``depth`` nodes.
 
     Args:
@@ -178,12 +185,16 @@ def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
         keep_last: keep the nodes of the largest size in the table. With False only their
             count is kept (bounded memory for counting deep enumerations).
         progress: called as ``progress(size_done, depth)`` after each size.
+        ops: the operator set, names or a comma-separated string as
+            :func:`dslsearch.ops.op_set` reads them (``"paper,sqrt"``, ``"all"``); None: the
+            paper's ``+ − × ÷ sin cos square``.
 
     Returns:
         The :class:`FormulaTable`.
 
     Raises:
-        EnumerationError: depth out of range, no variables, or a unit pint cannot read.
+        EnumerationError: depth out of range, no variables, a unit pint cannot read, or an
+            unknown operation name.
     """
     if not isinstance(depth, int) or depth < 1 or depth > MAX_DEPTH:
         raise EnumerationError(f"depth must be an integer from 1 to {MAX_DEPTH}, got {depth!r}")
@@ -191,12 +202,16 @@ def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
                       for v in variables)
     if not var_pairs:
         raise EnumerationError("no state variables to build formulas from")
+    try:
+        names = op_set(ops)
+    except ValueError as exc:
+        raise EnumerationError(str(exc)) from exc
     start = time.perf_counter()
     try:
         input_dims = [parse_unit(u).dims for _, u in var_pairs]
     except ValueError as exc:
         raise EnumerationError(str(exc)) from exc
-    dag = _Dag(depth)
+    dag = _Dag(depth, names)
     dag.add_leaves(input_dims, _check_points(len(var_pairs)))
     if progress:
         progress(1, depth)
@@ -208,7 +223,7 @@ def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
                 dag.add_binary(size, i, size - 1 - i, keep)
             if progress:
                 progress(size, depth)
-    return dag.table(var_pairs, time.perf_counter() - start)
+    return dag.table(var_pairs, time.perf_counter() - start, names)
 
 
 class _Dag:
@@ -218,8 +233,9 @@ class _Dag:
     and, for parameter-free nodes below the final size, their values at the check points.
     """
 
-    def __init__(self, depth: int):
+    def __init__(self, depth: int, ops: tuple[str, ...]):
         self.depth = depth
+        self.unary, self.binary = with_arity(1, ops), with_arity(2, ops)
         self.ops, self.aa, self.bb, self.sizes = array("b"), array("i"), array("i"), array("b")
         self.node_uid, self.has_param = array("h"), array("b")
         self.values: list[np.ndarray | None] = []
@@ -275,7 +291,7 @@ class _Dag:
 
     def add_unary(self, size: int, keep: bool) -> None:
         """Unary operations on the nodes of ``size - 1`` (never the bare parameter: rule 4)."""
-        unary = with_arity(1)
+        unary = self.unary
         for c in self.levels[size - 1]:
             if c == self.param_id:
                 continue
@@ -296,7 +312,7 @@ class _Dag:
         for y in right_all:
             right_by_uid.setdefault(self.node_uid[y], []).append(y)
         right_free = right_by_uid.get(_FREE_UID, [])
-        binary = [op for op in with_arity(2) if not (op.commutative and i > j)]
+        binary = [op for op in self.binary if not (op.commutative and i > j)]
         for x in self.levels[i]:
             ux = self.node_uid[x]
             like = right_all if ux == _FREE_UID else (right_by_uid.get(ux, []) + right_free)
@@ -329,7 +345,7 @@ class _Dag:
                     continue
             self.new(code, x, y, size, u, hp, val, keep)
 
-    def table(self, var_pairs: tuple, seconds: float) -> FormulaTable:
+    def table(self, var_pairs: tuple, seconds: float, ops: tuple[str, ...]) -> FormulaTable:
         op_arr = np.frombuffer(self.ops, dtype=np.int8).copy()
         size_arr = np.frombuffer(self.sizes, dtype=np.int8).copy()
         cand = np.nonzero(op_arr != PARAM)[0].astype(np.int32)
@@ -339,5 +355,6 @@ class _Dag:
             variables=var_pairs, depth=self.depth, op=op_arr,
             a=np.frombuffer(self.aa, dtype=np.int32).copy(),
             b=np.frombuffer(self.bb, dtype=np.int32).copy(),
-            size=size_arr, candidates=cand, counts_by_size=counts_by_size, seconds=seconds)
+            size=size_arr, candidates=cand, counts_by_size=counts_by_size, seconds=seconds,
+            ops=ops)
 

@@ -1,5 +1,5 @@
 """Immutable formula trees of the language: inputs, parameters and the operations of
-:mod:`dslsearch.ops` (``+ − × ÷ sin cos square``).
+:mod:`dslsearch.ops` (``+ − × ÷ sin cos square`` and ``sqrt log exp inv``).
 
 A :class:`Formula` is a frozen tree, hashed and compared by structure. The commutative
 operations ``+`` and ``×`` keep their two arguments in a canonical order (by
@@ -10,8 +10,9 @@ in pre-order (left to right), the order used everywhere (sympy names, fitted arr
 Units (see :mod:`hamiltonian_data.units`): every sub-formula has either a *fixed* dimension vector
 or is *free* (it contains a parameter that can absorb any unit: ``c·q``). Each operation's
 unit rule is in :data:`dslsearch.ops.OPS`: ``+``/``−`` need like units (a free side takes the
-other side's unit); ``sin``/``cos`` need a dimensionless (or free) argument;
-``×``/``÷``/``square`` combine dimensions, and are free when an argument is free. Parameter
+other side's unit); ``sin``/``cos``/``log``/``exp`` need a dimensionless (or free) argument;
+``×``/``÷``/``square``/``sqrt``/``inv`` combine dimensions (``sqrt`` halves them, possibly to
+fractional exponents; ``inv`` negates them), and are free when an argument is free. Parameter
 units are then solved top-down (:meth:`Formula.param_units`):
 a parameter takes the unit that makes its formula valid; where that leaves freedom (a free
 formula as a whole, or a product of two free factors) the free part is taken dimensionless.
@@ -26,14 +27,15 @@ from functools import cached_property
 
 import numpy as np
 
-from dslsearch.ops import (ADD, ATOM, COS, DIV, FREE, INPUT, INVALID, MUL, OPS, PARAM, SIN, SQUARE,
-                           SUB)
+from dslsearch.ops import (ADD, ATOM, COS, DIV, EXP, FREE, INPUT, INV, INVALID, LOG, MUL, OPS, PARAM,
+                           SIN, SQRT, SQUARE, SUB)
 from hamiltonian_data.units import DIMENSIONLESS, Dims, format_dims
 
 __all__ = [
-    "ADD", "COS", "DIV", "FREE", "INPUT", "MUL", "PARAM", "SIN", "SQUARE", "SUB",
-    "Formula", "FormulaError", "add", "apply", "cos", "div", "format_param", "from_sympy", "inp",
-    "mul", "param", "sin", "square", "sub",
+    "ADD", "COS", "DIV", "EXP", "FREE", "INPUT", "INV", "LOG", "MUL", "PARAM", "SIN", "SQRT",
+    "SQUARE", "SUB",
+    "Formula", "FormulaError", "add", "apply", "cos", "div", "exp", "format_param", "from_sympy",
+    "inp", "inv", "log", "mul", "param", "sin", "sqrt", "square", "sub",
 ]
 
 
@@ -301,15 +303,32 @@ def square(a: Formula) -> Formula:
     return apply(SQUARE, a)
 
 
+def sqrt(a: Formula) -> Formula:
+    return apply(SQRT, a)
+
+
+def log(a: Formula) -> Formula:
+    return apply(LOG, a)
+
+
+def exp(a: Formula) -> Formula:
+    return apply(EXP, a)
+
+
+def inv(a: Formula) -> Formula:
+    return apply(INV, a)
+
+
 # -- parsing ------------------------------------------------------------------------------
 def from_sympy(text_or_expr, names: Sequence[str]) -> tuple[Formula, list[float | None]]:
     """Parse a sympy-syntax string (or sympy expression) into a formula.
 
     Symbols named in ``names`` are inputs; symbols ``c0, c1, …`` and numbers become parameters.
     Returns the formula and each parameter's value in the formula's pre-order (None for a
-    ``c`` symbol). ``x**2`` is ``square``, ``x**-1`` a division, a negated term a subtraction;
-    other powers are rejected. Functions are the operations of :data:`dslsearch.ops.OPS`
-    with a ``sympy_name``.
+    ``c`` symbol). ``x**2`` is ``square``, ``x**-1`` (``1/x``) is ``inv``, ``x**(1/2)``
+    (``sqrt(x)``) is ``sqrt``, ``Abs(x)`` is ``sqrt(x**2)``, other powers n / 2**k are built from these,
+    ``*`` and ``/``; a negated term is a subtraction; other powers are rejected. Functions
+    are the operations of :data:`dslsearch.ops.OPS` with a ``sympy_name``.
 
     Raises:
         FormulaError: unparseable text, unknown symbol, unsupported function or power; the
@@ -360,15 +379,29 @@ class _SympyReader:
             out = self.apply(op, out, item)
         return out
 
-    def power(self, base, n: int) -> _Parsed:
-        """``base**n`` from square, * and / (sympy folds (q**2)**2 into q**4, q*q into q**2)."""
+    def power(self, base: _Parsed, n: int) -> _Parsed:
+        """``base**n`` from square, * and inv (sympy folds (q**2)**2 into q**4, q*q into
+        q**2, 1/q into q**-1)."""
         if n < 0:
-            return self.apply(DIV, self.leaf(1.0), self.power(base, -n))
+            return self.apply(INV, self.power(base, -n))
         if n == 1:
-            return self.convert(base)
+            return base
         if n % 2 == 0:
             return self.apply(SQUARE, self.power(base, n // 2))
-        return self.apply(MUL, self.convert(base), self.power(base, n - 1))
+        return self.apply(MUL, base, self.power(base, n - 1))
+
+    def pow(self, e) -> _Parsed:
+        """A sympy power: integer exponents, and n / 2**k through ``sqrt`` (sympy folds
+        sqrt(sqrt(q)) into q**(1/4))."""
+        base, exponent = e.args
+        if not exponent.is_Rational or exponent.q & (exponent.q - 1):
+            raise FormulaError(f"power {exponent} in {e} is not in the language (integer "
+                               "powers and their square roots only, built from square, sqrt, "
+                               "* and 1/x)")
+        parsed = self.convert(base)
+        while not exponent.is_Integer:
+            parsed, exponent = self.apply(SQRT, parsed), 2 * exponent
+        return self.power(parsed, int(exponent))
 
     def convert(self, e) -> _Parsed:
         if e.is_Symbol:
@@ -378,18 +411,16 @@ class _SympyReader:
         if type(e) in self.functions:
             return self.apply(self.functions[type(e)], *[self.convert(a) for a in e.args])
         if e.is_Pow:
-            base, exp = e.args
-            if not exp.is_Integer:
-                raise FormulaError(f"power {exp} in {e} is not in the language "
-                                   "(integer powers only, built from square, * and /)")
-            return self.power(base, int(exp))
+            return self.pow(e)
+        if isinstance(e, sympy_abs()):  # sympy writes sqrt(x**2) of a real x as Abs(x)
+            return self.apply(SQRT, self.apply(SQUARE, self.convert(e.args[0])))
         if e.is_Add:
             return self.sum(e)
         if e.is_Mul:
             return self.product(e)
         functions = " ".join(op.sympy_name for op in OPS.values() if op.sympy_name)
         raise FormulaError(f"{type(e).__name__} in {e} is not in the language "
-                           f"(use + - * / {functions} and **2)")
+                           f"(use + - * / {functions} sqrt and **2)")
 
     def symbol(self, name: str) -> _Parsed:
         if name in self.index:
@@ -417,6 +448,13 @@ class _SympyReader:
         if coeff == -1:
             return self.apply(SUB, self.leaf(0.0), self.convert(rest))
         return self.fold(MUL, [self.convert(a) for a in e.args])
+
+
+def sympy_abs():
+    """sympy's ``Abs`` class."""
+    import sympy
+
+    return sympy.Abs
 
 
 def format_param(value: float, dims: Dims) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 from hamiltonian_data.units import DIMENSIONLESS, Dims, dims_add, dims_scale, dims_sub
 
 # Codes are stored in results files: never renumber; a new operation takes a new code.
-INPUT, PARAM, ADD, SUB, MUL, DIV, SIN, COS, SQUARE = range(9)
+INPUT, PARAM, ADD, SUB, MUL, DIV, SIN, COS, SQUARE, SQRT, LOG, EXP, INV = range(13)
 LEAF_NAMES = {INPUT: "input", PARAM: "param"}
 
 FREE = None          # unit state of a sub-formula whose unit a parameter can set to anything
@@ -186,6 +186,15 @@ def _square_combine(a):
     return FREE if a is FREE else tuple(2 * v for v in a)
 
 
+def _halve_combine(a):
+    # exponents are Fractions where needed (sqrt of m is m^(1/2)): always representable
+    return FREE if a is FREE else dims_scale(a, Fraction(1, 2))
+
+
+def _negate_combine(a):
+    return FREE if a is FREE else tuple(-v for v in a)
+
+
 def _product_combine(a, b):
     return FREE if (a is FREE or b is FREE) else tuple(x + y for x, y in zip(a, b))
 
@@ -213,6 +222,8 @@ def _quotient_solve(target: Dims, sl, sr) -> tuple[Dims, Dims]:
 LIKE_UNITS = UnitRule(_like_combine, lambda t, a, b: (t, t), like_args=True)
 DIMENSIONLESS_ARG = UnitRule(_dimensionless_combine, lambda t, a: (DIMENSIONLESS,))
 DOUBLED = UnitRule(_square_combine, lambda t, a: (dims_scale(t, Fraction(1, 2)),))
+HALVED = UnitRule(_halve_combine, lambda t, a: (dims_scale(t, 2),))
+NEGATED = UnitRule(_negate_combine, lambda t, a: (tuple(-v for v in t),))
 PRODUCT_UNITS = UnitRule(_product_combine, _product_solve)
 QUOTIENT_UNITS = UnitRule(_quotient_combine, _quotient_solve)
 
@@ -222,18 +233,30 @@ def _square(x):
     return x * x
 
 
+def _reciprocal(x):
+    return 1.0 / x  # float: numpy's reciprocal of an integer array is integer division
+
+
+def _sympy_reciprocal(x):
+    import sympy
+
+    return sympy.Integer(1) / x  # Pow(x, -1), parsed back as INV
+
+
 def _infix(symbol: str, precedence: int, loosest: tuple[int, int]) -> Notation:
     return Notation("{0}" + symbol + "{1}", precedence, loosest)
 
 
-def _function(code: int, name: str, units: UnitRule) -> Op:
-    """A unary elementary function that numpy, torch and sympy all call ``name``."""
+def _function(code: int, name: str, units: UnitRule, latex: Notation | None = None,
+              sympy_class: bool = True) -> Op:
+    """A unary elementary function that numpy, torch and sympy all call ``name``
+    (``sympy_class``: sympy keeps it as a function class of that name, not a power)."""
     return Op(code, name, 1, False, units,
               numpy=getattr(np, name), torch=_lazy("torch", name),
               sympy=_lazy("sympy", name),
               text=Notation(name + "({0})", FUNC, (SUM,)),
-              latex=Notation("\\" + name + "{{\\left({0} \\right)}}", FUNC, (SUM,)),
-              sympy_name=name)
+              latex=latex or Notation("\\" + name + "{{\\left({0} \\right)}}", FUNC, (SUM,)),
+              sympy_name=name if sympy_class else None)
 
 
 _DECLARED = (
@@ -257,10 +280,74 @@ _DECLARED = (
     _function(COS, "cos", DIMENSIONLESS_ARG),
     Op(SQUARE, "square", 1, False, DOUBLED, _square, _square, lambda x: x**2,
        text=Notation("{0}**2", POWER, (FUNC,)), latex=Notation("{0}^{{2}}", POWER, (FUNC,))),
+    # sympy writes sqrt(a) as Pow(a, 1/2): the parser maps half powers to it (no sympy_name)
+    _function(SQRT, "sqrt", HALVED, latex=Notation("\\sqrt{{{0}}}", FUNC, (SUM,)),
+              sympy_class=False),
+    _function(LOG, "log", DIMENSIONLESS_ARG),
+    _function(EXP, "exp", DIMENSIONLESS_ARG),
+    # sympy writes 1/a as Pow(a, -1): the parser maps that power to it
+    Op(INV, "inv", 1, False, NEGATED, _reciprocal, _reciprocal, _sympy_reciprocal,
+       text=Notation("1/{0}", PRODUCT, (POWER,)),
+       latex=Notation("\\frac{{1}}{{{0}}}", POWER, (SUM,))),
 )
 
 OPS: dict[int, Op] = {op.code: op for op in _DECLARED}
 """Every operation by code. Consumers read it at call time, so a test may register more."""
+
+
+PAPER_OPS: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "square")
+"""The default operator set, the paper's ``+ − × ÷ sin cos square``."""
+
+OP_SET_SHORTHANDS = ("paper", "all")
+"""Names that stand for several operations in :func:`op_set`: the paper's set, every one."""
+
+
+def op_set(names: str | Sequence[str] | None = None) -> tuple[str, ...]:
+    """The canonical form of an operator set: operation names ordered by code.
+
+    Args:
+        names: operation names (``["add", "sqrt"]``) or one comma-separated string
+            (``"add,sub,sqrt"``); ``"paper"`` stands for :data:`PAPER_OPS` and ``"all"`` for
+            every operation (``"paper,log"`` adds log to the paper's set). None: the paper's.
+
+    Raises:
+        ValueError: an unknown name or an empty set; the message lists the known names.
+    """
+    if names is None:
+        return PAPER_OPS
+    items = names.split(",") if isinstance(names, str) else list(names)
+    known = {op.name: code for code, op in OPS.items()}
+    codes: set[int] = set()
+    for item in (str(n).strip() for n in items):
+        if not item:
+            continue
+        if item == "paper":
+            codes.update(known[n] for n in PAPER_OPS)
+        elif item == "all":
+            codes.update(OPS)
+        elif item in known:
+            codes.add(known[item])
+        else:
+            raise ValueError(f"ops: unknown operation {item!r}; the operations are "
+                             f"{', '.join(known)} (or {' / '.join(OP_SET_SHORTHANDS)})")
+    if not codes:
+        raise ValueError(f"ops: no operation given in {names!r}; name at least one of "
+                         f"{', '.join(known)}")
+    return tuple(OPS[c].name for c in sorted(codes))
+
+
+def op_set_label(names: Sequence[str]) -> str:
+    """A short name of a canonical operator set for store keys: ``""`` for the paper's,
+    ``"all"`` for every operation, else ``"paper_sqrt"`` (the paper's plus sqrt) or the
+    names joined by ``_``."""
+    names = tuple(names)
+    if names == PAPER_OPS:
+        return ""
+    if names == tuple(OPS[c].name for c in sorted(OPS)):
+        return "all"
+    if set(PAPER_OPS) <= set(names):
+        return "_".join(["paper"] + [n for n in names if n not in PAPER_OPS])
+    return "_".join(names)
 
 
 def by_name(name: str) -> Op:
@@ -294,6 +381,8 @@ def arities() -> list[int]:
     return out
 
 
-def with_arity(arity: int) -> list[Op]:
-    """The operations of one arity, by code (the order the enumerator builds them in)."""
-    return [OPS[c] for c in sorted(OPS) if OPS[c].arity == arity]
+def with_arity(arity: int, names: Sequence[str] | None = None) -> list[Op]:
+    """The operations of one arity, by code (the order the enumerator builds them in);
+    only those named in ``names`` when given."""
+    return [OPS[c] for c in sorted(OPS)
+            if OPS[c].arity == arity and (names is None or OPS[c].name in names)]

@@ -1,7 +1,8 @@
 """Built-in systems, the real pendulum, trajectory files and the ``Dataset`` every stage uses.
 
-``load(system="pendulum")`` generates an ideal HNN system; ``load(data="traj.csv")`` reads
-your own trajectories (format: ``docs/TRAJECTORY_FORMAT.md``);
+``load(system="pendulum")`` generates an ideal HNN system or one of the classical systems
+of :mod:`hamiltonian_data.mechanics` (``"kepler"``, ``"double-pendulum"``, ...);
+``load(data="traj.csv")`` reads your own trajectories (format: ``docs/TRAJECTORY_FORMAT.md``);
 ``Dataset.from_arrays(x, t, names, units)`` builds a dataset from numpy arrays.
 :func:`register` adds your own :class:`System` subclass to :data:`SYSTEMS`.
 """
@@ -12,13 +13,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from hamiltonian_data.dataset import Dataset, DataError, Trajectory, Variable
+from hamiltonian_data.mechanics import (MECHANICS, CoupledOscillators, DoublePendulum,
+                                        HenonHeiles, Kepler, LotkaVolterra, Oscillator2D,
+                                        RigidBody)
 from hamiltonian_data.real_pendulum import RealPendulum
 from hamiltonian_data.system import System
-from hamiltonian_data.systems import IdealSystem, Pendulum, Spring
+from hamiltonian_data.systems import IdealSystem, OdeSystem, Pendulum, Spring
 from hamiltonian_data.trajfile import load_file, read, write_csv, write_h5
 
 #: name -> system (the registry behind ``load(system=...)`` and ``--system``)
-SYSTEMS: dict[str, System] = {s.name: s for s in (Pendulum(), Spring(), RealPendulum())}
+SYSTEMS: dict[str, System] = {s.name: s for s in (Pendulum(), Spring(), RealPendulum(),
+                                                   *MECHANICS)}
 
 
 def register(system: System) -> System:
@@ -48,7 +53,7 @@ def load(system: str | None = None, data: str | Path | None = None, noise: float
     Args:
         system: a key of :data:`SYSTEMS`.
         data: a CSV or HDF5 trajectory file.
-        noise: std of Gaussian noise added to q and p of the generated systems.
+        noise: std of Gaussian noise added to the states of the generated systems.
         seed: seed of the generated systems.
 
     Raises:
@@ -69,7 +74,8 @@ def load(system: str | None = None, data: str | Path | None = None, noise: float
 
 
 __all__ = [
-    "DataError", "Dataset", "IdealSystem", "Pendulum", "RealPendulum", "SYSTEMS", "Spring",
-    "System", "Trajectory", "Variable", "load", "load_file", "read", "register", "write_csv",
-    "write_h5",
+    "CoupledOscillators", "DataError", "Dataset", "DoublePendulum", "HenonHeiles",
+    "IdealSystem", "Kepler", "LotkaVolterra", "OdeSystem", "Oscillator2D", "Pendulum",
+    "RealPendulum", "RigidBody", "SYSTEMS", "Spring", "System", "Trajectory", "Variable",
+    "load", "load_file", "read", "register", "write_csv", "write_h5",
 ]

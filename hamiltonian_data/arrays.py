@@ -9,6 +9,7 @@ trajectories train, a single trajectory split 80/20 in time).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,71 @@ MIN_SPLIT_SAMPLES = MIN_SAMPLES + 2
 #: share of a single trajectory's samples that are train
 TRAIN_FRACTION = 0.8
 _TIME_DIMS = (0, 0, 1, 0, 0, 0, 0)
+#: largest |value| accepted: the square of a larger one overflows float64
+MAX_ABS = float(np.sqrt(np.finfo(np.float64).max))
+#: largest ratio of a column's largest |value| to its median nonzero |value|: float64 has
+#: about 16 significant digits, so beyond this the typical values vanish in every sum
+MAX_SPAN = 1e15
+
+
+class DataWarning(UserWarning):
+    """Data that can be fitted but probably not as meant (e.g. a constant column)."""
+
+
+def magnitude_problem(values: np.ndarray, span: bool = True) -> tuple[int, int, str] | None:
+    """The first cell of ``values`` (N, k) float64 that float64 fitting cannot handle, as
+    ``(row, column, what is wrong and the fix)``, or None.
+
+    A cell is refused when its square overflows (``|v| > MAX_ABS``) or, with ``span``, when
+    it is more than :data:`MAX_SPAN` times the column's median nonzero ``|v|``.
+    """
+    mag = np.abs(values)
+    bad = np.argwhere(mag > MAX_ABS)
+    if bad.size:
+        r, c = bad[0]
+        return int(r), int(c), (f"{float(values[r, c])!r} is too large: its square overflows "
+                                f"float64 (|value| > {MAX_ABS:.3g}); rescale the column "
+                                "(other units) so values are of order 1")
+    for c in range(values.shape[1] if span else 0):
+        nonzero = mag[:, c][mag[:, c] > 0]
+        if nonzero.size == 0:
+            continue
+        typical = float(np.median(nonzero))
+        r = int(np.argmax(mag[:, c]))
+        if mag[r, c] > MAX_SPAN * typical:
+            return r, c, (f"{float(values[r, c])!r} is {mag[r, c] / typical:.2g} times the column's "
+                          f"typical magnitude {typical:.3g}: values spanning more than "
+                          f"{MAX_SPAN:.0e} cannot be fitted in float64 (the typical values "
+                          "vanish in sums); fix or remove this value (an outlier or a typo?)")
+    return None
+
+
+def _check_magnitude(arrays: list[np.ndarray], arg: str, span: bool = True) -> None:
+    rows = np.concatenate([a.reshape(a.shape[0], -1) for a in arrays])
+    found = magnitude_problem(rows, span)
+    if found is None:
+        return
+    r, c, what = found
+    lengths = np.cumsum([a.shape[0] for a in arrays])
+    i = int(np.searchsorted(lengths, r, side="right"))
+    sample = r - (int(lengths[i - 1]) if i else 0)
+    raise DataError(f"{arg}[{i}], sample {sample}, column {c}: {what}")
+
+
+def _check_constant(xs: list[np.ndarray], variables, source: str) -> None:
+    """Warn about a state column with one value everywhere; refuse data where all are."""
+    x = np.concatenate(xs)
+    constant = [j for j in range(x.shape[1]) if np.all(x[:, j] == x[0, j])]
+    where = f"{source}: " if source else ""
+    if len(constant) == x.shape[1]:
+        raise DataError(f"{where}every state variable is constant over all samples "
+                        f"({', '.join(v.name for v in variables)}); there are no dynamics "
+                        "to find conservation laws in; check the data")
+    for j in constant:
+        warnings.warn(f"{where}variable {variables[j].name!r} (state column {j}) is constant "
+                      f"({float(x[0, j])!r}) over all samples: it carries no dynamics and every "
+                      "formula of it alone is trivially conserved; drop the column unless "
+                      "this is intended", DataWarning, stacklevel=4)
 
 
 def si_unit_text(text: str, dims: tuple, factor: float) -> str:
@@ -235,6 +301,8 @@ def dataset_from_arrays(x, t, names, units, *, time_unit="s", dxdt=None, train=N
     ts = _times(t, [xi.shape[0] for xi in xs])
     _check_finite(xs, "x")
     _check_finite(ts, "t")
+    _check_magnitude(xs, "x")
+    _check_magnitude(ts, "t", span=False)
     _check_samples(ts, MIN_SAMPLES if dxdt is None else 2)
     ts = [ti * time_factor for ti in ts]                       # [s]
     xs = [xi * factors for xi in xs]                           # SI base units
@@ -246,7 +314,10 @@ def dataset_from_arrays(x, t, names, units, *, time_unit="s", dxdt=None, train=N
             raise DataError(f"dxdt: shapes {[a.shape for a in ds]} do not match x's "
                             f"{[b.shape for b in xs]}; give one derivative per state value")
         _check_finite(ds, "dxdt")
+        _check_magnitude(ds, "dxdt", span=False)
         ds = [di * factors / time_factor for di in ds]
+    _check_magnitude(xs, "x (in SI base units)")
+    _check_constant(xs, variables, source or "")
     trajs = [Trajectory(t=ti, x=xi, dxdt=di) for ti, xi, di in zip(ts, xs, ds)]
     tr, te = _split(trajs, train, test)
     return Dataset.from_trajectories(name, tuple(variables), tr, te, invariant,

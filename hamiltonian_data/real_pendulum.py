@@ -84,7 +84,7 @@ class RealPendulum(System):
         """
         if noise:
             raise DataError("real-pendulum is measured data; noise applies to the generated "
-                            "systems (pendulum, spring) only: drop --noise")
+                            "systems only: drop --noise")
         text = resources.files("hamiltonian_data").joinpath("data", FILE_NAME).read_text()
         table = read_table(text)
         t, x = table[:, 1], table[:, 2:4]

@@ -87,13 +87,14 @@ class System(ABC):
     @abstractmethod
     def describe(self) -> dict:
         """The system's row of ``noether-search systems`` without generating data: keys
-        ``name``, ``variables``, ``invariant``, ``trajectories`` (dict),
+        ``name``, ``variables``, ``invariant``, ``invariants``, ``trajectories`` (dict),
         ``trajectories_text``, ``source``, ``parameters``."""
 
     def _describe_row(self, trajectories: dict, trajectories_text: str) -> dict:
         """The row of :meth:`describe` given the system's trajectory layout."""
         return {"name": self.name,
                 "variables": [{"name": v.name, "unit": v.unit} for v in self.variables],
-                "invariant": self.invariant, "trajectories": trajectories,
+                "invariant": self.invariant, "invariants": list(self.invariants),
+                "trajectories": trajectories,
                 "trajectories_text": trajectories_text, "source": self.summary,
                 "parameters": repr(self)}

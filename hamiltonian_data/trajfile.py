@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hamiltonian_data.arrays import MIN_SAMPLES, MIN_SPLIT_SAMPLES, time_split_index
+from hamiltonian_data.arrays import (MIN_SAMPLES, MIN_SPLIT_SAMPLES, magnitude_problem,
+                                     time_split_index)
 from hamiltonian_data.dataset import Dataset, DataError, Trajectory
 
 ENCODING_TYPE = "noether-search-trajectories"
@@ -211,6 +212,7 @@ def read_csv(path: str | Path) -> RawTrajectories:
         if not any(c.strip() for c in row):
             continue
         if header is None:
+            _check_separator(row, path, lineno)
             header = row
             cols = _interpret_header(
                 row, path, lambda i, n=lineno: f"{path}, line {n}, column {i + 1}")
@@ -242,7 +244,26 @@ def read_csv(path: str | Path) -> RawTrajectories:
         raise DataError(f"{path}: a header but no data rows; add one row per sample below "
                         "the header")
     arr = np.array(values)
+    for found, columns in ((magnitude_problem(arr[:, :1], span=False), (cols.time,)),
+                           (magnitude_problem(arr[:, 1:]), cols.states)):
+        if found is not None:
+            k, c, what = found
+            j = columns[c]
+            raise DataError(f"{path}, line {lines[k]}, column {j + 1} "
+                            f"({header[j].strip()!r}): {what}")
     return _group(path, cols, ids, arr[:, 0], arr[:, 1:], lambda k: f"line {lines[k]}")
+
+
+def _check_separator(row: list[str], path: Path, lineno: int) -> None:
+    """A header read as one cell that holds ';' or a tab: the file uses another separator."""
+    if len(row) != 1:
+        return
+    for sep, name in ((";", "semicolons (';')"), ("\t", "tabs")):
+        if sep in row[0]:
+            raise DataError(f"{path}, line {lineno}: the file separates cells with {name}, "
+                            "noether-search reads comma-separated files; save it as CSV with "
+                            "',' as the separator (in a spreadsheet: CSV, comma-delimited; or "
+                            f"replace every {sep!r} by ','), e.g. '{EXAMPLE_HEADER}'")
 
 
 def _unit_header(name: str, unit: str) -> str:
@@ -375,6 +396,11 @@ def read_h5(path: str | Path) -> RawTrajectories:
             r, c = bad[0]
             raise DataError(f"{path}, key '{key}', row {r}, column {c}: {float(arr[r, c])!r} is not a "
                             "finite number; every time and state value must be finite")
+    for key, arr, span in (("t", t[:, None], False), ("x", x, True)):
+        found = magnitude_problem(arr, span)
+        if found is not None:
+            r, c, what = found
+            raise DataError(f"{path}, key '{key}', row {r}, column {c}: {what}")
     ids = [_attr_text(v) for v in raw_ids.tolist()]
     return _group(path, cols, ids, t, x, lambda k: f"key 't', row {k}")
 

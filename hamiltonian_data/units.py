@@ -65,8 +65,12 @@ def parse_unit(text: str) -> Unit:
     try:
         quantity = ureg.Quantity(1.0, clean)
     except Exception as exc:  # pint raises several types for bad input
+        detail = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, (AssertionError, SyntaxError)) or "Token" in type(exc).__name__:
+            detail = ("malformed: an operator without a unit after it, or unbalanced "
+                      "parentheses")
         raise UnitError(
-            f"unit {text!r} is not a unit pint understands ({type(exc).__name__}: {exc}); "
+            f"unit {text!r} is not a unit pint understands ({detail}); "
             "write it in pint syntax, e.g. 'kg*m**2/s', 'rad' or 'm/s**2'") from exc
     dimensionality = quantity.dimensionality
     unknown = [d for d in dimensionality if d not in BASE_DIMENSIONS]

@@ -21,7 +21,7 @@ class NotFittedError(ValueError, AttributeError):
 
 _DEFAULTS = {"depth": 7, "top": 20, "epochs": 100, "seed": 0, "factor": 100.0,
              "select": "rollout", "inner_lr": None, "rank": True, "store": None,
-             "workers": None, "progress": None}
+             "workers": None, "progress": None, "ops": None}
 
 
 class NoetherSearch:
@@ -44,6 +44,8 @@ class NoetherSearch:
             saved; None keeps everything in memory.
         workers: parallel workers of the fit stage (None: all cores).
         progress: ``progress(stage, done, total)`` callback.
+        ops: the operator set formulas are built from: names (``["add", ..., "sqrt"]``) or a
+            string (``"paper,log"``, ``"all"``); None: the paper's ``+ − × ÷ sin cos square``.
 
     Attributes (after :meth:`fit`):
         dataset_: the ``Dataset`` fitted.
@@ -56,7 +58,7 @@ class NoetherSearch:
     """
 
     def __init__(self, depth=7, top=20, epochs=100, seed=0, factor=100.0, select="rollout",
-                 inner_lr=None, rank=True, store=None, workers=None, progress=None):
+                 inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None):
         self.depth = depth
         self.top = top
         self.epochs = epochs
@@ -68,6 +70,7 @@ class NoetherSearch:
         self.store = store
         self.workers = workers
         self.progress = progress
+        self.ops = ops
 
     # -- scikit-learn conventions -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -134,7 +137,7 @@ class NoetherSearch:
             report = (None if self.progress is None
                       else (lambda done, total: self.progress("fit", done, total)))
             self.fit_result_ = fit_laws(dataset, self.depth, fit_config, store=store,
-                                        progress=report)
+                                        progress=report, ops=self.ops)
             self.best_law_ = self.fit_result_.laws[0] if self.fit_result_.laws else None
         self.laws_ = list(self.fit_result_.laws)
         return self
@@ -145,7 +148,7 @@ class NoetherSearch:
         return RankConfig(depth=int(self.depth), top=int(self.top), epochs=int(self.epochs),
                           seed=int(self.seed), factor=float(self.factor),
                           inner_lr=None if self.inner_lr is None else float(self.inner_lr),
-                          select=self.select)
+                          select=self.select, ops=self.ops)
 
     def _validate(self) -> None:
         _check_int("depth", self.depth, 1, 10)
@@ -161,6 +164,10 @@ class NoetherSearch:
         if self.inner_lr is not None and (not isinstance(self.inner_lr, numbers.Real)
                                           or not self.inner_lr > 0):
             raise ValueError(f"inner_lr: expected None or a number > 0, got {self.inner_lr!r}")
+        if self.ops is not None:
+            from dslsearch.ops import op_set
+
+            op_set(self.ops)  # raises ValueError naming ops and the known names
         if not isinstance(self.rank, bool):
             raise ValueError(f"rank: expected True or False, got {self.rank!r}")
         if self.progress is not None and not callable(self.progress):

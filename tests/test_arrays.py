@@ -8,6 +8,10 @@ import pytest
 from hamiltonian_data import DataError, Dataset, load
 
 
+# the toy trajectories hold p constant on purpose
+pytestmark = pytest.mark.filterwarnings("ignore::hamiltonian_data.arrays.DataWarning")
+
+
 def _line(n=10, slope=1.0):
     """(n, 2) trajectory q = slope * k, p = 2."""
     k = np.arange(n, dtype=float)

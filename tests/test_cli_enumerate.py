@@ -80,3 +80,45 @@ def test_store_of_other_variables_is_refused(tmp_path):
     assert "Traceback" not in res.output
     res = CliRunner().invoke(cli, ["rank", "--depth", "3", "--system", "spring", "--out", out])
     assert res.exit_code == 1 and "use another --out folder" in res.output
+
+
+def test_ops_option_widens_the_set_and_keeps_its_own_store_key(tmp_path):
+    from dslsearch.enumerate import enumerate_formulas
+
+    out = str(tmp_path / "s")
+    res = run("enumerate", "--depth", "4", "--system", "pendulum", "--json", "--out", out,
+              "--ops", "paper,sqrt,inv")
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["ops"] == ["add", "sub", "mul", "div", "sin", "cos", "square", "sqrt", "inv"]
+    want = enumerate_formulas([("q", "rad"), ("p", "kg*m**2/s")], 4, ops="paper,sqrt,inv")
+    assert obj["count"] == want.n_candidates > 161  # 161: the paper's set at depth 4
+    assert (tmp_path / "s" / "candidates" / "d4-paper_sqrt_inv.h5").is_file()
+    assert not (tmp_path / "s" / "candidates" / "d4.h5").exists()
+
+
+def test_default_ops_counts_are_the_papers():
+    plain = json.loads(run("enumerate", "--depth", "5", "--system", "pendulum", "--json",
+                           "--no-save").stdout)
+    named = json.loads(run("enumerate", "--depth", "5", "--system", "pendulum", "--json",
+                           "--no-save", "--ops", "add,sub,mul,div,sin,cos,square").stdout)
+    assert plain["count"] == named["count"] == 960
+    assert plain["ops"] == named["ops"] == ["add", "sub", "mul", "div", "sin", "cos", "square"]
+
+
+def test_ops_all_lists_the_new_operations():
+    res = run("enumerate", "--depth", "2", "--system", "pendulum", "--list", "--no-save",
+              "--ops", "all")
+    assert res.exit_code == 0, res.output
+    assert set(res.stdout.splitlines()) == {"q", "p", "sin(q)", "cos(q)", "q**2", "sqrt(q)",
+                                             "log(q)", "exp(q)", "1/q", "p**2", "sqrt(p)", "1/p"}
+
+
+def test_unknown_op_is_a_usage_error_listing_the_known_ones():
+    for command in ("enumerate", "fit", "rank"):
+        res = CliRunner().invoke(cli, [command, "--system", "pendulum", "--ops", "add,pow"])
+        assert res.exit_code == 2, (command, res.output)
+        assert "unknown operation 'pow'" in res.output
+        assert "add, sub, mul, div, sin, cos, square, sqrt, log, exp, inv" in res.output
+    res = run("enumerate", "--help")
+    assert "--ops" in res.output and "sqrt" in res.output

@@ -106,7 +106,9 @@ def test_load_arguments():
         load()
     with pytest.raises(DataError, match="unknown system 'pendel'"):
         load("pendel")
-    assert set(hamiltonian_data.SYSTEMS) == {"pendulum", "spring", "real-pendulum"}
+    assert set(hamiltonian_data.SYSTEMS) == {
+        "pendulum", "spring", "real-pendulum", "oscillator-2d", "kepler", "lotka-volterra",
+        "rigid-body", "coupled-oscillators", "double-pendulum", "henon-heiles"}
 
 
 # -- the System base class: each system owns its horizon, truth, weight decay, row --------------

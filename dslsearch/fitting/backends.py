@@ -1,14 +1,76 @@
-"""Run shards in joblib worker processes or on dask.distributed."""
+"""Run shards in joblib worker processes or on dask.distributed.
+
+With ``FitConfig.scheduler`` (``--scheduler``) the shards go to an existing dask cluster:
+:func:`check_scheduler` connects and waits for a worker with timeouts, so a wrong address or
+a cluster without workers fails in seconds with a message, before the caller writes anything;
+while the shards run, a cluster that loses every worker for :data:`WORKER_WAIT` seconds
+stops the run instead of waiting forever.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.shard import ShardInput, ShardOutput, fit_shard
 
 BACKENDS = ("joblib", "dask")
+#: seconds to connect to a dask scheduler
+CONNECT_TIMEOUT = 10.0
+#: seconds to wait for the scheduler to have at least one worker
+WORKER_WAIT = 30.0
+
+
+class SchedulerError(ValueError):
+    """The dask scheduler given by ``--scheduler`` cannot be used; the message says why."""
+
+
+def _connect(scheduler: str, connect_timeout: float):
+    """A dask ``Client`` of ``scheduler`` (an address, or the path of a scheduler file)."""
+    from dask.distributed import Client
+
+    try:
+        if Path(scheduler).is_file():
+            return Client(scheduler_file=scheduler, timeout=connect_timeout)
+        return Client(scheduler, timeout=connect_timeout)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SchedulerError(
+            f"--scheduler {scheduler}: cannot connect to a dask scheduler within "
+            f"{connect_timeout:g} s ({type(exc).__name__}: {exc}); check the address "
+            "(tcp://HOST:PORT as printed by `dask scheduler`, or its --scheduler-file) and "
+            "that the scheduler runs and is reachable from here, or leave out --scheduler "
+            "to run a local cluster") from None
+
+
+def _wait_for_workers(client, scheduler: str, worker_wait: float) -> int:
+    address = getattr(client.scheduler, "address", None) or scheduler
+    try:
+        client.wait_for_workers(1, timeout=worker_wait)
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerError(
+            f"--scheduler {scheduler}: the scheduler has no workers after {worker_wait:g} s "
+            f"({type(exc).__name__}); start workers with `dask worker {address}` "
+            "(or through your cluster's job queue, see docs/CLUSTER.md) and rerun") from None
+    return len(client.scheduler_info().get("workers", {}))
+
+
+def check_scheduler(scheduler: str, connect_timeout: float = CONNECT_TIMEOUT,
+                    worker_wait: float = WORKER_WAIT) -> int:
+    """Connect to the dask scheduler and wait until it has a worker; returns the number of
+    workers. Call it before writing anything, so a bad ``--scheduler`` costs nothing.
+
+    Raises:
+        SchedulerError: unreachable within ``connect_timeout`` seconds, or no worker within
+            ``worker_wait`` seconds (the message names ``--scheduler``, the address, the fix).
+    """
+    client = _connect(scheduler, connect_timeout)
+    try:
+        return _wait_for_workers(client, scheduler, worker_wait)
+    finally:
+        client.close()
 
 
 def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config: FitConfig,
@@ -36,23 +98,51 @@ def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config:
 
 
 def _run_dask(todo, make_input, config: FitConfig, workers: int, on_done) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, LocalCluster
 
     cluster = None
     if config.scheduler:
-        client = Client(config.scheduler)
+        client = _connect(config.scheduler, CONNECT_TIMEOUT)
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                dashboard_address=None)
         client = Client(cluster)
     try:
+        if config.scheduler:
+            _wait_for_workers(client, config.scheduler, WORKER_WAIT)
         futures = {client.submit(fit_shard, make_input(k), pure=False): k for k in todo}
-        for fut in as_completed(futures):
-            on_done(futures[fut], fut.result())
+        _collect(client, futures, config.scheduler, on_done)
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _collect(client, futures: dict, scheduler: str | None, on_done) -> None:
+    """``on_done`` for each finished future; a cluster without workers for
+    :data:`WORKER_WAIT` seconds raises :class:`SchedulerError` instead of waiting forever."""
+    from dask.distributed import wait
+
+    pending = set(futures)
+    idle_since = None
+    while pending:
+        try:
+            done, rest = wait(list(pending), timeout=5.0, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        else:
+            pending = set(rest)
+        for fut in done:
+            on_done(futures[fut], fut.result())
+        if done or not scheduler or client.scheduler_info().get("workers"):
+            idle_since = None
+            continue
+        idle_since = idle_since or time.monotonic()
+        if time.monotonic() - idle_since > WORKER_WAIT:
+            raise SchedulerError(
+                f"--scheduler {scheduler}: the cluster has had no workers for "
+                f"{WORKER_WAIT:g} s with {len(pending)} shards left; start workers "
+                "(`dask worker ADDRESS`) and rerun: finished shards are kept")
 
 
 def _tagged(k: int, inp: ShardInput):

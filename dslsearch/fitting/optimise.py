@@ -211,8 +211,9 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
         slots: ``(G, 1, 1, N)`` tensors; params: ``(G, E, S, 1)`` tensors.
 
     Only the ops some candidate uses at a node are computed, then each candidate's is
-    selected. A division by zero gives inf/NaN for that candidate alone: every candidate
-    is its own row of every tensor, and the fitting loop zeroes non-finite gradients.
+    selected. A division by zero (or log of a negative number) gives inf/NaN for that
+    candidate alone: every candidate is its own row of every tensor, each op sees 1.0 in the
+    rows of the others, and the fitting loop zeroes non-finite gradients.
     """
     import torch
 
@@ -231,8 +232,12 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
         args = [ev(c) for c in t[1:]]
         out = None
         for code in present:  # only the ops some candidate uses are computed
-            val = struct_op(code).torch(*args)
-            out = val if out is None else torch.where(o == code, val, out)
+            use = o == code
+            # rows of other ops see 1.0: a value outside an op's domain (sqrt of -1) would
+            # give them a NaN gradient through torch.where (0 * inf)
+            own = args if len(present) == 1 else [torch.where(use, a, 1.0) for a in args]
+            val = struct_op(code).torch(*own)
+            out = val if out is None else torch.where(use, val, out)
         return out
 
     return ev(topo)

@@ -134,7 +134,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         dataset: a ``hamiltonian_data.Dataset`` (its training trajectories are used).
         table: a :class:`~dslsearch.enumerate.FormulaTable` over the dataset's variables of
             depth >= ``sums.term_size`` (the terms are its parameter-free candidates);
-            default: enumerated to ``sums.term_size``.
+            default, or when it is shallower: enumerated to ``sums.term_size`` (with the
+            table's operators).
         config: the fit stage's settings: ``factor``, ``seed``, ``fit_stride``, ``window``.
         sums: the search's own settings (:class:`SumsConfig`).
         progress: called as ``progress(steps_done, n_steps)``.
@@ -146,8 +147,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
     t0 = time.perf_counter()
     n_steps = sums.max_terms + 2
-    if table is None or table.depth < sums.term_size:
-        table = enumerate_formulas(dataset.variables, sums.term_size)
+    if table is None or table.depth < sums.term_size:  # the same operators as the table's
+        ops = tuple(table.ops) if table is not None and getattr(table, "ops", None) else None
+        table = enumerate_formulas(dataset.variables, sums.term_size, ops=ops)
     x, labels = segments(dataset, config)
     seg = Segments(labels)
     segs = (seg, seg.shuffled(config.seed))

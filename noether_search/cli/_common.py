@@ -36,6 +36,38 @@ class SystemType(click.ParamType):
                   "(or use --data FILE for your own trajectories)", param, ctx)
 
 
+class OpsType(click.ParamType):
+    """An operator set: comma-separated operation names (``add,sub,sqrt``), ``paper`` for
+    the paper's ``+ - * / sin cos square`` and ``all`` for every operation; converted to the
+    canonical tuple of names (:func:`dslsearch.ops.op_set`). The error lists the known ones."""
+
+    name = "OPS"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> tuple[str, ...]:
+        from dslsearch.ops import op_set
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return op_set(str(value))
+        except ValueError as exc:
+            self.fail(f"{exc}; e.g. --ops paper,sqrt or --ops all", param, ctx)
+
+
+def ops_option(func: Callable) -> Callable:
+    """Add ``--ops`` (default None: the paper's operator set)."""
+    from dslsearch.ops import OPS
+
+    names = ", ".join(op.name for op in OPS.values())
+    return click.option(
+        "--ops", "ops", type=OpsType(), default=None,
+        help="Operations formulas are built from, comma-separated: " + names + "; 'paper' "
+             "(the default: add,sub,mul,div,sin,cos,square) and 'all' stand for several, "
+             "e.g. --ops paper,sqrt,inv. More operations find laws with roots, logarithms, "
+             "exponentials and inverse distances, at a fast-growing cost in candidates.")(func)
+
+
 def data_source_options(func: Callable) -> Callable:
     """Add ``--system`` / ``--data`` / ``--noise`` / ``--seed``; exactly one of system/data."""
 
@@ -45,7 +77,7 @@ def data_source_options(func: Callable) -> Callable:
                   help="Your own trajectories: a CSV or HDF5 file in the documented format "
                        "(docs/TRAJECTORY_FORMAT.md). Units come from the header.")
     @click.option("--noise", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
-                  help="Std of Gaussian noise added to q and p of the ideal systems.")
+                  help="Std of Gaussian noise added to the states of the generated systems.")
     @click.option("--seed", type=int, default=0, show_default=True,
                   help="Random seed for data generation, fitting and training.")
     @functools.wraps(func)

@@ -54,7 +54,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
                                     progress=lambda done, total, loss: bar.update(
                                         task, completed=done,
                                         description=f"training baseline, loss {loss:.2e}"))
-        except StoreError as exc:
+        except (StoreError, ValueError) as exc:  # damaged store, training diverged
             raise click.ClickException(str(exc)) from None
         if not result.trained:
             bar.update(task, completed=config.steps, description="baseline reused from store")

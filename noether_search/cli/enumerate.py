@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (data_source_options, echo_json, json_option,
-                                        load_variables, open_store, out_option, progress_bar,
-                                        resolve_out)
+                                        load_variables, open_store, ops_option, out_option,
+                                        progress_bar, resolve_out)
 
 MAX_DEPTH = 10  # keep in sync with dslsearch.enumerate.MAX_DEPTH (checked in tests)
 
@@ -20,6 +20,7 @@ MAX_DEPTH = 10  # keep in sync with dslsearch.enumerate.MAX_DEPTH (checked in te
                    "each operation count one, square is one node, so p**2 - c*cos(q) has 7. "
                    f"1 to {MAX_DEPTH}; depth 9 has about a million candidates.")
 @data_source_options
+@ops_option
 @click.option("--list", "as_list", is_flag=True,
               help="Print one candidate per line (sympy syntax, parameters c0, c1, ...).")
 @json_option
@@ -28,11 +29,12 @@ MAX_DEPTH = 10  # keep in sync with dslsearch.enumerate.MAX_DEPTH (checked in te
               help="Only count or list: do not write the candidates to the results store "
                    "(also keeps memory bounded for large depths).")
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
-            as_list: bool, as_json: bool, out: Path | None, no_save: bool) -> None:
+            ops: tuple[str, ...] | None, as_list: bool, as_json: bool, out: Path | None,
+            no_save: bool) -> None:
     """Enumerate every unit-valid formula with at most DEPTH nodes.
 
     Formulas are built from the state variables (with their units), trainable parameters
-    and + - * / sin cos square; unit-invalid formulas, commutative duplicates and trivially
+    and + - * / sin cos square (--ops: other operations); unit-invalid formulas, commutative duplicates and trivially
     constant formulas (q-q, p/p, sin(q)**2+cos(q)**2) are never produced.
     """
     from dslsearch.enumerate import EnumerationError, enumerate_formulas
@@ -51,9 +53,11 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
 
         try:
             if store is None:  # without --list the last size need not be kept (memory)
-                table = enumerate_formulas(variables, depth, keep_last=as_list, progress=report)
+                table = enumerate_formulas(variables, depth, keep_last=as_list, progress=report,
+                                           ops=ops)
             else:
-                table = enumerate_candidates(variables, depth, store=store, progress=report)
+                table = enumerate_candidates(variables, depth, store=store, progress=report,
+                                             ops=ops)
         except (EnumerationError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
     store_path = None if store is None else store.root
@@ -66,7 +70,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
         return
     total = sum(table.counts_by_size.values())
     if as_json:
-        echo_json({"system": name, "depth": depth, "count": total,
+        echo_json({"system": name, "depth": depth, "ops": list(table.ops), "count": total,
                    "counts_by_size": {str(k): v for k, v in table.counts_by_size.items()},
                    "seconds": round(seconds, 4)})
         return
@@ -89,5 +93,6 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     vars_text = ", ".join(f"{n} [{u or '1'}]" for n, u in table.variables)
     from rich.markup import escape
 
-    con.print(escape(f"variables: {vars_text}; {seconds:.2f} s"
+    con.print(escape(f"variables: {vars_text}; operations: {', '.join(table.ops)}; "
+                     f"{seconds:.2f} s"
                      + (f"; stored in {store_path}" if store_path else "")))

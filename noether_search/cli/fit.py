@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import click
 
 from noether_search.cli._common import (data_source_options, echo_json, json_option,
-                                        load_dataset, open_store, out_option, progress_bar,
-                                        resolve_out)
+                                        load_dataset, open_store, ops_option, out_option,
+                                        progress_bar, resolve_out)
 
 
 def _law_json(law) -> dict:
@@ -66,12 +67,13 @@ def _json(result, name: str, depth: int) -> dict:
               help="Largest term of the sum search in nodes (default: 6).")
 @click.option("--max-terms", type=click.IntRange(1, 20), default=None,
               help="Most terms in a sum (default: 6).")
+@ops_option
 @json_option
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
             workers: int | None, backend: str, scheduler: str | None, factor: float,
-            search: str, term_size: int | None, max_terms: int | None, as_json: bool,
-            out: Path | None) -> None:
+            search: str, term_size: int | None, max_terms: int | None,
+            ops: tuple[str, ...] | None, as_json: bool, out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those at least FACTOR times better than on random sequences, and merge rewritings
     of one law; search sums of terms beside them. Finished shards are kept in the store:
@@ -79,8 +81,10 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     import dataclasses
 
     from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.backends import SchedulerError, check_scheduler
     from dslsearch.sums import SumsConfig
     from noether_search.stages import fit_laws
+    from noether_search.store import DamagedArtifactWarning, StoreError
 
     if scheduler is not None and backend != "dask":
         raise click.UsageError("--scheduler needs --backend dask")
@@ -90,6 +94,11 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     if max_terms is not None:
         sums = dataclasses.replace(sums, max_terms=max_terms)
     dataset = load_dataset(system, data, noise, seed)
+    if scheduler is not None:  # before anything is written
+        try:
+            check_scheduler(scheduler)
+        except SchedulerError as exc:
+            raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
     config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
                        backend=backend, scheduler=scheduler)
@@ -104,10 +113,15 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
             progress.update(sums_task, completed=done, total=total)
 
         try:
-            result = fit_laws(dataset, depth, config, store=store, progress=report,
-                              search=search, sums=sums, sums_progress=report_sums)
-        except (ValueError, OSError) as exc:
+            with warnings.catch_warnings():  # damaged artifacts are listed below instead
+                warnings.simplefilter("ignore", DamagedArtifactWarning)
+                result = fit_laws(dataset, depth, config, store=store, progress=report, ops=ops,
+                                  search=search, sums=sums, sums_progress=report_sums)
+        except (ValueError, OSError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
+    for exc in store.damaged:
+        click.echo(f"warning: {exc.path}: damaged ({exc.reason}); recomputed and rewritten",
+                   err=True)
     name = system if system is not None else str(data)
     if as_json:
         echo_json(_json(result, name, depth))

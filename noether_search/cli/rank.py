@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
-                                        load_dataset, open_store, out_option, progress_bar,
-                                        resolve_out)
+                                        load_dataset, open_store, ops_option, out_option,
+                                        progress_bar, resolve_out)
 
 
 def _short(formula: str | None) -> str:
@@ -50,11 +50,12 @@ def _fmt(value, spec: str = ".4g") -> str:
                    "(the paper's procedure, faster).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
+@ops_option
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
             top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
-            select: str, workers: int | None,
+            select: str, workers: int | None, ops: tuple[str, ...] | None,
             out: Path | None, as_json: bool) -> None:
     """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
 
@@ -72,7 +73,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
-                        factor=factor, inner_lr=inner_lr, select=select)
+                        factor=factor, inner_lr=inner_lr, select=select, ops=ops)
     fit_config = config.fit_config(**({} if workers is None else {"workers": workers}))
     with progress_bar() as progress:
         tasks: dict[str, int] = {}

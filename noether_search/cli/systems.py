@@ -40,11 +40,11 @@ def command(as_json: bool) -> None:
                   caption=caption + "Generated systems are noise-free unless --noise is given.")
     width = max((len(r["name"]) for r in rows), default=4)  # names stay on one line
     table.add_column("name", overflow="fold", min_width=width)
-    for col in ("variables", "known invariant", "trajectories", "source"):
+    for col in ("variables", "known invariants", "trajectories", "source"):
         table.add_column(col, overflow="fold")
     for r in rows:
         variables = ", ".join(f"{v['name']} [{v['unit'] or '1'}]" for v in r["variables"])
-        invariant = r["invariant"] or ""
+        invariant = "\n".join(r.get("invariants") or [r["invariant"] or ""])
         if r["name"] in notes:
             invariant += " " + notes[r["name"]][0]
         table.add_row(*(escape(c) for c in (r["name"], variables, invariant,

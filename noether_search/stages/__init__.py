@@ -9,7 +9,7 @@ one nothing touches the disk. :func:`rank` composes them end to end:
 """
 
 from noether_search.stages._common import Progress
-from noether_search.stages.baseline import baseline_key, train_baseline
+from noether_search.stages.baseline import TrainingDiverged, baseline_key, train_baseline
 from noether_search.stages.candidates import enumerate_candidates, table_key
 from noether_search.stages.evaluate import evaluate_models
 from noether_search.stages.fit import fit_laws, laws_key, load_fits, load_shards, shard_key
@@ -25,5 +25,5 @@ __all__ = [
     "RankedLaw", "Rollouts", "ScreenedLaw", "TailoredLaw", "baseline_key",
     "enumerate_candidates", "evaluate_models", "fit_laws", "laws_key", "load_fits",
     "load_shards", "meta_tailor_laws", "oracle_law", "rank", "screen_laws", "shard_key",
-    "table_key", "tailored_field", "train_baseline",
+    "table_key", "tailored_field", "train_baseline", "TrainingDiverged",
 ]

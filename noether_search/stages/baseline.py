@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
+
+import numpy as np
 
 from hamiltonian_data import Dataset
 from noether_search.baseline import BaselineConfig, BaselineResult, derivative_mse, train_mlp
 from noether_search.baseline.train import Progress
 from noether_search.model import MLP
+
+
+class TrainingDiverged(ValueError):
+    """Training produced non-finite weights or losses; nothing was stored."""
 
 
 def baseline_key(dataset: Dataset, config: BaselineConfig) -> str:
@@ -31,9 +38,11 @@ def _reuse(store, key: str, dataset: Dataset, config: BaselineConfig) -> Baselin
     from noether_search.store import StoreError
     from noether_search.store.codecs import BASELINE
 
-    rec = store.load(key, BASELINE)
-    if rec.data_hash != dataset.content_hash() or rec.config != config.to_json():
+    rec = store.load_cached(key, BASELINE)  # None when damaged: trained again
+    if rec is None or rec.data_hash != dataset.content_hash() or rec.config != config.to_json():
         return None
+    if not all(np.isfinite(a).all() for a in rec.state.values()):
+        return None  # never reuse a diverged model (stored by an older version)
     model = MLP(dataset.dim, config.hidden)
     try:
         model.load_state_dict({n: torch.from_numpy(a) for n, a in rec.state.items()})
@@ -69,20 +78,37 @@ def train_baseline(dataset: Dataset, config: BaselineConfig | None = None, store
 
     Raises:
         StoreError: the stored weights do not fit the MLP.
+        TrainingDiverged: the weights or derivative errors came out NaN or infinite (huge
+            values in the data, or a learning rate too large); nothing is stored.
     """
     config = BaselineConfig.for_dataset(dataset) if config is None else config
     key = baseline_key(dataset, config)
-    if store is not None and store.exists(key):
-        reused = _reuse(store, key, dataset, config)
+    if store is None:
+        return _train(dataset, config, key, progress)
+    with store.lock(key):  # a concurrent run trains once; the other reuses its result
+        reused = _reuse(store, key, dataset, config) if store.exists(key) else None
         if reused is not None:
             return reused
+        result = _train(dataset, config, key, progress)
+        _save(store, key, dataset, result)
+    return result
+
+
+def _train(dataset: Dataset, config: BaselineConfig, key: str, progress) -> BaselineResult:
     start = time.perf_counter()
     model = train_mlp(dataset, config, progress)
     seconds = time.perf_counter() - start
     train_mse, test_mse = derivative_mse(model, dataset)
     metrics = {"deriv_mse_train": train_mse, "deriv_mse_test": test_mse,
                "train_seconds": seconds}
-    result = BaselineResult(model, config, True, metrics, key)
-    if store is not None:
-        _save(store, key, dataset, result)
-    return result
+    finite = all(bool(p.isfinite().all()) for p in model.parameters())
+    if not finite or not (math.isfinite(train_mse) and math.isfinite(test_mse)):
+        raise TrainingDiverged(
+            f"baseline training on {dataset.name!r} diverged: the "
+            f"{'weights' if not finite else 'derivative errors'} became NaN or infinite "
+            f"(learning rate {config.lr:g}, largest |x| in the training data "
+            f"{float(np.abs(dataset.x_train).max()):.3g}, largest |dx/dt| "
+            f"{float(np.abs(dataset.dxdt_train).max()):.3g}); nothing was stored. Rescale "
+            "the data (other units) so values are of order 1 to 1e3, or lower the learning "
+            "rate (BaselineConfig(lr=...))")
+    return BaselineResult(model, config, True, metrics, key)

@@ -34,8 +34,9 @@ def evaluate_models(dataset, fields: Mapping[str, VectorField],
     from noether_search.store.codecs import RANK_ROLLOUTS
 
     check_store_key(store, key, "evaluate_models")
-    if store is not None and store.exists(key):
-        return store.load(key, RANK_ROLLOUTS)
+    cached = store.load_cached(key, RANK_ROLLOUTS) if store is not None else None
+    if cached is not None:
+        return cached
     if not fields:
         raise ValueError("evaluate_models: fields is empty; pass at least one model")
     rollouts = _rollouts(dataset, fields, formulas or {}, horizon, progress or silent)

@@ -11,6 +11,7 @@ import numpy as np
 from dslsearch.enumerate import FormulaTable
 from dslsearch.fitting import FitConfig, FitResult, FitRows, fit_key, fit_table
 from dslsearch.fitting.run import Progress
+from dslsearch.ops import op_set
 from dslsearch.sums import SumsConfig, SumsResult
 from noether_search.stages.candidates import enumerate_candidates, table_key
 
@@ -44,15 +45,22 @@ def sums_key(key: str, sums: SumsConfig) -> str:
     return f"fits/{key}/sums-{sums.key()}"
 
 
-def load_shards(store, key: str) -> dict[int, FitRows]:
-    """Shard index -> rows of every shard of fit run ``key`` in ``store``."""
+def load_shards(store, key: str, skip_damaged: bool = False) -> dict[int, FitRows]:
+    """Shard index -> rows of every shard of fit run ``key`` in ``store``.
+
+    Raises:
+        DamagedArtifact: a shard is damaged (with ``skip_damaged`` it is left out and noted
+            in ``store.damaged`` instead, so the fit stage recomputes it).
+    """
     from noether_search.store.codecs import FIT_SHARD
 
     out = {}
     for k in store.keys(f"fits/{key}"):
         name = k.rsplit("/", 1)[-1]
         if name.startswith(_SHARD_PREFIX):
-            out[int(name.removeprefix(_SHARD_PREFIX))] = store.load(k, FIT_SHARD)
+            rows = store.load_cached(k, FIT_SHARD) if skip_damaged else store.load(k, FIT_SHARD)
+            if rows is not None:
+                out[int(name.removeprefix(_SHARD_PREFIX))] = rows
     return out
 
 
@@ -63,7 +71,7 @@ def load_fits(store, key: str) -> FitRows:
 
 def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=None,
              table: FormulaTable | None = None, progress: Progress | None = None, *,
-             search: str = "both", sums: SumsConfig = SumsConfig(),
+             ops=None, search: str = "both", sums: SumsConfig = SumsConfig(),
              sums_progress: Progress | None = None) -> FitResult:
     """Fit and filter every candidate of depth ``depth`` on ``dataset``; merge survivors.
 
@@ -78,6 +86,8 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
             result (``fits/<key>/sums-<hash>``). None: in memory only.
         table: the candidate table (default: :func:`enumerate_candidates`).
         progress: called as ``progress(candidates_done, n_candidates)``.
+        ops: the operator set of the enumeration (:func:`enumerate_candidates`); None: the
+            paper's, or the given ``table``'s.
         search: ``"exhaustive"`` (every formula up to ``depth``), ``"sums"`` (sums of
             parameter-free terms, :mod:`dslsearch.sums`) or ``"both"``; the laws of both are
             merged (a sum equal to an exhaustive law up to sign, scale and offset is that law).
@@ -99,9 +109,12 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     if search not in SEARCHES:
         raise ValueError(f"search: expected one of {', '.join(SEARCHES)}, got {search!r}")
     if table is None:
-        table = enumerate_candidates(dataset, depth, store)
-    elif store is not None and not store.exists(table_key(table.depth)):
-        store.save(table_key(table.depth), CANDIDATE_TABLE, table)
+        table = enumerate_candidates(dataset, depth, store, ops=ops)
+    elif ops is not None and op_set(ops) != tuple(table.ops):
+        raise ValueError(f"ops: {op_set(ops)} given, but the table was enumerated with "
+                         f"{table.ops}; pass one of them")
+    elif store is not None and not store.usable(table_key(table.depth, table.ops)):
+        store.save(table_key(table.depth, table.ops), CANDIDATE_TABLE, table)
     if search == "sums":
         result = _no_exhaustive(table, dataset, config)
     else:
@@ -118,10 +131,11 @@ def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult
     if store is None:
         return fit_table(table, dataset, config, progress)
     key = fit_key(config, dataset, table)
-    result = fit_table(table, dataset, config, progress, done=load_shards(store, key),
+    done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
+    result = fit_table(table, dataset, config, progress, done=done,
                        on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD, rows))
-    # a finished run is not rewritten
-    if result.shards_done < result.shards_total or not store.exists(laws_key(key)):
+    # a finished run is not rewritten, unless its laws file is missing or damaged
+    if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
         store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
 
@@ -147,9 +161,9 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
     t0 = time.perf_counter()
     key = fit_key(config, dataset, table)
     skey = sums_key(key, sums)
-    if store is not None and store.exists(skey):
-        found: SumsResult = store.load(skey, FIT_SUMS)
-    else:
+    # a damaged artifact reads as None and is computed again
+    found: SumsResult | None = store.load_cached(skey, FIT_SUMS) if store is not None else None
+    if found is None:
         found = fit_sums(dataset, table, config, sums, progress)
         if store is not None:
             store.save(skey, FIT_SUMS, found)

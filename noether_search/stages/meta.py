@@ -138,8 +138,9 @@ def _meta_run(model, g, pairs, dataset, inner_lr: float, config: MetaConfig, sto
     from noether_search.model import meta_tailor
     from noether_search.store.codecs import RANK_META
 
-    if store is not None and store.exists(key):
-        return store.load(key, RANK_META)
+    cached = store.load_cached(key, RANK_META) if store is not None else None
+    if cached is not None:
+        return cached
     x, dxdt = pairs
     runs = [meta_tailor(model, g, x, dxdt, float(dataset.dt), inner_lr, epochs=config.epochs,
                         lr=lr, seed=config.seed) for lr in config.outer_lrs]
@@ -163,8 +164,9 @@ def _train_rollout(model, run: MetaRun, g, dataset, config: MetaConfig, store,
     from noether_search.store.codecs import RANK_TRAIN_ROLLOUT
 
     rkey = None if key is None else f"{key}-train-rollout"
-    if store is not None and store.exists(rkey):
-        return store.load(rkey, RANK_TRAIN_ROLLOUT)
+    cached = store.load_cached(rkey, RANK_TRAIN_ROLLOUT) if store is not None else None
+    if cached is not None:
+        return cached
     value = train_rollout_rmse(tailored_field(model, run, g, dataset), dataset, config.horizon)
     if store is not None:
         store.save(rkey, RANK_TRAIN_ROLLOUT, value)

@@ -50,10 +50,18 @@ class RankConfig:
     #                           meta-tailoring: "rollout" (long-term prediction RMSE on the
     #                           training trajectories, trying the screen's rate and 1e-2,
     #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
+    ops: tuple[str, ...] | str | None = None  # operator set of the enumeration (names or
+    #                           "paper,sqrt", "all"; dslsearch.ops.op_set); None: the paper's
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
-        blob = json.dumps({"cfg": asdict(self), "fit": fit_key, "baseline": baseline_key},
+        from dslsearch.ops import PAPER_OPS, op_set
+
+        cfg = asdict(self)
+        cfg["ops"] = op_set(self.ops)
+        if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
+            del cfg["ops"]
+        blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -225,7 +233,8 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
     clock = _Clock(seconds)
     with clock("fit"):
         fit = fit_laws(dataset, config.depth, fit_config or config.fit_config(), store=store,
-                       progress=lambda done, total: report("fit", done, total))
+                       progress=lambda done, total: report("fit", done, total),
+                       ops=config.ops)
     with clock("baseline"):
         base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
                               store=store,
@@ -268,14 +277,18 @@ class _Clock:
 
 def oracle_law(dataset):
     """The dataset's known invariant as a ``Law`` (constants it leaves free set to 1), or
-    None when it has none. Its units are not checked: a system may state its invariant in
-    rescaled variables (the spring's ``q**2 + p**2``), and the oracle only needs its values."""
-    from dslsearch.formula import from_sympy
+    None when it has none or it is not in the formula language (a logarithm, a square
+    root). Its units are not checked: a system may state its invariant in rescaled variables
+    (the spring's ``q**2 + p**2``), and the oracle only needs its values."""
+    from dslsearch.formula import FormulaError, from_sympy
     from dslsearch.law import Law
 
     if not dataset.invariant:
         return None
-    formula, values = from_sympy(dataset.invariant, list(dataset.names))
+    try:
+        formula, values = from_sympy(dataset.invariant, list(dataset.names))
+    except FormulaError:
+        return None
     return Law(formula, [1.0 if v is None else v for v in values],
                [(v.name, v.unit) for v in dataset.variables])
 

@@ -61,8 +61,8 @@ def screen_laws(model, laws: Sequence, dataset, store=None, key: str | None = No
     from noether_search.store.codecs import RANK_SCREEN
 
     check_store_key(store, key, "screen_laws")
-    if store is not None and store.exists(key):
-        table = store.load(key, RANK_SCREEN)
+    table = store.load_cached(key, RANK_SCREEN) if store is not None else None
+    if table is not None:  # a damaged screen is computed again
         if len(table.expr) != len(laws):
             raise ValueError(f"screen_laws: stored artifact '{key}' screens {len(table.expr)} "
                              f"laws, got {len(laws)}; pass the laws it was made from or "

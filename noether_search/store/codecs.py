@@ -16,6 +16,7 @@ import numpy as np
 from dslsearch.enumerate import FormulaTable
 from dslsearch.fitting.rows import FitRows
 from dslsearch.law import Law
+from dslsearch.ops import PAPER_OPS
 from noether_search.store.codec import Codec
 
 _STR = h5py.string_dtype()
@@ -45,7 +46,8 @@ def _table_attrs(table: FormulaTable) -> dict:
     return {"variables": json.dumps([list(v) for v in table.variables]),
             "depth": table.depth,
             "counts_by_size": json.dumps({str(k): v for k, v in table.counts_by_size.items()}),
-            "seconds": table.seconds}
+            "seconds": table.seconds,
+            "ops": json.dumps(list(table.ops))}
 
 
 def _decode_table(f: h5py.File) -> FormulaTable:
@@ -54,7 +56,9 @@ def _decode_table(f: h5py.File) -> FormulaTable:
         variables=tuple(tuple(v) for v in json.loads(f.attrs["variables"])),
         depth=int(f.attrs["depth"]), op=f["nodes/op"][()], a=f["nodes/a"][()],
         b=f["nodes/b"][()], size=f["nodes/size"][()], candidates=f["candidates/id"][()],
-        counts_by_size=counts, seconds=float(f.attrs["seconds"]))
+        counts_by_size=counts, seconds=float(f.attrs["seconds"]),
+        # tables written before operator sets existed used the paper's
+        ops=tuple(json.loads(f.attrs["ops"])) if "ops" in f.attrs else PAPER_OPS)
 
 
 #: ``candidates/d{N}``: the enumerated :class:`~dslsearch.enumerate.FormulaTable`.
