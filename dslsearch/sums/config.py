@@ -21,6 +21,7 @@ class SumsConfig:
     max_terms: int = 6          # largest number of terms in a sum
     beam: int = 24              # term sets kept at each number of terms
     pair_screen: int = 2000     # every pair of the simplest this many terms is tried
+    refine: int = 4             # best sets of each size improved by swapping single terms
     gain: float = 10.0          # complexity penalty: a term must divide R by this factor;
     #                             the chosen law minimises log R + n_terms * log(gain)
     exact: float = 1e-13        # R below this is round-off: stop adding terms, and among

@@ -159,7 +159,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if progress:
         progress(1, n_steps)
     levels = beam_search(lib.Z, lib.Zw, table.size[lib.nodes[lib.kept]].astype(np.int64),
-                         sums.max_terms, sums.beam, sums.exact, sums.pair_screen,
+                         sums.max_terms, sums.beam, sums.exact, sums.pair_screen, sums.refine,
                          progress=(lambda k: progress(1 + k, n_steps)) if progress else None)
     front = [_front_point(lib, table, ts, x, segs, dataset, sums, config)
              for ts in _front(levels)]

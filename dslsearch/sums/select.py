@@ -63,16 +63,17 @@ def _extend(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, terms: tuple[int,
 
 
 def swap_refine(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, start: TermSet,
-                sweeps: int = 3) -> TermSet:
+                exact: float = 0.0, sweeps: int = 3) -> TermSet:
     """Improve a set by exchanging one term at a time for the best library term.
 
     Each sweep tries, for every term of the set, all ``n`` replacements at once (the set
     without it, extended by every term); a replacement is kept when it lowers R. Stops after
-    a sweep without change or after ``sweeps`` sweeps. Beam search adds terms and never
-    removes one; this repairs an early choice that later terms made unnecessary.
+    a sweep without change or after ``sweeps`` sweeps; a set already at ``R <= exact`` is
+    left as it is (lower R is round-off there). Beam search adds terms and never removes
+    one; this repairs an early choice that later terms made unnecessary.
     """
     terms, R = list(start.terms), start.R
-    for _ in range(sweeps if R > 0 else 0):
+    for _ in range(sweeps if R > exact else 0):
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
@@ -126,7 +127,7 @@ def _ordered(sets: list[TermSet], size: np.ndarray, exact: float) -> list[TermSe
 
 
 def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
-                exact: float, pair_screen: int = 2000,
+                exact: float, pair_screen: int = 2000, refine: int = 4,
                 progress: Callable[[int], None] | None = None) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
@@ -141,6 +142,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             for the sets of two terms (a single term's own R says little about its
             partners); larger terms enter by extension of the sets kept.
         exact: stop once the best set's R is at most this.
+        refine: the best ``refine`` sets of each size from three on are improved by
+            :func:`swap_refine`.
         progress: called with each finished size.
 
     Returns:
@@ -174,7 +177,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             break
         level = [TermSet(terms, r) for terms, r in found.items()]
         level = _ordered(level, size, exact)[:beam]
-        level[:4] = [swap_refine(Z, Zw, w_diag, ts) for ts in level[:4]]
+        level[:refine] = [swap_refine(Z, Zw, w_diag, ts, exact) for ts in level[:refine]]
         levels.append(_ordered(list(dict.fromkeys(level)), size, exact))
         if progress:
             progress(len(levels))
