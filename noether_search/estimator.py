@@ -21,7 +21,8 @@ class NotFittedError(ValueError, AttributeError):
 
 _DEFAULTS = {"depth": 7, "top": 20, "epochs": 100, "seed": 0, "factor": 100.0,
              "select": "rollout", "inner_lr": None, "rank": True, "store": None,
-             "workers": None, "progress": None, "ops": None}
+             "workers": None, "progress": None, "ops": None,
+             "search": "both"}
 
 
 class NoetherSearch:
@@ -46,11 +47,15 @@ class NoetherSearch:
         progress: ``progress(stage, done, total)`` callback.
         ops: the operator set formulas are built from: names (``["add", ..., "sqrt"]``) or a
             string (``"paper,log"``, ``"all"``); None: the paper's ``+ − × ÷ sin cos square``.
+        search: ``"exhaustive"`` (every formula up to ``depth`` nodes), ``"sums"`` (sums of
+            parameter-free terms with fitted coefficients) or ``"both"``.
 
     Attributes (after :meth:`fit`):
         dataset_: the ``Dataset`` fitted.
         laws_: list of ``Law``, every conservation law found, lowest R_true first.
         fit_result_: the fit stage's result (counts of candidates, survivors, ...).
+        independent_: the laws that are not functions of each other (a basis, simplest
+            first); ``len(independent_)`` is the number of independent invariants found.
         ranking_: the ``RankResult`` (``rank=True`` only, else None).
         baseline_: the baseline's ``BaselineResult`` (``rank=True`` only, else None).
         best_law_: the Noether model's law (``rank=True``), else the first of ``laws_``;
@@ -58,7 +63,8 @@ class NoetherSearch:
     """
 
     def __init__(self, depth=7, top=20, epochs=100, seed=0, factor=100.0, select="rollout",
-                 inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None):
+                 inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None,
+                 search="both"):
         self.depth = depth
         self.top = top
         self.epochs = epochs
@@ -71,6 +77,7 @@ class NoetherSearch:
         self.workers = workers
         self.progress = progress
         self.ops = ops
+        self.search = search
 
     # -- scikit-learn conventions -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -137,9 +144,12 @@ class NoetherSearch:
             report = (None if self.progress is None
                       else (lambda done, total: self.progress("fit", done, total)))
             self.fit_result_ = fit_laws(dataset, self.depth, fit_config, store=store,
-                                        progress=report, ops=self.ops)
+                                        progress=report, ops=self.ops,
+                                        search=self.search)
             self.best_law_ = self.fit_result_.laws[0] if self.fit_result_.laws else None
         self.laws_ = list(self.fit_result_.laws)
+        independent = self.fit_result_.independent
+        self.independent_ = list(independent.basis) if independent is not None else []
         return self
 
     def _rank_config(self):
@@ -148,7 +158,7 @@ class NoetherSearch:
         return RankConfig(depth=int(self.depth), top=int(self.top), epochs=int(self.epochs),
                           seed=int(self.seed), factor=float(self.factor),
                           inner_lr=None if self.inner_lr is None else float(self.inner_lr),
-                          select=self.select, ops=self.ops)
+                          select=self.select, ops=self.ops, search=self.search)
 
     def _validate(self) -> None:
         _check_int("depth", self.depth, 1, 10)
@@ -168,6 +178,9 @@ class NoetherSearch:
             from dslsearch.ops import op_set
 
             op_set(self.ops)  # raises ValueError naming ops and the known names
+        if self.search not in ("exhaustive", "sums", "both"):
+            raise ValueError(f"search: expected 'exhaustive', 'sums' or 'both', got "
+                             f"{self.search!r}")
         if not isinstance(self.rank, bool):
             raise ValueError(f"rank: expected True or False, got {self.rank!r}")
         if self.progress is not None and not callable(self.progress):

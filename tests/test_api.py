@@ -71,6 +71,9 @@ def test_fit_returns_self_and_sets_learned_attributes(oscillator):
     assert model.best_law_ is model.laws_[0]
     assert model.fit_result_.laws == model.laws_ and model.fit_result_.n_survivors >= 1
     assert model.ranking_ is None and model.baseline_ is None   # rank=False
+    # the oscillator has one invariant: every law found is a function of it
+    assert [str(law) for law in model.independent_] == ["p**2 + q**2"]
+    assert model.fit_result_.independent.n_independent == 1
 
 
 def test_sympy_latex_and_repr_of_a_fitted_model(fitted):
@@ -99,11 +102,13 @@ def test_parameters_are_stored_untouched_and_validated_in_fit(oscillator):
     params = model.get_params()
     assert params["depth"] == "5" and params["top"] == 0 and params["store"] is store
     assert set(params) == {"depth", "top", "epochs", "seed", "factor", "select", "inner_lr",
-                           "rank", "store", "workers", "progress", "ops"}
+                           "rank", "store", "workers", "progress", "ops", "search"}
     with pytest.raises(ValueError, match=r"depth: expected an integer in 1\.\.10, got '5'"):
         model.fit(oscillator)
     with pytest.raises(ValueError, match="select: expected 'rollout' or 'loss', got 'best'"):
         NoetherSearch(select="best").fit(oscillator)
+    with pytest.raises(ValueError, match="search: expected 'exhaustive', 'sums' or 'both'"):
+        NoetherSearch(search="all").fit(oscillator)
     with pytest.raises(ValueError, match="store: expected None, a folder path"):
         NoetherSearch(depth=5, store=store).fit(oscillator)
     assert model.set_params(depth=5).depth == 5

@@ -52,6 +52,7 @@ class RankConfig:
     #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
     ops: tuple[str, ...] | str | None = None  # operator set of the enumeration (names or
     #                           "paper,sqrt", "all"; dslsearch.ops.op_set); None: the paper's
+    search: str = "both"      # fit searches: "exhaustive", "sums" (sums of terms) or "both"
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
@@ -61,6 +62,8 @@ class RankConfig:
         cfg["ops"] = op_set(self.ops)
         if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
             del cfg["ops"]
+        if cfg["search"] == "both":  # the default: the fit's run name already tells the laws
+            del cfg["search"]
         blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -234,7 +237,7 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
     with clock("fit"):
         fit = fit_laws(dataset, config.depth, fit_config or config.fit_config(), store=store,
                        progress=lambda done, total: report("fit", done, total),
-                       ops=config.ops)
+                       ops=config.ops, search=config.search)
     with clock("baseline"):
         base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
                               store=store,
