@@ -113,7 +113,8 @@ def _compare(system, dataset, laws, basis, x: np.ndarray) -> dict:
     n_basis = len(basis)
     spanned = [k for k in known if basis and rank([*basis, k], x) == n_basis]
     bad = [str(b) for b in basis if spurious(b, known, x, true_rank)] if known else []
-    return {"found": len(found), "spanned": len(spanned), "known": len(known), "stated": len(system.invariants),
+    return {"found": len(found), "spanned": len(spanned), "known": len(known),
+            "stated": len(system.invariants),
             "true": true_rank, "spurious": bad, "basis": [str(b) for b in basis]}
 
 
@@ -137,7 +138,8 @@ def table(rows: list[dict], command: str) -> str:
         known = f"{r['found']}/{r['known']}" + (
             f" ({r['stated']} stated)" if r["stated"] != r["known"] else "")
         lines.append(f"| {name} | {r['noise']:g} | {r['seed']} | {known} "
-                     f"| {r['spanned']}/{r['known']} | {r['n_independent']} / {r['true']} | {len(r['spurious'])} "
+                     f"| {r['spanned']}/{r['known']} | {r['n_independent']} / {r['true']} "
+                     f"| {len(r['spurious'])} "
                      f"| {r['n_laws']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} |")
     details = [f"- {r['system']} (noise {r['noise']:g}, seed {r['seed']}): basis "
                + (", ".join(f"`{b}`" for b in r["basis"]) or "empty")
