@@ -65,6 +65,9 @@ class Law:
         variants: printed forms of the survivors merged into this law, representative first.
         n_merged: number of candidates merged into this law.
         node: candidate-table node id of the formula (-1 when not from a table).
+        search: the search that found the law: ``"exhaustive"`` (every formula up to a
+            size, :mod:`dslsearch.fitting`), ``"sums"`` (sums of terms,
+            :mod:`dslsearch.sums`), or ``"exhaustive+sums"`` when both found it.
     """
 
     formula: Formula
@@ -75,6 +78,7 @@ class Law:
     variants: tuple[str, ...] = ()
     n_merged: int = 1
     node: int = -1
+    search: str = "exhaustive"
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -185,7 +189,7 @@ class Law:
         return {"formula": str(self), "tree": tree_to_json(self.formula),
                 "params": [num(v) for v in self.params], "R_true": num(self.R_true),
                 "R_random": num(self.R_random), "variants": list(self.variants),
-                "n_merged": self.n_merged, "node": self.node}
+                "n_merged": self.n_merged, "node": self.node, "search": self.search}
 
     @classmethod
     def from_json(cls, obj: dict, variables) -> Law:
@@ -197,7 +201,8 @@ class Law:
 
         scores = dict(R_true=num("R_true"), R_random=num("R_random"),
                       variants=tuple(obj.get("variants") or ()),
-                      n_merged=int(obj.get("n_merged") or 1), node=int(obj.get("node", -1)))
+                      n_merged=int(obj.get("n_merged") or 1), node=int(obj.get("node", -1)),
+                      search=str(obj.get("search") or "exhaustive"))
         if obj.get("tree") is None:
             return cls.parse(str(obj["formula"]), variables, **scores)
         params = [math.nan if v is None else float(v) for v in obj.get("params") or []]

@@ -116,20 +116,38 @@ def solve_affine(F: np.ndarray, segs: list[Segments],
     """
     Fc = centred(F)
     T = np.einsum("gin,gjn->gij", Fc, Fc)
+    Ws = []
+    for seg in segs:
+        Fw = within(Fc, seg)
+        Ws.append(np.einsum("gin,gjn->gij", Fw, Fw))
+    return solve_scatter(T, Ws, rel_tol)
+
+
+def solve_scatter(T: np.ndarray, Ws: list[np.ndarray],
+                  rel_tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+    """The generalised eigenproblem ``W v = R T v`` of :func:`solve_affine`, from the
+    scatter matrices: the smallest R and its v, per candidate and per W.
+
+    Args:
+        T: ``(G, K, K)`` total scatter matrices of the basis values (centred).
+        Ws: within scatter matrices ``(G, K, K)``, one per segmentation.
+        rel_tol: eigenvalues of T below ``rel_tol * max`` are dropped (constant directions).
+
+    Returns:
+        ``(R (len(Ws), G), V (len(Ws), G, K))`` as :func:`solve_affine`.
+    """
     lam, U = np.linalg.eigh(T)  # (G, K), (G, K, K)
     lam_max = lam[:, -1:]
     keep = lam > rel_tol * np.maximum(lam_max, 0.0)
     keep &= lam_max > 0
     D = np.where(keep, 1.0 / np.sqrt(np.where(keep, lam, 1.0)), 0.0)  # (G, K)
+    dropped = np.where(keep, 0.0, 2.0)[:, :, None] * np.eye(T.shape[-1])  # dropped: R=2>1
     Rs, Vs = [], []
-    for seg in segs:
-        Fw = within(Fc, seg)
-        W = np.einsum("gin,gjn->gij", Fw, Fw)
-        M = np.einsum("gki,gkl,glj->gij", U, W, U) * D[:, :, None] * D[:, None, :]
-        M = M + np.apply_along_axis(np.diag, 1, np.where(keep, 0.0, 2.0))  # dropped: R=2>1
-        mu, Y = np.linalg.eigh(M)
+    for W in Ws:
+        M = (U.transpose(0, 2, 1) @ W @ U) * D[:, :, None] * D[:, None, :]
+        mu, Y = np.linalg.eigh(M + dropped)
         y = Y[:, :, 0]
-        v = np.einsum("gij,gj->gi", U, D * y)
+        v = (U @ (D * y)[:, :, None])[:, :, 0]
         r = np.clip(mu[:, 0], 0.0, None)
         bad = ~keep.any(1)
         r[bad] = np.nan

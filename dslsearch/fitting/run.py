@@ -41,6 +41,10 @@ class FitResult:
         seconds: wall time of this call.
         key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`).
         shards_done: shards taken from ``done`` rather than fitted; shards_total: all shards.
+        sums: the sum-of-terms search's result when it ran
+            (:class:`~dslsearch.sums.SumsResult`), else None.
+        independent: the independent laws among ``laws``
+            (:func:`dslsearch.independence.independent_laws`), when computed, else None.
     """
 
     laws: list[Law]
@@ -55,6 +59,8 @@ class FitResult:
     key: str
     shards_done: int = 0
     shards_total: int = 0
+    sums: object | None = None
+    independent: object | None = None
 
 
 def _candidate_rows(out: ShardOutput, shard_units: np.ndarray, plan: ShardPlan,

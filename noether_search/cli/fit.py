@@ -15,7 +15,34 @@ from noether_search.cli._common import (data_source_options, echo_json, json_opt
 
 def _law_json(law) -> dict:
     return {"formula": str(law), "variants": law.n_variants, "R_true": law.R_true,
-            "R_random": law.R_random}
+            "R_random": law.R_random, "search": law.search}
+
+
+def _basis(result) -> list:
+    """The independent laws (none when the basis was not computed)."""
+    return list(result.independent.basis) if result.independent is not None else []
+
+
+def _json(result, name: str, depth: int) -> dict:
+    basis = _basis(result)
+    out = {"system": name, "depth": depth, "candidates": result.n_candidates,
+           "fitted": result.n_fitted, "failed": result.n_failed,
+           "survivors": result.n_survivors,
+           "laws": [_law_json(law) for law in result.laws],
+           "independent": ([str(law) for law in basis]
+                           if result.independent is not None else None),
+           "n_independent": (result.independent.n_independent
+                             if result.independent is not None else None),
+           "seconds": round(result.seconds, 3)}
+    if result.sums is not None:
+        sums = result.sums
+        out["sums"] = {"terms": len(sums.term_nodes), "library": sums.n_library,
+                       "front": [{"n_terms": p.n_terms, "R_true": p.R_true,
+                                  "R_random": p.R_random, "accepted": p.accepted,
+                                  "formula": str(p.law) if p.law else None}
+                                 for p in sums.front],
+                       "seconds": round(sums.seconds, 3)}
+    return out
 
 
 @click.command("fit")
@@ -32,22 +59,40 @@ def _law_json(law) -> dict:
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
               help="Accept a formula when R on random sequences is at least FACTOR times R on "
                    "the true trajectories.")
+@click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
+              show_default=True,
+              help="exhaustive: every formula up to --depth; sums: sums c1*t1 + ... + ck*tk of "
+                   "parameter-free terms; both: the two, their laws merged.")
+@click.option("--term-size", type=click.IntRange(1, 10), default=None,
+              help="Largest term of the sum search in nodes (default: 6).")
+@click.option("--max-terms", type=click.IntRange(1, 20), default=None,
+              help="Most terms in a sum (default: 6).")
 @ops_option
 @json_option
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
             workers: int | None, backend: str, scheduler: str | None, factor: float,
+            search: str, term_size: int | None, max_terms: int | None,
             ops: tuple[str, ...] | None, as_json: bool, out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those at least FACTOR times better than on random sequences, and merge rewritings
-    of one law. Finished shards are kept in the store: rerunning resumes."""
+    of one law; search sums of terms beside them. Finished shards are kept in the store:
+    rerunning resumes."""
+    import dataclasses
+
     from dslsearch.fitting import FitConfig
     from dslsearch.fitting.backends import SchedulerError, check_scheduler
+    from dslsearch.sums import SumsConfig
     from noether_search.stages import fit_laws
     from noether_search.store import DamagedArtifactWarning, StoreError
 
     if scheduler is not None and backend != "dask":
         raise click.UsageError("--scheduler needs --backend dask")
+    sums = SumsConfig()
+    if term_size is not None:
+        sums = dataclasses.replace(sums, term_size=term_size)
+    if max_terms is not None:
+        sums = dataclasses.replace(sums, max_terms=max_terms)
     dataset = load_dataset(system, data, noise, seed)
     if scheduler is not None:  # before anything is written
         try:
@@ -58,15 +103,20 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
                        backend=backend, scheduler=scheduler)
     with progress_bar(disable=as_json) as progress:
-        task = progress.add_task("fitting candidates", total=None)
+        task = progress.add_task("fitting candidates", total=None, visible=search != "sums")
+        sums_task = progress.add_task("sum search", total=None, visible=search != "exhaustive")
 
         def report(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
+        def report_sums(done: int, total: int) -> None:
+            progress.update(sums_task, completed=done, total=total)
+
         try:
             with warnings.catch_warnings():  # damaged artifacts are listed below instead
                 warnings.simplefilter("ignore", DamagedArtifactWarning)
-                result = fit_laws(dataset, depth, config, store=store, progress=report, ops=ops)
+                result = fit_laws(dataset, depth, config, store=store, progress=report, ops=ops,
+                                  search=search, sums=sums, sums_progress=report_sums)
         except (ValueError, OSError, StoreError) as exc:
             raise click.ClickException(str(exc)) from None
     for exc in store.damaged:
@@ -74,33 +124,46 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
                    err=True)
     name = system if system is not None else str(data)
     if as_json:
-        echo_json({"system": name, "depth": depth, "candidates": result.n_candidates,
-                   "fitted": result.n_fitted, "failed": result.n_failed,
-                   "survivors": result.n_survivors,
-                   "laws": [_law_json(law) for law in result.laws],
-                   "seconds": round(result.seconds, 3)})
+        echo_json(_json(result, name, depth))
         return
+    _print(result, dataset, name, depth, factor, search, store)
+
+
+def _print(result, dataset, name: str, depth: int, factor: float, search: str, store) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from noether_search.cli._common import console
 
-    table = Table(title=f"Conservation laws of {name} (depth {depth}, factor {factor:g})")
+    table = Table(title=f"Conservation laws of {name} (depth {depth}, factor {factor:g}, "
+                        f"search {search})")
     table.add_column("#", justify="right", overflow="fold")
     table.add_column("law", overflow="fold")
     table.add_column("constants", overflow="fold")
     table.add_column("R_true", justify="right", overflow="fold")
     table.add_column("R_random", justify="right", overflow="fold")
     table.add_column("variants", justify="right", overflow="fold")
+    table.add_column("search", overflow="fold")
     for i, law in enumerate(result.laws, 1):
         consts = ", ".join(f"{c.name} = {c}" for c in law.constants) or "-"
-        from rich.markup import escape
-
         symbolic = law.formula.expr_str(list(dataset.names))  # constants shown beside it
-        table.add_row(str(i), escape(symbolic), consts, f"{law.R_true:.3g}", f"{law.R_random:.3g}",
-                      str(law.n_variants))
+        table.add_row(str(i), escape(symbolic), consts, f"{law.R_true:.3g}",
+                      f"{law.R_random:.3g}", str(law.n_variants), law.search)
     con = console()
     con.print(table)
-    con.print(f"{result.n_candidates} candidates ({result.n_units} distinct fits), "
-              f"{result.n_fitted} fitted, {result.n_failed} failed, {result.n_trivial} trivial, "
-              f"{result.n_survivors} survivors -> {len(result.laws)} laws "
-              f"in {result.seconds:.1f} s; store {store.root} (fits/{result.key})")
+    if result.independent is not None:
+        basis = _basis(result)
+        con.print(f"{result.independent.n_independent} independent law"
+                  f"{'' if result.independent.n_independent == 1 else 's'}: "
+                  + escape("; ".join(str(law) for law in basis) or "-"))
+    if search != "sums":
+        con.print(f"{result.n_candidates} candidates ({result.n_units} distinct fits), "
+                  f"{result.n_fitted} fitted, {result.n_failed} failed, "
+                  f"{result.n_trivial} trivial, {result.n_survivors} survivors")
+    if result.sums is not None:
+        sums = result.sums
+        con.print(f"sum search: {len(sums.term_nodes)} terms ({sums.n_library} after "
+                  f"screening), front of {len(sums.front)} sums, "
+                  f"{len(sums.laws)} accepted in {sums.seconds:.1f} s")
+    con.print(f"-> {len(result.laws)} laws in {result.seconds:.1f} s; store {store.root} "
+              f"(fits/{result.key})")

@@ -1,13 +1,22 @@
 """The fit stage: fit, filter and merge every candidate, resumable shard by shard when a
-store is given."""
+store is given; the sum-of-terms search beside it, both searches' laws merged into one list
+and reduced to an independent basis."""
 
 from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
 
 from dslsearch.enumerate import FormulaTable
 from dslsearch.fitting import FitConfig, FitResult, FitRows, fit_key, fit_table
 from dslsearch.fitting.run import Progress
 from dslsearch.ops import op_set
+from dslsearch.sums import SumsConfig, SumsResult
 from noether_search.stages.candidates import enumerate_candidates, table_key
+
+#: the searches :func:`fit_laws` can run
+SEARCHES = ("exhaustive", "sums", "both")
 
 _SHARD_PREFIX = "shard-"
 
@@ -20,6 +29,20 @@ def shard_key(key: str, k: int) -> str:
 def laws_key(key: str) -> str:
     """``fits/<key>/laws``."""
     return f"fits/{key}/laws"
+
+
+def run_name(result: FitResult) -> str:
+    """The name of what produced ``result.laws``: the fit run's key, followed by
+    ``+sums-<hash>`` when the sum search contributed (later stages key their artifacts on
+    it, so a list of laws with and one without the sums are never confused)."""
+    if result.sums is None:
+        return result.key
+    return f"{result.key}+sums-{result.sums.config.key()}"
+
+
+def sums_key(key: str, sums: SumsConfig) -> str:
+    """``fits/<key>/sums-<hash>``: the sum search of fit run ``key`` with settings ``sums``."""
+    return f"fits/{key}/sums-{sums.key()}"
 
 
 def load_shards(store, key: str, skip_damaged: bool = False) -> dict[int, FitRows]:
@@ -48,29 +71,43 @@ def load_fits(store, key: str) -> FitRows:
 
 def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=None,
              table: FormulaTable | None = None, progress: Progress | None = None, *,
-             ops=None) -> FitResult:
+             ops=None, search: str = "both", sums: SumsConfig = SumsConfig(),
+             sums_progress: Progress | None = None) -> FitResult:
     """Fit and filter every candidate of depth ``depth`` on ``dataset``; merge survivors.
 
     Args:
         dataset: a ``hamiltonian_data.Dataset`` (its training trajectories are used).
         depth: maximum formula size in nodes (ignored when ``table`` is given).
-        config: fitting settings.
+        config: fitting settings (the sum search takes its acceptance factor, seed, fit
+            stride and windows from here too).
         store: a :class:`~noether_search.store.ResultsStore`: reuse its candidate table and
             the finished shards of the same configuration (``fits/<key>/shard-*``), save each
-            shard as it finishes and the laws (``fits/<key>/laws``). None: in memory only.
+            shard as it finishes and the laws (``fits/<key>/laws``), and the sum search's
+            result (``fits/<key>/sums-<hash>``). None: in memory only.
         table: the candidate table (default: :func:`enumerate_candidates`).
         progress: called as ``progress(candidates_done, n_candidates)``.
         ops: the operator set of the enumeration (:func:`enumerate_candidates`); None: the
             paper's, or the given ``table``'s.
+        search: ``"exhaustive"`` (every formula up to ``depth``), ``"sums"`` (sums of
+            parameter-free terms, :mod:`dslsearch.sums`) or ``"both"``; the laws of both are
+            merged (a sum equal to an exhaustive law up to sign, scale and offset is that law).
+        sums: settings of the sum search.
+        sums_progress: called as ``progress(steps_done, n_steps)`` by the sum search.
 
     Returns:
-        :class:`~dslsearch.fitting.FitResult`; ``laws`` are :class:`~dslsearch.law.Law`.
+        :class:`~dslsearch.fitting.FitResult`; ``laws`` are :class:`~dslsearch.law.Law`
+        (each with the ``search`` that found it), ``sums`` the sum search's result,
+        ``independent`` the independent laws among ``laws``
+        (:func:`dslsearch.independence.independent_laws`).
 
     Raises:
-        ValueError: the store's table belongs to other variables, or a bad backend.
+        ValueError: a bad ``search``, the store's table belongs to other variables, or a bad
+            backend.
     """
-    from noether_search.store.codecs import CANDIDATE_TABLE, FIT_LAWS, FIT_SHARD
+    from noether_search.store.codecs import CANDIDATE_TABLE
 
+    if search not in SEARCHES:
+        raise ValueError(f"search: expected one of {', '.join(SEARCHES)}, got {search!r}")
     if table is None:
         table = enumerate_candidates(dataset, depth, store, ops=ops)
     elif ops is not None and op_set(ops) != tuple(table.ops):
@@ -78,6 +115,19 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
                          f"{table.ops}; pass one of them")
     elif store is not None and not store.usable(table_key(table.depth, table.ops)):
         store.save(table_key(table.depth, table.ops), CANDIDATE_TABLE, table)
+    if search == "sums":
+        result = _no_exhaustive(table, dataset, config)
+    else:
+        result = _exhaustive(table, dataset, config, store, progress)
+    if search == "exhaustive":
+        return dataclasses.replace(result, independent=_independent(result.laws, dataset,
+                                                                    config))
+    return _with_sums(result, table, dataset, config, store, sums, sums_progress)
+
+
+def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
+    from noether_search.store.codecs import FIT_LAWS, FIT_SHARD
+
     if store is None:
         return fit_table(table, dataset, config, progress)
     key = fit_key(config, dataset, table)
@@ -88,3 +138,46 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
         store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
+
+
+def _no_exhaustive(table, dataset, config: FitConfig) -> FitResult:
+    """The counts of a fit run in which the exhaustive search did not run (all zero)."""
+    empty = FitRows(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 1)),
+                    np.zeros(0), np.zeros(0), np.zeros(0, np.int8), [])
+    return FitResult(laws=[], fits=empty, n_candidates=0, n_units=0, n_fitted=0, n_failed=0,
+                     n_trivial=0, n_survivors=0, seconds=0.0,
+                     key=fit_key(config, dataset, table))
+
+
+def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums: SumsConfig,
+               progress) -> FitResult:
+    """``result`` with the sum search run (or loaded), its laws merged in, and the basis."""
+    import time
+
+    from dslsearch.fitting.plan import segments
+    from dslsearch.sums import fit_sums, merge_searches
+    from noether_search.store.codecs import FIT_SUMS
+
+    t0 = time.perf_counter()
+    key = fit_key(config, dataset, table)
+    skey = sums_key(key, sums)
+    # a damaged artifact reads as None and is computed again
+    found: SumsResult | None = store.load_cached(skey, FIT_SUMS) if store is not None else None
+    if found is None:
+        found = fit_sums(dataset, table, config, sums, progress)
+        if store is not None:
+            store.save(skey, FIT_SUMS, found)
+    x, _ = segments(dataset, config)
+    laws = merge_searches(result.laws, found.laws, x, config.merge_tol)
+    return dataclasses.replace(
+        result, laws=laws, sums=found, seconds=result.seconds + time.perf_counter() - t0,
+        independent=_independent(laws, dataset, config))
+
+
+def _independent(laws, dataset, config: FitConfig):
+    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states."""
+    from dslsearch.fitting.plan import segments
+    from dslsearch.independence import independent_laws
+
+    x, _ = segments(dataset, config)
+    return independent_laws(laws, x)

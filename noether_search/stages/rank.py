@@ -223,7 +223,7 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
     import torch
 
     from noether_search.stages.baseline import train_baseline
-    from noether_search.stages.fit import fit_laws
+    from noether_search.stages.fit import fit_laws, run_name
 
     if config.select not in ("loss", "rollout"):
         raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
@@ -239,7 +239,7 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
         base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
                               store=store,
                               progress=lambda step, total, loss: report("baseline", step, total))
-    run_key = f"rank/{config.key(fit.key, base.key)}"
+    run_key = f"rank/{config.key(run_name(fit), base.key)}"
     with clock("screen"):
         report("screen", 0, max(len(fit.laws), 1))
         screened = screen_laws(base.model, fit.laws, dataset, store, f"{run_key}/screen")

@@ -133,6 +133,63 @@ FIT_LAWS: Codec = Codec("fit-laws", 1, _encode_laws, _decode_laws,
                         lambda laws: {"n_laws": len(laws)})
 
 
+def _encode_sums(f: h5py.File, result) -> None:
+    for name in ("term_nodes", "term_status", "duplicate_of"):
+        f.create_dataset(name, data=getattr(result, name), compression="gzip")
+    g = f.create_group("front")
+    front = result.front
+    g.create_dataset("n_terms", data=np.asarray([p.n_terms for p in front], np.int64))
+    for name in ("R_fit", "R_true", "R_random", "penalised"):
+        g.create_dataset(name, data=np.asarray([getattr(p, name) for p in front], np.float64))
+    g.create_dataset("status", data=np.asarray([p.status for p in front], np.int8))
+    g.create_dataset("accepted", data=np.asarray([p.accepted for p in front], bool))
+    g.create_dataset("nodes", data=_strings(json.dumps(list(p.nodes)) for p in front),
+                     dtype=_STR)
+    g.create_dataset("message", data=_strings(p.message for p in front), dtype=_STR)
+    g.create_dataset("law", data=_strings(json.dumps(p.law.to_json()) if p.law else ""
+                                          for p in front), dtype=_STR)
+
+
+def _sums_attrs(result) -> dict:
+    import dataclasses
+
+    variables = result.laws[0].variables if result.laws else ()
+    for p in result.front:
+        variables = variables or (p.law.variables if p.law else ())
+    return {"config": json.dumps(dataclasses.asdict(result.config), sort_keys=True),
+            "variables": json.dumps([list(v) for v in variables]), "chosen": result.chosen,
+            "n_library": result.n_library, "seconds": result.seconds}
+
+
+def _decode_sums(f: h5py.File):
+    from dslsearch.sums import FrontPoint, SumsConfig, SumsResult
+
+    variables = tuple(tuple(v) for v in json.loads(f.attrs["variables"]))
+    g = f["front"]
+    front = []
+    for i in range(len(g["n_terms"])):
+        text = _text(g["law"][i])
+        law = Law.from_json(json.loads(text), variables) if text else None
+        front.append(FrontPoint(
+            n_terms=int(g["n_terms"][i]), nodes=tuple(json.loads(_text(g["nodes"][i]))),
+            R_fit=float(g["R_fit"][i]), law=law, R_true=float(g["R_true"][i]),
+            R_random=float(g["R_random"][i]), penalised=float(g["penalised"][i]),
+            status=int(g["status"][i]), message=_text(g["message"][i]),
+            accepted=bool(g["accepted"][i])))
+    chosen = int(f.attrs["chosen"])
+    return SumsResult(laws=[front[chosen].law] if chosen >= 0 else [], front=tuple(front),
+                      chosen=chosen, term_nodes=f["term_nodes"][()],
+                      term_status=f["term_status"][()], duplicate_of=f["duplicate_of"][()],
+                      n_library=int(f.attrs["n_library"]),
+                      config=SumsConfig(**json.loads(f.attrs["config"])),
+                      seconds=float(f.attrs["seconds"]))
+
+
+#: ``fits/<key>/sums-<hash>``: the sum-of-terms search (:class:`~dslsearch.sums.SumsResult`):
+#: every term's status, the Pareto front with each point's law as JSON, the chosen point.
+FIT_SUMS: Codec = Codec("fit-sums", 1, _encode_sums, _decode_sums, _sums_attrs)
+
+
 # -- baseline -------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class BaselineRecord:
