@@ -1,7 +1,7 @@
 """Discovery benchmark: does the default fit recover each built-in system's known invariants?
 
     python benchmarks/bench_discovery.py [--systems NAME ...] [--depth 7] [--search both]
-        [--ops paper] [--noise 0 ...] [--seeds 1]
+        [--ops paper] [--term-size 6] [--noise 0 ...] [--seeds 1]
 
 For every system, noise level and seed, the fit stage (``fit_laws``, in memory) runs in a
 fresh process, so its time and peak memory (ru_maxrss of the process plus its reaped worker
@@ -76,8 +76,8 @@ def spurious(law, known: list, x: np.ndarray, known_rank: int) -> bool:
     return rank([*known, law], x) > known_rank
 
 
-def _fit(name: str, depth: int, search: str | None, ops: str | None, noise: float,
-         seed: int) -> dict:
+def _fit(name: str, depth: int, search: str | None, ops: str | None,
+         term_size: int | None, noise: float, seed: int) -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict."""
     import hamiltonian_data
     from noether_search.stages import fit_laws
@@ -85,6 +85,10 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None, noise: floa
     system = hamiltonian_data.SYSTEMS[name]
     dataset = system.generate(noise=noise, seed=seed)
     kwargs = {k: v for k, v in (("search", search), ("ops", ops)) if v is not None}
+    if term_size is not None:
+        from dslsearch.sums import SumsConfig
+
+        kwargs["sums"] = SumsConfig(term_size=term_size)
     t0 = time.perf_counter()
     result = fit_laws(dataset, depth, **kwargs)
     independent = getattr(result, "independent", None)
@@ -159,6 +163,8 @@ def main(argv=None) -> None:
     ap.add_argument("--search", default=None, choices=["exhaustive", "sums", "both"],
                     help="fit_laws search (default: the fit stage's default)")
     ap.add_argument("--ops", default=None, help="operator set, e.g. all (default: paper)")
+    ap.add_argument("--term-size", type=int, default=None,
+                    help="largest term of the sum search in nodes (default: its default)")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0],
                     help="noise levels: std in SI units for generated systems (default 0)")
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per level (default 1)")
@@ -170,7 +176,8 @@ def main(argv=None) -> None:
             if real and noise:
                 continue  # measured data take no added noise
             for seed in range(1 if real else args.seeds):
-                rows.append(run_one(name, args.depth, args.search, args.ops, noise, seed))
+                rows.append(run_one(name, args.depth, args.search, args.ops,
+                                    args.term_size, noise, seed))
                 print(f"{name} noise {noise:g} seed {seed}: {rows[-1]['seconds']:.1f} s",
                       file=sys.stderr, flush=True)
     print(table(rows, "python benchmarks/bench_discovery.py " + " ".join(
