@@ -21,8 +21,8 @@ class NotFittedError(ValueError, AttributeError):
 
 _DEFAULTS = {"depth": 7, "top": 20, "epochs": 100, "seed": 0, "factor": 100.0,
              "select": "rollout", "inner_lr": None, "rank": True, "store": None,
-             "workers": None, "progress": None, "ops": None,
-             "search": "both"}
+             "workers": None, "progress": None, "ops": None, "search": "both",
+             "seeds": 1}
 
 
 class NoetherSearch:
@@ -49,6 +49,9 @@ class NoetherSearch:
             string (``"paper,log"``, ``"all"``); None: the paper's ``+ − × ÷ sin cos square``.
         search: ``"exhaustive"`` (every formula up to ``depth`` nodes), ``"sums"`` (sums of
             parameter-free terms with fitted coefficients) or ``"both"``.
+        seeds: repeat baseline training, meta-tailoring and the control for seeds
+            ``seed`` … ``seed + seeds − 1`` (``rank=True`` only); ``ranking_.to_json()``
+            then holds the mean and standard deviation of each RMSE over the seeds.
 
     Attributes (after :meth:`fit`):
         dataset_: the ``Dataset`` fitted.
@@ -64,7 +67,7 @@ class NoetherSearch:
 
     def __init__(self, depth=7, top=20, epochs=100, seed=0, factor=100.0, select="rollout",
                  inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None,
-                 search="both"):
+                 search="both", seeds=1):
         self.depth = depth
         self.top = top
         self.epochs = epochs
@@ -78,6 +81,7 @@ class NoetherSearch:
         self.progress = progress
         self.ops = ops
         self.search = search
+        self.seeds = seeds
 
     # -- scikit-learn conventions -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -158,13 +162,15 @@ class NoetherSearch:
         return RankConfig(depth=int(self.depth), top=int(self.top), epochs=int(self.epochs),
                           seed=int(self.seed), factor=float(self.factor),
                           inner_lr=None if self.inner_lr is None else float(self.inner_lr),
-                          select=self.select, ops=self.ops, search=self.search)
+                          select=self.select, ops=self.ops, search=self.search,
+                          seeds=int(self.seeds))
 
     def _validate(self) -> None:
         _check_int("depth", self.depth, 1, 10)
         _check_int("top", self.top, 1)
         _check_int("epochs", self.epochs, 1)
         _check_int("seed", self.seed, None)
+        _check_int("seeds", self.seeds, 1)
         if self.workers is not None:
             _check_int("workers", self.workers, 1)
         if not isinstance(self.factor, numbers.Real) or not self.factor >= 1:

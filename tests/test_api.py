@@ -102,9 +102,13 @@ def test_parameters_are_stored_untouched_and_validated_in_fit(oscillator):
     params = model.get_params()
     assert params["depth"] == "5" and params["top"] == 0 and params["store"] is store
     assert set(params) == {"depth", "top", "epochs", "seed", "factor", "select", "inner_lr",
-                           "rank", "store", "workers", "progress", "ops", "search"}
+                           "rank", "store", "workers", "progress", "ops", "search",
+                           "seeds"}
     with pytest.raises(ValueError, match=r"depth: expected an integer in 1\.\.10, got '5'"):
         model.fit(oscillator)
+    with pytest.raises(ValueError, match="seeds: expected an integer"):
+        NoetherSearch(seeds=0).fit(oscillator)
+    assert NoetherSearch(seeds=3)._rank_config().seeds == 3
     with pytest.raises(ValueError, match="select: expected 'rollout' or 'loss', got 'best'"):
         NoetherSearch(select="best").fit(oscillator)
     with pytest.raises(ValueError, match="search: expected 'exhaustive', 'sums' or 'both'"):

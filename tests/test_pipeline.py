@@ -60,7 +60,20 @@ def test_reduced_run_gives_complete_summary_and_reuses_stages(tmp_path, spring_c
     horizon = summary["horizon"]
     assert len(summary["rmse_by_step"]["baseline"]) == horizon
     assert len(summary["rmse_by_step"]["noether"]) == horizon
-    assert np.isfinite(summary["noether_rmse"]) and np.isfinite(summary["baseline_rmse"])
+    for name in ("baseline", "control", "noether"):  # the RMSE is that of the steps' RMSEs
+        by_step = np.asarray(summary["rmse_by_step"][name])
+        assert summary[f"{name}_rmse"] == pytest.approx(np.sqrt(np.mean(by_step ** 2)), rel=1e-5)
+    # the control: fine-tuned as long as meta-tailoring, never worse on its training loss
+    control = summary["control"]
+    assert summary["control_rmse_by_step"] == summary["rmse_by_step"]["control"]
+    assert control["outer_lr"] == 1e-3 and control["best_epoch"] in range(4)
+    assert control["train_loss"] <= control["initial_train_loss"]
+    assert control["initial_train_loss"] == pytest.approx(
+        summary["baseline"]["deriv_mse_train"], rel=1e-4)
+    assert summary["seeds"] == 1 and summary["baseline_rmse_std"] is None
+    assert summary["baseline_rmse_mean"] == summary["baseline_rmse"]
+    assert summary["noether_beats_baseline"] == int(summary["noether_rmse"]
+                                                    < summary["baseline_rmse"])
 
     # a second run recomputes nothing: every artifact keeps its bytes and mtime
     artifacts = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (tmp_path / "run").rglob("*.h5")}
@@ -138,3 +151,40 @@ def test_selection_by_rollout_tries_several_rates(tmp_path, spring_csv):
     assert len([r for r in runs if "train-rollout" not in r]) >= 3
     best = summary["best"]
     assert best["train_rollout_rmse"] is not None and best["train_rollout_rmse"] > 0
+
+
+def test_seeds_repeat_baseline_meta_tailoring_and_control(tmp_path, spring_csv):
+    dataset = hamiltonian_data.load(data=spring_csv)
+    store = ResultsStore.open(tmp_path / "run")
+    cfg = RankConfig(depth=5, top=1, epochs=2, outer_lrs=(1e-3,), select="loss", seeds=2)
+    result = rank(dataset, cfg, store, baseline_config=BaselineConfig(steps=100))
+    s = result.to_json()
+    assert s["seeds"] == 2 and [r["seed"] for r in s["per_seed"]] == [0, 1]
+    assert len({r["run_key"] for r in s["per_seed"]}) == 2
+    assert s["per_seed"][0]["run_key"] == s["run_key"]  # single-seed fields are seed 0's
+    assert s["per_seed"][0]["noether_rmse"] == s["noether_rmse"]
+    assert len(list((tmp_path / "run" / "baseline").glob("*.h5"))) == 2  # one per seed
+    assert len(list((tmp_path / "run").rglob("control/0.h5"))) == 2
+    for m in ("baseline", "control", "noether"):
+        values = [r[f"{m}_rmse"] for r in s["per_seed"]]
+        assert values[0] != values[1]  # the seed changed the baseline and what follows
+        assert s[f"{m}_rmse_mean"] == pytest.approx(np.mean(values))
+        assert s[f"{m}_rmse_std"] == pytest.approx(np.std(values, ddof=1))
+        assert len(s["rmse_by_step_std"][m]) == s["horizon"]
+    wins = sum(r["noether_rmse"] < r["control_rmse"] for r in s["per_seed"])
+    assert s["noether_beats_control"] == wins
+    # the seed-0 run is the one a single-seed run gives (same key, same numbers)
+    one = rank(dataset, RankConfig(**{**cfg.__dict__, "seeds": 1}), store,
+               baseline_config=BaselineConfig(steps=100)).to_json()
+    assert one["run_key"] == s["run_key"] and one["noether_rmse"] == s["noether_rmse"]
+
+
+def test_seed_reaches_every_stage():
+    dataset = hamiltonian_data.load(system="pendulum")
+    cfg = RankConfig(seed=3)
+    assert cfg.fit_config().seed == 3
+    assert cfg.baseline_config(dataset).seed == 3
+    assert cfg.meta_config().seed == 3
+    assert RankConfig(seeds=4).key("f", "b") == RankConfig().key("f", "b")
+    with pytest.raises(ValueError, match="seeds"):
+        rank(dataset, RankConfig(seeds=0))

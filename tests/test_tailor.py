@@ -395,3 +395,23 @@ def test_models_other_than_the_mlp_are_rejected():
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError, match=r"noether_search\.model\.MLP"):
         tailored_predict(model, energy, torch.zeros(3, 2), DT, 1.0, 1.0)
+
+
+def test_fine_tune_keeps_the_best_state_and_leaves_the_model_alone():
+    import torch
+
+    from noether_search.model import MLP, fine_tune
+
+    torch.manual_seed(0)
+    model = MLP(2, 16)
+    x = torch.randn(64, 2)
+    dxdt = torch.stack([x[:, 1], -x[:, 0]], dim=1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    r = fine_tune(model, x, dxdt, epochs=20, lr=1e-2)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert r.final_train_loss < r.initial_train_loss and len(r.train_loss_history) == 20
+    assert r.final_train_loss == min([r.initial_train_loss, *r.train_loss_history])
+    none = fine_tune(model, x, dxdt, epochs=0)
+    assert none.best_epoch == 0 and none.final_train_loss == none.initial_train_loss
+    with pytest.raises(ValueError, match="lr"):
+        fine_tune(model, x, dxdt, lr=0.0)

@@ -48,14 +48,22 @@ def _fmt(value, spec: str = ".4g") -> str:
                    "trying each law's screened inner rate and 1e-2, 1e-1, 1 (never looks at "
                    "test data); 'loss' = training MSE on dx/dt at the screened rate only "
                    "(the paper's procedure, faster).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Repeat baseline training, meta-tailoring and the control for seeds "
+                   "SEED … SEED+SEEDS−1 and report the mean ± standard deviation of each "
+                   "RMSE (the fit is done once).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
 @ops_option
+@click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
+              show_default=True,
+              help="Laws from exhaustive: every formula up to --depth; sums: sums of "
+                   "parameter-free terms with fitted coefficients; both: the two, merged.")
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
             top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
-            select: str, workers: int | None, ops: tuple[str, ...] | None,
+            select: str, seeds: int, workers: int | None, ops: tuple[str, ...] | None, search: str,
             out: Path | None, as_json: bool) -> None:
     """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
 
@@ -63,8 +71,9 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     screens every surviving law as a one-step tailoring loss, meta-tailors the best --top,
     and compares the long-term prediction RMSE of the baseline, the best law (by long-term
     prediction on the training trajectories, or with --select loss by training loss on
-    dx/dt, the paper's choice) and the oracle (the known invariant, when there is one).
-    Writes summary.json.
+    dx/dt, the paper's choice), the control (the baseline trained further with the plain
+    task loss for as long as meta-tailoring) and the oracle (the known invariant, when there
+    is one). Writes summary.json.
     """
     from noether_search.stages import RankConfig, rank
     from noether_search.store import StoreError
@@ -73,7 +82,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
-                        factor=factor, inner_lr=inner_lr, select=select, ops=ops)
+                        factor=factor, inner_lr=inner_lr, select=select, ops=ops,
+                        search=search, seeds=seeds)
     fit_config = config.fit_config(**({} if workers is None else {"workers": workers}))
     with progress_bar() as progress:
         tasks: dict[str, int] = {}
@@ -118,18 +128,40 @@ def _print_tables(summary: dict, root: Path) -> None:
         table.add_row(*row)
     con.print(table)
 
-    comp = Table(title="Long-term prediction RMSE (test set, "
-                       f"{summary['horizon']} steps)")
-    comp.add_column("model", overflow="fold")
-    comp.add_column("conservation loss", overflow="fold")
-    comp.add_column("RMSE", justify="right", overflow="fold")
-    comp.add_row("vanilla MLP", "–", _fmt(summary["baseline_rmse"]))
-    comp.add_row("Noether", escape(_short(best)), _fmt(summary["noether_rmse"]))
-    oracle = summary.get("oracle")
-    comp.add_row("oracle", escape(_short(oracle["formula"])) if oracle else "– (no known invariant)",
-                  _fmt(summary["oracle_rmse"]))
-    con.print(comp)
+    con.print(_comparison(summary, best))
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stage_seconds"].items())
     con.print(escape(f"{summary['candidates']:,} candidates, {summary['survivors']:,} survivors, "
                      f"{summary['laws']:,} laws. Stages: {stages}. Total {summary['seconds']} s. "
                      f"Summary: {root / 'summary.json'}"))
+
+
+def _comparison(summary: dict, best: str | None):
+    """The RMSE table: one row per model; with several seeds mean ± std and wins."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    n = summary.get("seeds", 1)
+    title = f"Long-term prediction RMSE (test set, {summary['horizon']} steps"
+    comp = Table(title=title + (f", {n} seeds: mean ± std)" if n > 1 else ")"))
+    comp.add_column("model", overflow="fold")
+    comp.add_column("conservation loss", overflow="fold")
+    comp.add_column("RMSE" + (f" (seed {summary['config']['seed']})" if n > 1 else ""),
+                    justify="right", overflow="fold")
+    if n > 1:
+        comp.add_column("mean ± std", justify="right")
+    oracle = summary.get("oracle")
+    rows = [("vanilla MLP", "baseline", "–"),
+            ("control (fine-tuned, no law)", "control", "–"),
+            ("Noether", "noether", escape(_short(best))),
+            ("oracle", "oracle", escape(_short(oracle["formula"])) if oracle
+             else "– (no known invariant)")]
+    for label, name, law in rows:
+        row = [label, law, _fmt(summary.get(f"{name}_rmse"))]
+        if n > 1:
+            mean, std = summary.get(f"{name}_rmse_mean"), summary.get(f"{name}_rmse_std")
+            row.append("–" if mean is None else f"{mean:.4g} ± {_fmt(std)}")
+        comp.add_row(*row)
+    if n > 1:
+        comp.caption = (f"Noether beat the baseline on {summary['noether_beats_baseline']} "
+                        f"and the control on {summary['noether_beats_control']} of {n} seeds")
+    return comp

@@ -10,6 +10,8 @@ from noether_search.model.conservation import SCHEMES as SCHEMES
 from noether_search.model.conservation import LawFn as LawFn
 from noether_search.model.conservation import conservation_loss as conservation_loss
 from noether_search.model.conservation import law_scale as law_scale
+from noether_search.model.finetune import FineTuneResult as FineTuneResult
+from noether_search.model.finetune import fine_tune as fine_tune
 from noether_search.model.inner import TailoredField as TailoredField
 from noether_search.model.inner import tailored_predict as tailored_predict
 from noether_search.model.inner import tailored_predict_autograd as tailored_predict_autograd
@@ -23,7 +25,7 @@ from noether_search.model.screen import ScreenResult as ScreenResult
 from noether_search.model.screen import screen as screen
 
 __all__ = [
-    "MLP", "Activations", "CNParams", "DEFAULT_LRS", "LawFn", "SCHEMES", "MetaResult",
+    "MLP", "Activations", "CNParams", "DEFAULT_LRS", "FineTuneResult", "fine_tune", "LawFn", "SCHEMES", "MetaResult",
     "ScreenResult", "TailoredField", "conservation_loss", "law_scale", "meta_tailor",
     "post_step_loss", "screen", "tailored_predict", "tailored_predict_autograd",
 ]

@@ -16,7 +16,8 @@ What is read, every artifact through its codec (:mod:`noether_search.store.codec
   laws are matched to the fit stage's :class:`~dslsearch.law.Law` by their printed form
   (parsed from the text only when the store holds no such law);
 - ``{run_key}/rollouts`` (``run_key`` from the summary): true and predicted test
-  trajectories and RMSE per horizon step of the baseline, Noether and oracle models.
+  trajectories and RMSE per horizon step of the baseline, Noether and oracle models, and
+  ``{run_key}/control/rollouts`` those of the control (plain fine-tuning).
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ class ReportData:
         top: the meta-tailored laws, best first as ``rank`` ordered them.
         best: the law the Noether model uses (``summary.json``'s ``best``).
         oracle: ``{"formula", "inner_lr", "meta_train_loss"}`` or None.
-        rmse: {"baseline", "noether", "oracle"} -> RMSE or None.
+        rmse: {"baseline", "control", "noether", "oracle"} -> RMSE or None.
         horizon: rollout steps.
         baseline_train_loss: baseline training MSE before tailoring.
         rollouts: the test rollouts, or None.
@@ -259,11 +260,17 @@ def read_candidates(store: ResultsStore, depth: int):
 
 
 def read_rollouts(store: ResultsStore, run_key: str) -> Rollouts | None:
-    """The ``{run_key}/rollouts`` artifact, or None when absent."""
+    """The ``{run_key}/rollouts`` artifact with the control's (``{run_key}/control/rollouts``,
+    when present) merged in, or None when absent."""
+    from noether_search.stages.rank import merge_rollouts
+
     key = f"{run_key}/rollouts"
     if not store.exists(key):
         return None
-    return store.load(key, RANK_ROLLOUTS)
+    ro = store.load(key, RANK_ROLLOUTS)
+    if store.exists(f"{run_key}/control/rollouts"):
+        ro = merge_rollouts(ro, store.load(f"{run_key}/control/rollouts", RANK_ROLLOUTS))
+    return ro
 
 
 def fit_keys(store: ResultsStore, depth: int) -> list[str]:
@@ -440,7 +447,8 @@ def _apply_summary(data: ReportData, s: dict, known: dict[str, Law]) -> None:
     data.top = [_summary_law(obj, data.variables, known) for obj in s.get("top") or []]
     data.best = _summary_law(s["best"], data.variables, known) if s.get("best") else None
     data.oracle = s.get("oracle") or None
-    data.rmse = {name: _num(s.get(f"{name}_rmse")) for name in ("baseline", "noether", "oracle")}
+    data.rmse = {name: _num(s.get(f"{name}_rmse"))
+                 for name in ("baseline", "control", "noether", "oracle")}
     data.horizon = int(s["horizon"]) if s.get("horizon") is not None else None
     data.baseline_train_loss = _num(s.get("screen_baseline_train_loss"))
 

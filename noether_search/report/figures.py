@@ -17,6 +17,7 @@ from noether_search.report.collect import FITTED_OK, ReportData
 
 #: model name -> (label, colour, line style) in every figure
 MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
+          "control": ("control (fine-tuned, no law)", "tab:orange", "-."),
           "noether": ("Noether (best law)", "tab:blue", "-"),
           "oracle": ("oracle (known invariant)", "tab:green", ":")}
 _MAX_TRAJ = 4  # test trajectories drawn in trajectory figures (more only clutter)
@@ -39,8 +40,21 @@ def _figure(width: float = 6.0, height: float = 3.2):
     return Figure(figsize=(width, height), layout="constrained")
 
 
+def _band(ax, summary: dict, name: str, steps: np.ndarray, colour) -> bool:
+    """Shade mean ± std over the seeds of model ``name`` (when the summary has several
+    seeds); False when the band reaches zero or below (no log scale then)."""
+    mean = (summary.get("rmse_by_step_mean") or {}).get(name)
+    std = (summary.get("rmse_by_step_std") or {}).get(name)
+    if not mean or not std or len(mean) != len(steps):
+        return True
+    lo, hi = np.asarray(mean) - np.asarray(std), np.asarray(mean) + np.asarray(std)
+    ax.fill_between(steps, lo, hi, color=colour, alpha=0.15, linewidth=0)
+    return bool(np.all(lo > 0))
+
+
 def plot_rmse_by_step(data: ReportData):
-    """RMSE at each rollout step (test set) of the baseline, Noether and oracle models."""
+    """RMSE at each rollout step (test set) of the baseline, control, Noether and oracle
+    models; with several seeds, a band of ± one standard deviation around the seeds' mean."""
     ro = data.rollouts
     if ro is None or not ro.rmse_by_step:
         return None
@@ -52,6 +66,7 @@ def plot_rmse_by_step(data: ReportData):
         steps = np.arange(1, len(curve) + 1)
         ax.plot(steps, curve, style, color=colour, label=f"{label}: RMSE {ro.rmse[name]:.3g}")
         positive &= bool(np.all(np.asarray(curve) > 0))
+        positive &= _band(ax, data.summary or {}, name, steps, colour)
     if positive:
         ax.set_yscale("log")
     ax.set_xlabel("rollout step")

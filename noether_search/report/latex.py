@@ -299,9 +299,10 @@ def _comparison(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) ->
     else:
         oracle_tex = "-- (no known invariant)"
     rows = [["vanilla MLP", "--", _m(num(data.rmse.get("baseline")))],
+            ["control (fine-tuned, no law)", "--", _m(num(data.rmse.get("control")))],
             ["Noether Network (ours)", best_tex, _m(num(data.rmse.get("noether")))],
             ["oracle", oracle_tex, _m(num(data.rmse.get("oracle")))]]
-    out += _table("llr", ["model", "conservation loss", "RMSE"], rows)
+    out += _table("llr", ["model", "conservation loss", "RMSE"], _with_seeds(rows, data))
     if best is None:
         out.append(r"\noindent No law passed the filters, so there is no Noether model to "
                    "compare; a deeper search (\\texttt{-{}-depth}) or a smaller filter factor "
@@ -366,3 +367,17 @@ def write_tex(data: ReportData, figures: dict[str, FigureFile], path: str | Path
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render(data, figures, path.parent, top), encoding="ascii")
     return path
+
+
+def _with_seeds(rows: list[list[str]], data: ReportData) -> list[list[str]]:
+    """With several seeds, each RMSE as ``seed 0's (mean ± std)`` over the seeds."""
+    s = data.summary or {}
+    if (s.get("seeds") or 1) < 2:
+        return rows
+    out = []
+    for row, name in zip(rows, ("baseline", "control", "noether", "oracle")):
+        mean, std = s.get(f"{name}_rmse_mean"), s.get(f"{name}_rmse_std")
+        if mean is not None and std is not None:
+            row = row[:-1] + [row[-1] + " ($" + num(mean) + r" \pm " + num(std) + "$)"]
+        out.append(row)
+    return out

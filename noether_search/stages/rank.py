@@ -10,10 +10,17 @@ Stages and their store keys (``docs/STORE.md``):
 4. meta-tailoring (:func:`meta_tailor_laws`) of the best ``top`` laws and of the oracle,
    ``rank/{key}/meta/{k}`` (one artifact per law and inner rate, so an interrupted run
    resumes run by run);
-5. evaluation (:func:`evaluate_models`): rollouts of the baseline, the Noether model (the
+5. the control (:func:`train_control`): the baseline trained further with the plain task
+   loss for the same epochs and outer rates, ``rank/{key}/control/{j}``;
+6. evaluation (:func:`evaluate_models`): rollouts of the baseline, the Noether model (the
    best law by training rollouts, ``select="rollout"``, or by training loss on dx/dt,
-   ``select="loss"``, the paper's) and the oracle, ``rank/{key}/rollouts``; and
-   ``summary.json`` (:meth:`RankResult.to_json`).
+   ``select="loss"``, the paper's) and the oracle, ``rank/{key}/rollouts``, and of the
+   control, ``rank/{key}/control/rollouts``; and ``summary.json``
+   (:meth:`RankResult.to_json`).
+
+With ``seeds`` > 1, stages 2-6 are repeated for seeds ``seed`` … ``seed + seeds − 1`` (each
+seed its own run key; the fit is deterministic and done once), and the summary adds the mean
+and standard deviation of every RMSE over the seeds.
 """
 
 from __future__ import annotations
@@ -22,13 +29,15 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from noether_search.stages._common import Progress, silent
+from noether_search.stages.control import Control, train_control
 from noether_search.stages.evaluate import evaluate_models
 from noether_search.stages.meta import (ROLLOUT_RATES, MetaConfig, TailoredLaw,
                                         meta_tailor_laws)
 from noether_search.stages.screen import ScreenedLaw, screen_laws
+from noether_search.stages.seeds import MODELS, SeedRun, seed_summary
 from noether_search.store.codecs import Rollouts
 
 
@@ -53,6 +62,8 @@ class RankConfig:
     ops: tuple[str, ...] | str | None = None  # operator set of the enumeration (names or
     #                           "paper,sqrt", "all"; dslsearch.ops.op_set); None: the paper's
     search: str = "both"      # fit searches: "exhaustive", "sums" (sums of terms) or "both"
+    seeds: int = 1            # baseline, meta-tailoring and control repeated for seeds
+    #                           seed … seed + seeds − 1 (each its own run key)
 
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
@@ -60,6 +71,7 @@ class RankConfig:
 
         cfg = asdict(self)
         cfg["ops"] = op_set(self.ops)
+        del cfg["seeds"]  # a run is one seed's; repeating seeds adds runs
         if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
             del cfg["ops"]
         if cfg["search"] == "both":  # the default: the fit's run name already tells the laws
@@ -152,9 +164,14 @@ class RankResult:
         top: the meta-tailored laws, by screen loss (then size).
         best: the law the Noether model uses (None when no law survived).
         oracle: the known invariant's run, or None when the dataset has none.
-        rollouts: test rollouts of ``"baseline"``, ``"noether"`` and ``"oracle"``.
+        rollouts: test rollouts of ``"baseline"``, ``"control"``, ``"noether"`` and
+            ``"oracle"``.
         run_key: the store folder of this run's artifacts (``rank/{hash}``).
-        seconds: wall time per stage.
+        seconds: wall time per stage (summed over the seeds).
+        control: the baseline fine-tuned with the plain task loss (the control).
+        seed_runs: one :class:`SeedRun` per seed, the first being this result's.
+
+    Everything but ``seed_runs`` and ``seconds`` is the first seed's (``config.seed``).
     """
 
     system: str
@@ -169,11 +186,14 @@ class RankResult:
     rollouts: Rollouts
     run_key: str
     seconds: dict[str, float]
+    control: Control | None = None
+    seed_runs: tuple[SeedRun, ...] = ()
 
     @property
     def rmse(self) -> dict[str, float | None]:
-        """Test rollout RMSE of ``baseline``, ``noether`` and ``oracle`` (None: not run)."""
-        return {name: self.rollouts.rmse.get(name) for name in ("baseline", "noether", "oracle")}
+        """Test rollout RMSE of ``baseline``, ``control``, ``noether`` and ``oracle`` (None:
+        not run)."""
+        return {name: self.rollouts.rmse.get(name) for name in MODELS}
 
     @property
     def screen_baseline_loss(self) -> float:
@@ -200,6 +220,10 @@ class RankResult:
             "config": asdict(self.config),
             "run_key": self.run_key,
             "stage_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
+            "control": None if self.control is None else self.control.to_json(),
+            "control_rmse_by_step": (ro.rmse_by_step["control"].tolist()
+                                     if "control" in ro.rmse_by_step else None),
+            **seed_summary(self.seed_runs),
         }
 
 
@@ -221,15 +245,13 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
         :class:`RankResult`; ``to_json()`` is the summary.
 
     Raises:
-        ValueError: bad settings (``select``), or a store holding another run's artifacts.
+        ValueError: bad settings (``select``, ``seeds``), or a store holding another run's artifacts.
     """
     import torch
 
-    from noether_search.stages.baseline import train_baseline
-    from noether_search.stages.fit import fit_laws, run_name
+    from noether_search.stages.fit import fit_laws
 
-    if config.select not in ("loss", "rollout"):
-        raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
+    _check_config(config)
     report = progress or silent
     seconds: dict[str, float] = {}
     torch.manual_seed(config.seed)
@@ -238,9 +260,69 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
         fit = fit_laws(dataset, config.depth, fit_config or config.fit_config(), store=store,
                        progress=lambda done, total: report("fit", done, total),
                        ops=config.ops, search=config.search)
+    base_config = baseline_config or config.baseline_config(dataset)
+    runs = [_rank_seed(dataset, config, fit, base_config, store, report, clock)]
+    for k in range(1, config.seeds):
+        seed = config.seed + k
+        torch.manual_seed(seed)
+        runs.append(_rank_seed(dataset, replace(config, seed=seed), fit,
+                               replace(base_config, seed=seed), store,
+                               _tagged(report, seed), clock))
+    first = runs[0]
+    result = RankResult(system=dataset.name, source=dataset.source, config=config, fit=fit,
+                        seconds=seconds, seed_runs=tuple(r.seed_run() for r in runs),
+                        **first.fields())
+    if store is not None:
+        store.write_json("summary.json", result.to_json())
+    return result
+
+
+def _check_config(config: RankConfig) -> None:
+    """Raise ValueError naming a bad setting of ``config``."""
+    if config.select not in ("loss", "rollout"):
+        raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
+    if not (isinstance(config.seeds, int) and config.seeds >= 1):
+        raise ValueError(f"seeds must be an integer >= 1, got {config.seeds!r}")
+
+
+def _tagged(report, seed: int):
+    """``report`` with the seed in each stage's name."""
+    return lambda stage, done, total: report(f"{stage} (seed {seed})", done, total)
+
+
+@dataclass(frozen=True, eq=False)
+class _SeedOutcome:
+    """Stages 2-6 of one seed."""
+
+    seed: int
+    baseline: object
+    screened: tuple[ScreenedLaw, ...]
+    top: tuple[RankedLaw, ...]
+    best: RankedLaw | None
+    oracle: Oracle | None
+    control: Control
+    rollouts: Rollouts
+    run_key: str
+
+    def fields(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "seed"}
+
+    def seed_run(self) -> SeedRun:
+        ro = self.rollouts
+        return SeedRun(seed=self.seed, run_key=self.run_key,
+                       best=None if self.best is None else self.best.formula,
+                       rmse={m: ro.rmse.get(m) for m in MODELS},
+                       rmse_by_step=dict(ro.rmse_by_step))
+
+
+def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
+               clock) -> _SeedOutcome:
+    """Baseline, screen, meta-tailoring, control and evaluation with ``config.seed``."""
+    from noether_search.stages.baseline import train_baseline
+    from noether_search.stages.fit import run_name
+
     with clock("baseline"):
-        base = train_baseline(dataset, baseline_config or config.baseline_config(dataset),
-                              store=store,
+        base = train_baseline(dataset, base_config, store=store,
                               progress=lambda step, total, loss: report("baseline", step, total))
     run_key = f"rank/{config.key(run_name(fit), base.key)}"
     with clock("screen"):
@@ -249,15 +331,18 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
         report("screen", len(fit.laws), max(len(fit.laws), 1))
     with clock("meta_tailor"):
         top, oracle = _meta_tailor(base.model, screened, dataset, config, store, run_key, report)
+    with clock("control"):
+        report("control", 0, 1)
+        control = train_control(base.model, dataset, config.meta_config(), store,
+                                None if store is None else f"{run_key}/control")
+        report("control", 1, 1)
     with clock("evaluate"):
         best = _best(top, config.select)
         rollouts = _evaluate(base.model, best, oracle, dataset, config, store, run_key, report)
-    result = RankResult(system=dataset.name, source=dataset.source, config=config, fit=fit,
-                        baseline=base, screened=tuple(screened), top=top, best=best,
-                        oracle=oracle, rollouts=rollouts, run_key=run_key, seconds=seconds)
-    if store is not None:
-        store.write_json("summary.json", result.to_json())
-    return result
+        rollouts = _with_control(rollouts, base.model, control, dataset, config, store, run_key)
+    return _SeedOutcome(seed=config.seed, baseline=base, screened=tuple(screened), top=top,
+                        best=best, oracle=oracle, control=control, rollouts=rollouts,
+                        run_key=run_key)
 
 
 class _Clock:
@@ -273,7 +358,7 @@ class _Clock:
         def timed():
             t0 = time.perf_counter()
             yield
-            self.seconds[stage] = time.perf_counter() - t0
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
 
         return timed()
 
@@ -361,3 +446,19 @@ def _evaluate(model, best: RankedLaw | None, oracle: Oracle | None, dataset,
         formulas["oracle"] = oracle.formula
     return evaluate_models(dataset, fields, formulas, config.horizon, store,
                            None if store is None else f"{run_key}/rollouts", progress=report)
+
+
+def _with_control(rollouts: Rollouts, model, control: Control, dataset, config: RankConfig,
+                  store, run_key: str) -> Rollouts:
+    """``rollouts`` and the control's test rollouts (``{run_key}/control/rollouts``)."""
+    ro = evaluate_models(dataset, {"control": control.field(model)}, None, config.horizon,
+                         store, None if store is None else f"{run_key}/control/rollouts")
+    return merge_rollouts(rollouts, ro)
+
+
+def merge_rollouts(a: Rollouts, b: Rollouts) -> Rollouts:
+    """The models of ``a`` and of ``b`` (same test trajectories) in one :class:`Rollouts`."""
+    return Rollouts(t=a.t, true=a.true, pred={**a.pred, **b.pred},
+                    rmse_by_step={**a.rmse_by_step, **b.rmse_by_step},
+                    rmse={**a.rmse, **b.rmse}, formula={**a.formula, **b.formula},
+                    horizon={**a.horizon, **b.horizon})

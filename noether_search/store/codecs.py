@@ -365,6 +365,68 @@ RANK_TRAIN_ROLLOUT: Codec[float] = Codec(
     attrs=lambda value: {"rmse": float(value)})
 
 
+
+@dataclass(frozen=True, eq=False)
+class ControlRun:
+    """The control at one outer learning rate: the baseline fine-tuned with the plain task loss.
+
+    Attributes:
+        model_state: state dict of the fine-tuned MLP (float32 tensors).
+        outer_lr: the Adam learning rate.
+        final_train_loss: training MSE on dx/dt of ``model_state`` [(units/s)²]; inf when
+            training diverged.
+        initial_train_loss: the same for the baseline.
+        history: (epochs,) training MSE after each epoch.
+        train_rollout_rmse: long-term prediction RMSE on the training trajectories (nan when
+            the run selects by loss).
+        best_epoch: the epoch whose state was kept (0 = the baseline's weights).
+        diverged: whether training stopped on a non-finite loss.
+        seconds: wall time of the run.
+    """
+
+    model_state: dict
+    outer_lr: float
+    final_train_loss: float
+    initial_train_loss: float
+    history: np.ndarray
+    train_rollout_rmse: float = math.nan
+    best_epoch: int = 0
+    diverged: bool = False
+    seconds: float = math.nan
+
+
+def _encode_control(f, run: ControlRun) -> None:
+    grp = f.create_group("model_state")
+    for name, tensor in run.model_state.items():
+        grp.create_dataset(name, data=tensor.detach().cpu().numpy())
+    f.create_dataset("train_loss_history", data=np.asarray(run.history, dtype=float))
+
+
+def _decode_control(f) -> ControlRun:
+    import torch
+
+    a = f.attrs
+    state = {name: torch.as_tensor(f["model_state"][name][()]) for name in f["model_state"]}
+    return ControlRun(model_state=state, outer_lr=float(a["outer_lr"]),
+                      final_train_loss=float(a["final_train_loss"]),
+                      initial_train_loss=float(a["initial_train_loss"]),
+                      history=f["train_loss_history"][()],
+                      train_rollout_rmse=float(a["train_rollout_rmse"]),
+                      best_epoch=int(a["best_epoch"]), diverged=bool(a["diverged"]),
+                      seconds=float(a["seconds"]))
+
+
+def _control_attrs(run: ControlRun) -> dict:
+    return {"outer_lr": run.outer_lr, "final_train_loss": run.final_train_loss,
+            "initial_train_loss": run.initial_train_loss,
+            "train_rollout_rmse": run.train_rollout_rmse, "best_epoch": run.best_epoch,
+            "diverged": run.diverged, "seconds": run.seconds}
+
+
+#: ``rank/{key}/control/{j}``: the control (plain fine-tuning) at the j-th outer rate
+RANK_CONTROL: Codec[ControlRun] = Codec("rank-control", 1, _encode_control, _decode_control,
+                                        attrs=_control_attrs)
+
 @dataclass(frozen=True, eq=False)
 class Rollouts:
     """Test-set rollouts of the compared models (``rank/{key}/rollouts``).
@@ -416,5 +478,6 @@ def _decode_rollouts(f) -> Rollouts:
                     rmse_by_step=by_step, rmse=rmse, formula=formula, horizon=horizon)
 
 
-#: ``rank/{key}/rollouts``: test rollouts of baseline, Noether and oracle models
+#: ``rank/{key}/rollouts``: test rollouts of baseline, Noether and oracle models;
+#: ``rank/{key}/control/rollouts``: those of the control (model ``"control"``)
 RANK_ROLLOUTS: Codec[Rollouts] = Codec("rank-rollouts", 1, _encode_rollouts, _decode_rollouts)
