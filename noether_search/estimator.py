@@ -21,7 +21,7 @@ class NotFittedError(ValueError, AttributeError):
 
 _DEFAULTS = {"depth": 7, "top": 20, "epochs": 100, "seed": 0, "factor": 100.0,
              "select": "rollout", "inner_lr": None, "rank": True, "store": None,
-             "workers": None, "progress": None, "ops": None, "search": "both",
+             "workers": None, "progress": None, "ops": None, "search": None,
              "seeds": 1}
 
 
@@ -48,7 +48,9 @@ class NoetherSearch:
         ops: the operator set formulas are built from: names (``["add", ..., "sqrt"]``) or a
             string (``"paper,log"``, ``"all"``); None: the paper's ``+ − × ÷ sin cos square``.
         search: ``"exhaustive"`` (every formula up to ``depth`` nodes), ``"sums"`` (sums of
-            parameter-free terms with fitted coefficients) or ``"both"``.
+            parameter-free terms with fitted coefficients) or ``"both"``; None: each stage's
+            default, ``"both"`` for the fit alone (``rank=False``) and ``"exhaustive"`` (the
+            paper's procedure) when ranking.
         seeds: repeat baseline training, meta-tailoring and the control for seeds
             ``seed`` … ``seed + seeds − 1`` (``rank=True`` only); ``ranking_.to_json()``
             then holds the mean and standard deviation of each RMSE over the seeds.
@@ -67,7 +69,7 @@ class NoetherSearch:
 
     def __init__(self, depth=7, top=20, epochs=100, seed=0, factor=100.0, select="rollout",
                  inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None,
-                 search="both", seeds=1):
+                 search=None, seeds=1):
         self.depth = depth
         self.top = top
         self.epochs = epochs
@@ -149,7 +151,7 @@ class NoetherSearch:
                       else (lambda done, total: self.progress("fit", done, total)))
             self.fit_result_ = fit_laws(dataset, self.depth, fit_config, store=store,
                                         progress=report, ops=self.ops,
-                                        search=self.search)
+                                        search=self.search or "both")
             self.best_law_ = self.fit_result_.laws[0] if self.fit_result_.laws else None
         self.laws_ = list(self.fit_result_.laws)
         independent = self.fit_result_.independent
@@ -162,7 +164,8 @@ class NoetherSearch:
         return RankConfig(depth=int(self.depth), top=int(self.top), epochs=int(self.epochs),
                           seed=int(self.seed), factor=float(self.factor),
                           inner_lr=None if self.inner_lr is None else float(self.inner_lr),
-                          select=self.select, ops=self.ops, search=self.search,
+                          select=self.select, ops=self.ops,
+                          search=self.search or "exhaustive",
                           seeds=int(self.seeds))
 
     def _validate(self) -> None:
@@ -184,8 +187,8 @@ class NoetherSearch:
             from dslsearch.ops import op_set
 
             op_set(self.ops)  # raises ValueError naming ops and the known names
-        if self.search not in ("exhaustive", "sums", "both"):
-            raise ValueError(f"search: expected 'exhaustive', 'sums' or 'both', got "
+        if self.search not in (None, "exhaustive", "sums", "both"):
+            raise ValueError(f"search: expected None, 'exhaustive', 'sums' or 'both', got "
                              f"{self.search!r}")
         if not isinstance(self.rank, bool):
             raise ValueError(f"rank: expected True or False, got {self.rank!r}")

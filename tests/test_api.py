@@ -111,7 +111,7 @@ def test_parameters_are_stored_untouched_and_validated_in_fit(oscillator):
     assert NoetherSearch(seeds=3)._rank_config().seeds == 3
     with pytest.raises(ValueError, match="select: expected 'rollout' or 'loss', got 'best'"):
         NoetherSearch(select="best").fit(oscillator)
-    with pytest.raises(ValueError, match="search: expected 'exhaustive', 'sums' or 'both'"):
+    with pytest.raises(ValueError, match="search: expected None, 'exhaustive', 'sums' or 'both'"):
         NoetherSearch(search="all").fit(oscillator)
     with pytest.raises(ValueError, match="store: expected None, a folder path"):
         NoetherSearch(depth=5, store=store).fit(oscillator)

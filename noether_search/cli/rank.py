@@ -55,10 +55,11 @@ def _fmt(value, spec: str = ".4g") -> str:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
 @ops_option
-@click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
-              show_default=True,
-              help="Laws from exhaustive: every formula up to --depth; sums: sums of "
-                   "parameter-free terms with fitted coefficients; both: the two, merged.")
+@click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]),
+              default="exhaustive", show_default=True,
+              help="Laws ranked: exhaustive: every formula up to --depth (the paper's); sums: "
+                   "sums of parameter-free terms with fitted coefficients; both: the two, "
+                   "merged.")
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,

@@ -61,7 +61,8 @@ class RankConfig:
     #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
     ops: tuple[str, ...] | str | None = None  # operator set of the enumeration (names or
     #                           "paper,sqrt", "all"; dslsearch.ops.op_set); None: the paper's
-    search: str = "both"      # fit searches: "exhaustive", "sums" (sums of terms) or "both"
+    search: str = "exhaustive"  # laws ranked: "exhaustive" (the paper's search), "sums"
+    #                           (sums of terms) or "both"; the fit command's default is "both"
     seeds: int = 1            # baseline, meta-tailoring and control repeated for seeds
     #                           seed … seed + seeds − 1 (each its own run key)
 
@@ -74,7 +75,7 @@ class RankConfig:
         del cfg["seeds"]  # a run is one seed's; repeating seeds adds runs
         if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
             del cfg["ops"]
-        if cfg["search"] == "both":  # the default: the fit's run name already tells the laws
+        if cfg["search"] == "exhaustive":  # the key runs had before the sum search existed
             del cfg["search"]
         blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key},
                           sort_keys=True)
