@@ -22,7 +22,7 @@ class NotFittedError(ValueError, AttributeError):
 _DEFAULTS = {"depth": 7, "top": 20, "epochs": 100, "seed": 0, "factor": 100.0,
              "select": "rollout", "inner_lr": None, "rank": True, "store": None,
              "workers": None, "progress": None, "ops": None, "search": None,
-             "seeds": 1}
+             "seeds": 1, "val_fraction": 0.2}
 
 
 class NoetherSearch:
@@ -35,8 +35,8 @@ class NoetherSearch:
         seed: seed of fitting, baseline training and meta-tailoring.
         factor: random-sequence filter: keep a formula when R_random / R_true >= factor.
         select: how the best law is chosen after meta-tailoring: ``"rollout"`` (long-term
-            prediction error on the training trajectories) or ``"loss"`` (training MSE on
-            dx/dt, the paper's).
+            prediction error on the validation trajectories) or ``"loss"`` (MSE on dx/dt
+            of the validation pairs, the paper's rule).
         inner_lr: a fixed inner (tailoring) learning rate for every law (None: each law's
             best rate in the screen).
         rank: also train the baseline and rank the laws by meta-tailoring (slower); with
@@ -54,6 +54,9 @@ class NoetherSearch:
         seeds: repeat baseline training, meta-tailoring and the control for seeds
             ``seed`` … ``seed + seeds − 1`` (``rank=True`` only); ``ranking_.to_json()``
             then holds the mean and standard deviation of each RMSE over the seeds.
+        val_fraction: share of the training trajectories (of blocks of a single long one)
+            held out, drawn with the seed, to choose each law's epochs and rates, the best
+            law and the control's; 0 chooses on the training data (``docs/TAILORING.md``).
 
     Attributes (after :meth:`fit`):
         dataset_: the ``Dataset`` fitted.
@@ -69,7 +72,7 @@ class NoetherSearch:
 
     def __init__(self, depth=7, top=20, epochs=100, seed=0, factor=100.0, select="rollout",
                  inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None,
-                 search=None, seeds=1):
+                 search=None, seeds=1, val_fraction=0.2):
         self.depth = depth
         self.top = top
         self.epochs = epochs
@@ -84,6 +87,7 @@ class NoetherSearch:
         self.ops = ops
         self.search = search
         self.seeds = seeds
+        self.val_fraction = val_fraction
 
     # -- scikit-learn conventions -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -166,7 +170,7 @@ class NoetherSearch:
                           inner_lr=None if self.inner_lr is None else float(self.inner_lr),
                           select=self.select, ops=self.ops,
                           search=self.search or "exhaustive",
-                          seeds=int(self.seeds))
+                          seeds=int(self.seeds), val_fraction=float(self.val_fraction))
 
     def _validate(self) -> None:
         _check_int("depth", self.depth, 1, 10)
@@ -174,6 +178,10 @@ class NoetherSearch:
         _check_int("epochs", self.epochs, 1)
         _check_int("seed", self.seed, None)
         _check_int("seeds", self.seeds, 1)
+        if (isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, numbers.Real)
+                or not 0 <= self.val_fraction < 1):
+            raise ValueError(f"val_fraction: expected a number in [0, 1), got "
+                             f"{self.val_fraction!r}; 0 chooses on the training data")
         if self.workers is not None:
             _check_int("workers", self.workers, 1)
         if not isinstance(self.factor, numbers.Real) or not self.factor >= 1:

@@ -15,7 +15,9 @@ is off by default because a learned λ may shrink toward 0, turning every law in
 fine-tuning and blurring the comparison between laws that the ranking relies on.
 
 After every epoch the post-step loss on all training pairs is measured; by default the state
-with the lowest one (the input model included) is returned. Restarting Adam on a model that
+with the lowest one (the input model included) is returned. With validation pairs
+(``val=(x_val, dxdt_val)``, held out from ``x``) their post-step loss is measured too and
+chooses the returned state instead, so the choice is never judged on the points trained on. Restarting Adam on a model that
 is already well trained can first *raise* the loss (its first steps have size ≈ lr in every
 weight), and on the ideal spring 100 epochs at lr 1e-3 do not recover from that; keeping the
 best state means meta-tailoring never returns something worse than the one-step tailored
@@ -28,7 +30,7 @@ import copy
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -57,6 +59,11 @@ class MetaResult:
         diverged: True if a non-finite loss or parameter stopped training; model_state is
             then the best (or last) finite state.
         seconds: wall time of the run.
+        val_loss_history: (epochs,) post-step MSE on the validation pairs after each epoch
+            (empty without ``val``).
+        final_val_loss: the returned state's post-step validation MSE (nan without
+            ``val``; inf if training diverged).
+        initial_val_loss: the same for the input model (nan without ``val``).
     """
 
     model_state: dict[str, Tensor]
@@ -68,15 +75,25 @@ class MetaResult:
     best_epoch: int
     diverged: bool
     seconds: float
+    val_loss_history: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    final_val_loss: float = math.nan
+    initial_val_loss: float = math.nan
 
 
 class _Checkpoint(NamedTuple):
-    """The network after an epoch: its post-step training loss, weights and inner rate."""
+    """The network after an epoch: its post-step training (and validation) loss, weights and
+    inner rate."""
 
     loss: float
     epoch: int                 # 0 = the input model
     state: dict[str, Tensor]
     inner_lr: float
+    val_loss: float = math.nan
+
+    @property
+    def score(self) -> float:
+        """What chooses the kept state: the validation loss when there is one."""
+        return self.loss if math.isnan(self.val_loss) else self.val_loss
 
 
 def post_step_loss(model: MLP, g: LawFn, x: Tensor, dxdt: Tensor, dt: float,
@@ -104,7 +121,9 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
                 batch_size: int | None = None, seed: int = 0,
                 progress: Callable[[int], None] | None = None, *, g_scale: float | None = None,
                 learn_inner_lr: bool = False, weight_decay: float = 0.0,
-                scheme: str = "central", keep_best: bool = True) -> MetaResult:
+                scheme: str = "central", keep_best: bool = True,
+                val: tuple[Tensor | np.ndarray, Tensor | np.ndarray] | None = None
+                ) -> MetaResult:
     """Fine-tune a copy of the MLP so its predictions are good after one tailoring step.
 
     Args:
@@ -124,7 +143,10 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
         scheme: finite-difference scheme of the conservation loss ("central" or "forward");
             use the same one in the screen and in TailoredField.
         keep_best: return the state (among the input and the end of every epoch) with the
-            lowest post-step training loss; otherwise the last state.
+            lowest post-step training loss (validation loss with ``val``); otherwise the
+            last state.
+        val: ``(x_val (M, d), dxdt_val (M, d))`` validation pairs, not trained on: their
+            post-step loss chooses the state kept.
 
     Returns:
         MetaResult.
@@ -136,20 +158,26 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
     start = time.perf_counter()
     _check_arguments(model, inner_lr, epochs, batch_size, scheme)
     x, dxdt = as_pairs(x, dxdt, model, "meta_tailor")
+    xv, dv = (None, None) if val is None else as_pairs(*val, model, "meta_tailor (val)")
     s = law_scale(g, x) if g_scale is None else float(g_scale)
     net, log_lr, opt = _outer_setup(model, inner_lr, lr, weight_decay, learn_inner_lr)
     gen = torch.Generator().manual_seed(seed)
     bs = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
 
     def checkpoint(epoch: int, lam: float) -> _Checkpoint | None:
-        """The post-step loss and a copy of the weights; None if the loss is non-finite."""
+        """The post-step losses and a copy of the weights; None if a loss is non-finite."""
         loss = post_step_loss(net, g, x, dxdt, dt, lam, s, scheme=scheme)
-        return _Checkpoint(loss, epoch, _snapshot(net), lam) if math.isfinite(loss) else None
+        vloss = math.nan if xv is None else post_step_loss(net, g, xv, dv, dt, lam, s,
+                                                             scheme=scheme)
+        if not (math.isfinite(loss) and (xv is None or math.isfinite(vloss))):
+            return None
+        return _Checkpoint(loss, epoch, _snapshot(net), lam, vloss)
 
-    initial = _Checkpoint(post_step_loss(net, g, x, dxdt, dt, inner_lr, s, scheme=scheme),
-                          0, _snapshot(net), inner_lr)
+    initial = checkpoint(0, inner_lr) or _Checkpoint(math.inf, 0, _snapshot(net), inner_lr,
+                                                     math.nan if xv is None else math.inf)
     best = last = initial
     history: list[float] = []
+    val_history: list[float] = []
     diverged = False
     for epoch in range(1, epochs + 1):
         finite = _outer_epoch(net, opt, log_lr, g, x, dxdt, dt, s, scheme,
@@ -159,8 +187,9 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
             diverged = True
             break
         history.append(cur.loss)
+        val_history.append(cur.val_loss)
         last = cur
-        if cur.loss < best.loss:
+        if cur.score < best.score:
             best = cur
         if progress is not None:
             progress(1)
@@ -170,7 +199,11 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
                       train_loss_history=np.asarray(history, dtype=np.float64),
                       final_train_loss=math.inf if diverged else out.loss,
                       initial_train_loss=initial.loss, g_scale=s, best_epoch=out.epoch,
-                      diverged=diverged, seconds=time.perf_counter() - start)
+                      diverged=diverged, seconds=time.perf_counter() - start,
+                      val_loss_history=np.asarray(val_history if xv is not None else [],
+                                                  dtype=np.float64),
+                      final_val_loss=math.inf if diverged and xv is not None else out.val_loss,
+                      initial_val_loss=initial.val_loss)
 
 
 def _check_arguments(model: MLP, inner_lr: float, epochs: int, batch_size: int | None,

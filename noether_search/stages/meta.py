@@ -2,8 +2,11 @@
 
 Each law is meta-tailored at its screened inner rate, and with ``select="rollout"`` also at
 :data:`ROLLOUT_RATES`; the run kept per law is the one with the lowest long-term prediction
-RMSE on the *training* trajectories (``select="loss"``: its only run). Every run is one
-store artifact (``{key}``, ``{key}-r{j}``), so an interrupted stage resumes run by run.
+RMSE on the *validation* trajectories when a validation set is passed (``val=``, held out
+from the training pairs by :func:`~noether_search.stages.validation.split_train`), else on
+the training trajectories (``select="loss"``: its only run). With a validation set, the
+validation loss also chooses each run's kept epoch and outer rate. Every run is one store
+artifact (``{key}``, ``{key}-r{j}``), so an interrupted stage resumes run by run.
 """
 
 from __future__ import annotations
@@ -48,14 +51,23 @@ class TailoredLaw:
         run: the kept :class:`~noether_search.store.codecs.MetaRun` (model weights, inner
             rate λ, law scale, training loss).
         train_rollout_rmse: the kept run's long-term prediction RMSE on the training
-            trajectories (SI base units; nan with ``select="loss"``).
-        runs: ``(inner_lr, final_train_loss, train_rollout_rmse)`` of every run tried.
+            trajectories (SI base units; nan with ``select="loss"`` or a validation set).
+        runs: ``(inner_lr, final_train_loss, rollout RMSE)`` of every run tried, the RMSE
+            being the one selection used (validation, else training trajectories).
+        val_rollout_rmse: the same on the validation trajectories (nan without them or
+            with ``select="loss"``).
     """
 
     law: object
     run: MetaRun
     train_rollout_rmse: float
     runs: tuple[tuple[float, float, float], ...]
+    val_rollout_rmse: float = math.nan
+
+    @property
+    def meta_val_loss(self) -> float:
+        """Post-step validation MSE on dx/dt [(state units / s)²] (nan: no validation set)."""
+        return self.run.val_loss
 
     @property
     def inner_lr(self) -> float:
@@ -86,14 +98,18 @@ def tailored_field(model, run: MetaRun, g, dataset):
 def meta_tailor_laws(model, laws: Sequence, inner_lrs: Sequence[float], dataset,
                      config: MetaConfig = MetaConfig(), store=None,
                      keys: Sequence[str] | None = None,
-                     progress: Progress | None = None) -> list[TailoredLaw]:
+                     progress: Progress | None = None, *, val=None) -> list[TailoredLaw]:
     """Meta-tailor ``model`` with each law, keeping per law the run chosen by ``config.select``.
 
     Args:
         model: the baseline MLP (not modified; each run trains a copy).
         laws: the laws (anything with ``torch_fn()``).
         inner_lrs: each law's first inner rate λ (its screened rate, or a fixed one).
-        dataset: training pairs (N, d), ``dt`` [s], training trajectories for the rollouts.
+        dataset: training pairs (N, d) trained on, ``dt`` [s], and (without ``val``) the
+            training trajectories of the selection rollouts.
+        val: a dataset whose training part is held out from ``dataset``'s (``Split.val``):
+            its pairs choose each run's epoch and outer rate, its trajectories the inner
+            rate (``select="rollout"``); None: all choices on ``dataset``'s training data.
         config: settings; see :class:`MetaConfig`.
         store: optional results store; each run is reused from / saved to it.
         keys: one artifact key per law, e.g. ``"rank/<run>/meta/000"`` (with ``store``).
@@ -111,28 +127,37 @@ def meta_tailor_laws(model, laws: Sequence, inner_lrs: Sequence[float], dataset,
     jobs = [(i, lr, None if store is None else (keys[i] if j == 0 else f"{keys[i]}-r{j}"))
             for i, first in enumerate(inner_lrs) for j, lr in enumerate(config.rates(first))]
     pairs = train_pairs(dataset)
+    vpairs = None if val is None else train_pairs(val)
     done: dict[int, list[tuple[MetaRun, float]]] = {}
     for n, (i, lr, key) in enumerate(jobs):
         report("meta-tailor", n, len(jobs))
         g = laws[i].torch_fn()
-        run = _meta_run(model, g, pairs, dataset, lr, config, store, key)
-        rmse = (_train_rollout(model, run, g, dataset, config, store, key)
+        run = _meta_run(model, g, pairs, dataset, lr, config, store, key, vpairs)
+        rmse = (_train_rollout(model, run, g, dataset if val is None else val, config, store,
+                               key, "train" if val is None else "val")
                 if config.select == "rollout" else math.nan)
         done.setdefault(i, []).append((run, rmse))
     report("meta-tailor", len(jobs), len(jobs))
-    return [_kept(laws[i], done[i]) for i in range(len(laws))]
+    return [_kept(laws[i], done[i], val is not None) for i in range(len(laws))]
 
 
-def _kept(law, runs: list[tuple[MetaRun, float]]) -> TailoredLaw:
-    """The law's only run, or the run with the best training rollout."""
-    run, rmse = runs[0] if len(runs) == 1 else min(runs, key=lambda r: r[1])
-    return TailoredLaw(law=law, run=run, train_rollout_rmse=rmse,
+def _kept(law, runs: list[tuple[MetaRun, float]], on_val: bool) -> TailoredLaw:
+    """The law's only run, or the run with the best selection rollout."""
+    run, rmse = runs[0] if len(runs) == 1 else min(runs, key=lambda r: _finite(r[1]))
+    return TailoredLaw(law=law, run=run, train_rollout_rmse=math.nan if on_val else rmse,
+                       val_rollout_rmse=rmse if on_val else math.nan,
                        runs=tuple((r.inner_lr, r.final_train_loss, e) for r, e in runs))
 
 
+def _finite(value: float) -> float:
+    """``value``, with nan ranked last (as inf)."""
+    return math.inf if math.isnan(value) else value
+
+
 def _meta_run(model, g, pairs, dataset, inner_lr: float, config: MetaConfig, store,
-              key: str | None) -> MetaRun:
-    """Meta-tailor one law at one inner rate (every outer rate; the lowest loss wins)."""
+              key: str | None, vpairs=None) -> MetaRun:
+    """Meta-tailor one law at one inner rate (every outer rate; the lowest validation loss
+    wins, or training loss without validation pairs)."""
     import numpy as np
 
     from noether_search.model import meta_tailor
@@ -143,27 +168,33 @@ def _meta_run(model, g, pairs, dataset, inner_lr: float, config: MetaConfig, sto
         return cached
     x, dxdt = pairs
     runs = [meta_tailor(model, g, x, dxdt, float(dataset.dt), inner_lr, epochs=config.epochs,
-                        lr=lr, seed=config.seed) for lr in config.outer_lrs]
-    k = min(range(len(runs)), key=lambda k: runs[k].final_train_loss)
+                        lr=lr, seed=config.seed, val=vpairs) for lr in config.outer_lrs]
+
+    def score(q) -> float:
+        return q.final_train_loss if vpairs is None else _finite(q.final_val_loss)
+
+    k = min(range(len(runs)), key=lambda k: score(runs[k]))
     r = runs[k]
     run = MetaRun(model_state=r.model_state, inner_lr=r.inner_lr, g_scale=r.g_scale,
                   final_train_loss=r.final_train_loss,
                   history=np.asarray(r.train_loss_history), outer_lr=config.outer_lrs[k],
                   outer_losses=tuple(q.final_train_loss for q in runs),
                   initial_train_loss=r.initial_train_loss, diverged=r.diverged,
-                  seconds=r.seconds)
+                  seconds=r.seconds, val_loss=r.final_val_loss,
+                  outer_val_losses=tuple(q.final_val_loss for q in runs))
     if store is not None:
         store.save(key, RANK_META, run)
     return run
 
 
 def _train_rollout(model, run: MetaRun, g, dataset, config: MetaConfig, store,
-                   key: str | None) -> float:
-    """Training-trajectory rollout RMSE of a meta-tailored run (stored beside it)."""
+                   key: str | None, part: str = "train") -> float:
+    """Rollout RMSE of a meta-tailored run on ``dataset``'s training trajectories (the
+    validation set's with ``part="val"``), stored beside the run (``{key}-{part}-rollout``)."""
     from noether_search.baseline.evaluate import train_rollout_rmse
     from noether_search.store.codecs import RANK_TRAIN_ROLLOUT
 
-    rkey = None if key is None else f"{key}-train-rollout"
+    rkey = None if key is None else f"{key}-{part}-rollout"
     cached = store.load_cached(rkey, RANK_TRAIN_ROLLOUT) if store is not None else None
     if cached is not None:
         return cached

@@ -6,17 +6,27 @@ Stages and their store keys (``docs/STORE.md``):
 1. candidates and fits (:func:`fit_laws`): ``candidates/d{N}``, ``fits/…``;
 2. baseline (:func:`train_baseline`): ``baseline/{hash}``;
 3. screen (:func:`screen_laws`): every law as a one-step tailoring loss at each inner
-   learning rate, ``rank/{key}/screen``;
+   learning rate on the fit pairs, ``rank/{key}/screen``;
 4. meta-tailoring (:func:`meta_tailor_laws`) of the best ``top`` laws and of the oracle,
    ``rank/{key}/meta/{k}`` (one artifact per law and inner rate, so an interrupted run
    resumes run by run);
 5. the control (:func:`train_control`): the baseline trained further with the plain task
    loss for the same epochs and outer rates, ``rank/{key}/control/{j}``;
 6. evaluation (:func:`evaluate_models`): rollouts of the baseline, the Noether model (the
-   best law by training rollouts, ``select="rollout"``, or by training loss on dx/dt,
-   ``select="loss"``, the paper's) and the oracle, ``rank/{key}/rollouts``, and of the
-   control, ``rank/{key}/control/rollouts``; and ``summary.json``
+   best law by validation rollouts, ``select="rollout"``, or by validation loss on dx/dt,
+   ``select="loss"``, the paper's rule) and the oracle, ``rank/{key}/rollouts``, and of
+   the control, ``rank/{key}/control/rollouts``; and ``summary.json``
    (:meth:`RankResult.to_json`).
+
+**Validation.** Stages 3-5 train on the *fit* part of the training trajectories; a
+fraction ``val_fraction`` (0.2) of them (whole trajectories, or blocks of one long
+trajectory) is held out, drawn with the seed
+(:func:`~noether_search.stages.validation.split_train`), and makes every choice after
+training: each run's kept epoch and outer rate (validation MSE on dx/dt), each law's
+inner rate and the best law (validation rollouts, or validation MSE with
+``select="loss"``), and the control's epoch and rate by the same rule. The baseline and the
+law fit use all training trajectories; the test set is only used by stage 6.
+``val_fraction=0`` makes the choices on the training data.
 
 With ``seeds`` > 1, stages 2-6 are repeated for seeds ``seed`` … ``seed + seeds − 1`` (each
 seed its own run key; the fit is deterministic and done once), and the summary adds the mean
@@ -38,6 +48,7 @@ from noether_search.stages.meta import (ROLLOUT_RATES, MetaConfig, TailoredLaw,
                                         meta_tailor_laws)
 from noether_search.stages.screen import ScreenedLaw, screen_laws
 from noether_search.stages.seeds import MODELS, SeedRun, seed_summary
+from noether_search.stages.validation import VAL_FRACTION, Split, split_train
 from noether_search.store.codecs import Rollouts
 
 
@@ -57,15 +68,18 @@ class RankConfig:
     #                           (None: each law's best rate in the screen, as the paper)
     select: str = "rollout"   # how the inner rate and the best law are chosen after
     #                           meta-tailoring: "rollout" (long-term prediction RMSE on the
-    #                           training trajectories, trying the screen's rate and 1e-2,
-    #                           1e-1, 1) or "loss" (training MSE on dx/dt, the paper's)
+    #                           validation trajectories, trying the screen's rate and 1e-2,
+    #                           1e-1, 1) or "loss" (validation MSE on dx/dt, the paper's
+    #                           rule on held-out pairs)
     ops: tuple[str, ...] | str | None = None  # operator set of the enumeration (names or
     #                           "paper,sqrt", "all"; dslsearch.ops.op_set); None: the paper's
     search: str = "exhaustive"  # laws ranked: "exhaustive" (the paper's search), "sums"
     #                           (sums of terms) or "both"; the fit command's default is "both"
     seeds: int = 1            # baseline, meta-tailoring and control repeated for seeds
     #                           seed … seed + seeds − 1 (each its own run key)
-
+    val_fraction: float = VAL_FRACTION  # training trajectories (or blocks) held out, drawn
+    #                           with the seed, to choose epochs, rates and the law (0: choose
+    #                           on the training data); see stages/validation.py
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
         from dslsearch.ops import PAPER_OPS, op_set
@@ -77,6 +91,8 @@ class RankConfig:
             del cfg["ops"]
         if cfg["search"] == "exhaustive":  # the key runs had before the sum search existed
             del cfg["search"]
+        if cfg["val_fraction"] == 0:  # selection on training data: runs before validation
+            del cfg["val_fraction"]
         blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -117,11 +133,13 @@ class RankedLaw:
     screen_loss: float        # training MSE after one inner step at the screen's best rate
     screen_gain: float        # baseline training MSE − screen_loss
     inner_lr: float           # inner rate of the kept meta-tailoring run
-    meta_train_loss: float = math.nan
-    train_rollout_rmse: float = math.nan  # only with select="rollout"
+    meta_train_loss: float = math.nan  # post-step MSE on the fit pairs
+    train_rollout_rmse: float = math.nan  # select="rollout" without a validation split
     g_scale: float = math.nan
     law: object = field(default=None, repr=False)   # the Law
     tailored: TailoredLaw | None = field(default=None, repr=False)
+    val_rollout_rmse: float = math.nan  # select="rollout": on the validation trajectories
+    meta_val_loss: float = math.nan     # post-step MSE on the validation pairs
 
     def to_json(self) -> dict:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__
@@ -171,6 +189,7 @@ class RankResult:
         seconds: wall time per stage (summed over the seeds).
         control: the baseline fine-tuned with the plain task loss (the control).
         seed_runs: one :class:`SeedRun` per seed, the first being this result's.
+        split: the first seed's validation split (fit and held-out training data).
 
     Everything but ``seed_runs`` and ``seconds`` is the first seed's (``config.seed``).
     """
@@ -189,6 +208,7 @@ class RankResult:
     seconds: dict[str, float]
     control: Control | None = None
     seed_runs: tuple[SeedRun, ...] = ()
+    split: Split | None = None
 
     @property
     def rmse(self) -> dict[str, float | None]:
@@ -224,6 +244,7 @@ class RankResult:
             "control": None if self.control is None else self.control.to_json(),
             "control_rmse_by_step": (ro.rmse_by_step["control"].tolist()
                                      if "control" in ro.rmse_by_step else None),
+            "validation": None if self.split is None else self.split.to_json(),
             **seed_summary(self.seed_runs),
         }
 
@@ -284,6 +305,10 @@ def _check_config(config: RankConfig) -> None:
         raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
     if not (isinstance(config.seeds, int) and config.seeds >= 1):
         raise ValueError(f"seeds must be an integer >= 1, got {config.seeds!r}")
+    v = config.val_fraction
+    if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v < 1):
+        raise ValueError(f"val_fraction must be a number in [0, 1), got {v!r}; use 0 to "
+                         f"choose on the training data, {VAL_FRACTION} by default")
 
 
 def _tagged(report, seed: int):
@@ -304,6 +329,7 @@ class _SeedOutcome:
     control: Control
     rollouts: Rollouts
     run_key: str
+    split: Split
 
     def fields(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "seed"}
@@ -326,16 +352,17 @@ def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
         base = train_baseline(dataset, base_config, store=store,
                               progress=lambda step, total, loss: report("baseline", step, total))
     run_key = f"rank/{config.key(run_name(fit), base.key)}"
+    split = split_train(dataset, config.val_fraction, config.seed, config.horizon)
     with clock("screen"):
         report("screen", 0, max(len(fit.laws), 1))
-        screened = screen_laws(base.model, fit.laws, dataset, store, f"{run_key}/screen")
+        screened = screen_laws(base.model, fit.laws, split.fit, store, f"{run_key}/screen")
         report("screen", len(fit.laws), max(len(fit.laws), 1))
     with clock("meta_tailor"):
-        top, oracle = _meta_tailor(base.model, screened, dataset, config, store, run_key, report)
+        top, oracle = _meta_tailor(base.model, screened, split, config, store, run_key, report)
     with clock("control"):
         report("control", 0, 1)
-        control = train_control(base.model, dataset, config.meta_config(), store,
-                                None if store is None else f"{run_key}/control")
+        control = train_control(base.model, split.fit, config.meta_config(), store,
+                                None if store is None else f"{run_key}/control", val=split.val)
         report("control", 1, 1)
     with clock("evaluate"):
         best = _best(top, config.select)
@@ -343,7 +370,7 @@ def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
         rollouts = _with_control(rollouts, base.model, control, dataset, config, store, run_key)
     return _SeedOutcome(seed=config.seed, baseline=base, screened=tuple(screened), top=top,
                         best=best, oracle=oracle, control=control, rollouts=rollouts,
-                        run_key=run_key)
+                        run_key=run_key, split=split)
 
 
 class _Clock:
@@ -388,9 +415,11 @@ def _top(screened: list[ScreenedLaw], n: int) -> list[ScreenedLaw]:
     return [screened[i] for i in order[:n] if screened[i].ok]
 
 
-def _meta_tailor(model, screened, dataset, config: RankConfig, store, run_key: str,
+def _meta_tailor(model, screened, split: Split, config: RankConfig, store, run_key: str,
                  report) -> tuple[tuple[RankedLaw, ...], Oracle | None]:
-    """Meta-tailor the top laws, then the oracle; the top laws as :class:`RankedLaw`."""
+    """Meta-tailor the top laws, then the oracle, on ``split.fit`` (choices on
+    ``split.val``); the top laws as :class:`RankedLaw`."""
+    dataset = split.fit
     top = _top(screened, config.top)
     law = oracle_law(dataset)
     oracle_screen = None if law is None else screen_laws(model, [law], dataset)[0]
@@ -406,8 +435,9 @@ def _meta_tailor(model, screened, dataset, config: RankConfig, store, run_key: s
         laws, rates = laws + [law], rates + [first_rate(oracle_screen)]
         keys.append(f"{run_key}/meta/oracle")
     tailored = meta_tailor_laws(model, laws, rates, dataset, config.meta_config(), store,
-                                keys if store is not None else None, progress=report)
-    ranked = tuple(_ranked(s, t, dataset) for s, t in zip(top, tailored))
+                                keys if store is not None else None, progress=report,
+                                val=split.val)
+    ranked = tuple(_ranked(s, t) for s, t in zip(top, tailored))
     oracle = None
     if law is not None:
         t = tailored[-1] if with_oracle else None
@@ -416,23 +446,30 @@ def _meta_tailor(model, screened, dataset, config: RankConfig, store, run_key: s
     return ranked, oracle
 
 
-def _ranked(s: ScreenedLaw, t: TailoredLaw, dataset) -> RankedLaw:
+def _ranked(s: ScreenedLaw, t: TailoredLaw) -> RankedLaw:
     law = s.law
     return RankedLaw(formula=str(law), pretty=law.pretty(), size=int(law.size),
                      R_true=float(law.R_true), R_random=float(law.R_random),
                      variants=int(law.n_variants), screen_loss=s.loss, screen_gain=s.gain,
                      inner_lr=t.inner_lr, meta_train_loss=t.meta_train_loss,
                      train_rollout_rmse=t.train_rollout_rmse, g_scale=t.run.g_scale, law=law,
-                     tailored=t)
+                     tailored=t, val_rollout_rmse=t.val_rollout_rmse,
+                     meta_val_loss=t.meta_val_loss)
 
 
 def _best(top: tuple[RankedLaw, ...], select: str) -> RankedLaw | None:
-    """The law with the lowest training rollout RMSE (``"rollout"``) or loss (``"loss"``)."""
+    """The law with the lowest rollout RMSE (``"rollout"``) or post-step MSE (``"loss"``) on
+    the validation data, or on the training data when there is no validation split."""
     if not top:
         return None
-    if select == "rollout":
-        return min(top, key=lambda law: law.train_rollout_rmse)
-    return min(top, key=lambda law: law.meta_train_loss)
+
+    def score(law: RankedLaw) -> float:
+        val = law.val_rollout_rmse if select == "rollout" else law.meta_val_loss
+        train = law.train_rollout_rmse if select == "rollout" else law.meta_train_loss
+        v = train if math.isnan(val) else val
+        return math.inf if math.isnan(v) else v
+
+    return min(top, key=score)
 
 
 def _evaluate(model, best: RankedLaw | None, oracle: Oracle | None, dataset,

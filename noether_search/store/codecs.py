@@ -312,6 +312,10 @@ class MetaRun:
         initial_train_loss: post-step training MSE of the input model.
         diverged: whether the kept run stopped on a non-finite loss.
         seconds: wall time of the kept run.
+        val_loss: post-step MSE on dx/dt of ``model_state`` on the validation pairs, which
+            chose the kept epoch and outer rate (nan: no validation split; encoding
+            version 1 files have none and chose both by training loss).
+        outer_val_losses: ``val_loss`` of the run at every outer rate tried.
     """
 
     model_state: dict
@@ -324,6 +328,8 @@ class MetaRun:
     initial_train_loss: float = math.nan
     diverged: bool = False
     seconds: float = math.nan
+    val_loss: float = math.nan
+    outer_val_losses: tuple[float, ...] = ()
 
 
 def _encode_meta(f, run: MetaRun) -> None:
@@ -344,7 +350,9 @@ def _decode_meta(f) -> MetaRun:
                    outer_lr=float(a.get("outer_lr", math.nan)),
                    outer_losses=tuple(json.loads(a.get("outer_losses", "[]"))),
                    initial_train_loss=float(a.get("initial_train_loss", math.nan)),
-                   diverged=bool(a.get("diverged", False)), seconds=float(a.get("seconds", math.nan)))
+                   diverged=bool(a.get("diverged", False)), seconds=float(a.get("seconds", math.nan)),
+                   val_loss=float(a.get("val_loss", math.nan)),
+                   outer_val_losses=tuple(json.loads(a.get("outer_val_losses", "[]"))))
 
 
 def _meta_attrs(run: MetaRun) -> dict:
@@ -352,11 +360,14 @@ def _meta_attrs(run: MetaRun) -> dict:
             "outer_losses": json.dumps(list(run.outer_losses)), "g_scale": run.g_scale,
             "final_train_loss": run.final_train_loss,
             "initial_train_loss": run.initial_train_loss, "diverged": run.diverged,
-            "seconds": run.seconds}
+            "seconds": run.seconds, "val_loss": run.val_loss,
+            "outer_val_losses": json.dumps(list(run.outer_val_losses))}
 
 
-#: ``rank/{key}/meta/{k:03d}[-r{j}]`` and ``.../meta/oracle[-r{j}]``: one meta-tailored law
-RANK_META: Codec[MetaRun] = Codec("rank-meta", 1, _encode_meta, _decode_meta, attrs=_meta_attrs)
+#: ``rank/{key}/meta/{k:03d}[-r{j}]`` and ``.../meta/oracle[-r{j}]``: one meta-tailored law.
+#: Version 2 adds the validation loss that chose the kept epoch and outer rate (version 1
+#: files read with it nan).
+RANK_META: Codec[MetaRun] = Codec("rank-meta", 2, _encode_meta, _decode_meta, attrs=_meta_attrs)
 
 #: ``{meta key}-train-rollout``: training-trajectory rollout RMSE of a meta-tailored law (a
 #: float, stored as the root attribute ``rmse``; the file holds no datasets)
@@ -382,6 +393,10 @@ class ControlRun:
         best_epoch: the epoch whose state was kept (0 = the baseline's weights).
         diverged: whether training stopped on a non-finite loss.
         seconds: wall time of the run.
+        val_loss: MSE on dx/dt of ``model_state`` on the validation pairs, which chose the
+            kept epoch (nan: no validation split; encoding version 1 files have none).
+        val_rollout_rmse: long-term prediction RMSE on the validation trajectories (nan
+            without a validation split or when the run selects by loss).
     """
 
     model_state: dict
@@ -393,6 +408,8 @@ class ControlRun:
     best_epoch: int = 0
     diverged: bool = False
     seconds: float = math.nan
+    val_loss: float = math.nan
+    val_rollout_rmse: float = math.nan
 
 
 def _encode_control(f, run: ControlRun) -> None:
@@ -413,18 +430,21 @@ def _decode_control(f) -> ControlRun:
                       history=f["train_loss_history"][()],
                       train_rollout_rmse=float(a["train_rollout_rmse"]),
                       best_epoch=int(a["best_epoch"]), diverged=bool(a["diverged"]),
-                      seconds=float(a["seconds"]))
+                      seconds=float(a["seconds"]), val_loss=float(a.get("val_loss", math.nan)),
+                      val_rollout_rmse=float(a.get("val_rollout_rmse", math.nan)))
 
 
 def _control_attrs(run: ControlRun) -> dict:
     return {"outer_lr": run.outer_lr, "final_train_loss": run.final_train_loss,
             "initial_train_loss": run.initial_train_loss,
             "train_rollout_rmse": run.train_rollout_rmse, "best_epoch": run.best_epoch,
-            "diverged": run.diverged, "seconds": run.seconds}
+            "diverged": run.diverged, "seconds": run.seconds, "val_loss": run.val_loss,
+            "val_rollout_rmse": run.val_rollout_rmse}
 
 
-#: ``rank/{key}/control/{j}``: the control (plain fine-tuning) at the j-th outer rate
-RANK_CONTROL: Codec[ControlRun] = Codec("rank-control", 1, _encode_control, _decode_control,
+#: ``rank/{key}/control/{j}``: the control (plain fine-tuning) at the j-th outer rate.
+#: Version 2 adds the validation loss and rollout RMSE (version 1 files read with them nan).
+RANK_CONTROL: Codec[ControlRun] = Codec("rank-control", 2, _encode_control, _decode_control,
                                         attrs=_control_attrs)
 
 @dataclass(frozen=True, eq=False)
