@@ -38,11 +38,20 @@ def run(name: str, seeds: int, workers: int | None, root: str | None) -> tuple[d
 def _cell(s: dict, model: str) -> str:
     mean, std = s.get(f"{model}_rmse_mean"), s.get(f"{model}_rmse_std")
     if mean is None:
-        return f"{'–':>17}"
-    return f"{mean:>8.4f} ± {std:<6.4f}" if std is not None else f"{mean:>17.4f}"
+        return "–"
+    return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
+
+
+def _load() -> str:
+    """The 1-minute load average and the number of CPUs (timings depend on both)."""
+    import os
+
+    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
 
 
 def main() -> None:
+    import sys
+
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--systems", nargs="+", default=list(PAPER))
     parser.add_argument("--seeds", type=int, default=1)
@@ -50,23 +59,33 @@ def main() -> None:
     parser.add_argument("--store", default=None)
     args = parser.parse_args()
 
-    rows = [(name, *run(name, args.seeds, args.workers, args.store)) for name in args.systems]
-    print(f"test rollout RMSE, mean ± std over {args.seeds} seed(s); stage seconds summed "
-          "over the seeds")
-    print(f"{'system':<14} " + " ".join(f"{m:>17}" for m in MODELS)
-          + f" {'N<MLP':>6} {'N<ctrl':>6}")
-    for name, s, _ in rows:
-        print(f"{name:<14} " + " ".join(_cell(s, m) for m in MODELS)
-              + f" {s['noether_beats_baseline']:>4}/{s['seeds']} "
-                f"{s['noether_beats_control']:>4}/{s['seeds']}")
+    print(f"`python benchmarks/{' '.join(sys.argv)}`".replace("benchmarks/benchmarks/",
+                                                                "benchmarks/"))
+    rows = []
+    for name in args.systems:
+        before = _load()
+        s, total = run(name, args.seeds, args.workers, args.store)
+        rows.append((name, s, total, f"{before}, after {_load()}"))
+        print(f"{name}: {total:.0f} s ({rows[-1][3]})", flush=True)
+    print(f"\nTest rollout RMSE, mean ± sample std over {args.seeds} seed(s); N<MLP, N<ctrl: "
+          "seeds on which the Noether model's RMSE is below the vanilla MLP's, the control's\n")
+    print("| system | " + " | ".join(MODELS) + " | N<MLP | N<ctrl |")
+    print("| --- |" + " ---: |" * (len(MODELS) + 2))
+    for name, s, _, _ in rows:
+        print(f"| {name} | " + " | ".join(_cell(s, m) for m in MODELS)
+              + f" | {s['noether_beats_baseline']}/{s['seeds']}"
+                f" | {s['noether_beats_control']}/{s['seeds']} |")
     stages = list(rows[0][1]["stage_seconds"])
-    print(f"\n{'system':<14} " + " ".join(f"{k:>11}" for k in stages) + f" {'total s':>8}"
-          "  best law (per seed)")
-    for name, s, total in rows:
-        best = "; ".join(str(r["best"]) for r in s["per_seed"])
-        print(f"{name:<14} " + " ".join(f"{s['stage_seconds'][k]:>11.1f}" for k in stages)
-              + f" {total:>8.1f}  {best}")
-    print("paper (MLP, Noether, oracle): "
+    print("\nWall time per stage [s], summed over the seeds (fit: once)\n")
+    print("| system | " + " | ".join(stages) + " | total | load |")
+    print("| --- |" + " ---: |" * (len(stages) + 1) + " --- |")
+    for name, s, total, load in rows:
+        print(f"| {name} | " + " | ".join(f"{s['stage_seconds'][k]:.1f}" for k in stages)
+              + f" | {total:.1f} | {load} |")
+    print("\nBest law per seed\n")
+    for name, s, _, _ in rows:
+        print(f"- {name}: " + "; ".join(f"`{r['best']}`" for r in s["per_seed"]))
+    print("\npaper (MLP, Noether, oracle): "
           + "; ".join(f"{k}: {v}" for k, v in PAPER.items() if k in args.systems))
 
 

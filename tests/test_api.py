@@ -103,7 +103,7 @@ def test_parameters_are_stored_untouched_and_validated_in_fit(oscillator):
     assert params["depth"] == "5" and params["top"] == 0 and params["store"] is store
     assert set(params) == {"depth", "top", "epochs", "seed", "factor", "select", "inner_lr",
                            "rank", "store", "workers", "progress", "ops", "search",
-                           "seeds"}
+                           "seeds", "val_fraction"}
     with pytest.raises(ValueError, match=r"depth: expected an integer in 1\.\.10, got '5'"):
         model.fit(oscillator)
     with pytest.raises(ValueError, match="seeds: expected an integer"):
