@@ -17,11 +17,11 @@ fine-tuning and blurring the comparison between laws that the ranking relies on.
 After every epoch the post-step loss on all training pairs is measured; by default the state
 with the lowest one (the input model included) is returned. With validation pairs
 (``val=(x_val, dxdt_val)``, held out from ``x``) their post-step loss is measured too and
-chooses the returned state instead, so the choice is never judged on the points trained on. Restarting Adam on a model that
-is already well trained can first *raise* the loss (its first steps have size ≈ lr in every
-weight), and on the ideal spring 100 epochs at lr 1e-3 do not recover from that; keeping the
-best state means meta-tailoring never returns something worse than the one-step tailored
-input model on the training data.
+chooses the returned state instead, so the choice is never judged on the points trained on.
+Restarting Adam on a model that is already well trained can first *raise* the loss (its
+first steps have size ≈ lr in every weight), and on the ideal spring 100 epochs at lr 1e-3
+do not recover from that; keeping the best state means meta-tailoring never returns
+something worse than the one-step tailored input model on the data that chooses.
 """
 
 from __future__ import annotations

@@ -267,7 +267,8 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
         :class:`RankResult`; ``to_json()`` is the summary.
 
     Raises:
-        ValueError: bad settings (``select``, ``seeds``), or a store holding another run's artifacts.
+        ValueError: bad settings (``select``, ``seeds``, ``val_fraction``), or a store
+            holding another run's artifacts.
     """
     import torch
 
