@@ -43,10 +43,13 @@ def _cell(s: dict, model: str) -> str:
 
 
 def _load() -> str:
-    """The 1-minute load average and the number of CPUs (timings depend on both)."""
+    """The 1-minute load average, the CPUs and torch's threads (timings depend on them)."""
     import os
 
-    return f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    import torch
+
+    return (f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs, "
+            f"{torch.get_num_threads()} torch thread(s)")
 
 
 def main() -> None:

@@ -1,7 +1,10 @@
 """Tailoring with one known law, on the whole training set: what `docs/TAILORING.md`'s
 "Measurements" section quotes (the ideal pendulum and spring, seed 0).
 
-    python benchmarks/bench_tailor.py [--systems pendulum spring]
+    python benchmarks/bench_tailor.py [--systems pendulum spring] [--store DIR]
+
+With ``--store DIR`` the baseline is reused from / saved to ``DIR/{system}`` (the same
+artifact as ``rank``'s baseline with default settings, seed 0).
 
 Per system: the baseline MLP (HNN's settings), the control (100 more full-batch plain Adam
 steps, the epoch with the lowest training loss kept), one tailoring step with the true law
@@ -38,11 +41,10 @@ def _mse(field, x, dxdt) -> float:
 def _row(name, field, data, train_mse=None) -> str:
     from noether_search.baseline.evaluate import rollout
 
-    (x, dxdt), (xt, dt_) = data
+    (x, dxdt), (xt, dxt), dataset = data
     tr = _mse(field, x, dxdt) if train_mse is None else train_mse
-    ro = rollout(field, data[2]) if len(data) > 2 else None
-    return (f"| {name} | {tr:.3e} | {_mse(field, xt, dt_):.3e} | "
-            f"{'–' if ro is None else f'{ro.rmse:.4f}'} |")
+    ro = rollout(field, dataset)
+    return f"| {name} | {tr:.3e} | {_mse(field, xt, dxt):.3e} | {ro.rmse:.4f} |"
 
 
 def _meta(model, law, x, dxdt, dt, lam, scheme="central"):
@@ -53,7 +55,7 @@ def _meta(model, law, x, dxdt, dt, lam, scheme="central"):
     return min(runs, key=lambda r: r.final_train_loss)
 
 
-def system_tables(name: str) -> None:
+def system_tables(name: str, root: str | None) -> None:
     """Print the model table and the screens of one system."""
     import copy
 
@@ -61,15 +63,17 @@ def system_tables(name: str) -> None:
 
     import hamiltonian_data
     from noether_search.baseline import BaselineConfig
-    from noether_search.baseline.train import train_mlp
     from noether_search.model import TailoredField, fine_tune, screen
+    from noether_search.stages import train_baseline
+    from noether_search.store import ResultsStore
 
     ds = hamiltonian_data.load(system=name)
     x = torch.tensor(ds.x_train, dtype=torch.float32)
     dxdt = torch.tensor(ds.dxdt_train, dtype=torch.float32)
     xt = torch.tensor(ds.x_test, dtype=torch.float32)
     dxt = torch.tensor(ds.dxdt_test, dtype=torch.float32)
-    model = train_mlp(ds, BaselineConfig.for_dataset(ds))
+    store = None if root is None else ResultsStore.open(f"{root}/{name}")
+    model = train_baseline(ds, BaselineConfig.for_dataset(ds), store=store).model
     true, wrong = (_law(t, ds) for t in LAWS[name])
     data = ((x, dxdt), (xt, dxt), ds)
 
@@ -113,11 +117,12 @@ def system_tables(name: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--systems", nargs="+", default=list(LAWS))
+    parser.add_argument("--store", default=None)
     args = parser.parse_args()
     print(f"`python benchmarks/bench_tailor.py {' '.join(sys.argv[1:])}`".replace(" `", "`"))
     for name in args.systems:
         t0 = time.perf_counter()
-        system_tables(name)
+        system_tables(name, args.store)
         print(f"\n{name}: {time.perf_counter() - t0:.0f} s "
               f"(load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 

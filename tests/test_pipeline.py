@@ -140,6 +140,8 @@ def test_selection_by_loss_meta_tailors_one_rate_per_law(tmp_path, spring_csv):
     metas = sorted(p.name for p in (tmp_path / "run").rglob("meta/*.h5"))
     assert metas == ["000.h5"]
     assert summary["best"]["train_rollout_rmse"] is None  # not computed with select="loss"
+    assert summary["best"]["val_rollout_rmse"] is None
+    assert summary["best"]["meta_val_loss"] > 0           # the validation loss chose it
 
 
 def test_selection_by_rollout_tries_several_rates(tmp_path, spring_csv):
@@ -148,9 +150,12 @@ def test_selection_by_rollout_tries_several_rates(tmp_path, spring_csv):
     cfg = RankConfig(depth=5, top=1, epochs=2, outer_lrs=(1e-3,), select="rollout")
     summary = run_rank(store, dataset, cfg, baseline_config=BaselineConfig(steps=100))
     runs = sorted(p.name for p in (tmp_path / "run").rglob("meta/000*.h5"))
-    assert len([r for r in runs if "train-rollout" not in r]) >= 3
+    assert len([r for r in runs if "-rollout" not in r]) >= 3
+    assert len([r for r in runs if r.endswith("-val-rollout.h5")]) >= 3
     best = summary["best"]
-    assert best["train_rollout_rmse"] is not None and best["train_rollout_rmse"] > 0
+    assert best["val_rollout_rmse"] is not None and best["val_rollout_rmse"] > 0
+    assert best["train_rollout_rmse"] is None   # selection on held-out trajectories only
+    assert summary["validation"]["val_pairs"] > 0
 
 
 def test_seeds_repeat_baseline_meta_tailoring_and_control(tmp_path, spring_csv):
