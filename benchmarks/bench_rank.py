@@ -2,7 +2,7 @@
 test RMSE of every model (mean ± standard deviation over the seeds).
 
     python benchmarks/bench_rank.py [--systems pendulum spring real-pendulum] [--seeds 5]
-                                    [--workers 2] [--store DIR]
+                                    [--workers 2] [--store DIR] [--val-fraction 0.2]
 
 With ``--store DIR`` each system's stages are kept in ``DIR/{system}`` (a rerun or a run with
 more seeds reuses them; the times are then those of what was left to compute).
@@ -19,7 +19,8 @@ PAPER = {"pendulum": (0.0563, 0.0423, 0.0422), "spring": (0.0174, 0.0165, 0.0166
 MODELS = ("baseline", "control", "noether", "oracle")
 
 
-def run(name: str, seeds: int, workers: int | None, root: str | None) -> tuple[dict, float]:
+def run(name: str, seeds: int, workers: int | None, root: str | None,
+        val_fraction: float = 0.2) -> tuple[dict, float]:
     """``rank``'s summary for one system (default settings) and its wall time."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
@@ -30,7 +31,7 @@ def run(name: str, seeds: int, workers: int | None, root: str | None) -> tuple[d
         t0 = time.perf_counter()
         dataset = hamiltonian_data.load(system=name)
         store = ResultsStore.open(f"{root or tmp}/{name}")
-        s = rank(dataset, RankConfig(seeds=seeds), store,
+        s = rank(dataset, RankConfig(seeds=seeds, val_fraction=val_fraction), store,
                  fit_config=FitConfig(workers=workers)).to_json()
         return s, time.perf_counter() - t0
 
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--store", default=None)
+    parser.add_argument("--val-fraction", type=float, default=0.2)
     args = parser.parse_args()
 
     print(f"`python benchmarks/{' '.join(sys.argv)}`".replace("benchmarks/benchmarks/",
@@ -67,7 +69,7 @@ def main() -> None:
     rows = []
     for name in args.systems:
         before = _load()
-        s, total = run(name, args.seeds, args.workers, args.store)
+        s, total = run(name, args.seeds, args.workers, args.store, args.val_fraction)
         rows.append((name, s, total, f"{before}, after {_load()}"))
         print(f"{name}: {total:.0f} s ({rows[-1][3]})", flush=True)
     print(f"\nTest rollout RMSE, mean ± sample std over {args.seeds} seed(s); N<MLP, N<ctrl: "

@@ -165,13 +165,7 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
     bs = x.shape[0] if batch_size is None else min(batch_size, x.shape[0])
 
     def checkpoint(epoch: int, lam: float) -> _Checkpoint | None:
-        """The post-step losses and a copy of the weights; None if a loss is non-finite."""
-        loss = post_step_loss(net, g, x, dxdt, dt, lam, s, scheme=scheme)
-        vloss = math.nan if xv is None else post_step_loss(net, g, xv, dv, dt, lam, s,
-                                                             scheme=scheme)
-        if not (math.isfinite(loss) and (xv is None or math.isfinite(vloss))):
-            return None
-        return _Checkpoint(loss, epoch, _snapshot(net), lam, vloss)
+        return _checkpoint(net, g, (x, dxdt), (xv, dv), dt, lam, s, scheme, epoch)
 
     initial = checkpoint(0, inner_lr) or _Checkpoint(math.inf, 0, _snapshot(net), inner_lr,
                                                      math.nan if xv is None else math.inf)
@@ -204,6 +198,19 @@ def meta_tailor(model: MLP, g: LawFn, x: Tensor | np.ndarray, dxdt: Tensor | np.
                                                   dtype=np.float64),
                       final_val_loss=math.inf if diverged and xv is not None else out.val_loss,
                       initial_val_loss=initial.val_loss)
+
+
+def _checkpoint(net: MLP, g: LawFn, pairs: tuple[Tensor, Tensor],
+                val: tuple[Tensor | None, Tensor | None], dt: float, lam: float, s: float,
+                scheme: str, epoch: int) -> _Checkpoint | None:
+    """The post-step losses (training, validation) and a copy of the weights; None if a loss
+    is non-finite."""
+    loss = post_step_loss(net, g, *pairs, dt, lam, s, scheme=scheme)
+    vloss = math.nan if val[0] is None else post_step_loss(net, g, *val, dt, lam, s,
+                                                           scheme=scheme)
+    if not (math.isfinite(loss) and (val[0] is None or math.isfinite(vloss))):
+        return None
+    return _Checkpoint(loss, epoch, _snapshot(net), lam, vloss)
 
 
 def _check_arguments(model: MLP, inner_lr: float, epochs: int, batch_size: int | None,
