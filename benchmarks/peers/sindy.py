@@ -181,12 +181,17 @@ def _term(name: str) -> str:
 def _law(lib, c: np.ndarray, names: list[str], steps: np.ndarray, labels, x) -> PeerLaw:
     """The law ``Θ(x)·c`` (``c`` in feature units), scaled so its largest coefficient is 1."""
     c = c / c[np.argmax(np.abs(c))]
-    text = " + ".join(f"{coef:.6g}*{_term(n)}" for coef, n in zip(c, names) if coef != 0)
+    text = ""
+    for coef, name in zip(c, names):
+        if coef != 0:
+            mag = "" if abs(abs(coef) - 1) < 1e-12 else f"{abs(coef):.6g}*"
+            text += (" - " if coef < 0 else " + ") + mag + _term(name)
+    text = ("-" if text.startswith(" - ") else "") + text[3:]
 
     def fn(x: np.ndarray) -> np.ndarray:
         return _features(lib, x) @ c
 
-    return PeerLaw(text.replace("+ -", "- "), fn, central_gradient(fn, steps),
+    return PeerLaw(text, fn, central_gradient(fn, steps),
                    r=conservation_score(fn(x), labels))
 
 
