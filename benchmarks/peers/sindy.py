@@ -48,7 +48,7 @@ class SindyConfig:
     n_frequencies: int = 1      # Fourier library: sin(k x_j), cos(k x_j) for k = 1..n
     rcond: float = 1e-6         # whitening: relative singular value of a kept direction
     rho_max: float = 0.6        # a null vector changes at most this fraction of ν
-    gap_min: float = 2.0        # least ratio ρ_{k+1}/ρ_k that separates k laws
+    gap_min: float = 1.5        # least ratio ρ_{k+1}/ρ_k that separates k laws
     threshold: float = 0.01     # sparsification shortcut: relative coefficient kept
 
 
@@ -158,6 +158,24 @@ def _sparse_laws(k: int, nu: float, cut: float, F, Fdot,
     return found
 
 
+def _problem(dataset, cfg: SindyConfig):
+    """``(F, Fdot, ν, library, scale)``: the ``R`` factors (m, m) of the standardised,
+    centred features and of their rates on the training pairs (same Gram matrices, RMS
+    norms), the data's typical rate ν [1/s], the fitted library and the features' spreads
+    (m,)."""
+    x, dxdt = np.asarray(dataset.x_train), np.asarray(dataset.dxdt_train)
+    lib = _library(x, cfg)
+    Theta = _features(lib, x)
+    scale = Theta.std(0)
+    scale = np.where(scale > 0, scale, 1.0)
+    N = x.shape[0]
+    F = np.linalg.qr((Theta - Theta.mean(0)) / scale, mode="r") / math.sqrt(N)
+    Fdot = np.linalg.qr(_feature_rates(lib, x, dxdt) / scale, mode="r") / math.sqrt(N)
+    spread = np.where(x.std(0) > 0, x.std(0), 1.0)
+    nu = float(np.median(np.sqrt((dxdt**2).mean(0)) / spread))
+    return F, Fdot, nu, lib, scale
+
+
 def _count(rho: np.ndarray, cfg: SindyConfig) -> tuple[int, float]:
     """Number of laws k and the cut between null and non-null ``ρ`` (geometric midpoint)."""
     below = int(np.sum(rho[:-1] < cfg.rho_max))
@@ -184,7 +202,8 @@ def _law(lib, c: np.ndarray, names: list[str], steps: np.ndarray, labels, x) -> 
     text = ""
     for coef, name in zip(c, names):
         if coef != 0:
-            mag = "" if abs(abs(coef) - 1) < 1e-12 else f"{abs(coef):.6g}*"
+            mag = f"{abs(coef):.6g}"
+            mag = "" if mag == "1" else mag + "*"
             text += (" - " if coef < 0 else " + ") + mag + _term(name)
     text = ("-" if text.startswith(" - ") else "") + text[3:]
 
@@ -193,6 +212,14 @@ def _law(lib, c: np.ndarray, names: list[str], steps: np.ndarray, labels, x) -> 
 
     return PeerLaw(text, fn, central_gradient(fn, steps),
                    r=conservation_score(fn(x), labels))
+
+
+def spectrum(dataset, config: SindyConfig | None = None) -> np.ndarray:
+    """The ascending rate ratios ``ρ`` of ``dataset``'s null-space problem (step 1), from
+    which the rule of step 2 counts the laws; for choosing ``rho_max`` and ``gap_min``."""
+    cfg = config or SindyConfig()
+    F, Fdot, nu, _, _ = _problem(dataset, cfg)
+    return _null(F, Fdot, cfg.rcond)[0] / nu
 
 
 def discover(dataset, *, seconds: float, seed: int,
@@ -209,21 +236,12 @@ def discover(dataset, *, seconds: float, seed: int,
 
 def _discover(dataset, cfg: SindyConfig, seed: int, t0: float) -> PeerResult:
     """:func:`discover`'s body (BLAS limited to one thread)."""
-    x, dxdt = np.asarray(dataset.x_train), np.asarray(dataset.dxdt_train)
-    lib = _library(x, cfg)
-    Theta = _features(lib, x)
-    scale = Theta.std(0)
-    scale = np.where(scale > 0, scale, 1.0)
-    F = (Theta - Theta.mean(0)) / scale                          # (N, m) standardised
-    Fdot = _feature_rates(lib, x, dxdt) / scale                  # (N, m)
-    nu = float(np.median(np.sqrt((dxdt**2).mean(0)) / np.where(x.std(0) > 0, x.std(0), 1.0)))
-    N = x.shape[0]
-    F = np.linalg.qr(F, mode="r") / math.sqrt(N)                # (m, m): same Gram matrix
-    Fdot = np.linalg.qr(Fdot, mode="r") / math.sqrt(N)
+    F, Fdot, nu, lib, scale = _problem(dataset, cfg)
     sig, _ = _null(F, Fdot, cfg.rcond)
     rho = sig / nu
     k, cut = _count(rho, cfg)
     names = lib.get_feature_names(list(dataset.names))
+    x = np.asarray(dataset.x_train)
     labels, steps = trajectory_labels(dataset), fd_steps(x)
     found = _sparse_laws(k, nu, cut, F, Fdot, cfg)
     found.sort(key=lambda wr: (int(np.count_nonzero(wr[0])), wr[1]))
