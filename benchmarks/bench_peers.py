@@ -35,6 +35,13 @@ from peers._common import _sine, sample_states  # noqa: E402
 DEFAULT_SYSTEMS = ("pendulum", "spring", "oscillator-2d", "kepler", "lotka-volterra")
 
 
+def measured(name: str) -> bool:
+    """True for measured data (no added noise, one seed)."""
+    import hamiltonian_data
+
+    return hamiltonian_data.SYSTEMS[name].summary.startswith("measured")
+
+
 def known_gradients(system, names: tuple[str, ...], x: np.ndarray) -> list[np.ndarray]:
     """Gradients ``(M, d)`` of the system's stated invariants at ``x (M, d)`` (sympy)."""
     import sympy as sp
@@ -139,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     rows = [run(name, peer, noise, seed, args.seconds)
             for name in args.systems for noise in args.noise for seed in range(args.seeds)
-            for peer in args.peers]
+            for peer in args.peers if not (measured(name) and (noise or seed))]
     print(table(rows, command))
 
 

@@ -14,17 +14,23 @@ method, on the training pairs:
    typical rate ``ν`` (median over state variables of ``rms(dx_j/dt) / std(x_j)``) into
    dimensionless ``ρ_i = σ_i / ν``.
 2. **How many.** ``k`` = the position of the largest ratio ``ρ_{k+1} / ρ_k`` among the
-   ``ρ_k < rho_max``; laws are reported only if that gap is at least ``gap_min``
+   ``ρ_k < rho_max``; laws are reported only if that ratio is at least ``gap_min``
    (otherwise ``k = 0``: no law). Both constants were chosen on the pendulum and the spring
-   (noise 0 to 0.1 of each variable's spread; ``docs/PEERS.md``).
-3. **Sparse basis.** Gauss-Jordan elimination with column pivoting turns the ``k`` null
-   vectors into a basis with one pivot feature each; each vector is then sparsified by
-   sequential thresholding (drop coefficients below ``threshold`` of the largest, in
-   standardised feature units; refit the null vector on the remaining features; repeat
-   until the support is stable), kept only while its ``ρ`` stays below the gap's
-   geometric midpoint.
+   only (noise 0 to 0.1 of each variable's spread, seeds 0 to 2; ``docs/PEERS.md``). The
+   gap's geometric midpoint ``cut = sqrt(ρ_k · ρ_{k+1})`` separates laws from non-laws.
+3. **Sparse laws.** ``k`` rounds; each takes the best law on the features left, sparsifies
+   it while its ``ρ`` stays below ``cut`` (sequential thresholding of the standardised
+   coefficients at ``threshold`` of the largest as a shortcut, then backward elimination:
+   drop the feature whose removal raises ``ρ`` least, the sparse regression's stepwise
+   variant), and removes the law's largest-coefficient feature from the library, so the
+   next round finds another law (``x² + px²``, then ``y² + py²``; ``3 L1² − L3²``, then
+   ``4 L1² + L2²``). Subset problems are solved on the ``R`` factors of the QR
+   decompositions of the feature matrices (exact Gram matrices, m × m), so each costs two
+   small SVDs.
 4. **Independent laws.** Sparsest first, laws that are functions of those already kept
-   (parallel gradients) are dropped; at most ``d − 1``.
+   (parallel gradients on the training states) are dropped; at most ``d − 1``.
+
+Deterministic: no random choice anywhere; the seed only picks the states of step 4.
 """
 
 from __future__ import annotations
@@ -225,8 +231,15 @@ def spectrum(dataset, config: SindyConfig | None = None) -> np.ndarray:
 def discover(dataset, *, seconds: float, seed: int,
              config: SindyConfig | None = None) -> PeerResult:
     """Conserved quantities of ``dataset`` (hamiltonian_data ``Dataset``, training pairs)
-    by the sparse null-space method. Deterministic; ``seconds`` and ``seed`` are only
-    recorded (the method is a few SVDs, far under any budget)."""
+    by the sparse null-space method.
+
+    Args:
+        dataset: the data; its training states and time derivatives are used.
+        seconds: the budget [s]; not needed (the method takes seconds at most), its wall
+            time is reported in :attr:`PeerResult.seconds`.
+        seed: picks the training states of the independence test.
+        config: settings (default :class:`SindyConfig`).
+    """
     from threadpoolctl import threadpool_limits
 
     t0 = time.perf_counter()
