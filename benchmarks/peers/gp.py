@@ -146,9 +146,15 @@ def _distinct(est, X: np.ndarray, n: int) -> list:
 
 def discover(dataset, *, seconds: float, seed: int,
              config: GPConfig | None = None) -> PeerResult:
-    """Conserved quantities of ``dataset`` (hamiltonian_data ``Dataset``, training
-    trajectories) by genetic programming with R as the fitness, in about ``seconds`` [s],
-    seeded by ``seed`` (deterministic for a seed and a budget)."""
+    """Conserved quantities of ``dataset`` by genetic programming with R as the fitness.
+
+    Args:
+        dataset: the data (hamiltonian_data ``Dataset``); its training trajectories are used.
+        seconds: the budget [s]; sets the number of generations (module docstring).
+        seed: gplearn's ``random_state``; the result is a function of the data, the budget
+            and the seed.
+        config: settings (default :class:`GPConfig`).
+    """
     from gplearn.fitness import make_fitness
     from gplearn.genetic import SymbolicRegressor
 
@@ -174,6 +180,7 @@ def discover(dataset, *, seconds: float, seed: int,
     laws = independent(accepted, sample_states(x, 300, seed), dataset.dim - 1)
     note = (f"population {cfg.population}, {ran}/{generations} generations"
             + (" (stopped: over the CPU-time limit)" if stopped else "")
-            + f", {X.shape[0]} points; best R {cands[0].r:.2g}; {len(accepted)} with "
+            + f", {X.shape[0]} points; best R {cands[0].r if cands else math.nan:.2g}; "
+            f"{len(accepted)} with "
             f"R <= {cfg.r_max:g}, {len(laws)} independent")
     return PeerResult(laws, time.perf_counter() - t0, note, cands)
