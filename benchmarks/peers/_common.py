@@ -66,8 +66,8 @@ def conservation_score(values: np.ndarray, labels: np.ndarray) -> float:
     if values.shape != labels.shape or not np.all(np.isfinite(values)):
         return 1.0
     total = float(np.sum((values - values.mean()) ** 2))
-    if not total > 1e-18 * float(np.sum(values**2)) or total == 0.0:
-        return 1.0   # constant (to round-off): trivially conserved, not a law
+    if not total > 1e-18 * float(np.sum(values**2)):
+        return 1.0   # constant to round-off (relative spread < 1e-9): trivial, not a law
     counts = np.bincount(labels)
     means = np.bincount(labels, weights=values) / np.maximum(counts, 1)
     within = float(np.sum((values - means[labels]) ** 2))
