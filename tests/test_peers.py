@@ -78,6 +78,20 @@ def test_sindy_recovers_the_spring_energy(spring):
     assert law.fn(x).shape == (x.shape[0],) and law.grad(x).shape == x.shape
 
 
+def test_peer_results_pickle(spring):
+    """Results cross process boundaries (the benchmark runs each system in a fresh process)."""
+    import pickle
+
+    x = spring.x_train[::9]
+    for result in (PEERS["sindy"](spring, seconds=1.0, seed=0),
+                   gp.discover(spring, seconds=60.0, seed=0,
+                               config=gp.GPConfig(population=100, generations=1))):
+        back = pickle.loads(pickle.dumps(result))
+        for law, copy in zip(result.candidates, back.candidates):
+            np.testing.assert_array_equal(law.fn(x), copy.fn(x))
+            np.testing.assert_array_equal(law.grad(x), copy.grad(x))
+
+
 def test_sindy_reports_nothing_without_an_invariant():
     result = PEERS["sindy"](damped(), seconds=5.0, seed=0)
     assert result.laws == [], result.note

@@ -82,22 +82,29 @@ def fd_steps(x: np.ndarray) -> np.ndarray:
     return FD_STEP * np.where(spread > 0, spread, 1.0)
 
 
-def central_gradient(fn: Callable[[np.ndarray], np.ndarray],
-                     steps: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """``grad(x (N, d)) -> (N, d)``: central differences of ``fn`` with steps ``(d,)``."""
-    steps = np.asarray(steps, np.float64)
+class CentralGradient:
+    """``grad(x (N, d)) -> (N, d)``: central differences of ``fn`` with steps ``(d,)``
+    (a class rather than a closure, so that laws pickle across processes)."""
 
-    def grad(x: np.ndarray) -> np.ndarray:
+    def __init__(self, fn: Callable[[np.ndarray], np.ndarray], steps: np.ndarray):
+        self.fn = fn
+        self.steps = np.asarray(steps, np.float64)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, np.float64)
         out = np.empty_like(x)
-        for j, h in enumerate(steps):
+        for j, h in enumerate(self.steps):
             up, down = x.copy(), x.copy()
             up[:, j] += h
             down[:, j] -= h
-            out[:, j] = (fn(up) - fn(down)) / (2 * h)
+            out[:, j] = (self.fn(up) - self.fn(down)) / (2 * h)
         return out
 
-    return grad
+
+def central_gradient(fn: Callable[[np.ndarray], np.ndarray],
+                     steps: np.ndarray) -> CentralGradient:
+    """``grad(x (N, d)) -> (N, d)``: central differences of ``fn`` with steps ``(d,)``."""
+    return CentralGradient(fn, steps)
 
 
 def _sine(g: np.ndarray, basis: Sequence[np.ndarray]) -> float:

@@ -102,11 +102,19 @@ def _text(program, names: tuple[str, ...]) -> str:
         return str(program)
 
 
-def _law(program, names, steps, x, labels) -> PeerLaw:
-    def fn(x: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return np.asarray(program.execute(np.asarray(x, np.float64)), np.float64)
+class _ProgramLaw:
+    """``x (N, d) -> (N,)`` values of a gplearn program (picklable)."""
 
+    def __init__(self, program):
+        self.program = program
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return np.asarray(self.program.execute(np.asarray(x, np.float64)), np.float64)
+
+
+def _law(program, names, steps, x, labels) -> PeerLaw:
+    fn = _ProgramLaw(program)
     return PeerLaw(_text(program, names), fn, central_gradient(fn, steps),
                    r=conservation_score(fn(x), labels))
 

@@ -202,6 +202,16 @@ def _term(name: str) -> str:
     return name.replace("^", "**").replace(" ", "*")
 
 
+class _LinearLaw:
+    """``x (N, d) -> Θ(x)·c (N,)`` (picklable)."""
+
+    def __init__(self, lib, c: np.ndarray):
+        self.lib, self.c = lib, c
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return _features(self.lib, x) @ self.c
+
+
 def _law(lib, c: np.ndarray, names: list[str], steps: np.ndarray, labels, x) -> PeerLaw:
     """The law ``Θ(x)·c`` (``c`` in feature units), scaled so its largest coefficient is 1."""
     c = c / c[np.argmax(np.abs(c))]
@@ -213,9 +223,7 @@ def _law(lib, c: np.ndarray, names: list[str], steps: np.ndarray, labels, x) -> 
             text += (" - " if coef < 0 else " + ") + mag + _term(name)
     text = ("-" if text.startswith(" - ") else "") + text[3:]
 
-    def fn(x: np.ndarray) -> np.ndarray:
-        return _features(lib, x) @ c
-
+    fn = _LinearLaw(lib, c)
     return PeerLaw(text, fn, central_gradient(fn, steps),
                    r=conservation_score(fn(x), labels))
 
