@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.evaluate import NodeValues
+from dslsearch.fitting.evaluate import SlotValues
 from dslsearch.fitting.filter import FitStatus, could_pass
 from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
@@ -33,6 +33,8 @@ class ShardInput:
         fit_points: ``(M,)`` indices of the points used while fitting (final R uses all N).
         factor: acceptance factor of the random-sequence test (to skip hopeless random fits).
         adam: gradient-fit settings.
+        memory_bytes: memory this shard's worker may use for values of sub-formulas
+            (:class:`~dslsearch.fitting.evaluate.SlotValues`); does not change results.
     """
 
     op: np.ndarray
@@ -46,6 +48,7 @@ class ShardInput:
     fit_points: np.ndarray
     factor: float
     adam: AdamConfig
+    memory_bytes: int = 256 << 20
 
 
 @dataclass
@@ -62,24 +65,24 @@ class ShardOutput:
 _VALUES_CACHE: dict = {}
 
 
-def _node_values(inp: ShardInput) -> NodeValues:
-    """Values of every parameter-free node of the table, computed once per process and
-    reused by every shard that process runs (keyed by a hash of the table and the data)."""
+def _slot_values(inp: ShardInput) -> SlotValues:
+    """The process's :class:`SlotValues` of the shard's table and data, made once per process
+    and reused by every shard that process runs (keyed by a hash of table, data, budget)."""
     import hashlib
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(str(inp.memory_bytes).encode())
     for arr in (inp.op, inp.a, inp.b, inp.x):
         h.update(np.ascontiguousarray(arr).tobytes())
     key = h.hexdigest()
-    nv = _VALUES_CACHE.get(key)
-    if nv is None:
+    sv = _VALUES_CACHE.get(key)
+    if sv is None:
         from dslsearch.fitting.skeleton import parameter_counts
 
-        roots = np.nonzero(parameter_counts(inp.op, inp.a, inp.b) == 0)[0]
-        nv = NodeValues(inp.op, inp.a, inp.b, inp.size, inp.x, roots)
         _VALUES_CACHE.clear()  # one data set at a time: bounded memory
-        _VALUES_CACHE[key] = nv
-    return nv
+        free = parameter_counts(inp.op, inp.a, inp.b) == 0
+        sv = SlotValues(inp.op, inp.a, inp.b, inp.size, inp.x, free, inp.memory_bytes // 2)
+        _VALUES_CACHE[key] = sv
+    return sv
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -88,28 +91,28 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def fit_shard(inp: ShardInput) -> ShardOutput:
-    """Fit every unit of a shard; never raises for a bad formula (status + message instead)."""
-    import torch
+    """Fit every unit of a shard; never raises for a bad formula (status + message instead).
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
-    try:
-        with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
-            return _fit_shard(inp)
-    finally:
-        torch.set_num_threads(threads)
+    Torch is imported only for a shard with gradient-fitted units (a shard of closed-form
+    and parameter-free units runs on numpy alone)."""
+    with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
+        fitter = _ShardFitter(inp)
+        if not inp.units:
+            return fitter.out
+        free, affine, nonlinear = _group_units(inp.units)
+        fitter.fit_free(free)
+        for (struct, lin), rows in affine.items():
+            fitter.fit_affine(struct, lin, np.asarray(rows))
+        if nonlinear:
+            import torch
 
-
-def _fit_shard(inp: ShardInput) -> ShardOutput:
-    fitter = _ShardFitter(inp)
-    if not inp.units:
-        return fitter.out
-    free, affine, nonlinear = _group_units(inp.units)
-    fitter.fit_free(free)
-    for (struct, lin), rows in affine.items():
-        fitter.fit_affine(struct, lin, np.asarray(rows))
-    for topo, items in nonlinear.items():
-        fitter.fit_nonlinear(topo, items)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
+            try:
+                for topo, items in nonlinear.items():
+                    fitter.fit_nonlinear(topo, items)
+            finally:
+                torch.set_num_threads(threads)
     return fitter.out
 
 
@@ -143,7 +146,7 @@ class _ShardFitter:
                                np.full(n, np.nan), np.zeros(n, np.int8), [""] * n)
         if n == 0:
             return
-        self.nv = _node_values(inp)
+        self.nv = _slot_values(inp)
         self.seg_t, self.seg_r = Segments(inp.labels_true), Segments(inp.labels_random)
         fp = inp.fit_points
         self.fseg_t = Segments(_relabel(inp.labels_true[fp]))
@@ -152,8 +155,9 @@ class _ShardFitter:
     def slot_values(self, rows) -> list[np.ndarray]:
         """One ``(G, N)`` array per slot of units ``rows`` (which share a structure)."""
         units = self.inp.units
-        return [self.nv[np.asarray([units[r].slots[j] for r in rows])]
-                for j in range(len(units[rows[0]].slots))]
+        ids = np.asarray([units[r].slots for r in rows], np.int64).reshape(len(rows), -1)
+        V = self.nv[ids]                                                   # (G, n_slots, N)
+        return [V[:, j] for j in range(ids.shape[1])]
 
     def fit_free(self, free: list[int]) -> None:
         """Parameter-free units: R straight from the shared values."""
