@@ -95,7 +95,7 @@ class SlotValues:
     """Values of parameter-free nodes on demand, within a memory budget.
 
     The smallest nodes (those most shared as sub-formulas) are computed once and kept
-    (at most ``budget_bytes / 2`` of them); any other node's values are computed when asked
+    (at most ``budget_bytes`` of them); any other node's values are computed when asked
     for, from the kept ones, and not kept. So a worker holds the values of one batch, not
     of the whole table: ``(n_nodes, N)`` float64 is gigabytes at depth 9.
 
@@ -110,7 +110,7 @@ class SlotValues:
         self.op, self.a, self.b, self.size, self.x = op, a, b, size, x
         row_bytes = 8 * max(x.shape[0], 1)
         counts = np.bincount(size[free], minlength=int(size.max(initial=0)) + 1)
-        fits = np.cumsum(counts) * row_bytes <= budget_bytes // 2
+        fits = np.cumsum(counts) * row_bytes <= budget_bytes
         self.kept_size = int(np.nonzero(fits)[0].max(initial=0))
         small = np.nonzero(free & (size <= self.kept_size))[0]
         self.kept = NodeValues(op, a, b, size, x, small)

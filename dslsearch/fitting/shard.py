@@ -80,7 +80,7 @@ def _slot_values(inp: ShardInput) -> SlotValues:
 
         _VALUES_CACHE.clear()  # one data set at a time: bounded memory
         free = parameter_counts(inp.op, inp.a, inp.b) == 0
-        sv = SlotValues(inp.op, inp.a, inp.b, inp.size, inp.x, free, inp.memory_bytes // 2)
+        sv = SlotValues(inp.op, inp.a, inp.b, inp.size, inp.x, free, inp.memory_bytes)
         _VALUES_CACHE[key] = sv
     return sv
 
