@@ -39,11 +39,11 @@ class FitConfig:
         return d
 
     def worker_memory_bytes(self) -> int:
-        """Bytes one worker may spend on values of sub-formulas: a quarter of
+        """Bytes one worker may keep for values of sub-formulas: an eighth of
         ``memory_mb`` shared among the workers (the rest is the processes' code, the table,
         the batches being fitted)."""
         workers = self.workers or os.cpu_count() or 1
-        return max(16 << 20, (self.memory_mb << 20) // (4 * workers))
+        return max(16 << 20, (self.memory_mb << 20) // (8 * workers))
 
 
 def config_hash(config: FitConfig, dataset, table) -> str:

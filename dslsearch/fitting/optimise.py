@@ -214,7 +214,7 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
         slots: ``(G, 1, 1, N)`` tensors; params: ``(G, E, S, 1)`` tensors.
 
     Each op some candidate uses at a node is computed on the rows of the candidates that
-    use it (``index_select``), and the results are put back in place (``index_copy``), so
+    use it (``index_select``), and the results are put back in candidate order, so
     every row's value and gradient are those of its own formula. A division by zero (or log
     of a negative number) gives inf/NaN for that candidate alone: every candidate is its own
     row of every tensor, and the fitting loop zeroes non-finite gradients.
@@ -235,15 +235,16 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
         args = [ev(c) for c in t[1:]]
         if len(present) == 1:
             return struct_op(present[0]).torch(*args)
-        out = None
+        vals, perm = [], []
         for code in present:  # each op on its own candidates' rows only
-            idx = torch.as_tensor(np.nonzero(column == code)[0])
-            val = struct_op(code).torch(*[a.index_select(0, idx) for a in args])
-            if out is None:
-                shape = torch.broadcast_shapes(*(a.shape for a in args))
-                out = val.new_empty((len(column),) + tuple(shape[1:]))
-            out = out.index_copy(0, idx, val.expand((len(idx),) + tuple(out.shape[1:])))
-        return out
+            idx = np.nonzero(column == code)[0]
+            vals.append(struct_op(code).torch(*[a.index_select(0, torch.as_tensor(idx))
+                                                for a in args]))
+            perm.append(idx)
+        perm = np.concatenate(perm)
+        back = np.empty_like(perm)
+        back[perm] = np.arange(len(perm))
+        return torch.cat(vals, 0).index_select(0, torch.as_tensor(back))
 
     return ev(topo)
 

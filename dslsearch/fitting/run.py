@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.backends import run_shards
+from dslsearch.fitting.backends import run_shards, warm_workers
 from dslsearch.fitting.config import FitConfig, fit_key
 from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.laws import merge_laws
@@ -119,6 +119,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     """
     t0 = time.perf_counter()
     done = dict(done or {})
+    warmed = warm_workers(config)  # worker start-up overlaps the planning below
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
@@ -148,6 +149,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         if progress:
             progress(count, n_cand)
 
+    warmed()
     run_shards([k for k in range(len(plan.shards)) if k not in done], make_input, config,
                on_done)
     fits = FitRows.concat([rows[k] for k in sorted(rows)])
