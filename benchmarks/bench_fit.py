@@ -29,7 +29,7 @@ import json, sys, time
 t0 = time.perf_counter()
 import hamiltonian_data
 from dslsearch.fitting import FitConfig, fit_table
-from noether_search.stages import enumerate_candidates
+from noether_search.stages.candidates import enumerate_candidates
 system, depth, workers, memory = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ds = hamiltonian_data.load(system=system)
 t_imp = time.perf_counter() - t0

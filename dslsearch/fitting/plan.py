@@ -161,16 +161,39 @@ def _reduce_all(table) -> tuple[list, list, np.ndarray, np.ndarray, np.ndarray, 
     return list(struct_ids), arrays, cand_struct, cand_row, cand_recipe, list(recipe_ids)
 
 
+def _units(rows: list, order: list[int]) -> tuple[list, list, np.ndarray]:
+    """Distinct units of all skeletons at once: one lexicographic ``np.unique`` over rows
+    ``(rank of skeleton, slot ids padded with -1)``.
+
+    Returns:
+        ``(slots, row_unit, unit_start)``: per skeleton in ``order``, its distinct slot rows;
+        per skeleton id, the unit number of each of its rows; the first unit number of each
+        skeleton in ``order`` (and the total).
+    """
+    rank = np.empty(len(rows), np.int64)
+    rank[order] = np.arange(len(order))
+    width = max((r.shape[1] for r in rows), default=0)
+    M = np.full((sum(len(r) for r in rows), width + 1), -1, np.int64)
+    pos = 0
+    for s, r in enumerate(rows):
+        M[pos:pos + len(r), 0] = rank[s]
+        M[pos:pos + len(r), 1:1 + r.shape[1]] = r
+        pos += len(r)
+    uniq, inv = np.unique(M, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    unit_start = np.searchsorted(uniq[:, 0], np.arange(len(order) + 1))
+    slots = [uniq[unit_start[i]:unit_start[i + 1], 1:1 + rows[s].shape[1]]
+             for i, s in enumerate(order)]
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    row_unit = [inv[offsets[s]:offsets[s + 1]] for s in range(len(rows))]
+    return slots, row_unit, unit_start.astype(np.int64)
+
+
 def plan_shards(table, config: FitConfig) -> ShardPlan:
     """Reduce the table's candidates to units and cut the units into shards."""
     structs, rows, cand_struct, cand_row, cand_recipe, recipes = _reduce_all(table)
     order = sorted(range(len(structs)), key=lambda s: _sort_key(structs[s]))
-    slots, row_unit, unit_start = [], [None] * len(structs), [0]
-    for s in order:
-        uniq, inv = np.unique(rows[s], axis=0, return_inverse=True)
-        slots.append(uniq)
-        row_unit[s] = unit_start[-1] + inv.reshape(-1)
-        unit_start.append(unit_start[-1] + len(uniq))
+    slots, row_unit, unit_start = _units(rows, order)
     offsets = np.cumsum([0] + [len(r) for r in rows])
     cand_unit = np.concatenate(row_unit)[offsets[cand_struct] + cand_row] if structs \
         else np.zeros(0, np.int64)
@@ -179,6 +202,6 @@ def plan_shards(table, config: FitConfig) -> ShardPlan:
                   config.shard_cost)
     cand_order = np.argsort(cand_unit, kind="stable")
     bounds = np.searchsorted(cand_unit[cand_order], [b for _, b in shards])
-    return ShardPlan(sorted_structs, slots, np.asarray(unit_start, np.int64), cand_unit,
-                     cand_recipe, recipes, shards,
-                     np.diff(np.concatenate([[0], bounds])).astype(int).tolist(), cand_order)
+    return ShardPlan(sorted_structs, slots, unit_start, cand_unit, cand_recipe, recipes,
+                     shards, np.diff(np.concatenate([[0], bounds])).astype(int).tolist(),
+                     cand_order)
