@@ -145,17 +145,17 @@ def _reduce_all(table) -> tuple[list, list, np.ndarray, np.ndarray, np.ndarray, 
     cand_struct = np.empty(n, np.int64)
     cand_row = np.empty(n, np.int64)
     cand_recipe = np.empty(n, np.int32)
+    reduce = sb.reduce_parts
     for i, c in enumerate(table.candidates.tolist()):
-        red = sb.reduce(c)
-        sid = struct_ids.setdefault(red.unit.struct, len(struct_ids))
+        struct, slots, *recipe = reduce(c)
+        sid = struct_ids.setdefault(struct, len(struct_ids))
         if sid == len(rows):
             rows.append(array("q"))
             n_rows.append(0)
-        rows[sid].extend(red.unit.slots)
+        rows[sid].extend(slots)
         cand_struct[i], cand_row[i] = sid, n_rows[sid]
         n_rows[sid] += 1
-        cand_recipe[i] = recipe_ids.setdefault((red.n_params, red.kept, red.stripped),
-                                               len(recipe_ids))
+        cand_recipe[i] = recipe_ids.setdefault(tuple(recipe), len(recipe_ids))
     arrays = [np.frombuffer(r, np.int64).reshape(m, -1) if m else np.zeros((0, 0), np.int64)
               for r, m in zip(rows, n_rows)]
     return list(struct_ids), arrays, cand_struct, cand_row, cand_recipe, list(recipe_ids)

@@ -150,8 +150,9 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
             progress(count, n_cand)
 
     warmed()
-    run_shards([k for k in range(len(plan.shards)) if k not in done], make_input, config,
-               on_done)
+    # gradient-fitted shards (the slowest, planned last) first: the cheap ones fill the tail
+    run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
+               config, on_done)
     fits = FitRows.concat([rows[k] for k in sorted(rows)])
     laws = merge_laws(table, x, fits, config)
     return _result(table, laws, fits, plan, config, key, len(done), t0)

@@ -157,6 +157,13 @@ class SkeletonBuilder:
         offset or a scale of the rest is stripped and the rest becomes the root; an inverse
         scale (``c/X``) also turns the rest into its reciprocal, below which offsets stay.
         """
+        struct, slots, n_params, kept, stripped = self.reduce_parts(node)
+        return Reduction(FitUnit(struct, slots), n_params, kept, stripped)
+
+    def reduce_parts(self, node: int) -> tuple[tuple, tuple, int, tuple, tuple]:
+        """:meth:`reduce` as plain tuples ``(struct, slots, n_params, kept, stripped)``
+        (no objects built: the planner calls it once per candidate, a million times at
+        depth 9)."""
         cur, offset, recip = node, 0, False
         stripped: list[tuple[int, float]] = []
         while (found := self._root_param(cur, recip)) is not None:
@@ -173,7 +180,7 @@ class SkeletonBuilder:
         if recip:
             struct = (RECIP, struct)
         kept = tuple(range(offset, offset + self.n_params[cur]))
-        return Reduction(FitUnit(struct, slots), self.n_params[node], kept, tuple(stripped))
+        return struct, slots, self.n_params[node], kept, tuple(stripped)
 
     def _root_param(self, node: int, recip: bool) -> tuple[int, str] | None:
         """``(argument index, role)`` of a strippable bare parameter argument of ``node``."""
