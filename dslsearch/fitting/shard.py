@@ -152,6 +152,12 @@ class _ShardFitter:
         self.fseg_t = Segments(_relabel(inp.labels_true[fp]))
         self.fseg_r = Segments(_relabel(inp.labels_random[fp]))
 
+    def batch_rows(self, arrays: int, most: int) -> int:
+        """Rows of a batch for which ``arrays`` temporaries ``(rows, N)`` float64 fit in a
+        quarter of the shard's memory budget (64 to ``most``); results do not depend on it."""
+        row_bytes = 8 * max(len(self.inp.x), 1) * arrays
+        return int(np.clip(self.inp.memory_bytes // (4 * row_bytes), 64, most))
+
     def slot_values(self, rows) -> list[np.ndarray]:
         """One ``(G, N)`` array per slot of units ``rows`` (which share a structure)."""
         units = self.inp.units
@@ -161,8 +167,9 @@ class _ShardFitter:
 
     def fit_free(self, free: list[int]) -> None:
         """Parameter-free units: R straight from the shared values."""
-        for start in range(0, len(free), 4096):
-            rows = np.asarray(free[start:start + 4096])
+        step = self.batch_rows(12, 4096)
+        for start in range(0, len(free), step):
+            rows = np.asarray(free[start:start + step])
             structs = [self.inp.units[r].struct for r in rows]
             V = self.nv[np.asarray([self.inp.units[r].slots[0] for r in rows])]
             recip = np.asarray([s != SLOT for s in structs])
@@ -173,8 +180,9 @@ class _ShardFitter:
         """Units affine in their parameters: generalised eigenproblem, exact."""
         lin_struct, inverse = lin
         P = len(inverse)
-        for start in range(0, len(rows), 1024):
-            rr = rows[start:start + 1024]
+        step = self.batch_rows(6 * (P + 1), 1024)
+        for start in range(0, len(rows), step):
+            rr = rows[start:start + step]
             slots = self.slot_values(rr)
             F = basis_values(lin_struct, slots, P)                   # (G, P+1, N)
             ok = np.isfinite(F).all((1, 2))
