@@ -271,7 +271,8 @@ def _r_all(vals, segs_e):
 
 
 def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: list[Segments],
-                 config: AdamConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 config: AdamConfig, max_elements: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batched fit of G candidates sharing a topology, on each segmentation independently.
 
     A forward-only grid over the start table picks the ``config.refine`` best starts of
@@ -281,6 +282,8 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
         topo, ops: from :func:`topology`; ``ops (G, n_ops)``.
         slots: one ``(G, N)`` float64 array per slot (the fitting points).
         segs: segmentations of those N points (true, random).
+        max_elements: a cap on ``config.chunk`` from a memory budget (the candidates are
+            independent, so the batch size does not change results).
 
     Returns:
         ``(R, params, converged)``: ``R (E, G)`` regularised R at the best start,
@@ -297,7 +300,8 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
     R_out = np.full((E, G), np.nan)
     p_out = np.full((E, G, P), np.nan)
     conv_out = np.zeros((E, G), bool)
-    g_chunk = max(1, config.chunk // (E * S0 * N))
+    chunk = config.chunk if max_elements is None else min(config.chunk, max_elements)
+    g_chunk = max(1, chunk // (E * S0 * N))
     ops_t = torch.as_tensor(np.asarray(ops, np.int64))
     for g0 in range(0, G, g_chunk):
         sl = [torch.as_tensor(s[g0:g0 + g_chunk])[:, None, None, :] for s in slots]

@@ -211,7 +211,8 @@ class _ShardFitter:
         ops = np.asarray([o for _, o in items], np.int64).reshape(len(items), -1)
         slots_all = self.slot_values(rows)
         slots_fit = [s[:, inp.fit_points] for s in slots_all]
-        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam)
+        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam,
+                                    inp.memory_bytes // 64)
         params = p_t[0]
         Vfin = _eval_topo(topo, ops, slots_all, params)
         Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)
@@ -231,7 +232,8 @@ class _ShardFitter:
         # long, small-step refinement from the optimum, on all points: the final R's optimum
         params[idx] = _polish(topo, ops, slots_all, params[idx], self.seg_t, inp.adam)
         Vfin[idx] = _eval_topo(topo, ops, slots_all, params[idx])
-        _, p_r, _ = fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam)
+        _, p_r, _ = fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam,
+                                  inp.memory_bytes // 64)
         Vr = _eval_topo(topo, ops, slots_all, p_r[0])
         Vr = np.where(np.isfinite(Vr), Vr, 0.0)
         Wr, Tr, _ = sums_of_squares(Vr, self.seg_r)
