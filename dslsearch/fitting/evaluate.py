@@ -3,7 +3,8 @@
 The table is a DAG ordered children before parents, and a node's size exceeds its
 children's, so all needed nodes of one size and one op are evaluated in a single numpy
 operation (the op's ``numpy`` implementation from :data:`dslsearch.ops.OPS`): about
-``7 sizes x 8 ops`` vectorised steps however many nodes there are.
+``7 sizes x 8 ops`` vectorised steps however many nodes there are. :class:`SlotValues`
+keeps the smallest nodes' values within a memory budget and computes the rest on demand.
 """
 
 from __future__ import annotations
