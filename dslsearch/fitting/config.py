@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,12 +29,21 @@ class FitConfig:
     workers: int | None = None    # worker processes (None: all cores)
     backend: str = "joblib"       # "joblib" or "dask"
     scheduler: str | None = None  # dask scheduler address (None: a LocalCluster)
+    memory_mb: int = 1024         # memory the fit aims to stay within, all processes
+    #                               together (sizes the cached sub-formula values)
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("workers", "backend", "scheduler"):
+        for k in ("workers", "backend", "scheduler", "memory_mb"):
             d.pop(k)
         return d
+
+    def worker_memory_bytes(self) -> int:
+        """Bytes one worker may keep for values of sub-formulas: an eighth of
+        ``memory_mb`` shared among the workers (the rest is the processes' code, the table,
+        the batches being fitted)."""
+        workers = self.workers or os.cpu_count() or 1
+        return max(16 << 20, (self.memory_mb << 20) // (8 * workers))
 
 
 def config_hash(config: FitConfig, dataset, table) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.backends import run_shards
+from dslsearch.fitting.backends import run_shards, warm_workers
 from dslsearch.fitting.config import FitConfig, fit_key
 from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.laws import merge_laws
@@ -63,29 +63,25 @@ class FitResult:
     independent: object | None = None
 
 
-def _candidate_rows(out: ShardOutput, shard_units: np.ndarray, plan: ShardPlan,
+def _candidate_rows(out: ShardOutput, k: int, plan: ShardPlan,
                     cand_ids: np.ndarray) -> FitRows:
-    """Expand the unit results of one shard to its candidates (candidate order)."""
-    pos = {int(u): j for j, u in enumerate(shard_units)}
-    cands = np.nonzero(np.isin(plan.cand_unit, shard_units))[0]
-    p_max = max((plan.reductions[c].n_params for c in cands), default=0)
+    """Expand the unit results of shard ``k`` to its candidates (candidate order)."""
+    cands = plan.candidates(k)
+    j = plan.cand_unit[cands] - plan.shards[k][0]          # row of each candidate's unit
+    recipe = plan.cand_recipe[cands]
+    used = np.unique(recipe).tolist()
+    p_max = max((plan.recipes[r][0] for r in used), default=0)
     params = np.full((len(cands), max(p_max, 1)), np.nan)
-    r_true = np.empty(len(cands))
-    r_rand = np.empty(len(cands))
-    status = np.empty(len(cands), np.int8)
-    message = []
-    for row, c in enumerate(cands):
-        j = pos[int(plan.cand_unit[c])]
-        red = plan.reductions[c]
-        for k, orig in enumerate(red.kept):
-            params[row, orig] = out.params[j, k]
-        for orig, neutral in red.stripped:
-            params[row, orig] = neutral
-        r_true[row], r_rand[row] = out.r_true[j], out.r_random[j]
-        status[row] = out.status[j]
-        message.append(out.message[j])
-    return FitRows(cands.astype(np.int64), cand_ids[cands].astype(np.int64), params, r_true,
-                   r_rand, status, message)
+    for r in used:
+        rows = np.nonzero(recipe == r)[0]
+        _, kept, stripped = plan.recipes[r]
+        for q, orig in enumerate(kept):
+            params[rows, orig] = out.params[j[rows], q]
+        for orig, neutral in stripped:
+            params[rows, orig] = neutral
+    return FitRows(cands.astype(np.int64), cand_ids[cands].astype(np.int64), params,
+                   out.r_true[j], out.r_random[j], out.status[j],
+                   [out.message[i] for i in j.tolist()])
 
 
 def _result(table, laws: list[Law], fits: FitRows, plan: ShardPlan, config: FitConfig,
@@ -94,7 +90,7 @@ def _result(table, laws: list[Law], fits: FitRows, plan: ShardPlan, config: FitC
     failed = (status == FitStatus.NONFINITE) | (status == FitStatus.NOT_CONVERGED)
     acc = accepted(status, fits.R_true, fits.R_random, config.factor)
     return FitResult(
-        laws=laws, fits=fits, n_candidates=len(table.candidates), n_units=len(plan.units),
+        laws=laws, fits=fits, n_candidates=len(table.candidates), n_units=plan.n_units,
         n_fitted=int((status == FitStatus.OK).sum()), n_failed=int(failed.sum()),
         n_trivial=int((status == FitStatus.TRIVIAL).sum()), n_survivors=int(acc.sum()),
         seconds=time.perf_counter() - t0, key=key, shards_done=n_reused,
@@ -123,6 +119,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     """
     t0 = time.perf_counter()
     done = dict(done or {})
+    warmed = warm_workers(config)  # worker start-up overlaps the planning below
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
@@ -139,21 +136,23 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         progress(count, n_cand)
 
     def make_input(k: int) -> ShardInput:
-        return ShardInput(table.op, table.a, table.b, table.size,
-                          [plan.units[i] for i in plan.shards[k]], x, seg.labels, rand.labels,
-                          fit_points, float(config.factor), config.adam)
+        return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
+                          seg.labels, rand.labels, fit_points, float(config.factor),
+                          config.adam, config.worker_memory_bytes())
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
-        rows[k] = _candidate_rows(out, plan.shards[k], plan, table.candidates)
+        rows[k] = _candidate_rows(out, k, plan, table.candidates)
         if on_shard is not None:
             on_shard(k, rows[k])
         count += plan.shard_cands[k]
         if progress:
             progress(count, n_cand)
 
-    run_shards([k for k in range(len(plan.shards)) if k not in done], make_input, config,
-               on_done)
+    warmed()
+    # gradient-fitted shards (the slowest, planned last) first: the cheap ones fill the tail
+    run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
+               config, on_done)
     fits = FitRows.concat([rows[k] for k in sorted(rows)])
     laws = merge_laws(table, x, fits, config)
     return _result(table, laws, fits, plan, config, key, len(done), t0)

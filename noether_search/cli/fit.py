@@ -59,6 +59,9 @@ def _json(result, name: str, depth: int) -> dict:
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
               help="Accept a formula when R on random sequences is at least FACTOR times R on "
                    "the true trajectories.")
+@click.option("--memory", type=click.IntRange(min=64), default=1024, show_default=True,
+              metavar="MB", help="Memory the fit aims to stay within, all worker processes "
+              "together; sizes the cached values of sub-formulas. Results do not depend on it.")
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
               show_default=True,
               help="exhaustive: every formula up to --depth; sums: sums c1*t1 + ... + ck*tk of "
@@ -72,7 +75,7 @@ def _json(result, name: str, depth: int) -> dict:
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
             workers: int | None, backend: str, scheduler: str | None, factor: float,
-            search: str, term_size: int | None, max_terms: int | None,
+            memory: int, search: str, term_size: int | None, max_terms: int | None,
             ops: tuple[str, ...] | None, as_json: bool, out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those at least FACTOR times better than on random sequences, and merge rewritings
@@ -101,7 +104,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
             raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
     config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
-                       backend=backend, scheduler=scheduler)
+                       backend=backend, scheduler=scheduler, memory_mb=memory)
     with progress_bar(disable=as_json) as progress:
         task = progress.add_task("fitting candidates", total=None, visible=search != "sums")
         sums_task = progress.add_task("sum search", total=None, visible=search != "exhaustive")

@@ -131,12 +131,14 @@ def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult
     if store is None:
         return fit_table(table, dataset, config, progress)
     key = fit_key(config, dataset, table)
-    done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
-    result = fit_table(table, dataset, config, progress, done=done,
-                       on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD, rows))
-    # a finished run is not rewritten, unless its laws file is missing or damaged
-    if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
-        store.save(laws_key(key), FIT_LAWS, result.laws)
+    with store.lock(f"fits/{key}"):  # a concurrent run of the same fit waits, then reuses
+        done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
+        result = fit_table(table, dataset, config, progress, done=done,
+                           on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD,
+                                                               rows))
+        # a finished run is not rewritten, unless its laws file is missing or damaged
+        if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
+            store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
 
 
