@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
 
 
@@ -16,7 +17,11 @@ from dslsearch.fitting.optimise import AdamConfig
 class FitConfig:
     """Settings of the fit stage. Fields marked (result) enter the config hash."""
 
-    factor: float = 100.0         # (result) accept when R_random >= factor * R_true
+    test: str = "calibrated"      # (result) acceptance: "calibrated" (noise floor and
+    #                               F-test, dslsearch.acceptance) or "factor" (the paper's)
+    factor: float = 100.0         # (result) test "factor": accept when R_random >= factor *
+    #                               R_true (also skips hopeless random-sequence fits)
+    acceptance: AcceptanceConfig = AcceptanceConfig()  # (result) calibrated thresholds
     seed: int = 0                 # (result) seed of the random-sequence shuffle
     fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
     window: int | None = None     # (result) split train trajectories into windows of this
@@ -28,6 +33,10 @@ class FitConfig:
     workers: int | None = None    # worker processes (None: all cores)
     backend: str = "joblib"       # "joblib" or "dask"
     scheduler: str | None = None  # dask scheduler address (None: a LocalCluster)
+
+    def __post_init__(self) -> None:
+        if self.test not in TESTS:
+            raise ValueError(f"test: expected one of {', '.join(TESTS)}, got {self.test!r}")
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)

@@ -120,9 +120,60 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     else:
         result = _exhaustive(table, dataset, config, store, progress)
     if search == "exhaustive":
-        return dataclasses.replace(result, independent=_independent(result.laws, dataset,
-                                                                    config))
+        laws = finish_laws(result.laws, dataset, config, result.n_fitted)
+        return dataclasses.replace(result, laws=laws,
+                                   independent=_independent(laws, dataset, config))
     return _with_sums(result, table, dataset, config, store, sums, sums_progress)
+
+
+def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
+    """``laws`` with their evidence (computed where missing) and their constants refitted
+    with the noise-floor correction and given bootstrap intervals
+    (:mod:`dslsearch.uncertainty`)."""
+    from dslsearch.acceptance import Evidence, law_evidence, noise_floor
+    from dslsearch.fitting.plan import segments
+    from dslsearch.uncertainty import with_intervals
+
+    x, labels = segments(dataset, config)
+    try:
+        sigma = noise_floor(dataset.train)
+    except ValueError:   # trajectories too short: the paper's test, no noise correction
+        sigma = None
+    out = []
+    for law in laws:
+        if law.evidence is None:
+            if config.test == "calibrated" and sigma is not None:
+                law = law.with_evidence(law_evidence(law, x, labels, sigma, max(n_tests, 1)))
+            else:
+                with np.errstate(all="ignore"):
+                    ratio = float(np.float64(law.R_random) / np.float64(law.R_true))
+                law = law.with_evidence(Evidence("factor", factor=ratio))
+        # correct for noise only where the noise floor explains the law's own scatter
+        ratio = law.evidence.noise_ratio
+        if sigma is not None and not np.isfinite(ratio):
+            ratio = law_evidence(law, x, labels, sigma, 1).noise_ratio
+        noisy = bool(sigma is not None and ratio >= 0.5)
+        out.extend(with_intervals([law], x, labels, sigma if noisy else None,
+                                  seed=config.seed))
+    return out
+
+
+def _calibrated_sums(found: SumsResult, x, labels, sigma, n_tests: int,
+                     config: FitConfig) -> SumsResult:
+    """The sum search's result with its law chosen by the calibrated test: the front point
+    of lowest penalised score among those passing it."""
+    from dslsearch.acceptance import law_evidence, passes
+
+    passing = []
+    for i, point in enumerate(found.front):
+        if point.law is not None:
+            ev = law_evidence(point.law, x, labels, sigma, n_tests)
+            if passes(ev, config.acceptance):
+                passing.append((point.penalised, i, point.law.with_evidence(ev)))
+    if not passing:
+        return dataclasses.replace(found, laws=[], chosen=-1)
+    _, chosen, law = min(passing, key=lambda t: (t[0], t[1]))
+    return dataclasses.replace(found, laws=[law], chosen=chosen)
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
@@ -167,8 +218,14 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
         found = fit_sums(dataset, table, config, sums, progress)
         if store is not None:
             store.save(skey, FIT_SUMS, found)
-    x, _ = segments(dataset, config)
+    x, labels = segments(dataset, config)
+    if config.test == "calibrated":
+        from dslsearch.acceptance import noise_floor
+
+        found = _calibrated_sums(found, x, labels, noise_floor(dataset.train),
+                                 max(result.n_fitted, 1) + found.n_library, config)
     laws = merge_searches(result.laws, found.laws, x, config.merge_tol)
+    laws = finish_laws(laws, dataset, config, max(result.n_fitted, 1) + found.n_library)
     return dataclasses.replace(
         result, laws=laws, sums=found, seconds=result.seconds + time.perf_counter() - t0,
         independent=_independent(laws, dataset, config))
