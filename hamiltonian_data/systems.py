@@ -14,8 +14,9 @@ y0 ~ U[−1, 1]², then a radius ~ U[r_min, r_max), rescale y0 to that radius, i
 ``solve_ivp`` (RK45, rtol = 1e-10 as HNN, and atol = 1e-10 where HNN kept scipy's 1e-6,
 which limits energy conservation to ~4e-5; the states differ from HNN's by < 1e-5) on ``linspace(0, 3, n_points)``, take dx/dt as the exact
 vector field at the integrated (noise-free) states, then add Gaussian noise to q and p whose
-std is ``noise`` times that variable's std over the noise-free data set (all trajectories). The noise is drawn even when ``noise = 0`` so that the initial states do not
-depend on the noise level. The first 25 trajectories are train, the last 25 test. The
+std is ``noise`` times that variable's std over the noise-free data set (all trajectories).
+The noise is drawn even when ``noise = 0`` so that the initial states do not depend on the
+noise level. The first 25 trajectories are train, the last 25 test. The
 random generator is ``numpy.random.default_rng(seed)`` (HNN used the legacy global
 ``np.random.seed``; the numbers differ, the distribution is the same).
 
@@ -51,8 +52,9 @@ class OdeSystem(System):
     on ``linspace(0, t_end, n_points)``, take dx/dt as the exact vector field at the
     integrated (noise-free) states, then add Gaussian noise to every state variable whose std
     is ``noise`` times that variable's std over the noise-free data set (all trajectories,
-    train and test): ``noise = 0.05`` is noise of 5 % of each variable's spread. The noise is drawn even when ``noise = 0``, so that the initial states do not
-    depend on the noise level. The first half of the trajectories (rounded down) are train,
+    train and test): ``noise = 0.05`` is noise of 5 % of each variable's spread. The noise
+    is drawn even when ``noise = 0``, so that the initial states do not depend on the noise
+    level. The first half of the trajectories (rounded down) are train,
     the rest test; the random generator is ``numpy.random.default_rng(seed)``.
 
     Class variables:
