@@ -215,3 +215,59 @@ def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
     with np.errstate(all="ignore"):
         values = np.asarray(law(x), np.float64)
     return evidence(values, gradients(law, x), labels, sigma, n_tests, factor)
+
+
+#: largest total degree of the polynomial in better laws that :func:`drop_explained` fits
+EXPLAIN_DEGREE = 3
+
+
+def _poly_features(values: list[np.ndarray], degree: int) -> np.ndarray:
+    """``(N, n_features)``: 1 and every monomial up to ``degree`` of the standardised
+    ``values`` (each ``(N,)``)."""
+    from itertools import combinations_with_replacement
+
+    Z = [(v - v.mean()) / (v.std() or 1.0) for v in values]
+    cols = [np.ones_like(Z[0])]
+    for k in range(1, degree + 1):
+        for combo in combinations_with_replacement(range(len(Z)), k):
+            cols.append(np.prod([Z[i] for i in combo], axis=0))
+    return np.stack(cols, axis=1)
+
+
+def explained_ratio(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                    sigma: np.ndarray, degree: int = EXPLAIN_DEGREE) -> float:
+    """How far a law is from a function of ``better`` laws, in units of its own noise.
+
+    The law's values ``(N,)`` are fitted by least squares with a polynomial (total degree
+    ``degree``) in the values of the ``better`` laws (each ``(N,)``); the residual sum of
+    squares is divided by the noise the law itself carries, ``sum_i sum_j (dg/dx_j)^2
+    sigma_j^2`` (``grads (N, d)``, ``sigma (d,)``). Below 1: at this noise the law is
+    indistinguishable from a function of the better laws. The noise of the better laws
+    mostly cancels in the residual where the law is nearly a function of them.
+    """
+    if not better:
+        return math.inf
+    F = _poly_features(better, degree)
+    coef, *_ = np.linalg.lstsq(F, values, rcond=None)
+    resid = values - F @ coef
+    centred = values - values.mean()
+    floor = max(float(((grads ** 2) @ (sigma ** 2)).sum()), FLOOR_REL * float(centred @ centred))
+    return float(resid @ resid) / floor if floor > 0 else math.inf
+
+
+def drop_explained(laws: list, x: np.ndarray, sigma: np.ndarray, limit: float = 1.0) -> list:
+    """``laws`` (best first) without those that :func:`explained_ratio` puts within
+    ``limit`` of a function of the laws kept before them (their own noise): near-laws that
+    approximate a better law's shape, and functions of better laws (``E²``, ``E_x + E_y``)."""
+    kept, kept_values = [], []
+    for law in laws:
+        with np.errstate(all="ignore"):
+            values = np.asarray(law(x), np.float64)
+            grads = gradients(law, x)
+        ok = np.isfinite(values).all() and np.isfinite(grads).all()
+        if ok and kept_values and explained_ratio(values, grads, kept_values, sigma) <= limit:
+            continue
+        kept.append(law)
+        if ok:
+            kept_values.append(values)
+    return kept

@@ -170,6 +170,27 @@ def test_fit_config_rejects_an_unknown_test():
         FitConfig(test="strict")
 
 
+def test_calibrated_test_rejects_fits_to_pure_noise():
+    from noether_search.stages import fit_laws
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 20, 2))                 # 30 trajectories of i.i.d. noise
+    ds = hamiltonian_data.Dataset.from_arrays(x, np.arange(20.0), ["q", "p"],
+                                              ["rad", "kg*m**2/s"])
+    result = fit_laws(ds, 5, FitConfig(workers=1))
+    assert result.laws == [] and result.n_survivors == 0
+
+
+def test_calibrated_test_names_the_fix_for_short_trajectories():
+    from noether_search.stages import fit_laws
+
+    x = np.random.default_rng(0).normal(size=(10, 4, 2))
+    ds = hamiltonian_data.Dataset.from_arrays(x, np.arange(4.0), ["q", "p"],
+                                              ["rad", "kg*m**2/s"])
+    with pytest.raises(ValueError, match="paper's test"):
+        fit_laws(ds, 3, FitConfig(workers=1))
+
+
 # -- end to end: the fit stage at noise 0.05 ------------------------------------------------
 @pytest.fixture(scope="module")
 def fits():
@@ -197,3 +218,26 @@ def test_a_law_is_accepted_on_the_noisy_pendulum(fits):
 def test_no_law_on_the_damped_oscillator(fits):
     _, result = fits["damped-oscillator"]
     assert result.laws == [] and result.independent.n_independent == 0
+
+
+def test_near_laws_and_functions_of_better_laws_are_dropped():
+    from dslsearch.acceptance import drop_explained
+
+    ds = load("pendulum", noise=0.1, seed=0)
+    x, _ = _points(ds)
+    energy = Law.parse("p**2 - 3*cos(q)", ds)
+    near = Law.parse("cos(0.93*p) + cos(q)", ds)     # the energy's shape for small swings
+    squared = Law.parse("(p**2 - 3*cos(q))**2", ds)
+    kept = drop_explained([energy, near, squared], x, noise_floor(ds.train))
+    assert kept == [energy]
+    # an independent law is kept, at noise and without
+    for noise in (0.0, 0.1):
+        osc = load("oscillator-2d", noise=noise)
+        x, _ = _points(osc)
+        ex = Law(Law.parse("px**2 + c0*x**2", osc).formula, [1.0], osc)
+        ey = Law(Law.parse("py**2 + c0*y**2", osc).formula, [1.0], osc)
+        assert drop_explained([ex, ey], x, noise_floor(osc.train)) == [ex, ey]
+    # noise-free: the near-law is far from a function of the energy
+    clean = load("pendulum")
+    x, _ = _points(clean)
+    assert len(drop_explained([energy, near], x, noise_floor(clean.train))) == 2

@@ -128,6 +128,11 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if any(not 0 <= k < len(plan.shards) for k in done):
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
+    sigma = None
+    if config.test == "calibrated":   # before any fitting: raises on too short trajectories
+        from dslsearch.acceptance import noise_floor
+
+        sigma = noise_floor(dataset.train)
     x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
@@ -155,10 +160,5 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     run_shards([k for k in range(len(plan.shards)) if k not in done], make_input, config,
                on_done)
     fits = FitRows.concat([rows[k] for k in sorted(rows)])
-    sigma = None
-    if config.test == "calibrated":
-        from dslsearch.acceptance import noise_floor
-
-        sigma = noise_floor(dataset.train)
     laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
     return _result(table, laws, fits, plan, config, key, len(done), t0)

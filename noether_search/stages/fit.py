@@ -129,8 +129,10 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
 def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     """``laws`` with their evidence (computed where missing) and their constants refitted
     with the noise-floor correction and given bootstrap intervals
-    (:mod:`dslsearch.uncertainty`)."""
-    from dslsearch.acceptance import Evidence, law_evidence, noise_floor
+    (:mod:`dslsearch.uncertainty`). With the calibrated test, laws that are within their
+    own noise of a function of better laws are left out
+    (:func:`dslsearch.acceptance.drop_explained`)."""
+    from dslsearch.acceptance import Evidence, drop_explained, law_evidence, noise_floor
     from dslsearch.fitting.plan import segments
     from dslsearch.uncertainty import with_intervals
 
@@ -139,6 +141,8 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
         sigma = noise_floor(dataset.train)
     except ValueError:   # trajectories too short: the paper's test, no noise correction
         sigma = None
+    if config.test == "calibrated" and sigma is not None:
+        laws = drop_explained(list(laws), x, sigma)
     out = []
     for law in laws:
         if law.evidence is None:
