@@ -325,6 +325,7 @@ def main(argv=None) -> None:
                     else:
                         row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
                     rows.append(row)
+                    print(table([row], "row").splitlines()[-3], file=sys.stderr)
                     print(f"{method} {name} noise {noise:g} seed {seed}: "
                           f"{row['seconds']:.1f} s, basis {row['basis']}, spurious "
                           f"{len(row['spurious'])}", file=sys.stderr, flush=True)

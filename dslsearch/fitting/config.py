@@ -15,13 +15,16 @@ from dslsearch.fitting.optimise import AdamConfig
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Settings of the fit stage. Fields marked (result) enter the config hash."""
+    """Settings of the fit stage. Fields marked (result) enter the config hash; those
+    marked (laws) select the laws from the fitted candidates without changing the fits, so
+    they stay out of it (the shards of a run serve every test; the fit stage rewrites the
+    run's laws for the test it ran)."""
 
-    test: str = "calibrated"      # (result) acceptance: "calibrated" (noise floor and
+    test: str = "calibrated"      # (laws) acceptance: "calibrated" (noise floor and
     #                               F-test, dslsearch.acceptance) or "factor" (the paper's)
     factor: float = 100.0         # (result) test "factor": accept when R_random >= factor *
     #                               R_true (also skips hopeless random-sequence fits)
-    acceptance: AcceptanceConfig = AcceptanceConfig()  # (result) calibrated thresholds
+    acceptance: AcceptanceConfig = AcceptanceConfig()  # (laws) calibrated thresholds
     seed: int = 0                 # (result) seed of the random-sequence shuffle
     fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
     window: int | None = None     # (result) split train trajectories into windows of this
@@ -40,7 +43,7 @@ class FitConfig:
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("workers", "backend", "scheduler"):
+        for k in ("workers", "backend", "scheduler", "test", "acceptance"):
             d.pop(k)
         return d
 

@@ -129,10 +129,8 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
 def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     """``laws`` with their evidence (computed where missing) and their constants refitted
     with the noise-floor correction and given bootstrap intervals
-    (:mod:`dslsearch.uncertainty`). With the calibrated test, laws that are within their
-    own noise of a function of better laws are left out
-    (:func:`dslsearch.acceptance.drop_explained`)."""
-    from dslsearch.acceptance import Evidence, drop_explained, law_evidence, noise_floor
+    (:mod:`dslsearch.uncertainty`)."""
+    from dslsearch.acceptance import Evidence, law_evidence, noise_floor
     from dslsearch.fitting.plan import segments
     from dslsearch.uncertainty import with_intervals
 
@@ -141,8 +139,6 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
         sigma = noise_floor(dataset.train)
     except ValueError:   # trajectories too short: the paper's test, no noise correction
         sigma = None
-    if config.test == "calibrated" and sigma is not None:
-        laws = drop_explained(list(laws), x, sigma)
     out = []
     for law in laws:
         if law.evidence is None:
@@ -189,8 +185,10 @@ def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult
     done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
     result = fit_table(table, dataset, config, progress, done=done,
                        on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD, rows))
-    # a finished run is not rewritten, unless its laws file is missing or damaged
-    if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
+    # a finished run is not rewritten, unless its laws file is missing or damaged, or the
+    # laws were selected by the calibrated test (the key does not name the test)
+    if (result.shards_done < result.shards_total or not store.usable(laws_key(key))
+            or config.test != "factor"):
         store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
 
@@ -236,9 +234,31 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
 
 
 def _independent(laws, dataset, config: FitConfig):
-    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states."""
+    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states.
+
+    With the calibrated test, a basis law within its own noise of a function of the basis
+    laws before it (:func:`dslsearch.acceptance.drop_explained`: a near-law that only
+    approximates a better law's shape within the noise) leaves the basis; its group joins
+    the near-misses."""
     from dslsearch.fitting.plan import segments
     from dslsearch.independence import independent_laws
 
     x, _ = segments(dataset, config)
-    return independent_laws(laws, x)
+    result = independent_laws(laws, x)
+    if config.test != "calibrated" or result.n_independent < 2:
+        return result
+    from dslsearch.acceptance import drop_explained, noise_floor
+
+    try:
+        sigma = noise_floor(dataset.train)
+    except ValueError:
+        return result
+    kept = drop_explained(list(result.basis), x, sigma)
+    if len(kept) == len(result.basis):
+        return result
+    keep = [any(b is k for k in kept) for b in result.basis]
+    dropped = [i for g, ok in zip(result.groups, keep) if not ok for i in g]
+    return dataclasses.replace(
+        result, basis=tuple(b for b, ok in zip(result.basis, keep) if ok),
+        groups=tuple(g for g, ok in zip(result.groups, keep) if ok), n_independent=len(kept),
+        near_misses=tuple(sorted((*result.near_misses, *dropped))))
