@@ -12,8 +12,11 @@ the training points instead, both answered from the data alone:
    over 7 samples, divided by the smoother's degrees of freedom). Propagated through the
    formula's gradient it predicts the within-trajectory sum of squares a true invariant
    would show, ``W_noise = sum_i (1 - 1/n_k(i)) sum_j (dg/dx_j)^2 sigma_j^2``. The formula
-   passes when its observed ``W`` is at most ``max_noise_ratio`` times that
-   (:attr:`Evidence.noise_ratio`): what remains along a trajectory is noise, not drift.
+   passes when its observed ``W`` is at most ``max_noise_ratio`` times that, and so is the
+   median over points of the pointwise ratio (residual² over predicted noise, scaled by
+   the median of chi-square(1); robust to a formula singular somewhere on the data)
+   (:attr:`Evidence.noise_ratio`: the larger of the two): what remains along a trajectory
+   is noise, not drift.
 2. **Signal.** The values must differ between trajectories far more than within them: the
    one-way analysis of variance ``F = (B / (K - 1)) / (W / (N - K))`` (B = T - W between
    trajectories, K trajectories or windows, N points) is tested against its null
@@ -41,6 +44,8 @@ NOISE_ORDER = 3
 #: the noise floor never falls below this fraction of the total sum of squares (float
 #: round-off of fitted constants; keeps 0/0 away from exactly conserved formulas)
 FLOOR_REL = 1e-12
+#: median of the chi-square distribution with one degree of freedom
+CHI2_1_MEDIAN = 0.454936423119573
 #: the tests that select which candidates become laws
 TESTS = ("calibrated", "factor")
 
@@ -189,9 +194,16 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
     means = np.bincount(labels, centred, K) / counts
     resid = centred - means[labels]
     W = float(resid @ resid)
-    floor = float(((1 - 1 / counts[labels]) * ((grads ** 2) @ (sigma ** 2))).sum())
-    floor = max(floor, FLOOR_REL * T)
+    pred = (1 - 1 / counts[labels]) * ((grads ** 2) @ (sigma ** 2))        # (N,)
+    pred = np.maximum(pred, FLOOR_REL * T / N)
+    floor = float(pred.sum())
     ratio = W / floor if floor > 0 else (0.0 if W == 0 else math.inf)
+    # robust to a few points of huge gradient (a formula singular on the data predicts
+    # huge noise there, which would excuse systematic drift everywhere else): the median
+    # of the pointwise ratio, scaled by the median of chi-square(1)
+    with np.errstate(all="ignore"):
+        pointwise = float(np.median(resid ** 2 / pred)) / CHI2_1_MEDIAN if floor > 0 else ratio
+    ratio = max(ratio, pointwise) if math.isfinite(pointwise) else ratio
     if T <= 0:
         p = 1.0
     elif W <= 0:

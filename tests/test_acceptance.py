@@ -103,6 +103,14 @@ def test_a_decaying_energy_fails(noise):
     assert not passes(ev), ev
 
 
+@pytest.mark.parametrize("noise,c", [(0.0, 0.0251), (0.1, 0.0219)])
+def test_a_formula_singular_on_the_data_fails(noise, c):
+    # cos(c/(p q)) is ~1 except near p q = 0, where its gradient (and so its predicted
+    # noise) explodes: the pointwise median of the noise ratio is not fooled
+    ev = _evidence("spring", "cos(c0/(p*q))", noise, params=[c])
+    assert not passes(ev) and ev.noise_ratio > 100
+
+
 def test_values_unrelated_to_the_trajectories_fail_the_f_test():
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(20), 30)

@@ -161,19 +161,23 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
 def _calibrated_sums(found: SumsResult, x, labels, sigma, n_tests: int,
                      config: FitConfig) -> SumsResult:
     """The sum search's result with its law chosen by the calibrated test: the front point
-    of lowest penalised score among those passing it."""
+    of lowest penalised score among those passing it (each point's ``accepted`` is the
+    calibrated test's verdict)."""
     from dslsearch.acceptance import law_evidence, passes
 
-    passing = []
+    passing, front = [], []
     for i, point in enumerate(found.front):
+        ok = False
         if point.law is not None:
             ev = law_evidence(point.law, x, labels, sigma, n_tests)
-            if passes(ev, config.acceptance):
+            ok = passes(ev, config.acceptance)
+            if ok:
                 passing.append((point.penalised, i, point.law.with_evidence(ev)))
+        front.append(dataclasses.replace(point, accepted=ok))
     if not passing:
-        return dataclasses.replace(found, laws=[], chosen=-1)
+        return dataclasses.replace(found, laws=[], chosen=-1, front=tuple(front))
     _, chosen, law = min(passing, key=lambda t: (t[0], t[1]))
-    return dataclasses.replace(found, laws=[law], chosen=chosen)
+    return dataclasses.replace(found, laws=[law], chosen=chosen, front=tuple(front))
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
