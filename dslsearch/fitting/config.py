@@ -10,14 +10,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Settings of the fit stage. Fields marked (result) enter the config hash."""
+    """Settings of the fit stage. Fields marked (result) enter the config hash; those
+    marked (laws) select the laws from the fitted candidates without changing the fits, so
+    they stay out of it (the shards of a run serve every test; the fit stage rewrites the
+    run's laws for the test it ran)."""
 
-    factor: float = 100.0         # (result) accept when R_random >= factor * R_true
+    test: str = "calibrated"      # (laws) acceptance: "calibrated" (noise floor and
+    #                               F-test, dslsearch.acceptance) or "factor" (the paper's)
+    factor: float = 100.0         # (result) test "factor": accept when R_random >= factor *
+    #                               R_true (also skips hopeless random-sequence fits)
+    acceptance: AcceptanceConfig = AcceptanceConfig()  # (laws) calibrated thresholds
     seed: int = 0                 # (result) seed of the random-sequence shuffle
     fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
     window: int | None = None     # (result) split train trajectories into windows of this
@@ -32,9 +40,13 @@ class FitConfig:
     memory_mb: int = 1024         # memory the fit aims to stay within, all processes
     #                               together (sizes the cached sub-formula values)
 
+    def __post_init__(self) -> None:
+        if self.test not in TESTS:
+            raise ValueError(f"test: expected one of {', '.join(TESTS)}, got {self.test!r}")
+
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("workers", "backend", "scheduler", "memory_mb"):
+        for k in ("workers", "backend", "scheduler", "memory_mb", "test", "acceptance"):
             d.pop(k)
         return d
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from dslsearch.fitting.backends import run_shards, warm_workers
 from dslsearch.fitting.config import FitConfig, fit_key
-from dslsearch.fitting.filter import FitStatus, accepted
+from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
@@ -37,7 +37,7 @@ class FitResult:
         n_candidates: candidates in the table; n_units: distinct fitting problems after
             stripping root-affine parameters; n_fitted: candidates with status OK;
             n_failed: NaN/inf or not converged; n_trivial; n_survivors: candidates passing
-            the random-sequence test.
+            the acceptance test (``config.test``).
         seconds: wall time of this call.
         key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`).
         shards_done: shards taken from ``done`` rather than fitted; shards_total: all shards.
@@ -88,11 +88,11 @@ def _result(table, laws: list[Law], fits: FitRows, plan: ShardPlan, config: FitC
             key: str, n_reused: int, t0: float) -> FitResult:
     status = fits.status
     failed = (status == FitStatus.NONFINITE) | (status == FitStatus.NOT_CONVERGED)
-    acc = accepted(status, fits.R_true, fits.R_random, config.factor)
     return FitResult(
         laws=laws, fits=fits, n_candidates=len(table.candidates), n_units=plan.n_units,
         n_fitted=int((status == FitStatus.OK).sum()), n_failed=int(failed.sum()),
-        n_trivial=int((status == FitStatus.TRIVIAL).sum()), n_survivors=int(acc.sum()),
+        n_trivial=int((status == FitStatus.TRIVIAL).sum()),
+        n_survivors=sum(law.n_merged for law in laws),
         seconds=time.perf_counter() - t0, key=key, shards_done=n_reused,
         shards_total=len(plan.shards))
 
@@ -125,6 +125,11 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if any(not 0 <= k < len(plan.shards) for k in done):
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
+    sigma = None
+    if config.test == "calibrated":   # before any fitting: raises on too short trajectories
+        from dslsearch.acceptance import noise_floor
+
+        sigma = noise_floor(dataset.train)
     x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
@@ -154,5 +159,5 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
                config, on_done)
     fits = FitRows.concat([rows[k] for k in sorted(rows)])
-    laws = merge_laws(table, x, fits, config)
+    laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
     return _result(table, laws, fits, plan, config, key, len(done), t0)
