@@ -1,7 +1,10 @@
 """The term library: parameter-free formulas of the candidate table, deduplicated.
 
 Every parameter-free candidate of at most ``term_size`` nodes is evaluated on the training
-points (the table's shared-subtree evaluator). *Composite* terms extend the library beyond
+points (the table's shared-subtree evaluator), except sums and differences ``a ± b``: both
+parts are smaller terms of the library, so such a term adds nothing to the sums it spans,
+and as a single term it would let the selection take a partial sum for one term and block
+the exact set (a greedy trap). *Composite* terms extend the library beyond
 the table's size without enumerating it (:class:`Composites`): unary operations (``sqrt``,
 ``log``, ``inv``, chains of up to two) applied to small terms, so ``1/sqrt(x² + y²)``
 (7 nodes), and products of two small terms, so ``ω1·ω2·cos(θ1 − θ2)`` (8 nodes). A term is dropped, with its status kept,
@@ -21,9 +24,11 @@ import numpy as np
 
 from dslsearch.fitting.evaluate import NodeValues
 from dslsearch.formula import Formula, apply
+from dslsearch.ops import ADD as ADD_CODE
 from dslsearch.ops import INV as INV_CODE
 from dslsearch.ops import MUL as MUL_CODE
-from dslsearch.ops import OPS, op_set
+from dslsearch.ops import INVALID, OPS, op_set
+from dslsearch.ops import SUB as SUB_CODE
 from dslsearch.fitting.objective import Segments, centred, is_trivial, within
 from dslsearch.fitting.skeleton import parameter_counts
 
@@ -35,6 +40,7 @@ class TermStatus(enum.IntEnum):
     NONFINITE = 1
     CONSTANT = 2
     DUPLICATE = 3
+    SUM = 4
 
     @property
     def message(self) -> str:
@@ -46,6 +52,7 @@ _MESSAGES = {
     TermStatus.NONFINITE: "produces NaN or inf on the data",
     TermStatus.CONSTANT: "constant on the data",
     TermStatus.DUPLICATE: "equal to a simpler term up to sign, scale and offset",
+    TermStatus.SUM: "a sum or difference of two smaller terms: in the span of the library",
 }
 
 
@@ -191,37 +198,45 @@ class _Plan:
     left: np.ndarray
     right: np.ndarray
     formulas: tuple[Formula, ...]
+    sizes: np.ndarray
 
 
-def _plan(table, nodes: np.ndarray, ok: np.ndarray, term_size: int, comp: Composites
-          ) -> _Plan:
-    """The composite terms of ``comp`` over the base terms ``nodes[ok]`` (unit-valid only)."""
+def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_size: int,
+          comp: Composites) -> _Plan:
+    """The composite terms of ``comp`` over the base terms ``nodes[ok]``, unit-valid only
+    (sums and differences are arguments of unary operations, never factors: a product
+    with a sum is a sum of products)."""
     codes = _unary_codes(comp.unary)
     sizes = table.size[nodes].astype(np.int64)
     small_mask = ok & (sizes <= max(comp.unary_size if codes else 0, comp.product_size))
-    small = nodes[small_mask]
-    ssize = sizes[small_mask]
+    small, ssize, ssum = nodes[small_mask], sizes[small_mask], is_sum[small_mask]
     dims = table.input_dims
     chains = [c for d in range(1, comp.unary_depth + 1) for c in _chains(codes, d)]
-    formulas, arg, ops = [], [], []
+    formulas, arg, ops, out_size = [], [], [], []
     for i in np.nonzero(ssize <= comp.unary_size)[0] if codes else []:
         base = table.formula(int(small[i]))
+        unit = base.unit_state(dims)
         for chain in chains:
-            f = base
+            u = unit
             for code in chain:
-                f = apply(code, f)
-            if f.is_valid(dims):
+                u = OPS[code].units.combine(u) if u is not INVALID else u
+            if u is not INVALID:
+                f = base
+                for code in chain:
+                    f = apply(code, f)
                 formulas.append(f)
                 arg.append(i)
                 ops.append(chain)
-    fac = np.nonzero(ssize <= comp.product_size)[0]
+                out_size.append(ssize[i] + len(chain))
+    fac = np.nonzero((ssize <= comp.product_size) & ~ssum)[0]
     li, ri = np.triu_indices(fac.size, 1)
     tot = ssize[fac[li]] + ssize[fac[ri]] + 1
     pick = (tot > term_size) & (tot <= comp.product_max)
     left, right = fac[li[pick]], fac[ri[pick]]
     formulas += [apply(MUL_CODE, table.formula(int(small[i])), table.formula(int(small[j])))
                  for i, j in zip(left, right)]
-    return _Plan(small, tuple(ops), np.asarray(arg, np.int64), left, right, tuple(formulas))
+    return _Plan(small, tuple(ops), np.asarray(arg, np.int64), left, right, tuple(formulas),
+                 np.concatenate([np.asarray(out_size, np.int64), tot[pick]]))
 
 
 def _unary_codes(names: str) -> list[int]:
@@ -289,12 +304,13 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
     cands = table.candidates
     nodes = cands[(pc[cands] == 0) & (table.size[cands] <= term_size)].astype(np.int64)
     fit_points = np.asarray(fit_points)
+    is_sum = np.isin(table.op[nodes], (ADD_CODE, SUB_CODE))
     finite, constant, Vf = _screen_values(_node_values(table, x, nodes), nodes.size,
                                           x.shape[0], fit_points, chunk)
     sizes = table.size[nodes].astype(np.int64)
     formulas: tuple[Formula, ...] = ()
     if composites is not None:
-        plan = _plan(table, nodes, finite & ~constant, term_size, composites)
+        plan = _plan(table, nodes, finite & ~constant, is_sum, term_size, composites)
         n_c = len(plan.formulas)
         if n_c:
             step = max(16, min(chunk, chunk * nodes.size // max(n_c, 1)))
@@ -302,26 +318,28 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
                                         fit_points, step)
             nodes = np.concatenate([nodes, -1 - np.arange(n_c)])
             finite, constant = np.concatenate([finite, fc]), np.concatenate([constant, cc])
+            is_sum = np.concatenate([is_sum, np.zeros(n_c, bool)])
             Vf = np.concatenate([Vf, Vc])
-            sizes = np.concatenate([sizes, [f.size for f in plan.formulas]])
+            sizes = np.concatenate([sizes, plan.sizes])
             formulas = plan.formulas
             order = np.argsort(sizes, kind="stable")   # composites among terms of their size
-            nodes, finite, constant, Vf, sizes = (a[order] for a in (nodes, finite, constant,
-                                                                     Vf, sizes))
-    return _deduplicated(nodes, finite, constant, Vf, sizes, seg_fit, digits, table,
+            nodes, finite, constant, is_sum, Vf, sizes = (
+                a[order] for a in (nodes, finite, constant, is_sum, Vf, sizes))
+    return _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
                          formulas)
 
 
-def _deduplicated(nodes, finite, constant, Vf, sizes, seg_fit, digits, table, formulas
-                  ) -> TermLibrary:
+def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
+                  formulas) -> TermLibrary:
     """The library of the screened terms: statuses set, duplicates of simpler terms out."""
     status = np.full(nodes.size, TermStatus.OK, np.int8)
     duplicate_of = np.full(nodes.size, -1, np.int64)
+    status[is_sum] = TermStatus.SUM
     status[~finite] = TermStatus.NONFINITE
     Vf = centred(Vf)                                                        # (n_all, M)
     norm = np.sqrt(np.einsum("gm,gm->g", Vf, Vf))
     constant = constant | ~(norm > 0)
-    status[finite & constant] = TermStatus.CONSTANT
+    status[finite & constant & ~is_sum] = TermStatus.CONSTANT
     ok = np.nonzero(status == TermStatus.OK)[0]
     Z = Vf[ok] / norm[ok, None]
     first, inverse = _unique_up_to_sign(Z, digits)

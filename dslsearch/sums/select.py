@@ -74,50 +74,57 @@ def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
     return A @ Q, lam
 
 
-def smallest_root(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray,
-                  iterations: int = 100) -> np.ndarray:
-    """Smallest eigenvalue of each arrowhead matrix ``[[diag(lam), beta], [beta', gamma]]``.
+def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: int
+                   ) -> np.ndarray:
+    """Smallest eigenvalue of each arrowhead matrix ``[[diag(lam), beta], [beta', gamma]]``,
+    exact for the ``keep`` smallest (and any that could be among them), a lower bound for
+    the others.
 
     Args:
         lam: ``(r,)`` ascending, the same for every matrix.
         beta: ``(r, n)`` borders; gamma: ``(n,)`` corners.
+        keep: how many of the smallest are needed exactly.
 
-    The eigenvalue is the root below ``lam[0]`` and ``gamma`` of the secular function
-    ``f(mu) = gamma - mu - sum_i beta_i² / (lam_i - mu)`` (decreasing there, ``f(0) >= 0``
-    for a positive semidefinite matrix). Newton steps inside a bracket ``[lo, hi]`` that
-    every evaluation of ``f`` narrows, bisection where a step leaves it; results lie in
-    ``[0, min(lam[0], gamma)]`` (round-off is clipped).
+    Bounds per matrix: replacing ``diag(lam)`` by ``lam[0]·I`` lowers the matrix, so the
+    2×2 problem ``[[lam[0], |beta|], [|beta|, gamma]]`` bounds the eigenvalue from below;
+    keeping only the first border entry (a subspace) bounds it from above. Only matrices
+    whose lower bound does not exceed the ``keep``-th smallest upper bound can be among the
+    ``keep`` smallest; those are solved by ``eigvalsh``. Negative round-off is clipped to 0.
     """
     if lam.size == 0:
         return np.clip(gamma, 0.0, None)
-    b2 = beta * beta
-    lo = np.zeros_like(gamma)
-    hi = np.clip(np.minimum(gamma, lam[0]), 0.0, None)
-    mu = lo.copy()
-    with np.errstate(all="ignore"):
-        for _ in range(iterations):
-            d = lam[:, None] - mu[None, :]
-            q = b2 / d
-            f = gamma - mu - q.sum(0)
-            lo = np.where(f >= 0, mu, lo)
-            hi = np.where(f < 0, mu, hi)
-            nxt = mu + f / (1.0 + (q / d).sum(0))
-            inside = (nxt > lo) & (nxt < hi)
-            nxt = np.where(inside, nxt, 0.5 * (lo + hi))
-            if (np.abs(nxt - mu) <= 4e-16 * np.maximum(hi, 1e-300)).all():
-                break
-            mu = nxt
-    return np.clip(mu, 0.0, None)
+
+    def two_by_two(a, b2, c):
+        return 0.5 * ((a + c) - np.sqrt((a - c) ** 2 + 4.0 * b2))
+
+    with np.errstate(invalid="ignore"):                  # gamma = inf: excluded terms
+        low = two_by_two(lam[0], np.einsum("rn,rn->n", beta, beta), gamma)
+        up = two_by_two(lam[0], beta[0] ** 2, gamma)
+    low, up = np.where(np.isfinite(gamma), low, np.inf), np.where(np.isfinite(gamma), up, np.inf)
+    k = min(keep, up.size) - 1
+    threshold = np.partition(up, k)[k] if k >= 0 else -np.inf
+    need = np.nonzero(low <= threshold * (1.0 + 1e-9) + 1e-300)[0]
+    R = low.copy()
+    if need.size:
+        r = lam.size
+        A = np.zeros((need.size, r + 1, r + 1))
+        A[:, np.arange(r), np.arange(r)] = lam
+        A[:, :r, r] = A[:, r, :r] = beta[:, need].T
+        A[:, r, r] = gamma[need]
+        R[need] = np.linalg.eigvalsh(A)[:, 0]
+    return np.clip(R, 0.0, None)
 
 
-def _extend(cross: Cross, terms: tuple[int, ...], rel_tol: float = 1e-10) -> np.ndarray:
-    """``(n,)`` minimal R of ``terms`` plus each library term (inf for terms already in,
-    and for terms in the span of ``terms``).
+def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e-10
+            ) -> np.ndarray:
+    """``(n,)`` minimal R of ``terms`` plus each library term: exact for the ``keep`` best
+    (and any that could be among them), a lower bound for the others; inf for terms
+    already in and for terms in the span of ``terms``.
 
     The set's own pencil is diagonalised once (``B``, ``lam``); each candidate term is
     split into its part in that span (``a``) and the rest (norm ``rho``), which makes the
-    enlarged pencil an arrowhead matrix solved by :func:`smallest_root`: ``O(k n)`` per set
-    after the cached row products, no per-candidate eigensolve.
+    enlarged pencil an arrowhead matrix (:func:`smallest_roots`): ``O(k n)`` per set after
+    the cached row products, and eigensolves only for the few that can rank high.
     """
     S = list(terms)
     ct, cw = cross.rows(S)                                     # (k, n)
@@ -129,7 +136,9 @@ def _extend(cross: Cross, terms: tuple[int, ...], rel_tol: float = 1e-10) -> np.
     ok = rho2 > rel_tol
     rho = np.sqrt(np.where(ok, rho2, 1.0))
     beta = (b - lam[:, None] * a) / rho
-    R = smallest_root(lam, beta, eWe / (rho * rho))
+    gamma = np.where(ok, eWe / (rho * rho), np.inf)
+    gamma[S] = np.inf
+    R = smallest_roots(lam, beta, gamma, keep + len(S))
     R = np.where(ok & np.isfinite(R), R, np.inf)
     R[S] = np.inf
     return R
@@ -150,13 +159,28 @@ def swap_refine(cross: Cross, start: TermSet, exact: float = 0.0, sweeps: int = 
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
-            Rj = _extend(cross, rest)
+            Rj = _extend(cross, rest, 1)
             j = int(np.argmin(Rj))
             if Rj[j] < R * (1.0 - 1e-9) and j != terms[i]:
                 terms[i], R, changed = j, float(Rj[j]), True
         if not changed:
             break
     return TermSet(tuple(sorted(terms)), R)
+
+
+def prune(cross: Cross, start: TermSet, exact: float) -> TermSet:
+    """Drop terms of a set conserved to round-off (``R <= exact``) while it stays so: the
+    beam may reach an exact set only through a term whose coefficient is round-off."""
+    terms = list(start.terms)
+    while len(terms) > 1:
+        rests = [terms[:i] + terms[i + 1:] for i in range(len(terms))]
+        R = [max(float(_set_basis(*(m[:, r] for m in cross.rows(r)))[1][:1].min(
+            initial=np.inf)), 0.0) for r in rests]
+        i = int(np.argmin(R))
+        if R[i] > exact:
+            break
+        terms = rests[i]
+    return TermSet(tuple(sorted(terms)), start.R) if len(terms) < len(start.terms) else start
 
 
 def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarray,
@@ -240,7 +264,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
         found: dict[tuple[int, ...], float] = {}
         for current in levels[-1]:
-            R = _extend(cross, current.terms)
+            R = _extend(cross, current.terms, beam)
             key = rank_key(R, size[list(current.terms)].sum() + size, exact)
             for j in np.argsort(key, kind="stable")[:beam]:
                 if not np.isfinite(R[j]):
@@ -255,4 +279,9 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         levels.append(_ordered(list(dict.fromkeys(level)), size, exact))
         if progress:
             progress(len(levels))
+    if levels[-1][0].R <= exact:
+        small = prune(cross, levels[-1][0], exact)
+        if len(small.terms) < len(levels):
+            k = len(small.terms)
+            levels = levels[:k - 1] + [[small] + [ts for ts in levels[k - 1] if ts != small]]
     return levels
