@@ -37,6 +37,8 @@ class SumsConfig:
     #                             most independent invariants an autonomous flow has)
     further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
     #                             the best law's
+    retry_without_sums: bool = True  # a round that ends above `exact` searches again
+    #                             without the library's sums of two terms (a greedy trap)
 
     def composites(self):
         """The :class:`~dslsearch.sums.library.Composites` of these settings."""

@@ -1,10 +1,11 @@
 """The term library: parameter-free formulas of the candidate table, deduplicated.
 
 Every parameter-free candidate of at most ``term_size`` nodes is evaluated on the training
-points (the table's shared-subtree evaluator), except sums and differences ``a ± b``: both
-parts are smaller terms of the library, so such a term adds nothing to the sums it spans,
-and as a single term it would let the selection take a partial sum for one term and block
-the exact set (a greedy trap). *Composite* terms extend the library beyond
+points (the table's shared-subtree evaluator). Sums and differences ``a ± b`` are marked
+(``is_sum``): both parts are smaller terms of the library, so such a term adds nothing to
+the span, only a cheaper way to take a partial sum, which helps the selection to a law
+(``px² + py²`` in an energy) or traps it (``cos θ1 + cos θ2`` where the law weighs them
+2:1); the search can leave them out. *Composite* terms extend the library beyond
 the table's size without enumerating it (:class:`Composites`): unary operations (``sqrt``,
 ``log``, ``inv``, chains of up to two) applied to small terms, so ``1/sqrt(x² + y²)``
 (7 nodes), and products of two small terms, so ``ω1·ω2·cos(θ1 − θ2)`` (8 nodes). A term is dropped, with its status kept,
@@ -40,7 +41,6 @@ class TermStatus(enum.IntEnum):
     NONFINITE = 1
     CONSTANT = 2
     DUPLICATE = 3
-    SUM = 4
 
     @property
     def message(self) -> str:
@@ -52,7 +52,6 @@ _MESSAGES = {
     TermStatus.NONFINITE: "produces NaN or inf on the data",
     TermStatus.CONSTANT: "constant on the data",
     TermStatus.DUPLICATE: "equal to a simpler term up to sign, scale and offset",
-    TermStatus.SUM: "a sum or difference of two smaller terms: in the span of the library",
 }
 
 
@@ -92,6 +91,7 @@ class TermLibrary:
         Z: ``(n, M)`` kept terms' values on the M fitting points, centred, unit norm.
         Zw: ``(n, M)`` the same minus their per-trajectory means (points in segment order).
         sizes: ``(n,)`` nodes of each kept term.
+        is_sum: ``(n,)`` the kept term is a sum or difference of two smaller terms.
         table: the candidate table of the node ids; composites: the composite terms.
     """
 
@@ -102,6 +102,7 @@ class TermLibrary:
     Z: np.ndarray
     Zw: np.ndarray
     sizes: np.ndarray = None
+    is_sum: np.ndarray = None
     table: object = None
     composites: tuple = ()
 
@@ -110,21 +111,23 @@ class TermLibrary:
         node = int(self.nodes[self.kept[t]])
         return self.table.formula(node) if node >= 0 else self.composites[-1 - node]
 
-    def complement(self, G: np.ndarray | None, seg) -> tuple[np.ndarray, np.ndarray,
-                                                              np.ndarray]:
-        """``(keep (n',), Z' (n', M), Zw' (n', M))``: the kept terms with the values ``G``
-        ``(m, M)`` on the fitting points (laws found before) projected out, renormalised;
-        terms left with less than :data:`MIN_REST` of their norm (the found laws
-        themselves) are dropped. ``G`` None: the library as it is."""
+    def complement(self, G: np.ndarray | None, seg, sums: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(keep (n',), Z' (n', M), Zw' (n', M))``: the kept terms (without the sums of
+        two terms unless ``sums``) with the values ``G`` ``(m, M)`` on the fitting points
+        (laws found before) projected out, renormalised; terms left with less than
+        :data:`MIN_REST` of their norm (the found laws themselves) are dropped. ``G``
+        None: nothing projected out."""
+        keep = np.arange(self.n_terms) if sums else np.nonzero(~self.is_sum)[0]
         if G is None or not len(G):
-            return np.arange(self.n_terms), self.Z, self.Zw
+            return keep, self.Z[keep], self.Zw[keep]
         Gc = G - G.mean(1, keepdims=True)
         Q, _ = np.linalg.qr(Gc.T)                                            # (M, m)
-        Z = self.Z - (self.Z @ Q) @ Q.T
+        Z = self.Z[keep] - (self.Z[keep] @ Q) @ Q.T
         norm = np.sqrt(np.einsum("nm,nm->n", Z, Z))
-        keep = np.nonzero(norm > MIN_REST)[0]
-        Z = Z[keep] / norm[keep, None]
-        return keep, Z, within(Z, seg)
+        rest = np.nonzero(norm > MIN_REST)[0]
+        Z = Z[rest] / norm[rest, None]
+        return keep[rest], Z, within(Z, seg)
 
     @property
     def n_terms(self) -> int:
@@ -334,12 +337,11 @@ def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, t
     """The library of the screened terms: statuses set, duplicates of simpler terms out."""
     status = np.full(nodes.size, TermStatus.OK, np.int8)
     duplicate_of = np.full(nodes.size, -1, np.int64)
-    status[is_sum] = TermStatus.SUM
     status[~finite] = TermStatus.NONFINITE
     Vf = centred(Vf)                                                        # (n_all, M)
     norm = np.sqrt(np.einsum("gm,gm->g", Vf, Vf))
     constant = constant | ~(norm > 0)
-    status[finite & constant & ~is_sum] = TermStatus.CONSTANT
+    status[finite & constant] = TermStatus.CONSTANT
     ok = np.nonzero(status == TermStatus.OK)[0]
     Z = Vf[ok] / norm[ok, None]
     first, inverse = _unique_up_to_sign(Z, digits)
@@ -351,4 +353,4 @@ def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, t
     kept = ok[first_sorted]
     Zk = Z[first_sorted]
     return TermLibrary(nodes, status, duplicate_of, kept, Zk, within(Zk, seg_fit),
-                       sizes[kept], table, formulas)
+                       sizes[kept], is_sum[kept], table, formulas)

@@ -198,16 +198,22 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     front: list[FrontPoint] = []
     chosen: list[int] = []
     laws: list[Law] = []
+    removed: list[np.ndarray] = []        # values of every law found, dependent ones too
     for r in range(max_laws):
-        found = np.stack([law(x) for law in laws]) if laws else None
-        point = _round(lib, table, x, segs, seg_fit, fit_points, dataset, sums, config,
-                       found, r, laws, front,
-                       (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
+        found = np.stack(removed) if removed else None
+        point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
+                       laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
                        if progress else None)
         if point < 0:
             break
+        law = front[point].law
+        removed.append(law(x))
+        if laws and _dependent(law, laws, x):
+            front[point] = dataclasses.replace(front[point], accepted=False, message=(
+                "a function of the laws found before (projected out, not reported)"))
+            continue
         chosen.append(point)
-        laws.append(front[point].law)
+        laws.append(law)
     if progress:
         progress(n_steps, n_steps)
     return SumsResult(laws=laws, front=tuple(front), chosen=chosen[0] if chosen else -1,
@@ -216,27 +222,41 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                       seconds=time.perf_counter() - t0, law_points=tuple(chosen))
 
 
-def _round(lib: TermLibrary, table, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
+def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
+    """True when ``law`` is a function of ``laws`` on the states ``x`` (``L²`` beside
+    ``L``: linearly independent of it, functionally not)."""
+    from dslsearch.independence import independent_laws
+
+    return independent_laws([*laws, law], x).n_independent <= len(laws)
+
+
+def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
            progress) -> int:
     """One round of the search: append its front to ``front``; the index of its law in
-    ``front`` (-1: none accepted)."""
-    keep, Z, Zw = lib.complement(None if found is None else found[:, fit_points], seg_fit)
-    size = lib.sizes[keep]
-    levels = beam_search(Z, Zw, size, sums.max_terms, sums.beam, sums.exact,
-                         sums.pair_screen, sums.refine, progress=progress)
-    best = min((max(law.R_true, sums.exact) for law in laws), default=math.inf)
+    ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
+    searches again without the library's sums of two terms, when ``retry_without_sums``;
+    the better law of the two searches (lower penalised score) is the round's."""
     start = len(front)
-    for ts in _front(levels):
-        p = _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset,
-                         sums, config, found)
-        if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
-            p = dataclasses.replace(p, accepted=False, message=(
-                f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of the "
-                "best law found"))
-        front.append(dataclasses.replace(p, round=r))
-    passing = [i for i in range(start, len(front)) if front[i].accepted]
-    return min(passing, key=lambda i: (front[i].penalised, i)) if passing else -1
+    best = min((max(law.R_true, sums.exact) for law in laws), default=math.inf)
+    for with_sums in (True, False) if sums.retry_without_sums else (True,):
+        keep, Z, Zw = lib.complement(None if found is None else found[:, fit_points],
+                                     seg_fit, with_sums)
+        levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
+                             sums.pair_screen, sums.refine, progress=progress)
+        for ts in _front(levels):
+            p = _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset,
+                             sums, config, found)
+            if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
+                p = dataclasses.replace(p, accepted=False, message=(
+                    f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of "
+                    "the best law found"))
+            front.append(dataclasses.replace(p, round=r))
+        passing = [i for i in range(start, len(front)) if front[i].accepted]
+        point = min(passing, key=lambda i: (front[i].penalised, i)) if passing else -1
+        if point >= 0 and front[point].R_true <= sums.exact:
+            break
+    return point
 
 
 def _front_point(lib: TermLibrary, terms: list[int], R_fit: float, x, segs, dataset,
