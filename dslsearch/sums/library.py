@@ -1,14 +1,16 @@
-"""The term library: parameter-free formulas of the candidate table, deduplicated.
+"""The term library: parameter-free formulas of the candidate table and composite terms
+built from them, deduplicated.
 
 Every parameter-free candidate of at most ``term_size`` nodes is evaluated on the training
-points (the table's shared-subtree evaluator). Sums and differences ``a ± b`` are marked
-(``is_sum``): both parts are smaller terms of the library, so such a term adds nothing to
-the span, only a cheaper way to take a partial sum, which helps the selection to a law
-(``px² + py²`` in an energy) or traps it (``cos θ1 + cos θ2`` where the law weighs them
-2:1); the search can leave them out. *Composite* terms extend the library beyond
+points (the table's shared-subtree evaluator). *Composite* terms extend the library beyond
 the table's size without enumerating it (:class:`Composites`): unary operations (``sqrt``,
 ``log``, ``inv``, chains of up to two) applied to small terms, so ``1/sqrt(x² + y²)``
-(7 nodes), and products of two small terms, so ``ω1·ω2·cos(θ1 − θ2)`` (8 nodes). A term is dropped, with its status kept,
+(7 nodes), and products of two small terms, so ``ω1·ω2·cos(θ1 − θ2)`` (8 nodes). Sums and
+differences ``a ± b`` are marked (``is_sum``): both parts are smaller terms of the library,
+so such a term adds nothing to the span, only a cheaper way to take a partial sum, which
+helps the selection to a law (``px² + py²`` in an energy) or traps it (``cos θ1 + cos θ2``
+where the law weighs them 2:1); the search can leave them out. A term is dropped, with its
+status kept,
 when it is not finite on the data, when it is constant there, or when it duplicates a
 simpler term up to sign, scale and offset (coefficients absorb scale and sign, and R is
 invariant to an additive constant, so such terms span the same sums). What remains is
@@ -30,7 +32,7 @@ from dslsearch.ops import INV as INV_CODE
 from dslsearch.ops import MUL as MUL_CODE
 from dslsearch.ops import INVALID, OPS, op_set
 from dslsearch.ops import SUB as SUB_CODE
-from dslsearch.fitting.objective import Segments, centred, is_trivial, within
+from dslsearch.fitting.objective import Segments, is_trivial, within
 from dslsearch.fitting.skeleton import parameter_counts
 
 
@@ -138,19 +140,35 @@ class TermLibrary:
         return int((self.status == status).sum())
 
 
+#: values held at once while screening terms (points per chunk times terms): 2e6 float64,
+#: 16 MB per copy
+VALUES = 2_000_000
+
 #: a term whose part outside the laws found so far has less than this norm (of 1) is one
 #: of them: dropped from the search for further laws
 MIN_REST = 1e-4
 
 
-def _unique_up_to_sign(Z: np.ndarray, digits: int) -> tuple[np.ndarray, np.ndarray]:
+def _unique_up_to_sign(Z: np.ndarray, digits: int, block: int = 2048
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """``(first, inverse)`` of rows of ``Z`` equal up to sign after rounding; ``first`` are
-    the indices of the first (simplest) row of each class, ``inverse`` its class per row."""
-    probe = np.random.default_rng(0).standard_normal(Z.shape[1])
-    sign = np.where(Z @ probe < 0, -1.0, 1.0)
+    the indices of the first (simplest) row of each class, ``inverse`` its class per row.
+
+    Each rounded row is reduced to two 64-bit hashes (its dot products, wrapping, with two
+    fixed random integer vectors), ``block`` rows at a time: memory ``O(n)`` beyond ``Z``,
+    and a chance of two different rows sharing both hashes of about ``n² / 2^128``."""
+    rng = np.random.default_rng(0)
+    probe = rng.standard_normal(Z.shape[1])
+    mix = rng.integers(-2 ** 62, 2 ** 62, (Z.shape[1], 2), dtype=np.int64)
     scale = 10.0 ** digits
-    keys = np.round(Z * sign[:, None] * scale).astype(np.int64)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    hashes = np.empty((Z.shape[0], 2), np.int64)
+    for i in range(0, Z.shape[0], block):
+        z = Z[i:i + block]
+        sign = np.where(z @ probe < 0, -1.0, 1.0)
+        keys = np.round(z * sign[:, None] * scale).astype(np.int64)
+        with np.errstate(over="ignore"):
+            hashes[i:i + block] = keys @ mix
+    _, first, inverse = np.unique(hashes, axis=0, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
 
 
@@ -296,8 +314,8 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
         fit_points: ``(M,)`` sorted indices of the fitting points.
         term_size: largest term of the table in nodes.
         digits: rounding of the standardised values when looking for duplicates.
-        chunk: points evaluated at once (bounds memory for long data; composites take
-            fewer at once, so that their values stay within the same budget).
+        chunk: points evaluated at once at most (fewer when the terms are many: at most
+            :data:`VALUES` values at once).
         composites: which composite terms to add (None: none).
 
     Returns:
@@ -309,25 +327,31 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
     fit_points = np.asarray(fit_points)
     is_sum = np.isin(table.op[nodes], (ADD_CODE, SUB_CODE))
     finite, constant, Vf = _screen_values(_node_values(table, x, nodes), nodes.size,
-                                          x.shape[0], fit_points, chunk)
+                                          x.shape[0], fit_points,
+                                          max(16, min(chunk, VALUES // max(nodes.size, 1))))
     sizes = table.size[nodes].astype(np.int64)
     formulas: tuple[Formula, ...] = ()
     if composites is not None:
         plan = _plan(table, nodes, finite & ~constant, is_sum, term_size, composites)
         n_c = len(plan.formulas)
         if n_c:
-            step = max(16, min(chunk, chunk * nodes.size // max(n_c, 1)))
+            step = max(16, min(chunk, VALUES // n_c))
             fc, cc, Vc = _screen_values(_composite_values(table, x, plan), n_c, x.shape[0],
                                         fit_points, step)
             nodes = np.concatenate([nodes, -1 - np.arange(n_c)])
             finite, constant = np.concatenate([finite, fc]), np.concatenate([constant, cc])
             is_sum = np.concatenate([is_sum, np.zeros(n_c, bool)])
-            Vf = np.concatenate([Vf, Vc])
             sizes = np.concatenate([sizes, plan.sizes])
             formulas = plan.formulas
             order = np.argsort(sizes, kind="stable")   # composites among terms of their size
-            nodes, finite, constant, is_sum, Vf, sizes = (
-                a[order] for a in (nodes, finite, constant, is_sum, Vf, sizes))
+            nodes, finite, constant, is_sum, sizes = (
+                a[order] for a in (nodes, finite, constant, is_sum, sizes))
+            where = np.empty_like(order)
+            where[order] = np.arange(order.size)
+            values = np.empty((order.size, Vf.shape[1]))
+            values[where[:Vf.shape[0]]] = Vf
+            values[where[Vf.shape[0]:]] = Vc
+            Vf = values
     return _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
                          formulas)
 
@@ -338,12 +362,13 @@ def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, t
     status = np.full(nodes.size, TermStatus.OK, np.int8)
     duplicate_of = np.full(nodes.size, -1, np.int64)
     status[~finite] = TermStatus.NONFINITE
-    Vf = centred(Vf)                                                        # (n_all, M)
+    Vf -= Vf.mean(1, keepdims=True)                       # centred in place, (n_all, M)
     norm = np.sqrt(np.einsum("gm,gm->g", Vf, Vf))
     constant = constant | ~(norm > 0)
     status[finite & constant] = TermStatus.CONSTANT
     ok = np.nonzero(status == TermStatus.OK)[0]
-    Z = Vf[ok] / norm[ok, None]
+    Z = Vf[ok]
+    Z /= norm[ok, None]
     first, inverse = _unique_up_to_sign(Z, digits)
     first_sorted = np.sort(first)
     rep = first[inverse]                       # each ok row's representative (its first)
