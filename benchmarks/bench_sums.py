@@ -108,8 +108,9 @@ def core_oscillator(n_traj: int = 12, seed: int = 0):
 
 
 def rotor_pair(n_traj: int = 12, seed: int = 0):
-    """H = p1² + p2² + p1·p2·cos(q1 − q2) − cos q1 (dimensionless): its coupling term has
-    8 nodes, a product of two small terms."""
+    """H = p1² + p2² + p1·p2·cos(q1 − q2) − cos q1 − 2 cos q2 (angles in rad, momenta in
+    kg·m²/s, unit constants): its coupling term has 8 nodes, a product of two small
+    terms."""
     from hamiltonian_data import Dataset
 
     rng = np.random.default_rng(seed)
@@ -120,12 +121,15 @@ def rotor_pair(n_traj: int = 12, seed: int = 0):
     def rhs(_, s):
         q1, q2, p1, p2 = s
         c, sn = np.cos(q1 - q2), np.sin(q1 - q2)
-        return [2 * p1 + p2 * c, 2 * p2 + p1 * c, p1 * p2 * sn - np.sin(q1), -p1 * p2 * sn]
+        return [2 * p1 + p2 * c, 2 * p2 + p1 * c, p1 * p2 * sn - np.sin(q1),
+                -p1 * p2 * sn - 2 * np.sin(q2)]
 
     xs = _integrate(rhs, starts, t)
-    ds = Dataset.from_arrays(xs, t, ["q1", "q2", "p1", "p2"], [""] * 4, name="rotor-pair")
+    ds = Dataset.from_arrays(xs, t, ["q1", "q2", "p1", "p2"],
+                             ["rad", "rad", "kg*m**2/s", "kg*m**2/s"], name="rotor-pair")
     return ds, [lambda X: (X[:, 2] ** 2 + X[:, 3] ** 2
-                           + X[:, 2] * X[:, 3] * np.cos(X[:, 0] - X[:, 1]) - np.cos(X[:, 0]))]
+                           + X[:, 2] * X[:, 3] * np.cos(X[:, 0] - X[:, 1]) - np.cos(X[:, 0])
+                           - 2 * np.cos(X[:, 1]))]
 
 
 def anisotropic(n_traj: int = 12, seed: int = 0):
