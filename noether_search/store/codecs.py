@@ -148,6 +148,7 @@ def _encode_sums(f: h5py.File, result) -> None:
     g.create_dataset("message", data=_strings(p.message for p in front), dtype=_STR)
     g.create_dataset("law", data=_strings(json.dumps(p.law.to_json()) if p.law else ""
                                           for p in front), dtype=_STR)
+    g.create_dataset("round", data=np.asarray([p.round for p in front], np.int64))
 
 
 def _sums_attrs(result) -> dict:
@@ -158,7 +159,8 @@ def _sums_attrs(result) -> dict:
         variables = variables or (p.law.variables if p.law else ())
     return {"config": json.dumps(dataclasses.asdict(result.config), sort_keys=True),
             "variables": json.dumps([list(v) for v in variables]), "chosen": result.chosen,
-            "n_library": result.n_library, "seconds": result.seconds}
+            "n_library": result.n_library, "seconds": result.seconds,
+            "law_points": json.dumps(list(result.law_points))}
 
 
 def _decode_sums(f: h5py.File):
@@ -175,9 +177,13 @@ def _decode_sums(f: h5py.File):
             R_fit=float(g["R_fit"][i]), law=law, R_true=float(g["R_true"][i]),
             R_random=float(g["R_random"][i]), penalised=float(g["penalised"][i]),
             status=int(g["status"][i]), message=_text(g["message"][i]),
-            accepted=bool(g["accepted"][i])))
+            accepted=bool(g["accepted"][i]),
+            round=int(g["round"][i]) if "round" in g else 0))
     chosen = int(f.attrs["chosen"])
-    return SumsResult(laws=[front[chosen].law] if chosen >= 0 else [], front=tuple(front),
+    points = json.loads(f.attrs["law_points"]) if "law_points" in f.attrs else (
+        [chosen] if chosen >= 0 else [])
+    return SumsResult(laws=[front[i].law for i in points], front=tuple(front),
+                      law_points=tuple(points),
                       chosen=chosen, term_nodes=f["term_nodes"][()],
                       term_status=f["term_status"][()], duplicate_of=f["duplicate_of"][()],
                       n_library=int(f.attrs["n_library"]),
