@@ -222,3 +222,6 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
     if store is not None:
         store.write_json("neural.json", result.to_json())
     return result
+
+#: the stage under the name ``noether_search`` exports it as
+neural_noether = neural
