@@ -103,19 +103,23 @@ def test_stage_is_stored_and_resumed(tmp_path, monkeypatch):
     data = oscillator()
     store = ResultsStore.open(tmp_path / "run")
     first = neural(data, TINY, store, baseline_config=small_baseline())
-    assert len(first.selection) == 2 and first.run.inner_lr in TINY.inner_lrs
+    assert len(first.selection) == 4 and first.run.inner_lr in TINY.inner_lrs
+    assert first.run.val_rmse == min(r.val_rmse for r in first.selection)   # validated
+    assert {r.embed_seed for r in first.selection} == {0, 1}
     assert set(first.rmse) == {"baseline", "control", "neural", "symbolic", "oracle"}
     assert first.rmse["symbolic"] is None and first.rmse["oracle"] is None  # no invariant
     assert first.probe is None and np.isfinite(first.rmse["neural"])
     assert json.loads((store.root / "neural.json").read_text())["neural_rmse"] == \
         pytest.approx(first.rmse["neural"])
-    run = store.load(f"{first.run_key}/final", NEURAL_RUN)            # codec round trip
-    assert run.inner_lr == first.run.inner_lr and run.embed_dim == 2
-    for name, tensor in first.run.embed_state.items():
+    run = store.load(f"{first.run_key}/select/1", NEURAL_RUN)         # codec round trip
+    kept = first.selection[1]
+    assert run.inner_lr == kept.inner_lr and run.embed_dim == 2 and run.embed_seed == 1
+    assert run.val_rmse == kept.val_rmse
+    for name, tensor in kept.embed_state.items():
         torch.testing.assert_close(run.embed_state[name], tensor)
 
-    # delete the final run: only it is recomputed, the selection comes from the store
-    store.delete(f"{first.run_key}/final")
+    # delete one run: only it is recomputed, the others come from the store
+    store.delete(f"{first.run_key}/select/1")
     store.delete(f"{first.run_key}/rollouts")
     calls = []
     import noether_search.stages._neural as steps
@@ -158,7 +162,7 @@ def test_cli_json_has_the_keys(tmp_path, oscillator_csv):
     from noether_search.cli import cli
 
     res = CliRunner().invoke(cli, ["neural", "--data", str(oscillator_csv), "--epochs", "2",
-                                   "--inner-lrs", "0.1", "--embed-hidden", "8",
+                                   "--inner-lrs", "0.1", "--inits", "1", "--embed-hidden", "8",
                                    "--out", str(tmp_path / "r"), "--json"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -170,3 +174,14 @@ def test_cli_json_has_the_keys(tmp_path, oscillator_csv):
     res = CliRunner().invoke(cli, ["neural", "--data", str(oscillator_csv), "--inner-lrs",
                                    "fast", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "comma-separated positive rates" in res.output
+
+
+def test_report_has_the_neural_section(tmp_path):
+    from noether_search.report import write_report
+
+    store = ResultsStore.open(tmp_path / "run")
+    neural(oscillator(), TINY, store, baseline_config=small_baseline())
+    files = write_report(store.root)
+    tex = files.tex.read_text()
+    assert "Neural Noether Network" in tex and "neural_rmse_by_step" in files.figures
+    assert files.data.neural["neural_rmse"] > 0

@@ -86,7 +86,7 @@ def _check(model, embed, inner_lr: float, epochs: int, lr: float, embed_lr: floa
 def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
                dxdt: Tensor | np.ndarray, dt: float, inner_lr: float, *, epochs: int = 100,
                lr: float = 1e-3, embed_lr: float = 1e-3, scheme: str = "central",
-               progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
+               learn_inner_lr: bool = False, progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
     """Meta-train copies of the MLP and the embedding jointly (Algorithm 1, full batch).
 
     Args:
@@ -98,6 +98,8 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         epochs: outer steps (one per epoch, full batch).
         lr: Adam rate of θ (λ_out); embed_lr: Adam rate of φ (λ_emb).
         scheme: the Noether loss's finite-difference scheme.
+        learn_inner_lr: also train log λ (with the embedding's rate), starting at
+            ``inner_lr``; the returned ``inner_lr`` is the kept state's.
         progress: called with 1 after each epoch.
 
     Returns:
@@ -112,14 +114,18 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     net, g = copy.deepcopy(model), copy.deepcopy(embed).to(x.dtype)
     for p in (*net.parameters(), *g.parameters()):
         p.requires_grad_(True)
-    opt = torch.optim.Adam([{"params": list(net.parameters()), "lr": lr},
-                            {"params": list(g.parameters()), "lr": embed_lr}])
+    log_lr = torch.tensor(math.log(inner_lr), dtype=x.dtype, requires_grad=learn_inner_lr)
+    groups = [{"params": list(net.parameters()), "lr": lr},
+              {"params": list(g.parameters()), "lr": embed_lr}]
+    if learn_inner_lr:
+        groups.append({"params": [log_lr], "lr": embed_lr})
+    opt = torch.optim.Adam(groups)
     losses: list[float] = []
     best = (math.inf, 0, None)
     diverged = False
     for epoch in range(epochs + 1):        # the loss of state `epoch`, then a step from it
         scale = embedding_scale(g, x, differentiable=True)                   # (k,)
-        pred = noether_predict(net, g, x, dt, inner_lr, scale, create_graph=True,
+        pred = noether_predict(net, g, x, dt, log_lr.exp(), scale, create_graph=True,
                                scheme=scheme)                                # (N, d)
         loss = ((pred - dxdt) ** 2).mean()
         value = float(loss.detach())
@@ -128,7 +134,8 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
             break
         losses.append(value)
         if value < best[0]:
-            best = (value, epoch, (_snapshot(net), _snapshot(g)))
+            lam = float(log_lr.detach().exp()) if learn_inner_lr else float(inner_lr)
+            best = (value, epoch, (_snapshot(net), _snapshot(g), lam))
         if epoch == epochs:
             break
         opt.zero_grad(set_to_none=True)
@@ -136,10 +143,10 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         opt.step()
         if progress is not None:
             progress(1)
-    model_state, embed_state = best[2]
+    model_state, embed_state, kept_lr = best[2]
     g.load_state_dict(embed_state)
     return NeuralMetaResult(
-        model_state=model_state, embed_state=embed_state, inner_lr=float(inner_lr),
+        model_state=model_state, embed_state=embed_state, inner_lr=kept_lr,
         scale=embedding_scale(g, x).double().numpy(),
         train_loss_history=np.asarray(losses[1:], dtype=np.float64),
         final_train_loss=best[0], initial_train_loss=losses[0] if losses else math.nan,

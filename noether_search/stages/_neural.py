@@ -88,14 +88,14 @@ def split_validation(dataset, fraction: float):
     return part(fit), part(val)
 
 
-def initial_embedding(dim: int, config):
-    """The embedding g_φ0, initialised from ``config.seed`` (the global RNG is untouched)."""
+def initial_embedding(dim: int, config, seed: int):
+    """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched)."""
     import torch
 
     from noether_search.neural import Embedding
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+        torch.manual_seed(seed)
         return Embedding(dim, config.embed_dim, config.embed_hidden)
 
 
@@ -125,13 +125,15 @@ def neural_field(base_model, run: NeuralRun, dataset):
                        torch.as_tensor(np.asarray(run.scale), dtype=torch.float32))
 
 
-def _train(base_model, dataset, config, inner_lr: float, outer_lr: float) -> NeuralRun:
-    """Meta-train the MLP and a fresh embedding on ``dataset``'s training pairs."""
+def _train(base_model, dataset, config, inner_lr: float, outer_lr: float,
+           seed: int) -> NeuralRun:
+    """Meta-train the MLP and an embedding initialised from ``seed`` on ``dataset``'s
+    training pairs."""
     from noether_search.neural import meta_train
     from noether_search.stages._common import train_pairs
 
     x, dxdt = train_pairs(dataset)
-    r = meta_train(base_model, initial_embedding(dataset.dim, config), x, dxdt,
+    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed), x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
                    embed_lr=config.embed_lr)
     return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
@@ -140,7 +142,8 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float) -> Neu
                      embed_lr=float(config.embed_lr), scale=r.scale,
                      final_train_loss=r.final_train_loss,
                      initial_train_loss=r.initial_train_loss, history=r.train_loss_history,
-                     best_epoch=r.best_epoch, diverged=r.diverged, seconds=r.seconds)
+                     best_epoch=r.best_epoch, diverged=r.diverged, seconds=r.seconds,
+                     embed_seed=int(seed))
 
 
 def select(base_model, dataset, config, store, run_key: str, report) -> tuple[NeuralRun, ...]:
@@ -154,12 +157,12 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
     fit, val = split_validation(dataset, config.val_fraction)
     grid = config.grid()
     runs = []
-    for j, (lam, lr) in enumerate(grid):
+    for j, (lam, lr, seed) in enumerate(grid):
         report("select", j, len(grid))
         key = f"{run_key}/select/{j}"
         run = store.load_cached(key, NEURAL_RUN) if store is not None else None
         if run is None:
-            run = _train(base_model, fit, config, lam, lr)
+            run = _train(base_model, fit, config, lam, lr, seed)
             rmse = train_rollout_rmse(neural_field(base_model, run, dataset), val,
                                       config.horizon)
             run = replace(run, val_rmse=float(rmse) if math.isfinite(rmse) else math.inf)
@@ -170,22 +173,9 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
     return tuple(runs)
 
 
-def final(base_model, dataset, config, selection, store, run_key: str, report) -> NeuralRun:
-    """The setting with the lowest validation RMSE, meta-trained on every training
-    trajectory (``{run_key}/final``)."""
-    from noether_search.store.codecs import NEURAL_RUN
-
-    key = f"{run_key}/final"
-    report("final", 0, 1)
-    run = store.load_cached(key, NEURAL_RUN) if store is not None else None
-    if run is None:
-        best = min(selection, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse)
-                   else math.inf)
-        run = _train(base_model, dataset, config, best.inner_lr, best.outer_lr)
-        if store is not None:
-            store.save(key, NEURAL_RUN, run)
-    report("final", 1, 1)
-    return run
+def best(selection) -> NeuralRun:
+    """The run with the lowest validation RMSE (non-finite ones last)."""
+    return min(selection, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
 
 
 def oracle(base_model, dataset, config, store, run_key: str, report):

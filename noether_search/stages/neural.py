@@ -5,10 +5,11 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
 
 1. baseline (:func:`train_baseline`): ``baseline/{hash}``, shared with ``rank``;
 2. selection: the training trajectories are split into a fitting and a validation part
-   (:func:`split_validation`); for every inner rate λ and outer rate of the config the MLP
-   and a fresh embedding are meta-trained on the fitting part and rolled out on the
-   validation part, ``{run}/select/{j}``; the setting with the lowest validation RMSE wins;
-3. the chosen setting meta-trained on every training trajectory, ``{run}/final``;
+   (:func:`split_validation`); for every inner rate λ, outer rate and embedding
+   initialisation of the config the MLP and the embedding are meta-trained on the fitting
+   part and rolled out on the validation part, ``{run}/select/{j}``;
+3. the neural model is the run with the lowest validation RMSE (the validated model itself,
+   not a retraining: with a randomly initialised embedding a retraining lands elsewhere);
 4. the control (:func:`train_control`): the baseline trained further with the plain task
    loss for the same epochs and outer rates, ``{run}/control/{j}``;
 5. the oracle: the known invariant screened and meta-tailored as ``rank`` does it,
@@ -18,7 +19,8 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
    one for the same test trajectories and seed); the linear probe of the known invariant on
    the test states; ``neural.json`` (:meth:`NeuralResult.to_json`).
 
-Nothing is chosen on test data: λ and the outer rate by validation rollouts, the epoch by
+Nothing is chosen on test data: λ, the outer rate and the embedding's initialisation by
+validation rollouts, the epoch by
 the post-step training loss, the control's rate by training rollouts (as in ``rank``).
 """
 
@@ -51,6 +53,8 @@ class NeuralConfig:
     outer_lrs: tuple[float, ...] = (1e-3, 1e-4)  # Adam rates of θ tried (as rank's)
     embed_lr: float = 1e-3    # Adam rate of φ (λ_emb of Algorithm 1)
     inner_lrs: tuple[float, ...] = (1e-2, 1e-1, 1.0)  # inner rates λ tried
+    inits: int = 2            # embedding initialisations tried per setting (seeds seed,
+    #                           seed + 1, …): meta-training from a random g_φ varies with it
     val_fraction: float = 0.25  # share of training trajectories held out for selection
     seed: int = 0             # seed of the baseline, the embedding's initialisation and
     #                           meta-training
@@ -68,9 +72,10 @@ class NeuralConfig:
         return MetaConfig(epochs=self.epochs, outer_lrs=tuple(self.outer_lrs), seed=self.seed,
                           select="rollout", horizon=self.horizon)
 
-    def grid(self) -> list[tuple[float, float]]:
-        """``(inner_lr, outer_lr)`` settings tried in the selection, in order."""
-        return [(lam, lr) for lam in self.inner_lrs for lr in self.outer_lrs]
+    def grid(self) -> list[tuple[float, float, int]]:
+        """``(inner_lr, outer_lr, embedding seed)`` settings tried in the selection."""
+        return [(lam, lr, self.seed + i) for lam in self.inner_lrs for lr in self.outer_lrs
+                for i in range(self.inits)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,7 +103,7 @@ class NeuralResult:
         baseline: the ``BaselineResult`` (the vanilla MLP).
         selection: one :class:`NeuralRun` per setting of ``config.grid()`` (trained on the
             fitting split, ``val_rmse`` on the validation split).
-        run: the chosen setting trained on every training trajectory (the neural model).
+        run: the run of ``selection`` with the lowest validation RMSE (the neural model).
         control: the baseline fine-tuned with the plain task loss.
         oracle: the known invariant meta-tailored (None without one, or when it cannot
             tailor).
@@ -151,10 +156,13 @@ class NeuralResult:
             "oracle_formula": ro.formula.get("oracle") or None,
             "horizon": ro.horizon["baseline"],
             "chosen": {"inner_lr": self.run.inner_lr, "outer_lr": self.run.outer_lr,
-                       "embed_lr": self.run.embed_lr, "best_epoch": self.run.best_epoch,
+                       "embed_lr": self.run.embed_lr, "embed_seed": self.run.embed_seed,
+                       "val_rmse": _num(self.run.val_rmse),
+                       "best_epoch": self.run.best_epoch,
                        "train_loss": _num(self.run.final_train_loss),
                        "initial_train_loss": _num(self.run.initial_train_loss)},
             "selection": [{"inner_lr": r.inner_lr, "outer_lr": r.outer_lr,
+                           "embed_seed": r.embed_seed,
                            "val_rmse": _num(r.val_rmse), "train_loss": _num(r.final_train_loss)}
                           for r in self.selection],
             "control": self.control.to_json(),
@@ -201,8 +209,7 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
     run_key = f"neural/{config.key(dataset.content_hash(), base.key)}"
     with clock("select"):
         selection = steps.select(base.model, dataset, config, store, run_key, report)
-    with clock("final"):
-        run = steps.final(base.model, dataset, config, selection, store, run_key, report)
+    run = steps.best(selection)
     with clock("control"):
         report("control", 0, 1)
         control = train_control(base.model, dataset, config.meta_config(), store,

@@ -498,10 +498,10 @@ class NeuralRun:
         initial_train_loss: the same at the start (baseline θ, initial φ).
         history: (epochs,) post-step training MSE after each epoch.
         best_epoch: the epoch whose state was kept (0 = the start).
-        val_rmse: rollout RMSE on the validation trajectories (nan for the final run,
-            trained on every training trajectory).
+        val_rmse: rollout RMSE on the validation trajectories.
         diverged: whether training stopped on a non-finite loss.
         seconds: wall time of the run.
+        embed_seed: the seed of the embedding's initialisation.
     """
 
     model_state: dict
@@ -519,6 +519,7 @@ class NeuralRun:
     val_rmse: float = math.nan
     diverged: bool = False
     seconds: float = math.nan
+    embed_seed: int = 0
 
 
 def _encode_neural(f, run: NeuralRun) -> None:
@@ -546,7 +547,7 @@ def _decode_neural(f) -> NeuralRun:
                      initial_train_loss=float(a["initial_train_loss"]),
                      history=f["train_loss_history"][()], best_epoch=int(a["best_epoch"]),
                      val_rmse=float(a["val_rmse"]), diverged=bool(a["diverged"]),
-                     seconds=float(a["seconds"]))
+                     seconds=float(a["seconds"]), embed_seed=int(a["embed_seed"]))
 
 
 def _neural_attrs(run: NeuralRun) -> dict:
@@ -554,11 +555,11 @@ def _neural_attrs(run: NeuralRun) -> dict:
             "inner_lr": run.inner_lr, "outer_lr": run.outer_lr, "embed_lr": run.embed_lr,
             "final_train_loss": run.final_train_loss,
             "initial_train_loss": run.initial_train_loss, "best_epoch": run.best_epoch,
-            "val_rmse": run.val_rmse, "diverged": run.diverged, "seconds": run.seconds}
+            "val_rmse": run.val_rmse, "diverged": run.diverged, "seconds": run.seconds,
+            "embed_seed": run.embed_seed}
 
 
-#: ``neural/{key}/select/{j}`` (one hyper-parameter setting, trained on the fitting split
-#: and scored on the validation split) and ``neural/{key}/final`` (the chosen setting,
-#: trained on every training trajectory): meta-trained predictor and embedding
+#: ``neural/{key}/select/{j}``: one setting (inner rate, outer rate, embedding seed)
+#: meta-trained on the fitting split and scored on the validation split
 NEURAL_RUN: Codec[NeuralRun] = Codec("neural-run", 1, _encode_neural, _decode_neural,
                                      attrs=_neural_attrs)
