@@ -119,6 +119,7 @@ def _print(summary: dict, root: Path) -> None:
     probe = ("–" if summary["probe_r2"] is None else f"{summary['probe_r2']:.3f}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stage_seconds"].items())
     con.print(escape(f"Chosen on validation: inner rate {chosen['inner_lr']:g}, outer rate "
-                     f"{chosen['outer_lr']:g}, embedding seed {chosen['embed_seed']}. Linear-probe R² of the known invariant on "
-                     f"the learned embedding (test states): {probe}. Stages: {stages}. "
+                     f"{chosen['outer_lr']:g}, embedding seed {chosen['embed_seed']}. "
+                     "Linear-probe R² of the known invariant on the learned embedding "
+                     f"(test states): {probe}. Stages: {stages}. "
                      f"Total {summary['seconds']} s. Summary: {root / 'neural.json'}"))

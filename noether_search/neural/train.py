@@ -6,7 +6,7 @@ batch over the training pairs (x_i, dx_i/dt):
     s        = std of g_φ over the batch, per component      (differentiable in φ)
     φ'_i     = φ0 − λ ∇_{φ_i} L_Noether(x_i; g_φ, s)          (inner step, graph kept)
     L_task   = mean_i |f_{θ,φ'_i}(x_i) − dx_i/dt|²
-    θ ← Adam(θ, ∇θ L_task),   φ ← Adam(φ, ∇φ L_task)          (second order, two rates)
+    θ ← Adam(θ, ∇θ L_task),   φ ← Adam(φ, ∇φ L_task)         (second order, two rates)
 
 so the embedding is trained only by how much conserving it improves the predictions: a
 constant or useless g_φ gives no gain, and nothing pulls it that way (paper App. B). θ starts
@@ -86,7 +86,7 @@ def _check(model, embed, inner_lr: float, epochs: int, lr: float, embed_lr: floa
 def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
                dxdt: Tensor | np.ndarray, dt: float, inner_lr: float, *, epochs: int = 100,
                lr: float = 1e-3, embed_lr: float = 1e-3, scheme: str = "central",
-               learn_inner_lr: bool = False, progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
+               progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
     """Meta-train copies of the MLP and the embedding jointly (Algorithm 1, full batch).
 
     Args:
@@ -98,8 +98,6 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         epochs: outer steps (one per epoch, full batch).
         lr: Adam rate of θ (λ_out); embed_lr: Adam rate of φ (λ_emb).
         scheme: the Noether loss's finite-difference scheme.
-        learn_inner_lr: also train log λ (with the embedding's rate), starting at
-            ``inner_lr``; the returned ``inner_lr`` is the kept state's.
         progress: called with 1 after each epoch.
 
     Returns:
@@ -114,18 +112,14 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     net, g = copy.deepcopy(model), copy.deepcopy(embed).to(x.dtype)
     for p in (*net.parameters(), *g.parameters()):
         p.requires_grad_(True)
-    log_lr = torch.tensor(math.log(inner_lr), dtype=x.dtype, requires_grad=learn_inner_lr)
-    groups = [{"params": list(net.parameters()), "lr": lr},
-              {"params": list(g.parameters()), "lr": embed_lr}]
-    if learn_inner_lr:
-        groups.append({"params": [log_lr], "lr": embed_lr})
-    opt = torch.optim.Adam(groups)
+    opt = torch.optim.Adam([{"params": list(net.parameters()), "lr": lr},
+                            {"params": list(g.parameters()), "lr": embed_lr}])
     losses: list[float] = []
     best = (math.inf, 0, None)
     diverged = False
     for epoch in range(epochs + 1):        # the loss of state `epoch`, then a step from it
         scale = embedding_scale(g, x, differentiable=True)                   # (k,)
-        pred = noether_predict(net, g, x, dt, log_lr.exp(), scale, create_graph=True,
+        pred = noether_predict(net, g, x, dt, inner_lr, scale, create_graph=True,
                                scheme=scheme)                                # (N, d)
         loss = ((pred - dxdt) ** 2).mean()
         value = float(loss.detach())
@@ -134,8 +128,7 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
             break
         losses.append(value)
         if value < best[0]:
-            lam = float(log_lr.detach().exp()) if learn_inner_lr else float(inner_lr)
-            best = (value, epoch, (_snapshot(net), _snapshot(g), lam))
+            best = (value, epoch, (_snapshot(net), _snapshot(g)))
         if epoch == epochs:
             break
         opt.zero_grad(set_to_none=True)
@@ -143,10 +136,10 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         opt.step()
         if progress is not None:
             progress(1)
-    model_state, embed_state, kept_lr = best[2]
+    model_state, embed_state = best[2]
     g.load_state_dict(embed_state)
     return NeuralMetaResult(
-        model_state=model_state, embed_state=embed_state, inner_lr=kept_lr,
+        model_state=model_state, embed_state=embed_state, inner_lr=float(inner_lr),
         scale=embedding_scale(g, x).double().numpy(),
         train_loss_history=np.asarray(losses[1:], dtype=np.float64),
         final_train_loss=best[0], initial_train_loss=losses[0] if losses else math.nan,
