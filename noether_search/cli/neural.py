@@ -100,6 +100,8 @@ def _print(summary: dict, root: Path) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from noether_search.cli.rank import _short
+
     con = console()
     table = Table(title=f"Long-term prediction RMSE ({summary['system']}, test set, "
                         f"{summary['horizon']} steps)")
@@ -109,7 +111,8 @@ def _print(summary: dict, root: Path) -> None:
     rows = [("vanilla MLP", "–", "baseline"),
             ("control (fine-tuned, no law)", "–", "control"),
             ("neural Noether", f"learned g: R^d → R^{k}", "neural"),
-            ("symbolic Noether", summary["symbolic_formula"] or "– (no rank run in store)",
+            ("symbolic Noether", _short(summary["symbolic_formula"]) if
+             summary["symbolic_formula"] else "– (no rank run in store)",
              "symbolic"),
             ("oracle", summary["oracle_formula"] or "– (no known invariant)", "oracle")]
     for label, law, name in rows:

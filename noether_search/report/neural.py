@@ -72,27 +72,26 @@ def plot_neural_rmse_by_step(data):
 
 def neural_section(data, figs: dict, tex_dir: Path) -> list[str]:
     """LaTeX lines of the neural Noether section ([] when the store has no ``neural`` run)."""
-    from noether_search.report.latex import _figure, _m, _table, escape, num
+    from noether_search.report.latex import _any_formula, _figure, _m, _table, num
 
     s = getattr(data, "neural", None)
     if not s:
         return []
     out = [r"\section{Neural Noether Network (learned conserved embedding)}",
            "A Noether Network whose conserved quantity is a neural embedding "
-           rf"$g_\phi: \mathbb{{R}}^d \to \mathbb{{R}}^{{{int(s['config']['embed_dim'])}}}$, "
+           rf"$g_\phi: \mathbf{{R}}^d \to \mathbf{{R}}^{{{int(s['config']['embed_dim'])}}}$, "
            "meta-learned with the predictor (Algorithm 1 of Noether Networks), against the "
            "vanilla MLP, the control (the baseline trained further with the plain task loss "
            "for as many epochs), the symbolic Noether model of the ranking stage and the "
            f"oracle; test rollouts over {int(s['horizon'])} steps."]
-    laws = {"symbolic": s.get("symbolic_formula") or "-- (no ranking run in the store)",
-            "oracle": s.get("oracle_formula") or "-- (no known invariant)",
-            "neural": "learned $g_\\phi$"}
-    rows = []
-    for name, (label, _, _) in NEURAL_MODELS.items():
-        law = laws.get(name, "--")
-        law_tex = law if name == "neural" else (r"\texttt{" + escape(law) + "}"
-                                                if not law.startswith("--") else law)
-        rows.append([label, law_tex, _m(num(s.get(f"{name}_rmse")))])
+    def law(key: str, missing: str) -> str:
+        return _any_formula(str(s[key]), data) if s.get(key) else missing
+
+    laws = {"neural": "learned $g_\\phi$",
+            "symbolic": law("symbolic_formula", "-- (no ranking run in the store)"),
+            "oracle": law("oracle_formula", "-- (no known invariant)")}
+    rows = [[label, laws.get(name, "--"), _m(num(s.get(f"{name}_rmse")))]
+            for name, (label, _, _) in NEURAL_MODELS.items()]
     out += _table("llr", ["model", "conservation loss", "RMSE"], rows)
     chosen = s.get("chosen") or {}
     probe = s.get("probe_r2")
