@@ -189,3 +189,17 @@ def test_report_has_the_neural_section(tmp_path):
     tex = files.tex.read_text()
     assert "Neural Noether Network" in tex and "neural_rmse_by_step" in files.figures
     assert files.data.neural["neural_rmse"] > 0
+
+
+def test_validation_split_by_trajectories_and_in_time():
+    from noether_search.stages._neural import split_validation
+
+    fit, val = split_validation(oscillator(n_traj=8), 0.25)
+    assert (len(fit.train), len(val.train)) == (3, 1) and len(fit.test) == 4
+    t = np.arange(40) * DT
+    one = Dataset.from_arrays([np.stack([np.cos(t), -np.sin(t)], axis=1)], t, names=["q", "p"],
+                              units=["", ""])
+    fit, val = split_validation(one, 0.25)
+    n = len(one.train[0])
+    assert len(fit.train[0]) + len(val.train[0]) == n and len(val.train[0]) == round(0.25 * n)
+    assert val.train[0].t[0] > fit.train[0].t[-1]

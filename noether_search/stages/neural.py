@@ -20,8 +20,8 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
    the test states; ``neural.json`` (:meth:`NeuralResult.to_json`).
 
 Nothing is chosen on test data: λ, the outer rate and the embedding's initialisation by
-validation rollouts, the epoch by
-the post-step training loss, the control's rate by training rollouts (as in ``rank``).
+validation rollouts, the epoch by the post-step training loss, the control's rate by
+training rollouts (as in ``rank``).
 """
 
 from __future__ import annotations
