@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dslsearch.law import Law
 from noether_search.report.collect import ReportData, ReportedLaw
+from noether_search.report.neural import neural_section
 from noether_search.report.figures import FigureFile
 
 _SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -355,6 +356,7 @@ def render(data: ReportData, figures: dict[str, FigureFile], tex_dir: str | Path
     body += _searched(data, figures, tex_dir)
     body += _laws_section(data, top)
     body += _comparison(data, figures, tex_dir)
+    body += neural_section(data, figures, tex_dir)
     body += _stages(data)
     body.append(r"\end{document}")
     return "\n".join(body) + "\n"
