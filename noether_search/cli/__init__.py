@@ -22,6 +22,7 @@ _COMMANDS: dict[str, str] = {
     "rank": "rank",
     "report": "report",
     "export": "export",
+    "video": "video",
 }
 
 
