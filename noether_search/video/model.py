@@ -34,7 +34,12 @@ class FrameEncoder(nn.Module):
 
 
 class FrameDecoder(nn.Module):
-    """(..., latent) vectors -> (..., S, S) frames in [0, 1]."""
+    """(..., latent) vectors -> (..., S, S) frames (about [0, 1]; unbounded).
+
+    The output layer is linear: with a sigmoid, the dark background (most pixels) drives the
+    logits negative at the start of training, the sigmoid saturates and the model never
+    leaves the blank frame. Predictions are clipped to [0, 1] for evaluation.
+    """
 
     def __init__(self, cfg: PredictorConfig):
         super().__init__()
@@ -50,7 +55,7 @@ class FrameDecoder(nn.Module):
         lead = z.shape[:-1]
         h = self.proj(z.reshape(-1, z.shape[-1]))
         h = h.view(-1, 4 * self.c, self.side, self.side)   # (N, 4c, S/8, S/8)
-        x = torch.sigmoid(self.deconvs(h))                   # (N, 1, S, S)
+        x = self.deconvs(h)                                  # (N, 1, S, S)
         return x.view(*lead, x.shape[-2], x.shape[-1])
 
 
@@ -65,31 +70,39 @@ class Predictor(nn.Module):
         self.cells = nn.ModuleList(nn.LSTMCell(sizes[i], cfg.hidden) for i in range(cfg.layers))
         self.readout = nn.Linear(cfg.hidden, cfg.latent)
 
-    def outputs(self, history: torch.Tensor, actions: torch.Tensor,
-                horizon: int) -> torch.Tensor:
+    def outputs(self, history: torch.Tensor, actions: torch.Tensor, horizon: int,
+                teacher: torch.Tensor | None = None) -> torch.Tensor:
         """The LSTM outputs, one per frame after the first.
 
         Args:
             history: (B, H, S, S) the H given frames x_0..x_{H−1}.
-            actions: (B, H−1+horizon) torques a_0..a_{H+horizon−2} [N·m]; a_t acts
+            actions: (B, ≥ H−1+horizon) torques a_0..a_{H+horizon−2} [N·m]; a_t acts
                 between frame t and t+1.
             horizon: number of frames to predict after the history.
+            teacher: (B, H+horizon, S, S) true frames, or None. Given (training with
+                teacher forcing, as SVG trains), every input is a true frame; None
+                (prediction), frames after the history are the model's own predictions.
 
         Returns:
             (B, H−1+horizon, latent) outputs o_1..o_{H−1+horizon}; ``decoder(o_t)`` is the
-            prediction of frame t (teacher-forced inside the history, closed-loop after).
+            prediction of frame t.
         """
         B, H, S, _ = history.shape
+        L = H - 1 + horizon
         state = [(history.new_zeros(B, self.cfg.hidden),) * 2 for _ in self.cells]
+        if teacher is not None:                       # encode every input frame at once
+            codes = self.encoder(teacher[:, :L].reshape(B * L, S, S)).view(B, L, -1)
         outs, frame = [], history[:, 0]
-        for t in range(H - 1 + horizon):
-            inp = torch.cat([self.encoder(frame), actions[:, t:t + 1]], dim=1)  # (B, latent+1)
+        for t in range(L):
+            code = codes[:, t] if teacher is not None else self.encoder(frame)
+            inp = torch.cat([code, actions[:, t:t + 1]], dim=1)   # (B, latent+1)
             for i, cell in enumerate(self.cells):
                 state[i] = cell(inp, state[i])
                 inp = state[i][0]
-            out = torch.tanh(self.readout(inp))                                 # (B, latent)
+            out = torch.tanh(self.readout(inp))                    # (B, latent)
             outs.append(out)
-            frame = history[:, t + 1] if t + 1 < H else self.decoder(out)
+            if teacher is None:
+                frame = history[:, t + 1] if t + 1 < H else self.decoder(out).clamp(0.0, 1.0)
         return torch.stack(outs, dim=1)
 
     def forward(self, history: torch.Tensor, actions: torch.Tensor,

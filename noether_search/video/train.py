@@ -34,6 +34,7 @@ class Phase:
         history: H, the given frames.
         horizon: frames predicted at validation (the evaluation horizon).
         inner_lr: the Noether step's rate (used only when an embedding is trained).
+        teacher_forcing: train on true input frames (SVG) rather than closed-loop.
     """
 
     epochs: int
@@ -42,6 +43,7 @@ class Phase:
     history: int
     horizon: int
     inner_lr: float = 0.5
+    teacher_forcing: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,12 +68,15 @@ def _tensors(w: Windows, idx) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def task_loss(model: Predictor, emb: Embedding | None, frames: torch.Tensor,
-              actions: torch.Tensor, history: int, inner_lr: float) -> torch.Tensor:
-    """MSE of every predicted frame 1..W−1 of (B, W, S, S) ``frames`` (history frames
-    teacher-forced, the rest closed-loop), after the Noether step when ``emb`` is given
-    (differentiable through it: second-order gradients reach φ)."""
+              actions: torch.Tensor, history: int, inner_lr: float,
+              teacher_forcing: bool = True) -> torch.Tensor:
+    """MSE of every predicted frame 1..W−1 of (B, W, S, S) ``frames`` (inputs all true
+    frames with ``teacher_forcing``, else the model's own after the history), after the
+    Noether step when ``emb`` is given (differentiable through it: second-order gradients
+    reach φ)."""
     W = frames.shape[1]
-    outs = model.outputs(frames[:, :history], actions, W - history)
+    outs = model.outputs(frames[:, :history], actions, W - history,
+                         teacher=frames if teacher_forcing else None)
     if emb is not None:
         outs = inner_step(emb, outs, actions, history, inner_lr, create_graph=True)
     return (model.decoder(outs) - frames[:, 1:]).pow(2).mean()
@@ -79,8 +84,8 @@ def task_loss(model: Predictor, emb: Embedding | None, frames: torch.Tensor,
 
 def predict(model: Predictor, emb: Embedding | None, w: Windows, history: int,
             inner_lr: float = 0.5, batch: int = 64) -> np.ndarray:
-    """(N, W − history, S, S) predicted frames after the history of each window (with one
-    Noether step on the LSTM outputs when ``emb`` is given)."""
+    """(N, W − history, S, S) predicted frames after the history of each window, clipped to
+    [0, 1] (with one Noether step on the LSTM outputs when ``emb`` is given)."""
     W, preds = w.frames.shape[1], []
     for lo in range(0, len(w), batch):
         frames, actions = _tensors(w, slice(lo, lo + batch))
@@ -90,7 +95,7 @@ def predict(model: Predictor, emb: Embedding | None, w: Windows, history: int,
             with torch.enable_grad():
                 outs = inner_step(emb, outs, actions, history, inner_lr, create_graph=False)
         with torch.no_grad():
-            preds.append(model.decoder(outs[:, history - 1:]).numpy())
+            preds.append(model.decoder(outs[:, history - 1:]).clamp(0.0, 1.0).numpy())
     return np.concatenate(preds)
 
 
@@ -118,7 +123,8 @@ def train_phase(model: Predictor, emb: Embedding | None, train: Windows, val: Wi
         order = gen.permutation(len(train))
         for lo in range(0, len(order), phase.batch):
             frames, actions = _tensors(train, order[lo:lo + phase.batch])
-            loss = task_loss(model, emb, frames, actions, phase.history, phase.inner_lr)
+            loss = task_loss(model, emb, frames, actions, phase.history, phase.inner_lr,
+                             phase.teacher_forcing)
             if not math.isfinite(loss.item()):
                 raise ValueError(f"video training diverged at epoch {epoch} (loss "
                                  f"{loss.item()}); lower the learning rate (now {phase.lr:g})")
