@@ -45,9 +45,9 @@ def _set_threads() -> None:
               help="A test/validation window (4 history + 26 predicted frames) starts every "
                    "this many frames.")
 @click.option("--base-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs of base training (default 6).")
+              help="Epochs of base training (default 10).")
 @click.option("--extra-epochs", type=click.IntRange(min=1), default=None,
-              help="Epochs of 'more steps' and of Noether meta-training (default 2).")
+              help="Epochs of 'more steps' and of Noether meta-training (default 4).")
 @click.option("--size", type=click.IntRange(min=16), default=32, show_default=True,
               help="Frame side in pixels (a multiple of 8).")
 @click.option("--inner-lr", type=click.FloatRange(min=0.0, min_open=True), default=None,

@@ -44,10 +44,12 @@ class VideoConfig:
     horizon: int = 26         # predicted frames at evaluation (the paper: 26)
     train_horizon: int = 10   # predicted frames in training (the paper: 10)
     test_stride: int = 30     # a validation/test window starts every this many frames
-    base_epochs: int = 6      # base predictor training (the paper: 50)
-    extra_epochs: int = 2     # "more steps" and Noether training (the paper: 20)
-    batch: int = 32           # windows per Adam step (the paper: 32)
-    lr: float = 1e-3          # Adam learning rate (the paper: 1e-3)
+    base_epochs: int = 10     # base predictor training (the paper: 50)
+    extra_epochs: int = 4     # "more steps" and Noether training (the paper: 20)
+    batch: int = 16           # windows per Adam step (the paper: 32; more steps per epoch)
+    lr: float = 2e-3          # Adam rate of the base training (the paper: 1e-3)
+    extra_lr: float = 1e-3    # Adam rate of "more steps" and of Noether's outer steps
+    teacher_forcing: bool = True  # train on true input frames (SVG); prediction closed-loop
     data_seed: int = 0        # episodes (initial states, action sinusoids)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     noether: NoetherConfig = field(default_factory=NoetherConfig)

@@ -36,26 +36,32 @@ class Embedding(nn.Module):
 
 
 def noether_loss(emb: Embedding, outs: torch.Tensor, actions: torch.Tensor,
-                 history: int) -> torch.Tensor:
-    """Per-sequence Noether loss (Eq. 2(b)) of the predicted part of ``outs``.
+                 history: int, form: str = "b") -> torch.Tensor:
+    """Per-sequence Noether loss (the paper's Eq. 2) of the predicted part of ``outs``.
 
     Args:
         emb: the embedding g_φ.
         outs: (B, L, latent) LSTM outputs o_1..o_L (as ``Predictor.outputs``).
         actions: (B, ≥ L) torques a_0.. [N·m].
         history: H, the number of given frames (≥ 3); outputs o_H.. are predictions.
+        form: ``"b"``, Eq. 2(b): consecutive embeddings, Σ_{t ≥ H} |e_t − e_{t−1}|²;
+            ``"a"``, Eq. 2(a): every one against the history's, Σ_{t ≥ H} |e_t − e_{H−1}|².
 
     Returns:
-        (B,) sum over t ≥ H of |e_t − e_{t−1}|².
+        (B,) the loss of each sequence.
     """
     # outs[:, j] is o_{j+1}; e_t uses o_{t-1}, o_t, a_{t-1} for t = H-1 .. L
     prev, cur = outs[:, history - 3:-1], outs[:, history - 2:]
     e = emb(prev, cur, actions[:, history - 2:outs.shape[1]])    # (B, L-H+2, k)
+    if form == "a":
+        return (e[:, 1:] - e[:, :1]).pow(2).sum(dim=(1, 2))
+    if form != "b":
+        raise ValueError(f"noether_loss: form={form!r}; use 'a' or 'b' (the paper's Eq. 2)")
     return (e[:, 1:] - e[:, :-1]).pow(2).sum(dim=(1, 2))
 
 
 def inner_step(emb: Embedding, outs: torch.Tensor, actions: torch.Tensor, history: int,
-               lr: float, create_graph: bool) -> torch.Tensor:
+               lr: float, create_graph: bool, form: str = "b") -> torch.Tensor:
     """One SGD step of the Noether loss on the predicted outputs o_H..o_L.
 
     Each sequence's loss depends only on its own outputs, so the gradient of the batch sum
@@ -66,7 +72,7 @@ def inner_step(emb: Embedding, outs: torch.Tensor, actions: torch.Tensor, histor
     """
     if not outs.requires_grad:
         outs = outs.detach().requires_grad_(True)
-    loss = noether_loss(emb, outs, actions, history).sum()
+    loss = noether_loss(emb, outs, actions, history, form).sum()
     (grad,) = torch.autograd.grad(loss, outs, create_graph=create_graph)
     mask = torch.zeros_like(outs[:1, :, :1])
     mask[:, history - 1:] = 1.0                                  # adapt predictions only

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from noether_search.video.config import VideoConfig
@@ -28,9 +27,10 @@ def video_data(cfg: VideoConfig) -> VideoData:
                      cfg.data_seed)
 
 
-def _phase(cfg: VideoConfig, epochs: int) -> Phase:
-    return Phase(epochs=epochs, lr=cfg.lr, batch=cfg.batch, history=cfg.history,
-                 horizon=cfg.horizon, inner_lr=cfg.noether.inner_lr)
+def _phase(cfg: VideoConfig, epochs: int, lr: float) -> Phase:
+    return Phase(epochs=epochs, lr=lr, batch=cfg.batch, history=cfg.history,
+                 horizon=cfg.horizon, inner_lr=cfg.noether.inner_lr,
+                 teacher_forcing=cfg.teacher_forcing)
 
 
 def run_seed(cfg: VideoConfig, data: VideoData, seed: int,
@@ -51,12 +51,13 @@ def run_seed(cfg: VideoConfig, data: VideoData, seed: int,
     def cb(phase: str) -> Callable[[int, int, float], None]:
         return lambda done, total, loss: report(phase, done, total)
 
-    base = train_phase(model, None, data.train, data.val, _phase(cfg, cfg.base_epochs),
-                       seed, cb("base"))
+    base = train_phase(model, None, data.train, data.val,
+                       _phase(cfg, cfg.base_epochs, cfg.lr), seed, cb("base"))
     more = train_phase(base.predictor, None, data.train, data.val,
-                       _phase(cfg, cfg.extra_epochs), seed + 1, cb("more_steps"))
+                       _phase(cfg, cfg.extra_epochs, cfg.extra_lr), seed + 1,
+                       cb("more_steps"))
     noether = train_phase(base.predictor, emb, data.train, data.val,
-                          _phase(cfg, cfg.extra_epochs), seed + 1, cb("noether"))
+                          _phase(cfg, cfg.extra_epochs, cfg.extra_lr), seed + 1, cb("noether"))
     phases = {"base": base, "more_steps": more, "noether": noether}
     true = data.test.frames[:, cfg.history:]
     preds, metrics = {}, {m: {} for m in METRICS}
@@ -73,7 +74,3 @@ def run_seed(cfg: VideoConfig, data: VideoData, seed: int,
                    best_epoch={k: r.best_epoch for k, r in phases.items()},
                    seconds=time.perf_counter() - start)
 
-
-def seed_finite(run: SeedRun) -> bool:
-    """Whether every test metric of ``run`` is a number (PSNR may be +inf)."""
-    return all(not np.isnan(a).any() for d in run.metrics.values() for a in d.values())

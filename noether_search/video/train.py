@@ -35,6 +35,7 @@ class Phase:
         horizon: frames predicted at validation (the evaluation horizon).
         inner_lr: the Noether step's rate (used only when an embedding is trained).
         teacher_forcing: train on true input frames (SVG) rather than closed-loop.
+        form: the Noether loss, ``"a"`` or ``"b"`` (the paper's Eq. 2).
     """
 
     epochs: int
@@ -44,6 +45,7 @@ class Phase:
     horizon: int
     inner_lr: float = 0.5
     teacher_forcing: bool = True
+    form: str = "b"
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +71,7 @@ def _tensors(w: Windows, idx) -> tuple[torch.Tensor, torch.Tensor]:
 
 def task_loss(model: Predictor, emb: Embedding | None, frames: torch.Tensor,
               actions: torch.Tensor, history: int, inner_lr: float,
-              teacher_forcing: bool = True) -> torch.Tensor:
+              teacher_forcing: bool = True, form: str = "b") -> torch.Tensor:
     """MSE of every predicted frame 1..W−1 of (B, W, S, S) ``frames`` (inputs all true
     frames with ``teacher_forcing``, else the model's own after the history), after the
     Noether step when ``emb`` is given (differentiable through it: second-order gradients
@@ -78,12 +80,12 @@ def task_loss(model: Predictor, emb: Embedding | None, frames: torch.Tensor,
     outs = model.outputs(frames[:, :history], actions, W - history,
                          teacher=frames if teacher_forcing else None)
     if emb is not None:
-        outs = inner_step(emb, outs, actions, history, inner_lr, create_graph=True)
+        outs = inner_step(emb, outs, actions, history, inner_lr, create_graph=True, form=form)
     return (model.decoder(outs) - frames[:, 1:]).pow(2).mean()
 
 
 def predict(model: Predictor, emb: Embedding | None, w: Windows, history: int,
-            inner_lr: float = 0.5, batch: int = 64) -> np.ndarray:
+            inner_lr: float = 0.5, form: str = "b", batch: int = 64) -> np.ndarray:
     """(N, W − history, S, S) predicted frames after the history of each window, clipped to
     [0, 1] (with one Noether step on the LSTM outputs when ``emb`` is given)."""
     W, preds = w.frames.shape[1], []
@@ -93,7 +95,8 @@ def predict(model: Predictor, emb: Embedding | None, w: Windows, history: int,
             outs = model.outputs(frames[:, :history], actions, W - history)
         if emb is not None:
             with torch.enable_grad():
-                outs = inner_step(emb, outs, actions, history, inner_lr, create_graph=False)
+                outs = inner_step(emb, outs, actions, history, inner_lr, create_graph=False,
+                                  form=form)
         with torch.no_grad():
             preds.append(model.decoder(outs[:, history - 1:]).clamp(0.0, 1.0).numpy())
     return np.concatenate(preds)
@@ -101,7 +104,7 @@ def predict(model: Predictor, emb: Embedding | None, w: Windows, history: int,
 
 def val_mse(model: Predictor, emb: Embedding | None, val: Windows, phase: Phase) -> float:
     """Mean squared pixel error over the validation windows' predicted frames."""
-    pred = predict(model, emb, val, phase.history, phase.inner_lr)
+    pred = predict(model, emb, val, phase.history, phase.inner_lr, phase.form)
     return float(np.mean((pred - val.frames[:, phase.history:]) ** 2))
 
 
@@ -124,7 +127,7 @@ def train_phase(model: Predictor, emb: Embedding | None, train: Windows, val: Wi
         for lo in range(0, len(order), phase.batch):
             frames, actions = _tensors(train, order[lo:lo + phase.batch])
             loss = task_loss(model, emb, frames, actions, phase.history, phase.inner_lr,
-                             phase.teacher_forcing)
+                             phase.teacher_forcing, phase.form)
             if not math.isfinite(loss.item()):
                 raise ValueError(f"video training diverged at epoch {epoch} (loss "
                                  f"{loss.item()}); lower the learning rate (now {phase.lr:g})")
