@@ -69,15 +69,16 @@ def _tiny():
     return model, emb, frames, actions
 
 
-def test_inner_step_lowers_the_noether_loss():
+@pytest.mark.parametrize("form", ["a", "b"])
+def test_inner_step_lowers_the_noether_loss(form):
     from noether_search.video.noether import inner_step, noether_loss
 
     model, emb, frames, actions = _tiny()
     with torch.no_grad():
         outs = model.outputs(frames[:, :4], actions, 8)            # (2, 11, 8)
-    before = noether_loss(emb, outs, actions, 4)
-    adapted = inner_step(emb, outs, actions, 4, lr=0.05, create_graph=False)
-    after = noether_loss(emb, adapted.detach(), actions, 4)
+    before = noether_loss(emb, outs, actions, 4, form)
+    adapted = inner_step(emb, outs, actions, 4, lr=0.05, create_graph=False, form=form)
+    after = noether_loss(emb, adapted.detach(), actions, 4, form)
     assert before.shape == (2,)
     assert (after < before).all()
     # only the predicted outputs move; the history's outputs are given
@@ -98,6 +99,27 @@ def test_embedding_learns_only_through_the_second_order_step():
     assert sum(float(g.abs().sum()) for g in grads) > 0.0
     opt.step()
     assert any(not torch.equal(p, s) for p, s in zip(emb.parameters(), start))
+
+
+def test_noether_loss_forms_and_bad_form():
+    from noether_search.video.noether import noether_loss
+
+    _, emb, _, actions = _tiny()
+    const = torch.ones(2, 11, 8)           # the same output at every step: nothing changes
+    for form in ("a", "b"):
+        assert torch.allclose(noether_loss(emb, const, torch.zeros_like(actions), 4, form),
+                              torch.zeros(2))
+    with pytest.raises(ValueError, match="form='c'"):
+        noether_loss(emb, const, actions, 4, "c")
+
+
+def test_teacher_forcing_matches_closed_loop_inside_the_history():
+    model, _, frames, actions = _tiny()
+    with torch.no_grad():
+        free = model.outputs(frames[:, :4], actions, 8)
+        forced = model.outputs(frames[:, :4], actions, 8, teacher=frames)
+    assert torch.allclose(free[:, :4], forced[:, :4], atol=1e-6)   # o_1..o_4 see true frames
+    assert not torch.allclose(free[:, 5:], forced[:, 5:])
 
 
 def test_metrics_known_cases():

@@ -35,7 +35,7 @@ def _set_threads() -> None:
               help="Model seeds 0..N-1 (mean and standard deviation over them).")
 @click.option("--episodes", type=click.IntRange(min=1), default=20, show_default=True,
               help="Held-out test episodes (windows every --test-stride frames of each).")
-@click.option("--val-episodes", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--val-episodes", type=click.IntRange(min=1), default=5, show_default=True,
               help="Validation episodes; checkpoints are chosen on these.")
 @click.option("--train-episodes", type=click.IntRange(min=1), default=5, show_default=True,
               help="Training episodes (the paper: 5).")
@@ -51,12 +51,13 @@ def _set_threads() -> None:
 @click.option("--size", type=click.IntRange(min=16), default=32, show_default=True,
               help="Frame side in pixels (a multiple of 8).")
 @click.option("--inner-lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help="Rate of the Noether step on the LSTM outputs (default 0.5, the paper's).")
+              multiple=True, help="Rate(s) of the Noether step on the LSTM outputs to choose "
+              "from on the validation episodes (repeat the option; default 0.5, 2, 5, 20).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print one JSON object on stdout instead of a table.")
 def command(system: str, store: Path | None, seeds: int, episodes: int, val_episodes: int,
             train_episodes: int, frames: int, test_stride: int, base_epochs: int | None,
-            extra_epochs: int | None, size: int, inner_lr: float | None,
+            extra_epochs: int | None, size: int, inner_lr: tuple[float, ...],
             as_json: bool) -> None:
     """Train an action-conditioned frame predictor (SVG without its prior) on 5 episodes,
     then compare on held-out episodes: the base predictor, the base trained further
@@ -73,7 +74,7 @@ def command(system: str, store: Path | None, seeds: int, episodes: int, val_epis
         test_stride=test_stride, base_epochs=base_epochs or defaults.base_epochs,
         extra_epochs=extra_epochs or defaults.extra_epochs,
         predictor=PredictorConfig(size=size),
-        noether=NoetherConfig(inner_lr=inner_lr or NoetherConfig().inner_lr))
+        noether=NoetherConfig(inner_lrs=tuple(inner_lr) or NoetherConfig().inner_lrs))
     results = open_store(store if store is not None else Path("results") / system)
     start = time.perf_counter()
     try:

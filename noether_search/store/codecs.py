@@ -493,10 +493,12 @@ def _encode_video_seed(f, run) -> None:
         f.create_dataset(f"strip/{method}", data=frames, compression="gzip")
     for phase, curve in run.val_mse.items():
         f.create_dataset(f"val_mse/{phase}", data=np.asarray(curve, float))
+    f.create_dataset("inner_lr_val", data=np.asarray(run.inner_lr_val, float))
 
 
 def _video_seed_attrs(run) -> dict:
-    return {"seed": run.seed, "seconds": run.seconds, "best_epoch": json.dumps(run.best_epoch)}
+    return {"seed": run.seed, "seconds": run.seconds, "best_epoch": json.dumps(run.best_epoch),
+            "inner_lr": run.inner_lr}
 
 
 def _decode_video_seed(f):
@@ -507,7 +509,8 @@ def _decode_video_seed(f):
     return SeedRun(seed=int(f.attrs["seed"]), metrics=metrics, strip_true=f["strip/true"][()],
                    strip_pred=strip, val_mse={k: f["val_mse"][k][()] for k in f["val_mse"]},
                    best_epoch={k: int(v) for k, v in json.loads(f.attrs["best_epoch"]).items()},
-                   seconds=float(f.attrs["seconds"]))
+                   seconds=float(f.attrs["seconds"]), inner_lr=float(f.attrs["inner_lr"]),
+                   inner_lr_val=f["inner_lr_val"][()])
 
 
 #: ``video/{config hash}/seed-{s}``: one seed of the pixel-pendulum experiment

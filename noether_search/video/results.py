@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,6 +28,9 @@ class SeedRun:
             before training and after each epoch.
         best_epoch: phase -> the epoch kept (chosen on validation MSE).
         seconds: wall time of training and evaluating this seed [s].
+        inner_lr: the inner rate chosen on validation (meta-trained and used at test).
+        inner_lr_val: (len(inner_lrs),) validation MSE of each tried rate (base predictor,
+            fresh embedding).
     """
 
     seed: int
@@ -37,6 +40,8 @@ class SeedRun:
     val_mse: dict[str, np.ndarray]
     best_epoch: dict[str, int]
     seconds: float
+    inner_lr: float = float("nan")
+    inner_lr_val: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 @dataclass(frozen=True, eq=False)
