@@ -123,5 +123,7 @@ def _print_table(result, summary: dict) -> None:
                                   for k in ("mse", "psnr", "ssim")))
     out = console()
     out.print(table)
+    out.print("inner rate chosen on validation, per seed: "
+              + ", ".join(f"{lr:g}" for lr in summary["inner_lr"]))
     out.print(f"{summary['seconds']:.0f} s ({result.reused} seed(s) reused); "
               f"stored in {summary['store']}")

@@ -70,7 +70,8 @@ class VideoResult:
 
     def summary(self) -> dict:
         """``{base_mse, more_steps_mse, noether_mse}`` (mean over steps, windows and seeds),
-        the same with ``_std`` (over seeds) for MSE, PSNR and SSIM, and the sizes."""
+        the same with ``_std`` (over seeds) for MSE, PSNR and SSIM, the sizes, and each
+        seed's chosen inner rate."""
         out: dict = {}
         for metric in METRICS:
             for method in METHODS:
@@ -81,5 +82,6 @@ class VideoResult:
         out.update(episodes={"train": self.config.n_train, "val": self.config.n_val,
                              "test": self.config.n_test, "test_windows": n_windows},
                    seeds=[r.seed for r in self.runs],
+                   inner_lr=[r.inner_lr for r in self.runs],
                    compute_seconds=float(sum(r.seconds for r in self.runs)))
         return out
