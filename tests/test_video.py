@@ -169,3 +169,21 @@ def test_cli_json_keys_and_resume(tmp_path):
     (result,) = load_video(ResultsStore.open(tmp_path / "run"))
     assert result.runs[0].strip_true.shape == (26, 16, 16)
     assert set(result.runs[0].strip_pred) == {"base", "more_steps", "noether"}
+    assert result.runs[0].inner_lr in VideoConfig().noether.inner_lrs
+    assert again["inner_lr"] == [result.runs[0].inner_lr]
+
+
+def test_report_has_the_video_section(tmp_path):
+    from click.testing import CliRunner
+
+    from noether_search.cli import cli
+    from noether_search.report import write_report
+
+    args = _TINY + ["--store", str(tmp_path / "run"), "--inner-lr", "0.5"]
+    assert CliRunner().invoke(cli, args).exit_code == 0
+    files = write_report(tmp_path / "run", output_dir=tmp_path / "report")
+    tex = files.tex.read_text()
+    assert r"\section{Pixel pendulum with controls}" in tex
+    assert "fig-video-metrics-0.pdf" in tex and "fig-video-strip-0.pdf" in tex
+    for name in ("video_metrics_0", "video_strip_0"):
+        assert files.figures[name].png.stat().st_size > 0
