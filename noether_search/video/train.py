@@ -120,8 +120,7 @@ def train_phase(model: Predictor, emb: Embedding | None, train: Windows, val: Wi
     opt = torch.optim.Adam(params, lr=phase.lr)
     gen = np.random.default_rng(seed)
     curve = [val_mse(model, emb, val, phase)]
-    best = (model.state_dict(), None if emb is None else emb.state_dict())
-    best = copy.deepcopy(best)
+    best = copy.deepcopy((model.state_dict(), None if emb is None else emb.state_dict()))
     for epoch in range(1, phase.epochs + 1):
         order = gen.permutation(len(train))
         for lo in range(0, len(order), phase.batch):
