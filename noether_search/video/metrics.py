@@ -14,7 +14,7 @@ class FrameMetrics:
     Attributes:
         mse: (N, T) mean squared pixel error (pixels in [0, 1]).
         psnr: (N, T) peak signal-to-noise ratio [dB] (data range 1; inf for identical frames).
-        ssim: (N, T) structural similarity in [−1, 1] (7×7 Gaussian-free uniform window).
+        ssim: (N, T) structural similarity in [−1, 1] (uniform 7×7 window, skimage default).
     """
 
     mse: np.ndarray
