@@ -187,3 +187,13 @@ def test_report_has_the_video_section(tmp_path):
     assert "fig-video-metrics-0.pdf" in tex and "fig-video-strip-0.pdf" in tex
     for name in ("video_metrics_0", "video_strip_0"):
         assert files.figures[name].png.stat().st_size > 0
+
+
+def test_cli_names_the_bad_option(tmp_path):
+    from click.testing import CliRunner
+
+    from noether_search.cli import cli
+
+    result = CliRunner().invoke(cli, ["video", "--frames", "20", "--store", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--frames" in result.output and "n_frames=20" in result.output

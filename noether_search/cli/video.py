@@ -10,6 +10,10 @@ import click
 
 from noether_search.cli._common import console, echo_json, open_store, progress_bar
 
+#: VideoConfig field -> the option that sets it (for error messages)
+_OPTION = {"n_frames": "--frames", "n_test": "--episodes", "n_val": "--val-episodes",
+           "n_train": "--train-episodes", "predictor.size": "--size",
+           "noether.inner_lrs": "--inner-lr"}
 _PHASES = {"base": "base predictor", "more_steps": "more steps (control)",
            "noether": "Noether (meta-tailoring)", "evaluate": "test metrics"}
 
@@ -75,6 +79,11 @@ def command(system: str, store: Path | None, seeds: int, episodes: int, val_epis
         extra_epochs=extra_epochs or defaults.extra_epochs,
         predictor=PredictorConfig(size=size),
         noether=NoetherConfig(inner_lrs=tuple(inner_lr) or NoetherConfig().inner_lrs))
+    try:
+        config.validate()
+    except ValueError as exc:
+        field = str(exc).split("=", 1)[0].removeprefix("VideoConfig.")
+        raise click.BadParameter(str(exc), param_hint=_OPTION.get(field, field)) from None
     results = open_store(store if store is not None else Path("results") / system)
     start = time.perf_counter()
     try:
