@@ -23,6 +23,7 @@ _COMMANDS: dict[str, str] = {
     "report": "report",
     "export": "export",
     "neural": "neural",
+    "video": "video",
 }
 
 

@@ -569,3 +569,49 @@ def _neural_attrs(run: NeuralRun) -> dict:
 #: meta-trained on the fitting split and scored on the validation split
 NEURAL_RUN: Codec[NeuralRun] = Codec("neural-run", 1, _encode_neural, _decode_neural,
                                      attrs=_neural_attrs)
+# -- pixel pendulum (video) -----------------------------------------------------------------
+def _encode_video_seed(f, run) -> None:
+    for metric, by_method in run.metrics.items():
+        for method, values in by_method.items():
+            f.create_dataset(f"metrics/{metric}/{method}", data=np.asarray(values, float))
+    f.create_dataset("strip/true", data=run.strip_true, compression="gzip")
+    for method, frames in run.strip_pred.items():
+        f.create_dataset(f"strip/{method}", data=frames, compression="gzip")
+    for phase, curve in run.val_mse.items():
+        f.create_dataset(f"val_mse/{phase}", data=np.asarray(curve, float))
+    f.create_dataset("inner_lr_val", data=np.asarray(run.inner_lr_val, float))
+
+
+def _video_seed_attrs(run) -> dict:
+    return {"seed": run.seed, "seconds": run.seconds, "best_epoch": json.dumps(run.best_epoch),
+            "inner_lr": run.inner_lr}
+
+
+def _decode_video_seed(f):
+    from noether_search.video.results import SeedRun
+
+    metrics = {m: {k: f["metrics"][m][k][()] for k in f["metrics"][m]} for m in f["metrics"]}
+    strip = {k: f["strip"][k][()] for k in f["strip"] if k != "true"}
+    return SeedRun(seed=int(f.attrs["seed"]), metrics=metrics, strip_true=f["strip/true"][()],
+                   strip_pred=strip, val_mse={k: f["val_mse"][k][()] for k in f["val_mse"]},
+                   best_epoch={k: int(v) for k, v in json.loads(f.attrs["best_epoch"]).items()},
+                   seconds=float(f.attrs["seconds"]), inner_lr=float(f.attrs["inner_lr"]),
+                   inner_lr_val=f["inner_lr_val"][()])
+
+
+#: ``video/{config hash}/seed-{s}``: one seed of the pixel-pendulum experiment
+#: (:class:`noether_search.video.SeedRun`); ``video/{config hash}/config`` holds the settings
+VIDEO_SEED: Codec = Codec("video-seed", 1, _encode_video_seed, _decode_video_seed,
+                          attrs=_video_seed_attrs)
+
+def _decode_video_config(f):
+    from noether_search.video.config import VideoConfig
+
+    return VideoConfig.from_json(json.loads(f.attrs["config"]))
+
+
+#: ``video/{config hash}/config``: the :class:`noether_search.video.VideoConfig` as JSON
+#: (root attribute ``config``; the file holds no datasets)
+VIDEO_CONFIG: Codec = Codec(
+    "video-config", 1, lambda f, cfg: None, _decode_video_config,
+    attrs=lambda cfg: {"config": json.dumps(cfg.to_json(), sort_keys=True)})
