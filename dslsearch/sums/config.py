@@ -28,6 +28,24 @@ class SumsConfig:
     #                             such sets prefer the fewest nodes
     dedup_digits: int = 9       # standardised values rounded to this many digits to find
     #                             terms equal up to sign, scale and offset
+    unary: str = "sqrt,log,inv"  # composite terms: these unary operations applied to terms
+    unary_size: int = 5         # of at most this many nodes,
+    unary_depth: int = 2        # in chains of up to this many (inv(sqrt(x**2 + y**2)))
+    product_size: int = 4       # composite terms: products of two terms of at most this
+    product_max: int = 8        # many nodes, the product at most this many (0, 0: none)
+    max_laws: int | None = None  # search rounds, one law each (None: variables − 1, the
+    #                             most independent invariants an autonomous flow has)
+    further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
+    #                             the best law's
+    retry_without_sums: bool = True  # a round that ends above `exact` searches again
+    #                             without the library's sums of two terms (a greedy trap)
+
+    def composites(self):
+        """The :class:`~dslsearch.sums.library.Composites` of these settings."""
+        from dslsearch.sums.library import Composites
+
+        return Composites(self.unary, self.unary_size, self.unary_depth, self.product_size,
+                          self.product_max)
 
     def key(self) -> str:
         """8 hex digits over the settings (part of the store key of a sums result)."""

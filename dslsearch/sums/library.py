@@ -1,7 +1,16 @@
-"""The term library: parameter-free formulas of the candidate table, deduplicated.
+"""The term library: parameter-free formulas of the candidate table and composite terms
+built from them, deduplicated.
 
 Every parameter-free candidate of at most ``term_size`` nodes is evaluated on the training
-points (the table's shared-subtree evaluator). A term is dropped, with its status kept,
+points (the table's shared-subtree evaluator). *Composite* terms extend the library beyond
+the table's size without enumerating it (:class:`Composites`): unary operations (``sqrt``,
+``log``, ``inv``, chains of up to two) applied to small terms, so ``1/sqrt(x² + y²)``
+(7 nodes), and products of two small terms, so ``ω1·ω2·cos(θ1 − θ2)`` (8 nodes). Sums and
+differences ``a ± b`` are marked (``is_sum``): both parts are smaller terms of the library,
+so such a term adds nothing to the span, only a cheaper way to take a partial sum, which
+helps the selection to a law (``px² + py²`` in an energy) or traps it (``cos θ1 + cos θ2``
+where the law weighs them 2:1); the search can leave them out. A term is dropped, with its
+status kept,
 when it is not finite on the data, when it is constant there, or when it duplicates a
 simpler term up to sign, scale and offset (coefficients absorb scale and sign, and R is
 invariant to an additive constant, so such terms span the same sums). What remains is
@@ -17,7 +26,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.evaluate import NodeValues
-from dslsearch.fitting.objective import Segments, centred, is_trivial, within
+from dslsearch.formula import Formula, apply
+from dslsearch.ops import ADD as ADD_CODE
+from dslsearch.ops import INV as INV_CODE
+from dslsearch.ops import MUL as MUL_CODE
+from dslsearch.ops import INVALID, OPS, op_set
+from dslsearch.ops import SUB as SUB_CODE
+from dslsearch.fitting.objective import Segments, is_trivial, within
 from dslsearch.fitting.skeleton import parameter_counts
 
 
@@ -42,19 +57,44 @@ _MESSAGES = {
 }
 
 
+@dataclass(frozen=True)
+class Composites:
+    """Which composite terms extend the library.
+
+    Attributes:
+        unary: operation names applied to small terms (``"sqrt,log,inv"``; ``""``: none).
+        unary_size: largest argument, in nodes, of a unary operation.
+        unary_depth: operations applied in a chain at most (``inv(sqrt(u))``: 2); a chain
+            never applies ``inv`` twice in a row.
+        product_size: largest factor, in nodes, of a product of two terms (0: none).
+        product_max: largest product in nodes; products the table holds already (at most
+            ``term_size`` nodes) are not built again.
+    """
+
+    unary: str = "sqrt,log,inv"
+    unary_size: int = 5
+    unary_depth: int = 2
+    product_size: int = 4
+    product_max: int = 8
+
+
 @dataclass(frozen=True, eq=False)
 class TermLibrary:
     """Parameter-free terms and their standardised values.
 
     Attributes:
         nodes: ``(n_all,)`` table node ids of every parameter-free candidate considered,
-            by size then creation (simplest first).
+            and the composite terms (``-1 - i`` for ``composites[i]``), by size (simplest
+            first), table terms before composites of their size.
         status: ``(n_all,)`` int8 :class:`TermStatus` of each.
         duplicate_of: ``(n_all,)`` index into ``nodes`` of the kept term a duplicate
             equals (-1 for the others).
         kept: ``(n,)`` indices into ``nodes`` of the terms with status OK.
         Z: ``(n, M)`` kept terms' values on the M fitting points, centred, unit norm.
         Zw: ``(n, M)`` the same minus their per-trajectory means (points in segment order).
+        sizes: ``(n,)`` nodes of each kept term.
+        is_sum: ``(n,)`` the kept term is a sum or difference of two smaller terms.
+        table: the candidate table of the node ids; composites: the composite terms.
     """
 
     nodes: np.ndarray
@@ -63,6 +103,33 @@ class TermLibrary:
     kept: np.ndarray
     Z: np.ndarray
     Zw: np.ndarray
+    sizes: np.ndarray = None
+    is_sum: np.ndarray = None
+    table: object = None
+    composites: tuple = ()
+
+    def formula(self, t: int) -> Formula:
+        """The formula of kept term ``t``."""
+        node = int(self.nodes[self.kept[t]])
+        return self.table.formula(node) if node >= 0 else self.composites[-1 - node]
+
+    def complement(self, G: np.ndarray | None, seg, sums: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(keep (n',), Z' (n', M), Zw' (n', M))``: the kept terms (without the sums of
+        two terms unless ``sums``) with the values ``G`` ``(m, M)`` on the fitting points
+        (laws found before) projected out, renormalised; terms left with less than
+        :data:`MIN_REST` of their norm (the found laws themselves) are dropped. ``G``
+        None: nothing projected out."""
+        keep = np.arange(self.n_terms) if sums else np.nonzero(~self.is_sum)[0]
+        if G is None or not len(G):
+            return keep, self.Z[keep], self.Zw[keep]
+        Gc = G - G.mean(1, keepdims=True)
+        Q, _ = np.linalg.qr(Gc.T)                                            # (M, m)
+        Z = self.Z[keep] - (self.Z[keep] @ Q) @ Q.T
+        norm = np.sqrt(np.einsum("nm,nm->n", Z, Z))
+        rest = np.nonzero(norm > MIN_REST)[0]
+        Z = Z[rest] / norm[rest, None]
+        return keep[rest], Z, within(Z, seg)
 
     @property
     def n_terms(self) -> int:
@@ -73,32 +140,52 @@ class TermLibrary:
         return int((self.status == status).sum())
 
 
-def _unique_up_to_sign(Z: np.ndarray, digits: int) -> tuple[np.ndarray, np.ndarray]:
+#: values held at once while screening terms (points per chunk times terms): 2e6 float64,
+#: 16 MB per copy
+VALUES = 2_000_000
+
+#: a term whose part outside the laws found so far has less than this norm (of 1) is one
+#: of them: dropped from the search for further laws
+MIN_REST = 1e-4
+
+
+def _unique_up_to_sign(Z: np.ndarray, digits: int, block: int = 2048
+                       ) -> tuple[np.ndarray, np.ndarray]:
     """``(first, inverse)`` of rows of ``Z`` equal up to sign after rounding; ``first`` are
-    the indices of the first (simplest) row of each class, ``inverse`` its class per row."""
-    probe = np.random.default_rng(0).standard_normal(Z.shape[1])
-    sign = np.where(Z @ probe < 0, -1.0, 1.0)
+    the indices of the first (simplest) row of each class, ``inverse`` its class per row.
+
+    Each rounded row is reduced to two 64-bit hashes (its dot products, wrapping, with two
+    fixed random integer vectors), ``block`` rows at a time: memory ``O(n)`` beyond ``Z``,
+    and a chance of two different rows sharing both hashes of about ``n² / 2^128``."""
+    rng = np.random.default_rng(0)
+    probe = rng.standard_normal(Z.shape[1])
+    mix = rng.integers(-2 ** 62, 2 ** 62, (Z.shape[1], 2), dtype=np.int64)
     scale = 10.0 ** digits
-    keys = np.round(Z * sign[:, None] * scale).astype(np.int64)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    hashes = np.empty((Z.shape[0], 2), np.int64)
+    for i in range(0, Z.shape[0], block):
+        z = Z[i:i + block]
+        sign = np.where(z @ probe < 0, -1.0, 1.0)
+        keys = np.round(z * sign[:, None] * scale).astype(np.int64)
+        with np.errstate(over="ignore"):
+            hashes[i:i + block] = keys @ mix
+    _, first, inverse = np.unique(hashes, axis=0, return_index=True, return_inverse=True)
     return first, inverse.reshape(-1)
 
 
-def _screen_values(table, nodes: np.ndarray, x: np.ndarray, fit_points: np.ndarray,
-                   chunk: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(finite (n,), constant (n,), values on the fitting points (n, M))`` of ``nodes``,
-    evaluated ``chunk`` points at a time (memory ``n x chunk``, whatever the data's size).
+def _screen_values(produce, n: int, N: int, fit_points: np.ndarray, chunk: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(finite (n,), constant (n,), values on the fitting points (n, M))`` of ``n`` terms
+    whose values on points ``start:stop`` are ``produce(start, stop)`` ``(n, stop-start)``,
+    taken ``chunk`` points at a time (memory ``n x chunk``, whatever the data's size).
     Sums of squares are taken about each term's value at the first point, so a constant
     term gives exactly 0 spread, never round-off of ``sum v² − (sum v)²/N``."""
-    n, N = nodes.size, x.shape[0]
     finite = np.ones(n, bool)
     s1, s2, q = np.zeros(n), np.zeros(n), np.zeros(n)
     fit = np.empty((n, fit_points.size))
     ref = None
     with np.errstate(all="ignore"):
         for start in range(0, N, chunk):
-            V = NodeValues(table.op, table.a, table.b, table.size, x[start:start + chunk],
-                           nodes)[nodes]                                  # (n, chunk)
+            V = produce(start, min(start + chunk, N))                         # (n, chunk)
             finite &= np.isfinite(V).all(1)
             V = np.where(finite[:, None], V, 0.0)
             ref = V[:, :1].copy() if ref is None else ref
@@ -112,18 +199,124 @@ def _screen_values(table, nodes: np.ndarray, x: np.ndarray, fit_points: np.ndarr
     return finite, is_trivial(T, q), np.where(finite[:, None], fit, 0.0)
 
 
+def _node_values(table, x: np.ndarray, nodes: np.ndarray):
+    """``produce(start, stop)`` of table nodes on ``x[start:stop]``."""
+    def produce(start: int, stop: int) -> np.ndarray:
+        return NodeValues(table.op, table.a, table.b, table.size, x[start:stop],
+                          nodes)[nodes]
+    return produce
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Composite terms over ``small`` table nodes: unary chains ``ops[i]`` applied to
+    ``small[arg[i]]`` (``ops``: tuple of op codes, innermost first), then products
+    ``small[left[j]] * small[right[j]]``."""
+
+    small: np.ndarray
+    chains: tuple[tuple[int, ...], ...]
+    arg: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+    formulas: tuple[Formula, ...]
+    sizes: np.ndarray
+
+
+def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_size: int,
+          comp: Composites) -> _Plan:
+    """The composite terms of ``comp`` over the base terms ``nodes[ok]``, unit-valid only
+    (sums and differences are arguments of unary operations, never factors: a product
+    with a sum is a sum of products)."""
+    codes = _unary_codes(comp.unary)
+    sizes = table.size[nodes].astype(np.int64)
+    small_mask = ok & (sizes <= max(comp.unary_size if codes else 0, comp.product_size))
+    small, ssize, ssum = nodes[small_mask], sizes[small_mask], is_sum[small_mask]
+    dims = table.input_dims
+    chains = [c for d in range(1, comp.unary_depth + 1) for c in _chains(codes, d)]
+    formulas, arg, ops, out_size = [], [], [], []
+    for i in np.nonzero(ssize <= comp.unary_size)[0] if codes else []:
+        base = table.formula(int(small[i]))
+        unit = base.unit_state(dims)
+        for chain in chains:
+            u = unit
+            for code in chain:
+                u = OPS[code].units.combine(u) if u is not INVALID else u
+            if u is not INVALID:
+                f = base
+                for code in chain:
+                    f = apply(code, f)
+                formulas.append(f)
+                arg.append(i)
+                ops.append(chain)
+                out_size.append(ssize[i] + len(chain))
+    fac = np.nonzero((ssize <= comp.product_size) & ~ssum)[0]
+    li, ri = np.triu_indices(fac.size, 1)
+    tot = ssize[fac[li]] + ssize[fac[ri]] + 1
+    pick = (tot > term_size) & (tot <= comp.product_max)
+    left, right = fac[li[pick]], fac[ri[pick]]
+    formulas += [apply(MUL_CODE, table.formula(int(small[i])), table.formula(int(small[j])))
+                 for i, j in zip(left, right)]
+    return _Plan(small, tuple(ops), np.asarray(arg, np.int64), left, right, tuple(formulas),
+                 np.concatenate([np.asarray(out_size, np.int64), tot[pick]]))
+
+
+def _unary_codes(names: str) -> list[int]:
+    """Op codes of the unary operations named in ``names`` (comma-separated)."""
+    if not names:
+        return []
+    by_name = {op.name: code for code, op in OPS.items()}
+    codes = [by_name[n] for n in op_set(names)]
+    binary = [OPS[c].name for c in codes if OPS[c].arity != 1]
+    if binary:
+        raise ValueError(f"unary: {', '.join(binary)} take two arguments; name unary "
+                         "operations only (sqrt, log, exp, inv, sin, cos, square)")
+    return codes
+
+
+def _chains(codes: list[int], depth: int) -> list[tuple[int, ...]]:
+    """Op chains of length ``depth`` (innermost first), no ``inv`` right after ``inv``."""
+    out = [()]
+    for _ in range(depth):
+        out = [c + (k,) for c in out for k in codes if not (c and c[-1] == k == INV_CODE)]
+    return out
+
+
+def _composite_values(table, x: np.ndarray, plan: _Plan):
+    """``produce(start, stop)`` of the composite terms of ``plan``."""
+    base = _node_values(table, x, plan.small)
+    by_chain: dict[tuple[int, ...], np.ndarray] = {}
+    for k, chain in enumerate(plan.chains):
+        by_chain.setdefault(chain, []).append(k)
+
+    def produce(start: int, stop: int) -> np.ndarray:
+        S = base(start, stop)                                               # (s, c)
+        U = np.empty((len(plan.chains), stop - start))
+        with np.errstate(all="ignore"):
+            for chain, rows in by_chain.items():
+                V = S[plan.arg[rows]]
+                for code in chain:
+                    V = OPS[code].numpy(V)
+                U[rows] = V
+            return np.concatenate([U, S[plan.left] * S[plan.right]])
+    return produce
+
+
 def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarray,
-                  term_size: int, digits: int = 9, chunk: int = 4096) -> TermLibrary:
-    """Evaluate, screen and deduplicate the parameter-free candidates of ``table``.
+                  term_size: int, digits: int = 9, chunk: int = 4096,
+                  composites: Composites | None = None) -> TermLibrary:
+    """Evaluate, screen and deduplicate the parameter-free candidates of ``table`` and the
+    composite terms built from them.
 
     Args:
         table: a :class:`~dslsearch.enumerate.FormulaTable` of depth >= ``term_size``.
         x: ``(N, d)`` training points, SI base units.
         seg_fit: the trajectories of the fitting points ``x[fit_points]``.
         fit_points: ``(M,)`` sorted indices of the fitting points.
-        term_size: largest term in nodes.
+        term_size: largest term of the table in nodes.
         digits: rounding of the standardised values when looking for duplicates.
-        chunk: points evaluated at once (bounds memory for long data).
+        chunk: points evaluated at once at most (fewer when the terms are many: at most
+            :data:`VALUES` values at once).
+        composites: which composite terms to add (None: none).
 
     Returns:
         The :class:`TermLibrary`.
@@ -131,16 +324,51 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
     pc = parameter_counts(table.op, table.a, table.b)
     cands = table.candidates
     nodes = cands[(pc[cands] == 0) & (table.size[cands] <= term_size)].astype(np.int64)
+    fit_points = np.asarray(fit_points)
+    is_sum = np.isin(table.op[nodes], (ADD_CODE, SUB_CODE))
+    finite, constant, Vf = _screen_values(_node_values(table, x, nodes), nodes.size,
+                                          x.shape[0], fit_points,
+                                          max(16, min(chunk, VALUES // max(nodes.size, 1))))
+    sizes = table.size[nodes].astype(np.int64)
+    formulas: tuple[Formula, ...] = ()
+    if composites is not None:
+        plan = _plan(table, nodes, finite & ~constant, is_sum, term_size, composites)
+        n_c = len(plan.formulas)
+        if n_c:
+            step = max(16, min(chunk, VALUES // n_c))
+            fc, cc, Vc = _screen_values(_composite_values(table, x, plan), n_c, x.shape[0],
+                                        fit_points, step)
+            nodes = np.concatenate([nodes, -1 - np.arange(n_c)])
+            finite, constant = np.concatenate([finite, fc]), np.concatenate([constant, cc])
+            is_sum = np.concatenate([is_sum, np.zeros(n_c, bool)])
+            sizes = np.concatenate([sizes, plan.sizes])
+            formulas = plan.formulas
+            order = np.argsort(sizes, kind="stable")   # composites among terms of their size
+            nodes, finite, constant, is_sum, sizes = (
+                a[order] for a in (nodes, finite, constant, is_sum, sizes))
+            where = np.empty_like(order)
+            where[order] = np.arange(order.size)
+            values = np.empty((order.size, Vf.shape[1]))
+            values[where[:Vf.shape[0]]] = Vf
+            values[where[Vf.shape[0]:]] = Vc
+            Vf = values
+    return _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
+                         formulas)
+
+
+def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
+                  formulas) -> TermLibrary:
+    """The library of the screened terms: statuses set, duplicates of simpler terms out."""
     status = np.full(nodes.size, TermStatus.OK, np.int8)
     duplicate_of = np.full(nodes.size, -1, np.int64)
-    finite, constant, Vf = _screen_values(table, nodes, x, np.asarray(fit_points), chunk)
     status[~finite] = TermStatus.NONFINITE
-    Vf = centred(Vf)                                                        # (n_all, M)
+    Vf -= Vf.mean(1, keepdims=True)                       # centred in place, (n_all, M)
     norm = np.sqrt(np.einsum("gm,gm->g", Vf, Vf))
-    constant |= ~(norm > 0)
+    constant = constant | ~(norm > 0)
     status[finite & constant] = TermStatus.CONSTANT
     ok = np.nonzero(status == TermStatus.OK)[0]
-    Z = Vf[ok] / norm[ok, None]
+    Z = Vf[ok]
+    Z /= norm[ok, None]
     first, inverse = _unique_up_to_sign(Z, digits)
     first_sorted = np.sort(first)
     rep = first[inverse]                       # each ok row's representative (its first)
@@ -149,4 +377,5 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
     duplicate_of[ok[dup]] = ok[rep[dup]]
     kept = ok[first_sorted]
     Zk = Z[first_sorted]
-    return TermLibrary(nodes, status, duplicate_of, kept, Zk, within(Zk, seg_fit))
+    return TermLibrary(nodes, status, duplicate_of, kept, Zk, within(Zk, seg_fit),
+                       sizes[kept], is_sum[kept], table, formulas)

@@ -6,6 +6,7 @@ in a store (codec ``fit-sums``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -41,7 +42,10 @@ class FrontPoint:
             coefficients refitted there).
         penalised: ``log10 max(R_true, exact) + n_terms * log10(gain)``: lower is better.
         status: :class:`~dslsearch.fitting.FitStatus` of the final fit; message: its text.
-        accepted: passes the random-sequence test (``R_random >= factor * R_true``).
+        accepted: passes the random-sequence test (``R_random >= factor * R_true``) and,
+            from the second round on, the rule for further laws (:func:`fit_sums`).
+        round: the search round (0: the first law; ``r``: the search for a law
+            independent of the ``r`` laws found before).
     """
 
     n_terms: int
@@ -54,6 +58,7 @@ class FrontPoint:
     status: int
     message: str
     accepted: bool
+    round: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,14 +66,16 @@ class SumsResult:
     """What :func:`fit_sums` returns.
 
     Attributes:
-        laws: the accepted front point with the lowest penalised score, as a law with
-            ``search="sums"`` (empty when no point passes the random-sequence test).
-        front: the Pareto front, fewest terms first (R falls along it).
-        chosen: index into ``front`` of the law in ``laws`` (-1: none).
+        laws: one law per round (``search="sums"``): the accepted front point of the round
+            with the lowest penalised score; empty when the first round accepts none.
+        front: the Pareto fronts of all rounds, round by round, fewest terms first within
+            a round (R falls along it).
+        chosen: index into ``front`` of ``laws[0]`` (-1: none).
         term_nodes, term_status, duplicate_of: the library's terms
             (:class:`~dslsearch.sums.TermLibrary`), one entry per parameter-free candidate.
         n_library: terms left for the selection after screening and deduplication.
         config: the settings; seconds: wall time.
+        law_points: index into ``front`` of each law in ``laws``.
     """
 
     laws: list[Law]
@@ -80,23 +87,43 @@ class SumsResult:
     n_library: int
     config: SumsConfig
     seconds: float
+    law_points: tuple[int, ...] = ()
+
+    def __post_init__(self):
+        if not self.law_points and self.chosen >= 0:   # a one-round result
+            object.__setattr__(self, "law_points", (self.chosen,))
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
     return np.unique(labels, return_inverse=True)[1].reshape(-1)
 
 
+def complement(F: np.ndarray, G: np.ndarray | None) -> np.ndarray:
+    """Centred rows of ``F (k, N)`` minus their projection on the centred rows of
+    ``G (m, N)`` (the values of the laws found so far; None: nothing removed)."""
+    Fc = centred(F)
+    if G is None or not len(G):
+        return Fc
+    Q, _ = np.linalg.qr(centred(G).T)                                        # (N, m)
+    return Fc - (Fc @ Q) @ Q.T
+
+
 def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variables,
-               sums: SumsConfig, factor: float) -> tuple:
+               sums: SumsConfig, factor: float, found: np.ndarray | None = None) -> tuple:
     """``(law, R_true, R_random, penalised, status, message, accepted)`` of one term set,
-    coefficients fitted on all training points."""
+    coefficients fitted on all training points.
+
+    With ``found`` (``(m, N)`` values of laws found before) the coefficients minimise R of
+    the sum with its part along the found laws removed (:func:`complement`): the law is the
+    sum itself, conserved when that part is, and never a found law again."""
     with np.errstate(all="ignore"):
         F = np.stack([np.broadcast_to(f.evaluate(x), x.shape[:1]) for f in formulas])
         if not np.isfinite(F).all():
             return None, math.nan, math.nan, math.nan, FitStatus.NONFINITE, \
                 FitStatus.NONFINITE.message, False
-        norms = np.sqrt(np.einsum("kn,kn->k", centred(F), centred(F)))
-        R, V = solve_affine((F / norms[:, None])[None], list(segs))     # (2, 1), (2, 1, k)
+        Fd = complement(F, found)
+        norms = np.sqrt(np.einsum("kn,kn->k", Fd, Fd))
+        R, V = solve_affine((Fd / norms[:, None])[None], list(segs))    # (2, 1), (2, 1, k)
     weights = V[0, 0]
     if not np.isfinite(R[0, 0]) or not np.isfinite(weights).all():
         return None, math.nan, math.nan, math.nan, FitStatus.TRIVIAL, \
@@ -128,7 +155,14 @@ def _front(levels: list[list[TermSet]]) -> list[TermSet]:
 
 def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
              sums: SumsConfig = SumsConfig(), progress: Progress | None = None) -> SumsResult:
-    """Search sums ``c_1 phi_1 + … + c_k phi_k`` of parameter-free terms for a conserved one.
+    """Search sums ``c_1 phi_1 + … + c_k phi_k`` of parameter-free terms for conserved ones.
+
+    Round 0 finds the best conserved sum; each further round searches the library with the
+    laws found so far projected out of every term (the complement of their values), so it
+    finds a sum linearly independent of them, and stops at the first round that accepts
+    none. A further law must pass the random-sequence test and be nearly as exact as the
+    best law found: ``max(R, exact) <= further_gap * max(R_best, exact)`` (an approximation
+    of a law the library cannot express exactly is not reported beside exact ones).
 
     Args:
         dataset: a ``hamiltonian_data.Dataset`` (its training trajectories are used).
@@ -146,7 +180,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     from dslsearch.enumerate import enumerate_formulas
 
     t0 = time.perf_counter()
-    n_steps = sums.max_terms + 2
+    max_laws = sums.max_laws if sums.max_laws is not None else max(
+        len(dataset.variables) - 1, 1)
+    n_steps = max_laws * sums.max_terms + 2
     if table is None or table.depth < sums.term_size:  # the same operators as the table's
         ops = tuple(table.ops) if table is not None and getattr(table, "ops", None) else None
         table = enumerate_formulas(dataset.variables, sums.term_size, ops=ops)
@@ -154,30 +190,81 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     seg = Segments(labels)
     segs = (seg, seg.shuffled(config.seed))
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
-    lib = build_library(table, x, Segments(_relabel(labels[fit_points])), fit_points,
-                        sums.term_size, sums.dedup_digits)
+    seg_fit = Segments(_relabel(labels[fit_points]))
+    lib = build_library(table, x, seg_fit, fit_points, sums.term_size, sums.dedup_digits,
+                        composites=sums.composites())
     if progress:
         progress(1, n_steps)
-    levels = beam_search(lib.Z, lib.Zw, table.size[lib.nodes[lib.kept]].astype(np.int64),
-                         sums.max_terms, sums.beam, sums.exact, sums.pair_screen, sums.refine,
-                         progress=(lambda k: progress(1 + k, n_steps)) if progress else None)
-    front = [_front_point(lib, table, ts, x, segs, dataset, sums, config)
-             for ts in _front(levels)]
-    passing = [i for i, p in enumerate(front) if p.accepted]
-    chosen = min(passing, key=lambda i: (front[i].penalised, i)) if passing else -1
+    front: list[FrontPoint] = []
+    chosen: list[int] = []
+    laws: list[Law] = []
+    removed: list[np.ndarray] = []        # values of every law found, dependent ones too
+    for r in range(max_laws):
+        found = np.stack(removed) if removed else None
+        point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
+                       laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
+                       if progress else None)
+        if point < 0:
+            break
+        law = front[point].law
+        removed.append(law(x))
+        if laws and _dependent(law, laws, x):
+            front[point] = dataclasses.replace(front[point], accepted=False, message=(
+                "a function of the laws found before (projected out, not reported)"))
+            continue
+        chosen.append(point)
+        laws.append(law)
     if progress:
         progress(n_steps, n_steps)
-    return SumsResult(laws=[front[chosen].law] if chosen >= 0 else [], front=tuple(front),
-                      chosen=chosen, term_nodes=lib.nodes, term_status=lib.status,
+    return SumsResult(laws=laws, front=tuple(front), chosen=chosen[0] if chosen else -1,
+                      term_nodes=lib.nodes, term_status=lib.status,
                       duplicate_of=lib.duplicate_of, n_library=lib.n_terms, config=sums,
-                      seconds=time.perf_counter() - t0)
+                      seconds=time.perf_counter() - t0, law_points=tuple(chosen))
 
 
-def _front_point(lib: TermLibrary, table, ts: TermSet, x, segs, dataset, sums: SumsConfig,
-                 config: FitConfig) -> FrontPoint:
-    nodes = tuple(int(lib.nodes[lib.kept[t]]) for t in ts.terms)
-    formulas = [table.formula(n) for n in nodes]
+def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
+    """True when ``law`` is a function of ``laws`` on the states ``x`` (``L²`` beside
+    ``L``: linearly independent of it, functionally not)."""
+    from dslsearch.independence import independent_laws
+
+    return independent_laws([*laws, law], x).n_independent <= len(laws)
+
+
+def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
+           config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
+           progress) -> int:
+    """One round of the search: append its front to ``front``; the index of its law in
+    ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
+    searches again without the library's sums of two terms, when ``retry_without_sums``;
+    the better law of the two searches (lower penalised score) is the round's."""
+    start = len(front)
+    best = min((max(law.R_true, sums.exact) for law in laws), default=math.inf)
+    for with_sums in (True, False) if sums.retry_without_sums else (True,):
+        keep, Z, Zw = lib.complement(None if found is None else found[:, fit_points],
+                                     seg_fit, with_sums)
+        levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
+                             sums.pair_screen, sums.refine, progress=progress)
+        for ts in _front(levels):
+            p = _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset,
+                             sums, config, found)
+            if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
+                p = dataclasses.replace(p, accepted=False, message=(
+                    f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of "
+                    "the best law found"))
+            front.append(dataclasses.replace(p, round=r))
+        passing = [i for i in range(start, len(front)) if front[i].accepted]
+        point = min(passing, key=lambda i: (front[i].penalised, i)) if passing else -1
+        if point >= 0 and front[point].R_true <= sums.exact:
+            break
+    return point
+
+
+def _front_point(lib: TermLibrary, terms: list[int], R_fit: float, x, segs, dataset,
+                 sums: SumsConfig, config: FitConfig, found) -> FrontPoint:
+    """The front point of library terms ``terms`` (indices into ``lib.kept``)."""
+    nodes = tuple(int(lib.nodes[lib.kept[t]]) for t in terms)
+    formulas = [lib.formula(t) for t in terms]
     law, r_true, r_random, penalised, status, message, ok = _final_fit(
-        formulas, x, segs, dataset.variables, sums, config.factor)
-    return FrontPoint(len(nodes), nodes, ts.R, law, r_true, r_random, penalised,
+        formulas, x, segs, dataset.variables, sums, config.factor, found)
+    return FrontPoint(len(nodes), nodes, R_fit, law, r_true, r_random, penalised,
                       int(status), message, ok)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.optimise import solve_scatter
 
 
 @dataclass(frozen=True)
@@ -39,31 +38,114 @@ def rank_key(R: np.ndarray, size: np.ndarray, exact: float) -> np.ndarray:
         return np.where(R <= exact, -1.0 / np.maximum(size, 1), R)
 
 
-def _extend(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, terms: tuple[int, ...]
+class Cross:
+    """Products of library rows with every row, computed once per row and kept.
+
+    ``t(i) = Z @ Z[i]`` and ``w(i) = Zw @ Zw[i]``, ``(n,)`` each: the total and within
+    scatter of term ``i`` with every term. Beam sets share most of their terms, so each row
+    is needed many times; memory is ``2 n`` floats per distinct term of the sets visited.
+    """
+
+    def __init__(self, Z: np.ndarray, Zw: np.ndarray):
+        self.Z, self.Zw = Z, Zw
+        self.w_diag = np.einsum("nm,nm->n", Zw, Zw)          # R of each term alone
+        self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def rows(self, terms) -> tuple[np.ndarray, np.ndarray]:
+        """``(t (k, n), w (k, n))`` of ``terms``."""
+        for i in terms:
+            if i not in self._rows:
+                # einsum, not BLAS: a threaded BLAS on busy cores waits far longer than it
+                # computes these matrix-vector products
+                self._rows[i] = (np.einsum("nm,m->n", self.Z, self.Z[i]),
+                                 np.einsum("nm,m->n", self.Zw, self.Zw[i]))
+        return (np.stack([self._rows[i][0] for i in terms]),
+                np.stack([self._rows[i][1] for i in terms]))
+
+
+def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """``(B (k, r), lam (r,))``: ``B' T B = I``, ``B' W B = diag(lam)``, lam ascending;
+    directions of T below ``rel_tol`` of its largest eigenvalue are dropped."""
+    lt, U = np.linalg.eigh(T)
+    keep = lt > rel_tol * max(lt[-1], 0.0)
+    A = U[:, keep] / np.sqrt(lt[keep])
+    lam, Q = np.linalg.eigh(A.T @ W @ A)
+    return A @ Q, lam
+
+
+def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: int
+                   ) -> np.ndarray:
+    """Smallest eigenvalue of each arrowhead matrix ``[[diag(lam), beta], [beta', gamma]]``,
+    exact for the ``keep`` smallest (and any that could be among them), a lower bound for
+    the others.
+
+    Args:
+        lam: ``(r,)`` ascending, the same for every matrix.
+        beta: ``(r, n)`` borders; gamma: ``(n,)`` corners.
+        keep: how many of the smallest are needed exactly.
+
+    Bounds per matrix: replacing ``diag(lam)`` by ``lam[0]·I`` lowers the matrix, so the
+    2×2 problem ``[[lam[0], |beta|], [|beta|, gamma]]`` bounds the eigenvalue from below;
+    keeping only the first border entry (a subspace) bounds it from above. Only matrices
+    whose lower bound does not exceed the ``keep``-th smallest upper bound can be among the
+    ``keep`` smallest; those are solved by ``eigvalsh``. Negative round-off is clipped to 0.
+    """
+    if lam.size == 0:
+        return np.clip(gamma, 0.0, None)
+
+    def two_by_two(a, b2, c):
+        return 0.5 * ((a + c) - np.sqrt((a - c) ** 2 + 4.0 * b2))
+
+    with np.errstate(invalid="ignore"):                  # gamma = inf: excluded terms
+        low = two_by_two(lam[0], np.einsum("rn,rn->n", beta, beta), gamma)
+        up = two_by_two(lam[0], beta[0] ** 2, gamma)
+    low, up = np.where(np.isfinite(gamma), low, np.inf), np.where(np.isfinite(gamma), up, np.inf)
+    k = min(keep, up.size) - 1
+    threshold = np.partition(up, k)[k] if k >= 0 else -np.inf
+    need = np.nonzero(low <= threshold * (1.0 + 1e-9) + 1e-300)[0]
+    R = low.copy()
+    if need.size:
+        r = lam.size
+        A = np.zeros((need.size, r + 1, r + 1))
+        A[:, np.arange(r), np.arange(r)] = lam
+        A[:, :r, r] = A[:, r, :r] = beta[:, need].T
+        A[:, r, r] = gamma[need]
+        R[need] = np.linalg.eigvalsh(A)[:, 0]
+    return np.clip(R, 0.0, None)
+
+
+def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e-10
             ) -> np.ndarray:
-    """``(n,)`` minimal R of ``terms`` plus each library term (inf for terms already in)."""
+    """``(n,)`` minimal R of ``terms`` plus each library term: exact for the ``keep`` best
+    (and any that could be among them), a lower bound for the others; inf for terms
+    already in and for terms in the span of ``terms``.
+
+    The set's own pencil is diagonalised once (``B``, ``lam``); each candidate term is
+    split into its part in that span (``a``) and the rest (norm ``rho``), which makes the
+    enlarged pencil an arrowhead matrix (:func:`smallest_roots`): ``O(k n)`` per set after
+    the cached row products, and eigensolves only for the few that can rank high.
+    """
     S = list(terms)
-    n, k = Z.shape[0], len(S)
-    T = np.empty((n, k + 1, k + 1))
-    W = np.empty((n, k + 1, k + 1))
-    # einsum, not BLAS: these products are k x n, too small to gain from threads, and a
-    # threaded BLAS on busy cores spends far longer waiting than computing
-    cross_t = np.einsum("km,nm->nk", Z[S], Z)                 # (n, k)
-    cross_w = np.einsum("km,nm->nk", Zw[S], Zw)
-    T[:, :k, :k] = cross_t[S]
-    W[:, :k, :k] = cross_w[S]
-    T[:, :k, k] = T[:, k, :k] = cross_t
-    W[:, :k, k] = W[:, k, :k] = cross_w
-    T[:, k, k] = 1.0
-    W[:, k, k] = w_diag
-    R, _ = solve_scatter(T, [W])
-    R = np.where(np.isfinite(R[0]), R[0], np.inf)
+    ct, cw = cross.rows(S)                                     # (k, n)
+    B, lam = _set_basis(ct[:, S], cw[:, S])
+    a, b = B.T @ ct, B.T @ cw                                  # (r, n)
+    rho2 = 1.0 - np.einsum("rn,rn->n", a, a)
+    eWe = cross.w_diag - 2.0 * np.einsum("rn,rn->n", a, b) + np.einsum(
+        "r,rn->n", lam, a * a)
+    ok = rho2 > rel_tol
+    rho = np.sqrt(np.where(ok, rho2, 1.0))
+    beta = (b - lam[:, None] * a) / rho
+    gamma = np.where(ok, eWe / (rho * rho), np.inf)
+    gamma[S] = np.inf
+    R = smallest_roots(lam, beta, gamma, keep + len(S))
+    R = np.where(ok & np.isfinite(R), R, np.inf)
     R[S] = np.inf
     return R
 
 
-def swap_refine(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, start: TermSet,
-                exact: float = 0.0, sweeps: int = 3) -> TermSet:
+def swap_refine(cross: Cross, start: TermSet, exact: float = 0.0, sweeps: int = 3
+                ) -> TermSet:
     """Improve a set by exchanging one term at a time for the best library term.
 
     Each sweep tries, for every term of the set, all ``n`` replacements at once (the set
@@ -77,13 +159,28 @@ def swap_refine(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, start: TermSe
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
-            Rj = _extend(Z, Zw, w_diag, rest)
+            Rj = _extend(cross, rest, 1)
             j = int(np.argmin(Rj))
             if Rj[j] < R * (1.0 - 1e-9) and j != terms[i]:
                 terms[i], R, changed = j, float(Rj[j]), True
         if not changed:
             break
     return TermSet(tuple(sorted(terms)), R)
+
+
+def prune(cross: Cross, start: TermSet, exact: float) -> TermSet:
+    """Drop terms of a set conserved to round-off (``R <= exact``) while it stays so: the
+    beam may reach an exact set only through a term whose coefficient is round-off."""
+    terms = list(start.terms)
+    while len(terms) > 1:
+        rests = [terms[:i] + terms[i + 1:] for i in range(len(terms))]
+        R = [max(float(_set_basis(*(m[:, r] for m in cross.rows(r)))[1][:1].min(
+            initial=np.inf)), 0.0) for r in rests]
+        i = int(np.argmin(R))
+        if R[i] > exact:
+            break
+        terms = rests[i]
+    return TermSet(tuple(sorted(terms)), start.R) if len(terms) < len(start.terms) else start
 
 
 def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarray,
@@ -153,7 +250,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     n = Z.shape[0]
     if n == 0:
         return []
-    w_diag = np.einsum("nm,nm->n", Zw, Zw)                 # R of each term alone (T_jj = 1)
+    cross = Cross(Z, Zw)
+    w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
     order = np.argsort(rank_key(w_diag, size, exact), kind="stable")[:beam]
     levels = [[TermSet((int(j),), float(w_diag[j])) for j in order]]
     if progress:
@@ -166,7 +264,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
         found: dict[tuple[int, ...], float] = {}
         for current in levels[-1]:
-            R = _extend(Z, Zw, w_diag, current.terms)
+            R = _extend(cross, current.terms, beam)
             key = rank_key(R, size[list(current.terms)].sum() + size, exact)
             for j in np.argsort(key, kind="stable")[:beam]:
                 if not np.isfinite(R[j]):
@@ -177,8 +275,13 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             break
         level = [TermSet(terms, r) for terms, r in found.items()]
         level = _ordered(level, size, exact)[:beam]
-        level[:refine] = [swap_refine(Z, Zw, w_diag, ts, exact) for ts in level[:refine]]
+        level[:refine] = [swap_refine(cross, ts, exact) for ts in level[:refine]]
         levels.append(_ordered(list(dict.fromkeys(level)), size, exact))
         if progress:
             progress(len(levels))
+    if levels[-1][0].R <= exact:
+        small = prune(cross, levels[-1][0], exact)
+        if len(small.terms) < len(levels):
+            k = len(small.terms)
+            levels = levels[:k - 1] + [[small] + [ts for ts in levels[k - 1] if ts != small]]
     return levels

@@ -192,11 +192,19 @@ def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult
                            on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD,
                                                                rows))
         # a finished run is not rewritten, unless its laws file is missing or damaged, or
-        # the laws were selected by the calibrated test (the key does not name the test)
+        # holds the laws of another acceptance test (the key does not name the test)
         if (result.shards_done < result.shards_total or not store.usable(laws_key(key))
-                or config.test != "factor"):
+                or _stored_laws(store, key) != [str(law) for law in result.laws]):
             store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
+
+
+def _stored_laws(store, key: str) -> list[str] | None:
+    """Printed forms of the laws stored for run ``key`` (None when unreadable)."""
+    from noether_search.store.codecs import FIT_LAWS
+
+    records = store.load_cached(laws_key(key), FIT_LAWS)
+    return None if records is None else [r.expr for r in records]
 
 
 def _no_exhaustive(table, dataset, config: FitConfig) -> FitResult:

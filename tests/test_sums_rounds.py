@@ -1,0 +1,189 @@
+"""The sum search beyond one law and beyond the table's terms: several independent laws
+(rounds in the complement of the laws found), composite terms (unary chains, products),
+the arrowhead solver of the selection and the pruning of exact sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dslsearch.fitting import FitConfig, Segments
+from dslsearch.fitting.objective import centred, within
+from dslsearch.fitting.plan import segments
+from dslsearch.independence import independent_laws
+from dslsearch.sums import SumsConfig, fit_sums
+from dslsearch.sums.select import Cross, TermSet, _extend, prune, smallest_roots
+from hamiltonian_data import Dataset
+
+
+def _trajectories(rhs, starts, t):
+    from scipy.integrate import solve_ivp
+
+    return [solve_ivp(rhs, (t[0], t[-1]), s, t_eval=t, method="DOP853", rtol=1e-12,
+                      atol=1e-12).y.T for s in starts]
+
+
+def _corr(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    return abs(a @ b) / np.sqrt((a @ a) * (b @ b))
+
+
+@pytest.fixture(scope="module")
+def anisotropic():
+    """x'' = −x, y'' = −2y: the two axis energies are the only invariants."""
+    rng = np.random.default_rng(4)
+    t = np.linspace(0.0, 8.0, 50)
+    xs = _trajectories(lambda _, s: [s[2], s[3], -s[0], -2.0 * s[1]],
+                       rng.uniform(-1, 1, (12, 4)), t)
+    return Dataset.from_arrays(xs, t, ["x", "y", "px", "py"], ["m", "m", "kg*m/s", "kg*m/s"],
+                               name="anisotropic")
+
+
+SMALL = SumsConfig(term_size=4, max_terms=4, unary="", product_size=0)
+
+
+def test_rounds_find_both_axis_energies(anisotropic):
+    res = fit_sums(anisotropic, sums=SMALL)
+    x, _ = segments(anisotropic, FitConfig())
+    ex = x[:, 2] ** 2 + x[:, 0] ** 2
+    ey = x[:, 3] ** 2 + 2 * x[:, 1] ** 2
+    assert len(res.laws) == 2 and all(law.R_true < 1e-15 for law in res.laws)
+    matched = sorted(max(range(2), key=lambda k: _corr(law(x), (ex, ey)[k]))
+                     for law in res.laws)
+    assert matched == [0, 1]
+    assert all(1 - max(_corr(law(x), ex), _corr(law(x), ey)) < 1e-9 for law in res.laws)
+    assert independent_laws(res.laws, x).n_independent == 2
+    # every round's front is kept, each point marked with its round
+    assert res.law_points == tuple(i for i, p in enumerate(res.front)
+                                   if p.law is not None and p.law in res.laws)
+    assert {p.round for p in res.front} >= {0, 1}
+
+
+def test_one_round_gives_one_law(anisotropic):
+    res = fit_sums(anisotropic, sums=SumsConfig(term_size=4, max_terms=4, unary="",
+                                                product_size=0, max_laws=1))
+    assert len(res.laws) == 1 and {p.round for p in res.front} == {0}
+
+
+def test_a_function_of_a_found_law_is_not_reported():
+    """Rotation in the plane: r² = x² + y² is the invariant; r⁴ is linearly independent
+    of it, and the search for a further law must not report it."""
+    rng = np.random.default_rng(5)
+    t = np.linspace(0.0, 6.0, 40)
+    xs = _trajectories(lambda _, s: [-s[1], s[0]], rng.uniform(-1, 1, (12, 2)), t)
+    ds = Dataset.from_arrays(xs, t, ["x", "y"], ["m", "m"], name="rotation")
+    res = fit_sums(ds, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
+                                       max_laws=3))
+    x, _ = segments(ds, FitConfig())
+    assert len(res.laws) == 1
+    assert 1 - _corr(res.laws[0](x), (x ** 2).sum(1)) < 1e-9
+
+
+def test_composite_log_term_gives_a_logarithmic_energy():
+    """H = p²/2 + x − log x (x > 0): its term log x is not a formula of the paper's
+    operators; the library's unary composites supply it."""
+    rng = np.random.default_rng(6)
+    t = np.linspace(0.0, 8.0, 60)
+    starts = np.column_stack([rng.uniform(0.5, 2.0, 12), rng.uniform(-0.5, 0.5, 12)])
+    xs = _trajectories(lambda _, s: [s[1], -(1.0 - 1.0 / s[0])], starts, t)
+    ds = Dataset.from_arrays(xs, t, ["x", "p"], ["", ""], name="log-well")
+    res = fit_sums(ds, sums=SumsConfig(term_size=3, max_terms=4, unary="log",
+                                       unary_size=1, unary_depth=1, product_size=0))
+    x, _ = segments(ds, FitConfig())
+    assert len(res.laws) == 1 and "log(x)" in str(res.laws[0])
+    truth = x[:, 1] ** 2 / 2 + x[:, 0] - np.log(x[:, 0])
+    assert 1 - _corr(res.laws[0](x), truth) < 1e-9
+    without = fit_sums(ds, sums=SumsConfig(term_size=3, max_terms=4, unary="",
+                                           product_size=0))
+    assert not without.laws or without.laws[0].R_true > 1e3 * res.laws[0].R_true
+
+
+def test_products_of_small_terms_extend_the_library():
+    from dslsearch.enumerate import enumerate_formulas
+    from dslsearch.sums import build_library
+    from dslsearch.sums.library import Composites
+
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-1, 1, (60, 2))
+    seg = Segments(np.repeat(np.arange(6), 10))
+    table = enumerate_formulas([("a", ""), ("b", "")], 3)
+    fit = np.arange(60)
+    lib = build_library(table, x, seg, fit, 3,
+                        composites=Composites(unary="", product_size=3, product_max=5))
+    from dslsearch.formula import cos, inp, mul, sin
+
+    want = mul(cos(inp(0)), sin(inp(1)))                         # 5 nodes: beyond the table
+    forms = [lib.formula(t) for t in range(lib.n_terms)]
+    t = next(i for i, f in enumerate(forms) if f == want or f == mul(sin(inp(1)), cos(inp(0))))
+    assert lib.nodes[lib.kept[t]] < 0 and lib.sizes[t] == 5
+    v = lib.formula(t).evaluate(x)
+    z = centred(v[None])[0]
+    assert np.allclose(lib.Z[t], z / np.linalg.norm(z))
+    assert (np.diff(lib.sizes) >= 0).all()                       # simplest first
+    assert lib.is_sum.any() and not lib.is_sum[lib.sizes == 1].any()
+
+
+def test_unary_must_name_unary_operations():
+    from dslsearch.enumerate import enumerate_formulas
+    from dslsearch.sums import build_library
+    from dslsearch.sums.library import Composites
+
+    table = enumerate_formulas([("a", "")], 2)
+    x = np.linspace(0.1, 1, 20)[:, None]
+    with pytest.raises(ValueError, match="unary: add"):
+        build_library(table, x, Segments(np.repeat(np.arange(2), 10)), np.arange(20), 2,
+                      composites=Composites(unary="add,log"))
+
+
+def test_arrowhead_roots_are_exact_where_they_rank_and_bounds_elsewhere():
+    rng = np.random.default_rng(8)
+    r, n = 4, 300
+    lam = np.sort(rng.uniform(0.1, 1.0, r))
+    beta = rng.normal(0, 0.3, (r, n)) * rng.uniform(0, 1, n)
+    gamma = rng.uniform(0.05, 1.5, n) + (beta ** 2).sum(0) / lam[0]     # positive definite
+    A = np.zeros((n, r + 1, r + 1))
+    A[:, np.arange(r), np.arange(r)] = lam
+    A[:, :r, r] = A[:, r, :r] = beta.T
+    A[:, r, r] = gamma
+    exact = np.linalg.eigvalsh(A)[:, 0]
+    got = smallest_roots(lam, beta, gamma, keep=10)
+    best = np.argsort(exact)[:10]
+    assert np.allclose(got[best], exact[best], rtol=1e-10, atol=1e-14)
+    assert (got <= exact + 1e-12).all()                          # lower bounds elsewhere
+    assert set(np.argsort(got)[:10]) == set(best)
+
+
+def test_extension_matches_a_direct_eigensolve():
+    from dslsearch.fitting.optimise import solve_scatter
+
+    rng = np.random.default_rng(9)
+    labels = np.repeat(np.arange(8), 25)
+    seg = Segments(labels)
+    X = rng.standard_normal((60, labels.size))
+    X[3] = -(X[1] + 2 * X[2]) + rng.standard_normal(8)[labels]     # 1, 2, 3: conserved
+    Z = centred(X)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    Zw = within(Z, seg)
+    cross = Cross(Z, Zw)
+    for S in [(1,), (1, 2), (5, 7, 9)]:
+        R = _extend(cross, S, keep=5)
+        top = np.argsort(R)[:5]
+        for j in top:
+            idx = list(S) + [int(j)]
+            want = solve_scatter((Z[idx] @ Z[idx].T)[None], [(Zw[idx] @ Zw[idx].T)[None]])[0]
+            assert R[j] == pytest.approx(float(want[0, 0]), abs=1e-12)
+        assert np.isinf(R[list(S)]).all()
+    assert _extend(cross, (1, 2), keep=3)[3] < 1e-13
+
+
+def test_prune_drops_terms_an_exact_set_does_not_need():
+    rng = np.random.default_rng(10)
+    labels = np.repeat(np.arange(8), 25)
+    X = rng.standard_normal((10, labels.size))
+    X[3] = -(X[1] + 2 * X[2]) + rng.standard_normal(8)[labels]
+    Z = centred(X)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    cross = Cross(Z, within(Z, Segments(labels)))
+    assert prune(cross, TermSet((1, 2, 3, 6), 0.0), 1e-13).terms == (1, 2, 3)
+    kept = TermSet((4, 5), 0.5)
+    assert prune(cross, kept, 1e-13) is kept
