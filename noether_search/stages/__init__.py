@@ -8,24 +8,40 @@ one nothing touches the disk. :func:`rank` composes them end to end:
 :func:`screen_laws` → :func:`meta_tailor_laws` → :func:`evaluate_models`.
 """
 
-from noether_search.stages._common import Progress
-from noether_search.stages.baseline import TrainingDiverged, baseline_key, train_baseline
-from noether_search.stages.candidates import enumerate_candidates, table_key
-from noether_search.stages.evaluate import evaluate_models
-from noether_search.stages.fit import fit_laws, laws_key, load_fits, load_shards, shard_key
-from noether_search.stages.meta import (ROLLOUT_RATES, MetaConfig, TailoredLaw,
-                                        meta_tailor_laws, tailored_field)
-from noether_search.stages.rank import (Oracle, RankConfig, RankedLaw, RankResult, oracle_law,
-                                        rank)
-from noether_search.stages.screen import ScreenedLaw, screen_laws
-from noether_search.stages.video import load_video, run_video, video_key
-from noether_search.store.codecs import MetaRun, Rollouts
+from __future__ import annotations
 
-__all__ = [
-    "MetaConfig", "MetaRun", "Oracle", "Progress", "ROLLOUT_RATES", "RankConfig", "RankResult",
-    "RankedLaw", "Rollouts", "ScreenedLaw", "TailoredLaw", "baseline_key",
-    "enumerate_candidates", "evaluate_models", "fit_laws", "laws_key", "load_fits",
-    "load_shards", "meta_tailor_laws", "oracle_law", "rank", "screen_laws", "shard_key",
-    "table_key", "tailored_field", "train_baseline", "TrainingDiverged", "load_video",
-    "run_video", "video_key",
-]
+import importlib
+
+#: public name -> module under noether_search that defines it; imported on first use, so
+#: that e.g. ``fit_laws`` does not load torch
+_EXPORTS = {
+    "Progress": "stages._common",
+    "TrainingDiverged": "stages.baseline", "baseline_key": "stages.baseline",
+    "train_baseline": "stages.baseline",
+    "enumerate_candidates": "stages.candidates", "table_key": "stages.candidates",
+    "evaluate_models": "stages.evaluate",
+    "fit_laws": "stages.fit", "laws_key": "stages.fit", "load_fits": "stages.fit",
+    "load_shards": "stages.fit", "shard_key": "stages.fit",
+    "ROLLOUT_RATES": "stages.meta", "MetaConfig": "stages.meta", "TailoredLaw": "stages.meta",
+    "meta_tailor_laws": "stages.meta", "tailored_field": "stages.meta",
+    "Oracle": "stages.rank", "RankConfig": "stages.rank", "RankedLaw": "stages.rank",
+    "RankResult": "stages.rank", "oracle_law": "stages.rank", "rank": "stages.rank",
+    "ScreenedLaw": "stages.screen", "screen_laws": "stages.screen",
+    "load_video": "stages.video", "run_video": "stages.video", "video_key": "stages.video",
+    "MetaRun": "store.codecs", "Rollouts": "store.codecs",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"noether_search.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
