@@ -1,12 +1,18 @@
-"""Discovery benchmark: does the default fit recover each built-in system's known invariants?
+"""Discovery benchmark: does the default fit recover each built-in system's known invariants,
+and report nothing on the negative controls? Ours and the peers, on the same data.
 
     python benchmarks/bench_discovery.py [--systems NAME ...] [--depth 7] [--search both]
-        [--ops paper] [--term-size 6] [--noise 0 ...] [--seeds 1]
+        [--ops paper] [--term-size 6] [--noise 0 ...] [--seeds 1] [--test calibrated]
+        [--methods ours sindy gplearn] [--peer-seconds 60]
 
-For every system, noise level and seed, the fit stage (``fit_laws``, in memory) runs in a
-fresh process, so its time and peak memory (ru_maxrss of the process plus its reaped worker
-processes) belong to that fit alone. The known invariants (``system.invariants``, for
-comparison only) are then checked against the reported laws on the training states:
+For every method, system, noise level (a fraction of each state variable's std) and seed,
+the method runs in a fresh process, so its time and peak memory (ru_maxrss of the process
+plus its reaped worker processes) belong to that run alone. ``ours`` is the fit stage
+(``fit_laws``, in memory, acceptance test ``--test``); the peers are those of
+``benchmarks/peers`` (``PEERS``, when importable: the optional ``bench`` extra), each given
+``--peer-seconds`` per system. The known invariants (``system.invariants``, for comparison
+only; the negative controls have none) are then checked against the reported laws on the
+training states, the same way for every method:
 
 - a known invariant is *found* when some reported law is a function of it and it of the law
   (:func:`matches`: the two gradients span one direction, by ``independent_laws``);
@@ -17,7 +23,13 @@ comparison only) are then checked against the reported laws on the training stat
 - a basis law is *spurious* when it is not a function of the known invariants (adding it to
   them raises the rank).
 
-Prints one markdown table headed by the command that produced it.
+Summary per method and noise level (all systems and seeds pooled): *detection rate* =
+known invariants spanned / known invariants; *false discovery rate* = spurious independent
+laws / independent laws reported (every law reported on a negative control is spurious; 0
+when nothing is reported); *F1* of precision (1 − FDR) and detection; *s/system* the mean
+seconds per run.
+
+Prints markdown tables headed by the command that produced them.
 """
 
 from __future__ import annotations
@@ -76,10 +88,16 @@ def spurious(law, known: list, x: np.ndarray, known_rank: int) -> bool:
     return rank([*known, law], x) > known_rank
 
 
+def _peak_mb() -> float:
+    return sum(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / MB
+
+
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
-         term_size: int | None, noise: float, seed: int) -> dict:
+         term_size: int | None, noise: float, seed: int, test: str = "calibrated") -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict."""
     import hamiltonian_data
+    from dslsearch.fitting import FitConfig
     from noether_search.stages import fit_laws
 
     system = hamiltonian_data.SYSTEMS[name]
@@ -90,7 +108,7 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
 
         kwargs["sums"] = SumsConfig(term_size=term_size)
     t0 = time.perf_counter()
-    result = fit_laws(dataset, depth, **kwargs)
+    result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed), **kwargs)
     independent = getattr(result, "independent", None)
     x = dataset.x_train
     if independent is None:  # a fit stage without the independence hook
@@ -101,12 +119,87 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
     from joblib.externals.loky import get_reusable_executor
 
     get_reusable_executor().shutdown(wait=True)  # reap the workers: their rusage counts
-    peak = sum(resource.getrusage(who).ru_maxrss
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / MB
     return _compare(system, dataset, result.laws, independent.basis, x) | {
-        "system": name, "noise": noise, "seed": seed, "seconds": seconds, "peak_mb": peak,
-        "n_laws": len(result.laws), "n_independent": independent.n_independent,
+        "method": "ours" if test == "calibrated" else f"ours ({test})",
+        "system": name, "noise": noise, "seed": seed, "seconds": seconds,
+        "peak_mb": _peak_mb(), "n_laws": len(result.laws),
+        "n_independent": independent.n_independent, "measured": measured(system)}
+
+
+class PeerAsLaw:
+    """A peer's law (``PeerLaw``: ``fn``, ``grad``) with what the rank functions of
+    :mod:`dslsearch.independence` ask of a law: ``variables``, ``R_true``, ``size`` and a
+    differentiable ``torch_fn`` (values from ``fn``, gradient from ``grad``)."""
+
+    def __init__(self, peer_law, variables, r_true: float):
+        self.peer_law, self.variables, self.R_true, self.size = peer_law, variables, r_true, 1
+
+    def __call__(self, x):
+        return np.asarray(self.peer_law.fn(np.asarray(x, np.float64)), np.float64)
+
+    def __str__(self) -> str:
+        return self.peer_law.text
+
+    def torch_fn(self):
+        import torch
+
+        law = self.peer_law
+
+        class _Fn(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(x)
+                return torch.as_tensor(np.asarray(law.fn(x.detach().numpy()), np.float64))
+
+            @staticmethod
+            def backward(ctx, grad_out):
+                (x,) = ctx.saved_tensors
+                g = torch.as_tensor(np.asarray(law.grad(x.detach().numpy()), np.float64))
+                return grad_out[:, None] * g
+
+        return _Fn.apply
+
+
+def _r_true(fn, dataset) -> float:
+    """R of ``fn`` on the training trajectories (1 when not finite)."""
+    from dslsearch.fitting.objective import Segments, r_score
+
+    labels = np.repeat(np.arange(len(dataset.train)), [len(tr) for tr in dataset.train])
+    with np.errstate(all="ignore"):
+        v = np.asarray(fn(dataset.x_train), np.float64)
+        r = float(r_score(v, Segments(labels))) if np.isfinite(v).all() else 1.0
+    return r if np.isfinite(r) else 1.0
+
+
+def _peer(peer: str, name: str, noise: float, seed: int, seconds: float) -> dict:
+    """Run in a fresh process: one peer on one system's data, compared like ours."""
+    import hamiltonian_data
+
+    system = hamiltonian_data.SYSTEMS[name]
+    dataset = system.generate(noise=noise, seed=seed)
+    t0 = time.perf_counter()
+    result = peer_methods()[peer](dataset, seconds=seconds, seed=seed)
+    elapsed = time.perf_counter() - t0
+    variables = [(v.name, v.unit) for v in dataset.variables]
+    laws = [PeerAsLaw(law, variables, law.r if np.isfinite(law.r) else
+                      _r_true(law.fn, dataset)) for law in result.laws]
+    return _compare(system, dataset, laws, laws, dataset.x_train) | {
+        "method": peer, "system": name, "noise": noise, "seed": seed, "seconds": elapsed,
+        "peak_mb": _peak_mb(), "n_laws": len(laws), "n_independent": len(laws),
         "measured": measured(system)}
+
+
+def peer_methods() -> dict:
+    """``benchmarks.peers.PEERS`` (name -> discover), or {} when the peers are not
+    available (not on this branch, or the ``bench`` extra not installed)."""
+    try:
+        from peers import PEERS               # run as a script from benchmarks/
+    except ImportError:
+        try:
+            from benchmarks.peers import PEERS
+        except ImportError:
+            return {}
+    return dict(PEERS)
 
 
 def _compare(system, dataset, laws, basis, x: np.ndarray) -> dict:
@@ -116,40 +209,80 @@ def _compare(system, dataset, laws, basis, x: np.ndarray) -> dict:
     found = [k for k in known if any(matches(law, k, x) for law in laws)]
     n_basis = len(basis)
     spanned = [k for k in known if basis and rank([*basis, k], x) == n_basis]
-    bad = [str(b) for b in basis if spurious(b, known, x, true_rank)] if known else []
+    if not system.invariants:       # a negative control: every reported law is spurious
+        bad = [str(b) for b in basis]
+    else:
+        bad = [str(b) for b in basis if spurious(b, known, x, true_rank)] if known else []
     return {"found": len(found), "spanned": len(spanned), "known": len(known),
             "stated": len(system.invariants),
             "true": true_rank, "spurious": bad, "basis": [str(b) for b in basis]}
 
 
-def run_one(*args) -> dict:
-    """:func:`_fit` in a fresh spawned process (clean imports, its own peak memory)."""
+def run_one(fn, *args) -> dict:
+    """``fn(*args)`` in a fresh spawned process (clean imports, its own peak memory)."""
     ctx = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(1, mp_context=ctx) as pool:
-        return pool.submit(_fit, *args).result()
+        return pool.submit(fn, *args).result()
+
+
+def _header(command: str) -> str:
+    import os
+
+    return (f"`{command}` (os.cpu_count() = {os.cpu_count()}, load average "
+            f"{os.getloadavg()[0]:.1f})")
 
 
 def table(rows: list[dict], command: str) -> str:
-    """The markdown table of ``rows`` headed by ``command``."""
-    import os
-
-    lines = [f"`{command}` (os.cpu_count() = {os.cpu_count()}, load average "
-             f"{os.getloadavg()[0]:.1f})", "",
-             "| system | noise | seed | known found | known spanned | independent reported / true "
-             "| spurious | laws | s | peak MB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    """The markdown table of ``rows`` (one per run) headed by ``command``."""
+    lines = [_header(command), "",
+             "| method | system | noise | seed | known found | known spanned "
+             "| independent reported / true | spurious | laws | s | peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = r["system"] + (" (measured)" if r["measured"] else "")
         known = f"{r['found']}/{r['known']}" + (
             f" ({r['stated']} stated)" if r["stated"] != r["known"] else "")
-        lines.append(f"| {name} | {r['noise']:g} | {r['seed']} | {known} "
-                     f"| {r['spanned']}/{r['known']} | {r['n_independent']} / {r['true']} "
-                     f"| {len(r['spurious'])} "
+        lines.append(f"| {r.get('method', 'ours')} | {name} | {r['noise']:g} | {r['seed']} "
+                     f"| {known} | {r['spanned']}/{r['known']} "
+                     f"| {r['n_independent']} / {r['true']} | {len(r['spurious'])} "
                      f"| {r['n_laws']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} |")
-    details = [f"- {r['system']} (noise {r['noise']:g}, seed {r['seed']}): basis "
-               + (", ".join(f"`{b}`" for b in r["basis"]) or "empty")
+    details = [f"- {r.get('method', 'ours')}, {r['system']} (noise {r['noise']:g}, seed "
+               f"{r['seed']}): basis " + (", ".join(f"`{b}`" for b in r["basis"]) or "empty")
                + (f"; spurious: {', '.join(f'`{s}`' for s in r['spurious'])}"
                   if r["spurious"] else "") for r in rows]
     return "\n".join(lines + [""] + details)
+
+
+def scores(rows: list[dict]) -> dict:
+    """Detection rate, false discovery rate, F1 and mean seconds of ``rows`` (pooled)."""
+    known = sum(r["known"] for r in rows)
+    detected = sum(r["spanned"] for r in rows)
+    reported = sum(len(r["basis"]) for r in rows)
+    false = sum(len(r["spurious"]) for r in rows)
+    detection = detected / known if known else float("nan")
+    fdr = false / reported if reported else 0.0
+    precision = 1.0 - fdr
+    f1 = (2 * precision * detection / (precision + detection)
+          if known and precision + detection > 0 else float("nan"))
+    return {"detection": detection, "fdr": fdr, "f1": f1, "known": known,
+            "detected": detected, "reported": reported, "false": false,
+            "seconds": float(np.mean([r["seconds"] for r in rows])), "runs": len(rows)}
+
+
+def summary(rows: list[dict], command: str) -> str:
+    """Per method and noise level: detection rate, false discovery rate, F1, s/system."""
+    lines = [_header(command), "",
+             "| method | noise | runs | detection rate | false discovery rate | F1 "
+             "| s/system |", "|---|---|---|---|---|---|---|"]
+    keys = dict.fromkeys((r.get("method", "ours"), r["noise"]) for r in rows)
+    for method, noise in keys:
+        sc = scores([r for r in rows if r.get("method", "ours") == method
+                     and r["noise"] == noise])
+        lines.append(f"| {method} | {noise:g} | {sc['runs']} | {sc['detection']:.2f} "
+                     f"({sc['detected']}/{sc['known']}) | {sc['fdr']:.2f} "
+                     f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} "
+                     f"| {sc['seconds']:.1f} |")
+    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -158,7 +291,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--systems", nargs="+", default=list(hamiltonian_data.SYSTEMS),
                     choices=list(hamiltonian_data.SYSTEMS), metavar="NAME",
-                    help="systems to run (default: all built-in)")
+                    help="systems to run (default: all built-in, negative controls included)")
     ap.add_argument("--depth", type=int, default=7, help="largest formula size (default 7)")
     ap.add_argument("--search", default=None, choices=["exhaustive", "sums", "both"],
                     help="fit_laws search (default: the fit stage's default)")
@@ -166,8 +299,17 @@ def main(argv=None) -> None:
     ap.add_argument("--term-size", type=int, default=None,
                     help="largest term of the sum search in nodes (default: its default)")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0],
-                    help="noise levels: std in SI units for generated systems (default 0)")
+                    help="noise levels, each a fraction of every state variable's std "
+                         "(default 0)")
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per level (default 1)")
+    ap.add_argument("--test", default="calibrated", choices=["calibrated", "factor"],
+                    help="our acceptance test (default calibrated)")
+    peers = peer_methods()
+    ap.add_argument("--methods", nargs="+", default=["ours", *peers],
+                    choices=["ours", *peers], metavar="METHOD",
+                    help=f"methods to run (default: ours and every peer: {list(peers)})")
+    ap.add_argument("--peer-seconds", type=float, default=60.0,
+                    help="time budget of a peer per system [s] (default 60)")
     args = ap.parse_args(argv)
     rows = []
     for name in args.systems:
@@ -176,12 +318,22 @@ def main(argv=None) -> None:
             if real and noise:
                 continue  # measured data take no added noise
             for seed in range(1 if real else args.seeds):
-                rows.append(run_one(name, args.depth, args.search, args.ops,
-                                    args.term_size, noise, seed))
-                print(f"{name} noise {noise:g} seed {seed}: {rows[-1]['seconds']:.1f} s",
-                      file=sys.stderr, flush=True)
-    print(table(rows, "python benchmarks/bench_discovery.py " + " ".join(
-        sys.argv[1:] if argv is None else argv)))
+                for method in args.methods:
+                    if method == "ours":
+                        row = run_one(_fit, name, args.depth, args.search, args.ops,
+                                      args.term_size, noise, seed, args.test)
+                    else:
+                        row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
+                    rows.append(row)
+                    print(table([row], "row").splitlines()[-3], file=sys.stderr)
+                    print(f"{method} {name} noise {noise:g} seed {seed}: "
+                          f"{row['seconds']:.1f} s, basis {row['basis']}, spurious "
+                          f"{len(row['spurious'])}", file=sys.stderr, flush=True)
+    command = "python benchmarks/bench_discovery.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
+    print(summary(rows, command))
+    print()
+    print(table(rows, command))
 
 
 if __name__ == "__main__":

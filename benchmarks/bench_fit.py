@@ -1,10 +1,20 @@
-"""Benchmark of the fit stage: seconds, formulas/s, peak memory, 1 vs N workers.
+"""Benchmark of the fit stage: seconds, candidates/s, 1 -> N worker speed-up, peak memory.
 
-    python benchmarks/bench_fit.py [--system pendulum] [--depth 7] [--workers 1 2]
+    nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
+        [--workers 1 2] [--memory 1024]
 
-Each configuration runs in a fresh subprocess on a fresh store (the enumerated table is
-written first and not timed), so peak memory (ru_maxrss of the run and of its worker
-processes) and time belong to the fit alone. Prints a markdown table.
+Each (case, workers) runs in a fresh Python process that imports the library only
+(``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
+imports the pipeline's stages, torch among them, in its parent process): the data set is
+loaded and the candidates enumerated first (timed apart, column "enumerate s"), then
+``fit_table`` fits,
+filters and merges every candidate in memory (column "fit s": worker start-up included).
+While it runs, the benchmark samples the resident memory of the process and all its
+descendants (the worker processes) every 50 ms; "peak tree MB" is the largest sum seen,
+"largest process MB" the largest single ``ru_maxrss``; "fit CPU s" is the CPU time of
+the fit in all processes (less sensitive to other load than the wall time). The machine's 1-minute load average
+is printed next to each row: timings taken while other work runs are inflated. Prints a
+markdown table headed by the command that produced it.
 """
 
 from __future__ import annotations
@@ -12,66 +22,111 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shlex
 import subprocess
 import sys
-import tempfile
+import time
 
 CHILD = r"""
-import json, resource, sys, time, os
+import json, sys, time
+t0 = time.perf_counter()
 import hamiltonian_data
-from dslsearch.fitting import FitConfig
-from noether_search.stages import enumerate_candidates, fit_laws
-from noether_search.store import ResultsStore
-system, depth, workers, root = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+from dslsearch.enumerate import enumerate_formulas
+from dslsearch.fitting import FitConfig, fit_table
+system, depth, workers, memory = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ds = hamiltonian_data.load(system=system)
-store = ResultsStore.open(root)
-table = enumerate_candidates(ds, depth, store=store)
+t_imp = time.perf_counter() - t0
+t0 = time.perf_counter()
+table = enumerate_formulas(ds.variables, depth)
+t_enum = time.perf_counter() - t0
+import os
 t0, c0 = time.perf_counter(), os.times()
-res = fit_laws(ds, depth, FitConfig(workers=workers), store=store, table=table)
+res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory))
 wall = time.perf_counter() - t0
 from joblib.externals.loky import get_reusable_executor
-get_reusable_executor().shutdown(wait=True)   # reap the workers: their rusage is counted
+get_reusable_executor().shutdown(wait=True)   # reap the workers: their CPU time is counted
 c1 = os.times()
-cpu = (c1.user - c0.user) + (c1.system - c0.system) + (c1.children_user - c0.children_user) \
-    + (c1.children_system - c0.children_system)
+cpu = sum(getattr(c1, f) - getattr(c0, f) for f in ("user", "system", "children_user",
+                                                       "children_system"))
 law = res.laws[0] if res.laws else None
-print(json.dumps({"wall": wall, "cpu": cpu, "candidates": res.n_candidates,
-                  "units": res.n_units, "fitted": res.n_fitted, "failed": res.n_failed,
-                  "trivial": res.n_trivial, "survivors": res.n_survivors,
-                  "laws": len(res.laws),
-                  "best": law.variants if law else None,
-                  "R_true": law.R_true if law else None,
-                  "R_random": law.R_random if law else None,
-                  "rss_self_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_children_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+print(json.dumps({"import": t_imp, "enumerate": t_enum, "wall": wall, "cpu": cpu,
+                  "candidates": res.n_candidates, "units": res.n_units,
+                  "shards": res.shards_total, "survivors": res.n_survivors,
+                  "laws": len(res.laws), "best": str(law) if law else None}))
 """
+
+
+def _tree_rss(proc) -> int:
+    """Bytes resident in ``proc`` and all its descendants now (0 once it has ended)."""
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc] + proc.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_case(system: str, depth: int, workers: int, memory: int) -> dict:
+    """One fresh process: the child's JSON plus ``peak_tree_mb``, ``largest_mb``, ``load``."""
+    import psutil
+
+    load = os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    popen = subprocess.Popen([sys.executable, "-c", CHILD, system, str(depth), str(workers),
+                              str(memory)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    proc = psutil.Process(popen.pid)
+    peak = 0
+    while popen.poll() is None:
+        peak = max(peak, _tree_rss(proc))
+        time.sleep(0.05)
+    out, err = popen.communicate()
+    if popen.returncode != 0:
+        raise SystemExit(f"{system} depth {depth} workers {workers} failed:\n{err[-3000:]}")
+    row = json.loads(out.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    row.update(peak_tree_mb=peak / 2**20, largest_mb=max(after, before) / 1024,
+               load=load, load_after=os.getloadavg()[0])
+    return row
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--system", default="pendulum")
-    ap.add_argument("--depth", type=int, default=7)
+    ap.add_argument("--cases", nargs="+", default=["pendulum:7", "double-pendulum:7",
+                                                    "pendulum:9"],
+                    help="SYSTEM:DEPTH pairs (default: %(default)s)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--memory", type=int, default=1024,
+                    help="FitConfig.memory_mb, the fit's memory aim in MB (default: 1024)")
     args = ap.parse_args()
-    rows = []
-    for w in args.workers:
-        root = os.path.join(tempfile.mkdtemp(prefix="bench_fit_"), "store")
-        out = subprocess.run([sys.executable, "-c", CHILD, args.system, str(args.depth), str(w),
-                              root], capture_output=True, text=True, check=True)
-        rows.append((w, json.loads(out.stdout.strip().splitlines()[-1])))
-    base = rows[0][1]["wall"]
-    print(f"fit stage, {args.system}, depth {args.depth}, os.cpu_count()={os.cpu_count()}, "
-          f"load average {os.getloadavg()[0]:.1f}\n")
-    print("| workers | wall s | cpu s | formulas/s | speed-up | peak RSS parent MB "
-          "| peak RSS worker MB | candidates | distinct fits | survivors | laws |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for w, r in rows:
-        print(f"| {w} | {r['wall']:.1f} | {r['cpu']:.1f} | {r['candidates'] / r['wall']:.0f} "
-              f"| {base / r['wall']:.2f} | {r['rss_self_mb']:.0f} | {r['rss_children_mb']:.0f} "
-              f"| {r['candidates']} | {r['units']} | {r['survivors']} | {r['laws']} |")
-    r = rows[-1][1]
-    print(f"\nbest law variants: {r['best']}\nR_true {r['R_true']:.3g}  R_random {r['R_random']:.3g}"
-          if r["best"] else "\nno law survives")
+    print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
+                            + sys.argv[1:]))
+    print(f"\nos.cpu_count()={os.cpu_count()}; load = 1-minute load average before/after "
+          "the run\n")
+    print("| system | depth | candidates | fit units | workers | enumerate s | fit s "
+          "| fit CPU s | candidates/s | speed-up | peak tree MB | largest process MB | laws "
+          "| best law | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for case in args.cases:
+        system, depth = case.rsplit(":", 1)
+        base = None
+        for w in args.workers:
+            r = run_case(system, int(depth), w, args.memory)
+            base = base or r["wall"]
+            print(f"| {system} | {depth} | {r['candidates']} | {r['units']} | {w} "
+                  f"| {r['enumerate']:.1f} | {r['wall']:.1f} | {r['cpu']:.1f} "
+                  f"| {r['candidates'] / r['wall']:.0f} "
+                  f"| {base / r['wall']:.2f} | {r['peak_tree_mb']:.0f} | {r['largest_mb']:.0f} "
+                  f"| {r['laws']} | `{r['best']}` | {r['load']:.1f}/{r['load_after']:.1f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

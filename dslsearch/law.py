@@ -8,6 +8,7 @@ for stores that hold a law only as text.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from functools import cached_property
 
 import numpy as np
 
+from dslsearch.acceptance import Evidence
 from dslsearch.formula import INPUT, PARAM, Formula, FormulaError, format_param, from_sympy
 from hamiltonian_data.units import Dims, format_dims, parse_unit
 
@@ -28,16 +30,43 @@ class Constant:
         value: the fitted value in SI base units of the data (NaN when not fitted).
         unit: its unit, pretty (``"kg²·m⁴/s²"``; ``""`` dimensionless).
         dims: its dimension vector (:mod:`hamiltonian_data.units`).
+        low, high: bounds of its confidence interval (NaN when not computed;
+            :mod:`dslsearch.uncertainty`).
     """
 
     name: str
     value: float
     unit: str
     dims: Dims
+    low: float = math.nan
+    high: float = math.nan
 
     def __str__(self) -> str:
         """``2.999 kg²·m⁴/s²``."""
         return format_param(self.value, self.dims)
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width (NaN without an interval)."""
+        return (self.high - self.low) / 2
+
+    def with_interval(self) -> str:
+        """``2.45 ± 0.03 kg²·m⁴/s²`` (without an interval: as :meth:`__str__`)."""
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            return str(self)
+        err = self.half_width
+        digits = 3 if err <= 0 else max(2, 2 + int(math.floor(math.log10(abs(self.value) or 1)))
+                                        - int(math.floor(math.log10(err))))
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.value:.{min(digits, 15)}g} ± {err:.2g}{unit}"
+
+    def to_json(self) -> dict:
+        """``{name, value, low, high, unit}`` (NaN as None)."""
+        def num(v: float) -> float | None:
+            return float(v) if math.isfinite(v) else None
+
+        return {"name": self.name, "value": num(self.value), "low": num(self.low),
+                "high": num(self.high), "unit": self.unit}
 
 
 def _pairs(variables) -> tuple[tuple[str, str], ...]:
@@ -68,6 +97,10 @@ class Law:
         search: the search that found the law: ``"exhaustive"`` (every formula up to a
             size, :mod:`dslsearch.fitting`), ``"sums"`` (sums of terms,
             :mod:`dslsearch.sums`), or ``"exhaustive+sums"`` when both found it.
+        evidence: what the law passed the acceptance test by
+            (:class:`~dslsearch.acceptance.Evidence`), or None when unknown.
+        intervals: ``((low, high), ...)`` confidence interval of each constant, or ``()``
+            when not computed (:mod:`dslsearch.uncertainty`).
     """
 
     formula: Formula
@@ -79,6 +112,8 @@ class Law:
     n_merged: int = 1
     node: int = -1
     search: str = "exhaustive"
+    evidence: Evidence | None = None
+    intervals: tuple[tuple[float, float], ...] = ()
     _cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +125,11 @@ class Law:
         object.__setattr__(self, "params", params)
         object.__setattr__(self, "variables", _pairs(self.variables))
         object.__setattr__(self, "variants", tuple(self.variants))
+        intervals = tuple((float(lo), float(hi)) for lo, hi in self.intervals)
+        if intervals and len(intervals) != params.size:
+            raise ValueError(f"intervals: {len(intervals)} given for {params.size} constants; "
+                             "give one (low, high) per constant, or none")
+        object.__setattr__(self, "intervals", intervals)
 
     # -- structure -----------------------------------------------------------------------
     @property
@@ -126,9 +166,18 @@ class Law:
 
     @property
     def constants(self) -> list[Constant]:
-        """The fitted constants with their units."""
-        return [Constant(f"c{k}", float(v), format_dims(d), d)
-                for k, (v, d) in enumerate(zip(self.params, self.param_dims))]
+        """The fitted constants with their units (and intervals when computed)."""
+        bounds = self.intervals or [(math.nan, math.nan)] * len(self.params)
+        return [Constant(f"c{k}", float(v), format_dims(d), d, lo, hi)
+                for k, (v, d, (lo, hi)) in enumerate(zip(self.params, self.param_dims, bounds))]
+
+    def with_evidence(self, evidence: Evidence | None) -> Law:
+        """This law with ``evidence`` set."""
+        return dataclasses.replace(self, evidence=evidence)
+
+    def with_intervals(self, intervals) -> Law:
+        """This law with the constants' intervals ``((low, high), ...)`` set."""
+        return dataclasses.replace(self, intervals=tuple(intervals))
 
     # -- evaluation ----------------------------------------------------------------------
     def __call__(self, x):
@@ -182,14 +231,18 @@ class Law:
 
     # -- conversions ---------------------------------------------------------------------
     def to_json(self) -> dict:
-        """Plain JSON: the printed form, the formula tree, constants and scores (NaN as None)."""
+        """Plain JSON: the printed form, the formula tree, constants (``params``, and
+        ``constants``: ``[{name, value, low, high, unit}]``), scores and ``evidence`` (NaN
+        as None)."""
         def num(v: float) -> float | None:
             return float(v) if math.isfinite(v) else None
 
         return {"formula": str(self), "tree": tree_to_json(self.formula),
                 "params": [num(v) for v in self.params], "R_true": num(self.R_true),
                 "R_random": num(self.R_random), "variants": list(self.variants),
-                "n_merged": self.n_merged, "node": self.node, "search": self.search}
+                "n_merged": self.n_merged, "node": self.node, "search": self.search,
+                "constants": [c.to_json() for c in self.constants],
+                "evidence": self.evidence.to_json() if self.evidence is not None else None}
 
     @classmethod
     def from_json(cls, obj: dict, variables) -> Law:
@@ -202,7 +255,14 @@ class Law:
         scores = dict(R_true=num("R_true"), R_random=num("R_random"),
                       variants=tuple(obj.get("variants") or ()),
                       n_merged=int(obj.get("n_merged") or 1), node=int(obj.get("node", -1)),
-                      search=str(obj.get("search") or "exhaustive"))
+                      search=str(obj.get("search") or "exhaustive"),
+                      evidence=(Evidence.from_json(obj["evidence"]) if obj.get("evidence")
+                                else None))
+        bounds = [(math.nan if c.get("low") is None else float(c["low"]),
+                   math.nan if c.get("high") is None else float(c["high"]))
+                  for c in obj.get("constants") or ()]
+        if any(math.isfinite(lo) or math.isfinite(hi) for lo, hi in bounds):
+            scores["intervals"] = tuple(bounds)
         if obj.get("tree") is None:
             return cls.parse(str(obj["formula"]), variables, **scores)
         params = [math.nan if v is None else float(v) for v in obj.get("params") or []]

@@ -1,7 +1,8 @@
 """Built-in systems, the real pendulum, trajectory files and the ``Dataset`` every stage uses.
 
 ``load(system="pendulum")`` generates an ideal HNN system or one of the classical systems
-of :mod:`hamiltonian_data.mechanics` (``"kepler"``, ``"double-pendulum"``, ...);
+of :mod:`hamiltonian_data.mechanics` (``"kepler"``, ``"double-pendulum"``, ...) or a
+negative control of :mod:`hamiltonian_data.controls` (``"lorenz"``, ..., no invariant);
 ``load(data="traj.csv")`` reads your own trajectories (format: ``docs/TRAJECTORY_FORMAT.md``);
 ``Dataset.from_arrays(x, t, names, units)`` builds a dataset from numpy arrays.
 :func:`register` adds your own :class:`System` subclass to :data:`SYSTEMS`.
@@ -12,6 +13,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from hamiltonian_data.controls import (CONTROLS, DampedDuffing, DampedOscillator,
+                                       DrivenPendulum, Lorenz, VanDerPol)
 from hamiltonian_data.dataset import Dataset, DataError, Trajectory, Variable
 from hamiltonian_data.mechanics import (MECHANICS, CoupledOscillators, DoublePendulum,
                                         HenonHeiles, Kepler, LotkaVolterra, Oscillator2D,
@@ -23,7 +26,7 @@ from hamiltonian_data.trajfile import load_file, read, write_csv, write_h5
 
 #: name -> system (the registry behind ``load(system=...)`` and ``--system``)
 SYSTEMS: dict[str, System] = {s.name: s for s in (Pendulum(), Spring(), RealPendulum(),
-                                                   *MECHANICS)}
+                                                   *MECHANICS, *CONTROLS)}
 
 
 def register(system: System) -> System:
@@ -53,7 +56,9 @@ def load(system: str | None = None, data: str | Path | None = None, noise: float
     Args:
         system: a key of :data:`SYSTEMS`.
         data: a CSV or HDF5 trajectory file.
-        noise: std of Gaussian noise added to the states of the generated systems.
+        noise: std of the Gaussian noise added to each state variable of a generated
+            system, as a fraction of that variable's std over the noise-free data set
+            (0.05: 5 % of its spread); seeded by ``seed``.
         seed: seed of the generated systems.
 
     Raises:
@@ -74,7 +79,8 @@ def load(system: str | None = None, data: str | Path | None = None, noise: float
 
 
 __all__ = [
-    "CoupledOscillators", "DataError", "Dataset", "DoublePendulum", "HenonHeiles",
+    "CONTROLS", "CoupledOscillators", "DampedDuffing", "DampedOscillator", "DataError",
+    "DrivenPendulum", "Lorenz", "VanDerPol", "Dataset", "DoublePendulum", "HenonHeiles",
     "IdealSystem", "Kepler", "LotkaVolterra", "OdeSystem", "Oscillator2D", "Pendulum",
     "RealPendulum", "RigidBody", "SYSTEMS", "Spring", "System", "Trajectory", "Variable",
     "load", "load_file", "read", "register", "write_csv", "write_h5",

@@ -67,7 +67,8 @@ class System(ABC):
         """The system's dataset, with ``dataset.system`` set to this system.
 
         Args:
-            noise: std of Gaussian noise added to the states (SI units).
+            noise: std of the Gaussian noise added to each state variable, as a fraction of
+                that variable's std over the noise-free data set (0.05: 5 % of its spread).
             seed: random seed of the generation.
         """
 

@@ -13,9 +13,10 @@ Generation (HNN ``get_trajectory``/``get_dataset``): for each of 50 trajectories
 y0 ~ U[−1, 1]², then a radius ~ U[r_min, r_max), rescale y0 to that radius, integrate with
 ``solve_ivp`` (RK45, rtol = 1e-10 as HNN, and atol = 1e-10 where HNN kept scipy's 1e-6,
 which limits energy conservation to ~4e-5; the states differ from HNN's by < 1e-5) on ``linspace(0, 3, n_points)``, take dx/dt as the exact
-vector field at the integrated (noise-free) states, then add Gaussian noise of std ``noise``
-to q and p. The noise is drawn even when ``noise = 0`` so that the initial states do not
-depend on the noise level. The first 25 trajectories are train, the last 25 test. The
+vector field at the integrated (noise-free) states, then add Gaussian noise to q and p whose
+std is ``noise`` times that variable's std over the noise-free data set (all trajectories).
+The noise is drawn even when ``noise = 0`` so that the initial states do not depend on the
+noise level. The first 25 trajectories are train, the last 25 test. The
 random generator is ``numpy.random.default_rng(seed)`` (HNN used the legacy global
 ``np.random.seed``; the numbers differ, the distribution is the same).
 
@@ -49,9 +50,11 @@ class OdeSystem(System):
     Generation: for each of ``n_trajectories`` trajectories draw an initial state
     (:meth:`initial_state`), integrate it with ``solve_ivp`` (``method`` at ``rtol``/``atol``)
     on ``linspace(0, t_end, n_points)``, take dx/dt as the exact vector field at the
-    integrated (noise-free) states, then add Gaussian noise of std ``noise`` to every state
-    variable. The noise is drawn even when ``noise = 0``, so that the initial states do not
-    depend on the noise level. The first half of the trajectories (rounded down) are train,
+    integrated (noise-free) states, then add Gaussian noise to every state variable whose std
+    is ``noise`` times that variable's std over the noise-free data set (all trajectories,
+    train and test): ``noise = 0.05`` is noise of 5 % of each variable's spread. The noise
+    is drawn even when ``noise = 0``, so that the initial states do not depend on the noise
+    level. The first half of the trajectories (rounded down) are train,
     the rest test; the random generator is ``numpy.random.default_rng(seed)``.
 
     Class variables:
@@ -138,8 +141,9 @@ class OdeSystem(System):
         """Generate the dataset (see the class docstring).
 
         Args:
-            noise: std of Gaussian noise added to every state variable (SI units); 0 = the
-                Noether paper's noise-free data.
+            noise: std of the Gaussian noise added to each state variable, as a fraction of
+                that variable's std over the noise-free data set (0.05: 5 % of its spread);
+                0 = the Noether paper's noise-free data. Seeded by ``seed``.
             seed: seed of ``numpy.random.default_rng``.
 
         Returns:
@@ -155,10 +159,11 @@ class OdeSystem(System):
             x0.append(self.initial_state(rng))
             unit_noise.append(rng.standard_normal((t.shape[0], d)))   # (T, d)
         states = self.trajectory(np.stack(x0), t)                    # (n, T, d)
+        scale = noise * states.reshape(-1, d).std(axis=0)            # (d,) noise std, SI
         trajs = []
         for x, z in zip(states, unit_noise):
             dxdt = self.vector_field(x)                       # exact, at noise-free states
-            trajs.append(Trajectory(t=t, x=x + z * noise, dxdt=dxdt))
+            trajs.append(Trajectory(t=t, x=x + z * scale, dxdt=dxdt))
         half = self.n_trajectories // 2
         source = f"generated: {self!r}, seed={seed}, noise={noise:g}"
         if self.reference:

@@ -43,6 +43,11 @@ _EXPORTS = {
     "train_baseline": "noether_search.stages",
     "FitConfig": "dslsearch.fitting",
     "BaselineConfig": "noether_search.baseline",
+    # the stage ``noether_search.stages.neural.neural``, under another name: ``neural`` is
+    # the subpackage of the learned embedding (``noether_search.neural``)
+    "neural_noether": "noether_search.stages.neural",
+    "NeuralConfig": "noether_search.stages.neural",
+    "NeuralResult": "noether_search.stages.neural",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -57,6 +62,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
                                        Rollouts, ScreenedLaw, TailoredLaw, enumerate_candidates,
                                        evaluate_models, fit_laws, meta_tailor_laws, rank,
                                        screen_laws, train_baseline)
+    from noether_search.stages.neural import NeuralConfig, NeuralResult, neural_noether
     from noether_search.store import ResultsStore
 
 

@@ -80,7 +80,10 @@ def test_sympy_latex_and_repr_of_a_fitted_model(fitted):
     expr = fitted.sympy()
     assert str(expr) == "p**2 + q**2" and {str(s) for s in expr.free_symbols} == {"p", "q"}
     assert fitted.latex() == "p^{2} + q^{2}"
-    assert fitted.latex(1) == fitted.laws_[1].latex()
+    assert fitted.latex(0) == fitted.laws_[0].latex()
+    # cos(p) + cos(q) passes the paper's test (R_random/R_true ~ 170) but is not conserved:
+    # the calibrated test leaves it out
+    assert len(fitted.laws_) == 1
     with pytest.raises(IndexError, match="out of range"):
         fitted.sympy(99)
     text = repr(fitted)

@@ -45,3 +45,64 @@ def test_spurious_is_a_law_outside_the_known_span(bench, x):
     known = [energy()]
     assert not bench.spurious(Law.parse("(p**2 - 3*cos(q))**2", VARIABLES), known, x, 1)
     assert bench.spurious(Law.parse("p*q", VARIABLES), known, x, 1)
+
+
+# -- scoring of ours and the peers ------------------------------------------------------------
+class TrivialPeerLaw:
+    """A peer's law as benchmarks/peers reports one: text, fn, grad, r."""
+
+    def __init__(self, text, fn, grad, r=float("nan")):
+        self.text, self.fn, self.grad, self.r = text, fn, grad, r
+
+
+class TrivialResult:
+    def __init__(self, laws):
+        self.laws, self.seconds, self.note = laws, 0.0, "in-test peer"
+
+
+def _energy_peer_law():
+    return TrivialPeerLaw("p^2 - 3 cos q", lambda x: x[:, 1] ** 2 - 3 * np.cos(x[:, 0]),
+                          lambda x: np.stack([3 * np.sin(x[:, 0]), 2 * x[:, 1]], 1))
+
+
+def _product_peer_law():
+    return TrivialPeerLaw("p q", lambda x: x[:, 0] * x[:, 1],
+                          lambda x: np.stack([x[:, 1], x[:, 0]], 1))
+
+
+def test_a_peer_law_is_scored_like_ours(bench, monkeypatch):
+    monkeypatch.setattr(bench, "peer_methods", lambda: {
+        "trivial": lambda dataset, *, seconds, seed: TrivialResult(
+            [_energy_peer_law(), _product_peer_law()])})
+    row = bench._peer("trivial", "pendulum", 0.0, 0, 1.0)
+    assert row["method"] == "trivial" and row["found"] == 1 and row["spanned"] == 1
+    assert row["spurious"] == ["p q"] and row["n_independent"] == 2
+    control = bench._peer("trivial", "damped-oscillator", 0.0, 0, 1.0)
+    assert control["known"] == 0 and len(control["spurious"]) == 2   # all spurious
+
+
+def test_peer_as_law_gradient_through_torch():
+    import torch
+
+    from dslsearch.independence import independent_laws
+
+    x = np.random.default_rng(0).uniform(-2, 2, (100, 2))
+    b = importlib.util.module_from_spec(importlib.util.spec_from_file_location(
+        "bd", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_discovery.py"))
+    b.__loader__.exec_module(b)
+    law = b.PeerAsLaw(_energy_peer_law(), VARIABLES, 0.0)
+    xt = torch.tensor(x, requires_grad=True)
+    (g,) = torch.autograd.grad(law.torch_fn()(xt).sum(), xt)
+    np.testing.assert_allclose(g.numpy(), _energy_peer_law().grad(x))
+    assert independent_laws([law, energy()], x).n_independent == 1
+
+
+def test_scores_pool_systems_and_count_controls(bench):
+    rows = [{"known": 1, "spanned": 1, "basis": ["E"], "spurious": [], "seconds": 2.0},
+            {"known": 3, "spanned": 2, "basis": ["a", "b", "c"], "spurious": ["c"],
+             "seconds": 4.0},
+            {"known": 0, "spanned": 0, "basis": ["x"], "spurious": ["x"], "seconds": 6.0}]
+    sc = bench.scores(rows)
+    assert sc["detection"] == 3 / 4 and sc["fdr"] == 2 / 5
+    assert sc["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35) and sc["seconds"] == 4.0
+    assert bench.scores(rows[:1])["fdr"] == 0.0 and bench.scores(rows[:1])["f1"] == 1.0

@@ -79,14 +79,18 @@ def test_unreachable_scheduler_fails_fast_naming_scheduler():
         check_scheduler(addr, connect_timeout=2)
 
 
-def test_fit_cli_with_unreachable_scheduler_writes_nothing(tmp_path):
+@pytest.mark.parametrize("command", ["fit", "rank"])
+def test_cli_with_unreachable_scheduler_writes_nothing(tmp_path, command):
     addr = f"tcp://127.0.0.1:{_free_port()}"
     out = tmp_path / "run"
-    res = CliRunner().invoke(cli, ["fit", "--data", str(CSV), "--depth", "3", "--backend",
+    res = CliRunner().invoke(cli, [command, "--data", str(CSV), "--depth", "3", "--backend",
                                    "dask", "--scheduler", addr, "--out", str(out)])
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert f"--scheduler {addr}" in res.output
     assert not out.exists()
+    bad = CliRunner().invoke(cli, [command, "--data", str(CSV), "--scheduler", addr,
+                                   "--out", str(out)])
+    assert bad.exit_code == 2 and "--scheduler needs --backend dask" in bad.output
 
 
 @pytest.mark.slow

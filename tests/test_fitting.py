@@ -153,7 +153,7 @@ def test_random_sequence_test_rejects_noise_fits(tmp_path, pendulum):
         x_train=np.zeros((0, 2)), dxdt_train=np.zeros((0, 2)), x_test=np.zeros((0, 2)),
         dxdt_test=np.zeros((0, 2)), invariant=None, dt=1.0, source="test")
     store = make_store(tmp_path, noise)
-    result = fit_laws(noise, 7, store=store, config=FitConfig(workers=1))
+    result = fit_laws(noise, 7, store=store, config=FitConfig(workers=1, test="factor"))
     fits = load_fits(store, result.key)
     ok = fits.status == FitStatus.OK
     assert np.nanmin(fits.R_true[ok]) < 0.9       # something "fits" the noise a bit

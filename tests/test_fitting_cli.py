@@ -14,11 +14,17 @@ def test_fit_json(tmp_path):
                                    "--json", "--out", str(tmp_path / "s")])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout.strip().splitlines()[-1])
-    assert set(out) == {"system", "depth", "candidates", "fitted", "failed", "survivors",
-                        "laws", "seconds", "independent", "n_independent", "sums"}
+    assert set(out) == {"system", "depth", "test", "candidates", "fitted", "failed",
+                        "survivors", "laws", "seconds", "independent", "n_independent", "sums"}
+    assert out["test"] == "calibrated"
     assert out["system"] == "spring" and out["depth"] == 3 and out["candidates"] > 0
     # depth 3 is too small for p**2 + c*q**2; the sum search finds it
     assert [law["search"] for law in out["laws"]] == ["sums"]
+    law = out["laws"][0]
+    assert law["evidence"]["test"] == "calibrated" and law["evidence"]["p_value"] <= 0.01
+    for c in law["constants"]:   # each constant with its interval and unit
+        assert set(c) == {"name", "value", "low", "high", "unit"}
+        assert c["low"] <= c["value"] <= c["high"]
     assert out["n_independent"] == 1 and len(out["independent"]) == 1
     assert out["sums"]["front"] and out["sums"]["library"] <= out["sums"]["terms"]
     # a rerun resumes from the store and gives the same numbers

@@ -73,6 +73,40 @@ def check_scheduler(scheduler: str, connect_timeout: float = CONNECT_TIMEOUT,
         client.close()
 
 
+def _warm() -> int:
+    """Import what a shard needs (numpy, torch, this package) in a worker process."""
+    import torch  # noqa: F401
+
+    import dslsearch.fitting.shard  # noqa: F401
+
+    return os.getpid()
+
+
+def warm_workers(config: FitConfig) -> Callable[[], None]:
+    """Start the joblib worker processes and their imports (torch: seconds) in the
+    background, so they overlap with the caller's planning; returns a function that waits
+    for them. A no-op for one worker or the dask backend.
+
+    joblib keeps its worker processes between calls with the same number of workers, so
+    :func:`run_shards` then finds them started and warm."""
+    workers = config.workers or os.cpu_count() or 1
+    if config.backend != "joblib" or workers == 1:
+        return lambda: None
+    import threading
+
+    from joblib import Parallel, delayed
+
+    def start() -> None:
+        try:
+            Parallel(n_jobs=workers)(delayed(_warm)() for _ in range(workers))
+        except Exception:  # noqa: BLE001 - a failed warm-up only costs time; run_shards
+            pass           # starts the workers again and reports any real error
+
+    thread = threading.Thread(target=start, name="warm-workers", daemon=True)
+    thread.start()
+    return thread.join
+
+
 def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config: FitConfig,
                on_done: Callable[[int, ShardOutput], None]) -> None:
     """Run ``fit_shard`` on every shard index in ``todo``; ``on_done(k, out)`` in the calling

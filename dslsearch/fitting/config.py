@@ -5,18 +5,27 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
 
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Settings of the fit stage. Fields marked (result) enter the config hash."""
+    """Settings of the fit stage. Fields marked (result) enter the config hash; those
+    marked (laws) select the laws from the fitted candidates without changing the fits, so
+    they stay out of it (the shards of a run serve every test; the fit stage rewrites the
+    run's laws for the test it ran)."""
 
-    factor: float = 100.0         # (result) accept when R_random >= factor * R_true
+    test: str = "calibrated"      # (laws) acceptance: "calibrated" (noise floor and
+    #                               F-test, dslsearch.acceptance) or "factor" (the paper's)
+    factor: float = 100.0         # (result) test "factor": accept when R_random >= factor *
+    #                               R_true (also skips hopeless random-sequence fits)
+    acceptance: AcceptanceConfig = AcceptanceConfig()  # (laws) calibrated thresholds
     seed: int = 0                 # (result) seed of the random-sequence shuffle
     fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
     window: int | None = None     # (result) split train trajectories into windows of this
@@ -28,12 +37,25 @@ class FitConfig:
     workers: int | None = None    # worker processes (None: all cores)
     backend: str = "joblib"       # "joblib" or "dask"
     scheduler: str | None = None  # dask scheduler address (None: a LocalCluster)
+    memory_mb: int = 1024         # memory the fit aims to stay within, all processes
+    #                               together (sizes the cached sub-formula values)
+
+    def __post_init__(self) -> None:
+        if self.test not in TESTS:
+            raise ValueError(f"test: expected one of {', '.join(TESTS)}, got {self.test!r}")
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("workers", "backend", "scheduler"):
+        for k in ("workers", "backend", "scheduler", "memory_mb", "test", "acceptance"):
             d.pop(k)
         return d
+
+    def worker_memory_bytes(self) -> int:
+        """Bytes one worker may keep for values of sub-formulas: an eighth of
+        ``memory_mb`` shared among the workers (the rest is the processes' code, the table,
+        the batches being fitted)."""
+        workers = self.workers or os.cpu_count() or 1
+        return max(16 << 20, (self.memory_mb << 20) // (8 * workers))
 
 
 def config_hash(config: FitConfig, dataset, table) -> str:

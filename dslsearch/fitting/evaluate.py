@@ -3,7 +3,8 @@
 The table is a DAG ordered children before parents, and a node's size exceeds its
 children's, so all needed nodes of one size and one op are evaluated in a single numpy
 operation (the op's ``numpy`` implementation from :data:`dslsearch.ops.OPS`): about
-``7 sizes x 8 ops`` vectorised steps however many nodes there are.
+``7 sizes x 8 ops`` vectorised steps however many nodes there are. :class:`SlotValues`
+keeps the smallest nodes' values within a memory budget and computes the rest on demand.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ import numpy as np
 from dslsearch.ops import INPUT, OPS, PARAM, arities
 
 
-def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray) -> np.ndarray:
-    """Sorted node ids of ``roots`` and all their descendants, ``(n,)`` int64."""
-    need = np.zeros(len(op), bool)
+def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray,
+            known: np.ndarray | None = None) -> np.ndarray:
+    """Sorted node ids of ``roots`` and all their descendants, ``(n,)`` int64; with
+    ``known`` (a ``(n_nodes,)`` bool mask) the walk stops at known nodes, which are left out."""
+    need = np.zeros(len(op), bool) if known is None else known.copy()
     frontier = np.unique(np.asarray(roots, np.int64))
+    frontier = frontier[~need[frontier]]
     need[frontier] = True
     arity = np.asarray(arities(), np.int64)
     while frontier.size:
@@ -27,6 +31,8 @@ def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray) -> 
         kids = kids[~need[kids]]
         need[kids] = True
         frontier = kids
+    if known is not None:
+        need &= ~known
     return np.nonzero(need)[0]
 
 
@@ -37,6 +43,8 @@ class NodeValues:
         op, a, b, size: the table arrays, ``(n_nodes,)``.
         x: the points, ``(N, d)`` float64, in the data's units converted to SI base units.
         roots: parameter-free node ids whose values are needed (with their descendants).
+        known: values already computed on the same points (their nodes are not computed
+            again, and are read through this object too).
 
     Attributes:
         values: ``(n_needed, N)`` float64; rows for :attr:`ids`. Non-finite where a node
@@ -44,17 +52,19 @@ class NodeValues:
         ids: sorted node ids held, ``(n_needed,)``.
     """
 
-    def __init__(self, op, a, b, size, x: np.ndarray, roots: np.ndarray):
-        ids = closure(op, a, b, roots)
+    def __init__(self, op, a, b, size, x: np.ndarray, roots: np.ndarray,
+                 known: NodeValues | None = None):
+        ids = closure(op, a, b, roots, None if known is None else known._index >= 0)
         if np.any(op[ids] == PARAM):
             raise ValueError("roots: NodeValues holds parameter-free nodes only; "
                              "a root or its descendants contains a PARAM node")
         self.ids = ids
+        self.known = known
         index = np.full(len(op), -1, np.int64)
         index[ids] = np.arange(len(ids))
         self._index = index
-        N = x.shape[0]
-        V = np.empty((len(ids), N), np.float64)
+        V = np.empty((len(ids), x.shape[0]), np.float64)
+        self.values = V
         sub_op, sub_size = op[ids], size[ids]
         with np.errstate(all="ignore"):
             for s in range(1, int(sub_size.max(initial=0)) + 1):
@@ -65,10 +75,50 @@ class NodeValues:
                         V[rows] = x[:, a[nodes]].T
                         continue
                     spec = OPS[int(o)]
-                    args = [V[index[child[nodes]]] for child in (a, b)[: spec.arity]]
-                    V[rows] = spec.numpy(*args)
-        self.values = V
+                    V[rows] = spec.numpy(*[self[child[nodes]]
+                                           for child in (a, b)[: spec.arity]])
 
     def __getitem__(self, nodes) -> np.ndarray:
         """Values of ``nodes`` (int or array of node ids): ``(N,)`` or ``(len(nodes), N)``."""
-        return self.values[self._index[nodes]]
+        if self.known is None:
+            return self.values[self._index[nodes]]
+        nodes = np.asarray(nodes, np.int64)
+        own = self._index[nodes]
+        mine = own >= 0
+        if mine.all():
+            return self.values[own]
+        out = self.known[np.where(mine, self.known.ids[0], nodes)]
+        out[mine] = self.values[own[mine]]
+        return out
+
+
+class SlotValues:
+    """Values of parameter-free nodes on demand, within a memory budget.
+
+    The smallest nodes (those most shared as sub-formulas) are computed once and kept
+    (at most ``budget_bytes`` of them); any other node's values are computed when asked
+    for, from the kept ones, and not kept. So a worker holds the values of one batch, not
+    of the whole table: ``(n_nodes, N)`` float64 is gigabytes at depth 9.
+
+    Args:
+        op, a, b, size: the table arrays, ``(n_nodes,)``.
+        x: the points ``(N, d)`` (SI base units).
+        free: ``(n_nodes,)`` bool, the parameter-free nodes.
+        budget_bytes: memory for the kept values.
+    """
+
+    def __init__(self, op, a, b, size, x: np.ndarray, free: np.ndarray, budget_bytes: int):
+        self.op, self.a, self.b, self.size, self.x = op, a, b, size, x
+        row_bytes = 8 * max(x.shape[0], 1)
+        counts = np.bincount(size[free], minlength=int(size.max(initial=0)) + 1)
+        fits = np.cumsum(counts) * row_bytes <= budget_bytes
+        self.kept_size = int(np.nonzero(fits)[0].max(initial=0))
+        small = np.nonzero(free & (size <= self.kept_size))[0]
+        self.kept = NodeValues(op, a, b, size, x, small)
+
+    def __getitem__(self, nodes) -> np.ndarray:
+        """Values ``(len(nodes), N)`` of parameter-free node ids ``nodes``."""
+        nodes = np.asarray(nodes, np.int64)
+        uniq, inv = np.unique(nodes, return_inverse=True)
+        nv = NodeValues(self.op, self.a, self.b, self.size, self.x, uniq, known=self.kept)
+        return nv[uniq][inv.reshape(nodes.shape)]

@@ -1,5 +1,11 @@
 """Accepted candidates merged into :class:`~dslsearch.law.Law` objects.
 
+Which candidates are accepted depends on ``config.test``: ``"calibrated"`` (default,
+:mod:`dslsearch.acceptance`: conserved up to the noise floor estimated from the data, and
+telling trajectories apart at a Bonferroni-corrected p-value) or ``"factor"`` (the paper's
+random-sequence test, ``R_random >= factor * R_true``). Each law carries the
+:class:`~dslsearch.acceptance.Evidence` it passed by.
+
 Two survivors are one law when their values on the training points, standardised, agree up
 to sign (``1 - |corr| <= merge_tol``). The representative of a law is its simplest member
 (fewest nodes, then fewest parameters, then shortest printed form, then lowest R_true).
@@ -10,32 +16,91 @@ from __future__ import annotations
 
 import numpy as np
 
+from dslsearch.acceptance import Evidence, evidence, gradients, passes
 from dslsearch.fitting.config import FitConfig
-from dslsearch.fitting.filter import accepted
+from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.merge import merge_groups
 from dslsearch.fitting.rows import FitRows
 from dslsearch.law import Law
 
 
-def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig) -> list[Law]:
+def _member(table, fits: FitRows, i: int, ev: Evidence | None) -> Law:
+    formula = table.formula(int(fits.node[i]))
+    return Law(formula, fits.params[i, : formula.n_params], table.variables,
+               R_true=float(fits.R_true[i]), R_random=float(fits.R_random[i]),
+               node=int(fits.node[i]), evidence=ev)
+
+
+def _factor_survivors(table, fits: FitRows, config: FitConfig) -> list[Law]:
+    acc = np.nonzero(accepted(fits.status, fits.R_true, fits.R_random, config.factor))[0]
+    with np.errstate(all="ignore"):
+        ratio = fits.R_random / fits.R_true
+    return [_member(table, fits, int(i), Evidence("factor", factor=float(ratio[i])))
+            for i in acc]
+
+
+def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows,
+                         config: FitConfig, sigma: np.ndarray) -> list[Law]:
+    """The candidates passing the calibrated test (:mod:`dslsearch.acceptance`), as laws
+    with their evidence.
+
+    Args:
+        table: the candidate table; x: ``(N, d)`` training points (SI); labels: ``(N,)``
+            their trajectory or window index; fits: every candidate's fit (candidate order);
+        config: ``acceptance`` thresholds; sigma: ``(d,)`` noise floor per variable.
+    """
+    acc = config.acceptance
+    ok = fits.status == FitStatus.OK
+    n_tests = max(int(ok.sum()), 1)
+    with np.errstate(all="ignore"):
+        look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_r))[0]
+        ratio = fits.R_random / fits.R_true
+    look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
+    out = []
+    for i in look:
+        law = _member(table, fits, int(i), None)
+        with np.errstate(all="ignore"):
+            values = np.asarray(law(x), np.float64)
+        ev = evidence(values, gradients(law, x), labels, sigma, n_tests, float(ratio[i]))
+        if passes(ev, acc):
+            out.append(law.with_evidence(ev))
+    return out
+
+
+def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
+               labels: np.ndarray | None = None, sigma: np.ndarray | None = None) -> list[Law]:
     """The laws of the accepted candidates of ``fits``.
 
     Args:
         table: the :class:`~dslsearch.enumerate.FormulaTable` the fits belong to.
         x: (N, d) training points, SI base units.
         fits: every candidate's fit results (candidate order).
-        config: ``factor`` (acceptance) and ``merge_tol``.
+        config: ``test``, ``factor``, ``acceptance`` and ``merge_tol``.
+        labels: ``(N,)`` trajectory or window index of each point; sigma: ``(d,)`` noise
+            floor (:func:`dslsearch.acceptance.noise_floor`). Both needed by the calibrated
+            test.
 
     Returns:
-        Laws, lowest R_true first (ties: smaller first).
+        Laws, lowest R_true first (ties: smaller first), each with its evidence.
+
+    Raises:
+        ValueError: the calibrated test without ``labels`` and ``sigma``.
     """
-    acc = np.nonzero(accepted(fits.status, fits.R_true, fits.R_random, config.factor))[0]
-    if acc.size == 0:
+    if config.test == "factor":
+        members = _factor_survivors(table, fits, config)
+    elif labels is None or sigma is None:
+        raise ValueError("labels, sigma: the calibrated test needs the points' trajectory "
+                         "labels and the noise floor; pass both, or use test='factor'")
+    else:
+        members = calibrated_survivors(table, x, labels, fits, config, sigma)
+    return merge_members(members, x, config.merge_tol)
+
+
+def merge_members(members: list[Law], x: np.ndarray, merge_tol: float) -> list[Law]:
+    """Accepted laws merged (values equal up to sign, scale and offset), simplest member as
+    representative; lowest R_true first."""
+    if not members:
         return []
-    members = [Law(table.formula(int(fits.node[i])),
-                   fits.params[i, : table.formula(int(fits.node[i])).n_params],
-                   table.variables, R_true=float(fits.R_true[i]),
-                   R_random=float(fits.R_random[i]), node=int(fits.node[i])) for i in acc]
     values = np.asarray([member(x) for member in members])          # (n_acc, N)
     exprs = [str(member) for member in members]
     sizes = np.asarray([member.size for member in members])
@@ -44,10 +109,11 @@ def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig) -> list[L
     order = np.lexsort((r_true, [len(e) for e in exprs],
                         [member.n_params for member in members], sizes))
     laws = []
-    for group in merge_groups(values, order, config.merge_tol):
+    for group in merge_groups(values, order, merge_tol):
         rep = members[group[0]]
         laws.append(Law(rep.formula, rep.params, rep.variables, R_true=rep.R_true,
                         R_random=rep.R_random, n_merged=len(group), node=rep.node,
-                        variants=tuple(dict.fromkeys(exprs[j] for j in group))))
+                        variants=tuple(dict.fromkeys(exprs[j] for j in group)),
+                        evidence=rep.evidence))
     laws.sort(key=lambda law: (law.R_true, law.size))
     return laws

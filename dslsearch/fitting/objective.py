@@ -43,6 +43,8 @@ class Segments:
             raise ValueError("labels: every trajectory index 0..K-1 needs at least one point")
         self.labels = labels
         self.order = np.argsort(labels, kind="stable")   # points grouped by segment
+        #: the points are already grouped by segment (true trajectories): no gather needed
+        self.grouped = bool(np.all(labels[1:] >= labels[:-1]))
         self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.counts = counts
         self.onehot = onehot
@@ -82,7 +84,7 @@ def within(Vc: np.ndarray, seg: Segments) -> np.ndarray:
     """``V`` minus its per-trajectory means, ``(..., N)``, points in *segment order*
     (``seg.order``): fine for sums of squares and scatter matrices, which do not depend on
     the order of the points. O(N) per row (gather + reduceat), no (N, K) product."""
-    Vs = Vc[..., seg.order]
+    Vs = Vc if seg.grouped else Vc[..., seg.order]
     means = np.add.reduceat(Vs, seg.starts, axis=-1) / seg.counts           # (..., K)
     return Vs - np.repeat(means, seg.counts.astype(np.int64), axis=-1)
 

@@ -13,6 +13,7 @@ Two mechanisms, chosen per skeleton:
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class AdamConfig:
 
 # ----------------------------------------------------------------------------------------
 # closed form
+@functools.lru_cache(maxsize=1 << 16)
 def linearise(struct: tuple) -> tuple[tuple, tuple[bool, ...]] | None:
     """Rewrite ``struct`` as affine in its parameters, or return None if it is not.
 
@@ -179,6 +181,7 @@ def coefficients_to_params(v: np.ndarray, F0_constant: np.ndarray,
 
 # ----------------------------------------------------------------------------------------
 # gradient fitting
+@functools.lru_cache(maxsize=1 << 16)
 def topology(struct: tuple) -> tuple[tuple, tuple]:
     """Split a structure into its shape and its ops.
 
@@ -210,10 +213,11 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
             ``(G, 1, 1, 1)`` against the values.
         slots: ``(G, 1, 1, N)`` tensors; params: ``(G, E, S, 1)`` tensors.
 
-    Only the ops some candidate uses at a node are computed, then each candidate's is
-    selected. A division by zero (or log of a negative number) gives inf/NaN for that
-    candidate alone: every candidate is its own row of every tensor, each op sees 1.0 in the
-    rows of the others, and the fitting loop zeroes non-finite gradients.
+    Each op some candidate uses at a node is computed on the rows of the candidates that
+    use it (``index_select``), and the results are put back in candidate order, so
+    every row's value and gradient are those of its own formula. A division by zero (or log
+    of a negative number) gives inf/NaN for that candidate alone: every candidate is its own
+    row of every tensor, and the fitting loop zeroes non-finite gradients.
     """
     import torch
 
@@ -226,19 +230,21 @@ def evaluate_topology(topo: tuple, ops, slots: list, params: list):
             return next(it_s)
         if t == PARAM_S:
             return next(it_p)
-        col = next(k)
-        present = np.unique(ops_np[:, col]).tolist()
-        o = ops[:, col].view(-1, 1, 1, 1)
+        column = ops_np[:, next(k)]
+        present = np.unique(column).tolist()
         args = [ev(c) for c in t[1:]]
-        out = None
-        for code in present:  # only the ops some candidate uses are computed
-            use = o == code
-            # rows of other ops see 1.0: a value outside an op's domain (sqrt of -1) would
-            # give them a NaN gradient through torch.where (0 * inf)
-            own = args if len(present) == 1 else [torch.where(use, a, 1.0) for a in args]
-            val = struct_op(code).torch(*own)
-            out = val if out is None else torch.where(use, val, out)
-        return out
+        if len(present) == 1:
+            return struct_op(present[0]).torch(*args)
+        vals, perm = [], []
+        for code in present:  # each op on its own candidates' rows only
+            idx = np.nonzero(column == code)[0]
+            vals.append(struct_op(code).torch(*[a.index_select(0, torch.as_tensor(idx))
+                                                for a in args]))
+            perm.append(idx)
+        perm = np.concatenate(perm)
+        back = np.empty_like(perm)
+        back[perm] = np.arange(len(perm))
+        return torch.cat(vals, 0).index_select(0, torch.as_tensor(back))
 
     return ev(topo)
 
@@ -265,7 +271,8 @@ def _r_all(vals, segs_e):
 
 
 def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: list[Segments],
-                 config: AdamConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 config: AdamConfig, max_elements: int | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Batched fit of G candidates sharing a topology, on each segmentation independently.
 
     A forward-only grid over the start table picks the ``config.refine`` best starts of
@@ -275,6 +282,8 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
         topo, ops: from :func:`topology`; ``ops (G, n_ops)``.
         slots: one ``(G, N)`` float64 array per slot (the fitting points).
         segs: segmentations of those N points (true, random).
+        max_elements: a cap on ``config.chunk`` from a memory budget (the candidates are
+            independent, so the batch size does not change results).
 
     Returns:
         ``(R, params, converged)``: ``R (E, G)`` regularised R at the best start,
@@ -291,7 +300,8 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
     R_out = np.full((E, G), np.nan)
     p_out = np.full((E, G, P), np.nan)
     conv_out = np.zeros((E, G), bool)
-    g_chunk = max(1, config.chunk // (E * S0 * N))
+    chunk = config.chunk if max_elements is None else min(config.chunk, max_elements)
+    g_chunk = max(1, chunk // (E * S0 * N))
     ops_t = torch.as_tensor(np.asarray(ops, np.int64))
     for g0 in range(0, G, g_chunk):
         sl = [torch.as_tensor(s[g0:g0 + g_chunk])[:, None, None, :] for s in slots]
@@ -324,6 +334,35 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
     return R_out, p_out, conv_out
 
 
+class _Adam:
+    """Adam on one tensor, the arithmetic of ``torch.optim.Adam`` (betas 0.9, 0.999, eps
+    1e-8, no weight decay) step for step, without importing ``torch.optim`` (whose import
+    pulls in the compiler stack: seconds in every fresh worker process)."""
+
+    BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
+
+    def __init__(self, param, lr: float):
+        import torch
+
+        self.param, self.lr, self.step_count = param, lr, 0
+        self.exp_avg = torch.zeros_like(param, memory_format=torch.preserve_format)
+        self.exp_avg_sq = torch.zeros_like(param, memory_format=torch.preserve_format)
+
+    def step(self, grad) -> None:
+        """One update of the parameter (in place) from its gradient ``grad``."""
+        import torch
+
+        self.step_count += 1
+        b1, b2 = self.BETA1, self.BETA2
+        with torch.no_grad():
+            self.exp_avg.lerp_(grad, 1 - b1)
+            self.exp_avg_sq.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+            step_size = self.lr / (1 - b1 ** float(self.step_count))
+            bias2_sqrt = (1 - b2 ** float(self.step_count)) ** 0.5
+            denom = (self.exp_avg_sq.sqrt() / bias2_sqrt).add_(self.EPS)
+            self.param.addcdiv_(self.exp_avg, denom, value=-step_size)
+
+
 def _adam(topo, op_c, sl, start, segs, config: AdamConfig):
     """Adam from ``start (g, E, S, P)``; returns numpy ``(R (E, g), params (E, g, P), conv)``."""
     import torch
@@ -332,7 +371,7 @@ def _adam(topo, op_c, sl, start, segs, config: AdamConfig):
     N = sl[0].shape[-1]
     scale = start.abs().clamp_min(1e-12)
     theta = torch.sign(start).clone().requires_grad_(True)
-    opt = torch.optim.Adam([theta], lr=config.lr)
+    opt = _Adam(theta, config.lr)
     best = torch.full((g, E, S), float("inf"), dtype=torch.float64)
     best_theta = theta.detach().clone()
     history = []
@@ -346,11 +385,9 @@ def _adam(topo, op_c, sl, start, segs, config: AdamConfig):
         best_theta = torch.where(improved[..., None], theta.detach(), best_theta)
         history.append(best.min(-1).values)
         loss = torch.where(torch.isfinite(R), R, torch.zeros_like(R)).sum()
-        opt.zero_grad()
-        loss.backward()
-        with torch.no_grad():  # a pole must not poison the batch
-            theta.grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
-        opt.step()
+        (grad,) = torch.autograd.grad(loss, theta)
+        # a pole must not poison the batch
+        opt.step(grad.nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0))
     bmin, barg = best.min(-1)                                              # (g, E)
     pick = barg[..., None, None].expand(g, E, 1, P)
     bc = (torch.gather(best_theta, 2, pick) * torch.gather(scale, 2, pick))[:, :, 0]

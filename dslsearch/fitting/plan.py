@@ -4,6 +4,10 @@ Candidates are reduced to *fit units* (root-affine parameters stripped, duplicat
 removed), the units are sorted so that units of one skeleton topology sit together, and cut
 into shards of bounded cost. A shard's result depends only on its inputs, so results are
 identical for any backend and number of workers.
+
+The plan is held as arrays (a unit is a reduced skeleton and a row of slot node ids; a
+shard is a range of units), not as an object per candidate, so planning a depth-9 table of
+over a million candidates takes tens of megabytes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import numpy as np
 
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.optimise import linearise, topology
-from dslsearch.fitting.skeleton import SkeletonBuilder, n_struct_params
+from array import array
+
+from dslsearch.fitting.skeleton import FitUnit, SkeletonBuilder, n_struct_params
 
 
 def segments(dataset, config: FitConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -43,19 +49,56 @@ def segments(dataset, config: FitConfig) -> tuple[np.ndarray, np.ndarray]:
 class ShardPlan:
     """The fitting work of a table.
 
+    Units are numbered in fitting order: by skeleton (:attr:`structs`, sorted by kind of
+    fit, topology and structure), then by their slot node ids.
+
     Attributes:
-        units: the distinct fit units.
-        reductions: (n_cand,) each candidate's reduction to its unit.
-        cand_unit: (n_cand,) int64 unit index of each candidate.
-        shards: unit-index arrays, one per shard.
+        structs: the distinct reduced skeletons, in fitting order.
+        slots: per skeleton, ``(n_units_s, n_slots)`` int64 slot node ids of its units
+            (sorted rows, no duplicates).
+        unit_start: ``(n_structs + 1,)`` int64, the first unit number of each skeleton.
+        cand_unit: ``(n_cand,)`` int64 unit number of each candidate.
+        cand_recipe: ``(n_cand,)`` int32 index into :attr:`recipes`.
+        recipes: ``(n_params, kept, stripped)`` of a :class:`~.skeleton.Reduction`: how a
+            candidate's parameters come from its unit's.
+        shards: ``(start, end)`` unit-number range of each shard.
         shard_cands: number of candidates in each shard.
+        cand_order: ``(n_cand,)`` candidate positions sorted by unit number (stable).
     """
 
-    units: list
-    reductions: list
+    structs: list
+    slots: list
+    unit_start: np.ndarray
     cand_unit: np.ndarray
-    shards: list[np.ndarray]
+    cand_recipe: np.ndarray
+    recipes: list
+    shards: list[tuple[int, int]]
     shard_cands: list[int]
+    cand_order: np.ndarray
+
+    @property
+    def n_units(self) -> int:
+        return int(self.unit_start[-1])
+
+    def units(self, k: int) -> list:
+        """The :class:`~.skeleton.FitUnit` list of shard ``k``, in fitting order."""
+        start, end = self.shards[k]
+        out = []
+        s = int(np.searchsorted(self.unit_start, start, side="right")) - 1
+        while start < end:
+            lo, hi = int(self.unit_start[s]), int(self.unit_start[s + 1])
+            stop = min(end, hi)
+            out.extend(FitUnit(self.structs[s], tuple(row))
+                       for row in self.slots[s][start - lo:stop - lo].tolist())
+            start, s = stop, s + 1
+        return out
+
+    def candidates(self, k: int) -> np.ndarray:
+        """Positions (ascending) of the candidates whose unit is in shard ``k``."""
+        start, end = self.shards[k]
+        sorted_units = self.cand_unit[self.cand_order]
+        lo, hi = np.searchsorted(sorted_units, [start, end])
+        return np.sort(self.cand_order[lo:hi])
 
 
 def _unit_cost(struct: tuple) -> int:
@@ -64,37 +107,101 @@ def _unit_cost(struct: tuple) -> int:
     return 3 if linearise(struct) is not None else 30
 
 
-def _sort_key(unit) -> tuple:
-    P = n_struct_params(unit.struct)
-    kind = 0 if P == 0 else (1 if linearise(unit.struct) is not None else 2)
-    topo = repr(topology(unit.struct)[0]) if kind == 2 else repr(unit.struct)
-    return (kind, topo, repr(unit.struct), unit.slots)
+def _sort_key(struct: tuple) -> tuple:
+    P = n_struct_params(struct)
+    kind = 0 if P == 0 else (1 if linearise(struct) is not None else 2)
+    topo = repr(topology(struct)[0]) if kind == 2 else repr(struct)
+    return (kind, topo, repr(struct))
 
 
-def _cut(units: list, order: list[int], budget: int) -> list[np.ndarray]:
-    shards, cur, cost = [], [], 0
-    for i in order:
-        c = _unit_cost(units[i].struct)
-        if cur and cost + c > budget:
-            shards.append(np.asarray(cur))
-            cur, cost = [], 0
-        cur.append(i)
-        cost += c
-    if cur:
-        shards.append(np.asarray(cur))
+def _cut(costs: list[int], counts: list[int], budget: int) -> list[tuple[int, int]]:
+    """Greedy cut of units (``counts[s]`` in a row of cost ``costs[s]``) into ranges of
+    total cost at most ``budget`` (a unit costlier than the budget gets a shard alone)."""
+    shards, start, pos, n, cost = [], 0, 0, 0, 0
+    for c, left in zip(costs, counts):
+        while left > 0:
+            room = (budget - cost) // c if n else max(1, budget // c)
+            if room <= 0:
+                shards.append((start, pos))
+                start, n, cost = pos, 0, 0
+                continue
+            take = min(room, left)
+            n, cost, pos, left = n + take, cost + take * c, pos + take, left - take
+    if n:
+        shards.append((start, pos))
     return shards
+
+
+def _reduce_all(table) -> tuple[list, list, np.ndarray, np.ndarray, np.ndarray, list]:
+    """Every candidate's reduction, compactly: ``(structs, rows, cand_struct, cand_row,
+    cand_recipe, recipes)`` with ``rows[s]`` the flat slot ids of skeleton ``s``'s
+    candidates (one row per candidate, duplicates kept)."""
+    sb = SkeletonBuilder(table.op, table.a, table.b, table.size)
+    n = len(table.candidates)
+    struct_ids: dict = {}
+    recipe_ids: dict = {}
+    rows: list = []
+    n_rows: list[int] = []
+    cand_struct = np.empty(n, np.int64)
+    cand_row = np.empty(n, np.int64)
+    cand_recipe = np.empty(n, np.int32)
+    reduce = sb.reduce_parts
+    for i, c in enumerate(table.candidates.tolist()):
+        struct, slots, *recipe = reduce(c)
+        sid = struct_ids.setdefault(struct, len(struct_ids))
+        if sid == len(rows):
+            rows.append(array("q"))
+            n_rows.append(0)
+        rows[sid].extend(slots)
+        cand_struct[i], cand_row[i] = sid, n_rows[sid]
+        n_rows[sid] += 1
+        cand_recipe[i] = recipe_ids.setdefault(tuple(recipe), len(recipe_ids))
+    arrays = [np.frombuffer(r, np.int64).reshape(m, -1) if m else np.zeros((0, 0), np.int64)
+              for r, m in zip(rows, n_rows)]
+    return list(struct_ids), arrays, cand_struct, cand_row, cand_recipe, list(recipe_ids)
+
+
+def _units(rows: list, order: list[int]) -> tuple[list, list, np.ndarray]:
+    """Distinct units of all skeletons at once: one lexicographic ``np.unique`` over rows
+    ``(rank of skeleton, slot ids padded with -1)``.
+
+    Returns:
+        ``(slots, row_unit, unit_start)``: per skeleton in ``order``, its distinct slot rows;
+        per skeleton id, the unit number of each of its rows; the first unit number of each
+        skeleton in ``order`` (and the total).
+    """
+    rank = np.empty(len(rows), np.int64)
+    rank[order] = np.arange(len(order))
+    width = max((r.shape[1] for r in rows), default=0)
+    M = np.full((sum(len(r) for r in rows), width + 1), -1, np.int64)
+    pos = 0
+    for s, r in enumerate(rows):
+        M[pos:pos + len(r), 0] = rank[s]
+        M[pos:pos + len(r), 1:1 + r.shape[1]] = r
+        pos += len(r)
+    uniq, inv = np.unique(M, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    unit_start = np.searchsorted(uniq[:, 0], np.arange(len(order) + 1))
+    slots = [uniq[unit_start[i]:unit_start[i + 1], 1:1 + rows[s].shape[1]]
+             for i, s in enumerate(order)]
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    row_unit = [inv[offsets[s]:offsets[s + 1]] for s in range(len(rows))]
+    return slots, row_unit, unit_start.astype(np.int64)
 
 
 def plan_shards(table, config: FitConfig) -> ShardPlan:
     """Reduce the table's candidates to units and cut the units into shards."""
-    sb = SkeletonBuilder(table.op, table.a, table.b)
-    reductions = [sb.reduce(int(c)) for c in table.candidates]
-    index: dict = {}
-    cand_unit = np.empty(len(reductions), np.int64)
-    for i, r in enumerate(reductions):
-        cand_unit[i] = index.setdefault(r.unit, len(index))
-    units = list(index)
-    order = sorted(range(len(units)), key=lambda i: _sort_key(units[i]))
-    shards = _cut(units, order, config.shard_cost)
-    counts = np.bincount(cand_unit, minlength=len(units))
-    return ShardPlan(units, reductions, cand_unit, shards, [int(counts[s].sum()) for s in shards])
+    structs, rows, cand_struct, cand_row, cand_recipe, recipes = _reduce_all(table)
+    order = sorted(range(len(structs)), key=lambda s: _sort_key(structs[s]))
+    slots, row_unit, unit_start = _units(rows, order)
+    offsets = np.cumsum([0] + [len(r) for r in rows])
+    cand_unit = np.concatenate(row_unit)[offsets[cand_struct] + cand_row] if structs \
+        else np.zeros(0, np.int64)
+    sorted_structs = [structs[s] for s in order]
+    shards = _cut([_unit_cost(st) for st in sorted_structs], [len(u) for u in slots],
+                  config.shard_cost)
+    cand_order = np.argsort(cand_unit, kind="stable")
+    bounds = np.searchsorted(cand_unit[cand_order], [b for _, b in shards])
+    return ShardPlan(sorted_structs, slots, unit_start, cand_unit, cand_recipe, recipes,
+                     shards, np.diff(np.concatenate([[0], bounds])).astype(int).tolist(),
+                     cand_order)

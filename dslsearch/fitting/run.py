@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.backends import run_shards
+from dslsearch.fitting.backends import run_shards, warm_workers
 from dslsearch.fitting.config import FitConfig, fit_key
-from dslsearch.fitting.filter import FitStatus, accepted
+from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
@@ -37,7 +37,7 @@ class FitResult:
         n_candidates: candidates in the table; n_units: distinct fitting problems after
             stripping root-affine parameters; n_fitted: candidates with status OK;
             n_failed: NaN/inf or not converged; n_trivial; n_survivors: candidates passing
-            the random-sequence test.
+            the acceptance test (``config.test``).
         seconds: wall time of this call.
         key: ``d{depth}-{hash}``, the name of this fit run (:func:`fit_key`).
         shards_done: shards taken from ``done`` rather than fitted; shards_total: all shards.
@@ -63,40 +63,36 @@ class FitResult:
     independent: object | None = None
 
 
-def _candidate_rows(out: ShardOutput, shard_units: np.ndarray, plan: ShardPlan,
+def _candidate_rows(out: ShardOutput, k: int, plan: ShardPlan,
                     cand_ids: np.ndarray) -> FitRows:
-    """Expand the unit results of one shard to its candidates (candidate order)."""
-    pos = {int(u): j for j, u in enumerate(shard_units)}
-    cands = np.nonzero(np.isin(plan.cand_unit, shard_units))[0]
-    p_max = max((plan.reductions[c].n_params for c in cands), default=0)
+    """Expand the unit results of shard ``k`` to its candidates (candidate order)."""
+    cands = plan.candidates(k)
+    j = plan.cand_unit[cands] - plan.shards[k][0]          # row of each candidate's unit
+    recipe = plan.cand_recipe[cands]
+    used = np.unique(recipe).tolist()
+    p_max = max((plan.recipes[r][0] for r in used), default=0)
     params = np.full((len(cands), max(p_max, 1)), np.nan)
-    r_true = np.empty(len(cands))
-    r_rand = np.empty(len(cands))
-    status = np.empty(len(cands), np.int8)
-    message = []
-    for row, c in enumerate(cands):
-        j = pos[int(plan.cand_unit[c])]
-        red = plan.reductions[c]
-        for k, orig in enumerate(red.kept):
-            params[row, orig] = out.params[j, k]
-        for orig, neutral in red.stripped:
-            params[row, orig] = neutral
-        r_true[row], r_rand[row] = out.r_true[j], out.r_random[j]
-        status[row] = out.status[j]
-        message.append(out.message[j])
-    return FitRows(cands.astype(np.int64), cand_ids[cands].astype(np.int64), params, r_true,
-                   r_rand, status, message)
+    for r in used:
+        rows = np.nonzero(recipe == r)[0]
+        _, kept, stripped = plan.recipes[r]
+        for q, orig in enumerate(kept):
+            params[rows, orig] = out.params[j[rows], q]
+        for orig, neutral in stripped:
+            params[rows, orig] = neutral
+    return FitRows(cands.astype(np.int64), cand_ids[cands].astype(np.int64), params,
+                   out.r_true[j], out.r_random[j], out.status[j],
+                   [out.message[i] for i in j.tolist()])
 
 
 def _result(table, laws: list[Law], fits: FitRows, plan: ShardPlan, config: FitConfig,
             key: str, n_reused: int, t0: float) -> FitResult:
     status = fits.status
     failed = (status == FitStatus.NONFINITE) | (status == FitStatus.NOT_CONVERGED)
-    acc = accepted(status, fits.R_true, fits.R_random, config.factor)
     return FitResult(
-        laws=laws, fits=fits, n_candidates=len(table.candidates), n_units=len(plan.units),
+        laws=laws, fits=fits, n_candidates=len(table.candidates), n_units=plan.n_units,
         n_fitted=int((status == FitStatus.OK).sum()), n_failed=int(failed.sum()),
-        n_trivial=int((status == FitStatus.TRIVIAL).sum()), n_survivors=int(acc.sum()),
+        n_trivial=int((status == FitStatus.TRIVIAL).sum()),
+        n_survivors=sum(law.n_merged for law in laws),
         seconds=time.perf_counter() - t0, key=key, shards_done=n_reused,
         shards_total=len(plan.shards))
 
@@ -123,11 +119,17 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     """
     t0 = time.perf_counter()
     done = dict(done or {})
+    warmed = warm_workers(config)  # worker start-up overlaps the planning below
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
+    sigma = None
+    if config.test == "calibrated":   # before any fitting: raises on too short trajectories
+        from dslsearch.acceptance import noise_floor
+
+        sigma = noise_floor(dataset.train)
     x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
@@ -139,21 +141,23 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         progress(count, n_cand)
 
     def make_input(k: int) -> ShardInput:
-        return ShardInput(table.op, table.a, table.b, table.size,
-                          [plan.units[i] for i in plan.shards[k]], x, seg.labels, rand.labels,
-                          fit_points, float(config.factor), config.adam)
+        return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
+                          seg.labels, rand.labels, fit_points, float(config.factor),
+                          config.adam, config.worker_memory_bytes())
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
-        rows[k] = _candidate_rows(out, plan.shards[k], plan, table.candidates)
+        rows[k] = _candidate_rows(out, k, plan, table.candidates)
         if on_shard is not None:
             on_shard(k, rows[k])
         count += plan.shard_cands[k]
         if progress:
             progress(count, n_cand)
 
-    run_shards([k for k in range(len(plan.shards)) if k not in done], make_input, config,
-               on_done)
+    warmed()
+    # gradient-fitted shards (the slowest, planned last) first: the cheap ones fill the tail
+    run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
+               config, on_done)
     fits = FitRows.concat([rows[k] for k in sorted(rows)])
-    laws = merge_laws(table, x, fits, config)
+    laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
     return _result(table, laws, fits, plan, config, key, len(done), t0)

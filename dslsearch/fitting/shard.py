@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.evaluate import NodeValues
+from dslsearch.fitting.evaluate import SlotValues
 from dslsearch.fitting.filter import FitStatus, could_pass
 from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
@@ -33,6 +33,8 @@ class ShardInput:
         fit_points: ``(M,)`` indices of the points used while fitting (final R uses all N).
         factor: acceptance factor of the random-sequence test (to skip hopeless random fits).
         adam: gradient-fit settings.
+        memory_bytes: memory this shard's worker may use for values of sub-formulas
+            (:class:`~dslsearch.fitting.evaluate.SlotValues`); does not change results.
     """
 
     op: np.ndarray
@@ -46,6 +48,7 @@ class ShardInput:
     fit_points: np.ndarray
     factor: float
     adam: AdamConfig
+    memory_bytes: int = 256 << 20
 
 
 @dataclass
@@ -62,24 +65,24 @@ class ShardOutput:
 _VALUES_CACHE: dict = {}
 
 
-def _node_values(inp: ShardInput) -> NodeValues:
-    """Values of every parameter-free node of the table, computed once per process and
-    reused by every shard that process runs (keyed by a hash of the table and the data)."""
+def _slot_values(inp: ShardInput) -> SlotValues:
+    """The process's :class:`SlotValues` of the shard's table and data, made once per process
+    and reused by every shard that process runs (keyed by a hash of table, data, budget)."""
     import hashlib
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(str(inp.memory_bytes).encode())
     for arr in (inp.op, inp.a, inp.b, inp.x):
         h.update(np.ascontiguousarray(arr).tobytes())
     key = h.hexdigest()
-    nv = _VALUES_CACHE.get(key)
-    if nv is None:
+    sv = _VALUES_CACHE.get(key)
+    if sv is None:
         from dslsearch.fitting.skeleton import parameter_counts
 
-        roots = np.nonzero(parameter_counts(inp.op, inp.a, inp.b) == 0)[0]
-        nv = NodeValues(inp.op, inp.a, inp.b, inp.size, inp.x, roots)
         _VALUES_CACHE.clear()  # one data set at a time: bounded memory
-        _VALUES_CACHE[key] = nv
-    return nv
+        free = parameter_counts(inp.op, inp.a, inp.b) == 0
+        sv = SlotValues(inp.op, inp.a, inp.b, inp.size, inp.x, free, inp.memory_bytes)
+        _VALUES_CACHE[key] = sv
+    return sv
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:
@@ -88,28 +91,28 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def fit_shard(inp: ShardInput) -> ShardOutput:
-    """Fit every unit of a shard; never raises for a bad formula (status + message instead)."""
-    import torch
+    """Fit every unit of a shard; never raises for a bad formula (status + message instead).
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
-    try:
-        with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
-            return _fit_shard(inp)
-    finally:
-        torch.set_num_threads(threads)
+    Torch is imported only for a shard with gradient-fitted units (a shard of closed-form
+    and parameter-free units runs on numpy alone)."""
+    with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
+        fitter = _ShardFitter(inp)
+        if not inp.units:
+            return fitter.out
+        free, affine, nonlinear = _group_units(inp.units)
+        fitter.fit_free(free)
+        for (struct, lin), rows in affine.items():
+            fitter.fit_affine(struct, lin, np.asarray(rows))
+        if nonlinear:
+            import torch
 
-
-def _fit_shard(inp: ShardInput) -> ShardOutput:
-    fitter = _ShardFitter(inp)
-    if not inp.units:
-        return fitter.out
-    free, affine, nonlinear = _group_units(inp.units)
-    fitter.fit_free(free)
-    for (struct, lin), rows in affine.items():
-        fitter.fit_affine(struct, lin, np.asarray(rows))
-    for topo, items in nonlinear.items():
-        fitter.fit_nonlinear(topo, items)
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
+            try:
+                for topo, items in nonlinear.items():
+                    fitter.fit_nonlinear(topo, items)
+            finally:
+                torch.set_num_threads(threads)
     return fitter.out
 
 
@@ -143,22 +146,30 @@ class _ShardFitter:
                                np.full(n, np.nan), np.zeros(n, np.int8), [""] * n)
         if n == 0:
             return
-        self.nv = _node_values(inp)
+        self.nv = _slot_values(inp)
         self.seg_t, self.seg_r = Segments(inp.labels_true), Segments(inp.labels_random)
         fp = inp.fit_points
         self.fseg_t = Segments(_relabel(inp.labels_true[fp]))
         self.fseg_r = Segments(_relabel(inp.labels_random[fp]))
 
+    def batch_rows(self, arrays: int, most: int) -> int:
+        """Rows of a batch for which ``arrays`` temporaries ``(rows, N)`` float64 fit in a
+        quarter of the shard's memory budget (64 to ``most``); results do not depend on it."""
+        row_bytes = 8 * max(len(self.inp.x), 1) * arrays
+        return int(np.clip(self.inp.memory_bytes // (4 * row_bytes), 64, most))
+
     def slot_values(self, rows) -> list[np.ndarray]:
         """One ``(G, N)`` array per slot of units ``rows`` (which share a structure)."""
         units = self.inp.units
-        return [self.nv[np.asarray([units[r].slots[j] for r in rows])]
-                for j in range(len(units[rows[0]].slots))]
+        ids = np.asarray([units[r].slots for r in rows], np.int64).reshape(len(rows), -1)
+        V = self.nv[ids]                                                   # (G, n_slots, N)
+        return [V[:, j] for j in range(ids.shape[1])]
 
     def fit_free(self, free: list[int]) -> None:
         """Parameter-free units: R straight from the shared values."""
-        for start in range(0, len(free), 4096):
-            rows = np.asarray(free[start:start + 4096])
+        step = self.batch_rows(12, 4096)
+        for start in range(0, len(free), step):
+            rows = np.asarray(free[start:start + step])
             structs = [self.inp.units[r].struct for r in rows]
             V = self.nv[np.asarray([self.inp.units[r].slots[0] for r in rows])]
             recip = np.asarray([s != SLOT for s in structs])
@@ -169,8 +180,9 @@ class _ShardFitter:
         """Units affine in their parameters: generalised eigenproblem, exact."""
         lin_struct, inverse = lin
         P = len(inverse)
-        for start in range(0, len(rows), 1024):
-            rr = rows[start:start + 1024]
+        step = self.batch_rows(6 * (P + 1), 1024)
+        for start in range(0, len(rows), step):
+            rr = rows[start:start + step]
             slots = self.slot_values(rr)
             F = basis_values(lin_struct, slots, P)                   # (G, P+1, N)
             ok = np.isfinite(F).all((1, 2))
@@ -199,7 +211,8 @@ class _ShardFitter:
         ops = np.asarray([o for _, o in items], np.int64).reshape(len(items), -1)
         slots_all = self.slot_values(rows)
         slots_fit = [s[:, inp.fit_points] for s in slots_all]
-        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam)
+        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam,
+                                    inp.memory_bytes // 64)
         params = p_t[0]
         Vfin = _eval_topo(topo, ops, slots_all, params)
         Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)
@@ -219,7 +232,8 @@ class _ShardFitter:
         # long, small-step refinement from the optimum, on all points: the final R's optimum
         params[idx] = _polish(topo, ops, slots_all, params[idx], self.seg_t, inp.adam)
         Vfin[idx] = _eval_topo(topo, ops, slots_all, params[idx])
-        _, p_r, _ = fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam)
+        _, p_r, _ = fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam,
+                                  inp.memory_bytes // 64)
         Vr = _eval_topo(topo, ops, slots_all, p_r[0])
         Vr = np.where(np.isfinite(Vr), Vr, 0.0)
         Wr, Tr, _ = sums_of_squares(Vr, self.seg_r)

@@ -113,23 +113,31 @@ class SkeletonBuilder:
 
     Args:
         op, a, b: the table arrays, ``(n_nodes,)``.
+        size: the table's node sizes; when given, nodes of the largest size (never a child)
+            are not memoised, nor are parameter-free nodes (one slot each): memory stays
+            small for a deep table.
     """
 
-    def __init__(self, op: np.ndarray, a: np.ndarray, b: np.ndarray):
-        self.op, self.a, self.b = op.tolist(), a.tolist(), b.tolist()
-        self.n_params = parameter_counts(op, a, b).tolist()
+    def __init__(self, op: np.ndarray, a: np.ndarray, b: np.ndarray,
+                 size: np.ndarray | None = None):
+        # memoryviews: element access gives python ints and holds no per-node objects
+        self.op, self.a, self.b = (memoryview(np.ascontiguousarray(arr, np.int64))
+                                   for arr in (op, a, b))
+        self.n_params = memoryview(parameter_counts(op, a, b))
+        self.size = None if size is None else memoryview(np.ascontiguousarray(size, np.int64))
+        self.top = None if size is None else int(np.max(size, initial=0))
         self.arity = arities()
         self._memo: dict[int, tuple[tuple, tuple[int, ...]]] = {}
 
     def skeleton(self, node: int) -> tuple[tuple, tuple[int, ...]]:
         """``(struct, slots)`` of the tree rooted at ``node`` (not reduced)."""
+        if self.n_params[node] == 0:
+            return SLOT, (node,)
         hit = self._memo.get(node)
         if hit is not None:
             return hit
         o = self.op[node]
-        if self.n_params[node] == 0:
-            res = (SLOT, (node,))
-        elif o == PARAM:
+        if o == PARAM:
             res = (PARAM_S, ())
         elif self.arity[o] == 1:
             s, sl = self.skeleton(self.a[node])
@@ -138,7 +146,8 @@ class SkeletonBuilder:
             s1, sl1 = self.skeleton(self.a[node])
             s2, sl2 = self.skeleton(self.b[node])
             res = ((o, s1, s2), sl1 + sl2)
-        self._memo[node] = res
+        if self.size is None or self.size[node] < self.top:
+            self._memo[node] = res
         return res
 
     def reduce(self, node: int) -> Reduction:
@@ -148,6 +157,13 @@ class SkeletonBuilder:
         offset or a scale of the rest is stripped and the rest becomes the root; an inverse
         scale (``c/X``) also turns the rest into its reciprocal, below which offsets stay.
         """
+        struct, slots, n_params, kept, stripped = self.reduce_parts(node)
+        return Reduction(FitUnit(struct, slots), n_params, kept, stripped)
+
+    def reduce_parts(self, node: int) -> tuple[tuple, tuple, int, tuple, tuple]:
+        """:meth:`reduce` as plain tuples ``(struct, slots, n_params, kept, stripped)``
+        (no objects built: the planner calls it once per candidate, a million times at
+        depth 9)."""
         cur, offset, recip = node, 0, False
         stripped: list[tuple[int, float]] = []
         while (found := self._root_param(cur, recip)) is not None:
@@ -164,7 +180,7 @@ class SkeletonBuilder:
         if recip:
             struct = (RECIP, struct)
         kept = tuple(range(offset, offset + self.n_params[cur]))
-        return Reduction(FitUnit(struct, slots), self.n_params[node], kept, tuple(stripped))
+        return struct, slots, self.n_params[node], kept, tuple(stripped)
 
     def _root_param(self, node: int, recip: bool) -> tuple[int, str] | None:
         """``(argument index, role)`` of a strippable bare parameter argument of ``node``."""

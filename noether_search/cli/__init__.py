@@ -22,6 +22,8 @@ _COMMANDS: dict[str, str] = {
     "rank": "rank",
     "report": "report",
     "export": "export",
+    "neural": "neural",
+    "video": "video",
 }
 
 

@@ -77,7 +77,8 @@ def data_source_options(func: Callable) -> Callable:
                   help="Your own trajectories: a CSV or HDF5 file in the documented format "
                        "(docs/TRAJECTORY_FORMAT.md). Units come from the header.")
     @click.option("--noise", type=click.FloatRange(min=0.0), default=0.0, show_default=True,
-                  help="Std of Gaussian noise added to the states of the generated systems.")
+                  help="Gaussian noise added to each state variable of a generated system, "
+                       "its std a fraction of that variable's std (0.05: 5 %).")
     @click.option("--seed", type=int, default=0, show_default=True,
                   help="Random seed for data generation, fitting and training.")
     @functools.wraps(func)

@@ -15,7 +15,9 @@ from noether_search.cli._common import (data_source_options, echo_json, json_opt
 
 def _law_json(law) -> dict:
     return {"formula": str(law), "variants": law.n_variants, "R_true": law.R_true,
-            "R_random": law.R_random, "search": law.search}
+            "R_random": law.R_random, "search": law.search,
+            "constants": [c.to_json() for c in law.constants],
+            "evidence": law.evidence.to_json() if law.evidence is not None else None}
 
 
 def _basis(result) -> list:
@@ -23,9 +25,9 @@ def _basis(result) -> list:
     return list(result.independent.basis) if result.independent is not None else []
 
 
-def _json(result, name: str, depth: int) -> dict:
+def _json(result, name: str, depth: int, test: str) -> dict:
     basis = _basis(result)
-    out = {"system": name, "depth": depth, "candidates": result.n_candidates,
+    out = {"system": name, "depth": depth, "test": test, "candidates": result.n_candidates,
            "fitted": result.n_fitted, "failed": result.n_failed,
            "survivors": result.n_survivors,
            "laws": [_law_json(law) for law in result.laws],
@@ -56,9 +58,17 @@ def _json(result, name: str, depth: int) -> dict:
 @click.option("--scheduler", default=None, metavar="ADDR",
               help="dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster). "
                    "Needs --backend dask.")
+@click.option("--test", "test", type=click.Choice(["calibrated", "factor"]),
+              default="calibrated", show_default=True,
+              help="Acceptance test. calibrated: conserved up to the noise floor estimated "
+                   "from the data and telling trajectories apart (Bonferroni-corrected "
+                   "p-value); factor: the paper's random-sequence test (--factor).")
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
-              help="Accept a formula when R on random sequences is at least FACTOR times R on "
-                   "the true trajectories.")
+              help="With --test factor: accept a formula when R on random sequences is at "
+                   "least FACTOR times R on the true trajectories.")
+@click.option("--memory", type=click.IntRange(min=64), default=1024, show_default=True,
+              metavar="MB", help="Memory the fit aims to stay within, all worker processes "
+              "together; sizes the cached values of sub-formulas. Results do not depend on it.")
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
               show_default=True,
               help="exhaustive: every formula up to --depth; sums: sums c1*t1 + ... + ck*tk of "
@@ -71,12 +81,13 @@ def _json(result, name: str, depth: int) -> dict:
 @json_option
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
-            workers: int | None, backend: str, scheduler: str | None, factor: float,
-            search: str, term_size: int | None, max_terms: int | None,
+            workers: int | None, backend: str, scheduler: str | None, test: str, factor: float,
+            memory: int, search: str, term_size: int | None, max_terms: int | None,
             ops: tuple[str, ...] | None, as_json: bool, out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
-    keep those at least FACTOR times better than on random sequences, and merge rewritings
-    of one law; search sums of terms beside them. Finished shards are kept in the store:
+    keep those that pass the acceptance test (--test), and merge rewritings of one law;
+    search sums of terms beside them. Each law is printed with the evidence it passed by
+    and its constants with 95 % bootstrap intervals. Finished shards are kept in the store:
     rerunning resumes."""
     import dataclasses
 
@@ -100,8 +111,8 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
         except SchedulerError as exc:
             raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
-    config = FitConfig(factor=factor, seed=seed, workers=workers or os.cpu_count(),
-                       backend=backend, scheduler=scheduler)
+    config = FitConfig(test=test, factor=factor, seed=seed, workers=workers or os.cpu_count(),
+                       backend=backend, scheduler=scheduler, memory_mb=memory)
     with progress_bar(disable=as_json) as progress:
         task = progress.add_task("fitting candidates", total=None, visible=search != "sums")
         sums_task = progress.add_task("sum search", total=None, visible=search != "exhaustive")
@@ -124,31 +135,34 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
                    err=True)
     name = system if system is not None else str(data)
     if as_json:
-        echo_json(_json(result, name, depth))
+        echo_json(_json(result, name, depth, test))
         return
-    _print(result, dataset, name, depth, factor, search, store)
+    _print(result, dataset, name, depth, test if test != "factor" else f"factor {factor:g}",
+           search, store)
 
 
-def _print(result, dataset, name: str, depth: int, factor: float, search: str, store) -> None:
+def _print(result, dataset, name: str, depth: int, test: str, search: str, store) -> None:
     from rich.markup import escape
     from rich.table import Table
 
     from noether_search.cli._common import console
 
-    table = Table(title=f"Conservation laws of {name} (depth {depth}, factor {factor:g}, "
+    table = Table(title=f"Conservation laws of {name} (depth {depth}, test {test}, "
                         f"search {search})")
     table.add_column("#", justify="right", overflow="fold")
     table.add_column("law", overflow="fold")
     table.add_column("constants", overflow="fold")
     table.add_column("R_true", justify="right", overflow="fold")
     table.add_column("R_random", justify="right", overflow="fold")
+    table.add_column("evidence", overflow="fold")
     table.add_column("variants", justify="right", overflow="fold")
     table.add_column("search", overflow="fold")
     for i, law in enumerate(result.laws, 1):
-        consts = ", ".join(f"{c.name} = {c}" for c in law.constants) or "-"
+        consts = ", ".join(f"{c.name} = {c.with_interval()}" for c in law.constants) or "-"
         symbolic = law.formula.expr_str(list(dataset.names))  # constants shown beside it
         table.add_row(str(i), escape(symbolic), consts, f"{law.R_true:.3g}",
-                      f"{law.R_random:.3g}", str(law.n_variants), law.search)
+                      f"{law.R_random:.3g}", escape(str(law.evidence or "-")),
+                      str(law.n_variants), law.search)
     con = console()
     con.print(table)
     if result.independent is not None:

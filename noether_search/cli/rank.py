@@ -54,6 +54,14 @@ def _fmt(value, spec: str = ".4g") -> str:
                    "RMSE (the fit is done once).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
+@click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",
+              show_default=True, help="Run the fit shards in joblib workers or on "
+              "dask.distributed (docs/CLUSTER.md).")
+@click.option("--scheduler", default=None, metavar="ADDR",
+              help="dask scheduler address for the fit, e.g. tcp://host:8786 (default: a "
+                   "LocalCluster). Needs --backend dask.")
+@click.option("--memory", type=click.IntRange(min=64), default=1024, show_default=True,
+              metavar="MB", help="Memory the fit aims to stay within (docs/PERFORMANCE.md).")
 @ops_option
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]),
               default="exhaustive", show_default=True,
@@ -64,7 +72,8 @@ def _fmt(value, spec: str = ".4g") -> str:
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
             top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
-            select: str, seeds: int, workers: int | None, ops: tuple[str, ...] | None, search: str,
+            select: str, seeds: int, workers: int | None, backend: str, scheduler: str | None,
+            memory: int, ops: tuple[str, ...] | None, search: str,
             out: Path | None, as_json: bool) -> None:
     """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
 
@@ -79,13 +88,23 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     from noether_search.stages import RankConfig, rank
     from noether_search.store import StoreError
 
+    from dslsearch.fitting.backends import SchedulerError, check_scheduler
+
     start = time.perf_counter()
+    if scheduler is not None and backend != "dask":
+        raise click.UsageError("--scheduler needs --backend dask")
     dataset = load_dataset(system, data, noise, seed)
+    if scheduler is not None:  # before anything is written
+        try:
+            check_scheduler(scheduler)
+        except SchedulerError as exc:
+            raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
                         factor=factor, inner_lr=inner_lr, select=select, ops=ops,
                         search=search, seeds=seeds)
-    fit_config = config.fit_config(**({} if workers is None else {"workers": workers}))
+    fit_config = config.fit_config(**({} if workers is None else {"workers": workers}),
+                                   backend=backend, scheduler=scheduler, memory_mb=memory)
     with progress_bar() as progress:
         tasks: dict[str, int] = {}
 

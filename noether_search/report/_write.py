@@ -57,12 +57,16 @@ def write_report(store_dir: str | Path, output_dir: str | Path | None = None,
             ``.tex`` and figures are written before.
     """
     from noether_search.report.compile import compile_pdf
+    from noether_search.report.video import video_section
+    from noether_search.store import ResultsStore
 
     data = collect(store_dir, depth=depth)
     out = Path(output_dir) if output_dir is not None else data.root
     out.mkdir(parents=True, exist_ok=True)
     figures = write_figures(data, out)
-    tex = write_tex(data, figures, out / REPORT_NAME, top=top)
+    video_figures, video_lines = video_section(ResultsStore.open(data.root, create=False), out)
+    figures |= video_figures
+    tex = write_tex(data, figures, out / REPORT_NAME, top=top, extra=video_lines)
     files = ReportFiles(tex=tex, figures=figures, pdf=None, data=data)
     if pdf:
         files.pdf = compile_pdf(tex, timeout=timeout)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from dslsearch.law import Law
+from noether_search.report.neural import read_neural
 from noether_search.store import MARKER, ResultsStore, StoreError
 from noether_search.store.codecs import RANK_ROLLOUTS, Rollouts
 
@@ -148,6 +149,7 @@ class ReportData:
         baseline_train_loss: baseline training MSE before tailoring.
         rollouts: the test rollouts, or None.
         notes: problems met while reading (unreadable artifacts), for the report.
+        neural: ``neural.json`` as read (the neural Noether comparison), or None.
     """
 
     root: Path
@@ -175,6 +177,7 @@ class ReportData:
     baseline_train_loss: float | None = None
     rollouts: Rollouts | None = None
     notes: list[str] = field(default_factory=list)
+    neural: dict | None = None
 
     @property
     def names(self) -> list[str]:
@@ -396,6 +399,7 @@ def collect(root: str | Path, depth: int | None = None, rollouts: bool = True) -
     data = ReportData(root=store.root)
     summary = read_summary(store)
     data.summary = summary
+    data.neural = read_neural(store)
     chosen = _choose_depth(store, depth, summary)
     laws: list[Law] = []
     if chosen is not None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from noether_search.report.collect import FITTED_OK, ReportData
+from noether_search.report.neural import plot_neural_rmse_by_step
 
 #: model name -> (label, colour, line style) in every figure
 MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
@@ -194,7 +195,8 @@ def plot_counts(data: ReportData):
 FIGURES = {"rmse_by_step": plot_rmse_by_step,
            "law_along_trajectories": plot_law_along_trajectories,
            "phase_portraits": plot_phase_portraits,
-           "counts_by_size": plot_counts}
+           "counts_by_size": plot_counts,
+           "neural_rmse_by_step": plot_neural_rmse_by_step}
 
 
 def write_figures(data: ReportData, out_dir: str | Path,

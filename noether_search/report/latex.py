@@ -16,6 +16,7 @@ from pathlib import Path
 
 from dslsearch.law import Law
 from noether_search.report.collect import ReportData, ReportedLaw
+from noether_search.report.neural import neural_section
 from noether_search.report.figures import FigureFile
 
 _SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
@@ -336,7 +337,7 @@ def _stages(data: ReportData) -> list[str]:
 
 
 def render(data: ReportData, figures: dict[str, FigureFile], tex_dir: str | Path,
-           top: int = _TOP_LAWS) -> str:
+           top: int = _TOP_LAWS, extra: list[str] = ()) -> str:
     """The whole LaTeX document as a string.
 
     Args:
@@ -344,6 +345,8 @@ def render(data: ReportData, figures: dict[str, FigureFile], tex_dir: str | Path
         figures: figures written by :func:`~noether_search.report.figures.write_figures`.
         tex_dir: folder the ``.tex`` file goes in (figure paths are made relative to it).
         top: laws typeset in full.
+        extra: LaTeX lines of further sections (e.g. the pixel pendulum's), placed before
+            the stages list.
     """
     tex_dir = Path(tex_dir)
     title = "Noether search report" + (f": {escape(data.system)}" if data.system else "")
@@ -355,17 +358,19 @@ def render(data: ReportData, figures: dict[str, FigureFile], tex_dir: str | Path
     body += _searched(data, figures, tex_dir)
     body += _laws_section(data, top)
     body += _comparison(data, figures, tex_dir)
+    body += neural_section(data, figures, tex_dir)
+    body += list(extra)
     body += _stages(data)
     body.append(r"\end{document}")
     return "\n".join(body) + "\n"
 
 
 def write_tex(data: ReportData, figures: dict[str, FigureFile], path: str | Path,
-              top: int = _TOP_LAWS) -> Path:
+              top: int = _TOP_LAWS, extra: list[str] = ()) -> Path:
     """Write the report to ``path`` (``report.tex``); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data, figures, path.parent, top), encoding="ascii")
+    path.write_text(render(data, figures, path.parent, top, extra), encoding="ascii")
     return path
 
 

@@ -18,6 +18,7 @@ from noether_search.stages.meta import (ROLLOUT_RATES, MetaConfig, TailoredLaw,
 from noether_search.stages.rank import (Oracle, RankConfig, RankedLaw, RankResult, oracle_law,
                                         rank)
 from noether_search.stages.screen import ScreenedLaw, screen_laws
+from noether_search.stages.video import load_video, run_video, video_key
 from noether_search.store.codecs import MetaRun, Rollouts
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "RankedLaw", "Rollouts", "ScreenedLaw", "TailoredLaw", "baseline_key",
     "enumerate_candidates", "evaluate_models", "fit_laws", "laws_key", "load_fits",
     "load_shards", "meta_tailor_laws", "oracle_law", "rank", "screen_laws", "shard_key",
-    "table_key", "tailored_field", "train_baseline", "TrainingDiverged",
+    "table_key", "tailored_field", "train_baseline", "TrainingDiverged", "load_video",
+    "run_video", "video_key",
 ]

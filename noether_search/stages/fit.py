@@ -120,9 +120,64 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
     else:
         result = _exhaustive(table, dataset, config, store, progress)
     if search == "exhaustive":
-        return dataclasses.replace(result, independent=_independent(result.laws, dataset,
-                                                                    config))
+        laws = finish_laws(result.laws, dataset, config, result.n_fitted)
+        return dataclasses.replace(result, laws=laws,
+                                   independent=_independent(laws, dataset, config))
     return _with_sums(result, table, dataset, config, store, sums, sums_progress)
+
+
+def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
+    """``laws`` with their evidence (computed where missing) and their constants refitted
+    with the noise-floor correction and given bootstrap intervals
+    (:mod:`dslsearch.uncertainty`)."""
+    from dslsearch.acceptance import Evidence, law_evidence, noise_floor
+    from dslsearch.fitting.plan import segments
+    from dslsearch.uncertainty import with_intervals
+
+    x, labels = segments(dataset, config)
+    try:
+        sigma = noise_floor(dataset.train)
+    except ValueError:   # trajectories too short: the paper's test, no noise correction
+        sigma = None
+    out = []
+    for law in laws:
+        if law.evidence is None:
+            if config.test == "calibrated" and sigma is not None:
+                law = law.with_evidence(law_evidence(law, x, labels, sigma, max(n_tests, 1)))
+            else:
+                with np.errstate(all="ignore"):
+                    ratio = float(np.float64(law.R_random) / np.float64(law.R_true))
+                law = law.with_evidence(Evidence("factor", factor=ratio))
+        # correct for noise only where the noise floor explains the law's own scatter
+        ratio = law.evidence.noise_ratio
+        if sigma is not None and not np.isfinite(ratio):
+            ratio = law_evidence(law, x, labels, sigma, 1).noise_ratio
+        noisy = bool(sigma is not None and ratio >= 0.5)
+        out.extend(with_intervals([law], x, labels, sigma if noisy else None,
+                                  seed=config.seed))
+    return out
+
+
+def _calibrated_sums(found: SumsResult, x, labels, sigma, n_tests: int,
+                     config: FitConfig) -> SumsResult:
+    """The sum search's result with its law chosen by the calibrated test: the front point
+    of lowest penalised score among those passing it (each point's ``accepted`` is the
+    calibrated test's verdict)."""
+    from dslsearch.acceptance import law_evidence, passes
+
+    passing, front = [], []
+    for i, point in enumerate(found.front):
+        ok = False
+        if point.law is not None:
+            ev = law_evidence(point.law, x, labels, sigma, n_tests)
+            ok = passes(ev, config.acceptance)
+            if ok:
+                passing.append((point.penalised, i, point.law.with_evidence(ev)))
+        front.append(dataclasses.replace(point, accepted=ok))
+    if not passing:
+        return dataclasses.replace(found, laws=[], chosen=-1, front=tuple(front))
+    _, chosen, law = min(passing, key=lambda t: (t[0], t[1]))
+    return dataclasses.replace(found, laws=[law], chosen=chosen, front=tuple(front))
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
@@ -131,13 +186,25 @@ def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult
     if store is None:
         return fit_table(table, dataset, config, progress)
     key = fit_key(config, dataset, table)
-    done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
-    result = fit_table(table, dataset, config, progress, done=done,
-                       on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD, rows))
-    # a finished run is not rewritten, unless its laws file is missing or damaged
-    if result.shards_done < result.shards_total or not store.usable(laws_key(key)):
-        store.save(laws_key(key), FIT_LAWS, result.laws)
+    with store.lock(f"fits/{key}"):  # a concurrent run of the same fit waits, then reuses
+        done = load_shards(store, key, skip_damaged=True)  # a damaged shard is fitted again
+        result = fit_table(table, dataset, config, progress, done=done,
+                           on_shard=lambda k, rows: store.save(shard_key(key, k), FIT_SHARD,
+                                                               rows))
+        # a finished run is not rewritten, unless its laws file is missing or damaged, or
+        # holds the laws of another acceptance test (the key does not name the test)
+        if (result.shards_done < result.shards_total or not store.usable(laws_key(key))
+                or _stored_laws(store, key) != [str(law) for law in result.laws]):
+            store.save(laws_key(key), FIT_LAWS, result.laws)
     return result
+
+
+def _stored_laws(store, key: str) -> list[str] | None:
+    """Printed forms of the laws stored for run ``key`` (None when unreadable)."""
+    from noether_search.store.codecs import FIT_LAWS
+
+    records = store.load_cached(laws_key(key), FIT_LAWS)
+    return None if records is None else [r.expr for r in records]
 
 
 def _no_exhaustive(table, dataset, config: FitConfig) -> FitResult:
@@ -167,17 +234,45 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
         found = fit_sums(dataset, table, config, sums, progress)
         if store is not None:
             store.save(skey, FIT_SUMS, found)
-    x, _ = segments(dataset, config)
+    x, labels = segments(dataset, config)
+    if config.test == "calibrated":
+        from dslsearch.acceptance import noise_floor
+
+        found = _calibrated_sums(found, x, labels, noise_floor(dataset.train),
+                                 max(result.n_fitted, 1) + found.n_library, config)
     laws = merge_searches(result.laws, found.laws, x, config.merge_tol)
+    laws = finish_laws(laws, dataset, config, max(result.n_fitted, 1) + found.n_library)
     return dataclasses.replace(
         result, laws=laws, sums=found, seconds=result.seconds + time.perf_counter() - t0,
         independent=_independent(laws, dataset, config))
 
 
 def _independent(laws, dataset, config: FitConfig):
-    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states."""
+    """:func:`dslsearch.independence.independent_laws` of ``laws`` on the training states.
+
+    With the calibrated test, a basis law within its own noise of a function of the basis
+    laws before it (:func:`dslsearch.acceptance.drop_explained`: a near-law that only
+    approximates a better law's shape within the noise) leaves the basis; its group joins
+    the near-misses."""
     from dslsearch.fitting.plan import segments
     from dslsearch.independence import independent_laws
 
     x, _ = segments(dataset, config)
-    return independent_laws(laws, x)
+    result = independent_laws(laws, x)
+    if config.test != "calibrated" or result.n_independent < 2:
+        return result
+    from dslsearch.acceptance import drop_explained, noise_floor
+
+    try:
+        sigma = noise_floor(dataset.train)
+    except ValueError:
+        return result
+    kept = drop_explained(list(result.basis), x, sigma)
+    if len(kept) == len(result.basis):
+        return result
+    keep = [any(b is k for k in kept) for b in result.basis]
+    dropped = [i for g, ok in zip(result.groups, keep) if not ok for i in g]
+    return dataclasses.replace(
+        result, basis=tuple(b for b, ok in zip(result.basis, keep) if ok),
+        groups=tuple(g for g, ok in zip(result.groups, keep) if ok), n_independent=len(kept),
+        near_misses=tuple(sorted((*result.near_misses, *dropped))))

@@ -487,3 +487,131 @@ def _decode_rollouts(f) -> Rollouts:
 #: ``rank/{key}/rollouts``: test rollouts of baseline, Noether and oracle models;
 #: ``rank/{key}/control/rollouts``: those of the control (model ``"control"``)
 RANK_ROLLOUTS: Codec[Rollouts] = Codec("rank-rollouts", 1, _encode_rollouts, _decode_rollouts)
+
+
+# -- neural Noether networks ----------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class NeuralRun:
+    """One meta-training run of a Noether Network with a learned embedding.
+
+    Attributes:
+        model_state: state dict of the meta-trained MLP (float32 tensors).
+        embed_state: state dict of the meta-trained embedding g_φ.
+        embed_dim, embed_hidden: the embedding's output dimension k and hidden width.
+        inner_lr: λ of the inner step; outer_lr: Adam rate of θ; embed_lr: Adam rate of φ.
+        scale: (k,) component scales of g_φ on the states it was trained on.
+        final_train_loss: post-step training MSE on dx/dt of the kept state [(units/s)²].
+        initial_train_loss: the same at the start (baseline θ, initial φ).
+        history: (epochs,) post-step training MSE after each epoch.
+        best_epoch: the epoch whose state was kept (0 = the start).
+        val_rmse: rollout RMSE on the validation trajectories.
+        diverged: whether training stopped on a non-finite loss.
+        seconds: wall time of the run.
+        embed_seed: the seed of the embedding's initialisation.
+    """
+
+    model_state: dict
+    embed_state: dict
+    embed_dim: int
+    embed_hidden: int
+    inner_lr: float
+    outer_lr: float
+    embed_lr: float
+    scale: np.ndarray
+    final_train_loss: float
+    initial_train_loss: float
+    history: np.ndarray
+    best_epoch: int = 0
+    val_rmse: float = math.nan
+    diverged: bool = False
+    seconds: float = math.nan
+    embed_seed: int = 0
+
+
+def _encode_neural(f, run: NeuralRun) -> None:
+    for group, state in (("model_state", run.model_state), ("embed_state", run.embed_state)):
+        grp = f.create_group(group)
+        for name, tensor in state.items():
+            grp.create_dataset(name, data=tensor.detach().cpu().numpy())
+    f.create_dataset("scale", data=np.asarray(run.scale, dtype=np.float64))
+    f.create_dataset("train_loss_history", data=np.asarray(run.history, dtype=float))
+
+
+def _decode_neural(f) -> NeuralRun:
+    import torch
+
+    a = f.attrs
+
+    def state(group: str) -> dict:
+        return {name: torch.as_tensor(f[group][name][()]) for name in f[group]}
+
+    return NeuralRun(model_state=state("model_state"), embed_state=state("embed_state"),
+                     embed_dim=int(a["embed_dim"]), embed_hidden=int(a["embed_hidden"]),
+                     inner_lr=float(a["inner_lr"]), outer_lr=float(a["outer_lr"]),
+                     embed_lr=float(a["embed_lr"]), scale=f["scale"][()],
+                     final_train_loss=float(a["final_train_loss"]),
+                     initial_train_loss=float(a["initial_train_loss"]),
+                     history=f["train_loss_history"][()], best_epoch=int(a["best_epoch"]),
+                     val_rmse=float(a["val_rmse"]), diverged=bool(a["diverged"]),
+                     seconds=float(a["seconds"]), embed_seed=int(a["embed_seed"]))
+
+
+def _neural_attrs(run: NeuralRun) -> dict:
+    return {"embed_dim": run.embed_dim, "embed_hidden": run.embed_hidden,
+            "inner_lr": run.inner_lr, "outer_lr": run.outer_lr, "embed_lr": run.embed_lr,
+            "final_train_loss": run.final_train_loss,
+            "initial_train_loss": run.initial_train_loss, "best_epoch": run.best_epoch,
+            "val_rmse": run.val_rmse, "diverged": run.diverged, "seconds": run.seconds,
+            "embed_seed": run.embed_seed}
+
+
+#: ``neural/{key}/select/{j}``: one setting (inner rate, outer rate, embedding seed)
+#: meta-trained on the fitting split and scored on the validation split
+NEURAL_RUN: Codec[NeuralRun] = Codec("neural-run", 1, _encode_neural, _decode_neural,
+                                     attrs=_neural_attrs)
+# -- pixel pendulum (video) -----------------------------------------------------------------
+def _encode_video_seed(f, run) -> None:
+    for metric, by_method in run.metrics.items():
+        for method, values in by_method.items():
+            f.create_dataset(f"metrics/{metric}/{method}", data=np.asarray(values, float))
+    f.create_dataset("strip/true", data=run.strip_true, compression="gzip")
+    for method, frames in run.strip_pred.items():
+        f.create_dataset(f"strip/{method}", data=frames, compression="gzip")
+    for phase, curve in run.val_mse.items():
+        f.create_dataset(f"val_mse/{phase}", data=np.asarray(curve, float))
+    f.create_dataset("inner_lr_val", data=np.asarray(run.inner_lr_val, float))
+
+
+def _video_seed_attrs(run) -> dict:
+    return {"seed": run.seed, "seconds": run.seconds, "best_epoch": json.dumps(run.best_epoch),
+            "inner_lr": run.inner_lr}
+
+
+def _decode_video_seed(f):
+    from noether_search.video.results import SeedRun
+
+    metrics = {m: {k: f["metrics"][m][k][()] for k in f["metrics"][m]} for m in f["metrics"]}
+    strip = {k: f["strip"][k][()] for k in f["strip"] if k != "true"}
+    return SeedRun(seed=int(f.attrs["seed"]), metrics=metrics, strip_true=f["strip/true"][()],
+                   strip_pred=strip, val_mse={k: f["val_mse"][k][()] for k in f["val_mse"]},
+                   best_epoch={k: int(v) for k, v in json.loads(f.attrs["best_epoch"]).items()},
+                   seconds=float(f.attrs["seconds"]), inner_lr=float(f.attrs["inner_lr"]),
+                   inner_lr_val=f["inner_lr_val"][()])
+
+
+#: ``video/{config hash}/seed-{s}``: one seed of the pixel-pendulum experiment
+#: (:class:`noether_search.video.SeedRun`); ``video/{config hash}/config`` holds the settings
+VIDEO_SEED: Codec = Codec("video-seed", 1, _encode_video_seed, _decode_video_seed,
+                          attrs=_video_seed_attrs)
+
+def _decode_video_config(f):
+    from noether_search.video.config import VideoConfig
+
+    return VideoConfig.from_json(json.loads(f.attrs["config"]))
+
+
+#: ``video/{config hash}/config``: the :class:`noether_search.video.VideoConfig` as JSON
+#: (root attribute ``config``; the file holds no datasets)
+VIDEO_CONFIG: Codec = Codec(
+    "video-config", 1, lambda f, cfg: None, _decode_video_config,
+    attrs=lambda cfg: {"config": json.dumps(cfg.to_json(), sort_keys=True)})

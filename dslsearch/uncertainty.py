@@ -1,0 +1,146 @@
+"""Confidence intervals of a law's fitted constants: a bootstrap over trajectories.
+
+The constants of a law are fitted so that the law is as constant as possible along each
+training trajectory (the score R = W / T). Measurement noise biases that fit (errors in
+the variables): it adds ``W_noise`` to the within and ``T_noise`` to the total sum of
+squares, both depending on the constants. :func:`refit` removes them, minimising
+``(W - W_noise) / (T - T_noise)`` with the noise floor ``sigma`` estimated from the data
+(:func:`dslsearch.acceptance.noise_floor`; on noise-free data the correction vanishes).
+
+Resampling the trajectories (or, for data of one trajectory, its windows) with replacement
+and refitting on each resample gives the constants' sampling distribution; the interval is
+the basic bootstrap interval ``(2 c - q_high, 2 c - q_low)`` of its ``level`` percentiles
+``q`` (it corrects for a bias the resamples share with the fit). Constants that R does not
+determine (a law's overall scale and offset, stripped before fitting at neutral values)
+get an interval of about zero width.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: bootstrap resamples and the interval's coverage
+N_BOOT = 40
+LEVEL = 0.95
+
+
+def corrected_r(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                sigma: np.ndarray | None) -> float:
+    """``(W - W_noise) / (T - T_noise)`` of ``formula`` with constants ``p`` on ``x (N, d)``
+    with trajectories ``labels (N,)`` and noise std ``sigma (d,)`` (plain R when None);
+    NaN when not finite or the corrected total is not positive."""
+    from dslsearch.acceptance import gradients
+
+    def fn(z):
+        return np.broadcast_to(np.asarray(formula.evaluate(z, p), np.float64), z.shape[:1])
+
+    with np.errstate(all="ignore"):
+        v = fn(x)
+    if not np.isfinite(v).all():
+        return math.nan
+    K = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=K).astype(np.float64)
+    centred = v - v.mean()
+    T = float(centred @ centred)
+    resid = centred - (np.bincount(labels, centred, K) / np.maximum(counts, 1))[labels]
+    W = float(resid @ resid)
+    if sigma is not None:
+        e = (gradients(fn, x) ** 2) @ (np.asarray(sigma) ** 2)           # (N,)
+        if not np.isfinite(e).all():
+            return math.nan
+        W -= float(((1 - 1 / counts[labels]) * e).sum())
+        T -= float((1 - 1 / v.size) * e.sum())
+    return W / T if T > 0 else math.nan
+
+
+def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
+          sigma: np.ndarray | None = None) -> np.ndarray:
+    """The constants of ``formula`` minimising :func:`corrected_r` on ``x (N, d)`` with
+    trajectories ``labels (N,)`` and noise std ``sigma (d,)``, started at ``params (P,)``;
+    ``(P,)`` (the start where the fit does not improve on it)."""
+    from scipy.optimize import minimize
+
+    def loss(p: np.ndarray) -> float:
+        r = corrected_r(formula, p, x, labels, sigma)
+        return r if math.isfinite(r) else 1e3
+
+    scale = np.where(params != 0, np.abs(params), 1.0)
+    if params.size == 1:   # Brent's method along the one constant
+        from scipy.optimize import minimize_scalar
+
+        res = minimize_scalar(lambda z: loss(np.array([z]) * scale), bracket=(1.0, 1.001),
+                              method="brent", tol=1e-10, options={"maxiter": 200})
+        out = np.array([res.x]) * scale
+    else:
+        res = minimize(lambda z: loss(z * scale), params / scale, method="Nelder-Mead",
+                       options={"xatol": 1e-9, "fatol": 1e-15, "maxiter": 150 * len(params)})
+        out = res.x * scale
+    return out if np.isfinite(out).all() and loss(out) <= loss(params) else params
+
+
+def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
+                       n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0
+                       ) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
+    """The noise-corrected constants of ``law`` and a bootstrap interval for each.
+
+    Args:
+        law: a :class:`~dslsearch.law.Law`.
+        x: ``(N, d)`` training points, SI base units (the points the law was fitted on).
+        labels: ``(N,)`` trajectory or window index of each point, ``0..K-1``.
+        sigma: ``(d,)`` noise std per variable (None: no correction).
+        n_boot: resamples; level: coverage of the interval.
+        seed: seed of the resampling.
+
+    Returns:
+        ``(params (P,), ((low, high), ...))``: the refitted constants (:func:`refit`) and
+        one interval per constant; ``()`` for a law without constants; NaN bounds for
+        constants that are not finite.
+    """
+    params = np.asarray(law.params, np.float64)
+    if params.size == 0:
+        return params, ()
+    if not np.isfinite(params).all():
+        return params, tuple((math.nan, math.nan) for _ in params)
+    params = refit(law.formula, params, x, labels, sigma)
+    labels = np.asarray(labels, np.int64)
+    K = int(labels.max()) + 1
+    members = [np.nonzero(labels == k)[0] for k in range(K)]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, K, K)
+        idx = np.concatenate([members[k] for k in pick])
+        lab = np.repeat(np.arange(K), [members[k].size for k in pick])
+        draws.append(refit(law.formula, params, x[idx], lab, sigma))
+    draws = np.asarray(draws)                                       # (n_boot, P)
+    tail = 100 * (1 - level) / 2
+    q_low, q_high = np.percentile(draws, [tail, 100 - tail], axis=0)
+    low, high = 2 * params - q_high, 2 * params - q_low           # basic bootstrap
+    return params, tuple((float(min(lo, p)), float(max(hi, p)))
+                         for lo, hi, p in zip(low, high, params))
+
+
+def with_intervals(laws, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
+                   n_boot: int = N_BOOT, seed: int = 0) -> list:
+    """``laws`` with noise-corrected constants and their intervals
+    (:func:`constant_intervals`); R_true is recomputed for the refitted constants."""
+    import dataclasses
+
+    from dslsearch.fitting.objective import Segments, r_score
+
+    seg = Segments(labels)
+    out = []
+    for law in laws:
+        if not law.n_params:
+            out.append(law)
+            continue
+        params, bounds = constant_intervals(law, x, labels, sigma, n_boot, seed=seed)
+        r_true = law.R_true
+        if not np.array_equal(params, law.params):
+            with np.errstate(all="ignore"):
+                r_true = float(r_score(np.asarray(law.formula.evaluate(x, params),
+                                                  np.float64), seg))
+        out.append(dataclasses.replace(law, params=params, R_true=r_true, intervals=bounds))
+    return out

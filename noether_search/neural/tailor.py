@@ -1,0 +1,98 @@
+"""The inner step with a learned embedding, and the tailored vector field for rollouts.
+
+As for a symbolic law (:mod:`noether_search.model.inner`), one CNGrad step adapts the MLP's
+per-example conditional-normalisation parameters on the Noether loss, from the identity:
+
+    φ'_i = φ0 − λ ∇_{φ_i} L_Noether(x_i; g)          then predict f_{θ,φ'_i}(x_i)
+
+(the paper's Eq. 3 with CNGrad instead of all of θ). The closed form of the step,
+:func:`~noether_search.model.inner.adapted_forward`, needs only v = ∇_f L at φ0; this
+module supplies v for the embedding's loss, keeping its dependence on θ *and* on the
+embedding's weights when ``create_graph`` (so the task loss after the step trains both).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from noether_search.model.inner import adapted_forward, check_model
+from noether_search.model.mlp import MLP
+from noether_search.neural.loss import noether_loss
+
+
+def noether_grad_f(g, x: Tensor, f0: Tensor, dt: float, scale: Tensor, scheme: str, *,
+                   create_graph: bool = False) -> Tensor:
+    """∇_f of the summed Noether loss at f = f0: row i is example i's own gradient.
+
+    Args:
+        g: the embedding, (B, d) -> (B, k).
+        x: (B, d) states; f0: (B, d) predictions.
+        scale: (k,) component scales (part of φ's graph when meta-training).
+        create_graph: keep the result's dependence on f0 (θ) and on g's weights.
+
+    Returns:
+        (B, d).
+    """
+    with torch.enable_grad():
+        f = f0 if create_graph else f0.detach().requires_grad_(True)
+        loss = noether_loss(g, x, f, dt, scale, scheme).sum()
+        (v,) = torch.autograd.grad(loss, f, create_graph=create_graph, allow_unused=True,
+                                   materialize_grads=True)
+    return v
+
+
+def noether_predict(model: MLP, g, x: Tensor, dt: float, inner_lr: float | Tensor,
+                    scale: Tensor, *, create_graph: bool = False,
+                    scheme: str = "central") -> Tensor:
+    """Adapt φ per example by one step on the Noether loss of g, then predict f_{θ,φ'}(x).
+
+    Args:
+        model: the MLP (θ); not modified.
+        g: the embedding, (B, d) -> (B, k); not modified.
+        x: (B, d) states.
+        dt: Δt (s) of the loss's step.
+        inner_lr: λ, a float, a 0-d tensor or a (K,) tensor of rates.
+        scale: (k,) component scales (:func:`~noether_search.neural.loss.embedding_scale`).
+        create_graph: differentiate through the step (second order, for meta-training).
+        scheme: finite-difference scheme of the loss ("central" or "forward").
+
+    Returns:
+        (B, d) adapted predictions, or (K, B, d) for a (K,) ``inner_lr``.
+    """
+    check_model(model)
+    x = x.to(model.readout.weight.dtype)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        acts = model.activations(x)
+    v = noether_grad_f(g, x, acts.out, dt, scale, scheme, create_graph=create_graph)
+    with torch.enable_grad() if create_graph else torch.no_grad():
+        return adapted_forward(model, acts, v, inner_lr)
+
+
+class NeuralField:
+    """The tailored vector field x ↦ f_{θ,φ'(x)}(x) with a learned embedding, for rollouts.
+
+    Args:
+        model: the meta-trained MLP.
+        g: the meta-trained embedding.
+        dt: Δt (s) of the Noether loss: the training data's time step.
+        inner_lr: λ.
+        scale: (k,) component scales from the training states (fixed at test time).
+        scheme: finite-difference scheme; the one used in meta-training.
+    """
+
+    def __init__(self, model: MLP, g, dt: float, inner_lr: float, scale: Tensor, *,
+                 scheme: str = "central") -> None:
+        self.model, self.g = model, g
+        self.dt, self.inner_lr = float(dt), float(inner_lr)
+        self.scale = scale.detach()
+        self.scheme = scheme
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """(B, d) states -> (B, d) detached tailored derivatives, in the dtype of x."""
+        if x.ndim != 2:
+            raise ValueError(f"NeuralField: expected states of shape (B, d), got "
+                             f"{tuple(x.shape)}; add a batch dimension with x[None]")
+        pred = noether_predict(self.model, self.g, x.detach(), self.dt, self.inner_lr,
+                               self.scale, scheme=self.scheme)
+        return pred.detach().to(x.dtype)

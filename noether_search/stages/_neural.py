@@ -1,0 +1,255 @@
+"""The steps of :func:`noether_search.stages.neural.neural`, each reusing the store."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+
+import numpy as np
+
+from noether_search.store.codecs import NeuralRun
+
+
+def check_config(config) -> None:
+    """Raise ValueError naming a bad setting of a :class:`NeuralConfig`."""
+    for name in ("embed_dim", "embed_hidden", "epochs"):
+        value = getattr(config, name)
+        if not (isinstance(value, int) and value >= (0 if name == "epochs" else 1)):
+            raise ValueError(f"{name} must be an integer >= {0 if name == 'epochs' else 1}, "
+                             f"got {value!r}")
+    for name in ("outer_lrs", "inner_lrs"):
+        values = tuple(getattr(config, name))
+        if not values or not all(v > 0 and math.isfinite(v) for v in values):
+            raise ValueError(f"{name} must be a non-empty tuple of positive rates, got "
+                             f"{values!r}")
+    if not (config.embed_lr > 0 and math.isfinite(config.embed_lr)):
+        raise ValueError(f"embed_lr must be a positive rate, got {config.embed_lr!r}")
+    if not 0 < config.val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
+
+
+class Clock:
+    """``with clock(stage):`` adds the block's wall time to ``seconds[stage]``."""
+
+    def __init__(self, seconds: dict[str, float]):
+        self.seconds = seconds
+
+    @contextlib.contextmanager
+    def __call__(self, stage: str):
+        t0 = time.perf_counter()
+        yield
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def baseline(dataset, config, baseline_config, store, report):
+    """The vanilla MLP, trained with ``config.seed`` (or reused from the store)."""
+    from noether_search.baseline import BaselineConfig
+    from noether_search.stages.baseline import train_baseline
+
+    base_config = baseline_config or BaselineConfig.for_dataset(dataset, seed=config.seed)
+    return train_baseline(dataset, base_config, store=store,
+                          progress=lambda step, total, loss: report("baseline", step, total))
+
+
+def split_validation(dataset, fraction: float):
+    """The training trajectories split into a fitting and a validation dataset.
+
+    With two training trajectories or more, the last ``max(1, round(fraction · n))`` of them
+    (at most n − 1) are the validation part; with one, each trajectory's last ``fraction``
+    of samples (at least 4 each side). Both datasets keep the test trajectories and the
+    system (its horizon; validation rollouts are capped at the validation data's length).
+
+    Raises:
+        ValueError: a single training trajectory too short to split (fewer than 9 samples).
+    """
+    from hamiltonian_data.dataset import Dataset, Trajectory
+
+    train = list(dataset.train)
+    if len(train) >= 2:
+        n_val = min(len(train) - 1, max(1, round(fraction * len(train))))
+        fit, val = train[:-n_val], train[-n_val:]
+    else:
+        (tr,) = train
+        cut = len(tr) - max(4, round(fraction * len(tr)))
+        if cut < 5:
+            raise ValueError(f"dataset {dataset.name!r}: its one training trajectory has "
+                             f"{len(tr)} samples, too few to hold out a validation part; "
+                             "give at least 9 samples or two trajectories")
+        fit = [Trajectory(t=tr.t[:cut], x=tr.x[:cut], dxdt=tr.dxdt[:cut])]
+        val = [Trajectory(t=tr.t[cut:], x=tr.x[cut:], dxdt=tr.dxdt[cut:])]
+
+    def part(trajs):
+        return Dataset.from_trajectories(dataset.name, dataset.variables, tuple(trajs),
+                                         dataset.test, dataset.invariant, dataset.source,
+                                         dataset.system)
+
+    return part(fit), part(val)
+
+
+def initial_embedding(dim: int, config, seed: int):
+    """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched)."""
+    import torch
+
+    from noether_search.neural import Embedding
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return Embedding(dim, config.embed_dim, config.embed_hidden)
+
+
+def load_run(base_model, run: NeuralRun):
+    """``(mlp, embedding)`` of a stored run: copies in eval mode with gradients off."""
+    from noether_search.neural import Embedding
+
+    net = copy.deepcopy(base_model)
+    net.load_state_dict(run.model_state)
+    g = Embedding(base_model.dim, run.embed_dim, run.embed_hidden)
+    g.load_state_dict(run.embed_state)
+    for module in (net, g):
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+    return net, g
+
+
+def neural_field(base_model, run: NeuralRun, dataset):
+    """The tailored vector field of a run (:class:`~noether_search.neural.NeuralField`)."""
+    import torch
+
+    from noether_search.neural import NeuralField
+
+    net, g = load_run(base_model, run)
+    return NeuralField(net, g, float(dataset.dt), run.inner_lr,
+                       torch.as_tensor(np.asarray(run.scale), dtype=torch.float32))
+
+
+def _train(base_model, dataset, config, inner_lr: float, outer_lr: float,
+           seed: int) -> NeuralRun:
+    """Meta-train the MLP and an embedding initialised from ``seed`` on ``dataset``'s
+    training pairs."""
+    from noether_search.neural import meta_train
+    from noether_search.stages._common import train_pairs
+
+    x, dxdt = train_pairs(dataset)
+    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed), x, dxdt,
+                   float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
+                   embed_lr=config.embed_lr)
+    return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
+                     embed_dim=config.embed_dim, embed_hidden=config.embed_hidden,
+                     inner_lr=r.inner_lr, outer_lr=float(outer_lr),
+                     embed_lr=float(config.embed_lr), scale=r.scale,
+                     final_train_loss=r.final_train_loss,
+                     initial_train_loss=r.initial_train_loss, history=r.train_loss_history,
+                     best_epoch=r.best_epoch, diverged=r.diverged, seconds=r.seconds,
+                     embed_seed=int(seed))
+
+
+def select(base_model, dataset, config, store, run_key: str, report) -> tuple[NeuralRun, ...]:
+    """Every setting of ``config.grid()`` trained on the fitting split and scored by its
+    rollout RMSE on the validation split (each one artifact ``{run_key}/select/{j}``)."""
+    from dataclasses import replace
+
+    from noether_search.baseline.evaluate import train_rollout_rmse
+    from noether_search.store.codecs import NEURAL_RUN
+
+    fit, val = split_validation(dataset, config.val_fraction)
+    grid = config.grid()
+    runs = []
+    for j, (lam, lr, seed) in enumerate(grid):
+        report("select", j, len(grid))
+        key = f"{run_key}/select/{j}"
+        run = store.load_cached(key, NEURAL_RUN) if store is not None else None
+        if run is None:
+            run = _train(base_model, fit, config, lam, lr, seed)
+            rmse = train_rollout_rmse(neural_field(base_model, run, dataset), val,
+                                      config.horizon)
+            run = replace(run, val_rmse=float(rmse) if math.isfinite(rmse) else math.inf)
+            if store is not None:
+                store.save(key, NEURAL_RUN, run)
+        runs.append(run)
+    report("select", len(grid), len(grid))
+    return tuple(runs)
+
+
+def best(selection) -> NeuralRun:
+    """The run with the lowest validation RMSE (non-finite ones last)."""
+    return min(selection, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
+
+
+def oracle(base_model, dataset, config, store, run_key: str, report):
+    """The known invariant screened and meta-tailored as ``rank`` does (None without one,
+    or when its screen fails)."""
+    from noether_search.stages.meta import meta_tailor_laws
+    from noether_search.stages.rank import oracle_law
+    from noether_search.stages.screen import screen_laws
+
+    law = oracle_law(dataset)
+    if law is None:
+        return None
+    screened = screen_laws(base_model, [law], dataset, store,
+                           None if store is None else f"{run_key}/oracle-screen")[0]
+    if not math.isfinite(screened.inner_lr):
+        return None
+    return meta_tailor_laws(base_model, [law], [screened.inner_lr], dataset,
+                            config.meta_config(), store,
+                            None if store is None else [f"{run_key}/oracle"],
+                            progress=report)[0]
+
+
+def evaluate(base_model, run, control, oracle, dataset, config, store, run_key: str, report):
+    """Test rollouts of the baseline, the control, the neural model and the oracle."""
+    from noether_search.stages.evaluate import evaluate_models
+
+    fields = {"baseline": base_model, "control": control.field(base_model),
+              "neural": neural_field(base_model, run, dataset)}
+    formulas = {"neural": f"learned g: R^{dataset.dim} -> R^{run.embed_dim}"}
+    if oracle is not None:
+        fields["oracle"] = oracle.field(base_model, dataset)
+        formulas["oracle"] = dataset.invariant
+    return evaluate_models(dataset, fields, formulas, config.horizon, store,
+                           None if store is None else f"{run_key}/rollouts", progress=report)
+
+
+def probe(base_model, run: NeuralRun, dataset):
+    """Linear probe of the known invariant by the learned embedding on the test states
+    (None when the dataset has no invariant in the formula language)."""
+    import torch
+
+    from noether_search.neural import linear_probe
+    from noether_search.stages.rank import oracle_law
+
+    law = oracle_law(dataset)
+    if law is None:
+        return None
+    _, g = load_run(base_model, run)
+    x = np.asarray(dataset.x_test)
+    with torch.no_grad():
+        z = g(torch.tensor(x, dtype=torch.float32)).double().numpy()       # (M, k)
+    y = law(x)                                                              # (M,)
+    if not (np.isfinite(z).all() and np.isfinite(y).all()):
+        return None
+    return linear_probe(z, y)
+
+
+def symbolic(store, rollouts, seed: int):
+    """``rank``'s Noether model from the store's ``summary.json`` and its test rollouts,
+    when that run used ``seed`` and the same test trajectories and horizon; else None."""
+    from noether_search.report.collect import read_summary
+    from noether_search.stages.neural import SymbolicRef
+    from noether_search.store.codecs import RANK_ROLLOUTS
+
+    if store is None:
+        return None
+    summary = read_summary(store)
+    if (summary is None or not summary.get("best") or summary.get("run_key") is None
+            or (summary.get("config") or {}).get("seed") != seed):
+        return None
+    ro = store.load_cached(f"{summary['run_key']}/rollouts", RANK_ROLLOUTS)
+    if (ro is None or "noether" not in ro.rmse or ro.true.shape != rollouts.true.shape
+            or not np.allclose(ro.true, rollouts.true)):
+        return None
+    return SymbolicRef(formula=ro.formula.get("noether") or summary["best"]["formula"],
+                       run_key=summary["run_key"], rmse=float(ro.rmse["noether"]),
+                       rmse_by_step=np.asarray(ro.rmse_by_step["noether"]))
