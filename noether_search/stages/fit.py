@@ -178,6 +178,10 @@ def _calibrated_sums(found: SumsResult, x, labels, sigma, n_tests: int,
                 best[point.round] = (point.penalised, i, point.law.with_evidence(ev))
         front.append(dataclasses.replace(point, accepted=ok))
     picks = [best[r] for r in sorted(best)]
+    if picks:   # the search's rule for further laws: nearly as exact as the first
+        cfg = found.config
+        floor = cfg.further_gap * max(picks[0][2].R_true, cfg.exact)
+        picks = picks[:1] + [p for p in picks[1:] if max(p[2].R_true, cfg.exact) <= floor]
     return dataclasses.replace(found, laws=[law for _, _, law in picks],
                                chosen=picks[0][1] if picks else -1, front=tuple(front),
                                law_points=tuple(i for _, i, _ in picks))
