@@ -187,3 +187,11 @@ def test_prune_drops_terms_an_exact_set_does_not_need():
     assert prune(cross, TermSet((1, 2, 3, 6), 0.0), 1e-13).terms == (1, 2, 3)
     kept = TermSet((4, 5), 0.5)
     assert prune(cross, kept, 1e-13) is kept
+
+
+def test_fit_stage_keeps_one_law_per_round(anisotropic):
+    from noether_search.stages import fit_laws
+
+    result = fit_laws(anisotropic, 3, FitConfig(workers=1), search="sums", sums=SMALL)
+    assert len(result.sums.laws) == 2 and len(result.sums.law_points) == 2
+    assert result.independent.n_independent == 2

@@ -160,24 +160,31 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
 
 def _calibrated_sums(found: SumsResult, x, labels, sigma, n_tests: int,
                      config: FitConfig) -> SumsResult:
-    """The sum search's result with its law chosen by the calibrated test: the front point
-    of lowest penalised score among those passing it (each point's ``accepted`` is the
-    calibrated test's verdict)."""
+    """The sum search's result with its laws chosen by the calibrated test: per round, the
+    front point of lowest penalised score among those passing it (each point's
+    ``accepted`` is the calibrated test's verdict; points the search set aside, a function
+    of earlier laws or far less exact than the best law, stay out)."""
     from dslsearch.acceptance import law_evidence, passes
+    from dslsearch.fitting import FitStatus
 
-    passing, front = [], []
+    best: dict[int, tuple] = {}
+    front = []
     for i, point in enumerate(found.front):
         ok = False
-        if point.law is not None:
+        if point.law is not None and point.message == FitStatus.OK.message:
             ev = law_evidence(point.law, x, labels, sigma, n_tests)
             ok = passes(ev, config.acceptance)
-            if ok:
-                passing.append((point.penalised, i, point.law.with_evidence(ev)))
+            if ok and (point.round not in best or point.penalised < best[point.round][0]):
+                best[point.round] = (point.penalised, i, point.law.with_evidence(ev))
         front.append(dataclasses.replace(point, accepted=ok))
-    if not passing:
-        return dataclasses.replace(found, laws=[], chosen=-1, front=tuple(front))
-    _, chosen, law = min(passing, key=lambda t: (t[0], t[1]))
-    return dataclasses.replace(found, laws=[law], chosen=chosen, front=tuple(front))
+    picks = [best[r] for r in sorted(best)]
+    if picks:   # the search's rule for further laws: nearly as exact as the first
+        cfg = found.config
+        floor = cfg.further_gap * max(picks[0][2].R_true, cfg.exact)
+        picks = picks[:1] + [p for p in picks[1:] if max(p[2].R_true, cfg.exact) <= floor]
+    return dataclasses.replace(found, laws=[law for _, _, law in picks],
+                               chosen=picks[0][1] if picks else -1, front=tuple(front),
+                               law_points=tuple(i for _, i, _ in picks))
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
