@@ -33,6 +33,10 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
+# ``rank`` names both a submodule and its function: bind the function now (the module does
+# not load torch), so that importing the submodule later cannot shadow it
+from noether_search.stages.rank import rank  # noqa: E402
+
 
 def __getattr__(name: str):
     module = _EXPORTS.get(name)
