@@ -93,8 +93,9 @@ class RankConfig:
             del cfg["search"]
         if cfg["val_fraction"] == 0:  # selection on training data: runs before validation
             del cfg["val_fraction"]
-        blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key},
-                          sort_keys=True)
+        # "ranked": which laws are screened (near-misses of better laws are left out)
+        blob = json.dumps({"cfg": cfg, "fit": fit_key, "baseline": baseline_key,
+                           "ranked": "no-near-misses"}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def meta_config(self) -> MetaConfig:
@@ -359,7 +360,8 @@ def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
         screened = screen_laws(base.model, fit.laws, split.fit, store, f"{run_key}/screen")
         report("screen", len(fit.laws), max(len(fit.laws), 1))
     with clock("meta_tailor"):
-        top, oracle = _meta_tailor(base.model, screened, split, config, store, run_key, report)
+        top, oracle = _meta_tailor(base.model, screened, split, config, store, run_key, report,
+                                   _near_misses(fit))
     with clock("control"):
         report("control", 0, 1)
         control = train_control(base.model, split.fit, config.meta_config(), store,
@@ -410,18 +412,29 @@ def oracle_law(dataset):
                [(v.name, v.unit) for v in dataset.variables])
 
 
-def _top(screened: list[ScreenedLaw], n: int) -> list[ScreenedLaw]:
-    """The ``n`` lowest screen losses (then fewest nodes) among laws that could tailor."""
-    order = sorted(range(len(screened)), key=lambda i: (screened[i].loss, screened[i].law.size))
+def _near_misses(fit) -> frozenset[int]:
+    """Indices into ``fit.laws`` of the near-misses: laws that only approximate a better law
+    found beside them (:func:`dslsearch.independence.independent_laws`); not ranked."""
+    independent = getattr(fit, "independent", None)
+    return frozenset(independent.near_misses) if independent is not None else frozenset()
+
+
+def _top(screened: list[ScreenedLaw], n: int,
+         exclude: frozenset[int] = frozenset()) -> list[ScreenedLaw]:
+    """The ``n`` lowest screen losses (then fewest nodes) among laws that could tailor,
+    leaving out the indices in ``exclude``."""
+    order = sorted((i for i in range(len(screened)) if i not in exclude),
+                   key=lambda i: (screened[i].loss, screened[i].law.size))
     return [screened[i] for i in order[:n] if screened[i].ok]
 
 
 def _meta_tailor(model, screened, split: Split, config: RankConfig, store, run_key: str,
-                 report) -> tuple[tuple[RankedLaw, ...], Oracle | None]:
-    """Meta-tailor the top laws, then the oracle, on ``split.fit`` (choices on
-    ``split.val``); the top laws as :class:`RankedLaw`."""
+                 report, near_misses: frozenset[int] = frozenset()
+                 ) -> tuple[tuple[RankedLaw, ...], Oracle | None]:
+    """Meta-tailor the top laws (near-misses left out), then the oracle, on ``split.fit``
+    (choices on ``split.val``); the top laws as :class:`RankedLaw`."""
     dataset = split.fit
-    top = _top(screened, config.top)
+    top = _top(screened, config.top, near_misses)
     law = oracle_law(dataset)
     oracle_screen = None if law is None else screen_laws(model, [law], dataset)[0]
 
