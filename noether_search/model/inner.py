@@ -131,11 +131,21 @@ def tailored_predict(model: MLP, g: LawFn, x: Tensor, dt: float, inner_lr: float
     Returns:
         (B, d) adapted predictions, or (K, B, d) for a (K,) ``inner_lr``.
     """
+    return step_predict(model, x, inner_lr, create_graph,
+                        lambda x, f0: loss_grad_f(g, x, f0, dt, g_scale, scheme,
+                                                  create_graph=create_graph))
+
+
+def step_predict(model: MLP, x: Tensor, inner_lr: float | Tensor, create_graph: bool,
+                 grad_f) -> Tensor:
+    """One CNGrad step of φ against a loss given by its gradient in the predictions, then
+    the prediction: ``grad_f(x, f0) -> (B, d)`` is ∂loss/∂f at the unadapted predictions
+    ``f0 (B, d)``. Shapes as :func:`tailored_predict`; shared with the learned embedding."""
     check_model(model)
     x = x.to(model.readout.weight.dtype)
     with torch.enable_grad() if create_graph else torch.no_grad():
         acts = model.activations(x)
-    v = loss_grad_f(g, x, acts.out, dt, g_scale, scheme, create_graph=create_graph)
+    v = grad_f(x, acts.out)
     with torch.enable_grad() if create_graph else torch.no_grad():
         return adapted_forward(model, acts, v, inner_lr)
 

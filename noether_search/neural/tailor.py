@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from noether_search.model.inner import adapted_forward, check_model
+from noether_search.model.inner import step_predict
 from noether_search.model.mlp import MLP
 from noether_search.neural.loss import noether_loss
 
@@ -60,13 +60,9 @@ def noether_predict(model: MLP, g, x: Tensor, dt: float, inner_lr: float | Tenso
     Returns:
         (B, d) adapted predictions, or (K, B, d) for a (K,) ``inner_lr``.
     """
-    check_model(model)
-    x = x.to(model.readout.weight.dtype)
-    with torch.enable_grad() if create_graph else torch.no_grad():
-        acts = model.activations(x)
-    v = noether_grad_f(g, x, acts.out, dt, scale, scheme, create_graph=create_graph)
-    with torch.enable_grad() if create_graph else torch.no_grad():
-        return adapted_forward(model, acts, v, inner_lr)
+    return step_predict(model, x, inner_lr, create_graph,
+                        lambda x, f0: noether_grad_f(g, x, f0, dt, scale, scheme,
+                                                     create_graph=create_graph))
 
 
 class NeuralField:
