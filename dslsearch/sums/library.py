@@ -82,6 +82,14 @@ class Composites:
     product_max: int = 8
     scale_size: int = 1
 
+    def codes(self) -> list[int]:
+        """Op codes of :attr:`unary`.
+
+        Raises:
+            ValueError: an unknown name, or an operation of two arguments.
+        """
+        return _unary_codes(self.unary)
+
 
 @dataclass(frozen=True, eq=False)
 class TermLibrary:
