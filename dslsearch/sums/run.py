@@ -162,8 +162,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     finds a sum linearly independent of them, and stops at the first round that accepts
     none, or once ``max_laws`` laws are found (a round whose law is a function of the laws
     found, ``L²`` beside ``L``, does not count; at most ``2 * max_laws`` rounds). A further
-    law must pass the random-sequence test and be nearly as exact as the best law found: ``max(R, exact) <= further_gap * max(R_best, exact)`` (an approximation
-    of a law the library cannot express exactly is not reported beside exact ones).
+    law must pass the random-sequence test and be nearly as exact as the best law found:
+    ``max(R, exact) <= further_gap * max(R_best, exact)`` (an approximation of a law the
+    library cannot express exactly is not reported beside exact ones).
 
     Args:
         dataset: a ``hamiltonian_data.Dataset`` (its training trajectories are used).
