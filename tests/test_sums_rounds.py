@@ -223,3 +223,19 @@ def test_scaled_unary_terms_reach_a_quotient_by_a_root():
     z = centred(want.evaluate(x)[None])[0]
     assert np.allclose(lib.Z[t], z / np.linalg.norm(z))
     assert (lib.sizes <= 8).all() and (np.diff(lib.sizes) >= 0).all()
+
+
+def test_a_dependent_round_does_not_end_the_search():
+    """``max_laws`` counts independent laws: after ``r²`` (round 0) and ``r⁴`` (round 1, a
+    function of it, not reported) a third round is searched, as Kepler's Runge–Lenz
+    component comes after ``L``, the energy and ``L²``."""
+    rng = np.random.default_rng(5)
+    t = np.linspace(0.0, 6.0, 40)
+    xs = _trajectories(lambda _, s: [-s[1], s[0]], rng.uniform(-1, 1, (12, 2)), t)
+    ds = Dataset.from_arrays(xs, t, ["x", "y"], ["m", "m"], name="rotation")
+    res = fit_sums(ds, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
+                                       max_laws=2))
+    assert len(res.laws) == 1
+    dependent = [p for p in res.front if p.round == 1 and "function of the laws" in p.message]
+    assert dependent and max(p.round for p in res.front) >= 2
+    assert max(p.round for p in res.front) <= 3                # at most 2 * max_laws rounds
