@@ -223,6 +223,10 @@ def test_scaled_unary_terms_reach_a_quotient_by_a_root():
     z = centred(want.evaluate(x)[None])[0]
     assert np.allclose(lib.Z[t], z / np.linalg.norm(z))
     assert (lib.sizes <= 8).all() and (np.diff(lib.sizes) >= 0).all()
+    # a quotient by a table term (x/(x**2 + y**2)) is left to the table
+    quotients = [f for t, f in enumerate(forms) if lib.nodes[lib.kept[t]] < 0
+                 and f.op == want.op and f.args[1].op != want.args[1].op]
+    assert quotients == []
 
 
 def test_a_dependent_round_does_not_end_the_search():

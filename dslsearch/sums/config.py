@@ -33,8 +33,8 @@ class SumsConfig:
     unary_depth: int = 2        # in chains of up to this many (inv(sqrt(x**2 + y**2)))
     product_size: int = 4       # composite terms: products of two terms of at most this
     product_max: int = 8        # many nodes, the product at most this many (0, 0: none)
-    scale_size: int = 1         # composite terms: terms of at most this many nodes over the
-    #                             argument of an inv chain (x/sqrt(x**2 + y**2)); 0: none
+    scale_size: int = 1         # composite terms: terms of at most this many nodes over a
+    #                             unary composite (x/sqrt(x**2 + y**2)); 0: none
     max_laws: int | None = None  # independent laws sought, one per search round (None:
     #                             variables − 1, the most independent invariants an
     #                             autonomous flow has); a round whose law is a function of

@@ -70,9 +70,9 @@ class Composites:
         product_size: largest factor, in nodes, of a product of two terms (0: none).
         product_max: largest product in nodes; products the table holds already (at most
             ``term_size`` nodes) are not built again.
-        scale_size: largest numerator, in nodes, of quotients ``f / u`` by the argument
-            ``u`` of a unary chain ending in ``inv`` (0: none): ``x/sqrt(x² + y²)``
-            (8 nodes), ``x`` times ``inv(sqrt(x² + y²))``. At most ``product_max`` nodes.
+        scale_size: largest numerator, in nodes, of quotients ``f / u`` by a unary
+            composite ``u`` (0: none): ``x/sqrt(x² + y²)`` (8 nodes), ``x`` times the
+            chain ``inv(sqrt(x² + y²))``. At most ``product_max`` nodes.
     """
 
     unary: str = "sqrt,log,inv"
@@ -284,15 +284,17 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
 def _scaled(table, small, ssize, ssum, unary_formulas, unary_sizes, chains, comp: Composites
             ) -> tuple[np.ndarray, np.ndarray, tuple[Formula, ...], np.ndarray]:
     """``(factor, chained, formulas, sizes)`` of the quotients ``f / u`` of small terms
-    ``f`` (at most ``comp.scale_size`` nodes, not sums) by the unary composites ``u`` whose
-    chain ends in ``inv`` (``x/sqrt(x² + y²)`` is ``x`` times ``inv(sqrt(x² + y²))``)."""
+    ``f`` (at most ``comp.scale_size`` nodes, not sums) by unary composites ``u`` (a chain
+    of at least one operation, then ``inv``): ``x/sqrt(x² + y²)`` is ``x`` times
+    ``inv(sqrt(x² + y²))``. A quotient by a table term (``x/sin(y)``) is left to the
+    table."""
     fac = np.nonzero((ssize <= comp.scale_size) & ~ssum)[0] if comp.scale_size else []
     factor, chained, formulas, sizes = [], [], [], []
     for i in fac:
         f = table.formula(int(small[i]))
         for k, (g, size, chain) in enumerate(zip(unary_formulas, unary_sizes, chains)):
             total = ssize[i] + size
-            if chain[-1] != INV_CODE or total > comp.product_max:
+            if len(chain) < 2 or chain[-1] != INV_CODE or total > comp.product_max:
                 continue
             h = apply(DIV_CODE, f, g.args[0])
             factor.append(i)
