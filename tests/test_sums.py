@@ -209,3 +209,28 @@ def test_fit_term_ops_option(tmp_path):
     for bad, why in (("add", "take two arguments"), ("cosh", "cosh")):
         res = run("--term-ops", bad)
         assert res.exit_code == 2 and "--term-ops" in res.output and why in res.output
+
+
+def test_an_artifact_without_scale_size_reads_as_no_quotients(sextic, tmp_path):
+    """A sums artifact written before the quotient terms existed decodes with
+    ``scale_size`` 0, what that search built; a current one keeps its settings."""
+    import json
+
+    import h5py
+
+    from noether_search.store.codecs import FIT_SUMS
+
+    res = fit_sums(sextic, config=FitConfig(), sums=SMALL)
+    for drop in (False, True):
+        path = tmp_path / f"sums-{drop}.h5"
+        with h5py.File(path, "w") as f:
+            FIT_SUMS.encode(f, res)
+            f.attrs.update(FIT_SUMS.attrs(res))
+            if drop:
+                cfg = json.loads(f.attrs["config"])
+                del cfg["scale_size"]
+                f.attrs["config"] = json.dumps(cfg)
+        with h5py.File(path, "r") as f:
+            back = FIT_SUMS.decode(f)
+        assert back.config.scale_size == (0 if drop else SMALL.scale_size)
+        assert [str(law) for law in back.laws] == [str(law) for law in res.laws]
