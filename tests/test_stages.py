@@ -36,7 +36,7 @@ def test_a_store_is_reused(tmp_path, spring):
     files = {p: p.stat().st_mtime_ns for p in store.root.rglob("*.h5")}
     assert store.exists("candidates/d3") and store.exists(f"fits/{first.key}/laws")
     assert first.shards_total > 1 and len(store.keys(f"fits/{first.key}")) == \
-        first.shards_total + 2                           # + the laws and the sum search
+        first.shards_total + 3          # + the laws, the sum search and the fit outcome
 
     sizes = []
     enumerate_candidates(spring, 3, store=store, progress=lambda s, n: sizes.append(s))

@@ -160,31 +160,33 @@ def _print(result, dataset, name: str, depth: int, test: str, search: str, store
 
     table = Table(title=f"Conservation laws of {name} (depth {depth}, test {test}, "
                         f"search {search})")
-    table.add_column("#", justify="right", overflow="fold")
-    table.add_column("law", overflow="fold")
-    table.add_column("constants", overflow="fold")
-    table.add_column("R_true", justify="right", overflow="fold")
-    table.add_column("R_random", justify="right", overflow="fold")
-    table.add_column("evidence", overflow="fold")
-    table.add_column("variants", justify="right", overflow="fold")
+    table.add_column("#", justify="right")
+    table.add_column("law and constants (95 % interval)", overflow="fold", ratio=3)
+    table.add_column("R_true", justify="right")
+    table.add_column("evidence", overflow="fold", ratio=1)
     table.add_column("search", overflow="fold")
+    basis = {id(law) for law in _basis(result)}
     for i, law in enumerate(result.laws, 1):
-        consts = ", ".join(f"{c.name} = {c.with_interval()}" for c in law.constants) or "-"
-        symbolic = law.formula.expr_str(list(dataset.names))  # constants shown beside it
-        table.add_row(str(i), escape(symbolic), consts, f"{law.R_true:.3g}",
-                      f"{law.R_random:.3g}", escape(str(law.evidence or "-")),
-                      str(law.n_variants), law.search)
+        symbolic = law.formula.expr_str(list(dataset.names))  # constants on the lines below
+        lines = [escape(symbolic)] + [f"  {c.name} = {c.with_interval()}"
+                                      for c in law.constants]
+        if law.n_variants > 1:
+            lines.append(f"  [dim]{law.n_variants} merged variants[/dim]")
+        mark = "[bold]" + str(i) + "[/bold]" if id(law) in basis else str(i)
+        table.add_row(mark, "\n".join(lines), f"{law.R_true:.3g}",
+                      escape(f"{law.evidence or '-'}; R_random {law.R_random:.3g}"),
+                      law.search)
     con = console()
     con.print(table)
     if result.independent is not None:
-        basis = _basis(result)
-        con.print(f"{result.independent.n_independent} independent law"
-                  f"{'' if result.independent.n_independent == 1 else 's'}: "
-                  + escape("; ".join(str(law) for law in basis) or "-"))
+        n = result.independent.n_independent
+        con.print(f"{n} independent law{'' if n == 1 else 's'} (bold numbers): "
+                  + escape("; ".join(str(law) for law in _basis(result)) or "-"))
     if search != "sums":
         con.print(f"{result.n_candidates} candidates ({result.n_units} distinct fits), "
                   f"{result.n_fitted} fitted, {result.n_failed} failed, "
-                  f"{result.n_trivial} trivial, {result.n_survivors} survivors")
+                  f"{result.n_trivial} trivial, {result.n_survivors} survivors of the "
+                  f"{test.split()[0]} test")
     if result.sums is not None:
         sums = result.sums
         con.print(f"sum search: {len(sums.term_nodes)} terms ({sums.n_library} after "

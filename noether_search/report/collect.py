@@ -139,6 +139,9 @@ class ReportData:
             for parameter units), or None.
         fits: per-candidate fit results, or None.
         fit_laws: the fit stage's merged laws (lowest R_true first), or None.
+        fit_outcome: what the last ``fit`` of that run reported
+            (:class:`~noether_search.store.codecs.FitOutcome`: the laws of both searches,
+            the independent basis), or None for stores without it.
         summary: ``summary.json`` as read, or None.
         n_candidates, n_fitted, n_failed, n_survivors, n_laws: stage counts (None unknown).
         top: the meta-tailored laws, best first as ``rank`` ordered them.
@@ -163,6 +166,7 @@ class ReportData:
     table: object = field(default=None, repr=False)
     fits: FitScores | None = None
     fit_laws: list[ReportedLaw] | None = None
+    fit_outcome: object = field(default=None, repr=False)
     summary: dict | None = None
     n_candidates: int | None = None
     n_fitted: int | None = None
@@ -353,6 +357,28 @@ def _read_fit_laws(store: ResultsStore, source: str, table) -> list[Law] | None:
     return [record.to_law(table, table.variables) for record in store.load(key, FIT_LAWS)]
 
 
+def read_outcome(store: ResultsStore, source: str, notes: list[str] | None = None):
+    """What the most recent ``fit`` of run ``source`` (``fits/<key>``) reported
+    (:class:`~noether_search.store.codecs.FitOutcome`: both searches' laws with evidence and
+    intervals, the independent basis), or None when no fit stored it (stores written before
+    it existed) or it is damaged (a note in ``notes`` says so; rerunning ``fit`` rewrites
+    it)."""
+    from noether_search.store import DamagedArtifact
+    from noether_search.store.codecs import FIT_RESULT
+
+    keys = [k for k in store.keys(source) if k.rsplit("/", 1)[-1].startswith("result-")]
+    if not keys:
+        return None
+    key = max(keys, key=lambda k: store.path(k).stat().st_mtime)
+    try:
+        return store.load(key, FIT_RESULT)
+    except DamagedArtifact as exc:
+        if notes is not None:
+            notes.append(f"{exc.path} is damaged ({exc.reason}); showing the exhaustive "
+                         "search's laws only: rerun fit to rewrite it")
+        return None
+
+
 def _summary_law(obj: dict, variables, known: dict[str, Law]) -> ReportedLaw:
     """A law of ``summary.json``: the fit stage's :class:`Law` of that printed form, else
     parsed from the text (None when outside the formula language)."""
@@ -405,10 +431,15 @@ def collect(root: str | Path, depth: int | None = None, rollouts: bool = True) -
     if chosen is not None:
         _apply_candidates(data, store, chosen, summary)
     if data.fits is not None:
-        found = _read_fit_laws(store, data.fits.source, data.table)
+        outcome = read_outcome(store, data.fits.source, data.notes)
+        found = (list(outcome.laws) if outcome is not None
+                 else _read_fit_laws(store, data.fits.source, data.table))
         if found is not None:
             laws = found
             data.fit_laws = [ReportedLaw.from_law(law) for law in laws]
+        if outcome is not None:
+            data.fit_outcome = outcome
+            data.n_survivors = outcome.n_survivors if outcome.search != "sums" else None
     if summary is not None:
         _apply_summary(data, summary, {str(law): law for law in laws})
         run_key = summary.get("run_key")

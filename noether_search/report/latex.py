@@ -150,7 +150,7 @@ def law_block(law: ReportedLaw, data: ReportData, label: str) -> list[str]:
                      rf"\[ {label} = \text{{{texttt(law.formula)}}} \]")
     else:
         lines.append(rf"\[ {label} = {formula_latex(found)} \]")
-        consts = [rf"c_{{{k}}} = {num(c.value)}\;{dims_latex(c.dims)}"
+        consts = [rf"c_{{{k}}} = {num(c.value)}{_pm(c)}\;{dims_latex(c.dims)}"
                   for k, c in enumerate(found.constants)]
         unit = rf"[{label}] = {dims_latex(found.dims)}"
         lines.append(r"\begin{center}\small " + ", \\quad ".join(
@@ -161,6 +161,10 @@ def law_block(law: ReportedLaw, data: ReportData, label: str) -> list[str]:
         scores.append(rf"$R_\text{{random}}/R_\text{{true}} = {num(law.R_random / law.R_true, 3)}$")
     if law.variants > 1:
         scores.append(f"{law.variants} merged variants")
+    if found is not None and found.evidence is not None and not math.isfinite(law.screen_gain):
+        scores.append(f"found by the {_SEARCH_NAMES.get(found.search, escape(found.search))} "
+                      "search, accepted with "
+                      f"{escape(str(found.evidence))}")
     if math.isfinite(law.screen_gain):
         scores.append(rf"one-step tailoring gain ${num(law.screen_gain, 3)}$ "
                       rf"(inner rate ${num(law.inner_lr, 2)}$)")
@@ -175,6 +179,19 @@ def law_block(law: ReportedLaw, data: ReportData, label: str) -> list[str]:
         scores.append(text)
     lines.append(r"\noindent " + "; ".join(scores) + ".")
     return lines
+
+
+_SEARCH_NAMES = {"exhaustive": "exhaustive", "sums": "sum-of-terms",
+                 "exhaustive+sums": "exhaustive and the sum-of-terms"}
+
+
+def _pm(constant) -> str:
+    """``\\pm`` half the constant's 95 % interval (empty without an interval or when it
+    rounds to zero)."""
+    half = constant.half_width
+    if not math.isfinite(half) or half <= 0:
+        return ""
+    return rf" \pm {num(half, 2)}"
 
 
 def _table(spec: str, header: list[str], rows: list[list[str]]) -> list[str]:
@@ -217,8 +234,8 @@ def _searched(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) -> l
     for label, value in (("candidates", data.n_candidates), ("fitted without problems",
                                                                data.n_fitted),
                          ("failed (NaN/inf, not converged)", data.n_failed),
-                         ("survivors of the random-sequence filter", data.n_survivors),
-                         ("merged laws", data.n_laws)):
+                         (_survivors_label(data), data.n_survivors),
+                         ("merged laws", data.n_laws), *_outcome_rows(data)):
         if value is not None:
             rows.append([label, f"{value:,}".replace(",", "{,}")])
     rows.append(["results store", texttt(data.root)])
@@ -246,6 +263,44 @@ def _searched(data: ReportData, figs: dict[str, FigureFile], tex_dir: Path) -> l
     return out
 
 
+def _survivors_label(data: ReportData) -> str:
+    outcome = data.fit_outcome
+    if outcome is not None and outcome.test == "calibrated":
+        return "accepted by the calibrated test (exhaustive search)"
+    return "survivors of the random-sequence filter"
+
+
+def _outcome_rows(data: ReportData) -> list[tuple[str, int | None]]:
+    """Rows on the sum search and the independent basis (when the fit stored them)."""
+    outcome = data.fit_outcome
+    if outcome is None:
+        return []
+    rows = []
+    if outcome.search != "exhaustive":
+        rows.append(("laws of the sum-of-terms search", outcome.n_sum_laws))
+    if outcome.n_independent >= 0:
+        rows.append(("independent invariants", outcome.n_independent))
+    return rows
+
+
+def _fit_laws_intro(data: ReportData) -> list[str]:
+    outcome = data.fit_outcome
+    searched = ("the exhaustive search" if outcome is None or outcome.search == "exhaustive"
+                else "the sum-of-terms search" if outcome.search == "sums"
+                else "the exhaustive search and the sum-of-terms search")
+    out = ["The ranking stage (\\texttt{noether-search rank}) has not run, so no law has "
+           f"been tailored. These are the laws the fit stage reported ({searched}), lowest "
+           "conservation loss $R_\\text{true}$ on the training trajectories first"
+           + ("" if outcome is None else "; constants with $\\pm$ half their 95\\,\\% "
+              "bootstrap interval") + "."]
+    if outcome is not None and outcome.n_independent >= 0:
+        n = outcome.n_independent
+        out.append(f"\\par\\noindent {n} independent invariant{'' if n == 1 else 's'}: the "
+                   "laws marked \\emph{independent} form a basis; every other law is a "
+                   "function of them (or only approximates one).")
+    return out
+
+
 def _laws_section(data: ReportData, top: int) -> list[str]:
     out = [r"\section{Top laws}"]
     if data.top:
@@ -264,12 +319,15 @@ def _laws_section(data: ReportData, top: int) -> list[str]:
                        "\\texttt{summary.json}.")
         return out
     if data.fit_laws:
-        out.append("The ranking stage (\\texttt{noether-search rank}) has not run, so no law "
-                   "has been tailored. These are the fit stage's merged laws with the lowest "
-                   "conservation loss $R_\\text{true}$ on the training trajectories.")
+        out += _fit_laws_intro(data)
+        basis = set(data.fit_outcome.basis) if data.fit_outcome is not None else set()
         for k, law in enumerate(data.fit_laws[:top], 1):
-            out.append(rf"\subsection*{{Law {k}}}")
+            mark = r" \emph{(independent)}" if k - 1 in basis else ""
+            out.append(rf"\subsection*{{Law {k}{mark}}}")
             out += law_block(law, data, "g")
+        if len(data.fit_laws) > top:
+            out.append(f"\\par\\noindent {len(data.fit_laws) - top} more laws are in the "
+                       "store (\\texttt{noether-search fit -{}-json} lists them).")
         return out
     if data.fits is not None:
         out.append("The fit stage has run, but no candidate passed the random-sequence filter "

@@ -121,9 +121,56 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
         result = _exhaustive(table, dataset, config, store, progress)
     if search == "exhaustive":
         laws = finish_laws(result.laws, dataset, config, result.n_fitted)
-        return dataclasses.replace(result, laws=laws,
-                                   independent=_independent(laws, dataset, config))
-    return _with_sums(result, table, dataset, config, store, sums, sums_progress)
+        result = dataclasses.replace(result, laws=laws,
+                                     independent=_independent(laws, dataset, config))
+    else:
+        result = _with_sums(result, table, dataset, config, store, sums, sums_progress)
+    if store is not None:
+        save_outcome(store, result, config, search, sums)
+    return result
+
+
+def outcome_key(key: str, config: FitConfig, search: str, sums: SumsConfig) -> str:
+    """``fits/<key>/result-<hash>``: what fit run ``key`` reported with this search, sum
+    search settings and acceptance test (the hash names all three)."""
+    import hashlib
+    import json
+
+    named = {"search": search, "test": config.test,
+             "sums": sums.key() if search != "exhaustive" else None,
+             "acceptance": (dataclasses.asdict(config.acceptance)
+                            if config.test == "calibrated" else {"factor": config.factor})}
+    digest = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:8]
+    return f"fits/{key}/result-{digest}"
+
+
+def save_outcome(store, result: FitResult, config: FitConfig, search: str,
+                 sums: SumsConfig) -> None:
+    """Store what the fit reports (:class:`~noether_search.store.codecs.FitOutcome`): the
+    laws of both searches with evidence and intervals, and the independent basis."""
+    from noether_search.store.codecs import FIT_RESULT, FitOutcome
+
+    ind = result.independent
+    index = {id(law): i for i, law in enumerate(result.laws)}
+    basis = tuple(index[id(b)] for b in ind.basis if id(b) in index) if ind else ()
+    outcome = FitOutcome(
+        laws=tuple(result.laws), basis=basis,
+        n_independent=ind.n_independent if ind is not None else -1,
+        near_misses=tuple(ind.near_misses) if ind is not None else (), search=search,
+        test=config.test, n_candidates=result.n_candidates, n_fitted=result.n_fitted,
+        n_failed=result.n_failed, n_trivial=result.n_trivial, n_survivors=result.n_survivors,
+        n_sum_laws=len(result.sums.laws) if result.sums is not None else 0,
+        seconds=float(result.seconds))
+    key = outcome_key(result.key, config, search, sums)
+    before = store.load_cached(key, FIT_RESULT)   # a damaged one reads as None: rewritten
+    if before is None or _summary(before) != _summary(outcome):
+        store.save(key, FIT_RESULT, outcome)
+
+
+def _summary(outcome) -> tuple:
+    """What a rerun must reproduce for a stored outcome to stand (laws, basis, counts)."""
+    return ([law.to_json() for law in outcome.laws], outcome.basis, outcome.near_misses,
+            outcome.n_independent, outcome.n_survivors, outcome.n_sum_laws)
 
 
 def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:

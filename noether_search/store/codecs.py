@@ -636,3 +636,75 @@ def _decode_video_config(f):
 VIDEO_CONFIG: Codec = Codec(
     "video-config", 1, lambda f, cfg: None, _decode_video_config,
     attrs=lambda cfg: {"config": json.dumps(cfg.to_json(), sort_keys=True)})
+
+
+# -- the finished fit -----------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class FitOutcome:
+    """What a ``fit`` command reported, as stored (``fits/<key>/result-<hash>``).
+
+    Attributes:
+        laws: every reported law, best first, with its evidence, constants' intervals and the
+            search that found it (:class:`~dslsearch.law.Law`).
+        basis: indices into ``laws`` of the independent laws, simplest first (empty when the
+            basis was not computed: ``n_independent`` is then -1).
+        n_independent: number of independent invariants (-1: not computed).
+        near_misses: indices into ``laws`` of laws that only approximate a better law.
+        search: ``"exhaustive"``, ``"sums"`` or ``"both"``; test: the acceptance test.
+        n_candidates, n_fitted, n_failed, n_trivial, n_survivors: the exhaustive search's
+            counts (zeros with ``search="sums"``).
+        n_sum_laws: laws of the sum search before merging; seconds: wall time of the fit.
+    """
+
+    laws: tuple[Law, ...]
+    basis: tuple[int, ...]
+    n_independent: int
+    near_misses: tuple[int, ...]
+    search: str
+    test: str
+    n_candidates: int
+    n_fitted: int
+    n_failed: int
+    n_trivial: int
+    n_survivors: int
+    n_sum_laws: int
+    seconds: float
+
+    @property
+    def independent(self) -> tuple[Law, ...]:
+        """The independent laws (``laws[i]`` for ``i`` in ``basis``)."""
+        return tuple(self.laws[i] for i in self.basis)
+
+
+_OUTCOME_INTS = ("n_independent", "n_candidates", "n_fitted", "n_failed", "n_trivial",
+                 "n_survivors", "n_sum_laws")
+
+
+def _encode_outcome(f: h5py.File, outcome: FitOutcome) -> None:
+    f.create_dataset("laws", data=_strings(json.dumps(law.to_json())
+                                           for law in outcome.laws), dtype=_STR)
+    f.create_dataset("basis", data=np.asarray(outcome.basis, np.int64))
+    f.create_dataset("near_misses", data=np.asarray(outcome.near_misses, np.int64))
+
+
+def _outcome_attrs(outcome: FitOutcome) -> dict:
+    variables = outcome.laws[0].variables if outcome.laws else ()
+    return {"variables": json.dumps([list(v) for v in variables]), "search": outcome.search,
+            "test": outcome.test, "seconds": outcome.seconds, "n_laws": len(outcome.laws),
+            **{k: int(getattr(outcome, k)) for k in _OUTCOME_INTS}}
+
+
+def _decode_outcome(f: h5py.File) -> FitOutcome:
+    variables = tuple(tuple(v) for v in json.loads(f.attrs["variables"]))
+    laws = tuple(Law.from_json(json.loads(_text(t)), variables) for t in f["laws"][()])
+    return FitOutcome(laws=laws, basis=tuple(int(i) for i in f["basis"][()]),
+                      near_misses=tuple(int(i) for i in f["near_misses"][()]),
+                      search=_text(f.attrs["search"]), test=_text(f.attrs["test"]),
+                      seconds=float(f.attrs["seconds"]),
+                      **{k: int(f.attrs[k]) for k in _OUTCOME_INTS})
+
+
+#: ``fits/<key>/result-<hash>``: the laws a ``fit`` reported (both searches merged, with
+#: evidence and intervals) and its independent basis (:class:`FitOutcome`).
+FIT_RESULT: Codec[FitOutcome] = Codec("fit-result", 1, _encode_outcome, _decode_outcome,
+                                      _outcome_attrs)
