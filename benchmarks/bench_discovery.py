@@ -2,8 +2,8 @@
 and report nothing on the negative controls? Ours and the peers, on the same data.
 
     python benchmarks/bench_discovery.py [--systems NAME ...] [--depth 7] [--search both]
-        [--ops paper] [--term-size 6] [--noise 0 ...] [--seeds 1] [--test calibrated]
-        [--methods ours sindy gplearn] [--peer-seconds 60]
+        [--ops paper] [--term-size 6] [--term-ops sqrt,log,inv] [--noise 0 ...] [--seeds 1]
+        [--test calibrated] [--methods ours sindy gplearn] [--peer-seconds 60]
 
 For every method, system, noise level (a fraction of each state variable's std) and seed,
 the method runs in a fresh process, so its time and peak memory (ru_maxrss of the process
@@ -35,6 +35,7 @@ Prints markdown tables headed by the command that produced them.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import concurrent.futures as futures
 import multiprocessing
 import resource
@@ -94,7 +95,8 @@ def _peak_mb() -> float:
 
 
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
-         term_size: int | None, noise: float, seed: int, test: str = "calibrated") -> dict:
+         term_size: int | None, noise: float, seed: int, test: str = "calibrated",
+         term_ops: str | None = None) -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
@@ -103,10 +105,12 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
     system = hamiltonian_data.SYSTEMS[name]
     dataset = system.generate(noise=noise, seed=seed)
     kwargs = {k: v for k, v in (("search", search), ("ops", ops)) if v is not None}
-    if term_size is not None:
+    if term_size is not None or term_ops is not None:
         from dslsearch.sums import SumsConfig
 
-        kwargs["sums"] = SumsConfig(term_size=term_size)
+        sums = SumsConfig() if term_size is None else SumsConfig(term_size=term_size)
+        kwargs["sums"] = sums if term_ops is None else dataclasses.replace(
+            sums, unary="" if term_ops == "none" else term_ops)
     t0 = time.perf_counter()
     result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed), **kwargs)
     independent = getattr(result, "independent", None)
@@ -298,6 +302,9 @@ def main(argv=None) -> None:
     ap.add_argument("--ops", default=None, help="operator set, e.g. all (default: paper)")
     ap.add_argument("--term-size", type=int, default=None,
                     help="largest term of the sum search in nodes (default: its default)")
+    ap.add_argument("--term-ops", default=None,
+                    help="unary operations of the sum search's composite terms, or none "
+                         "(default: its default, sqrt,log,inv)")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0],
                     help="noise levels, each a fraction of every state variable's std "
                          "(default 0)")
@@ -321,7 +328,7 @@ def main(argv=None) -> None:
                 for method in args.methods:
                     if method == "ours":
                         row = run_one(_fit, name, args.depth, args.search, args.ops,
-                                      args.term_size, noise, seed, args.test)
+                                      args.term_size, noise, seed, args.test, args.term_ops)
                     else:
                         row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
                     rows.append(row)

@@ -1,7 +1,7 @@
 """Benchmark of the sum-of-terms search: does it find the law, how fast, on which library.
 
     python benchmarks/bench_sums.py [--systems ...] [--term-size 6] [--beam 24]
-        [--unary sqrt,log,inv] [--product-size 4] [--no-retry]
+        [--unary sqrt,log,inv] [--product-size 4] [--scale-size 1] [--no-retry]
 
 The systems on which the sum search's settings are chosen (none of them is a built-in
 system of ``bench_discovery.py``): the registered pendulum and spring, and trajectories
@@ -189,6 +189,8 @@ def main() -> None:
                     help="unary operations of the composite terms ('' for none)")
     ap.add_argument("--product-size", type=int, default=SumsConfig().product_size,
                     help="largest factor of a product term (0: no products)")
+    ap.add_argument("--scale-size", type=int, default=SumsConfig().scale_size,
+                    help="largest numerator of a quotient term x/sqrt(...) (0: none)")
     ap.add_argument("--no-retry", action="store_true",
                     help="do not retry a round without the sums of two terms")
     args = ap.parse_args()
@@ -196,26 +198,27 @@ def main() -> None:
     import sys
 
     print(f"`python benchmarks/bench_sums.py {' '.join(sys.argv[1:])}` (load average "
-          f"{os.getloadavg()[0]:.1f}; seconds: the sum search alone)\n")
-    print("| system | term size | terms (kept) | seconds | laws | independent | known found "
-          "| R_true | law(s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          f"{os.getloadavg()[0]:.1f}; seconds and CPU seconds: the sum search alone)\n")
+    print("| system | term size | terms (kept) | seconds | CPU s | laws | independent "
+          "| known found | R_true | law(s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name in args.systems:
         ds, truth = SYSTEMS[name]()
         truths = [truth] if callable(truth) else truth
         x, _ = segments(ds, FitConfig())
         for ts in args.term_size:
             table = enumerate_formulas(ds.variables, ts)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             res = fit_sums(ds, table, sums=SumsConfig(
                 term_size=ts, beam=args.beam, unary=args.unary,
-                product_size=args.product_size, retry_without_sums=not args.no_retry))
-            sec = time.perf_counter() - t0
+                product_size=args.product_size, scale_size=args.scale_size,
+                retry_without_sums=not args.no_retry))
+            sec, cpu = time.perf_counter() - t0, time.process_time() - c0
             lib = f"{len(res.term_nodes)} ({res.n_library})"
             n_ind = independent_laws(res.laws, x).n_independent if res.laws else 0
             r = ", ".join(f"{law.R_true:.1g}" for law in res.laws) or "-"
             text = "; ".join(f"`{law}`" for law in res.laws) or "none accepted"
-            print(f"| {name} | {ts} | {lib} | {sec:.2f} | {len(res.laws)} | {n_ind} | "
+            print(f"| {name} | {ts} | {lib} | {sec:.2f} | {cpu:.2f} | {len(res.laws)} | {n_ind} | "
                   f"{_matched(res.laws, truths, x)} | {r} | {text} |", flush=True)
 
 

@@ -185,3 +185,52 @@ def test_fit_laws_rejects_an_unknown_search(sextic):
 
     with pytest.raises(ValueError, match="search: expected one of exhaustive, sums, both"):
         fit_laws(sextic, 3, search="all")
+
+
+def test_fit_term_ops_option(tmp_path):
+    """``--term-ops`` sets the composite terms' operations; a bad name is a usage error
+    that names the option, before any fitting."""
+    import json
+
+    from click.testing import CliRunner
+
+    from noether_search.cli import cli
+
+    def run(*extra):
+        return CliRunner().invoke(cli, ["fit", "--system", "spring", "--depth", "3",
+                                        "--workers", "1", "--json", "--search", "sums",
+                                        "--term-size", "3", "--max-terms", "2",
+                                        "--out", str(tmp_path / "s"), *extra])
+
+    none, log = run("--term-ops", "none"), run("--term-ops", "log")
+    assert none.exit_code == 0 and log.exit_code == 0, none.output + log.output
+    laws = [json.loads(r.stdout.strip().splitlines()[-1])["laws"] for r in (none, log)]
+    assert [law["search"] for law in laws[0]] == ["sums"]
+    for bad, why in (("add", "take two arguments"), ("cosh", "cosh")):
+        res = run("--term-ops", bad)
+        assert res.exit_code == 2 and "--term-ops" in res.output and why in res.output
+
+
+def test_an_artifact_without_scale_size_reads_as_no_quotients(sextic, tmp_path):
+    """A sums artifact written before the quotient terms existed decodes with
+    ``scale_size`` 0, what that search built; a current one keeps its settings."""
+    import json
+
+    import h5py
+
+    from noether_search.store.codecs import FIT_SUMS
+
+    res = fit_sums(sextic, config=FitConfig(), sums=SMALL)
+    for drop in (False, True):
+        path = tmp_path / f"sums-{drop}.h5"
+        with h5py.File(path, "w") as f:
+            FIT_SUMS.encode(f, res)
+            f.attrs.update(FIT_SUMS.attrs(res))
+            if drop:
+                cfg = json.loads(f.attrs["config"])
+                del cfg["scale_size"]
+                f.attrs["config"] = json.dumps(cfg)
+        with h5py.File(path, "r") as f:
+            back = FIT_SUMS.decode(f)
+        assert back.config.scale_size == (0 if drop else SMALL.scale_size)
+        assert [str(law) for law in back.laws] == [str(law) for law in res.laws]

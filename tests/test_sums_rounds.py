@@ -195,3 +195,51 @@ def test_fit_stage_keeps_one_law_per_round(anisotropic):
     result = fit_laws(anisotropic, 3, FitConfig(workers=1), search="sums", sums=SMALL)
     assert len(result.sums.laws) == 2 and len(result.sums.law_points) == 2
     assert result.independent.n_independent == 2
+
+
+def test_scaled_unary_terms_reach_a_quotient_by_a_root():
+    """``x/sqrt(x² + y²)`` (the Runge–Lenz vector's term, 8 nodes) is a variable times a
+    unary chain ``inv(sqrt(…))``, written as a quotient, with the values of its formula."""
+    from dslsearch.enumerate import enumerate_formulas
+    from dslsearch.formula import add, div, inp, sqrt, square
+    from dslsearch.sums import build_library
+    from dslsearch.sums.library import Composites
+
+    rng = np.random.default_rng(8)
+    x = rng.uniform(0.2, 1.0, (60, 2)) * rng.choice([-1, 1], (60, 2))
+    seg = Segments(np.repeat(np.arange(6), 10))
+    table = enumerate_formulas([("x", "m"), ("y", "m")], 5)
+    fit = np.arange(60)
+    want = div(inp(0), sqrt(add(square(inp(0)), square(inp(1)))))
+    comp = Composites(unary="sqrt,inv", unary_size=5, product_size=0, product_max=8,
+                      scale_size=0)
+    plain = build_library(table, x, seg, fit, 5, composites=comp)
+    assert want not in [plain.formula(t) for t in range(plain.n_terms)]
+    lib = build_library(table, x, seg, fit, 5,
+                        composites=Composites(**{**comp.__dict__, "scale_size": 1}))
+    forms = [lib.formula(t) for t in range(lib.n_terms)]
+    t = forms.index(want)
+    assert lib.sizes[t] == 8 and lib.nodes[lib.kept[t]] < 0
+    z = centred(want.evaluate(x)[None])[0]
+    assert np.allclose(lib.Z[t], z / np.linalg.norm(z))
+    assert (lib.sizes <= 8).all() and (np.diff(lib.sizes) >= 0).all()
+    # a quotient by a table term (x/(x**2 + y**2)) is left to the table
+    quotients = [f for t, f in enumerate(forms) if lib.nodes[lib.kept[t]] < 0
+                 and f.op == want.op and f.args[1].op != want.args[1].op]
+    assert quotients == []
+
+
+def test_a_dependent_round_does_not_end_the_search():
+    """``max_laws`` counts independent laws: after ``r²`` (round 0) and ``r⁴`` (round 1, a
+    function of it, not reported) a third round is searched, as Kepler's Runge–Lenz
+    component comes after ``L``, the energy and ``L²``."""
+    rng = np.random.default_rng(5)
+    t = np.linspace(0.0, 6.0, 40)
+    xs = _trajectories(lambda _, s: [-s[1], s[0]], rng.uniform(-1, 1, (12, 2)), t)
+    ds = Dataset.from_arrays(xs, t, ["x", "y"], ["m", "m"], name="rotation")
+    res = fit_sums(ds, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
+                                       max_laws=2))
+    assert len(res.laws) == 1
+    dependent = [p for p in res.front if p.round == 1 and "function of the laws" in p.message]
+    assert dependent and max(p.round for p in res.front) >= 2
+    assert max(p.round for p in res.front) <= 3                # at most 2 * max_laws rounds

@@ -33,8 +33,12 @@ class SumsConfig:
     unary_depth: int = 2        # in chains of up to this many (inv(sqrt(x**2 + y**2)))
     product_size: int = 4       # composite terms: products of two terms of at most this
     product_max: int = 8        # many nodes, the product at most this many (0, 0: none)
-    max_laws: int | None = None  # search rounds, one law each (None: variables − 1, the
-    #                             most independent invariants an autonomous flow has)
+    scale_size: int = 1         # composite terms: terms of at most this many nodes over a
+    #                             unary composite (x/sqrt(x**2 + y**2)); 0: none
+    max_laws: int | None = None  # independent laws sought, one per search round (None:
+    #                             variables − 1, the most independent invariants an
+    #                             autonomous flow has); a round whose law is a function of
+    #                             the laws found does not count, at most 2 * max_laws rounds
     further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
     #                             the best law's
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
@@ -45,7 +49,7 @@ class SumsConfig:
         from dslsearch.sums.library import Composites
 
         return Composites(self.unary, self.unary_size, self.unary_depth, self.product_size,
-                          self.product_max)
+                          self.product_max, self.scale_size)
 
     def key(self) -> str:
         """8 hex digits over the settings (part of the store key of a sums result)."""

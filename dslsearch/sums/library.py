@@ -28,6 +28,7 @@ import numpy as np
 from dslsearch.fitting.evaluate import NodeValues
 from dslsearch.formula import Formula, apply
 from dslsearch.ops import ADD as ADD_CODE
+from dslsearch.ops import DIV as DIV_CODE
 from dslsearch.ops import INV as INV_CODE
 from dslsearch.ops import MUL as MUL_CODE
 from dslsearch.ops import INVALID, OPS, op_set
@@ -69,6 +70,9 @@ class Composites:
         product_size: largest factor, in nodes, of a product of two terms (0: none).
         product_max: largest product in nodes; products the table holds already (at most
             ``term_size`` nodes) are not built again.
+        scale_size: largest numerator, in nodes, of quotients ``f / u`` by a unary
+            composite ``u`` (0: none): ``x/sqrt(x² + y²)`` (8 nodes), ``x`` times the
+            chain ``inv(sqrt(x² + y²))``. At most ``product_max`` nodes.
     """
 
     unary: str = "sqrt,log,inv"
@@ -76,6 +80,15 @@ class Composites:
     unary_depth: int = 2
     product_size: int = 4
     product_max: int = 8
+    scale_size: int = 1
+
+    def codes(self) -> list[int]:
+        """Op codes of :attr:`unary`.
+
+        Raises:
+            ValueError: an unknown name, or an operation of two arguments.
+        """
+        return _unary_codes(self.unary)
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,7 +224,8 @@ def _node_values(table, x: np.ndarray, nodes: np.ndarray):
 class _Plan:
     """Composite terms over ``small`` table nodes: unary chains ``ops[i]`` applied to
     ``small[arg[i]]`` (``ops``: tuple of op codes, innermost first), then products
-    ``small[left[j]] * small[right[j]]``."""
+    ``small[left[j]] * small[right[j]]``, then scaled chains ``small[factor[k]]`` times
+    unary term ``chained[k]``."""
 
     small: np.ndarray
     chains: tuple[tuple[int, ...], ...]
@@ -220,6 +234,8 @@ class _Plan:
     right: np.ndarray
     formulas: tuple[Formula, ...]
     sizes: np.ndarray
+    factor: np.ndarray
+    chained: np.ndarray
 
 
 def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_size: int,
@@ -229,7 +245,8 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
     with a sum is a sum of products)."""
     codes = _unary_codes(comp.unary)
     sizes = table.size[nodes].astype(np.int64)
-    small_mask = ok & (sizes <= max(comp.unary_size if codes else 0, comp.product_size))
+    small_mask = ok & (sizes <= max(comp.unary_size if codes else 0, comp.product_size,
+                                    comp.scale_size))
     small, ssize, ssum = nodes[small_mask], sizes[small_mask], is_sum[small_mask]
     dims = table.input_dims
     chains = [c for d in range(1, comp.unary_depth + 1) for c in _chains(codes, d)]
@@ -256,8 +273,36 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
     left, right = fac[li[pick]], fac[ri[pick]]
     formulas += [apply(MUL_CODE, table.formula(int(small[i])), table.formula(int(small[j])))
                  for i, j in zip(left, right)]
-    return _Plan(small, tuple(ops), np.asarray(arg, np.int64), left, right, tuple(formulas),
-                 np.concatenate([np.asarray(out_size, np.int64), tot[pick]]))
+    factor, chained, scaled, scaled_size = _scaled(table, small, ssize, ssum, formulas[:len(ops)],
+                                                   out_size, ops, comp)
+    return _Plan(small, tuple(ops), np.asarray(arg, np.int64), left, right,
+                 tuple(formulas) + scaled,
+                 np.concatenate([np.asarray(out_size, np.int64), tot[pick], scaled_size]),
+                 factor, chained)
+
+
+def _scaled(table, small, ssize, ssum, unary_formulas, unary_sizes, chains, comp: Composites
+            ) -> tuple[np.ndarray, np.ndarray, tuple[Formula, ...], np.ndarray]:
+    """``(factor, chained, formulas, sizes)`` of the quotients ``f / u`` of small terms
+    ``f`` (at most ``comp.scale_size`` nodes, not sums) by unary composites ``u`` (a chain
+    of at least one operation, then ``inv``): ``x/sqrt(x² + y²)`` is ``x`` times
+    ``inv(sqrt(x² + y²))``. A quotient by a table term (``x/sin(y)``) is left to the
+    table."""
+    fac = np.nonzero((ssize <= comp.scale_size) & ~ssum)[0] if comp.scale_size else []
+    factor, chained, formulas, sizes = [], [], [], []
+    for i in fac:
+        f = table.formula(int(small[i]))
+        for k, (g, size, chain) in enumerate(zip(unary_formulas, unary_sizes, chains)):
+            total = ssize[i] + size
+            if len(chain) < 2 or chain[-1] != INV_CODE or total > comp.product_max:
+                continue
+            h = apply(DIV_CODE, f, g.args[0])
+            factor.append(i)
+            chained.append(k)
+            formulas.append(h)
+            sizes.append(total)
+    return (np.asarray(factor, np.int64), np.asarray(chained, np.int64), tuple(formulas),
+            np.asarray(sizes, np.int64))
 
 
 def _unary_codes(names: str) -> list[int]:
@@ -297,7 +342,8 @@ def _composite_values(table, x: np.ndarray, plan: _Plan):
                 for code in chain:
                     V = OPS[code].numpy(V)
                 U[rows] = V
-            return np.concatenate([U, S[plan.left] * S[plan.right]])
+            return np.concatenate([U, S[plan.left] * S[plan.right],
+                                   S[plan.factor] * U[plan.chained]])
     return produce
 
 

@@ -160,9 +160,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     Round 0 finds the best conserved sum; each further round searches the library with the
     laws found so far projected out of every term (the complement of their values), so it
     finds a sum linearly independent of them, and stops at the first round that accepts
-    none. A further law must pass the random-sequence test and be nearly as exact as the
-    best law found: ``max(R, exact) <= further_gap * max(R_best, exact)`` (an approximation
-    of a law the library cannot express exactly is not reported beside exact ones).
+    none, or once ``max_laws`` laws are found (a round whose law is a function of the laws
+    found, ``L²`` beside ``L``, does not count; at most ``2 * max_laws`` rounds). A further
+    law must pass the random-sequence test and be nearly as exact as the best law found:
+    ``max(R, exact) <= further_gap * max(R_best, exact)`` (an approximation of a law the
+    library cannot express exactly is not reported beside exact ones).
 
     Args:
         dataset: a ``hamiltonian_data.Dataset`` (its training trajectories are used).
@@ -182,7 +184,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     t0 = time.perf_counter()
     max_laws = sums.max_laws if sums.max_laws is not None else max(
         len(dataset.variables) - 1, 1)
-    n_steps = max_laws * sums.max_terms + 2
+    n_steps = 2 * max_laws * sums.max_terms + 2
     if table is None or table.depth < sums.term_size:  # the same operators as the table's
         ops = tuple(table.ops) if table is not None and getattr(table, "ops", None) else None
         table = enumerate_formulas(dataset.variables, sums.term_size, ops=ops)
@@ -199,7 +201,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     chosen: list[int] = []
     laws: list[Law] = []
     removed: list[np.ndarray] = []        # values of every law found, dependent ones too
-    for r in range(max_laws):
+    for r in range(2 * max_laws):   # a round whose law depends on the found ones is free
+        if len(laws) >= max_laws:
+            break
         found = np.stack(removed) if removed else None
         point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
                        laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))

@@ -77,13 +77,18 @@ def _json(result, name: str, depth: int, test: str) -> dict:
               help="Largest term of the sum search in nodes (default: 6).")
 @click.option("--max-terms", type=click.IntRange(1, 20), default=None,
               help="Most terms in a sum (default: 6).")
+@click.option("--term-ops", default=None, metavar="OPS",
+              help="Unary operations the sum search applies to small terms to build "
+                   "composite terms (1/sqrt(x**2 + y**2), log(x)), comma-separated, or none "
+                   "(default: sqrt,log,inv). --ops, the language's operators, is unchanged.")
 @ops_option
 @json_option
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
             workers: int | None, backend: str, scheduler: str | None, test: str, factor: float,
             memory: int, search: str, term_size: int | None, max_terms: int | None,
-            ops: tuple[str, ...] | None, as_json: bool, out: Path | None) -> None:
+            term_ops: str | None, ops: tuple[str, ...] | None, as_json: bool,
+            out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those that pass the acceptance test (--test), and merge rewritings of one law;
     search sums of terms beside them. Each law is printed with the evidence it passed by
@@ -104,6 +109,12 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
         sums = dataclasses.replace(sums, term_size=term_size)
     if max_terms is not None:
         sums = dataclasses.replace(sums, max_terms=max_terms)
+    if term_ops is not None:
+        sums = dataclasses.replace(sums, unary="" if term_ops == "none" else term_ops)
+        try:
+            sums.composites().codes()
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--term-ops") from None
     dataset = load_dataset(system, data, noise, seed)
     if scheduler is not None:  # before anything is written
         try:
