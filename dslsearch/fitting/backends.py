@@ -73,17 +73,20 @@ def check_scheduler(scheduler: str, connect_timeout: float = CONNECT_TIMEOUT,
         client.close()
 
 
-def _warm() -> int:
-    """Import what a shard needs (numpy, torch, this package) in a worker process."""
-    import torch  # noqa: F401
+def _warm(engine: str) -> int:
+    """Import what a shard needs (numpy, this package; torch for the torch engine) in a
+    worker process."""
+    if engine == "torch":
+        import torch  # noqa: F401
 
+    import dslsearch.fitting.npgrad  # noqa: F401
     import dslsearch.fitting.shard  # noqa: F401
 
     return os.getpid()
 
 
 def warm_workers(config: FitConfig) -> Callable[[], None]:
-    """Start the joblib worker processes and their imports (torch: seconds) in the
+    """Start the joblib worker processes and their imports in the
     background, so they overlap with the caller's planning; returns a function that waits
     for them. A no-op for one worker or the dask backend.
 
@@ -98,7 +101,7 @@ def warm_workers(config: FitConfig) -> Callable[[], None]:
 
     def start() -> None:
         try:
-            Parallel(n_jobs=workers)(delayed(_warm)() for _ in range(workers))
+            Parallel(n_jobs=workers)(delayed(_warm)(config.adam.engine) for _ in range(workers))
         except Exception:  # noqa: BLE001 - a failed warm-up only costs time; run_shards
             pass           # starts the workers again and reports any real error
 
