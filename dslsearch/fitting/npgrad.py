@@ -83,29 +83,32 @@ def program(topo: tuple) -> tuple[tuple, ...]:
     return tuple(nodes)
 
 
-def _apply(fn, column: np.ndarray, args: list, per_code) -> np.ndarray | tuple:
+def _apply(column: np.ndarray, args: list, per_code) -> np.ndarray | tuple:
     """``per_code(code, rows_args)`` on each code's candidate rows, results put back in order.
 
-    Returns an array (forward) or a tuple of arrays (backward), shaped as one code's result
-    with the candidates on axis 0."""
-    codes = np.unique(column)
-    if len(codes) == 1:
-        return per_code(int(codes[0]), args)
-    results, rows = [], []
-    for code in codes:
-        idx = np.nonzero(column == code)[0]
-        results.append(per_code(int(code), [a[idx] for a in args]))
-        rows.append(idx)
-    single = not isinstance(results[0], tuple)
-    parts = [r if not single else (r,) for r in results]
+    Rows are taken as runs of equal codes (slices, no copy, when the batch is sorted by
+    its operations, as the shards do) or, where runs are many, gathered per code. Returns an
+    array (forward) or a tuple of arrays (backward), the candidates on axis 0."""
+    cuts = np.flatnonzero(column[1:] != column[:-1]) + 1
+    if cuts.size == 0:
+        return per_code(int(column[0]), args)
+    if cuts.size < 64:
+        bounds = np.concatenate([[0], cuts, [len(column)]])
+        groups = [(int(column[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    else:
+        groups = [(int(c), np.nonzero(column == c)[0]) for c in np.unique(column)]
+    results = []
+    for code, rows in groups:
+        res = per_code(code, [a[rows] for a in args])
+        results.append((rows, res if isinstance(res, tuple) else (res,)))
     out = []
-    for j in range(len(parts[0])):
-        shape = np.broadcast_shapes(*(p[j].shape[1:] for p in parts))
+    for j in range(len(results[0][1])):
+        shape = np.broadcast_shapes(*(r[j].shape[1:] for _, r in results))
         arr = np.empty((len(column),) + shape)
-        for idx, p in zip(rows, parts):
-            arr[idx] = p[j]
+        for rows, r in results:
+            arr[rows] = r[j]
         out.append(arr)
-    return out[0] if single else tuple(out)
+    return out[0] if not isinstance(res, tuple) else tuple(out)
 
 
 def forward(topo: tuple, ops: np.ndarray, slots: list, params: list) -> tuple[np.ndarray, list]:
@@ -129,7 +132,7 @@ def forward(topo: tuple, ops: np.ndarray, slots: list, params: list) -> tuple[np
                 vals.append(params[index])
             else:
                 args = [vals[k] for k in kids]
-                vals.append(_apply(None, ops[:, index], args,
+                vals.append(_apply(ops[:, index], args,
                                    lambda code, aa: struct_op(code).numpy(*aa)))
     return vals[-1], vals
 
@@ -163,7 +166,7 @@ def backward(topo: tuple, ops: np.ndarray, tape: list, grad_out: np.ndarray) -> 
                 out[index] = _unbroadcast(g, tape[pos].shape)
                 continue
             args = [tape[k] for k in kids]
-            d = _apply(None, ops[:, index], [g, tape[pos], *args],
+            d = _apply(ops[:, index], [g, tape[pos], *args],
                        lambda code, aa: DERIVATIVES[code](aa[0], aa[2:], aa[1]))
             for k, dk in zip(kids, d):
                 if not prog[k][3]:

@@ -241,6 +241,7 @@ class _ShardFitter:
         """Units of one topology: grid + batched Adam, Newton polish of the promising ones;
         the random data is refitted only where the verdict could depend on it."""
         inp = self.inp
+        items = sorted(items, key=lambda item: item[1])  # by ops: few runs per node
         rows = np.asarray([i for i, _ in items])
         ops = np.asarray([o for _, o in items], np.int64).reshape(len(items), -1)
         slots_all = self.slot_values(rows)
