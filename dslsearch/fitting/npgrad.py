@@ -17,12 +17,13 @@ operations computes each operation on its own candidates' rows.
 from __future__ import annotations
 
 import functools
+import operator
 
 import numpy as np
 
 from dslsearch.fitting.objective import FIT_EPS, Segments
 from dslsearch.fitting.skeleton import PARAM_S, SLOT, RECIPROCAL, struct_op
-from dslsearch.ops import ADD, COS, DIV, EXP, INV, LOG, MUL, SIN, SQRT, SQUARE, SUB
+from dslsearch.ops import ADD, COS, DIV, EXP, INV, LOG, MUL, OPS, SIN, SQRT, SQUARE, SUB
 
 
 # d(op)/d(arg) times the incoming gradient ``g``: f(g, args, out) -> one array per argument
@@ -50,6 +51,32 @@ DERIVATIVES = {
 }
 """Backward rule of each operation code the numpy path knows (a topology using any other
 operation, e.g. one registered later in :data:`dslsearch.ops.OPS`, is fitted with torch)."""
+
+
+def _square_into(x, out=None):
+    return np.multiply(x, x, out=out)
+
+
+#: the ufunc (with ``out=``) equal to each operation's ``numpy`` implementation, by that
+#: implementation: results are written straight into the output's rows; an operation not
+#: listed calls its ``numpy`` implementation and is copied
+UFUNCS = {operator.add: np.add, operator.sub: np.subtract, operator.mul: np.multiply,
+          operator.truediv: np.true_divide, np.sin: np.sin, np.cos: np.cos,
+          np.sqrt: np.sqrt, np.log: np.log, np.exp: np.exp,
+          OPS[SQUARE].numpy: _square_into}
+
+
+def _op_into(code: int, args: list, out: np.ndarray | None) -> np.ndarray:
+    """``op(*args)``, written into ``out`` where given."""
+    fn = struct_op(code).numpy
+    uf = UFUNCS.get(fn)
+    if uf is None:
+        res = fn(*args)
+        if out is None:
+            return res
+        out[...] = res
+        return out
+    return uf(*args) if out is None else uf(*args, out=out)
 
 
 def supported(ops: np.ndarray) -> bool:
@@ -131,10 +158,25 @@ def forward(topo: tuple, ops: np.ndarray, slots: list, params: list) -> tuple[np
             elif kind == "P":
                 vals.append(params[index])
             else:
-                args = [vals[k] for k in kids]
-                vals.append(_apply(ops[:, index], args,
-                                   lambda code, aa: struct_op(code).numpy(*aa)))
+                vals.append(_forward_node(ops[:, index], [vals[k] for k in kids]))
     return vals[-1], vals
+
+
+def _forward_node(column: np.ndarray, args: list) -> np.ndarray:
+    """One node's values: each run of candidates with one operation computed straight into
+    its rows of the output (:func:`_apply` for gathered rows)."""
+    cuts = np.flatnonzero(column[1:] != column[:-1]) + 1
+    if cuts.size == 0:
+        return _op_into(int(column[0]), args, None)
+    if cuts.size >= 64:
+        return _apply(column, args, lambda code, aa: struct_op(code).numpy(*aa))
+    shape = np.broadcast_shapes(*(a.shape for a in args))
+    out = np.empty(shape)
+    bounds = np.concatenate([[0], cuts, [len(column)]])
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        rows = slice(lo, hi)
+        _op_into(int(column[lo]), [a[rows] for a in args], out[rows])
+    return out
 
 
 def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
