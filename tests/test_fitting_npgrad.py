@@ -131,3 +131,20 @@ def test_row_order_does_not_change_values_or_gradients():
     Vp, gp = run(codes[perm], [slots[0][perm]], params[perm])
     assert np.array_equal(V[perm], Vp, equal_nan=True)
     assert np.array_equal(g[perm], gp, equal_nan=True)
+
+
+def test_noise_floor_error_comes_before_any_fitting():
+    """The noise floor is computed in the background while the shards are planned; its error
+    (too short trajectories) is still raised before any shard is fitted."""
+    import hamiltonian_data
+    from dslsearch.enumerate import enumerate_formulas
+    from dslsearch.fitting import FitConfig, fit_table
+
+    x = np.stack([np.sin(np.arange(5.0) + k) for k in range(3)])
+    short = hamiltonian_data.Dataset.from_arrays(np.stack([x, x ** 2], -1), np.arange(5.0),
+                                                 ["a", "b"], ["", ""])
+    table = enumerate_formulas(short.variables, 3)
+    fitted = []
+    with pytest.raises(ValueError, match="at least 7 samples"):
+        fit_table(table, short, FitConfig(workers=1), on_shard=lambda k, r: fitted.append(k))
+    assert fitted == []
