@@ -148,3 +148,8 @@ def test_noise_floor_error_comes_before_any_fitting():
     with pytest.raises(ValueError, match="at least 7 samples"):
         fit_table(table, short, FitConfig(workers=1), on_shard=lambda k, r: fitted.append(k))
     assert fitted == []
+
+
+def test_engine_is_checked():
+    with pytest.raises(ValueError, match="engine: expected one of numpy, torch, got 'jax'"):
+        optimise.AdamConfig(engine="jax")

@@ -26,6 +26,10 @@ from dslsearch.fitting.skeleton import (PARAM_S, SLOT, evaluate_struct, n_struct
 from dslsearch.ops import DIV, MUL
 
 
+#: engines of the gradient fit: numpy (:mod:`dslsearch.fitting.npgrad`), torch (autograd)
+ENGINES = ("numpy", "torch")
+
+
 @dataclass(frozen=True)
 class AdamConfig:
     """Settings of the batched gradient fit."""
@@ -40,6 +44,11 @@ class AdamConfig:
     polish_steps: int = 12      # damped Newton steps for candidates that could pass
     engine: str = "numpy"       # "numpy" (dslsearch.fitting.npgrad: workers never import
     #                             torch) or "torch" (autograd); equal to rounding
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got "
+                             f"{self.engine!r}")
 
 
 # ----------------------------------------------------------------------------------------

@@ -143,8 +143,6 @@ class _TorchEngine:
 def _engine(adam: AdamConfig, ops: np.ndarray):
     """The module-like object that fits ``ops``' topology: numpy unless ``adam.engine`` is
     "torch" or an operation has no numpy backward rule (``npgrad.DERIVATIVES``)."""
-    if adam.engine not in ("numpy", "torch"):
-        raise ValueError(f"adam.engine: expected 'numpy' or 'torch', got {adam.engine!r}")
     if adam.engine == "numpy" and _npgrad().supported(ops):
         return _npgrad()
     return _TorchEngine()
