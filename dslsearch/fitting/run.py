@@ -23,7 +23,7 @@ from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows
-from dslsearch.fitting.shard import ShardInput, ShardOutput
+from dslsearch.fitting.shard import ShardInput, ShardOutput, values_key
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -173,10 +173,12 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if progress:
         progress(count, n_cand)
 
+    vkey = values_key(table.op, table.a, table.b, x, config.worker_memory_bytes())
+
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
                           seg.labels, rand.labels, fit_points, float(config.factor),
-                          config.adam, config.worker_memory_bytes())
+                          config.adam, config.worker_memory_bytes(), vkey)
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count

@@ -34,6 +34,9 @@ class ShardInput:
         adam: gradient-fit settings.
         memory_bytes: memory this shard's worker may use for values of sub-formulas
             (:class:`~dslsearch.fitting.evaluate.SlotValues`); does not change results.
+        values_key: names the table, data and budget (:func:`values_key`), so a worker
+            reuses its sub-formula values without hashing the table for every shard; ""
+            to hash them here.
     """
 
     op: np.ndarray
@@ -48,6 +51,7 @@ class ShardInput:
     factor: float
     adam: AdamConfig
     memory_bytes: int = 256 << 20
+    values_key: str = ""
 
 
 @dataclass
@@ -64,15 +68,21 @@ class ShardOutput:
 _VALUES_CACHE: dict = {}
 
 
-def _slot_values(inp: ShardInput) -> SlotValues:
-    """The process's :class:`SlotValues` of the shard's table and data, made once per process
-    and reused by every shard that process runs (keyed by a hash of table, data, budget)."""
+def values_key(op, a, b, x, memory_bytes: int) -> str:
+    """A hash of what a worker's :class:`SlotValues` depend on: table arrays, points,
+    budget."""
     import hashlib
 
-    h = hashlib.sha256(str(inp.memory_bytes).encode())
-    for arr in (inp.op, inp.a, inp.b, inp.x):
+    h = hashlib.sha256(str(memory_bytes).encode())
+    for arr in (op, a, b, x):
         h.update(np.ascontiguousarray(arr).tobytes())
-    key = h.hexdigest()
+    return h.hexdigest()
+
+
+def _slot_values(inp: ShardInput) -> SlotValues:
+    """The process's :class:`SlotValues` of the shard's table and data, made once per process
+    and reused by every shard that process runs (keyed by :attr:`ShardInput.values_key`)."""
+    key = inp.values_key or values_key(inp.op, inp.a, inp.b, inp.x, inp.memory_bytes)
     sv = _VALUES_CACHE.get(key)
     if sv is None:
         from dslsearch.fitting.skeleton import parameter_counts
