@@ -46,8 +46,9 @@ t0, c0 = time.perf_counter(), os.times()
 res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory,
                                      adam=AdamConfig(engine=engine)))
 wall = time.perf_counter() - t0
-from joblib.externals.loky import get_reusable_executor
-get_reusable_executor().shutdown(wait=True)   # reap the workers: their CPU time is counted
+from joblib.externals.loky import reusable_executor
+if reusable_executor._executor is not None:   # reap any workers: their CPU time is counted
+    reusable_executor._executor.shutdown(wait=True)
 c1 = os.times()
 cpu = sum(getattr(c1, f) - getattr(c0, f) for f in ("user", "system", "children_user",
                                                        "children_system"))
