@@ -153,3 +153,28 @@ def test_noise_floor_error_comes_before_any_fitting():
 def test_engine_is_checked():
     with pytest.raises(ValueError, match="engine: expected one of numpy, torch, got 'jax'"):
         optimise.AdamConfig(engine="jax")
+
+
+def test_fit_runs_without_torch():
+    """A whole fit (gradient-fitted units included) never imports torch on the numpy path."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import sys
+        import hamiltonian_data
+        from dslsearch.enumerate import enumerate_formulas
+        from dslsearch.fitting import FitConfig, fit_table
+        from dslsearch.fitting.shard import _group_units
+        from dslsearch.fitting.plan import plan_shards
+        ds = hamiltonian_data.load(system="pendulum")
+        table = enumerate_formulas(ds.variables, 5)
+        plan = plan_shards(table, FitConfig(workers=1))
+        n_grad = sum(len(_group_units(plan.units(k))[2]) for k in range(len(plan.shards)))
+        res = fit_table(table, ds, FitConfig(workers=1))
+        print(n_grad > 0, res.n_fitted > 0, "torch" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "True", "False"]

@@ -1,7 +1,7 @@
 """Fitting one shard of fit units: the hot path, run inside a worker.
 
-Pure function of its inputs (no global RNG, one torch thread), so a shard gives the same
-numbers whichever process, backend or worker count runs it.
+Pure function of its inputs (no global RNG; numpy, or torch on one thread), so a shard
+gives the same numbers whichever process, backend or worker count runs it.
 """
 
 from __future__ import annotations
