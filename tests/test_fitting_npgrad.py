@@ -117,7 +117,8 @@ def test_row_order_does_not_change_values_or_gradients():
     """Runs of equal operations (sorted batch) and per-code gathering (shuffled batch, many
     runs) give every row the same value and gradient, bit for bit."""
     codes, slots, params = _batch()
-    codes, slots, params = np.tile(codes, (3, 1)), [np.tile(slots[0], (3, 1))], np.tile(params, (3, 1, 1))
+    codes, params = np.tile(codes, (3, 1)), np.tile(params, (3, 1, 1))
+    slots = [np.tile(slots[0], (3, 1))]
     perm = np.random.default_rng(1).permutation(len(codes))
 
     def run(c, s, p):

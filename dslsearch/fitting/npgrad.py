@@ -22,7 +22,7 @@ import operator
 import numpy as np
 
 from dslsearch.fitting.objective import FIT_EPS, Segments
-from dslsearch.fitting.skeleton import PARAM_S, SLOT, RECIPROCAL, struct_op
+from dslsearch.fitting.skeleton import PARAM_S, RECIPROCAL, SLOT, struct_op
 from dslsearch.ops import ADD, COS, DIV, EXP, INV, LOG, MUL, OPS, SIN, SQRT, SQUARE, SUB
 
 
