@@ -1,7 +1,7 @@
 """Benchmark of the fit stage: seconds, candidates/s, 1 -> N worker speed-up, peak memory.
 
     nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
-        [--workers 1 2] [--memory 1024]
+        [--workers 1 2] [--memory 1024] [--engine numpy|torch]
 
 Each (case, workers) runs in a fresh Python process that imports the library only
 (``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
@@ -33,8 +33,9 @@ import json, sys, time
 t0 = time.perf_counter()
 import hamiltonian_data
 from dslsearch.enumerate import enumerate_formulas
-from dslsearch.fitting import FitConfig, fit_table
+from dslsearch.fitting import AdamConfig, FitConfig, fit_table
 system, depth, workers, memory = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+engine = sys.argv[5]
 ds = hamiltonian_data.load(system=system)
 t_imp = time.perf_counter() - t0
 t0 = time.perf_counter()
@@ -42,10 +43,12 @@ table = enumerate_formulas(ds.variables, depth)
 t_enum = time.perf_counter() - t0
 import os
 t0, c0 = time.perf_counter(), os.times()
-res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory))
+res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory,
+                                     adam=AdamConfig(engine=engine)))
 wall = time.perf_counter() - t0
-from joblib.externals.loky import get_reusable_executor
-get_reusable_executor().shutdown(wait=True)   # reap the workers: their CPU time is counted
+from joblib.externals.loky import reusable_executor
+if reusable_executor._executor is not None:   # reap any workers: their CPU time is counted
+    reusable_executor._executor.shutdown(wait=True)
 c1 = os.times()
 cpu = sum(getattr(c1, f) - getattr(c0, f) for f in ("user", "system", "children_user",
                                                        "children_system"))
@@ -74,14 +77,14 @@ def _tree_rss(proc) -> int:
     return total
 
 
-def run_case(system: str, depth: int, workers: int, memory: int) -> dict:
+def run_case(system: str, depth: int, workers: int, memory: int, engine: str) -> dict:
     """One fresh process: the child's JSON plus ``peak_tree_mb``, ``largest_mb``, ``load``."""
     import psutil
 
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     popen = subprocess.Popen([sys.executable, "-c", CHILD, system, str(depth), str(workers),
-                              str(memory)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              str(memory), engine], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     proc = psutil.Process(popen.pid)
     peak = 0
@@ -106,6 +109,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--memory", type=int, default=1024,
                     help="FitConfig.memory_mb, the fit's memory aim in MB (default: 1024)")
+    ap.add_argument("--engine", choices=("numpy", "torch"), default="numpy",
+                    help="AdamConfig.engine of the gradient fits (default: %(default)s)")
     args = ap.parse_args()
     print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
                             + sys.argv[1:]))
@@ -119,7 +124,7 @@ def main() -> None:
         system, depth = case.rsplit(":", 1)
         base = None
         for w in args.workers:
-            r = run_case(system, int(depth), w, args.memory)
+            r = run_case(system, int(depth), w, args.memory, args.engine)
             base = base or r["wall"]
             print(f"| {system} | {depth} | {r['candidates']} | {r['units']} | {w} "
                   f"| {r['enumerate']:.1f} | {r['wall']:.1f} | {r['cpu']:.1f} "

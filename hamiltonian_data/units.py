@@ -12,10 +12,22 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
 
-import pint
 
-#: The single registry of the project. Nothing else builds a ``UnitRegistry``.
-ureg = pint.UnitRegistry()
+
+@lru_cache(maxsize=1)
+def registry():
+    """The single pint registry of the project (also ``units.ureg``), built on first use:
+    importing pint and building it take about a second that a process which only computes
+    with dimension vectors never pays. Nothing else builds a ``UnitRegistry``."""
+    import pint
+
+    return pint.UnitRegistry()
+
+
+def __getattr__(name: str):
+    if name == "ureg":
+        return registry()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 #: Base dimensions, in the order of a dimension vector.
 BASE_DIMENSIONS: tuple[str, ...] = (
@@ -63,7 +75,7 @@ def parse_unit(text: str) -> Unit:
     if clean in ("", "1", "dimensionless"):
         return Unit(clean, DIMENSIONLESS, 1.0)
     try:
-        quantity = ureg.Quantity(1.0, clean)
+        quantity = registry().Quantity(1.0, clean)
     except Exception as exc:  # pint raises several types for bad input
         detail = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, (AssertionError, SyntaxError)) or "Token" in type(exc).__name__:

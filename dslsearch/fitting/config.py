@@ -33,7 +33,7 @@ class FitConfig:
     shard_cost: int = 20000       # (result) cost budget of a shard (1 per parameter-free
     #                               unit, 3 per closed-form fit, 30 per gradient fit)
     merge_tol: float = 1e-6       # (result) 1 - |corr| below which survivors are one law
-    adam: AdamConfig = AdamConfig()  # (result) gradient-fit settings
+    adam: AdamConfig = AdamConfig()  # (result) gradient-fit settings (but not its engine)
     workers: int | None = None    # worker processes (None: all cores)
     backend: str = "joblib"       # "joblib" or "dask"
     scheduler: str | None = None  # dask scheduler address (None: a LocalCluster)
@@ -48,6 +48,9 @@ class FitConfig:
         d = dataclasses.asdict(self)
         for k in ("workers", "backend", "scheduler", "memory_mb", "test", "acceptance"):
             d.pop(k)
+        # the gradient fit's engine: numpy and torch agree to rounding (docs/PERFORMANCE.md),
+        # so shards stored by either are reused and keys of earlier stores stay valid
+        d["adam"].pop("engine")
         return d
 
     def worker_memory_bytes(self) -> int:

@@ -7,8 +7,9 @@ Two mechanisms, chosen per skeleton:
   minimising R over ``c`` is a generalised eigenproblem ``W v = R T v`` of size ``k+1``
   (W, T the within and total scatter matrices of the ``F``s). Exact, no iterations; this is
   how ``p**2 - c*cos(q)`` and ``q**2 + c*p**2`` are fitted.
-* **Batched gradient fitting** otherwise: torch float64 Adam on every candidate and every
-  start at once, values ``(G, 2, S, N)`` (G candidates, true/random data, S starts).
+* **Batched gradient fitting** otherwise: float64 Adam on every candidate and every
+  start at once, values ``(G, E, S, N)`` (G candidates, E segmentations, S starts), in
+  numpy (:mod:`dslsearch.fitting.npgrad`, the default) or torch (this module).
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from dslsearch.fitting.skeleton import (PARAM_S, SLOT, evaluate_struct, n_struct
 from dslsearch.ops import DIV, MUL
 
 
+#: engines of the gradient fit: numpy (:mod:`dslsearch.fitting.npgrad`), torch (autograd)
+ENGINES = ("numpy", "torch")
+
+
 @dataclass(frozen=True)
 class AdamConfig:
     """Settings of the batched gradient fit."""
@@ -37,6 +42,13 @@ class AdamConfig:
     seed: int = 0               # seed of the start table (fixed, not per shard or worker)
     chunk: int = 2_000_000      # max elements of one (G, E, S, N) value tensor
     polish_steps: int = 12      # damped Newton steps for candidates that could pass
+    engine: str = "numpy"       # "numpy" (dslsearch.fitting.npgrad: workers never import
+    #                             torch) or "torch" (autograd); equal to rounding
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine: expected one of {', '.join(ENGINES)}, got "
+                             f"{self.engine!r}")
 
 
 # ----------------------------------------------------------------------------------------

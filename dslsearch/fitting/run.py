@@ -7,6 +7,9 @@ finished shard from ``on_shard``, so an interrupted run resumes shard by shard.
 
 from __future__ import annotations
 
+import importlib
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows
-from dslsearch.fitting.shard import ShardInput, ShardOutput
+from dslsearch.fitting.shard import ShardInput, ShardOutput, values_key
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -97,6 +100,39 @@ def _result(table, laws: list[Law], fits: FitRows, plan: ShardPlan, config: FitC
         shards_total=len(plan.shards))
 
 
+def _in_thread(fn, *args) -> Callable[[], object]:
+    """Start ``fn(*args)`` in a daemon thread; returns a function that waits for it and
+    returns its result (or raises its exception)."""
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's wait
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box.get("value")
+
+    return wait
+
+
+def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], np.ndarray | None]:
+    """The noise floor of the calibrated test, computed in the background; the returned
+    function waits for it (None for the factor test)."""
+    if config.test != "calibrated":
+        return lambda: None
+    from dslsearch.acceptance import noise_floor
+
+    return _in_thread(noise_floor, dataset.train)
+
+
 def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progress | None = None,
               done: Mapping[int, FitRows] | None = None,
               on_shard: Callable[[int, FitRows], None] | None = None) -> FitResult:
@@ -120,16 +156,13 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     t0 = time.perf_counter()
     done = dict(done or {})
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
+    sigma_of = _noise_floor_job(dataset, config)  # so does the noise floor (scipy import)
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
-    sigma = None
-    if config.test == "calibrated":   # before any fitting: raises on too short trajectories
-        from dslsearch.acceptance import noise_floor
-
-        sigma = noise_floor(dataset.train)
+    sigma = sigma_of()  # before any fitting: raises on too short trajectories
     x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
@@ -140,10 +173,12 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if progress:
         progress(count, n_cand)
 
+    vkey = values_key(table.op, table.a, table.b, x, config.worker_memory_bytes())
+
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
                           seg.labels, rand.labels, fit_points, float(config.factor),
-                          config.adam, config.worker_memory_bytes())
+                          config.adam, config.worker_memory_bytes(), vkey)
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
@@ -155,6 +190,8 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
             progress(count, n_cand)
 
     warmed()
+    if (config.workers or os.cpu_count() or 1) > 1:
+        _in_thread(importlib.import_module, "sympy")  # the merge's printing, while workers fit
     # gradient-fitted shards (the slowest, planned last) first: the cheap ones fill the tail
     run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
                config, on_done)

@@ -1,7 +1,7 @@
 """Fitting one shard of fit units: the hot path, run inside a worker.
 
-Pure function of its inputs (no global RNG, one torch thread), so a shard gives the same
-numbers whichever process, backend or worker count runs it.
+Pure function of its inputs (no global RNG; numpy, or torch on one thread), so a shard
+gives the same numbers whichever process, backend or worker count runs it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from dslsearch.fitting.evaluate import SlotValues
 from dslsearch.fitting.filter import FitStatus, could_pass
 from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
-                                        evaluate_topology, fit_gradient, linearise,
-                                        solve_affine, topology)
+                                        evaluate_topology, linearise, solve_affine, topology)
 from dslsearch.fitting.skeleton import (RECIPROCAL, SLOT, FitUnit, evaluate_struct,
                                         n_struct_params)
 
@@ -35,6 +34,9 @@ class ShardInput:
         adam: gradient-fit settings.
         memory_bytes: memory this shard's worker may use for values of sub-formulas
             (:class:`~dslsearch.fitting.evaluate.SlotValues`); does not change results.
+        values_key: names the table, data and budget (:func:`values_key`), so a worker
+            reuses its sub-formula values without hashing the table for every shard; ""
+            to hash them here.
     """
 
     op: np.ndarray
@@ -49,6 +51,7 @@ class ShardInput:
     factor: float
     adam: AdamConfig
     memory_bytes: int = 256 << 20
+    values_key: str = ""
 
 
 @dataclass
@@ -65,15 +68,21 @@ class ShardOutput:
 _VALUES_CACHE: dict = {}
 
 
-def _slot_values(inp: ShardInput) -> SlotValues:
-    """The process's :class:`SlotValues` of the shard's table and data, made once per process
-    and reused by every shard that process runs (keyed by a hash of table, data, budget)."""
+def values_key(op, a, b, x, memory_bytes: int) -> str:
+    """A hash of what a worker's :class:`SlotValues` depend on: table arrays, points,
+    budget."""
     import hashlib
 
-    h = hashlib.sha256(str(inp.memory_bytes).encode())
-    for arr in (inp.op, inp.a, inp.b, inp.x):
+    h = hashlib.sha256(str(memory_bytes).encode())
+    for arr in (op, a, b, x):
         h.update(np.ascontiguousarray(arr).tobytes())
-    key = h.hexdigest()
+    return h.hexdigest()
+
+
+def _slot_values(inp: ShardInput) -> SlotValues:
+    """The process's :class:`SlotValues` of the shard's table and data, made once per process
+    and reused by every shard that process runs (keyed by :attr:`ShardInput.values_key`)."""
+    key = inp.values_key or values_key(inp.op, inp.a, inp.b, inp.x, inp.memory_bytes)
     sv = _VALUES_CACHE.get(key)
     if sv is None:
         from dslsearch.fitting.skeleton import parameter_counts
@@ -93,8 +102,8 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 def fit_shard(inp: ShardInput) -> ShardOutput:
     """Fit every unit of a shard; never raises for a bad formula (status + message instead).
 
-    Torch is imported only for a shard with gradient-fitted units (a shard of closed-form
-    and parameter-free units runs on numpy alone)."""
+    Runs on numpy alone unless ``inp.adam.engine`` is "torch" (or a gradient-fitted unit
+    uses an operation without a numpy backward rule): then torch is imported."""
     with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
         fitter = _ShardFitter(inp)
         if not inp.units:
@@ -103,17 +112,50 @@ def fit_shard(inp: ShardInput) -> ShardOutput:
         fitter.fit_free(free)
         for (struct, lin), rows in affine.items():
             fitter.fit_affine(struct, lin, np.asarray(rows))
-        if nonlinear:
-            import torch
+        if not _uses_torch(inp.adam, nonlinear):
+            for topo, items in nonlinear.items():
+                fitter.fit_nonlinear(topo, items)
+            return fitter.out
+        import torch
 
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
-            try:
-                for topo, items in nonlinear.items():
-                    fitter.fit_nonlinear(topo, items)
-            finally:
-                torch.set_num_threads(threads)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # deterministic, and no oversubscription of the cores
+        try:
+            for topo, items in nonlinear.items():
+                fitter.fit_nonlinear(topo, items)
+        finally:
+            torch.set_num_threads(threads)
     return fitter.out
+
+
+def _uses_torch(adam: AdamConfig, nonlinear: dict) -> bool:
+    return any(_engine(adam, np.asarray([o for _, o in items])) is not _npgrad()
+               for items in nonlinear.values())
+
+
+def _npgrad():
+    from dslsearch.fitting import npgrad
+
+    return npgrad
+
+
+class _TorchEngine:
+    """The torch path of the gradient fit (:mod:`dslsearch.fitting.optimise`)."""
+
+    def __init__(self):
+        from dslsearch.fitting import optimise
+
+        self.fit_gradient = optimise.fit_gradient
+        self.newton_polish = optimise.newton_polish
+        self.evaluate = _eval_topo
+
+
+def _engine(adam: AdamConfig, ops: np.ndarray):
+    """The module-like object that fits ``ops``' topology: numpy unless ``adam.engine`` is
+    "torch" or an operation has no numpy backward rule (``npgrad.DERIVATIVES``)."""
+    if adam.engine == "numpy" and _npgrad().supported(ops):
+        return _npgrad()
+    return _TorchEngine()
 
 
 def _group_units(units: list[FitUnit]) -> tuple[list, dict, dict]:
@@ -207,34 +249,37 @@ class _ShardFitter:
         """Units of one topology: grid + batched Adam, Newton polish of the promising ones;
         the random data is refitted only where the verdict could depend on it."""
         inp = self.inp
+        items = sorted(items, key=lambda item: item[1])  # by ops: few runs per node
         rows = np.asarray([i for i, _ in items])
         ops = np.asarray([o for _, o in items], np.int64).reshape(len(items), -1)
         slots_all = self.slot_values(rows)
         slots_fit = [s[:, inp.fit_points] for s in slots_all]
-        _, p_t, conv = fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam,
-                                    inp.memory_bytes // 64)
+        eng = _engine(inp.adam, ops)
+        _, p_t, conv = eng.fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam,
+                                        inp.memory_bytes // 64)
         params = p_t[0]
-        Vfin = _eval_topo(topo, ops, slots_all, params)
+        Vfin = eng.evaluate(topo, ops, slots_all, params)
         Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)
         Wt, T, _ = sums_of_squares(Vs, self.seg_t)
         maybe = could_pass(Wt / T, inp.factor) & np.isfinite(Vfin).all(1)
         r_rand_fit = np.full(len(rows), np.nan)
         if maybe.any():
             idx = np.nonzero(maybe)[0]
-            r_rand_fit[idx] = self.refine(topo, ops[idx], [s[idx] for s in slots_all],
+            r_rand_fit[idx] = self.refine(eng, topo, ops[idx], [s[idx] for s in slots_all],
                                           [s[idx] for s in slots_fit], params, Vfin, idx)
         self.finish(rows, Vfin, params, r_random_fit=r_rand_fit, conv=conv[0])
 
-    def refine(self, topo, ops, slots_all, slots_fit, params, Vfin, idx) -> np.ndarray:
+    def refine(self, eng, topo, ops, slots_all, slots_fit, params, Vfin, idx) -> np.ndarray:
         """For the candidates ``idx`` that could pass: polish their true-data fit in place
         (``params``, ``Vfin``) and return R of their own fit on the random data."""
         inp = self.inp
-        # long, small-step refinement from the optimum, on all points: the final R's optimum
-        params[idx] = _polish(topo, ops, slots_all, params[idx], self.seg_t, inp.adam)
-        Vfin[idx] = _eval_topo(topo, ops, slots_all, params[idx])
-        _, p_r, _ = fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam,
-                                  inp.memory_bytes // 64)
-        Vr = _eval_topo(topo, ops, slots_all, p_r[0])
+        # Newton refinement from the optimum, on all points: the final R's optimum
+        _, params[idx] = eng.newton_polish(topo, ops, slots_all, params[idx], self.seg_t,
+                                           inp.adam.polish_steps)
+        Vfin[idx] = eng.evaluate(topo, ops, slots_all, params[idx])
+        _, p_r, _ = eng.fit_gradient(topo, ops, slots_fit, [self.fseg_r], inp.adam,
+                                     inp.memory_bytes // 64)
+        Vr = eng.evaluate(topo, ops, slots_all, p_r[0])
         Vr = np.where(np.isfinite(Vr), Vr, 0.0)
         Wr, Tr, _ = sums_of_squares(Vr, self.seg_r)
         return Wr / Tr
@@ -268,15 +313,6 @@ class _ShardFitter:
             if params is not None and st == FitStatus.NONFINITE and finite[i]:
                 msg = "optimum at an infinite parameter (the formula reduces to a simpler one)"
             out.message[r] = msg
-
-
-def _polish(topo, ops, slots, params: np.ndarray, seg: Segments, adam: AdamConfig) -> np.ndarray:
-    """Newton-refine ``params (G, P)`` of candidates that could pass (see
-    :func:`~dslsearch.fitting.optimise.newton_polish`)."""
-    from dslsearch.fitting.optimise import newton_polish
-
-    _, p = newton_polish(topo, ops, slots, params, seg, adam.polish_steps)
-    return p
 
 
 def _eval_topo(topo, ops, slots, params) -> np.ndarray:

@@ -21,6 +21,7 @@ operation is read from :data:`dslsearch.ops.OPS`; the reciprocal is the fitting'
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -194,8 +195,9 @@ class SkeletonBuilder:
         return None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def n_struct_params(struct: tuple) -> int:
-    """Number of parameters in a structure."""
+    """Number of parameters in a structure (cached: structures are few and hashable)."""
     if struct == PARAM_S:
         return 1
     if struct == SLOT:
