@@ -3,6 +3,7 @@ variable's std, and the negative-control systems."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,7 +12,7 @@ import pytest
 
 import hamiltonian_data
 from dslsearch.acceptance import (AcceptanceConfig, Evidence, evidence, gradients,
-                                  law_evidence, noise_floor, passes)
+                                  law_evidence, noise_floor, noise_variance, passes)
 from dslsearch.fitting import FitConfig
 from dslsearch.fitting.plan import segments
 from dslsearch.law import Law
@@ -105,10 +106,39 @@ def test_a_decaying_energy_fails(noise):
 
 @pytest.mark.parametrize("noise,c", [(0.0, 0.0251), (0.1, 0.0219)])
 def test_a_formula_singular_on_the_data_fails(noise, c):
-    # cos(c/(p q)) is ~1 except near p q = 0, where its gradient (and so its predicted
-    # noise) explodes: the pointwise median of the noise ratio is not fooled
+    # cos(c/(p q)) is ~1 except near p q = 0, where its gradient (and so its linearly
+    # predicted noise) explodes: the pointwise median of the noise ratio is not fooled
     ev = _evidence("spring", "cos(c0/(p*q))", noise, params=[c])
-    assert not passes(ev) and ev.noise_ratio > 100
+    assert not passes(ev) and ev.noise_ratio > 10
+
+
+def test_noise_variance_by_monte_carlo():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0.5, 2.0, (400, 2))
+    sigma = np.array([0.1, 0.05])
+    # linear formula: the linear propagation, up to the draws' sampling error
+    lin = noise_variance(lambda z: 3 * z[:, 0] - 2 * z[:, 1], x, sigma)
+    assert abs(lin.mean() / (9 * 0.01 + 4 * 0.0025) - 1) < 0.05
+    # steep at the noise scale: bounded by the formula's range, not by its gradient
+    steep = noise_variance(lambda z: np.cos(z[:, 1] / z[:, 0] ** 4), x, sigma)
+    grads = gradients(lambda z: np.cos(z[:, 1] / z[:, 0] ** 4), x)
+    assert np.all(steep <= 2.0)
+    assert ((grads ** 2) @ sigma ** 2).sum() > 10 * steep.sum()
+
+
+def test_a_sum_steep_at_the_noise_scale_fails():
+    # a five-term sum fitted to the Van der Pol oscillator at noise 0.1: cos(y/x⁴) is steep
+    # near x = 0, where the linear propagation predicts noise that excuses its drift
+    # (linear noise ratio 1.08); the Monte Carlo noise does not (2.6)
+    text = "c0*sin(sin(cos(x - y))) + cos(x) + cos(y) - c1*cos(c2*x + y) - c3*cos(y/x**4)"
+    ev = _evidence("van-der-pol", text, 0.1, params=[1.149, 0.403, 2.0, 0.308])
+    assert not passes(ev) and ev.noise_ratio > 2 and ev.r_true > 0.5
+
+
+def test_a_law_above_max_r_fails():
+    ev = Evidence("calibrated", 1e-30, 1.0, math.nan, 100, r_true=0.8)
+    assert not passes(ev) and passes(dataclasses.replace(ev, r_true=0.2))
+    assert passes(dataclasses.replace(ev, r_true=math.nan))      # unknown: not checked
 
 
 def test_values_unrelated_to_the_trajectories_fail_the_f_test():
