@@ -138,6 +138,7 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
     return _compare(system, dataset, result.laws, independent.basis, x) | {
         "method": "ours" if test == "calibrated" else f"ours ({test})",
         "system": name, "noise": noise, "seed": seed, "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - c0, "load": _load(),
         "peak_mb": _peak_mb(), "n_laws": len(result.laws),
         "n_independent": independent.n_independent, "measured": measured(system)}
 
