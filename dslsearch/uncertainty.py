@@ -24,6 +24,9 @@ import numpy as np
 #: bootstrap resamples and the interval's coverage
 N_BOOT = 40
 LEVEL = 0.95
+#: the intervals :func:`interval` computes from the bootstrap draws, and the default
+INTERVALS = ("t", "basic", "percentile")
+INTERVAL = "basic"
 
 
 def corrected_r(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
@@ -80,8 +83,60 @@ def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
     return out if np.isfinite(out).all() and loss(out) <= loss(params) else params
 
 
+def bootstrap_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                    sigma: np.ndarray | None = None, n_boot: int = N_BOOT, seed: int = 0
+                    ) -> np.ndarray:
+    """Constants of ``formula`` refitted (:func:`refit`, started at ``params (P,)``) on
+    ``n_boot`` resamples of the trajectories (or windows) ``labels (N,)`` of ``x (N, d)``,
+    drawn with replacement; ``(n_boot, P)``."""
+    labels = np.asarray(labels, np.int64)
+    K = int(labels.max()) + 1
+    members = [np.nonzero(labels == k)[0] for k in range(K)]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        pick = rng.integers(0, K, K)
+        idx = np.concatenate([members[k] for k in pick])
+        lab = np.repeat(np.arange(K), [members[k].size for k in pick])
+        draws.append(refit(formula, params, x[idx], lab, sigma))
+    return np.asarray(draws).reshape(n_boot, params.size)
+
+
+def interval(params: np.ndarray, draws: np.ndarray, n_groups: int, level: float = LEVEL,
+             method: str = INTERVAL) -> tuple[tuple[float, float], ...]:
+    """One interval per constant from bootstrap ``draws (n_boot, P)`` around ``params (P,)``.
+
+    Methods (:data:`INTERVALS`):
+
+    - ``"t"``: ``c ± t_{K−1} · s · sqrt(K / (K − 1))``, s the draws' std, K = ``n_groups``
+      resampled trajectories: the bootstrap's variance of a mean over K groups is
+      ``(K − 1)/K`` of the unbiased one, and its standard error, estimated from K groups,
+      calls for Student's t with K − 1 degrees of freedom.
+    - ``"basic"``: ``(2c − q_high, 2c − q_low)`` of the draws' percentiles.
+    - ``"percentile"``: ``(q_low, q_high)``.
+
+    Every interval holds ``params``.
+    """
+    if method not in INTERVALS:
+        raise ValueError(f"method: expected one of {', '.join(INTERVALS)}, got {method!r}")
+    tail = (1 - level) / 2
+    if method == "t":
+        from scipy.stats import t as t_dist
+
+        k = max(int(n_groups), 2)
+        half = (t_dist.ppf(1 - tail, k - 1) * draws.std(axis=0, ddof=1)
+                * math.sqrt(k / (k - 1)))
+        low, high = params - half, params + half
+    else:
+        q_low, q_high = np.percentile(draws, [100 * tail, 100 * (1 - tail)], axis=0)
+        low, high = ((2 * params - q_high, 2 * params - q_low) if method == "basic"
+                     else (q_low, q_high))
+    return tuple((float(min(lo, p)), float(max(hi, p))) for lo, hi, p in zip(low, high, params))
+
+
 def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
-                       n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0
+                       n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0,
+                       method: str = INTERVAL
                        ) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
     """The noise-corrected constants of ``law`` and a bootstrap interval for each.
 
@@ -90,7 +145,7 @@ def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray
         x: ``(N, d)`` training points, SI base units (the points the law was fitted on).
         labels: ``(N,)`` trajectory or window index of each point, ``0..K-1``.
         sigma: ``(d,)`` noise std per variable (None: no correction).
-        n_boot: resamples; level: coverage of the interval.
+        n_boot: resamples; level: coverage of the interval; method: :func:`interval`'s.
         seed: seed of the resampling.
 
     Returns:
@@ -104,22 +159,8 @@ def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray
     if not np.isfinite(params).all():
         return params, tuple((math.nan, math.nan) for _ in params)
     params = refit(law.formula, params, x, labels, sigma)
-    labels = np.asarray(labels, np.int64)
-    K = int(labels.max()) + 1
-    members = [np.nonzero(labels == k)[0] for k in range(K)]
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, K, K)
-        idx = np.concatenate([members[k] for k in pick])
-        lab = np.repeat(np.arange(K), [members[k].size for k in pick])
-        draws.append(refit(law.formula, params, x[idx], lab, sigma))
-    draws = np.asarray(draws)                                       # (n_boot, P)
-    tail = 100 * (1 - level) / 2
-    q_low, q_high = np.percentile(draws, [tail, 100 - tail], axis=0)
-    low, high = 2 * params - q_high, 2 * params - q_low           # basic bootstrap
-    return params, tuple((float(min(lo, p)), float(max(hi, p)))
-                         for lo, hi, p in zip(low, high, params))
+    draws = bootstrap_draws(law.formula, params, x, labels, sigma, n_boot, seed)
+    return params, interval(params, draws, int(np.max(labels)) + 1, level, method)
 
 
 def with_intervals(laws, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,

@@ -16,7 +16,7 @@ from dslsearch.acceptance import (AcceptanceConfig, Evidence, evidence, gradient
 from dslsearch.fitting import FitConfig
 from dslsearch.fitting.plan import segments
 from dslsearch.law import Law
-from dslsearch.uncertainty import constant_intervals
+from dslsearch.uncertainty import constant_intervals, interval
 from hamiltonian_data import CONTROLS, SYSTEMS, load
 from hamiltonian_data.units import parse_unit
 
@@ -183,6 +183,21 @@ def test_pendulum_constant_interval_contains_3(seed):
     assert low <= 3.0 <= high and low <= params[0] <= high
     assert high - low < 0.2                                       # and informative
     assert abs(params[0] - 3) < 0.05
+
+
+def test_interval_methods_from_bootstrap_draws():
+    draws = np.random.default_rng(0).normal(2.0, 0.1, (400, 1))
+    params = np.array([2.0])
+    (t_low, t_high), = interval(params, draws, 5, method="t")
+    (b_low, b_high), = interval(params, draws, 5, method="basic")
+    (p_low, p_high), = interval(params, draws, 5, method="percentile")
+    # basic and percentile: about ±1.96 s; t with 4 degrees of freedom, inflated: wider
+    assert abs((b_high - b_low) / 2 / 0.196 - 1) < 0.15
+    assert abs((p_high - p_low) - (b_high - b_low)) < 1e-9
+    half = 2.776 * 0.1 * math.sqrt(5 / 4)
+    assert abs((t_high - t_low) / 2 / half - 1) < 0.1
+    with pytest.raises(ValueError, match="method"):
+        interval(params, draws, 5, method="bca")
 
 
 def test_law_json_keeps_constants_and_evidence():
