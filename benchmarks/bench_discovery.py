@@ -289,8 +289,14 @@ def scores(rows: list[dict]) -> dict:
     return {"detection": detection, "fdr": fdr, "f1": f1, "known": known,
             "detected": detected, "reported": reported, "false": false,
             "seconds": float(np.mean([r["seconds"] for r in rows])),
-            "cpu_seconds": float(np.mean([r.get("cpu_seconds", np.nan) for r in rows])),
+            "cpu_seconds": _mean_known([r.get("cpu_seconds", np.nan) for r in rows]),
             "runs": len(rows)}
+
+
+def _mean_known(values: list[float]) -> float:
+    """Mean of the finite ``values`` (NaN when none: rows of a run that did not record it)."""
+    known = [v for v in values if np.isfinite(v)]
+    return float(np.mean(known)) if known else float("nan")
 
 
 def summary(rows: list[dict], command: str) -> str:
@@ -397,14 +403,22 @@ def main(argv=None) -> None:
                     help="append each row to FILE as it finishes; rows already in FILE "
                          "with the same settings are not run again (a long run can be "
                          "split: repeat the command)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="with --out: print the tables of the rows already in FILE, run "
+                         "nothing, and list the runs still missing")
     args = ap.parse_args(argv)
+    if args.report_only and not args.out:
+        ap.error("--report-only needs --out FILE (the rows to report)")
     done = load_rows(args.out) if args.out else {}
-    rows = []
+    rows, missing = [], []
     for name, noise, seed, method in plan(args, hamiltonian_data.SYSTEMS):
         settings = run_settings(args, method)
         key = row_key(method, name, noise, seed, settings)
         if key in done:
             rows.append(done[key])
+            continue
+        if args.report_only:
+            missing.append(f"{method} {name} noise {noise:g} seed {seed}")
             continue
         if method == "ours":
             row = run_one(_fit, name, args.depth, args.search, args.ops,
@@ -425,6 +439,8 @@ def main(argv=None) -> None:
     print(summary(rows, command))
     print()
     print(table(rows, command))
+    if missing:
+        print(f"\nNot run yet ({len(missing)}): " + "; ".join(missing))
 
 
 if __name__ == "__main__":
