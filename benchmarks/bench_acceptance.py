@@ -15,7 +15,9 @@ No search runs. Prints one markdown table headed by its command.
 With ``--coverage``, the constant's bootstrap draws (the same resamples as ``fit``'s) are
 also turned into every interval of :data:`dslsearch.uncertainty.INTERVALS`, and a second
 table gives, per system, formula with a known constant and noise level, how many of the
-seeds' intervals hold the true value and their mean half-width.
+seeds' intervals hold the true value and their mean half-width (with the jackknife
+interval over trajectories, :func:`dslsearch.uncertainty.jackknife_interval`, beside them);
+cases without a known constant are left out.
 """
 
 from __future__ import annotations
@@ -63,13 +65,16 @@ def _intervals(law, ds, config) -> dict:
     ``fit`` makes (same seed, same noise correction)."""
     from dslsearch.acceptance import noise_floor
     from dslsearch.fitting.plan import segments
-    from dslsearch.uncertainty import INTERVALS, N_BOOT, bootstrap_draws, interval
+    from dslsearch.uncertainty import (INTERVALS, N_BOOT, bootstrap_draws, interval,
+                                       jackknife_draws, jackknife_interval)
 
     x, labels = segments(ds, config)
     sigma = noise_floor(ds.train) if law.evidence.noise_ratio >= 0.5 else None
     draws = bootstrap_draws(law.formula, law.params, x, labels, sigma, N_BOOT, config.seed)
     K = int(np.max(labels)) + 1
-    return {m: interval(law.params, draws, K, method=m)[0] for m in INTERVALS}
+    jack = jackknife_draws(law.formula, law.params, x, labels, sigma)
+    return {m: interval(law.params, draws, K, method=m)[0] for m in INTERVALS} | {
+        "jackknife": jackknife_interval(law.params, jack)[0]}
 
 
 def coverage(rows: list[dict], command: str) -> str:
@@ -77,6 +82,7 @@ def coverage(rows: list[dict], command: str) -> str:
     truth over the seeds and their mean half-width, for every interval method."""
     from dslsearch.uncertainty import INTERVAL, INTERVALS
 
+    INTERVALS = (*INTERVALS, "jackknife")                      # noqa: N806
     lines = [command, "", "| system | formula | noise | seeds | "
              + " | ".join(f"{m}{' (default)' if m == INTERVAL else ''}: holds truth, "
                           "mean half-width" for m in INTERVALS) + " |",
@@ -115,7 +121,7 @@ def main(argv=None) -> None:
              "|---|---|---|---|---|---|---|---|---|---|"]
     rows = []
     for name, text, start, truth in CASES:
-        if args.systems and name not in args.systems:
+        if args.systems and name not in args.systems or args.coverage and truth is None:
             continue
         for noise in args.noise:
             if name == "real-pendulum" and noise:

@@ -102,6 +102,33 @@ def bootstrap_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarr
     return np.asarray(draws).reshape(n_boot, params.size)
 
 
+def jackknife_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                    sigma: np.ndarray | None = None) -> np.ndarray:
+    """Constants of ``formula`` refitted with each trajectory (or window) of ``labels (N,)``
+    left out in turn; ``(K, P)``."""
+    labels = np.asarray(labels, np.int64)
+    K = int(labels.max()) + 1
+    out = []
+    for k in range(K):
+        keep = labels != k
+        out.append(refit(formula, params, x[keep], np.where(labels[keep] > k,
+                                                            labels[keep] - 1, labels[keep]),
+                         sigma))
+    return np.asarray(out).reshape(K, params.size)
+
+
+def jackknife_interval(params: np.ndarray, draws: np.ndarray, level: float = LEVEL
+                       ) -> tuple[tuple[float, float], ...]:
+    """``c ± t_{K−1} · se`` with the jackknife's standard error
+    ``se² = (K − 1)/K · Σ_k (c_(k) − mean)²`` of the leave-one-out ``draws (K, P)``."""
+    from scipy.stats import t as t_dist
+
+    K = draws.shape[0]
+    se = np.sqrt((K - 1) / K * ((draws - draws.mean(axis=0)) ** 2).sum(axis=0))
+    half = t_dist.ppf(1 - (1 - level) / 2, max(K - 1, 1)) * se
+    return tuple((float(p - h), float(p + h)) for p, h in zip(params, half))
+
+
 def interval(params: np.ndarray, draws: np.ndarray, n_groups: int, level: float = LEVEL,
              method: str = INTERVAL) -> tuple[tuple[float, float], ...]:
     """One interval per constant from bootstrap ``draws (n_boot, P)`` around ``params (P,)``.
