@@ -16,7 +16,7 @@ from dslsearch.acceptance import (AcceptanceConfig, Evidence, evidence, gradient
 from dslsearch.fitting import FitConfig
 from dslsearch.fitting.plan import segments
 from dslsearch.law import Law
-from dslsearch.uncertainty import constant_intervals, interval
+from dslsearch.uncertainty import constant_intervals, interval, jackknife_interval
 from hamiltonian_data import CONTROLS, SYSTEMS, load
 from hamiltonian_data.units import parse_unit
 
@@ -198,6 +198,15 @@ def test_interval_methods_from_bootstrap_draws():
     assert abs((t_high - t_low) / 2 / half - 1) < 0.1
     with pytest.raises(ValueError, match="method"):
         interval(params, draws, 5, method="bca")
+
+
+def test_jackknife_interval_of_a_mean():
+    # the jackknife's standard error of a mean is the usual s / sqrt(K)
+    values = np.random.default_rng(1).normal(0.0, 1.0, 30)
+    loo = np.array([[np.delete(values, k).mean()] for k in range(30)])
+    (low, high), = jackknife_interval(np.array([values.mean()]), loo)
+    se = values.std(ddof=1) / math.sqrt(30)
+    assert abs((high - low) / 2 / (2.045 * se) - 1) < 1e-3
 
 
 def test_law_json_keeps_constants_and_evidence():
