@@ -10,11 +10,12 @@ the training points instead, both answered from the data alone:
 1. **Noise floor.** The noise of each state variable, ``sigma_j``, is estimated from the
    trajectories themselves (:func:`noise_floor`: residuals of a cubic Savitzky–Golay fit
    over 7 samples, divided by the smoother's degrees of freedom). Propagated through the
-   formula's gradient it predicts the within-trajectory sum of squares a true invariant
-   would show, ``W_noise = sum_i (1 - 1/n_k(i)) sum_j (dg/dx_j)^2 sigma_j^2``. The formula
-   passes when its observed ``W`` is at most ``max_noise_ratio`` times that, and so is the
-   median over points of the pointwise ratio (residual² over predicted noise, scaled by
-   the median of chi-square(1); robust to a formula singular somewhere on the data)
+   formula by Monte Carlo (:func:`noise_variance`: its variance ``v_i`` over perturbed
+   copies of each point) it predicts the within-trajectory sum of squares a true
+   invariant would show, ``W_noise = sum_i (1 - 1/n_k(i)) v_i``. The formula passes when
+   its observed ``W`` is at most ``max_noise_ratio`` times that, and so is the median over
+   points of the pointwise ratio (residual² over predicted noise, scaled by that ratio's
+   median for a true invariant; robust to a formula singular somewhere on the data)
    (:attr:`Evidence.noise_ratio`: the larger of the two): what remains along a trajectory
    is noise, not drift.
 2. **Signal.** The values must differ between trajectories far more than within them: the
@@ -23,7 +24,7 @@ the training points instead, both answered from the data alone:
    distribution, that of random sequences (points assigned to pseudo-trajectories at
    random: the null of the paper's test, of which the F distribution is the large-sample
    form). Its p-value is multiplied by the number of candidates fitted (Bonferroni) and must
-   be at most ``alpha`` (:attr:`Evidence.p_value`).
+   be at most ``alpha`` (:attr:`Evidence.p_value`), and R = W / T at most ``max_r``.
 
 On noise-free data the noise floor is the smoother's own error on the smooth trajectories
 (about 1e-4 of each variable's spread for the built-in systems), so only formulas conserved
