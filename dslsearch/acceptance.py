@@ -112,8 +112,8 @@ class AcceptanceConfig:
             (``docs/DISCOVERY.md``).
         max_tested: the calibrated test looks at this many candidates, lowest R_true first
             (the p-value is corrected for all candidates fitted).
-        max_r: candidates with ``R_true`` above this are not looked at (random values give
-            about 1).
+        max_r: candidates with ``R_true`` above this are not looked at, and no formula
+            with R above it passes (:func:`passes`; random values give about 1).
     """
 
     alpha: float = 0.01
