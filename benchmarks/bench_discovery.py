@@ -4,6 +4,7 @@ and report nothing on the negative controls? Ours and the peers, on the same dat
     python benchmarks/bench_discovery.py [--systems NAME ...] [--depth 7] [--search both]
         [--ops paper] [--term-size 6] [--term-ops sqrt,log,inv] [--noise 0 ...] [--seeds 1]
         [--test calibrated] [--methods ours sindy gplearn] [--peer-seconds 60]
+        [--out rows.jsonl] [--report-only]
 
 For every method, system, noise level (a fraction of each state variable's std) and seed,
 the method runs in a fresh process, so its time and peak memory (ru_maxrss of the process
@@ -28,6 +29,10 @@ known invariants spanned / known invariants; *false discovery rate* = spurious i
 laws / independent laws reported (every law reported on a negative control is spurious; 0
 when nothing is reported); *F1* of precision (1 − FDR) and detection; *s/system* the mean
 seconds per run.
+
+With ``--out FILE``, each row is appended to FILE (JSON lines) as it finishes and rows
+already there with the same settings are reused, not run again: a long benchmark can be run
+in parts by repeating the same command (stopping it loses only the run in progress).
 
 Prints markdown tables headed by the command that produced them.
 """
@@ -94,6 +99,18 @@ def _peak_mb() -> float:
                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / MB
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its reaped children [s]."""
+    return sum(u.ru_utime + u.ru_stime for u in
+               map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+
+
+def _load() -> float:
+    import os
+
+    return os.getloadavg()[0]
+
+
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
          term_size: int | None, noise: float, seed: int, test: str = "calibrated",
          term_ops: str | None = None) -> dict:
@@ -111,7 +128,7 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
         sums = SumsConfig() if term_size is None else SumsConfig(term_size=term_size)
         kwargs["sums"] = sums if term_ops is None else dataclasses.replace(
             sums, unary="" if term_ops == "none" else term_ops)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed), **kwargs)
     independent = getattr(result, "independent", None)
     x = dataset.x_train
@@ -126,6 +143,7 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
     return _compare(system, dataset, result.laws, independent.basis, x) | {
         "method": "ours" if test == "calibrated" else f"ours ({test})",
         "system": name, "noise": noise, "seed": seed, "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - c0, "load": _load(),
         "peak_mb": _peak_mb(), "n_laws": len(result.laws),
         "n_independent": independent.n_independent, "measured": measured(system)}
 
@@ -181,15 +199,16 @@ def _peer(peer: str, name: str, noise: float, seed: int, seconds: float) -> dict
 
     system = hamiltonian_data.SYSTEMS[name]
     dataset = system.generate(noise=noise, seed=seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), _cpu_seconds()
     result = peer_methods()[peer](dataset, seconds=seconds, seed=seed)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
     variables = [(v.name, v.unit) for v in dataset.variables]
     laws = [PeerAsLaw(law, variables, law.r if np.isfinite(law.r) else
                       _r_true(law.fn, dataset)) for law in result.laws]
     return _compare(system, dataset, laws, laws, dataset.x_train) | {
         "method": peer, "system": name, "noise": noise, "seed": seed, "seconds": elapsed,
-        "peak_mb": _peak_mb(), "n_laws": len(laws), "n_independent": len(laws),
+        "cpu_seconds": cpu, "load": _load(), "peak_mb": _peak_mb(), "n_laws": len(laws),
+        "n_independent": len(laws),
         "measured": measured(system)}
 
 
@@ -237,11 +256,14 @@ def _header(command: str) -> str:
 
 
 def table(rows: list[dict], command: str) -> str:
-    """The markdown table of ``rows`` (one per run) headed by ``command``."""
+    """The markdown table of ``rows`` (one per run) headed by ``command``; CPU s is the
+    user + system time of the run's process and its workers, load the 1-minute load
+    average when it finished."""
+    nan = float("nan")
     lines = [_header(command), "",
              "| method | system | noise | seed | known found | known spanned "
-             "| independent reported / true | spurious | laws | s | peak MB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| independent reported / true | spurious | laws | s | CPU s | load | peak MB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         name = r["system"] + (" (measured)" if r["measured"] else "")
         known = f"{r['found']}/{r['known']}" + (
@@ -249,7 +271,8 @@ def table(rows: list[dict], command: str) -> str:
         lines.append(f"| {r.get('method', 'ours')} | {name} | {r['noise']:g} | {r['seed']} "
                      f"| {known} | {r['spanned']}/{r['known']} "
                      f"| {r['n_independent']} / {r['true']} | {len(r['spurious'])} "
-                     f"| {r['n_laws']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} |")
+                     f"| {r['n_laws']} | {r['seconds']:.1f} | {r.get('cpu_seconds', nan):.1f} "
+                     f"| {r.get('load', nan):.1f} | {r['peak_mb']:.0f} |")
     details = [f"- {r.get('method', 'ours')}, {r['system']} (noise {r['noise']:g}, seed "
                f"{r['seed']}): basis " + (", ".join(f"`{b}`" for b in r["basis"]) or "empty")
                + (f"; spurious: {', '.join(f'`{s}`' for s in r['spurious'])}"
@@ -270,14 +293,22 @@ def scores(rows: list[dict]) -> dict:
           if known and precision + detection > 0 else float("nan"))
     return {"detection": detection, "fdr": fdr, "f1": f1, "known": known,
             "detected": detected, "reported": reported, "false": false,
-            "seconds": float(np.mean([r["seconds"] for r in rows])), "runs": len(rows)}
+            "seconds": float(np.mean([r["seconds"] for r in rows])),
+            "cpu_seconds": _mean_known([r.get("cpu_seconds", np.nan) for r in rows]),
+            "runs": len(rows)}
+
+
+def _mean_known(values: list[float]) -> float:
+    """Mean of the finite ``values`` (NaN when none: rows of a run that did not record it)."""
+    known = [v for v in values if np.isfinite(v)]
+    return float(np.mean(known)) if known else float("nan")
 
 
 def summary(rows: list[dict], command: str) -> str:
     """Per method and noise level: detection rate, false discovery rate, F1, s/system."""
     lines = [_header(command), "",
              "| method | noise | runs | detection rate | false discovery rate | F1 "
-             "| s/system |", "|---|---|---|---|---|---|---|"]
+             "| s/system | CPU s/system |", "|---|---|---|---|---|---|---|---|"]
     keys = dict.fromkeys((r.get("method", "ours"), r["noise"]) for r in rows)
     for method, noise in keys:
         sc = scores([r for r in rows if r.get("method", "ours") == method
@@ -285,8 +316,70 @@ def summary(rows: list[dict], command: str) -> str:
         lines.append(f"| {method} | {noise:g} | {sc['runs']} | {sc['detection']:.2f} "
                      f"({sc['detected']}/{sc['known']}) | {sc['fdr']:.2f} "
                      f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} "
-                     f"| {sc['seconds']:.1f} |")
+                     f"| {sc['seconds']:.1f} | {sc['cpu_seconds']:.1f} |")
     return "\n".join(lines)
+
+
+def plan(args, systems) -> list[tuple[str, float, int, str]]:
+    """``(system, noise, seed, method)`` of every run, in order: system, noise, seed,
+    method (measured data run once, noise-free)."""
+    out = []
+    for name in args.systems:
+        real = measured(systems[name])
+        for noise in args.noise:
+            if real and noise:
+                continue  # measured data take no added noise
+            for seed in range(1 if real else args.seeds):
+                out.extend((name, noise, seed, method) for method in args.methods)
+    return out
+
+
+def run_settings(args, method: str) -> dict:
+    """The settings that make a row of ``method`` (a stored row is reused only when its
+    settings are these)."""
+    if method == "ours":
+        settings = {"depth": args.depth, "search": args.search, "ops": args.ops,
+                    "term_size": args.term_size, "test": args.test}
+        if args.term_ops is not None:
+            settings["term_ops"] = args.term_ops
+        return settings
+    return {"peer_seconds": args.peer_seconds}
+
+
+def row_key(method: str, name: str, noise: float, seed: int, settings: dict) -> str:
+    import json
+
+    return json.dumps([method, name, float(noise), int(seed), settings], sort_keys=True)
+
+
+def load_rows(path: str) -> dict:
+    """Rows of an earlier run stored in ``path`` (JSON lines), by :func:`row_key`; {} when
+    the file does not exist. A damaged last line (a run stopped mid-write) is skipped."""
+    import json
+    import os
+
+    if not os.path.exists(path):
+        return {}
+    out = {}
+    with open(path) as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            method = row.get("method", "ours").split(" ")[0]
+            out[row_key(method, row["system"], row["noise"], row["seed"],
+                        row.get("settings", {}))] = row
+    return out
+
+
+def append_row(path: str, row: dict) -> None:
+    """Append ``row`` to ``path`` as one JSON line (flushed at once)."""
+    import json
+
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
 
 
 def main(argv=None) -> None:
@@ -317,30 +410,48 @@ def main(argv=None) -> None:
                     help=f"methods to run (default: ours and every peer: {list(peers)})")
     ap.add_argument("--peer-seconds", type=float, default=60.0,
                     help="time budget of a peer per system [s] (default 60)")
+    ap.add_argument("--out", default=None, metavar="FILE.jsonl",
+                    help="append each row to FILE as it finishes; rows already in FILE "
+                         "with the same settings are not run again (a long run can be "
+                         "split: repeat the command)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="with --out: print the tables of the rows already in FILE, run "
+                         "nothing, and list the runs still missing")
     args = ap.parse_args(argv)
-    rows = []
-    for name in args.systems:
-        real = measured(hamiltonian_data.SYSTEMS[name])
-        for noise in args.noise:
-            if real and noise:
-                continue  # measured data take no added noise
-            for seed in range(1 if real else args.seeds):
-                for method in args.methods:
-                    if method == "ours":
-                        row = run_one(_fit, name, args.depth, args.search, args.ops,
-                                      args.term_size, noise, seed, args.test, args.term_ops)
-                    else:
-                        row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
-                    rows.append(row)
-                    print(table([row], "row").splitlines()[-3], file=sys.stderr)
-                    print(f"{method} {name} noise {noise:g} seed {seed}: "
-                          f"{row['seconds']:.1f} s, basis {row['basis']}, spurious "
-                          f"{len(row['spurious'])}", file=sys.stderr, flush=True)
+    if args.report_only and not args.out:
+        ap.error("--report-only needs --out FILE (the rows to report)")
+    done = load_rows(args.out) if args.out else {}
+    rows, missing = [], []
+    for name, noise, seed, method in plan(args, hamiltonian_data.SYSTEMS):
+        settings = run_settings(args, method)
+        key = row_key(method, name, noise, seed, settings)
+        if key in done:
+            rows.append(done[key])
+            continue
+        if args.report_only:
+            missing.append(f"{method} {name} noise {noise:g} seed {seed}")
+            continue
+        if method == "ours":
+            row = run_one(_fit, name, args.depth, args.search, args.ops,
+                          args.term_size, noise, seed, args.test, args.term_ops)
+        else:
+            row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
+        row = row | {"settings": settings}
+        rows.append(row)
+        if args.out:
+            append_row(args.out, row)
+        print(table([row], "row").splitlines()[-3], file=sys.stderr)
+        print(f"{method} {name} noise {noise:g} seed {seed}: "
+              f"{row['seconds']:.1f} s (CPU {row.get('cpu_seconds', float('nan')):.1f} s, "
+              f"load {row.get('load', float('nan')):.1f}), basis {row['basis']}, spurious "
+              f"{len(row['spurious'])}", file=sys.stderr, flush=True)
     command = "python benchmarks/bench_discovery.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
     print(summary(rows, command))
     print()
     print(table(rows, command))
+    if missing:
+        print(f"\nNot run yet ({len(missing)}): " + "; ".join(missing))
 
 
 if __name__ == "__main__":

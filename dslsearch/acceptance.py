@@ -10,11 +10,12 @@ the training points instead, both answered from the data alone:
 1. **Noise floor.** The noise of each state variable, ``sigma_j``, is estimated from the
    trajectories themselves (:func:`noise_floor`: residuals of a cubic Savitzky–Golay fit
    over 7 samples, divided by the smoother's degrees of freedom). Propagated through the
-   formula's gradient it predicts the within-trajectory sum of squares a true invariant
-   would show, ``W_noise = sum_i (1 - 1/n_k(i)) sum_j (dg/dx_j)^2 sigma_j^2``. The formula
-   passes when its observed ``W`` is at most ``max_noise_ratio`` times that, and so is the
-   median over points of the pointwise ratio (residual² over predicted noise, scaled by
-   the median of chi-square(1); robust to a formula singular somewhere on the data)
+   formula by Monte Carlo (:func:`noise_variance`: its variance ``v_i`` over perturbed
+   copies of each point) it predicts the within-trajectory sum of squares a true
+   invariant would show, ``W_noise = sum_i (1 - 1/n_k(i)) v_i``. The formula passes when
+   its observed ``W`` is at most ``max_noise_ratio`` times that, and so is the median over
+   points of the pointwise ratio (residual² over predicted noise, scaled by that ratio's
+   median for a true invariant; robust to a formula singular somewhere on the data)
    (:attr:`Evidence.noise_ratio`: the larger of the two): what remains along a trajectory
    is noise, not drift.
 2. **Signal.** The values must differ between trajectories far more than within them: the
@@ -23,7 +24,7 @@ the training points instead, both answered from the data alone:
    distribution, that of random sequences (points assigned to pseudo-trajectories at
    random: the null of the paper's test, of which the F distribution is the large-sample
    form). Its p-value is multiplied by the number of candidates fitted (Bonferroni) and must
-   be at most ``alpha`` (:attr:`Evidence.p_value`).
+   be at most ``alpha`` (:attr:`Evidence.p_value`), and R = W / T at most ``max_r``.
 
 On noise-free data the noise floor is the smoother's own error on the smooth trajectories
 (about 1e-4 of each variable's spread for the built-in systems), so only formulas conserved
@@ -46,6 +47,8 @@ NOISE_ORDER = 3
 FLOOR_REL = 1e-12
 #: median of the chi-square distribution with one degree of freedom
 CHI2_1_MEDIAN = 0.454936423119573
+#: perturbed copies of the data that estimate a formula's noise variance
+NOISE_DRAWS = 16
 #: the tests that select which candidates become laws
 TESTS = ("calibrated", "factor")
 
@@ -61,6 +64,8 @@ class Evidence:
             prediction (calibrated test; NaN else); about 1 for a true invariant.
         factor: ``R_random / R_true`` (NaN where the random-sequence fit did not run).
         n_tests: candidates the p-value was corrected for.
+        r_true: R = W / T of the formula on the training trajectories (calibrated test;
+            NaN where unknown).
     """
 
     test: str
@@ -68,6 +73,7 @@ class Evidence:
     noise_ratio: float = math.nan
     factor: float = math.nan
     n_tests: int = 1
+    r_true: float = math.nan
 
     def __str__(self) -> str:
         """``p = 1e-300, noise ratio 1.08`` or ``R_random/R_true = 2.4e+18``."""
@@ -81,7 +87,7 @@ class Evidence:
 
         return {"test": self.test, "p_value": num(self.p_value),
                 "noise_ratio": num(self.noise_ratio), "factor": num(self.factor),
-                "n_tests": self.n_tests}
+                "n_tests": self.n_tests, "r_true": num(self.r_true)}
 
     @classmethod
     def from_json(cls, obj: dict) -> Evidence:
@@ -90,7 +96,7 @@ class Evidence:
             return math.nan if v is None else float(v)
 
         return cls(str(obj.get("test") or "factor"), num("p_value"), num("noise_ratio"),
-                   num("factor"), int(obj.get("n_tests") or 1))
+                   num("factor"), int(obj.get("n_tests") or 1), num("r_true"))
 
 
 @dataclass(frozen=True)
@@ -106,8 +112,8 @@ class AcceptanceConfig:
             (``docs/DISCOVERY.md``).
         max_tested: the calibrated test looks at this many candidates, lowest R_true first
             (the p-value is corrected for all candidates fitted).
-        max_r: candidates with ``R_true`` above this are not looked at (random values give
-            about 1).
+        max_r: candidates with ``R_true`` above this are not looked at, and no formula
+            with R above it passes (:func:`passes`; random values give about 1).
     """
 
     alpha: float = 0.01
@@ -170,8 +176,37 @@ def gradients(fn, x: np.ndarray, rel_step: float = 1e-6) -> np.ndarray:
     return G
 
 
+def noise_variance(fn, x: np.ndarray, sigma: np.ndarray, draws: int | None = None,
+                   seed: int = 0, grads: np.ndarray | None = None) -> np.ndarray:
+    """The variance of ``fn`` under the measurement noise at each point, ``(N,)``.
+
+    Monte Carlo: ``fn`` is evaluated at ``draws`` perturbed copies ``x + e_k`` of the points
+    ``x (N, d)``, ``e_k ~ N(0, diag(sigma²))`` (``sigma (d,)``, a fixed ``seed``: the same
+    draws for every formula), and the sample variance (``draws − 1`` degrees of freedom) of
+    the values at each point is returned. Unlike the linear propagation
+    ``sum_j (dg/dx_j)² sigma_j²`` it stays right for formulas that are strongly curved at
+    the scale of the noise: ``cos(y / x⁴)`` near ``x = 0`` varies by at most 2 whatever its
+    gradient. Where a perturbed value is not finite, the linear propagation through
+    ``grads (N, d)`` is used (inf without ``grads``).
+    """
+    draws = NOISE_DRAWS if draws is None else draws
+    x = np.asarray(x, np.float64)
+    N, d = x.shape
+    e = np.random.default_rng(seed).standard_normal((draws, N, d)) * np.asarray(sigma)
+    with np.errstate(all="ignore"):
+        v = np.asarray(fn((x[None] + e).reshape(-1, d)), np.float64)
+        v = np.broadcast_to(v, (draws * N,)).reshape(draws, N)
+        out = v.var(axis=0, ddof=1)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        linear = (grads ** 2) @ (np.asarray(sigma) ** 2) if grads is not None else np.inf
+        out[bad] = np.broadcast_to(linear, out.shape)[bad]
+    return out
+
+
 def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
-             n_tests: int, factor: float = math.nan) -> Evidence:
+             n_tests: int, factor: float = math.nan, noise_var: np.ndarray | None = None
+             ) -> Evidence:
     """The calibrated test's evidence for one formula.
 
     Args:
@@ -181,9 +216,10 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
         sigma: ``(d,)`` noise std per variable (:func:`noise_floor`).
         n_tests: candidates to correct the p-value for (Bonferroni).
         factor: ``R_random / R_true`` when known (reported only).
+        noise_var: ``(N,)`` the formula's noise variance at each point, estimated from
+            ``NOISE_DRAWS`` draws (:func:`noise_variance`); None: the linear propagation
+            ``sum_j (dg/dx_j)² sigma_j²``.
     """
-    from scipy.stats import f as f_dist
-
     labels = np.asarray(labels, np.int64)
     K, N = int(labels.max()) + 1, labels.size
     counts = np.bincount(labels, minlength=K).astype(np.float64)
@@ -194,39 +230,66 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
     means = np.bincount(labels, centred, K) / counts
     resid = centred - means[labels]
     W = float(resid @ resid)
-    pred = (1 - 1 / counts[labels]) * ((grads ** 2) @ (sigma ** 2))        # (N,)
-    pred = np.maximum(pred, FLOOR_REL * T / N)
+    if noise_var is None:
+        noise_var, median = (grads ** 2) @ (sigma ** 2), CHI2_1_MEDIAN
+    else:
+        median = _f_median(NOISE_DRAWS - 1)
+    pred = np.maximum((1 - 1 / counts[labels]) * noise_var, FLOOR_REL * T / N)   # (N,)
+    ratio = _noise_ratio(W, resid, pred, median)
+    return Evidence("calibrated", min(1.0, _f_test(T, W, K, N) * n_tests), ratio, factor,
+                    n_tests, W / T if T > 0 else math.nan)
+
+
+@lru_cache(maxsize=8)
+def _f_median(dof: int) -> float:
+    """Median of the F(1, dof) distribution: the pointwise ratio of a true invariant when
+    its noise variance is estimated from ``dof + 1`` draws."""
+    from scipy.stats import f as f_dist
+
+    return float(f_dist.median(1, dof))
+
+
+def _noise_ratio(W: float, resid: np.ndarray, pred: np.ndarray, median: float) -> float:
+    """The larger of ``W / sum(pred)`` and the median of ``resid² / pred`` over ``median``
+    (the pointwise ratio's median for a true invariant): robust to a few points of huge
+    predicted noise, which would excuse systematic drift everywhere else."""
     floor = float(pred.sum())
     ratio = W / floor if floor > 0 else (0.0 if W == 0 else math.inf)
-    # robust to a few points of huge gradient (a formula singular on the data predicts
-    # huge noise there, which would excuse systematic drift everywhere else): the median
-    # of the pointwise ratio, scaled by the median of chi-square(1)
     with np.errstate(all="ignore"):
-        pointwise = float(np.median(resid ** 2 / pred)) / CHI2_1_MEDIAN if floor > 0 else ratio
-    ratio = max(ratio, pointwise) if math.isfinite(pointwise) else ratio
+        pointwise = float(np.median(resid ** 2 / pred)) / median if floor > 0 else ratio
+    return max(ratio, pointwise) if math.isfinite(pointwise) else ratio
+
+
+def _f_test(T: float, W: float, K: int, N: int) -> float:
+    """p-value of the one-way analysis of variance of K groups, N points."""
+    from scipy.stats import f as f_dist
+
     if T <= 0:
-        p = 1.0
-    elif W <= 0:
-        p = 0.0
-    else:
-        F = ((T - W) / (K - 1)) / (W / (N - K))
-        p = float(f_dist.sf(F, K - 1, N - K))
-    return Evidence("calibrated", min(1.0, p * n_tests), ratio, factor, n_tests)
+        return 1.0
+    if W <= 0:
+        return 0.0
+    F = ((T - W) / (K - 1)) / (W / (N - K))
+    return float(f_dist.sf(F, K - 1, N - K))
 
 
 def passes(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig()) -> bool:
-    """True when ``ev`` (calibrated) passes: p-value ≤ alpha and noise ratio ≤ the limit."""
-    return bool(ev.p_value <= config.alpha and ev.noise_ratio <= config.max_noise_ratio)
+    """True when ``ev`` (calibrated) passes: p-value ≤ alpha, noise ratio ≤ the limit and R
+    (where known) at most ``max_r``, as for the candidates the test looks at."""
+    return bool(ev.p_value <= config.alpha and ev.noise_ratio <= config.max_noise_ratio
+                and not ev.r_true > config.max_r)
 
 
 def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
                  n_tests: int) -> Evidence:
-    """:func:`evidence` of a :class:`~dslsearch.law.Law` on the points ``x (N, d)``."""
+    """:func:`evidence` of a :class:`~dslsearch.law.Law` on the points ``x (N, d)``, its
+    noise propagated by Monte Carlo (:func:`noise_variance`)."""
     with np.errstate(all="ignore"):
         factor = float(np.float64(law.R_random) / np.float64(law.R_true))
     with np.errstate(all="ignore"):
         values = np.asarray(law(x), np.float64)
-    return evidence(values, gradients(law, x), labels, sigma, n_tests, factor)
+    grads = gradients(law, x)
+    return evidence(values, grads, labels, sigma, n_tests, factor,
+                    noise_variance(law, x, sigma, grads=grads))
 
 
 #: largest total degree of the polynomial in better laws that :func:`drop_explained` fits

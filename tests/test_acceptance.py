@@ -3,6 +3,7 @@ variable's std, and the negative-control systems."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -11,11 +12,11 @@ import pytest
 
 import hamiltonian_data
 from dslsearch.acceptance import (AcceptanceConfig, Evidence, evidence, gradients,
-                                  law_evidence, noise_floor, passes)
+                                  law_evidence, noise_floor, noise_variance, passes)
 from dslsearch.fitting import FitConfig
 from dslsearch.fitting.plan import segments
 from dslsearch.law import Law
-from dslsearch.uncertainty import constant_intervals
+from dslsearch.uncertainty import constant_intervals, interval, jackknife_interval
 from hamiltonian_data import CONTROLS, SYSTEMS, load
 from hamiltonian_data.units import parse_unit
 
@@ -105,10 +106,39 @@ def test_a_decaying_energy_fails(noise):
 
 @pytest.mark.parametrize("noise,c", [(0.0, 0.0251), (0.1, 0.0219)])
 def test_a_formula_singular_on_the_data_fails(noise, c):
-    # cos(c/(p q)) is ~1 except near p q = 0, where its gradient (and so its predicted
-    # noise) explodes: the pointwise median of the noise ratio is not fooled
+    # cos(c/(p q)) is ~1 except near p q = 0, where its gradient (and so its linearly
+    # predicted noise) explodes: the pointwise median of the noise ratio is not fooled
     ev = _evidence("spring", "cos(c0/(p*q))", noise, params=[c])
-    assert not passes(ev) and ev.noise_ratio > 100
+    assert not passes(ev) and ev.noise_ratio > 10
+
+
+def test_noise_variance_by_monte_carlo():
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0.5, 2.0, (400, 2))
+    sigma = np.array([0.1, 0.05])
+    # linear formula: the linear propagation, up to the draws' sampling error
+    lin = noise_variance(lambda z: 3 * z[:, 0] - 2 * z[:, 1], x, sigma)
+    assert abs(lin.mean() / (9 * 0.01 + 4 * 0.0025) - 1) < 0.05
+    # steep at the noise scale: bounded by the formula's range, not by its gradient
+    steep = noise_variance(lambda z: np.cos(z[:, 1] / z[:, 0] ** 4), x, sigma)
+    grads = gradients(lambda z: np.cos(z[:, 1] / z[:, 0] ** 4), x)
+    assert np.all(steep <= 2.0)
+    assert ((grads ** 2) @ sigma ** 2).sum() > 10 * steep.sum()
+
+
+def test_a_sum_steep_at_the_noise_scale_fails():
+    # a five-term sum fitted to the Van der Pol oscillator at noise 0.1: cos(y/x⁴) is steep
+    # near x = 0, where the linear propagation predicts noise that excuses its drift
+    # (linear noise ratio 1.08); the Monte Carlo noise does not (2.6)
+    text = "c0*sin(sin(cos(x - y))) + cos(x) + cos(y) - c1*cos(c2*x + y) - c3*cos(y/x**4)"
+    ev = _evidence("van-der-pol", text, 0.1, params=[1.149, 0.403, 2.0, 0.308])
+    assert not passes(ev) and ev.noise_ratio > 2 and ev.r_true > 0.5
+
+
+def test_a_law_above_max_r_fails():
+    ev = Evidence("calibrated", 1e-30, 1.0, math.nan, 100, r_true=0.8)
+    assert not passes(ev) and passes(dataclasses.replace(ev, r_true=0.2))
+    assert passes(dataclasses.replace(ev, r_true=math.nan))      # unknown: not checked
 
 
 def test_values_unrelated_to_the_trajectories_fail_the_f_test():
@@ -153,6 +183,30 @@ def test_pendulum_constant_interval_contains_3(seed):
     assert low <= 3.0 <= high and low <= params[0] <= high
     assert high - low < 0.2                                       # and informative
     assert abs(params[0] - 3) < 0.05
+
+
+def test_interval_methods_from_bootstrap_draws():
+    draws = np.random.default_rng(0).normal(2.0, 0.1, (400, 1))
+    params = np.array([2.0])
+    (t_low, t_high), = interval(params, draws, 5, method="t")
+    (b_low, b_high), = interval(params, draws, 5, method="basic")
+    (p_low, p_high), = interval(params, draws, 5, method="percentile")
+    # basic and percentile: about ±1.96 s; t with 4 degrees of freedom, inflated: wider
+    assert abs((b_high - b_low) / 2 / 0.196 - 1) < 0.15
+    assert abs((p_high - p_low) - (b_high - b_low)) < 1e-9
+    half = 2.776 * 0.1 * math.sqrt(5 / 4)
+    assert abs((t_high - t_low) / 2 / half - 1) < 0.1
+    with pytest.raises(ValueError, match="method"):
+        interval(params, draws, 5, method="bca")
+
+
+def test_jackknife_interval_of_a_mean():
+    # the jackknife's standard error of a mean is the usual s / sqrt(K)
+    values = np.random.default_rng(1).normal(0.0, 1.0, 30)
+    loo = np.array([[np.delete(values, k).mean()] for k in range(30)])
+    (low, high), = jackknife_interval(np.array([values.mean()]), loo)
+    se = values.std(ddof=1) / math.sqrt(30)
+    assert abs((high - low) / 2 / (2.045 * se) - 1) < 1e-3
 
 
 def test_law_json_keeps_constants_and_evidence():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dslsearch.acceptance import Evidence, evidence, gradients, passes
+from dslsearch.acceptance import Evidence, law_evidence, passes
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.merge import merge_groups
@@ -54,14 +54,11 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
     n_tests = max(int(ok.sum()), 1)
     with np.errstate(all="ignore"):
         look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_r))[0]
-        ratio = fits.R_random / fits.R_true
     look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
     out = []
     for i in look:
         law = _member(table, fits, int(i), None)
-        with np.errstate(all="ignore"):
-            values = np.asarray(law(x), np.float64)
-        ev = evidence(values, gradients(law, x), labels, sigma, n_tests, float(ratio[i]))
+        ev = law_evidence(law, x, labels, sigma, n_tests)
         if passes(ev, acc):
             out.append(law.with_evidence(ev))
     return out
