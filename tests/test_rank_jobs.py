@@ -5,7 +5,7 @@ import hamiltonian_data
 import pytest
 from noether_search.baseline import BaselineConfig
 from noether_search.stages import RankConfig, rank
-from noether_search.stages.rank import seed_jobs
+from noether_search.stages.rank import _check_config, seed_jobs
 from noether_search.store import ResultsStore
 
 CFG = RankConfig(depth=5, top=1, epochs=2, outer_lrs=(1e-3,), select="rollout", seeds=2)
@@ -71,4 +71,4 @@ def test_jobs_default_and_bad_values():
     assert RankConfig(jobs=3).key("f", "b") == RankConfig().key("f", "b")
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="jobs"):
-            rank(hamiltonian_data.load(system="spring"), RankConfig(jobs=bad))
+            _check_config(RankConfig(jobs=bad))  # what rank() calls first

@@ -80,6 +80,8 @@ class RankConfig:
     val_fraction: float = VAL_FRACTION  # training trajectories (or blocks) held out, drawn
     #                           with the seed, to choose epochs, rates and the law (0: choose
     #                           on the training data); see stages/validation.py
+    scheme: str = "central"   # finite-difference scheme of the conservation loss: "central"
+    #                           or the paper's explicit Euler step "forward" (docs/TAILORING.md)
     jobs: int | None = None   # worker processes running the seeds (stages 2-6), each with one
     #                           torch thread; None: min(seeds, CPUs); 1: in this process.
     #                           The numbers do not depend on it (see _run_seeds)
@@ -91,6 +93,8 @@ class RankConfig:
         cfg["ops"] = op_set(self.ops)
         del cfg["seeds"]  # a run is one seed's; repeating seeds adds runs
         del cfg["jobs"]   # where a seed runs does not change it
+        if cfg["scheme"] == "central":  # the key runs had before the scheme was a setting
+            del cfg["scheme"]
         if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
             del cfg["ops"]
         if cfg["search"] == "exhaustive":  # the key runs had before the sum search existed
@@ -106,7 +110,8 @@ class RankConfig:
         """The meta-tailoring settings these imply (a fixed inner rate tries no others)."""
         extra = () if self.inner_lr is not None else ROLLOUT_RATES
         return MetaConfig(epochs=self.epochs, outer_lrs=tuple(self.outer_lrs), seed=self.seed,
-                          select=self.select, extra_rates=extra, horizon=self.horizon)
+                          select=self.select, extra_rates=extra, horizon=self.horizon,
+                          scheme=self.scheme)
 
     def fit_config(self, **overrides):
         """The fit stage's settings: this config's factor and seed (plus ``overrides``)."""
@@ -306,6 +311,9 @@ def _check_config(config: RankConfig) -> None:
     """Raise ValueError naming a bad setting of ``config``."""
     if config.select not in ("loss", "rollout"):
         raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
+    if config.scheme not in ("central", "forward"):
+        raise ValueError(f"scheme must be 'central' or 'forward' (the paper's Euler step), got "
+                         f"{config.scheme!r}")
     if not (isinstance(config.seeds, int) and config.seeds >= 1):
         raise ValueError(f"seeds must be an integer >= 1, got {config.seeds!r}")
     j = config.jobs
@@ -449,7 +457,8 @@ def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
     split = split_train(dataset, config.val_fraction, config.seed, config.horizon)
     with clock("screen"):
         report("screen", 0, max(len(fit.laws), 1))
-        screened = screen_laws(base.model, fit.laws, split.fit, store, f"{run_key}/screen")
+        screened = screen_laws(base.model, fit.laws, split.fit, store, f"{run_key}/screen",
+                               scheme=config.scheme)
         report("screen", len(fit.laws), max(len(fit.laws), 1))
     with clock("meta_tailor"):
         top, oracle = _meta_tailor(base.model, screened, split, config, store, run_key, report,
@@ -528,7 +537,8 @@ def _meta_tailor(model, screened, split: Split, config: RankConfig, store, run_k
     dataset = split.fit
     top = _top(screened, config.top, near_misses)
     law = oracle_law(dataset)
-    oracle_screen = None if law is None else screen_laws(model, [law], dataset)[0]
+    oracle_screen = (None if law is None
+                     else screen_laws(model, [law], dataset, scheme=config.scheme)[0])
 
     def first_rate(s: ScreenedLaw) -> float:
         return s.inner_lr if config.inner_lr is None else float(config.inner_lr)
