@@ -61,7 +61,7 @@ def _fmt(value, spec: str = ".4g") -> str:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes running the seeds (baseline to evaluation), each with "
                    "one torch thread (default: min(SEEDS, cores); 1: in this process). The "
-                   "numbers do not depend on it.")
+                   "numbers are those of --jobs 1 with one torch thread (OMP_NUM_THREADS=1).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
 @click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",

@@ -84,7 +84,8 @@ class RankConfig:
     #                           or the paper's explicit Euler step "forward" (docs/TAILORING.md)
     jobs: int | None = None   # worker processes running the seeds (stages 2-6), each with one
     #                           torch thread; None: min(seeds, CPUs); 1: in this process.
-    #                           The numbers do not depend on it (see _run_seeds)
+    #                           The numbers are those of jobs=1 with one torch thread
+    #                           (see _run_seeds)
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
         from dslsearch.ops import PAPER_OPS, op_set
