@@ -30,7 +30,9 @@ law fit use all training trajectories; the test set is only used by stage 6.
 
 With ``seeds`` > 1, stages 2-6 are repeated for seeds ``seed`` … ``seed + seeds − 1`` (each
 seed its own run key; the fit is deterministic and done once), and the summary adds the mean
-and standard deviation of every RMSE over the seeds.
+and standard deviation of every RMSE over the seeds. The seeds run in ``jobs`` worker
+processes (default min(seeds, CPUs)), each with one torch thread, with the numbers of a
+sequential run with one torch thread (:func:`_run_seeds`).
 """
 
 from __future__ import annotations
