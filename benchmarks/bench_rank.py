@@ -3,6 +3,7 @@ test RMSE of every model (mean ± standard deviation over the seeds).
 
     python benchmarks/bench_rank.py [--systems pendulum spring real-pendulum] [--seeds 5]
                                     [--workers 2] [--store DIR] [--val-fraction 0.2]
+                                    [--jobs N]
 
 With ``--store DIR`` each system's stages are kept in ``DIR/{system}`` (a rerun or a run with
 more seeds reuses them; the times are then those of what was left to compute).
@@ -20,7 +21,7 @@ MODELS = ("baseline", "control", "noether", "oracle")
 
 
 def run(name: str, seeds: int, workers: int | None, root: str | None,
-        val_fraction: float = 0.2) -> tuple[dict, float]:
+        val_fraction: float = 0.2, jobs: int | None = None) -> tuple[dict, float]:
     """``rank``'s summary for one system (default settings) and its wall time."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
@@ -31,7 +32,7 @@ def run(name: str, seeds: int, workers: int | None, root: str | None,
         t0 = time.perf_counter()
         dataset = hamiltonian_data.load(system=name)
         store = ResultsStore.open(f"{root or tmp}/{name}")
-        s = rank(dataset, RankConfig(seeds=seeds, val_fraction=val_fraction), store,
+        s = rank(dataset, RankConfig(seeds=seeds, val_fraction=val_fraction, jobs=jobs), store,
                  fit_config=FitConfig(workers=workers)).to_json()
         return s, time.perf_counter() - t0
 
@@ -41,6 +42,24 @@ def _cell(s: dict, model: str) -> str:
     if mean is None:
         return "–"
     return f"{mean:.4f} ± {std:.4f}" if std is not None else f"{mean:.4f}"
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process, its finished children and its live
+    workers (the seeds' and the fit's joblib workers stay alive between calls)."""
+    import resource
+
+    import psutil
+
+    total = sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+                for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    for child in psutil.Process().children(recursive=True):
+        try:
+            t = child.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:  # gone meanwhile
+            pass
+    return total
 
 
 def _load() -> str:
@@ -62,15 +81,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--store", default=None)
     parser.add_argument("--val-fraction", type=float, default=0.2)
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes for the seeds (default: min(seeds, cores))")
     args = parser.parse_args()
 
     print(f"`python benchmarks/{' '.join(sys.argv)}`".replace("benchmarks/benchmarks/",
                                                                 "benchmarks/"))
     rows = []
     for name in args.systems:
-        before = _load()
-        s, total = run(name, args.seeds, args.workers, args.store, args.val_fraction)
-        rows.append((name, s, total, f"{before}, after {_load()}"))
+        before, cpu = _load(), _cpu()
+        s, total = run(name, args.seeds, args.workers, args.store, args.val_fraction,
+                       args.jobs)
+        rows.append((name, s, total, f"{before}, after {_load()}; CPU {_cpu() - cpu:.0f} s"))
         print(f"{name}: {total:.0f} s ({rows[-1][3]})", flush=True)
     print(f"\nTest rollout RMSE, mean ± sample std over {args.seeds} seed(s); N<MLP, N<ctrl: "
           "seeds on which the Noether model's RMSE is below the vanilla MLP's, the control's\n")

@@ -88,6 +88,27 @@ def rk4(vector_field: VectorField, x0: torch.Tensor, steps: torch.Tensor,
     return torch.stack(out, dim=1)                             # (B, H+1, d)
 
 
+#: system.truth results kept per process: (system, x0, t) -> (B, T, d) states, a few entries
+_TRUTH: dict = {}
+
+
+def _truth(system, x0: np.ndarray, t: np.ndarray) -> np.ndarray | None:
+    """``system.truth(x0, t)``, integrated once per process for the same system, initial
+    states (B, d) and times (T,): the ideal systems integrate it (seconds), and every model
+    of every seed is compared with the same truth. Returns a copy (or None)."""
+    key = (system, x0.shape, x0.tobytes(), t.tobytes())
+    try:
+        hash(key)
+    except TypeError:  # a system with unhashable fields: not kept
+        return system.truth(x0, t)
+    if key not in _TRUTH:
+        if len(_TRUTH) >= 8:
+            _TRUTH.pop(next(iter(_TRUTH)))
+        _TRUTH[key] = system.truth(x0, t)
+    true = _TRUTH[key]
+    return None if true is None else true.copy()
+
+
 def rollout(vector_field: VectorField, dataset: Dataset, horizon: int | None = None,
             dtype: torch.dtype = torch.float32) -> RolloutResult:
     """Integrate ``vector_field`` from every test trajectory's first state, compare with truth.
@@ -115,7 +136,7 @@ def rollout(vector_field: VectorField, dataset: Dataset, horizon: int | None = N
         t = dataset.test[0].t[:H + 1] - dataset.test[0].t[0]
     else:
         t = np.arange(H + 1) * (dataset.test[0].t[1] - dataset.test[0].t[0])
-        true = None if dataset.system is None else dataset.system.truth(x0, t)
+        true = None if dataset.system is None else _truth(dataset.system, x0, t)
         if true is None:
             raise ValueError(f"horizon {H} is longer than the shortest test trajectory of "
                              f"{dataset.name!r} ({shortest} steps); choose horizon <= {shortest}")

@@ -58,6 +58,10 @@ def _fmt(value, spec: str = ".4g") -> str:
               help="Repeat baseline training, meta-tailoring and the control for seeds "
                    "SEED … SEED+SEEDS−1 and report the mean ± standard deviation of each "
                    "RMSE (the fit is done once).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes running the seeds (baseline to evaluation), each with "
+                   "one torch thread (default: min(SEEDS, cores); 1: in this process). The "
+                   "numbers are those of --jobs 1 with one torch thread (OMP_NUM_THREADS=1).")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Parallel workers for fitting (default: all cores).")
 @click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",
@@ -78,7 +82,8 @@ def _fmt(value, spec: str = ".4g") -> str:
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
             top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
-            select: str, val_fraction: float, seeds: int, workers: int | None, backend: str,
+            select: str, val_fraction: float, seeds: int, jobs: int | None,
+            workers: int | None, backend: str,
             scheduler: str | None, memory: int, ops: tuple[str, ...] | None, search: str,
             out: Path | None, as_json: bool) -> None:
     """Find conserved quantities and rank them by meta-tailoring the vanilla MLP.
@@ -108,7 +113,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
                         factor=factor, inner_lr=inner_lr, select=select, ops=ops,
-                        search=search, seeds=seeds, val_fraction=val_fraction)
+                        search=search, seeds=seeds, val_fraction=val_fraction,
+                        jobs=jobs)
     fit_config = config.fit_config(**({} if workers is None else {"workers": workers}),
                                    backend=backend, scheduler=scheduler, memory_mb=memory)
     with progress_bar() as progress:

@@ -34,6 +34,8 @@ class MetaConfig:
     extra_rates: tuple[float, ...] = ROLLOUT_RATES  # inner rates tried besides the first
     #                           (select="rollout" only)
     horizon: int | None = None  # rollout steps of the training rollouts (None: dataset's)
+    scheme: str = "central"   # finite-difference scheme of the conservation loss ("forward":
+    #                           the paper's Euler step, docs/TAILORING.md)
 
     def rates(self, first: float) -> list[float]:
         """The inner rates tried for a law whose screened (or fixed) rate is ``first``."""
@@ -63,6 +65,7 @@ class TailoredLaw:
     train_rollout_rmse: float
     runs: tuple[tuple[float, float, float], ...]
     val_rollout_rmse: float = math.nan
+    scheme: str = "central"
 
     @property
     def meta_val_loss(self) -> float:
@@ -80,10 +83,10 @@ class TailoredLaw:
 
     def field(self, model, dataset):
         """The meta-tailored model as a tailored vector field (B, d) -> (B, d)."""
-        return tailored_field(model, self.run, self.law.torch_fn(), dataset)
+        return tailored_field(model, self.run, self.law.torch_fn(), dataset, self.scheme)
 
 
-def tailored_field(model, run: MetaRun, g, dataset):
+def tailored_field(model, run: MetaRun, g, dataset, scheme: str = "central"):
     """``run``'s weights loaded into a copy of ``model``, tailoring with ``g`` per query."""
     import copy
 
@@ -92,7 +95,8 @@ def tailored_field(model, run: MetaRun, g, dataset):
     tuned = copy.deepcopy(model)
     tuned.load_state_dict(run.model_state)
     tuned.eval()
-    return TailoredField(tuned, g, float(dataset.dt), run.inner_lr, run.g_scale)
+    return TailoredField(tuned, g, float(dataset.dt), run.inner_lr, run.g_scale,
+                         scheme=scheme)
 
 
 def meta_tailor_laws(model, laws: Sequence, inner_lrs: Sequence[float], dataset,
@@ -138,15 +142,18 @@ def meta_tailor_laws(model, laws: Sequence, inner_lrs: Sequence[float], dataset,
                 if config.select == "rollout" else math.nan)
         done.setdefault(i, []).append((run, rmse))
     report("meta-tailor", len(jobs), len(jobs))
-    return [_kept(laws[i], done[i], val is not None) for i in range(len(laws))]
+    return [_kept(laws[i], done[i], val is not None, config.scheme)
+            for i in range(len(laws))]
 
 
-def _kept(law, runs: list[tuple[MetaRun, float]], on_val: bool) -> TailoredLaw:
+def _kept(law, runs: list[tuple[MetaRun, float]], on_val: bool,
+          scheme: str = "central") -> TailoredLaw:
     """The law's only run, or the run with the best selection rollout."""
     run, rmse = runs[0] if len(runs) == 1 else min(runs, key=lambda r: _finite(r[1]))
     return TailoredLaw(law=law, run=run, train_rollout_rmse=math.nan if on_val else rmse,
                        val_rollout_rmse=rmse if on_val else math.nan,
-                       runs=tuple((r.inner_lr, r.final_train_loss, e) for r, e in runs))
+                       runs=tuple((r.inner_lr, r.final_train_loss, e) for r, e in runs),
+                       scheme=scheme)
 
 
 def _finite(value: float) -> float:
@@ -168,7 +175,8 @@ def _meta_run(model, g, pairs, dataset, inner_lr: float, config: MetaConfig, sto
         return cached
     x, dxdt = pairs
     runs = [meta_tailor(model, g, x, dxdt, float(dataset.dt), inner_lr, epochs=config.epochs,
-                        lr=lr, seed=config.seed, val=vpairs) for lr in config.outer_lrs]
+                        lr=lr, seed=config.seed, val=vpairs, scheme=config.scheme)
+            for lr in config.outer_lrs]
 
     def score(q) -> float:
         return q.final_train_loss if vpairs is None else _finite(q.final_val_loss)
@@ -198,7 +206,8 @@ def _train_rollout(model, run: MetaRun, g, dataset, config: MetaConfig, store,
     cached = store.load_cached(rkey, RANK_TRAIN_ROLLOUT) if store is not None else None
     if cached is not None:
         return cached
-    value = train_rollout_rmse(tailored_field(model, run, g, dataset), dataset, config.horizon)
+    value = train_rollout_rmse(tailored_field(model, run, g, dataset, config.scheme), dataset,
+                               config.horizon)
     if store is not None:
         store.save(rkey, RANK_TRAIN_ROLLOUT, value)
     return value

@@ -30,7 +30,9 @@ law fit use all training trajectories; the test set is only used by stage 6.
 
 With ``seeds`` > 1, stages 2-6 are repeated for seeds ``seed`` … ``seed + seeds − 1`` (each
 seed its own run key; the fit is deterministic and done once), and the summary adds the mean
-and standard deviation of every RMSE over the seeds.
+and standard deviation of every RMSE over the seeds. The seeds run in ``jobs`` worker
+processes (default min(seeds, CPUs)), each with one torch thread, with the numbers of a
+sequential run with one torch thread (:func:`_run_seeds`).
 """
 
 from __future__ import annotations
@@ -80,6 +82,12 @@ class RankConfig:
     val_fraction: float = VAL_FRACTION  # training trajectories (or blocks) held out, drawn
     #                           with the seed, to choose epochs, rates and the law (0: choose
     #                           on the training data); see stages/validation.py
+    scheme: str = "central"   # finite-difference scheme of the conservation loss: "central"
+    #                           or the paper's explicit Euler step "forward" (docs/TAILORING.md)
+    jobs: int | None = None   # worker processes running the seeds (stages 2-6), each with one
+    #                           torch thread; None: min(seeds, CPUs); 1: in this process.
+    #                           The numbers are those of jobs=1 with one torch thread
+    #                           (see _run_seeds)
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
         from dslsearch.ops import PAPER_OPS, op_set
@@ -87,6 +95,9 @@ class RankConfig:
         cfg = asdict(self)
         cfg["ops"] = op_set(self.ops)
         del cfg["seeds"]  # a run is one seed's; repeating seeds adds runs
+        del cfg["jobs"]   # where a seed runs does not change it
+        if cfg["scheme"] == "central":  # the key runs had before the scheme was a setting
+            del cfg["scheme"]
         if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
             del cfg["ops"]
         if cfg["search"] == "exhaustive":  # the key runs had before the sum search existed
@@ -102,7 +113,8 @@ class RankConfig:
         """The meta-tailoring settings these imply (a fixed inner rate tries no others)."""
         extra = () if self.inner_lr is not None else ROLLOUT_RATES
         return MetaConfig(epochs=self.epochs, outer_lrs=tuple(self.outer_lrs), seed=self.seed,
-                          select=self.select, extra_rates=extra, horizon=self.horizon)
+                          select=self.select, extra_rates=extra, horizon=self.horizon,
+                          scheme=self.scheme)
 
     def fit_config(self, **overrides):
         """The fit stage's settings: this config's factor and seed (plus ``overrides``)."""
@@ -268,7 +280,7 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
         :class:`RankResult`; ``to_json()`` is the summary.
 
     Raises:
-        ValueError: bad settings (``select``, ``seeds``, ``val_fraction``), or a store
+        ValueError: bad settings (``select``, ``seeds``, ``val_fraction``, ``jobs``), or a store
             holding another run's artifacts.
     """
     import torch
@@ -285,13 +297,10 @@ def rank(dataset, config: RankConfig = RankConfig(), store=None,
                        progress=lambda done, total: report("fit", done, total),
                        ops=config.ops, search=config.search)
     base_config = baseline_config or config.baseline_config(dataset)
-    runs = [_rank_seed(dataset, config, fit, base_config, store, report, clock)]
-    for k in range(1, config.seeds):
-        seed = config.seed + k
-        torch.manual_seed(seed)
-        runs.append(_rank_seed(dataset, replace(config, seed=seed), fit,
-                               replace(base_config, seed=seed), store,
-                               _tagged(report, seed), clock))
+    tasks = [(config, base_config)] + [
+        (replace(config, seed=config.seed + k), replace(base_config, seed=config.seed + k))
+        for k in range(1, config.seeds)]
+    runs = _run_seeds(dataset, tasks, fit, store, report, seconds, seed_jobs(config))
     first = runs[0]
     result = RankResult(system=dataset.name, source=dataset.source, config=config, fit=fit,
                         seconds=seconds, seed_runs=tuple(r.seed_run() for r in runs),
@@ -305,8 +314,14 @@ def _check_config(config: RankConfig) -> None:
     """Raise ValueError naming a bad setting of ``config``."""
     if config.select not in ("loss", "rollout"):
         raise ValueError(f"select must be 'loss' or 'rollout', got {config.select!r}")
+    if config.scheme not in ("central", "forward"):
+        raise ValueError(f"scheme must be 'central' or 'forward' (the paper's Euler step), got "
+                         f"{config.scheme!r}")
     if not (isinstance(config.seeds, int) and config.seeds >= 1):
         raise ValueError(f"seeds must be an integer >= 1, got {config.seeds!r}")
+    j = config.jobs
+    if j is not None and not (isinstance(j, int) and not isinstance(j, bool) and j >= 1):
+        raise ValueError(f"jobs must be None (min(seeds, CPUs)) or an integer >= 1, got {j!r}")
     v = config.val_fraction
     if isinstance(v, bool) or not (isinstance(v, (int, float)) and 0 <= v < 1):
         raise ValueError(f"val_fraction must be a number in [0, 1), got {v!r}; use 0 to "
@@ -316,6 +331,94 @@ def _check_config(config: RankConfig) -> None:
 def _tagged(report, seed: int):
     """``report`` with the seed in each stage's name."""
     return lambda stage, done, total: report(f"{stage} (seed {seed})", done, total)
+
+
+def seed_jobs(config: RankConfig) -> int:
+    """Worker processes for the seeds: ``config.jobs``, by default min(seeds, CPUs); never
+    more than the seeds."""
+    if config.jobs is not None:
+        return max(1, min(int(config.jobs), config.seeds))
+    from joblib import cpu_count
+
+    return max(1, min(config.seeds, cpu_count()))
+
+
+def _run_seeds(dataset, tasks, fit, store, report, seconds: dict[str, float],
+               jobs: int) -> list[_SeedOutcome]:
+    """Stages 2-6 for each ``(config, baseline_config)`` of ``tasks``, in order.
+
+    With ``jobs`` > 1 the seeds run in that many joblib (loky) worker processes, each
+    seeding torch with its seed and using one torch thread, so a seed's numbers do not
+    depend on which worker runs it or when: they are those of ``jobs=1`` with one torch
+    thread. Each seed stores its artifacts under its own run key as it goes (a rerun
+    reuses finished seeds and runs); progress is forwarded from the workers; the stage
+    times (``seconds``) are summed over the seeds.
+    """
+    if jobs == 1:
+        runs = []
+        for k, (cfg, base_cfg) in enumerate(tasks):
+            runs.append(_seed_in_process(dataset, cfg, fit, base_cfg, store,
+                                         report if k == 0 else _tagged(report, cfg.seed),
+                                         _Clock(seconds)))
+        return runs
+    import multiprocessing
+    import threading
+
+    from joblib import Parallel, delayed
+
+    with multiprocessing.Manager() as manager:
+        queue = manager.Queue()
+        drain = threading.Thread(target=_forward, args=(queue, report), daemon=True)
+        drain.start()
+        try:
+            done = Parallel(n_jobs=jobs, backend="loky")(
+                delayed(_seed_worker)(dataset, cfg, fit, base_cfg, store, queue, k > 0)
+                for k, (cfg, base_cfg) in enumerate(tasks))
+        finally:
+            queue.put(None)
+            drain.join()
+    runs = []
+    for outcome, secs, damaged in done:
+        for stage, t in secs.items():
+            seconds[stage] = seconds.get(stage, 0.0) + t
+        if store is not None:
+            store.damaged.extend(damaged)
+        runs.append(outcome)
+    return runs
+
+
+def _seed_in_process(dataset, config, fit, base_config, store, report, clock) -> _SeedOutcome:
+    import torch
+
+    torch.manual_seed(config.seed)
+    return _rank_seed(dataset, config, fit, base_config, store, report, clock)
+
+
+def _seed_worker(dataset, config, fit, base_config, store, queue, tag: bool):
+    """One seed in a worker process with one torch thread: its outcome, stage times and the
+    damaged artifacts its store met."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seconds: dict[str, float] = {}
+    known = 0 if store is None else len(store.damaged)  # the parent's, pickled with it
+
+    def report(stage: str, done: int, total: int) -> None:
+        queue.put((f"{stage} (seed {config.seed})" if tag else stage, done, total))
+
+    try:
+        out = _seed_in_process(dataset, config, fit, base_config, store, report,
+                               _Clock(seconds))
+    finally:
+        torch.set_num_threads(threads)
+    return out, seconds, [] if store is None else list(store.damaged[known:])
+
+
+def _forward(queue, report) -> None:
+    """Call ``report`` with every progress message of the workers until None arrives."""
+    while (msg := queue.get()) is not None:
+        report(*msg)
 
 
 @dataclass(frozen=True, eq=False)
@@ -357,7 +460,8 @@ def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
     split = split_train(dataset, config.val_fraction, config.seed, config.horizon)
     with clock("screen"):
         report("screen", 0, max(len(fit.laws), 1))
-        screened = screen_laws(base.model, fit.laws, split.fit, store, f"{run_key}/screen")
+        screened = screen_laws(base.model, fit.laws, split.fit, store, f"{run_key}/screen",
+                               scheme=config.scheme)
         report("screen", len(fit.laws), max(len(fit.laws), 1))
     with clock("meta_tailor"):
         top, oracle = _meta_tailor(base.model, screened, split, config, store, run_key, report,
@@ -436,7 +540,8 @@ def _meta_tailor(model, screened, split: Split, config: RankConfig, store, run_k
     dataset = split.fit
     top = _top(screened, config.top, near_misses)
     law = oracle_law(dataset)
-    oracle_screen = None if law is None else screen_laws(model, [law], dataset)[0]
+    oracle_screen = (None if law is None
+                     else screen_laws(model, [law], dataset, scheme=config.scheme)[0])
 
     def first_rate(s: ScreenedLaw) -> float:
         return s.inner_lr if config.inner_lr is None else float(config.inner_lr)

@@ -42,8 +42,8 @@ class ScreenedLaw:
         return math.isfinite(self.loss)
 
 
-def screen_laws(model, laws: Sequence, dataset, store=None, key: str | None = None
-                ) -> list[ScreenedLaw]:
+def screen_laws(model, laws: Sequence, dataset, store=None, key: str | None = None,
+                *, scheme: str = "central") -> list[ScreenedLaw]:
     """Screen ``laws`` with one tailoring step of ``model`` on ``dataset``'s training pairs.
 
     Args:
@@ -53,6 +53,8 @@ def screen_laws(model, laws: Sequence, dataset, store=None, key: str | None = No
         store: optional results store: the artifact ``key`` is reused when present and
             written otherwise. Without a store nothing touches the disk.
         key: the artifact's key (with ``store``), e.g. ``"rank/<run>/screen"``.
+        scheme: finite-difference scheme of the conservation loss (``"central"`` or the
+            paper's ``"forward"``, docs/TAILORING.md).
 
     Returns:
         One :class:`ScreenedLaw` per law, in the order of ``laws``. A law that fails (raises,
@@ -68,7 +70,7 @@ def screen_laws(model, laws: Sequence, dataset, store=None, key: str | None = No
                              f"laws, got {len(laws)}; pass the laws it was made from or "
                              "another key")
     else:
-        table = _screen_table(model, laws, dataset)
+        table = _screen_table(model, laws, dataset, scheme)
         if store is not None:
             store.save(key, RANK_SCREEN, table)
     return [ScreenedLaw(law=law, inner_lr=float(table.best_lr[i]),
@@ -79,12 +81,13 @@ def screen_laws(model, laws: Sequence, dataset, store=None, key: str | None = No
             for i, law in enumerate(laws)]
 
 
-def _screen_table(model, laws: Sequence, dataset):
+def _screen_table(model, laws: Sequence, dataset, scheme: str = "central"):
     from noether_search.model import screen
     from noether_search.store.codecs import ScreenTable
 
     x, dxdt = train_pairs(dataset)
-    results = screen(model, [law.torch_fn() for law in laws], x, dxdt, float(dataset.dt))
+    results = screen(model, [law.torch_fn() for law in laws], x, dxdt, float(dataset.dt),
+                     scheme=scheme)
 
     def column(name: str) -> np.ndarray:
         return np.array([getattr(r, name) for r in results], dtype=float)
