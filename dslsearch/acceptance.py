@@ -34,7 +34,7 @@ to that level pass. Every accepted law carries its :class:`Evidence`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -66,6 +66,9 @@ class Evidence:
         n_tests: candidates the p-value was corrected for.
         r_true: R = W / T of the formula on the training trajectories (calibrated test;
             NaN where unknown).
+        resolution: the formula's first-order change between consecutive samples, relative
+            to its spread over the data (:func:`resolution`; NaN where unknown); about 0
+            for a law the sampling resolves, above 1 for one it cannot.
     """
 
     test: str
@@ -74,6 +77,7 @@ class Evidence:
     factor: float = math.nan
     n_tests: int = 1
     r_true: float = math.nan
+    resolution: float = math.nan
 
     def __str__(self) -> str:
         """``p = 1e-300, noise ratio 1.08`` or ``R_random/R_true = 2.4e+18``."""
@@ -87,7 +91,8 @@ class Evidence:
 
         return {"test": self.test, "p_value": num(self.p_value),
                 "noise_ratio": num(self.noise_ratio), "factor": num(self.factor),
-                "n_tests": self.n_tests, "r_true": num(self.r_true)}
+                "n_tests": self.n_tests, "r_true": num(self.r_true),
+                "resolution": num(self.resolution)}
 
     @classmethod
     def from_json(cls, obj: dict) -> Evidence:
@@ -96,7 +101,8 @@ class Evidence:
             return math.nan if v is None else float(v)
 
         return cls(str(obj.get("test") or "factor"), num("p_value"), num("noise_ratio"),
-                   num("factor"), int(obj.get("n_tests") or 1), num("r_true"))
+                   num("factor"), int(obj.get("n_tests") or 1), num("r_true"),
+                   num("resolution"))
 
 
 @dataclass(frozen=True)
@@ -114,12 +120,17 @@ class AcceptanceConfig:
             (the p-value is corrected for all candidates fitted).
         max_r: candidates with ``R_true`` above this are not looked at, and no formula
             with R above it passes (:func:`passes`; random values give about 1).
+        max_resolution: largest :func:`resolution`: a formula whose first-order change
+            between two consecutive samples is larger than its whole spread over the data
+            is not resolved by the sampling (it can look constant on the samples by
+            aliasing, e.g. ``sin(c·phi)`` with ``c·Δphi`` a multiple of 2π per sample).
     """
 
     alpha: float = 0.01
     max_noise_ratio: float = 1.5
     max_tested: int = 2000
     max_r: float = 0.5
+    max_resolution: float = 1.0
 
 
 @lru_cache(maxsize=64)
@@ -273,10 +284,44 @@ def _f_test(T: float, W: float, K: int, N: int) -> float:
 
 
 def passes(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig()) -> bool:
-    """True when ``ev`` (calibrated) passes: p-value ≤ alpha, noise ratio ≤ the limit and R
-    (where known) at most ``max_r``, as for the candidates the test looks at."""
+    """True when ``ev`` (calibrated) passes: p-value ≤ alpha, noise ratio ≤ the limit, and R
+    and the resolution (where known) at most ``max_r`` and ``max_resolution``."""
     return bool(ev.p_value <= config.alpha and ev.noise_ratio <= config.max_noise_ratio
-                and not ev.r_true > config.max_r)
+                and not ev.r_true > config.max_r
+                and not ev.resolution > config.max_resolution)
+
+
+def resolution(values: np.ndarray, grads: np.ndarray, x: np.ndarray,
+               labels: np.ndarray) -> float:
+    """Whether the sampling resolves a formula: the median over consecutive pairs of
+    samples of one trajectory (or window) of ``|∇g(x_i)·(x_{i+1} − x_i)|``, the formula's
+    first-order change from one sample to the next, divided by the formula's standard
+    deviation over all points.
+
+    A conserved formula that varies smoothly on the scale of the sampling has a tiny
+    first-order change (``∇g`` is orthogonal to the flow), about 0; a formula that only
+    *looks* constant because it oscillates a whole number of times between samples has a
+    first-order change as large as its spread or larger (above 1). Measurement noise adds
+    about ``√2`` times the formula's own noise, small against its spread for any formula
+    that tells trajectories apart.
+
+    Args:
+        values: ``(N,)`` the formula on the points. grads: ``(N, d)`` its gradient.
+        x: ``(N, d)`` the points, each trajectory's in time order.
+        labels: ``(N,)`` trajectory (or window) of each point.
+
+    Returns:
+        The ratio (NaN when no two consecutive points share a label or the formula is
+        constant or not finite).
+    """
+    same = labels[1:] == labels[:-1]
+    spread = float(np.std(values)) if values.size else 0.0
+    if not same.any() or not np.isfinite(spread) or spread <= 0:
+        return math.nan
+    with np.errstate(all="ignore"):
+        step = np.einsum("ij,ij->i", grads[:-1][same], (x[1:] - x[:-1])[same])
+    step = np.abs(step[np.isfinite(step)])
+    return float(np.median(step)) / spread if step.size else math.nan
 
 
 def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
@@ -288,8 +333,9 @@ def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
     with np.errstate(all="ignore"):
         values = np.asarray(law(x), np.float64)
     grads = gradients(law, x)
-    return evidence(values, grads, labels, sigma, n_tests, factor,
-                    noise_variance(law, x, sigma, grads=grads))
+    ev = evidence(values, grads, labels, sigma, n_tests, factor,
+                  noise_variance(law, x, sigma, grads=grads))
+    return replace(ev, resolution=resolution(values, grads, x, np.asarray(labels)))
 
 
 #: largest total degree of the polynomial in better laws that :func:`drop_explained` fits

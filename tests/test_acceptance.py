@@ -303,3 +303,27 @@ def test_near_laws_and_functions_of_better_laws_are_dropped():
     clean = load("pendulum")
     x, _ = _points(clean)
     assert len(drop_explained([energy, near], x, noise_floor(clean.train))) == 2
+
+
+def test_resolution_separates_an_aliased_formula_from_a_resolved_law():
+    """A phase advancing by 2π/c per sample makes ``sin(c·phi)`` constant on every sample;
+    its first-order change is far larger than its spread. The pendulum's energy is tiny."""
+    from dslsearch.acceptance import AcceptanceConfig, Evidence, passes, resolution
+
+    c, dphi = 37.0, 2 * np.pi / 37.0
+    phi = np.concatenate([0.3 * k + dphi * np.arange(50) for k in range(5)])[:, None]
+    labels = np.repeat(np.arange(5), 50)
+    values = np.sin(c * phi[:, 0])
+    assert np.ptp(values[labels == 0]) < 1e-9           # constant on the samples
+    grads = (c * np.cos(c * phi[:, 0]))[:, None]
+    assert resolution(values, grads, phi, labels) > AcceptanceConfig().max_resolution
+
+    pend = hamiltonian_data.load(system="pendulum")
+    x, lab = segments(pend, FitConfig())
+    law = Law.parse("p**2 - 3*cos(q)", pend)
+    r = resolution(np.asarray(law(x), float), gradients(law, x), x, lab)
+    assert 0 <= r < 0.2
+
+    ok = Evidence("calibrated", p_value=0.0, noise_ratio=1.0, r_true=1e-3, resolution=0.5)
+    assert passes(ok) and not passes(dataclasses.replace(ok, resolution=2.8))
+    assert Evidence.from_json(ok.to_json()) == ok
