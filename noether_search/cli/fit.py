@@ -92,8 +92,8 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     """Fit every candidate's parameters so it is conserved along the training trajectories,
     keep those that pass the acceptance test (--test), and merge rewritings of one law;
     search sums of terms beside them. Each law is printed with the evidence it passed by
-    and its constants with 95 % bootstrap intervals. Finished shards are kept in the store:
-    rerunning resumes."""
+    and its constants with 95 % intervals (jackknife over trajectories). Finished shards
+    are kept in the store: rerunning resumes."""
     import dataclasses
 
     from dslsearch.fitting import FitConfig

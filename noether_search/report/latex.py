@@ -292,7 +292,7 @@ def _fit_laws_intro(data: ReportData) -> list[str]:
            f"been tailored. These are the laws the fit stage reported ({searched}), lowest "
            "conservation loss $R_\\text{true}$ on the training trajectories first"
            + ("" if outcome is None else "; constants with $\\pm$ half their 95\\,\\% "
-              "bootstrap interval") + "."]
+              "interval (jackknife over trajectories)") + "."]
     if outcome is not None and outcome.n_independent >= 0:
         n = outcome.n_independent
         out.append(f"\\par\\noindent {n} independent invariant{'' if n == 1 else 's'}: the "
