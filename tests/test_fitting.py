@@ -175,6 +175,9 @@ def assert_same(a: dict, b: dict) -> None:
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
+    # a process started in the background by a non-interactive shell inherits SIGINT
+    # ignored; Ctrl-C's handler is what this test interrupts with
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     import hamiltonian_data
     from noether_search.store import ResultsStore
