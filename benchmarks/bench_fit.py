@@ -101,6 +101,13 @@ def run_case(system: str, depth: int, workers: int, memory: int, engine: str) ->
     return row
 
 
+def print_command(note: str) -> None:
+    """The command line that made the table, then the machine's cores and ``note``."""
+    print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
+                            + sys.argv[1:]))
+    print(f"\nos.cpu_count()={os.cpu_count()}; {note}\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="+", default=["pendulum:7", "double-pendulum:7",
@@ -112,10 +119,7 @@ def main() -> None:
     ap.add_argument("--engine", choices=("numpy", "torch"), default="numpy",
                     help="AdamConfig.engine of the gradient fits (default: %(default)s)")
     args = ap.parse_args()
-    print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
-                            + sys.argv[1:]))
-    print(f"\nos.cpu_count()={os.cpu_count()}; load = 1-minute load average before/after "
-          "the run\n")
+    print_command("load = 1-minute load average before/after the run")
     print("| system | depth | candidates | fit units | workers | enumerate s | fit s "
           "| fit CPU s | candidates/s | speed-up | peak tree MB | largest process MB | laws "
           "| best law | load |")

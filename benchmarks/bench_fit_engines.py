@@ -19,12 +19,12 @@ import argparse
 import re
 import os
 import pickle
-import shlex
 import subprocess
 import sys
 import tempfile
 
 import numpy as np
+from bench_fit import print_command   # run as a script: benchmarks/ is on the path
 
 CHILD = r"""
 import os, pickle, sys, time
@@ -78,10 +78,7 @@ def main() -> None:
     ap.add_argument("--systems", nargs="+", default=["pendulum", "spring", "real-pendulum"])
     ap.add_argument("--depth", type=int, default=7)
     args = ap.parse_args()
-    print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
-                            + sys.argv[1:]))
-    print(f"\nos.cpu_count()={os.cpu_count()}; one worker; load = 1-minute load average "
-          "before/after\n")
+    print_command("one worker; load = 1-minute load average before/after")
     print("| system | depth | numpy fit s (CPU s) | torch fit s (CPU s) | laws identical "
           "| status changed | max rel. diff R_true (> 1e-6) | max rel. diff R_random (> 1e-6) "
           "| load |")

@@ -26,6 +26,7 @@ import math
 import time
 
 import numpy as np
+from bench_rank import _cpu   # CPU seconds of this process and its workers (run as a script)
 
 #: name -> (RankConfig overrides, BaselineConfig overrides, what it matches)
 VARIANTS = {
@@ -48,23 +49,6 @@ VARIANTS = {
 }
 #: extra horizon for the "long" column: systems with a truth integrate it, else whole test part
 LONG_T = 20.0
-
-
-def _cpu() -> float:
-    """CPU seconds (user + system) of this process and its children, live ones included."""
-    import resource
-
-    import psutil
-
-    total = sum(resource.getrusage(w).ru_utime + resource.getrusage(w).ru_stime
-                for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    for child in psutil.Process().children(recursive=True):
-        try:
-            t = child.cpu_times()
-            total += t.user + t.system
-        except psutil.Error:
-            pass
-    return total
 
 
 def long_horizon(dataset) -> int:
