@@ -174,3 +174,25 @@ def progress_bar(disable: bool = False):
                         MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                         console=console(stderr=True), disable=disable, transient=False)
     return progress
+
+
+def run_stages(stages):
+    """``stages(report)`` under one progress bar per stage (``report(stage, done, total)``);
+    a mismatched store or a bad setting (``StoreError``, ``ValueError``) becomes a clean
+    command-line error. Returns what ``stages`` returns."""
+    import click
+
+    from noether_search.store import StoreError
+
+    with progress_bar() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        try:
+            return stages(report)
+        except (StoreError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from None

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
-                                        load_dataset, open_store, out_option, progress_bar,
-                                        resolve_out)
+                                        load_dataset, open_store, out_option, resolve_out,
+                                        run_stages)
 
 
 def _fmt(value, spec: str = ".4g") -> str:
@@ -68,7 +68,6 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
     the learned embedding on the test states. Writes neural.json.
     """
     from noether_search.stages.neural import NeuralConfig, neural
-    from noether_search.store import StoreError
 
     start = time.perf_counter()
     config = NeuralConfig(embed_dim=embed_dim, embed_hidden=embed_hidden, epochs=epochs,
@@ -76,18 +75,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
                           val_fraction=val_fraction, seed=seed, horizon=horizon)
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
-    with progress_bar() as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        try:
-            result = neural(dataset, config, store, report)
-        except (StoreError, ValueError) as exc:
-            raise click.ClickException(str(exc)) from None
+    result = run_stages(lambda report: neural(dataset, config, store, report))
     summary = result.to_json()
     summary["seconds"] = round(time.perf_counter() - start, 2)
     if as_json:

@@ -9,7 +9,7 @@ import click
 
 from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
                                         load_dataset, open_store, ops_option, out_option,
-                                        progress_bar, resolve_out)
+                                        resolve_out, run_stages)
 
 
 def _short(formula: str | None) -> str:
@@ -97,7 +97,6 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     is one). Writes summary.json.
     """
     from noether_search.stages import RankConfig, rank
-    from noether_search.store import StoreError
 
     from dslsearch.fitting.backends import SchedulerError, check_scheduler
 
@@ -117,18 +116,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
                         jobs=jobs)
     fit_config = config.fit_config(**({} if workers is None else {"workers": workers}),
                                    backend=backend, scheduler=scheduler, memory_mb=memory)
-    with progress_bar() as progress:
-        tasks: dict[str, int] = {}
-
-        def report(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done, total=total)
-
-        try:
-            result = rank(dataset, config, store, report, fit_config=fit_config)
-        except (StoreError, ValueError) as exc:  # mismatched store, bad settings
-            raise click.ClickException(str(exc)) from None
+    result = run_stages(lambda report: rank(dataset, config, store, report,
+                                            fit_config=fit_config))
     summary = result.to_json()
     summary["seconds"] = round(time.perf_counter() - start, 2)
     if as_json:
