@@ -307,6 +307,38 @@ def test_summary_json_unreadable(tmp_path):
     assert res.exit_code == 1 and "summary.json: not readable JSON" in res.output
 
 
+def test_summary_json_not_an_object(tmp_path):
+    root = tmp_path / "s"
+    enumerated_store(root, SPRING, 3)
+    (root / "summary.json").write_text("[1, 2]")
+    res = run("report", root)
+    assert res.exit_code == 1 and "summary.json: expected a JSON object, got list" in res.output
+    assert "rerun `noether-search rank`" in res.output
+
+
+def test_neural_figure_from_its_summary(tmp_path):
+    """A store with ``neural.json`` gets the neural RMSE-by-step figure, one line per model
+    that has a curve, with the model's RMSE in the legend."""
+    from noether_search.report.figures import plot_neural_rmse_by_step
+
+    root = tmp_path / "s"
+    store, _ = enumerated_store(root, SPRING, 3)
+    curves = {"baseline": [0.01, 0.02, 0.04], "neural": [0.01, 0.015, 0.02],
+              "oracle": [], "symbolic": None}
+    store.write_json("neural.json", {"rmse_by_step": curves, "baseline_rmse": 0.03,
+                                     "neural_rmse": 0.016})
+    data = collect(root)
+    fig = plot_neural_rmse_by_step(data)
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert labels == ["vanilla MLP: RMSE 0.03", "neural Noether (learned g): RMSE 0.016"]
+    assert fig.axes[0].get_yscale() == "log"
+    assert "neural_rmse_by_step" in write_figures(data, tmp_path / "figs")
+    (root / "neural.json").write_text("{broken")
+    res = run("report", root)
+    assert res.exit_code == 1 and "neural.json: not readable JSON" in res.output
+    assert "rerun `noether-search neural`" in res.output
+
+
 @pytest.mark.slow
 def test_real_rank_run(tmp_path):
     """The real pipeline on a tiny spring run, then report (PDF if LaTeX) and export."""

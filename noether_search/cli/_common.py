@@ -68,6 +68,49 @@ def ops_option(func: Callable) -> Callable:
              "exponentials and inverse distances, at a fast-growing cost in candidates.")(func)
 
 
+def fit_engine_options(func: Callable) -> Callable:
+    """Add ``--workers`` / ``--backend`` / ``--scheduler`` / ``--memory``: where and within
+    how much memory the fit's shards run (none of them changes a result)."""
+    options = [
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Worker processes for fitting (default: all cores). Results do "
+                          "not depend on it."),
+        click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",
+                     show_default=True, help="Run the fit's shards in joblib workers or on "
+                     "dask.distributed (docs/CLUSTER.md)."),
+        click.option("--scheduler", default=None, metavar="ADDR",
+                     help="dask scheduler address, e.g. tcp://host:8786 (default: a "
+                          "LocalCluster). Needs --backend dask."),
+        click.option("--memory", type=click.IntRange(min=64), default=1024,
+                     show_default=True, metavar="MB",
+                     help="Memory the fit aims to stay within, all worker processes "
+                          "together (docs/PERFORMANCE.md)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def check_engine(backend: str, scheduler: str | None) -> None:
+    """Check ``--backend``/``--scheduler`` before anything is written: a scheduler needs the
+    dask backend, and must be reachable with workers.
+
+    Raises:
+        click.UsageError: ``--scheduler`` without ``--backend dask``.
+        click.ClickException: the scheduler cannot be reached or has no workers.
+    """
+    if scheduler is None:
+        return
+    if backend != "dask":
+        raise click.UsageError("--scheduler needs --backend dask")
+    from dslsearch.fitting.backends import SchedulerError, check_scheduler
+
+    try:
+        check_scheduler(scheduler)
+    except SchedulerError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def data_source_options(func: Callable) -> Callable:
     """Add ``--system`` / ``--data`` / ``--noise`` / ``--seed``; exactly one of system/data."""
 

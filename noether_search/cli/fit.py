@@ -8,9 +8,10 @@ from pathlib import Path
 
 import click
 
-from noether_search.cli._common import (data_source_options, echo_json, json_option,
-                                        load_dataset, open_store, ops_option, out_option,
-                                        progress_bar, resolve_out)
+from noether_search.cli._common import (check_engine, data_source_options, echo_json,
+                                        fit_engine_options, json_option, load_dataset,
+                                        open_store, ops_option, out_option, progress_bar,
+                                        resolve_out)
 
 
 def _law_json(law) -> dict:
@@ -51,13 +52,7 @@ def _json(result, name: str, depth: int, test: str) -> dict:
 @click.option("--depth", type=click.IntRange(1, 10), default=7, show_default=True,
               help="Maximum formula size in nodes (as for `enumerate`).")
 @data_source_options
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: all cores). Results do not depend on it.")
-@click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",
-              show_default=True, help="Run the shards in joblib workers or on dask.distributed.")
-@click.option("--scheduler", default=None, metavar="ADDR",
-              help="dask scheduler address, e.g. tcp://host:8786 (default: a LocalCluster). "
-                   "Needs --backend dask.")
+@fit_engine_options
 @click.option("--test", "test", type=click.Choice(["calibrated", "factor"]),
               default="calibrated", show_default=True,
               help="Acceptance test. calibrated: conserved up to the noise floor estimated "
@@ -66,9 +61,6 @@ def _json(result, name: str, depth: int, test: str) -> dict:
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
               help="With --test factor: accept a formula when R on random sequences is at "
                    "least FACTOR times R on the true trajectories.")
-@click.option("--memory", type=click.IntRange(min=64), default=1024, show_default=True,
-              metavar="MB", help="Memory the fit aims to stay within, all worker processes "
-              "together; sizes the cached values of sub-formulas. Results do not depend on it.")
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
               show_default=True,
               help="exhaustive: every formula up to --depth; sums: sums c1*t1 + ... + ck*tk of "
@@ -97,13 +89,11 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     import dataclasses
 
     from dslsearch.fitting import FitConfig
-    from dslsearch.fitting.backends import SchedulerError, check_scheduler
     from dslsearch.sums import SumsConfig
     from noether_search.stages import fit_laws
     from noether_search.store import DamagedArtifactWarning, StoreError
 
-    if scheduler is not None and backend != "dask":
-        raise click.UsageError("--scheduler needs --backend dask")
+    check_engine(backend, scheduler)
     sums = SumsConfig()
     if term_size is not None:
         sums = dataclasses.replace(sums, term_size=term_size)
@@ -116,11 +106,6 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--term-ops") from None
     dataset = load_dataset(system, data, noise, seed)
-    if scheduler is not None:  # before anything is written
-        try:
-            check_scheduler(scheduler)
-        except SchedulerError as exc:
-            raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
     config = FitConfig(test=test, factor=factor, seed=seed, workers=workers or os.cpu_count(),
                        backend=backend, scheduler=scheduler, memory_mb=memory)

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
+from noether_search.cli._common import (check_engine, console, data_source_options,
+                                        echo_json, fit_engine_options, json_option,
                                         load_dataset, open_store, ops_option, out_option,
                                         resolve_out, run_stages)
 
@@ -62,16 +63,7 @@ def _fmt(value, spec: str = ".4g") -> str:
               help="Worker processes running the seeds (baseline to evaluation), each with "
                    "one torch thread (default: min(SEEDS, cores); 1: in this process). The "
                    "numbers are those of --jobs 1 with one torch thread (OMP_NUM_THREADS=1).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Parallel workers for fitting (default: all cores).")
-@click.option("--backend", type=click.Choice(["joblib", "dask"]), default="joblib",
-              show_default=True, help="Run the fit shards in joblib workers or on "
-              "dask.distributed (docs/CLUSTER.md).")
-@click.option("--scheduler", default=None, metavar="ADDR",
-              help="dask scheduler address for the fit, e.g. tcp://host:8786 (default: a "
-                   "LocalCluster). Needs --backend dask.")
-@click.option("--memory", type=click.IntRange(min=64), default=1024, show_default=True,
-              metavar="MB", help="Memory the fit aims to stay within (docs/PERFORMANCE.md).")
+@fit_engine_options
 @ops_option
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]),
               default="exhaustive", show_default=True,
@@ -98,17 +90,9 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     """
     from noether_search.stages import RankConfig, rank
 
-    from dslsearch.fitting.backends import SchedulerError, check_scheduler
-
     start = time.perf_counter()
-    if scheduler is not None and backend != "dask":
-        raise click.UsageError("--scheduler needs --backend dask")
+    check_engine(backend, scheduler)
     dataset = load_dataset(system, data, noise, seed)
-    if scheduler is not None:  # before anything is written
-        try:
-            check_scheduler(scheduler)
-        except SchedulerError as exc:
-            raise click.ClickException(str(exc)) from None
     store = open_store(resolve_out(out, system, data, noise))
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
                         factor=factor, inner_lr=inner_lr, select=select, ops=ops,

@@ -22,7 +22,6 @@ What is read, every artifact through its codec (:mod:`noether_search.store.codec
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -241,19 +240,9 @@ def read_summary(store: ResultsStore) -> dict | None:
     """``summary.json`` as a dict, or None when ``rank`` has not finished.
 
     Raises:
-        StoreError: the file exists but is not valid JSON.
+        StoreError: the file exists but is not a JSON object.
     """
-    path = store.root / "summary.json"
-    if not path.is_file():
-        return None
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: not readable JSON ({exc}); rerun `noether-search rank` "
-                         "to rewrite it") from None
-    if not isinstance(obj, dict):
-        raise StoreError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
+    return store.read_json("summary.json", "rank")
 
 
 def read_candidates(store: ResultsStore, depth: int):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from noether_search.report.collect import FITTED_OK, ReportData
-from noether_search.report.neural import plot_neural_rmse_by_step
+from noether_search.report.neural import NEURAL_MODELS
 
 #: model name -> (label, colour, line style) in every figure
 MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
@@ -53,29 +53,63 @@ def _band(ax, summary: dict, name: str, steps: np.ndarray, colour) -> bool:
     return bool(np.all(lo > 0))
 
 
+def _rmse_curves(curves: dict, rmse: dict, models: dict, title: str, band=None):
+    """A figure of test RMSE against rollout step, one line per model.
+
+    Args:
+        curves: model name -> RMSE at steps 1..H.
+        rmse: model name -> its RMSE over all steps (in the legend; None leaves it out).
+        models: model name -> (label, colour, line style); models not in it are drawn with
+            their name as label.
+        band: optional ``band(ax, name, steps, colour) -> bool`` that shades a spread
+            around the curve, False when the shading reaches zero (no log scale then).
+    """
+    fig = _figure()
+    ax = fig.add_subplot()
+    positive = True
+    for name, curve in curves.items():
+        label, colour, style = models.get(name, (name, None, "-"))
+        steps = np.arange(1, len(curve) + 1)
+        value = rmse.get(name)
+        ax.plot(steps, curve, style, color=colour,
+                label=label + ("" if value is None else f": RMSE {value:.3g}"))
+        positive &= bool(np.all(np.asarray(curve) > 0))
+        if band is not None:
+            positive &= band(ax, name, steps, colour)
+    if positive:
+        ax.set_yscale("log")
+    ax.set_xlabel("rollout step")
+    ax.set_ylabel("RMSE (SI base units)")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def plot_rmse_by_step(data: ReportData):
     """RMSE at each rollout step (test set) of the baseline, control, Noether and oracle
     models; with several seeds, a band of ± one standard deviation around the seeds' mean."""
     ro = data.rollouts
     if ro is None or not ro.rmse_by_step:
         return None
-    fig = _figure()
-    ax = fig.add_subplot()
-    positive = True
-    for name, curve in ro.rmse_by_step.items():
-        label, colour, style = MODELS.get(name, (name, None, "-"))
-        steps = np.arange(1, len(curve) + 1)
-        ax.plot(steps, curve, style, color=colour, label=f"{label}: RMSE {ro.rmse[name]:.3g}")
-        positive &= bool(np.all(np.asarray(curve) > 0))
-        positive &= _band(ax, data.summary or {}, name, steps, colour)
-    if positive:
-        ax.set_yscale("log")
-    ax.set_xlabel("rollout step")
-    ax.set_ylabel("RMSE (SI base units)")
-    ax.set_title("Prediction error along the test rollouts")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return fig
+    summary = data.summary or {}
+    return _rmse_curves(ro.rmse_by_step, ro.rmse, MODELS,
+                        "Prediction error along the test rollouts",
+                        band=lambda ax, name, steps, colour: _band(ax, summary, name, steps,
+                                                                   colour))
+
+
+def plot_neural_rmse_by_step(data):
+    """Test RMSE at each rollout step of every model of the neural comparison (None without
+    a ``neural`` run)."""
+    summary = getattr(data, "neural", None) or {}
+    curves = summary.get("rmse_by_step") or {}
+    if not curves:
+        return None
+    curves = {name: curves[name] for name in NEURAL_MODELS if curves.get(name)}
+    rmse = {name: summary.get(f"{name}_rmse") for name in curves}
+    return _rmse_curves(curves, rmse, NEURAL_MODELS,
+                        "Neural Noether: prediction error along the test rollouts")
 
 
 def _best_law(data: ReportData):

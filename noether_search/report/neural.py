@@ -1,18 +1,13 @@
 """The report's section on the neural Noether model (``neural.json``, written by ``neural``).
 
-:func:`read_neural` reads the summary, :func:`plot_neural_rmse_by_step` draws its RMSE by
-rollout step, :func:`neural_section` typesets the comparison table. A store without a
+:func:`read_neural` reads the summary, :func:`neural_section` typesets the comparison table
+(``figures.plot_neural_rmse_by_step`` draws its RMSE by rollout step). A store without a
 ``neural`` run gives no section and no figure.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import numpy as np
-
-from noether_search.store import StoreError
 
 #: model name -> (label, colour, line style), in table order
 NEURAL_MODELS = {"baseline": ("vanilla MLP", "tab:red", "--"),
@@ -28,46 +23,7 @@ def read_neural(store) -> dict | None:
     Raises:
         StoreError: the file exists but is not a JSON object.
     """
-    path = Path(store.root) / "neural.json"
-    if not path.is_file():
-        return None
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{path}: not readable JSON ({exc}); rerun `noether-search neural` "
-                         "to rewrite it") from None
-    if not isinstance(obj, dict):
-        raise StoreError(f"{path}: expected a JSON object, got {type(obj).__name__}")
-    return obj
-
-
-def plot_neural_rmse_by_step(data):
-    """Test RMSE at each rollout step of every model of the neural comparison (None without
-    a ``neural`` run)."""
-    from matplotlib.figure import Figure
-
-    summary = getattr(data, "neural", None)
-    curves = (summary or {}).get("rmse_by_step") or {}
-    if not curves:
-        return None
-    fig = Figure(figsize=(6.0, 3.2), layout="constrained")
-    ax = fig.add_subplot()
-    for name, (label, colour, style) in NEURAL_MODELS.items():
-        curve = curves.get(name)
-        if not curve:
-            continue
-        rmse = summary.get(f"{name}_rmse")
-        steps = np.arange(1, len(curve) + 1)
-        ax.plot(steps, curve, style, color=colour,
-                label=label + ("" if rmse is None else f": RMSE {rmse:.3g}"))
-    if all(np.all(np.asarray(c) > 0) for c in curves.values()):
-        ax.set_yscale("log")
-    ax.set_xlabel("rollout step")
-    ax.set_ylabel("RMSE (SI base units)")
-    ax.set_title("Neural Noether: prediction error along the test rollouts")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    return fig
+    return store.read_json("neural.json", "neural")
 
 
 def neural_section(data, figs: dict, tex_dir: Path) -> list[str]:

@@ -306,6 +306,30 @@ class ResultsStore:
             self.path(key).unlink()
 
     # -- JSON side files (summary.json, store.json) ------------------------------------
+    def read_json(self, name: str, command: str) -> dict | None:
+        """The JSON object in ``root/name`` (written by :meth:`write_json`), or None when the
+        file does not exist.
+
+        Args:
+            name: file name inside the store, e.g. ``"summary.json"``.
+            command: the command that writes it, named in the error's fix.
+
+        Raises:
+            StoreError: the file exists but is not a readable JSON object.
+        """
+        path = self.root / name
+        if not path.is_file():
+            return None
+        try:
+            obj = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{path}: not readable JSON ({exc}); rerun `noether-search "
+                             f"{command}` to rewrite it") from None
+        if not isinstance(obj, dict):
+            raise StoreError(f"{path}: expected a JSON object, got {type(obj).__name__}; "
+                             f"rerun `noether-search {command}` to rewrite it")
+        return obj
+
     def write_json(self, name: str, obj: Any) -> Path:
         """Atomically write ``obj`` as JSON to ``root/name``; returns the path."""
         target = self.root / name
