@@ -1,6 +1,8 @@
 """Neural Noether benchmark: `neural` (default settings) per system and seed, after `rank` in
 the same store so the symbolic Noether model is in the table; a markdown table of test
-rollout RMSE, the linear-probe R² of the known invariant and the seconds of `neural`.
+rollout RMSE, the linear-probe R² of the known invariant and the seconds of `neural` (wall
+and CPU of this process), then per system the mean ± sample standard deviation over the
+seeds and on how many seeds the neural model beats the control and the vanilla MLP.
 
     python benchmarks/bench_neural.py [--systems pendulum spring] [--seeds 0 1 2]
                                       [--store DIR] [--no-rank]
@@ -20,8 +22,9 @@ import time
 COLUMNS = ("baseline", "control", "neural", "symbolic", "oracle")
 
 
-def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float]:
-    """``neural``'s summary for one system and seed, and the wall time of ``neural`` alone."""
+def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float, float]:
+    """``neural``'s summary for one system and seed, and the wall and CPU seconds of
+    ``neural`` alone."""
     import hamiltonian_data
     from noether_search.stages import RankConfig, rank
     from noether_search.stages.neural import NeuralConfig, neural
@@ -31,9 +34,9 @@ def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float]:
     store = ResultsStore.open(f"{root}/{name}-seed{seed}")
     if with_rank:
         rank(dataset, RankConfig(seed=seed), store)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = neural(dataset, NeuralConfig(seed=seed), store).to_json()
-    return summary, time.perf_counter() - t0
+    return summary, time.perf_counter() - t0, time.process_time() - c0
 
 
 def _f(value, spec: str = ".4f") -> str:
@@ -52,15 +55,35 @@ def main() -> None:
         rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank))
                 for name in args.systems for seed in args.seeds]
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
-    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr "
-          "| neural s |")
-    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 3))
-    for name, seed, s, seconds in rows:
+    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
+          "embed lr | neural s | CPU s |")
+    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 4))
+    for name, seed, s, seconds, cpu in rows:
         cells = [_f(s.get(f"{m}_rmse")) for m in COLUMNS]
         chosen = s["chosen"]
         print(f"| {name} | {seed} | " + " | ".join(cells)
               + f" | {_f(s['probe_r2'], '.3f')} | {chosen['inner_lr']:g}, "
-                f"{chosen['outer_lr']:g} | {seconds:.0f} |")
+                f"{chosen['outer_lr']:g}, {chosen['embed_lr']:g} | {seconds:.0f} | {cpu:.0f} |")
+    print()
+    for name in args.systems:
+        print(summary_line(name, [s for n, _, s, _, _ in rows if n == name]))
+
+
+def summary_line(name: str, runs: list[dict]) -> str:
+    """Mean ± sample std of every column over the seeds, and the neural model's wins."""
+    import numpy as np
+
+    parts = []
+    for m in COLUMNS:
+        v = [s[f"{m}_rmse"] for s in runs if s.get(f"{m}_rmse") is not None]
+        if v:
+            sd = f" ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else ""
+            parts.append(f"{m} {np.mean(v):.4f}{sd}")
+    wins = {m: sum(s["neural_rmse"] < s[f"{m}_rmse"] for s in runs
+                   if s.get(f"{m}_rmse") is not None) for m in ("control", "baseline")}
+    return (f"{name} over {len(runs)} seed(s): " + ", ".join(parts) + f"; neural beats the "
+            f"control on {wins['control']}/{len(runs)}, the MLP on {wins['baseline']}/"
+            f"{len(runs)}")
 
 
 if __name__ == "__main__":
