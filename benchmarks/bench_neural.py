@@ -1,13 +1,14 @@
 """Neural Noether benchmark: `neural` (default settings) per system and seed, after `rank` in
 the same store so the symbolic Noether model is in the table; a markdown table of test
-rollout RMSE, the linear-probe R² of the known invariant and the seconds of `neural` (wall
-and CPU of this process), then per system the mean ± sample standard deviation over the
+rollout RMSE, the linear-probe R² of the known invariant, on how many test trajectories the
+neural model's rollout RMSE is below the control's, and the seconds of `neural` (wall and
+CPU of this process), then per system the mean ± sample standard deviation over the
 seeds and on how many seeds the neural model beats the control and the vanilla MLP.
 
     python benchmarks/bench_neural.py [--systems pendulum spring] [--seeds 0 1 2]
                                       [--store DIR] [--no-rank]
 
-With ``--store DIR`` each system's stages are kept in ``DIR/{system}`` (a rerun reuses them;
+With ``--store DIR`` each system's stages are kept in ``DIR/{system}-seed{seed}`` (a rerun reuses them;
 the times are then those of what was left to compute). ``--no-rank`` skips `rank` (the
 symbolic column is then empty unless the store already holds a rank run).
 """
@@ -56,17 +57,27 @@ def main() -> None:
                 for name in args.systems for seed in args.seeds]
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
     print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
-          "embed lr | neural s | CPU s |")
-    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 4))
+          "embed lr | test trajectories neural < control | neural s | CPU s |")
+    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 5))
     for name, seed, s, seconds, cpu in rows:
         cells = [_f(s.get(f"{m}_rmse")) for m in COLUMNS]
         chosen = s["chosen"]
         print(f"| {name} | {seed} | " + " | ".join(cells)
               + f" | {_f(s['probe_r2'], '.3f')} | {chosen['inner_lr']:g}, "
-                f"{chosen['outer_lr']:g}, {chosen['embed_lr']:g} | {seconds:.0f} | {cpu:.0f} |")
+                f"{chosen['outer_lr']:g}, {chosen['embed_lr']:g} | {_traj_wins(s)} "
+                f"| {seconds:.0f} | {cpu:.0f} |")
     print()
     for name in args.systems:
         print(summary_line(name, [s for n, _, s, _, _ in rows if n == name]))
+
+
+def _traj_wins(summary: dict) -> str:
+    """On how many test trajectories the neural model's rollout RMSE is below the control's."""
+    by = summary.get("rmse_by_trajectory") or {}
+    if "neural" not in by or "control" not in by:
+        return "–"
+    wins = sum(n < c for n, c in zip(by["neural"], by["control"]))
+    return f"{wins}/{len(by['neural'])}"
 
 
 def summary_line(name: str, runs: list[dict]) -> str:

@@ -110,7 +110,11 @@ def test_stage_is_stored_and_resumed(tmp_path, monkeypatch):
     assert (first.run.inner_lr, first.run.outer_lr, first.run.embed_lr) == \
         (first.chosen.inner_lr, first.chosen.outer_lr, first.chosen.embed_lr)
     assert first.run.initial_train_loss != first.chosen.initial_train_loss   # more pairs
-    assert first.to_json()["final"]["refit"] is True
+    summary = first.to_json()
+    assert summary["final"]["refit"] is True
+    by_traj = np.asarray(summary["rmse_by_trajectory"]["neural"])     # (n_test,)
+    assert by_traj.shape == (len(data.test),)                         # equal lengths:
+    assert np.sqrt((by_traj ** 2).mean()) == pytest.approx(first.rmse["neural"], rel=1e-9)
     assert {r.embed_seed for r in first.selection} == {0, 1}
     assert set(first.rmse) == {"baseline", "control", "neural", "symbolic", "oracle"}
     assert first.rmse["symbolic"] is None and first.rmse["oracle"] is None  # no invariant

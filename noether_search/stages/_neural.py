@@ -262,7 +262,7 @@ def symbolic(store, rollouts, seed: int):
     """``rank``'s Noether model from the store's ``summary.json`` and its test rollouts,
     when that run used ``seed`` and the same test trajectories and horizon; else None."""
     from noether_search.report.collect import read_summary
-    from noether_search.stages.neural import SymbolicRef
+    from noether_search.stages.neural import SymbolicRef, trajectory_rmse
     from noether_search.store.codecs import RANK_ROLLOUTS
 
     if store is None:
@@ -277,4 +277,5 @@ def symbolic(store, rollouts, seed: int):
         return None
     return SymbolicRef(formula=ro.formula.get("noether") or summary["best"]["formula"],
                        run_key=summary["run_key"], rmse=float(ro.rmse["noether"]),
-                       rmse_by_step=np.asarray(ro.rmse_by_step["noether"]))
+                       rmse_by_step=np.asarray(ro.rmse_by_step["noether"]),
+                       rmse_by_trajectory=trajectory_rmse(ro.pred["noether"], ro.true))

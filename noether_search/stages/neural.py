@@ -91,12 +91,14 @@ class SymbolicRef:
     Attributes:
         formula: its law (sympy syntax); run_key: the rank run (``rank/{hash}``).
         rmse: test rollout RMSE; rmse_by_step: (H,) RMSE at steps 1..H (SI base units).
+        rmse_by_trajectory: (n_test,) RMSE of each test trajectory over steps 1..H.
     """
 
     formula: str
     run_key: str
     rmse: float
     rmse_by_step: np.ndarray
+    rmse_by_trajectory: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,8 +156,11 @@ class NeuralResult:
         """The run's summary (``neural.json``, ``neural --json``)."""
         ro = self.rollouts
         by_step = {m: v.tolist() for m, v in ro.rmse_by_step.items()}
+        by_traj = {m: trajectory_rmse(p, ro.true).tolist() for m, p in ro.pred.items()}
         if self.symbolic is not None:
             by_step["symbolic"] = self.symbolic.rmse_by_step.tolist()
+            if self.symbolic.rmse_by_trajectory is not None:
+                by_traj["symbolic"] = self.symbolic.rmse_by_trajectory.tolist()
         return {
             "system": self.system, "source": self.source,
             **{f"{m}_rmse": v for m, v in self.rmse.items()},
@@ -180,10 +185,17 @@ class NeuralResult:
                           for r in self.selection],
             "control": self.control.to_json(),
             "rmse_by_step": by_step,
+            "rmse_by_trajectory": by_traj,
             "config": asdict(self.config),
             "run_key": self.run_key,
             "stage_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+
+
+def trajectory_rmse(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(n_test,) RMSE of each rollout over steps 1..H and the coordinates, from
+    (n_test, H+1, d) predicted and true states (step 0 is the shared initial state)."""
+    return np.sqrt(((np.asarray(pred)[:, 1:] - np.asarray(true)[:, 1:]) ** 2).mean(axis=(1, 2)))
 
 
 def _num(v: float) -> float | None:
