@@ -23,7 +23,8 @@ import time
 COLUMNS = ("baseline", "control", "neural", "symbolic", "oracle")
 
 
-def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float, float]:
+def run(name: str, seed: int, root: str, with_rank: bool,
+        embed_lrs: tuple[float, ...] | None = None) -> tuple[dict, float, float]:
     """``neural``'s summary for one system and seed, and the wall and CPU seconds of
     ``neural`` alone."""
     import hamiltonian_data
@@ -36,7 +37,8 @@ def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float, 
     if with_rank:
         rank(dataset, RankConfig(seed=seed), store)
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = neural(dataset, NeuralConfig(seed=seed), store).to_json()
+    config = NeuralConfig(seed=seed, **({} if embed_lrs is None else {"embed_lrs": embed_lrs}))
+    summary = neural(dataset, config, store).to_json()
     return summary, time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -50,11 +52,20 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--store", default=None)
     parser.add_argument("--no-rank", action="store_true")
+    parser.add_argument("--embed-lrs", nargs="+", type=float, default=None,
+                        help="embedding rates tried (default: NeuralConfig's)")
+    parser.add_argument("--validation", action="store_true",
+                        help="also print the validation table: the control trained on the "
+                             "fitting split against the selection grid, on the validation "
+                             "trajectories")
     args = parser.parse_args()
+    embed_lrs = None if args.embed_lrs is None else tuple(args.embed_lrs)
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank))
+        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, embed_lrs))
                 for name in args.systems for seed in args.seeds]
+        val_rows = ([validation_row(name, seed, s, args.store or tmp)
+                     for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
     print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
           "embed lr | test trajectories neural < control | neural s | CPU s |")
@@ -69,6 +80,48 @@ def main() -> None:
     print()
     for name in args.systems:
         print(summary_line(name, [s for n, _, s, _, _ in rows if n == name]))
+    if val_rows:
+        print("\nValidation rollout RMSE (models trained on the fitting split; the lowest over "
+              "the outer rates for the control, over the other rates for each λ):\n")
+        lams = sorted({r["inner_lr"] for s in (x[2] for x in rows) for r in s["selection"]})
+        print("| system | seed | control | " + " | ".join(f"neural λ={lam:g}" for lam in lams)
+              + " | neural chosen |")
+        print("| --- | --- |" + " --- |" * (len(lams) + 2))
+        for (name, seed, s, _, _), control in zip(rows, val_rows):
+            best = [min((r["val_rmse"] for r in s["selection"] if r["inner_lr"] == lam
+                         and r["val_rmse"] is not None), default=None) for lam in lams]
+            print(f"| {name} | {seed} | {_f(control)} | " + " | ".join(map(_f, best))
+                  + f" | {_f(s['chosen']['val_rmse'])} |")
+
+
+def validation_row(name: str, seed: int, root: str) -> float:
+    """The control's validation rollout RMSE: the baseline fine-tuned on the fitting split at
+    every outer rate of ``neural``, the lowest RMSE on the validation trajectories (the rule
+    the neural model's settings are chosen by)."""
+    import copy
+
+    import hamiltonian_data
+    from noether_search.baseline import BaselineConfig
+    from noether_search.baseline.evaluate import train_rollout_rmse
+    from noether_search.model import fine_tune
+    from noether_search.stages import train_baseline
+    from noether_search.stages._common import train_pairs
+    from noether_search.stages._neural import split_validation
+    from noether_search.stages.neural import NeuralConfig
+    from noether_search.store import ResultsStore
+
+    dataset = hamiltonian_data.load(system=name)
+    config = NeuralConfig(seed=seed)
+    base = train_baseline(dataset, BaselineConfig.for_dataset(dataset, seed=seed),
+                          store=ResultsStore.open(f"{root}/{name}-seed{seed}")).model
+    fit, val = split_validation(dataset, config.val_fraction)
+    out = []
+    for lr in config.outer_lrs:
+        tuned = copy.deepcopy(base)
+        tuned.load_state_dict(fine_tune(base, *train_pairs(fit), epochs=config.epochs,
+                                        lr=lr).model_state)
+        out.append(train_rollout_rmse(tuned, val, config.horizon))
+    return min(out)
 
 
 def _traj_wins(summary: dict) -> str:
