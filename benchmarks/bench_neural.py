@@ -64,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, embed_lrs))
                 for name in args.systems for seed in args.seeds]
-        val_rows = ([validation_row(name, seed, s, args.store or tmp)
+        val_rows = ([validation_row(name, seed, args.store or tmp)
                      for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
     print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
@@ -80,6 +80,7 @@ def main() -> None:
     print()
     for name in args.systems:
         print(summary_line(name, [s for n, _, s, _, _ in rows if n == name]))
+        print(worst_line(name, [s for n, _, s, _, _ in rows if n == name]))
     if val_rows:
         print("\nValidation rollout RMSE (models trained on the fitting split; the lowest over "
               "the outer rates for the control, over the other rates for each λ):\n")
@@ -131,6 +132,26 @@ def _traj_wins(summary: dict) -> str:
         return "–"
     wins = sum(n < c for n, c in zip(by["neural"], by["control"]))
     return f"{wins}/{len(by['neural'])}"
+
+
+def worst_line(name: str, runs: list[dict]) -> str:
+    """A diagnostic, not a score: the mean RMSE over the seeds without the one test trajectory
+    where the control errs most (its share of the control's squared error is printed)."""
+    import numpy as np
+
+    out, share = {"control": [], "neural": []}, []
+    for s in runs:
+        by = {m: np.asarray(v) for m, v in (s.get("rmse_by_trajectory") or {}).items()}
+        if "control" not in by or "neural" not in by:
+            return f"{name}: no per-trajectory RMSE"
+        worst = int(np.argmax(by["control"]))
+        share.append(by["control"][worst] ** 2 / (by["control"] ** 2).sum())
+        for m in out:
+            out[m].append(np.sqrt((np.delete(by[m], worst) ** 2).mean()))
+    return (f"{name}, without the test trajectory where the control errs most ("
+            f"{np.mean(share):.0%} of its squared error): control {np.mean(out['control']):.4f}"
+            f", neural {np.mean(out['neural']):.4f}; neural lower on "
+            f"{sum(n < c for n, c in zip(out['neural'], out['control']))}/{len(runs)} seeds")
 
 
 def summary_line(name: str, runs: list[dict]) -> str:
