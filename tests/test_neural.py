@@ -182,6 +182,7 @@ def test_cli_json_has_the_keys(tmp_path, oscillator_csv):
 
     res = CliRunner().invoke(cli, ["neural", "--data", str(oscillator_csv), "--epochs", "2",
                                    "--inner-lrs", "0.1", "--inits", "1", "--embed-hidden", "8",
+                                   "--embed-lrs", "0.01", "--no-refit",
                                    "--out", str(tmp_path / "r"), "--json"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -190,6 +191,7 @@ def test_cli_json_has_the_keys(tmp_path, oscillator_csv):
                 "oracle_rmse", "probe_r2", "seconds"):
         assert key in obj
     assert obj["symbolic_rmse"] is None and obj["neural_rmse"] > 0
+    assert obj["final"]["refit"] is False and obj["chosen"]["embed_lr"] == 0.01
     res = CliRunner().invoke(cli, ["neural", "--data", str(oscillator_csv), "--inner-lrs",
                                    "fast", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "comma-separated positive rates" in res.output
