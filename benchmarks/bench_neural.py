@@ -1,11 +1,14 @@
 """Neural Noether benchmark: `neural` (default settings) per system and seed, after `rank` in
 the same store so the symbolic Noether model is in the table; a markdown table of test
-rollout RMSE, the linear-probe R² of the known invariant and the seconds of `neural`.
+rollout RMSE, the linear-probe R² of the known invariant, on how many test trajectories the
+neural model's rollout RMSE is below the control's, and the seconds of `neural` (wall and
+CPU of this process), then per system the mean ± sample standard deviation over the
+seeds and on how many seeds the neural model beats the control and the vanilla MLP.
 
     python benchmarks/bench_neural.py [--systems pendulum spring] [--seeds 0 1 2]
                                       [--store DIR] [--no-rank]
 
-With ``--store DIR`` each system's stages are kept in ``DIR/{system}`` (a rerun reuses them;
+With ``--store DIR`` each system's stages are kept in ``DIR/{system}-seed{seed}`` (a rerun reuses them;
 the times are then those of what was left to compute). ``--no-rank`` skips `rank` (the
 symbolic column is then empty unless the store already holds a rank run).
 """
@@ -20,8 +23,10 @@ import time
 COLUMNS = ("baseline", "control", "neural", "symbolic", "oracle")
 
 
-def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float]:
-    """``neural``'s summary for one system and seed, and the wall time of ``neural`` alone."""
+def run(name: str, seed: int, root: str, with_rank: bool,
+        embed_lrs: tuple[float, ...] | None = None) -> tuple[dict, float, float]:
+    """``neural``'s summary for one system and seed, and the wall and CPU seconds of
+    ``neural`` alone."""
     import hamiltonian_data
     from noether_search.stages import RankConfig, rank
     from noether_search.stages.neural import NeuralConfig, neural
@@ -31,9 +36,10 @@ def run(name: str, seed: int, root: str, with_rank: bool) -> tuple[dict, float]:
     store = ResultsStore.open(f"{root}/{name}-seed{seed}")
     if with_rank:
         rank(dataset, RankConfig(seed=seed), store)
-    t0 = time.perf_counter()
-    summary = neural(dataset, NeuralConfig(seed=seed), store).to_json()
-    return summary, time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    config = NeuralConfig(seed=seed, **({} if embed_lrs is None else {"embed_lrs": embed_lrs}))
+    summary = neural(dataset, config, store).to_json()
+    return summary, time.perf_counter() - t0, time.process_time() - c0
 
 
 def _f(value, spec: str = ".4f") -> str:
@@ -46,21 +52,123 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--store", default=None)
     parser.add_argument("--no-rank", action="store_true")
+    parser.add_argument("--embed-lrs", nargs="+", type=float, default=None,
+                        help="embedding rates tried (default: NeuralConfig's)")
+    parser.add_argument("--validation", action="store_true",
+                        help="also print the validation table: the control trained on the "
+                             "fitting split against the selection grid, on the validation "
+                             "trajectories")
     args = parser.parse_args()
+    embed_lrs = None if args.embed_lrs is None else tuple(args.embed_lrs)
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank))
+        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, embed_lrs))
                 for name in args.systems for seed in args.seeds]
+        val_rows = ([validation_row(name, seed, args.store or tmp)
+                     for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
-    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr "
-          "| neural s |")
-    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 3))
-    for name, seed, s, seconds in rows:
+    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
+          "embed lr | test trajectories neural < control | neural s | CPU s |")
+    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 5))
+    for name, seed, s, seconds, cpu in rows:
         cells = [_f(s.get(f"{m}_rmse")) for m in COLUMNS]
         chosen = s["chosen"]
         print(f"| {name} | {seed} | " + " | ".join(cells)
               + f" | {_f(s['probe_r2'], '.3f')} | {chosen['inner_lr']:g}, "
-                f"{chosen['outer_lr']:g} | {seconds:.0f} |")
+                f"{chosen['outer_lr']:g}, {chosen['embed_lr']:g} | {_traj_wins(s)} "
+                f"| {seconds:.0f} | {cpu:.0f} |")
+    print()
+    for name in args.systems:
+        print(summary_line(name, [s for n, _, s, _, _ in rows if n == name]))
+        print(worst_line(name, [s for n, _, s, _, _ in rows if n == name]))
+    if val_rows:
+        print("\nValidation rollout RMSE (models trained on the fitting split; the lowest over "
+              "the outer rates for the control, over the other rates for each λ):\n")
+        lams = sorted({r["inner_lr"] for s in (x[2] for x in rows) for r in s["selection"]})
+        print("| system | seed | control | " + " | ".join(f"neural λ={lam:g}" for lam in lams)
+              + " | neural chosen |")
+        print("| --- | --- |" + " --- |" * (len(lams) + 2))
+        for (name, seed, s, _, _), control in zip(rows, val_rows):
+            best = [min((r["val_rmse"] for r in s["selection"] if r["inner_lr"] == lam
+                         and r["val_rmse"] is not None), default=None) for lam in lams]
+            print(f"| {name} | {seed} | {_f(control)} | " + " | ".join(map(_f, best))
+                  + f" | {_f(s['chosen']['val_rmse'])} |")
+
+
+def validation_row(name: str, seed: int, root: str) -> float:
+    """The control's validation rollout RMSE: the baseline fine-tuned on the fitting split at
+    every outer rate of ``neural``, the lowest RMSE on the validation trajectories (the rule
+    the neural model's settings are chosen by)."""
+    import copy
+
+    import hamiltonian_data
+    from noether_search.baseline import BaselineConfig
+    from noether_search.baseline.evaluate import train_rollout_rmse
+    from noether_search.model import fine_tune
+    from noether_search.stages import train_baseline
+    from noether_search.stages._common import train_pairs
+    from noether_search.stages._neural import split_validation
+    from noether_search.stages.neural import NeuralConfig
+    from noether_search.store import ResultsStore
+
+    dataset = hamiltonian_data.load(system=name)
+    config = NeuralConfig(seed=seed)
+    base = train_baseline(dataset, BaselineConfig.for_dataset(dataset, seed=seed),
+                          store=ResultsStore.open(f"{root}/{name}-seed{seed}")).model
+    fit, val = split_validation(dataset, config.val_fraction)
+    out = []
+    for lr in config.outer_lrs:
+        tuned = copy.deepcopy(base)
+        tuned.load_state_dict(fine_tune(base, *train_pairs(fit), epochs=config.epochs,
+                                        lr=lr).model_state)
+        out.append(train_rollout_rmse(tuned, val, config.horizon))
+    return min(out)
+
+
+def _traj_wins(summary: dict) -> str:
+    """On how many test trajectories the neural model's rollout RMSE is below the control's."""
+    by = summary.get("rmse_by_trajectory") or {}
+    if "neural" not in by or "control" not in by:
+        return "–"
+    wins = sum(n < c for n, c in zip(by["neural"], by["control"]))
+    return f"{wins}/{len(by['neural'])}"
+
+
+def worst_line(name: str, runs: list[dict]) -> str:
+    """A diagnostic, not a score: the mean RMSE over the seeds without the one test trajectory
+    where the control errs most (its share of the control's squared error is printed)."""
+    import numpy as np
+
+    out, share = {"control": [], "neural": []}, []
+    for s in runs:
+        by = {m: np.asarray(v) for m, v in (s.get("rmse_by_trajectory") or {}).items()}
+        if "control" not in by or "neural" not in by:
+            return f"{name}: no per-trajectory RMSE"
+        worst = int(np.argmax(by["control"]))
+        share.append(by["control"][worst] ** 2 / (by["control"] ** 2).sum())
+        for m in out:
+            out[m].append(np.sqrt((np.delete(by[m], worst) ** 2).mean()))
+    return (f"{name}, without the test trajectory where the control errs most ("
+            f"{np.mean(share):.0%} of its squared error): control {np.mean(out['control']):.4f}"
+            f", neural {np.mean(out['neural']):.4f}; neural lower on "
+            f"{sum(n < c for n, c in zip(out['neural'], out['control']))}/{len(runs)} seeds")
+
+
+def summary_line(name: str, runs: list[dict]) -> str:
+    """Mean ± sample std of every column over the seeds, and the neural model's wins."""
+    import numpy as np
+
+    parts = []
+    for m in COLUMNS:
+        v = [s[f"{m}_rmse"] for s in runs if s.get(f"{m}_rmse") is not None]
+        if v:
+            sd = f" ± {np.std(v, ddof=1):.4f}" if len(v) > 1 else ""
+            parts.append(f"{m} {np.mean(v):.4f}{sd}")
+    wins = {m: sum(s["neural_rmse"] < s[f"{m}_rmse"] for s in runs
+                   if s.get(f"{m}_rmse") is not None) for m in ("control", "baseline")}
+    return (f"{name} over {len(runs)} seed(s): " + ", ".join(parts) + f"; neural beats the "
+            f"control on {wins['control']}/{len(runs)}, the MLP on {wins['baseline']}/"
+            f"{len(runs)}")
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ def test_probe_finds_an_affine_function_of_the_invariant_and_not_noise():
 
 
 TINY = NeuralConfig(embed_dim=2, embed_hidden=8, epochs=3, outer_lrs=(1e-3,),
-                    inner_lrs=(1e-2, 1e-1))
+                    inner_lrs=(1e-2, 1e-1), embed_lrs=(1e-2,), inits=2)
 
 
 def small_baseline():
@@ -104,7 +104,17 @@ def test_stage_is_stored_and_resumed(tmp_path, monkeypatch):
     store = ResultsStore.open(tmp_path / "run")
     first = neural(data, TINY, store, baseline_config=small_baseline())
     assert len(first.selection) == 4 and first.run.inner_lr in TINY.inner_lrs
-    assert first.run.val_rmse == min(r.val_rmse for r in first.selection)   # validated
+    assert first.chosen.val_rmse == min(r.val_rmse for r in first.selection)   # validated
+    # the neural model is the chosen setting retrained on every training trajectory
+    assert first.run is not first.chosen and first.run.embed_seed == first.chosen.embed_seed
+    assert (first.run.inner_lr, first.run.outer_lr, first.run.embed_lr) == \
+        (first.chosen.inner_lr, first.chosen.outer_lr, first.chosen.embed_lr)
+    assert first.run.initial_train_loss != first.chosen.initial_train_loss   # more pairs
+    summary = first.to_json()
+    assert summary["final"]["refit"] is True
+    by_traj = np.asarray(summary["rmse_by_trajectory"]["neural"])     # (n_test,)
+    assert by_traj.shape == (len(data.test),)                         # equal lengths:
+    assert np.sqrt((by_traj ** 2).mean()) == pytest.approx(first.rmse["neural"], rel=1e-9)
     assert {r.embed_seed for r in first.selection} == {0, 1}
     assert set(first.rmse) == {"baseline", "control", "neural", "symbolic", "oracle"}
     assert first.rmse["symbolic"] is None and first.rmse["oracle"] is None  # no invariant
@@ -128,6 +138,15 @@ def test_stage_is_stored_and_resumed(tmp_path, monkeypatch):
     again = neural(data, TINY, store, baseline_config=small_baseline())
     assert len(calls) == 1 and again.run_key == first.run_key
     assert again.rmse["neural"] == pytest.approx(first.rmse["neural"], rel=1e-5)
+
+
+def test_without_refit_the_validated_run_is_the_model():
+    from dataclasses import replace
+
+    r = neural(oscillator(), replace(TINY, refit=False, inits=1),
+               baseline_config=small_baseline())
+    assert r.run is r.chosen and r.to_json()["final"]["refit"] is False
+    assert r.run.val_rmse == min(x.val_rmse for x in r.selection)
 
 
 def test_known_invariant_gives_oracle_and_probe():
@@ -163,6 +182,7 @@ def test_cli_json_has_the_keys(tmp_path, oscillator_csv):
 
     res = CliRunner().invoke(cli, ["neural", "--data", str(oscillator_csv), "--epochs", "2",
                                    "--inner-lrs", "0.1", "--inits", "1", "--embed-hidden", "8",
+                                   "--embed-lrs", "0.01", "--no-refit",
                                    "--out", str(tmp_path / "r"), "--json"],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
@@ -171,6 +191,7 @@ def test_cli_json_has_the_keys(tmp_path, oscillator_csv):
                 "oracle_rmse", "probe_r2", "seconds"):
         assert key in obj
     assert obj["symbolic_rmse"] is None and obj["neural_rmse"] > 0
+    assert obj["final"]["refit"] is False and obj["chosen"]["embed_lr"] == 0.01
     res = CliRunner().invoke(cli, ["neural", "--data", str(oscillator_csv), "--inner-lrs",
                                    "fast", "--out", str(tmp_path / "r")])
     assert res.exit_code == 2 and "comma-separated positive rates" in res.output

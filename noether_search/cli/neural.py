@@ -38,14 +38,18 @@ def _rates(text: str) -> tuple[float, ...]:
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True,
               help="Meta-training epochs (full-batch outer steps); the control and the "
                    "oracle get as many.")
-@click.option("--inner-lrs", default="1e-2,1e-1,1", show_default=True,
+@click.option("--inner-lrs", default="0.1,0.3,1", show_default=True,
               help="Inner (tailoring) learning rates tried; chosen on validation "
                    "trajectories held out of the training set.")
-@click.option("--inits", type=click.IntRange(min=1), default=2, show_default=True,
+@click.option("--inits", type=click.IntRange(min=1), default=1, show_default=True,
               help="Embedding initialisations tried per rate setting (seeds SEED, SEED+1, "
                    "…); the one with the best validation rollouts is kept.")
-@click.option("--embed-lr", type=click.FloatRange(min=0.0, min_open=True), default=1e-3,
-              show_default=True, help="Adam learning rate of the embedding.")
+@click.option("--embed-lrs", default="1e-2,3e-2", show_default=True,
+              help="Adam learning rates of the embedding tried; chosen with the inner rates.")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="Meta-train the chosen setting again on all training trajectories (the "
+                   "control's data); --no-refit keeps the run trained without the "
+                   "validation part.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
               default=0.25, show_default=True,
               help="Share of the training trajectories held out to choose the rates.")
@@ -54,8 +58,8 @@ def _rates(text: str) -> tuple[float, ...]:
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
-            embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lr: float,
-            val_fraction: float, horizon: int | None, out: Path | None,
+            embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
+            refit: bool, val_fraction: float, horizon: int | None, out: Path | None,
             as_json: bool) -> None:
     """Meta-learn a conserved quantity as a neural embedding (Noether Networks, Algorithm 1).
 
@@ -71,7 +75,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
 
     start = time.perf_counter()
     config = NeuralConfig(embed_dim=embed_dim, embed_hidden=embed_hidden, epochs=epochs,
-                          inner_lrs=_rates(inner_lrs), inits=inits, embed_lr=embed_lr,
+                          inner_lrs=_rates(inner_lrs), inits=inits,
+                          embed_lrs=_rates(embed_lrs), refit=refit,
                           val_fraction=val_fraction, seed=seed, horizon=horizon)
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
@@ -110,7 +115,9 @@ def _print(summary: dict, root: Path) -> None:
     probe = ("–" if summary["probe_r2"] is None else f"{summary['probe_r2']:.3f}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stage_seconds"].items())
     con.print(escape(f"Chosen on validation: inner rate {chosen['inner_lr']:g}, outer rate "
-                     f"{chosen['outer_lr']:g}, embedding seed {chosen['embed_seed']}. "
+                     f"{chosen['outer_lr']:g}, embedding rate {chosen['embed_lr']:g}, embedding "
+                     f"seed {chosen['embed_seed']}"
+                     f"{' (retrained on all training data)' if summary['final']['refit'] else ''}. "
                      "Linear-probe R² of the known invariant on the learned embedding "
                      f"(test states): {probe}. Stages: {stages}. "
                      f"Total {summary['seconds']} s. Summary: {root / 'neural.json'}"))

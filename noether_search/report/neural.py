@@ -53,7 +53,11 @@ def neural_section(data, figs: dict, tex_dir: Path) -> list[str]:
     probe = s.get("probe_r2")
     out.append(r"\noindent Chosen on validation trajectories held out of the training set: "
                f"inner rate {_m(num(chosen.get('inner_lr')))}, outer rate "
-               f"{_m(num(chosen.get('outer_lr')))}. Linear-probe $R^2$ of the known "
+               f"{_m(num(chosen.get('outer_lr')))}, embedding rate "
+               f"{_m(num(chosen.get('embed_lr')))}"
+               + (", then retrained on all training trajectories"
+                  if (s.get("final") or {}).get("refit") else "")
+               + ". Linear-probe $R^2$ of the known "
                "invariant as an affine function of the embedding on the test states: "
                + ("-- (no known invariant)." if probe is None else _m(num(probe, 3)) + "."))
     out += _figure(figs.get("neural_rmse_by_step"),

@@ -19,13 +19,11 @@ def check_config(config) -> None:
         if not (isinstance(value, int) and value >= (0 if name == "epochs" else 1)):
             raise ValueError(f"{name} must be an integer >= {0 if name == 'epochs' else 1}, "
                              f"got {value!r}")
-    for name in ("outer_lrs", "inner_lrs"):
+    for name in ("outer_lrs", "inner_lrs", "embed_lrs"):
         values = tuple(getattr(config, name))
         if not values or not all(v > 0 and math.isfinite(v) for v in values):
             raise ValueError(f"{name} must be a non-empty tuple of positive rates, got "
                              f"{values!r}")
-    if not (config.embed_lr > 0 and math.isfinite(config.embed_lr)):
-        raise ValueError(f"embed_lr must be a positive rate, got {config.embed_lr!r}")
     if not 0 < config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
 
@@ -125,7 +123,7 @@ def neural_field(base_model, run: NeuralRun, dataset):
                        torch.as_tensor(np.asarray(run.scale), dtype=torch.float32))
 
 
-def _train(base_model, dataset, config, inner_lr: float, outer_lr: float,
+def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_lr: float,
            seed: int) -> NeuralRun:
     """Meta-train the MLP and an embedding initialised from ``seed`` on ``dataset``'s
     training pairs."""
@@ -135,11 +133,11 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float,
     x, dxdt = train_pairs(dataset)
     r = meta_train(base_model, initial_embedding(dataset.dim, config, seed), x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
-                   embed_lr=config.embed_lr)
+                   embed_lr=embed_lr)
     return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
                      embed_dim=config.embed_dim, embed_hidden=config.embed_hidden,
                      inner_lr=r.inner_lr, outer_lr=float(outer_lr),
-                     embed_lr=float(config.embed_lr), scale=r.scale,
+                     embed_lr=float(embed_lr), scale=r.scale,
                      final_train_loss=r.final_train_loss,
                      initial_train_loss=r.initial_train_loss, history=r.train_loss_history,
                      best_epoch=r.best_epoch, diverged=r.diverged, seconds=r.seconds,
@@ -157,12 +155,12 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
     fit, val = split_validation(dataset, config.val_fraction)
     grid = config.grid()
     runs = []
-    for j, (lam, lr, seed) in enumerate(grid):
+    for j, (lam, lr, elr, seed) in enumerate(grid):
         report("select", j, len(grid))
         key = f"{run_key}/select/{j}"
         run = store.load_cached(key, NEURAL_RUN) if store is not None else None
         if run is None:
-            run = _train(base_model, fit, config, lam, lr, seed)
+            run = _train(base_model, fit, config, lam, lr, elr, seed)
             rmse = train_rollout_rmse(neural_field(base_model, run, dataset), val,
                                       config.horizon)
             run = replace(run, val_rmse=float(rmse) if math.isfinite(rmse) else math.inf)
@@ -176,6 +174,33 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
 def best(selection) -> NeuralRun:
     """The run with the lowest validation RMSE (non-finite ones last)."""
     return min(selection, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
+
+
+def refit(base_model, selection, dataset, config, store, run_key: str,
+          report) -> NeuralRun:
+    """The chosen setting meta-trained again, from the same initial embedding, on all the
+    training trajectories (validation part included, as the baseline and the control are
+    trained), ``{run_key}/final/{j}`` for the chosen setting ``j`` of ``config.grid()``;
+    ``chosen`` itself when ``config.refit`` is False. The returned run keeps the chosen run's
+    ``val_rmse`` (the score of its setting)."""
+    from dataclasses import replace
+
+    from noether_search.store.codecs import NEURAL_RUN
+
+    chosen = best(selection)
+    if not config.refit:
+        return chosen
+    j = next(i for i, r in enumerate(selection) if r is chosen)
+    key = f"{run_key}/final/{j}"
+    run = store.load_cached(key, NEURAL_RUN) if store is not None else None
+    if run is None:
+        report("refit", 0, 1)
+        run = replace(_train(base_model, dataset, config, chosen.inner_lr, chosen.outer_lr,
+                             chosen.embed_lr, chosen.embed_seed), val_rmse=chosen.val_rmse)
+        if store is not None:
+            store.save(key, NEURAL_RUN, run)
+    report("refit", 1, 1)
+    return run
 
 
 def oracle(base_model, dataset, config, store, run_key: str, report):
@@ -237,7 +262,7 @@ def symbolic(store, rollouts, seed: int):
     """``rank``'s Noether model from the store's ``summary.json`` and its test rollouts,
     when that run used ``seed`` and the same test trajectories and horizon; else None."""
     from noether_search.report.collect import read_summary
-    from noether_search.stages.neural import SymbolicRef
+    from noether_search.stages.neural import SymbolicRef, trajectory_rmse
     from noether_search.store.codecs import RANK_ROLLOUTS
 
     if store is None:
@@ -252,4 +277,5 @@ def symbolic(store, rollouts, seed: int):
         return None
     return SymbolicRef(formula=ro.formula.get("noether") or summary["best"]["formula"],
                        run_key=summary["run_key"], rmse=float(ro.rmse["noether"]),
-                       rmse_by_step=np.asarray(ro.rmse_by_step["noether"]))
+                       rmse_by_step=np.asarray(ro.rmse_by_step["noether"]),
+                       rmse_by_trajectory=trajectory_rmse(ro.pred["noether"], ro.true))

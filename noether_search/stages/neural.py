@@ -5,11 +5,13 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
 
 1. baseline (:func:`train_baseline`): ``baseline/{hash}``, shared with ``rank``;
 2. selection: the training trajectories are split into a fitting and a validation part
-   (:func:`split_validation`); for every inner rate λ, outer rate and embedding
-   initialisation of the config the MLP and the embedding are meta-trained on the fitting
-   part and rolled out on the validation part, ``{run}/select/{j}``;
-3. the neural model is the run with the lowest validation RMSE (the validated model itself,
-   not a retraining: with a randomly initialised embedding a retraining lands elsewhere);
+   (:func:`split_validation`); for every inner rate λ, outer rate, embedding rate and
+   embedding initialisation of the config the MLP and the embedding are meta-trained on the
+   fitting part and rolled out on the validation part, ``{run}/select/{j}``;
+3. the setting with the lowest validation RMSE is meta-trained again, from the same initial
+   embedding, on all the training trajectories (the data the baseline and the control are
+   trained on): the neural model, ``{run}/final/{j}`` (with ``refit=False`` the validated run
+   itself is the neural model);
 4. the control (:func:`train_control`): the baseline trained further with the plain task
    loss for the same epochs and outer rates, ``{run}/control/{j}``;
 5. the oracle: the known invariant screened and meta-tailored as ``rank`` does it,
@@ -19,8 +21,8 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
    one for the same test trajectories and seed); the linear probe of the known invariant on
    the test states; ``neural.json`` (:meth:`NeuralResult.to_json`).
 
-Nothing is chosen on test data: λ, the outer rate and the embedding's initialisation by
-validation rollouts, the epoch by the post-step training loss, the control's rate by
+Nothing is chosen on test data: λ, the outer rate, the embedding's rate and initialisation
+by validation rollouts, the epoch by the post-step training loss, the control's rate by
 training rollouts (as in ``rank``).
 """
 
@@ -51,11 +53,14 @@ class NeuralConfig:
     embed_hidden: int = 64    # width of the embedding's two hidden layers
     epochs: int = 100         # full-batch outer steps (the control gets as many)
     outer_lrs: tuple[float, ...] = (1e-3, 1e-4)  # Adam rates of θ tried (as rank's)
-    embed_lr: float = 1e-3    # Adam rate of φ (λ_emb of Algorithm 1)
-    inner_lrs: tuple[float, ...] = (1e-2, 1e-1, 1.0)  # inner rates λ tried
-    inits: int = 2            # embedding initialisations tried per setting (seeds seed,
-    #                           seed + 1, …): meta-training from a random g_φ varies with it
+    embed_lrs: tuple[float, ...] = (1e-2, 3e-2)  # Adam rates of φ tried (λ_emb of
+    #                           Algorithm 1): φ starts random, θ pre-trained, so φ needs more
+    inner_lrs: tuple[float, ...] = (0.1, 0.3, 1.0)  # inner rates λ tried
+    inits: int = 1            # embedding initialisations tried per setting (seeds seed,
+    #                           seed + 1, …)
     val_fraction: float = 0.25  # share of training trajectories held out for selection
+    refit: bool = True        # retrain the chosen setting on all training trajectories (the
+    #                           data the control is trained on); False keeps the validated run
     seed: int = 0             # seed of the baseline, the embedding's initialisation and
     #                           meta-training
     horizon: int | None = None  # rollout steps (None: the dataset's default)
@@ -72,10 +77,11 @@ class NeuralConfig:
         return MetaConfig(epochs=self.epochs, outer_lrs=tuple(self.outer_lrs), seed=self.seed,
                           select="rollout", horizon=self.horizon)
 
-    def grid(self) -> list[tuple[float, float, int]]:
-        """``(inner_lr, outer_lr, embedding seed)`` settings tried in the selection."""
-        return [(lam, lr, self.seed + i) for lam in self.inner_lrs for lr in self.outer_lrs
-                for i in range(self.inits)]
+    def grid(self) -> list[tuple[float, float, float, int]]:
+        """``(inner_lr, outer_lr, embed_lr, embedding seed)`` settings tried in the
+        selection."""
+        return [(lam, lr, elr, self.seed + i) for lam in self.inner_lrs
+                for lr in self.outer_lrs for elr in self.embed_lrs for i in range(self.inits)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,12 +91,14 @@ class SymbolicRef:
     Attributes:
         formula: its law (sympy syntax); run_key: the rank run (``rank/{hash}``).
         rmse: test rollout RMSE; rmse_by_step: (H,) RMSE at steps 1..H (SI base units).
+        rmse_by_trajectory: (n_test,) RMSE of each test trajectory over steps 1..H.
     """
 
     formula: str
     run_key: str
     rmse: float
     rmse_by_step: np.ndarray
+    rmse_by_trajectory: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +111,9 @@ class NeuralResult:
         baseline: the ``BaselineResult`` (the vanilla MLP).
         selection: one :class:`NeuralRun` per setting of ``config.grid()`` (trained on the
             fitting split, ``val_rmse`` on the validation split).
-        run: the run of ``selection`` with the lowest validation RMSE (the neural model).
+        chosen: the run of ``selection`` with the lowest validation RMSE.
+        run: the neural model: ``chosen``'s setting meta-trained on all the training
+            trajectories (``chosen`` itself with ``config.refit`` False).
         control: the baseline fine-tuned with the plain task loss.
         oracle: the known invariant meta-tailored (None without one, or when it cannot
             tailor).
@@ -119,6 +129,7 @@ class NeuralResult:
     config: NeuralConfig
     baseline: object
     selection: tuple[NeuralRun, ...]
+    chosen: NeuralRun
     run: NeuralRun
     control: Control
     oracle: TailoredLaw | None
@@ -145,8 +156,11 @@ class NeuralResult:
         """The run's summary (``neural.json``, ``neural --json``)."""
         ro = self.rollouts
         by_step = {m: v.tolist() for m, v in ro.rmse_by_step.items()}
+        by_traj = {m: trajectory_rmse(p, ro.true).tolist() for m, p in ro.pred.items()}
         if self.symbolic is not None:
             by_step["symbolic"] = self.symbolic.rmse_by_step.tolist()
+            if self.symbolic.rmse_by_trajectory is not None:
+                by_traj["symbolic"] = self.symbolic.rmse_by_trajectory.tolist()
         return {
             "system": self.system, "source": self.source,
             **{f"{m}_rmse": v for m, v in self.rmse.items()},
@@ -155,22 +169,33 @@ class NeuralResult:
             "symbolic_run_key": None if self.symbolic is None else self.symbolic.run_key,
             "oracle_formula": ro.formula.get("oracle") or None,
             "horizon": ro.horizon["baseline"],
-            "chosen": {"inner_lr": self.run.inner_lr, "outer_lr": self.run.outer_lr,
-                       "embed_lr": self.run.embed_lr, "embed_seed": self.run.embed_seed,
-                       "val_rmse": _num(self.run.val_rmse),
-                       "best_epoch": self.run.best_epoch,
-                       "train_loss": _num(self.run.final_train_loss),
-                       "initial_train_loss": _num(self.run.initial_train_loss)},
+            "chosen": {"inner_lr": self.chosen.inner_lr, "outer_lr": self.chosen.outer_lr,
+                       "embed_lr": self.chosen.embed_lr, "embed_seed": self.chosen.embed_seed,
+                       "val_rmse": _num(self.chosen.val_rmse),
+                       "best_epoch": self.chosen.best_epoch,
+                       "train_loss": _num(self.chosen.final_train_loss),
+                       "initial_train_loss": _num(self.chosen.initial_train_loss)},
+            "final": {"refit": self.run is not self.chosen,
+                      "best_epoch": self.run.best_epoch,
+                      "train_loss": _num(self.run.final_train_loss),
+                      "initial_train_loss": _num(self.run.initial_train_loss)},
             "selection": [{"inner_lr": r.inner_lr, "outer_lr": r.outer_lr,
-                           "embed_seed": r.embed_seed,
+                           "embed_lr": r.embed_lr, "embed_seed": r.embed_seed,
                            "val_rmse": _num(r.val_rmse), "train_loss": _num(r.final_train_loss)}
                           for r in self.selection],
             "control": self.control.to_json(),
             "rmse_by_step": by_step,
+            "rmse_by_trajectory": by_traj,
             "config": asdict(self.config),
             "run_key": self.run_key,
             "stage_seconds": {k: round(v, 3) for k, v in self.seconds.items()},
         }
+
+
+def trajectory_rmse(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """(n_test,) RMSE of each rollout over steps 1..H and the coordinates, from
+    (n_test, H+1, d) predicted and true states (step 0 is the shared initial state)."""
+    return np.sqrt(((np.asarray(pred)[:, 1:] - np.asarray(true)[:, 1:]) ** 2).mean(axis=(1, 2)))
 
 
 def _num(v: float) -> float | None:
@@ -209,7 +234,9 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
     run_key = f"neural/{config.key(dataset.content_hash(), base.key)}"
     with clock("select"):
         selection = steps.select(base.model, dataset, config, store, run_key, report)
-    run = steps.best(selection)
+    chosen = steps.best(selection)
+    with clock("refit"):
+        run = steps.refit(base.model, selection, dataset, config, store, run_key, report)
     with clock("control"):
         report("control", 0, 1)
         control = train_control(base.model, dataset, config.meta_config(), store,
@@ -223,7 +250,8 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
         probe = steps.probe(base.model, run, dataset)
         symbolic = steps.symbolic(store, rollouts, config.seed)
     result = NeuralResult(system=dataset.name, source=dataset.source, config=config,
-                          baseline=base, selection=selection, run=run, control=control,
+                          baseline=base, selection=selection, chosen=chosen, run=run,
+                          control=control,
                           oracle=oracle, symbolic=symbolic, probe=probe, rollouts=rollouts,
                           run_key=run_key, seconds=seconds)
     if store is not None:
