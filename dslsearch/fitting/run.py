@@ -22,7 +22,7 @@ from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
-from dslsearch.fitting.rows import FitRows
+from dslsearch.fitting.rows import FitRows, RowsBuilder
 from dslsearch.fitting.shard import ShardInput, ShardOutput, values_key
 from dslsearch.law import Law
 
@@ -172,7 +172,10 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
     n_cand = len(table.candidates)
-    rows = dict(done)
+    # each shard's rows go straight into arrays for the table (no list of shards to concatenate)
+    rows = RowsBuilder(n_cand, max((r[0] for r in plan.recipes), default=1))
+    for k in sorted(done):
+        rows.add(done[k])
     count = sum(plan.shard_cands[k] for k in done)
     if progress:
         progress(count, n_cand)
@@ -186,9 +189,10 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
-        rows[k] = _candidate_rows(out, k, plan, table.candidates)
+        part = _candidate_rows(out, k, plan, table.candidates)
         if on_shard is not None:
-            on_shard(k, rows[k])
+            on_shard(k, part)
+        rows.add(part)
         count += plan.shard_cands[k]
         if progress:
             progress(count, n_cand)
@@ -197,10 +201,10 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     sigma_of = start_noise_floor()  # while the shards are fitted
     if (config.workers or os.cpu_count() or 1) > 1:
         _in_thread(importlib.import_module, "sympy")  # the merge's printing, while workers fit
-    # gradient-fitted shards (the slowest, planned last) first: the cheap ones fill the tail
-    run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
-               config, on_done)
+    # the longest shards first: short ones fill the tail (gradient fits planned last first)
+    todo = plan.dispatch_order(k for k in reversed(range(len(plan.shards))) if k not in done)
+    run_shards(todo, make_input, config, on_done)
     sigma = sigma_of()
-    fits = FitRows.concat([rows[k] for k in sorted(rows)])
+    fits = rows.result()
     laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
     return _result(table, laws, fits, plan, config, key, len(done), t0)
