@@ -20,7 +20,7 @@ from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.optimise import linearise, topology
 from array import array
 
-from dslsearch.fitting.skeleton import FitUnit, SkeletonBuilder, n_struct_params
+from dslsearch.fitting.skeleton import PARAM_S, SLOT, FitUnit, SkeletonBuilder
 
 
 def segments(dataset, config: FitConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -118,11 +118,18 @@ class ShardPlan:
         return np.sort(self.cand_order[lo:hi])
 
 
+def _has_params(struct: tuple) -> bool:
+    return struct == PARAM_S or (struct != SLOT and any(_has_params(s) for s in struct[1:]))
+
+
 def _kind(struct: tuple) -> int:
-    """0: parameter-free, 1: affine in its parameters (closed form), 2: gradient fit."""
-    if n_struct_params(struct) == 0:
+    """0: parameter-free, 1: affine in its parameters (closed form), 2: gradient fit.
+
+    Not cached (the planner asks once per skeleton; caching a depth-9 table's 100,000
+    skeletons would hold about 50 MB in the calling process for nothing)."""
+    if not _has_params(struct):
         return 0
-    return 1 if linearise(struct) is not None else 2
+    return 1 if linearise.__wrapped__(struct) is not None else 2
 
 
 #: cost of a unit of each kind (:func:`_kind`) in a shard's budget
@@ -139,7 +146,7 @@ def _unit_cost(struct: tuple) -> int:
 
 def _sort_key(struct: tuple, kind: int | None = None) -> tuple:
     kind = _kind(struct) if kind is None else kind
-    topo = repr(topology(struct)[0]) if kind == 2 else repr(struct)
+    topo = repr(topology.__wrapped__(struct)[0]) if kind == 2 else repr(struct)
     return (kind, topo, repr(struct))
 
 
