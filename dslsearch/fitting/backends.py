@@ -80,7 +80,7 @@ def _warm(engine: str) -> int:
         import torch  # noqa: F401
 
     import dslsearch.fitting.npgrad  # noqa: F401
-    from dslsearch.fitting.shard import tune_malloc
+    from dslsearch.fitting.malloc import tune_malloc
 
     tune_malloc()
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.config import FitConfig
+from dslsearch.fitting.malloc import release_free_memory
 from dslsearch.fitting.optimise import linearise, topology
 from array import array
 
@@ -242,7 +243,7 @@ def _units(rows: list, order: list[int]) -> tuple[list, list, np.ndarray]:
 def plan_shards(table, config: FitConfig) -> ShardPlan:
     """Reduce the table's candidates to units and cut the units into shards."""
     structs, rows, cand_struct, cand_row, cand_recipe, recipes = _reduce_all(table)
-    kinds = [_kind(st) for st in structs]  # one linearise per skeleton (a cache would thrash)
+    kinds = [_kind(st) for st in structs]  # one linearise per skeleton
     keys = [_sort_key(st, k) for st, k in zip(structs, kinds)]
     order = sorted(range(len(structs)), key=keys.__getitem__)
     slots, row_unit, unit_start = _units(rows, order)
@@ -253,6 +254,8 @@ def plan_shards(table, config: FitConfig) -> ShardPlan:
     shards = _cut([KIND_COST[kinds[s]] for s in order], [len(u) for u in slots],
                   config.shard_cost)
     cand_order = np.argsort(cand_unit, kind="stable")
+    del rows, row_unit, keys
+    release_free_memory()  # the skeletons' memo and the sorts' copies, freed above
     bounds = np.searchsorted(cand_unit[cand_order], [b for _, b in shards])
     return ShardPlan(sorted_structs, slots, unit_start, cand_unit, cand_recipe, recipes,
                      shards, np.diff(np.concatenate([[0], bounds])).astype(int).tolist(),

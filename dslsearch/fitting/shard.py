@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.evaluate import SlotValues
+from dslsearch.fitting.malloc import tune_malloc
 from dslsearch.fitting.filter import FitStatus, could_pass
 from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
@@ -66,36 +67,6 @@ class ShardOutput:
 
 
 _VALUES_CACHE: dict = {}
-
-#: glibc ``mallopt`` settings of a process that fits: ``(param, value)`` for M_MMAP_THRESHOLD
-#: (-3), M_TRIM_THRESHOLD (-1), M_TOP_PAD (-2)
-MALLOC_SETTINGS = ((-3, 32 << 20), (-1, 128 << 20), (-2, 32 << 20))
-_MALLOC_TUNED: list[bool] = []
-
-
-def tune_malloc() -> bool:
-    """Keep freed arrays of up to 32 MB in the process's heap for reuse (glibc only; once
-    per process; returns whether the settings were applied).
-
-    The fits allocate and free many arrays of a few MB (the grid of starts is ``(G, 1, 24,
-    N)``). By default glibc serves each from fresh ``mmap`` pages and unmaps it when freed,
-    so every array costs a page fault per 4 KB (about half a million faults, a third of a
-    worker's CPU time, for the pendulum at depth 7). With these settings the heap keeps up
-    to 128 MB of freed memory instead. Values are unchanged: only where arrays live."""
-    if _MALLOC_TUNED:
-        return _MALLOC_TUNED[0]
-    ok = False
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)  # the symbols of this process, the C library's among them
-        if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "mallopt"):
-            ok = all(libc.mallopt(param, value) == 1 for param, value in MALLOC_SETTINGS)
-    except (OSError, TypeError):  # not a glibc system: keep its defaults
-        ok = False
-    _MALLOC_TUNED.append(ok)
-    return ok
-
 
 def values_key(op, a, b, x, memory_bytes: int) -> str:
     """A hash of what a worker's :class:`SlotValues` depend on: table arrays, points,
