@@ -85,3 +85,64 @@ def test_tune_malloc_is_idempotent():
 
 def test_release_free_memory_runs():
     assert release_free_memory() in (True, False)
+
+
+def _shard_inputs(table, ds, plan, config):
+    from dslsearch.fitting.objective import Segments
+    from dslsearch.fitting.plan import segments
+    from dslsearch.fitting.shard import ShardInput
+
+    x, labels = segments(ds, config)
+    seg = Segments(labels)
+    fit_points = np.arange(0, x.shape[0], config.fit_stride)
+    return [ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x, seg.labels,
+                       seg.shuffled(config.seed).labels, fit_points, float(config.factor),
+                       config.adam, config.worker_memory_bytes())
+            for k in range(len(plan.shards))]
+
+
+def test_shared_subformulas_change_no_result(monkeypatch):
+    """The grid computes a sub-formula that candidates share once: every shard's results
+    equal those of computing each candidate's own (bit for bit)."""
+    from dslsearch.fitting import npgrad
+    from dslsearch.fitting.shard import fit_shard
+
+    ds = hamiltonian_data.load(system="pendulum")
+    table = enumerate_formulas(ds.variables, 6)
+    config = FitConfig(shard_cost=3000)
+    plan = plan_shards(table, config)
+    inputs = [inp for inp, kind in zip(_shard_inputs(table, ds, plan, config),
+                                       (plan.kinds[np.searchsorted(plan.unit_start, a, "right") - 1]
+                                        for a, _ in plan.shards)) if kind == 2][:4]
+    calls = []
+    real = npgrad._forward_shared
+    monkeypatch.setattr(npgrad, "_forward_shared",
+                        lambda *a: calls.append(1) or real(*a))
+    shared = [fit_shard(inp) for inp in inputs]
+    assert calls, "no shared sub-formula computed: the test tests nothing"
+    monkeypatch.setattr(npgrad, "SHARED_OPS", frozenset())
+    own = [fit_shard(inp) for inp in inputs]
+    for a, b in zip(shared, own):
+        for name in ("params", "r_true", "r_random", "status"):
+            assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+        assert a.message == b.message
+
+
+def test_forward_grid_equals_forward():
+    from dslsearch.fitting import npgrad
+    from dslsearch.ops import ADD, COS, EXP, MUL, SIN
+
+    # cos(slot * P) op slot: rows 0, 1, 3 share cos(q*c) (slot id 7), row 2 uses sin
+    topo = ("B", ("U", ("B", ("S",), ("P",))), ("S",))
+    ops = np.asarray([[ADD, COS, MUL], [MUL, COS, MUL], [ADD, SIN, MUL], [ADD, COS, MUL],
+                      [MUL, EXP, MUL]], np.int64)
+    ids = np.asarray([[7, 1], [7, 2], [7, 1], [7, 3], [8, 1]], np.int64)
+    rng = np.random.default_rng(0)
+    node = {i: rng.normal(size=9) for i in (1, 2, 3, 7, 8)}
+    slots = [np.stack([node[i] for i in ids[:, j]])[:, None, None, :] for j in range(2)]
+    c = np.broadcast_to(np.linspace(-3, 3, 6)[:, None], (5, 1, 6, 1))
+    ref, _ = npgrad.forward(topo, ops, slots, [c])
+    got = npgrad.forward_grid(topo, ops, slots, [c], ids)
+    assert np.array_equal(np.broadcast_to(ref, got.shape), got, equal_nan=True)
+    first, inverse = npgrad._distinct_rows(np.stack([ops[:, 1], ids[:, 0]], 1))
+    assert first.tolist() == [0, 2, 4] and inverse.tolist() == [0, 0, 1, 0, 2]

@@ -256,8 +256,12 @@ class _ShardFitter:
         slots_all = self.slot_values(rows)
         slots_fit = [s[:, inp.fit_points] for s in slots_all]
         eng = _engine(inp.adam, ops)
+        shared = {}
+        if eng is _npgrad():  # the grid computes sub-formulas candidates share once
+            shared["slot_ids"] = np.asarray([inp.units[r].slots for r in rows.tolist()],
+                                            np.int64).reshape(len(rows), -1)
         _, p_t, conv = eng.fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam,
-                                        inp.memory_bytes // 64)
+                                        inp.memory_bytes // 64, **shared)
         params = p_t[0]
         Vfin = eng.evaluate(topo, ops, slots_all, params)
         Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)
