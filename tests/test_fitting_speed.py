@@ -58,7 +58,8 @@ def test_rows_builder_equals_concat(cover):
     n = 500
     cand = rng.permutation(n) if cover == "all" else rng.permutation(n)[:321]
     cuts = np.sort(rng.choice(np.arange(1, len(cand)), 6, replace=False))
-    parts = [_part(np.sort(c), w, rng) for c, w in zip(np.split(cand, cuts), [1, 3, 2, 1, 4, 2, 3])]
+    widths = [1, 3, 2, 1, 4, 2, 3]
+    parts = [_part(np.sort(c), w, rng) for c, w in zip(np.split(cand, cuts), widths)]
     parts.insert(2, FitRows.empty())
     builder = RowsBuilder(n, 2)        # narrower than the widest part: grown
     for p in parts:
@@ -111,9 +112,10 @@ def test_shared_subformulas_change_no_result(monkeypatch):
     table = enumerate_formulas(ds.variables, 6)
     config = FitConfig(shard_cost=3000)
     plan = plan_shards(table, config)
-    inputs = [inp for inp, kind in zip(_shard_inputs(table, ds, plan, config),
-                                       (plan.kinds[np.searchsorted(plan.unit_start, a, "right") - 1]
-                                        for a, _ in plan.shards)) if kind == 2][:4]
+    kinds = [plan.kinds[np.searchsorted(plan.unit_start, a, "right") - 1]
+             for a, _ in plan.shards]
+    inputs = [inp for inp, kind in zip(_shard_inputs(table, ds, plan, config), kinds)
+              if kind == 2][:4]
     calls = []
     real = npgrad._forward_shared
     monkeypatch.setattr(npgrad, "_forward_shared",

@@ -114,6 +114,6 @@ class RowsBuilder:
             keep = idx
             message = [self.message[i] for i in idx.tolist()]
         return FitRows(candidate_index=idx, node=self.node[keep],
-                       params=np.ascontiguousarray(self.params[keep, :self.width]), R_true=self.R_true[keep],
-                       R_random=self.R_random[keep], status=self.status[keep],
-                       message=message)
+                       params=np.ascontiguousarray(self.params[keep, :self.width]),
+                       R_true=self.R_true[keep], R_random=self.R_random[keep],
+                       status=self.status[keep], message=message)
