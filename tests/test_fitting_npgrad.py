@@ -135,7 +135,7 @@ def test_row_order_does_not_change_values_or_gradients():
 
 
 def test_noise_floor_error_comes_before_any_fitting():
-    """The noise floor is computed in the background while the shards are planned; its error
+    """The noise floor is computed in the background while the shards are fitted; its error
     (too short trajectories) is still raised before any shard is fitted."""
     import hamiltonian_data
     from dslsearch.enumerate import enumerate_formulas

@@ -80,7 +80,9 @@ def _warm(engine: str) -> int:
         import torch  # noqa: F401
 
     import dslsearch.fitting.npgrad  # noqa: F401
-    import dslsearch.fitting.shard  # noqa: F401
+    from dslsearch.fitting.malloc import tune_malloc
+
+    tune_malloc()
 
     return os.getpid()
 

@@ -179,6 +179,79 @@ def _forward_node(column: np.ndarray, args: list) -> np.ndarray:
     return out
 
 
+#: operations computed once per distinct sub-formula in the grid of starts (a value of
+#: these costs about 20 ns, a copied one about 1 ns)
+SHARED_OPS = frozenset({SIN, COS, EXP, LOG})
+
+
+def _distinct_rows(K: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the rows of ``K (G, w)`` int64: ``first`` the ascending
+    position of each distinct row's first occurrence, ``inverse`` each row's index into
+    ``first``."""
+    perm = np.lexsort(K.T[::-1])
+    S = K[perm]
+    new = np.ones(len(S), bool)
+    new[1:] = (S[1:] != S[:-1]).any(1)
+    group = np.cumsum(new) - 1
+    first = perm[new]                      # stable sort: the smallest position of each row
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    inverse = np.empty(len(K), np.int64)
+    inverse[perm] = rank[group]
+    return first[order], inverse
+
+
+def forward_grid(topo: tuple, ops: np.ndarray, slots: list, params: list,
+                 slot_ids: np.ndarray) -> np.ndarray:
+    """The root's values of :func:`forward` when every candidate has the same parameter
+    values (the grid of starts), without the tape.
+
+    Candidates often share a sub-formula (the same operations over the same slots, e.g.
+    ``cos(c*q)`` in ``cos(c*q) + p`` and ``cos(c*q) * p``): at a node of an operation of
+    :data:`SHARED_OPS` each distinct sub-formula is computed once and copied to the
+    others. Values are those of :func:`forward` bit for bit (the same operation on the same
+    numbers).
+
+    Args:
+        slot_ids: ``(G, n_slots)`` int64 node ids of each candidate's slots (equal ids,
+            equal values).
+    """
+    prog = program(topo)
+    vals: list = []
+    keys: list = []  # per node: its sub-formula as columns of ops ("o", j) / slot ids ("s", j)
+    with np.errstate(all="ignore"):
+        for kind, index, kids, has_param in prog:
+            if kind == "S":
+                vals.append(slots[index])
+                keys.append((("s", index),))
+                continue
+            if kind == "P":
+                vals.append(params[index])
+                keys.append(())
+                continue
+            key = (("o", index),) + tuple(c for k in kids for c in keys[k])
+            keys.append(key)
+            args = [vals[k] for k in kids]
+            column = ops[:, index]
+            if has_param and len(column) > 1 and np.isin(column, list(SHARED_OPS)).any():
+                vals.append(_forward_shared(column, args, key, ops, slot_ids))
+            else:
+                vals.append(_forward_node(column, args))
+    return vals[-1]
+
+
+def _forward_shared(column, args, key, ops, slot_ids) -> np.ndarray:
+    """:func:`_forward_node` computed on the first row of each distinct sub-formula
+    ``key`` and copied to the rows that repeat it."""
+    K = np.stack([ops[:, j] if t == "o" else slot_ids[:, j] for t, j in key], 1)
+    first, inverse = _distinct_rows(np.ascontiguousarray(K, np.int64))
+    if len(first) > 0.8 * len(column):     # few repeats: not worth the copies
+        return _forward_node(column, args)
+    sub = [a[first] if a.shape[0] > 1 else a for a in args]
+    return _forward_node(column[first], sub)[inverse]
+
+
 def _unbroadcast(g: np.ndarray, shape: tuple) -> np.ndarray:
     """Sum ``g`` over the axes where ``shape`` has 1 (the reverse of broadcasting)."""
     axes = tuple(i for i, (n, m) in enumerate(zip(g.shape, shape)) if m == 1 and n != 1)
@@ -264,10 +337,14 @@ def evaluate(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], params: np.n
 
 
 def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: list[Segments],
-                 config, max_elements: int | None = None
+                 config, max_elements: int | None = None, slot_ids: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`dslsearch.fitting.optimise.fit_gradient` in numpy (same arguments, returns
-    ``(R (E, G), params (E, G, P), converged (E, G))``)."""
+    ``(R (E, G), params (E, G, P), converged (E, G))``).
+
+    With ``slot_ids`` (``(G, n_slots)`` node ids of the slots) the grid of starts computes
+    sub-formulas that candidates share once (:func:`forward_grid`); results are the same
+    bit for bit."""
     from dslsearch.fitting.optimise import start_table
     from dslsearch.fitting.skeleton import n_struct_params
 
@@ -286,7 +363,11 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
         op_c = ops[g0:g0 + g_chunk]
         g = op_c.shape[0]
         c = np.broadcast_to(table, (g, E, S0, P))
-        vals, _ = forward(topo, op_c, sl, [c[..., k:k + 1] for k in range(P)])
+        if slot_ids is None:
+            vals, _ = forward(topo, op_c, sl, [c[..., k:k + 1] for k in range(P)])
+        else:
+            vals = forward_grid(topo, op_c, sl, [c[..., k:k + 1] for k in range(P)],
+                                np.asarray(slot_ids, np.int64)[g0:g0 + g_chunk])
         Rg = r_all(vals, segs, (g, E, S0, N))
         Rg = np.where(np.isfinite(Rg), Rg, np.inf)
         idx = np.argsort(Rg, axis=-1, kind="stable")[..., :S]                  # (g, E, S)

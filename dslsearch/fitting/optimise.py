@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.objective import (Segments, centred, r_reg_torch, within)
-from dslsearch.fitting.skeleton import (PARAM_S, SLOT, evaluate_struct, n_struct_params,
-                                        struct_op)
+from dslsearch.fitting.skeleton import (PARAM_S, SLOT, STRUCT_CACHE, evaluate_struct,
+                                        n_struct_params, struct_op)
 from dslsearch.ops import DIV, MUL
 
 
@@ -53,7 +53,7 @@ class AdamConfig:
 
 # ----------------------------------------------------------------------------------------
 # closed form
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=STRUCT_CACHE)
 def linearise(struct: tuple) -> tuple[tuple, tuple[bool, ...]] | None:
     """Rewrite ``struct`` as affine in its parameters, or return None if it is not.
 
@@ -193,7 +193,7 @@ def coefficients_to_params(v: np.ndarray, F0_constant: np.ndarray,
 
 # ----------------------------------------------------------------------------------------
 # gradient fitting
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=STRUCT_CACHE)
 def topology(struct: tuple) -> tuple[tuple, tuple]:
     """Split a structure into its shape and its ops.
 

@@ -57,3 +57,63 @@ class FitRows:
                    R_random=np.concatenate([p.R_random for p in parts])[order],
                    status=np.concatenate([p.status for p in parts])[order],
                    message=[messages[i] for i in order])
+
+
+class RowsBuilder:
+    """Collects the :class:`FitRows` of shards as they finish into arrays for a whole table,
+    so a caller holds each shard's rows only until it is added (not every shard's and then
+    their concatenation: about 100 MB less at the peak for 1.3 million candidates).
+
+    :meth:`result` equals :meth:`FitRows.concat` of the added parts.
+
+    Args:
+        n: number of candidates of the table (``candidate_index`` runs over ``0..n-1``).
+        width: expected widest ``params`` (more is handled, at the cost of a copy).
+    """
+
+    def __init__(self, n: int, width: int = 1):
+        self.filled = np.zeros(n, bool)
+        self.node = np.zeros(n, np.int64)
+        self.params = np.full((n, max(width, 1)), np.nan)
+        self.R_true = np.full(n, np.nan)
+        self.R_random = np.full(n, np.nan)
+        self.status = np.zeros(n, np.int8)
+        self.message: list[str] = [""] * n
+        self.width = 0  # widest params of the parts added
+
+    def add(self, part: FitRows) -> None:
+        """Put ``part``'s rows in place (rows of one candidate added twice: the last wins)."""
+        if not len(part):
+            return
+        idx = part.candidate_index
+        w = part.params.shape[1]
+        if w > self.params.shape[1]:
+            self.params = np.pad(self.params, ((0, 0), (0, w - self.params.shape[1])),
+                                 constant_values=np.nan)
+        self.width = max(self.width, w)
+        self.filled[idx] = True
+        self.node[idx] = part.node
+        self.params[idx, :w] = part.params
+        self.params[idx, w:] = np.nan
+        self.R_true[idx] = part.R_true
+        self.R_random[idx] = part.R_random
+        self.status[idx] = part.status
+        for i, m in zip(idx.tolist(), part.message):
+            self.message[i] = m
+
+    def result(self) -> FitRows:
+        """The rows added so far, in candidate order."""
+        if not self.filled.any():
+            return FitRows.empty()
+        if self.filled.all():
+            keep = slice(None)
+            idx = np.arange(len(self.filled), dtype=np.int64)
+            message = self.message
+        else:
+            idx = np.nonzero(self.filled)[0].astype(np.int64)
+            keep = idx
+            message = [self.message[i] for i in idx.tolist()]
+        return FitRows(candidate_index=idx, node=self.node[keep],
+                       params=np.ascontiguousarray(self.params[keep, :self.width]),
+                       R_true=self.R_true[keep], R_random=self.R_random[keep],
+                       status=self.status[keep], message=message)

@@ -22,7 +22,7 @@ from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
-from dslsearch.fitting.rows import FitRows
+from dslsearch.fitting.rows import FitRows, RowsBuilder
 from dslsearch.fitting.shard import ShardInput, ShardOutput, values_key
 from dslsearch.law import Law
 
@@ -123,14 +123,19 @@ def _in_thread(fn, *args) -> Callable[[], object]:
     return wait
 
 
-def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], np.ndarray | None]:
-    """The noise floor of the calibrated test, computed in the background; the returned
-    function waits for it (None for the factor test)."""
+def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np.ndarray | None]]:
+    """The noise floor of the calibrated test, to compute in the background: returns a
+    function that starts it and returns a function that waits for it (None for the factor
+    test). Its error, too short trajectories, is raised here, before any planning."""
     if config.test != "calibrated":
-        return lambda: None
-    from dslsearch.acceptance import noise_floor
+        return lambda: (lambda: None)
+    from dslsearch.acceptance import NOISE_WINDOW, noise_floor
 
-    return _in_thread(noise_floor, dataset.train)
+    if not any(np.shape(tr.x)[0] >= NOISE_WINDOW for tr in dataset.train):
+        noise_floor(dataset.train)  # raises its error (no trajectory long enough)
+    # started once the shards are planned: its import of scipy (about 1.5 CPU s) would
+    # otherwise compete with the planning for this process's interpreter
+    return lambda: _in_thread(noise_floor, dataset.train)
 
 
 def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progress | None = None,
@@ -156,19 +161,21 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     t0 = time.perf_counter()
     done = dict(done or {})
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
-    sigma_of = _noise_floor_job(dataset, config)  # so does the noise floor (scipy import)
+    start_noise_floor = _noise_floor_job(dataset, config)
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
-    sigma = sigma_of()  # before any fitting: raises on too short trajectories
     x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
     n_cand = len(table.candidates)
-    rows = dict(done)
+    # each shard's rows go straight into arrays for the table (no list of shards to concatenate)
+    rows = RowsBuilder(n_cand, max((r[0] for r in plan.recipes), default=1))
+    for k in sorted(done):
+        rows.add(done[k])
     count = sum(plan.shard_cands[k] for k in done)
     if progress:
         progress(count, n_cand)
@@ -182,19 +189,22 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
-        rows[k] = _candidate_rows(out, k, plan, table.candidates)
+        part = _candidate_rows(out, k, plan, table.candidates)
         if on_shard is not None:
-            on_shard(k, rows[k])
+            on_shard(k, part)
+        rows.add(part)
         count += plan.shard_cands[k]
         if progress:
             progress(count, n_cand)
 
     warmed()
+    sigma_of = start_noise_floor()  # while the shards are fitted
     if (config.workers or os.cpu_count() or 1) > 1:
         _in_thread(importlib.import_module, "sympy")  # the merge's printing, while workers fit
-    # gradient-fitted shards (the slowest, planned last) first: the cheap ones fill the tail
-    run_shards([k for k in reversed(range(len(plan.shards))) if k not in done], make_input,
-               config, on_done)
-    fits = FitRows.concat([rows[k] for k in sorted(rows)])
+    # the longest shards first: short ones fill the tail (gradient fits planned last first)
+    todo = plan.dispatch_order(k for k in reversed(range(len(plan.shards))) if k not in done)
+    run_shards(todo, make_input, config, on_done)
+    sigma = sigma_of()
+    fits = rows.result()
     laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
     return _result(table, laws, fits, plan, config, key, len(done), t0)

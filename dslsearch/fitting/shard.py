@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.evaluate import SlotValues
+from dslsearch.fitting.malloc import tune_malloc
 from dslsearch.fitting.filter import FitStatus, could_pass
 from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
@@ -67,7 +68,6 @@ class ShardOutput:
 
 _VALUES_CACHE: dict = {}
 
-
 def values_key(op, a, b, x, memory_bytes: int) -> str:
     """A hash of what a worker's :class:`SlotValues` depend on: table arrays, points,
     budget."""
@@ -104,6 +104,7 @@ def fit_shard(inp: ShardInput) -> ShardOutput:
 
     Runs on numpy alone unless ``inp.adam.engine`` is "torch" (or a gradient-fitted unit
     uses an operation without a numpy backward rule): then torch is imported."""
+    tune_malloc()
     with np.errstate(all="ignore"):  # NaN/inf are recorded as statuses, not warned about
         fitter = _ShardFitter(inp)
         if not inp.units:
@@ -255,8 +256,12 @@ class _ShardFitter:
         slots_all = self.slot_values(rows)
         slots_fit = [s[:, inp.fit_points] for s in slots_all]
         eng = _engine(inp.adam, ops)
+        shared = {}
+        if eng is _npgrad():  # the grid computes sub-formulas candidates share once
+            shared["slot_ids"] = np.asarray([inp.units[r].slots for r in rows.tolist()],
+                                            np.int64).reshape(len(rows), -1)
         _, p_t, conv = eng.fit_gradient(topo, ops, slots_fit, [self.fseg_t], inp.adam,
-                                        inp.memory_bytes // 64)
+                                        inp.memory_bytes // 64, **shared)
         params = p_t[0]
         Vfin = eng.evaluate(topo, ops, slots_all, params)
         Vs = np.where(np.isfinite(Vfin), Vfin, 0.0)

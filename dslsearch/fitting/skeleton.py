@@ -34,6 +34,10 @@ from hamiltonian_data.units import DIMENSIONLESS
 SLOT: tuple = ("S",)
 PARAM_S: tuple = ("P",)
 RECIP = "R"  # the reciprocal's key in a structure
+#: entries of each per-structure cache (parameter count, linearisation, topology): the
+#: structures of a few shards, which is what a worker process fits at a time (a depth-9
+#: table has about 100,000 structures, which a cache of all would hold in every worker)
+STRUCT_CACHE = 1 << 13
 
 
 def _reciprocal() -> Op:
@@ -195,7 +199,7 @@ class SkeletonBuilder:
         return None
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=STRUCT_CACHE)
 def n_struct_params(struct: tuple) -> int:
     """Number of parameters in a structure (cached: structures are few and hashable)."""
     if struct == PARAM_S:
