@@ -30,7 +30,8 @@ from dslsearch.sums.select import TermSet, beam_search
 Progress = Callable[[int, int], None]
 #: ``judge(law, n_library) -> (accepted, law)``: an acceptance test for a fitted sum (the
 #: law it returns may carry its evidence); ``n_library`` is the number of terms searched,
-#: for a multiple-testing correction
+#: for a multiple-testing correction. A judge with a method ``explained(law, laws) -> bool``
+#: also says when a round's law is, within the noise, a function of the laws found before
 Judge = Callable[[Law, int], "tuple[bool, Law]"]
 
 
@@ -191,7 +192,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             calibrated test, :func:`noether_search.stages.fit.fit_laws`); None: the
             random-sequence test with ``config.factor``. Each round's law is chosen among
             the points it accepts, and the next round searches the complement of the laws
-            so chosen.
+            so chosen; a round's law that the judge's ``explained`` puts within the noise
+            of a function of the laws found is projected out, not reported (as one that is
+            exactly a function of them).
 
     Returns:
         :class:`SumsResult`.
@@ -214,6 +217,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                         composites=sums.composites())
     if progress:
         progress(1, n_steps)
+    explained = getattr(judge, "explained", None)
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
@@ -231,7 +235,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             break
         law = front[point].law
         removed.append(law(x))
-        if laws and _dependent(law, laws, x):
+        if laws and (_dependent(law, laws, x) or (explained is not None
+                                                  and explained(law, laws))):
             front[point] = dataclasses.replace(front[point], accepted=False, message=(
                 "a function of the laws found before (projected out, not reported)"))
             continue

@@ -213,23 +213,59 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     return out
 
 
-def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
-                     config: FitConfig):
-    """The calibrated acceptance test as the sum search's judge (:data:`dslsearch.sums.run.Judge`):
+@dataclasses.dataclass(frozen=True, eq=False)
+class CalibratedJudge:
+    """The calibrated acceptance test as the sum search's judge (:data:`dslsearch.sums.run.Judge`).
+
     ``judge(law, n_library) -> (passes, law with its evidence)``, the p-value corrected for
-    ``n_fitted`` candidates of the exhaustive search plus the library's terms.
+    ``n_fitted`` candidates of the exhaustive search plus the library's terms;
+    ``judge.explained(law, laws)``: True when ``law`` is within its own noise of a cubic
+    polynomial in the values of ``laws`` (:func:`dslsearch.acceptance.explained_ratio`,
+    the rule of :func:`dslsearch.acceptance.drop_explained`).
 
-    Args:
+    The fit stage gives it the robust noise floor
+    (:func:`dslsearch.acceptance.noise_floor` with ``robust=True``): a sum fits up to
+    ``max_terms`` coefficients over thousands of terms and so approximates a law's shape
+    far more easily than a formula of the exhaustive search; an over-estimated floor (data
+    not smooth at the smoother's scale) lets such approximations pass as laws.
+
+    Attributes:
         x: ``(N, d)`` training points; labels: ``(N,)`` their trajectory (or window).
-        sigma: ``(d,)`` the noise floor (:func:`dslsearch.acceptance.noise_floor`).
+        sigma: ``(d,)`` the noise floor. n_fitted: candidates of the exhaustive search.
+        config: the fit settings (``config.acceptance``: the thresholds).
     """
-    from dslsearch.acceptance import law_evidence, passes
 
-    def judge(law, n_library: int):
-        ev = law_evidence(law, x, labels, sigma, max(n_fitted, 1) + n_library)
-        return passes(ev, config.acceptance), law.with_evidence(ev)
+    x: np.ndarray
+    labels: np.ndarray
+    sigma: np.ndarray
+    n_fitted: int
+    config: FitConfig
 
-    return judge
+    def __call__(self, law, n_library: int):
+        from dslsearch.acceptance import law_evidence, passes
+
+        ev = law_evidence(law, self.x, self.labels, self.sigma,
+                          max(self.n_fitted, 1) + n_library)
+        return passes(ev, self.config.acceptance), law.with_evidence(ev)
+
+    def explained(self, law, laws) -> bool:
+        from dslsearch.acceptance import explained_ratio, gradients
+
+        with np.errstate(all="ignore"):
+            values = np.asarray(law(self.x), np.float64)
+            grads = gradients(law, self.x)
+            better = [np.asarray(other(self.x), np.float64) for other in laws]
+        if not (np.isfinite(values).all() and np.isfinite(grads).all()
+                and all(np.isfinite(b).all() for b in better)):
+            return False
+        return explained_ratio(values, grads, better, self.sigma) <= 1.0
+
+
+def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
+                     config: FitConfig) -> CalibratedJudge:
+    """:class:`CalibratedJudge` of the training points ``x (N, d)``, ``labels (N,)`` and the
+    noise floor ``sigma (d,)``."""
+    return CalibratedJudge(x, labels, sigma, n_fitted, config)
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
@@ -284,8 +320,8 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
         from dslsearch.acceptance import noise_floor
 
         try:
-            judge = calibrated_judge(x, labels, noise_floor(dataset.train), result.n_fitted,
-                                     config)
+            judge = calibrated_judge(x, labels, noise_floor(dataset.train, robust=True),
+                                     result.n_fitted, config)
         except ValueError:   # trajectories too short for the noise floor: the paper's test
             judge = None
     key = fit_key(config, dataset, table)
