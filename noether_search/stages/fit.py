@@ -215,7 +215,8 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class CalibratedJudge:
-    """The calibrated acceptance test as the sum search's judge (:data:`dslsearch.sums.run.Judge`).
+    """The calibrated acceptance test as the sum search's judge
+    (:data:`dslsearch.sums.run.Judge`).
 
     ``judge(law, n_library) -> (passes, law with its evidence)``, the p-value corrected for
     ``n_fitted`` candidates of the exhaustive search plus the library's terms;
