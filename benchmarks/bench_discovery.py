@@ -320,6 +320,30 @@ def summary(rows: list[dict], command: str) -> str:
     return "\n".join(lines)
 
 
+def seed_summary(rows: list[dict], command: str) -> str:
+    """Per method, noise level and seed: detection rate, false discovery rate, F1; then
+    their spread over the seeds (min–max) per method and noise level."""
+    lines = [_header(command), "",
+             "| method | noise | seed | runs | detection rate | false discovery rate | F1 |",
+             "|---|---|---|---|---|---|---|"]
+    spread: dict[tuple, list[dict]] = {}
+    keys = dict.fromkeys((r.get("method", "ours"), r["noise"], r["seed"]) for r in rows
+                         if not r.get("measured"))
+    for method, noise, seed in sorted(keys, key=lambda k: (k[0], k[1], k[2])):
+        sc = scores([r for r in rows if (r.get("method", "ours"), r["noise"], r["seed"])
+                     == (method, noise, seed) and not r.get("measured")])
+        spread.setdefault((method, noise), []).append(sc)
+        lines.append(f"| {method} | {noise:g} | {seed} | {sc['runs']} | {sc['detection']:.2f} "
+                     f"({sc['detected']}/{sc['known']}) | {sc['fdr']:.2f} "
+                     f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} |")
+    lines.append("")
+    for (method, noise), scs in spread.items():
+        parts = [f"{name} {min(sc[name] for sc in scs):.2f}–{max(sc[name] for sc in scs):.2f}"
+                 for name in ("detection", "fdr", "f1")]
+        lines.append(f"- {method}, noise {noise:g}, {len(scs)} seed(s): " + ", ".join(parts))
+    return "\n".join(lines)
+
+
 def plan(args, systems) -> list[tuple[str, float, int, str]]:
     """``(system, noise, seed, method)`` of every run, in order: system, noise, seed,
     method (measured data run once, noise-free)."""
@@ -449,6 +473,9 @@ def main(argv=None) -> None:
         sys.argv[1:] if argv is None else argv)
     print(summary(rows, command))
     print()
+    if len({r["seed"] for r in rows}) > 1:
+        print(seed_summary(rows, command))
+        print()
     print(table(rows, command))
     if missing:
         print(f"\nNot run yet ({len(missing)}): " + "; ".join(missing))

@@ -49,6 +49,27 @@ def test_noise_floor_estimates_the_added_noise():
     assert np.all(noise_floor(load("pendulum").train) < 2e-3)
 
 
+def test_the_robust_noise_floor_ignores_samples_where_a_trajectory_is_not_smooth():
+    # the double pendulum's angular velocities swing fast at a few samples: the mean square
+    # residual of a cubic smoother reads them as noise of 0.23 of the spread, noise-free
+    clean = load("double-pendulum")
+    spread = np.concatenate([clean.x_train, clean.x_test]).std(axis=0)
+    assert np.all(noise_floor(clean.train, robust=True) / spread < 0.02)
+    assert np.max(noise_floor(clean.train) / spread) > 0.1
+    noisy = load("double-pendulum", noise=0.1)
+    assert np.all(np.abs(noise_floor(noisy.train, robust=True) / spread / 0.1 - 1) < 0.2)
+    # a smooth signal with one narrow bump per trajectory (3 samples wide), white noise of
+    # std 0.01: the mean square residual of a cubic smoother says 0.0131
+    rng = np.random.default_rng(0)
+    t = np.linspace(0.0, 1.0, 80)
+    xs = [np.stack([np.sin(3 * t + k) + 0.2 * np.exp(-((t - 0.3 - 0.04 * k) / 0.02) ** 2),
+                    np.cos(2 * t - k)], 1) + 0.01 * rng.standard_normal((80, 2))
+          for k in range(10)]
+    ds = hamiltonian_data.Dataset.from_arrays(np.stack(xs), t, ["a", "b"], ["", ""])
+    np.testing.assert_allclose(noise_floor(ds.train, robust=True), 0.01, rtol=0.08)
+    assert noise_floor(ds.train)[0] > 0.0125
+
+
 def test_noise_floor_needs_long_enough_trajectories():
     short = hamiltonian_data.Dataset.from_arrays(np.zeros((2, 5, 2)) + np.arange(5)[:, None],
                                                  np.arange(5.0), ["a", "b"], ["", ""])

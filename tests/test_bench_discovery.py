@@ -106,3 +106,16 @@ def test_scores_pool_systems_and_count_controls(bench):
     assert sc["detection"] == 3 / 4 and sc["fdr"] == 2 / 5
     assert sc["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35) and sc["seconds"] == 4.0
     assert bench.scores(rows[:1])["fdr"] == 0.0 and bench.scores(rows[:1])["f1"] == 1.0
+
+
+def test_seed_summary_scores_each_seed_and_gives_the_spread(bench):
+    def row(seed, spanned, spurious):
+        return {"method": "ours", "system": "a", "noise": 0.1, "seed": seed, "known": 2,
+                "spanned": spanned, "basis": ["g"] * 2, "spurious": ["g"] * spurious,
+                "seconds": 1.0, "cpu_seconds": 1.0}
+
+    text = bench.seed_summary([row(0, 2, 0), row(1, 1, 1), row(2, 2, 1)], "cmd")
+    assert "| ours | 0.1 | 1 | 1 | 0.50 (1/2) | 0.50 (1/2) | 0.50 |" in text
+    assert "| ours | 0.1 | 0 | 1 | 1.00 (2/2) | 0.00 (0/2) | 1.00 |" in text
+    assert "- ours, noise 0.1, 3 seed(s): detection 0.50–1.00, fdr 0.00–0.50, f1 0.50–1.00" \
+        in text

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -27,6 +28,11 @@ from dslsearch.sums.select import TermSet, beam_search
 
 #: ``progress(steps_done, n_steps)``
 Progress = Callable[[int, int], None]
+#: ``judge(law, n_library) -> (accepted, law)``: an acceptance test for a fitted sum (the
+#: law it returns may carry its evidence); ``n_library`` is the number of terms searched,
+#: for a multiple-testing correction. A judge with a method ``explained(law, laws) -> bool``
+#: also says when a round's law is, within the noise, a function of the laws found before
+Judge = Callable[[Law, int], "tuple[bool, Law]"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,8 +48,9 @@ class FrontPoint:
             coefficients refitted there).
         penalised: ``log10 max(R_true, exact) + n_terms * log10(gain)``: lower is better.
         status: :class:`~dslsearch.fitting.FitStatus` of the final fit; message: its text.
-        accepted: passes the random-sequence test (``R_random >= factor * R_true``) and,
-            from the second round on, the rule for further laws (:func:`fit_sums`).
+        accepted: passes the acceptance test (the ``judge`` of :func:`fit_sums`; without
+            one the random-sequence test, ``R_random >= factor * R_true``) and, from the
+            second round on, the rule for further laws.
         round: the search round (0: the first law; ``r``: the search for a law
             independent of the ``r`` laws found before).
     """
@@ -109,9 +116,11 @@ def complement(F: np.ndarray, G: np.ndarray | None) -> np.ndarray:
 
 
 def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variables,
-               sums: SumsConfig, factor: float, found: np.ndarray | None = None) -> tuple:
+               sums: SumsConfig, factor: float, found: np.ndarray | None = None,
+               judge: Callable[[Law], tuple[bool, Law]] | None = None) -> tuple:
     """``(law, R_true, R_random, penalised, status, message, accepted)`` of one term set,
-    coefficients fitted on all training points.
+    coefficients fitted on all training points; ``accepted`` by ``judge`` (the law it
+    returns replaces the fitted one), or by the random-sequence test with ``factor``.
 
     With ``found`` (``(m, N)`` values of laws found before) the coefficients minimise R of
     the sum with its part along the found laws removed (:func:`complement`): the law is the
@@ -137,8 +146,11 @@ def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variabl
             FitStatus.NONFINITE.message, False
     law = Law(law.formula, law.params, law.variables, R_true=r_true, R_random=r_random,
               search="sums")
-    ok = bool(accepted(np.asarray([FitStatus.OK]), np.asarray([r_true]),
-                       np.asarray([r_random]), factor)[0])
+    if judge is not None:
+        ok, law = judge(law)
+    else:
+        ok = bool(accepted(np.asarray([FitStatus.OK]), np.asarray([r_true]),
+                           np.asarray([r_random]), factor)[0])
     # below `exact` R is round-off: such laws differ only in their number of terms
     penalised = math.log10(max(r_true, sums.exact)) + len(formulas) * math.log10(sums.gain)
     return law, r_true, r_random, penalised, FitStatus.OK, FitStatus.OK.message, ok
@@ -154,7 +166,8 @@ def _front(levels: list[list[TermSet]]) -> list[TermSet]:
 
 
 def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
-             sums: SumsConfig = SumsConfig(), progress: Progress | None = None) -> SumsResult:
+             sums: SumsConfig = SumsConfig(), progress: Progress | None = None,
+             judge: Judge | None = None) -> SumsResult:
     """Search sums ``c_1 phi_1 + … + c_k phi_k`` of parameter-free terms for conserved ones.
 
     Round 0 finds the best conserved sum; each further round searches the library with the
@@ -162,7 +175,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     finds a sum linearly independent of them, and stops at the first round that accepts
     none, or once ``max_laws`` laws are found (a round whose law is a function of the laws
     found, ``L²`` beside ``L``, does not count; at most ``2 * max_laws`` rounds). A further
-    law must pass the random-sequence test and be nearly as exact as the best law found:
+    law must pass the acceptance test and be nearly as exact as the best law found:
     ``max(R, exact) <= further_gap * max(R_best, exact)`` (an approximation of a law the
     library cannot express exactly is not reported beside exact ones).
 
@@ -175,6 +188,13 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         config: the fit stage's settings: ``factor``, ``seed``, ``fit_stride``, ``window``.
         sums: the search's own settings (:class:`SumsConfig`).
         progress: called as ``progress(steps_done, n_steps)``.
+        judge: the acceptance test of each front point (:data:`Judge`; the fit stage's
+            calibrated test, :func:`noether_search.stages.fit.fit_laws`); None: the
+            random-sequence test with ``config.factor``. Each round's law is chosen among
+            the points it accepts, and the next round searches the complement of the laws
+            so chosen; a round's law that the judge's ``explained`` puts within the noise
+            of a function of the laws found is projected out, not reported (as one that is
+            exactly a function of them).
 
     Returns:
         :class:`SumsResult`.
@@ -197,6 +217,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                         composites=sums.composites())
     if progress:
         progress(1, n_steps)
+    explained = getattr(judge, "explained", None)
+    if judge is not None:
+        judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
     chosen: list[int] = []
     laws: list[Law] = []
@@ -207,12 +230,13 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         found = np.stack(removed) if removed else None
         point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
                        laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
-                       if progress else None)
+                       if progress else None, judge)
         if point < 0:
             break
         law = front[point].law
         removed.append(law(x))
-        if laws and _dependent(law, laws, x):
+        if laws and (_dependent(law, laws, x) or (explained is not None
+                                                  and explained(law, laws))):
             front[point] = dataclasses.replace(front[point], accepted=False, message=(
                 "a function of the laws found before (projected out, not reported)"))
             continue
@@ -236,7 +260,7 @@ def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
 
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress) -> int:
+           progress, judge=None) -> int:
     """One round of the search: append its front to ``front``; the index of its law in
     ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
     searches again without the library's sums of two terms, when ``retry_without_sums``;
@@ -250,7 +274,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                              sums.pair_screen, sums.refine, progress=progress)
         for ts in _front(levels):
             p = _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset,
-                             sums, config, found)
+                             sums, config, found, judge)
             if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
                 p = dataclasses.replace(p, accepted=False, message=(
                     f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of "
@@ -264,11 +288,11 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
 
 
 def _front_point(lib: TermLibrary, terms: list[int], R_fit: float, x, segs, dataset,
-                 sums: SumsConfig, config: FitConfig, found) -> FrontPoint:
+                 sums: SumsConfig, config: FitConfig, found, judge=None) -> FrontPoint:
     """The front point of library terms ``terms`` (indices into ``lib.kept``)."""
     nodes = tuple(int(lib.nodes[lib.kept[t]]) for t in terms)
     formulas = [lib.formula(t) for t in terms]
     law, r_true, r_random, penalised, status, message, ok = _final_fit(
-        formulas, x, segs, dataset.variables, sums, config.factor, found)
+        formulas, x, segs, dataset.variables, sums, config.factor, found, judge)
     return FrontPoint(len(nodes), nodes, R_fit, law, r_true, r_random, penalised,
                       int(status), message, ok)

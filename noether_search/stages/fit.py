@@ -40,9 +40,17 @@ def run_name(result: FitResult) -> str:
     return f"{result.key}+sums-{result.sums.config.key()}"
 
 
-def sums_key(key: str, sums: SumsConfig) -> str:
-    """``fits/<key>/sums-<hash>``: the sum search of fit run ``key`` with settings ``sums``."""
-    return f"fits/{key}/sums-{sums.key()}"
+def sums_key(key: str, sums: SumsConfig, config: FitConfig | None = None) -> str:
+    """``fits/<key>/sums-<hash>``: the sum search of fit run ``key`` with settings ``sums``
+    and the paper's test; ``fits/<key>/sums-<hash>-<hash>`` with the calibrated test of
+    ``config`` (its thresholds choose each round's law, so they name the artifact)."""
+    if config is None or config.test != "calibrated":
+        return f"fits/{key}/sums-{sums.key()}"
+    import hashlib
+    import json
+
+    named = json.dumps(dataclasses.asdict(config.acceptance), sort_keys=True)
+    return f"fits/{key}/sums-{sums.key()}-{hashlib.sha256(named.encode()).hexdigest()[:8]}"
 
 
 def load_shards(store, key: str, skip_damaged: bool = False) -> dict[int, FitRows]:
@@ -205,33 +213,60 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     return out
 
 
-def _calibrated_sums(found: SumsResult, x, labels, sigma, n_tests: int,
-                     config: FitConfig) -> SumsResult:
-    """The sum search's result with its laws chosen by the calibrated test: per round, the
-    front point of lowest penalised score among those passing it (each point's
-    ``accepted`` is the calibrated test's verdict; points the search set aside, a function
-    of earlier laws or far less exact than the best law, stay out)."""
-    from dslsearch.acceptance import law_evidence, passes
-    from dslsearch.fitting import FitStatus
+@dataclasses.dataclass(frozen=True, eq=False)
+class CalibratedJudge:
+    """The calibrated acceptance test as the sum search's judge
+    (:data:`dslsearch.sums.run.Judge`).
 
-    best: dict[int, tuple] = {}
-    front = []
-    for i, point in enumerate(found.front):
-        ok = False
-        if point.law is not None and point.message == FitStatus.OK.message:
-            ev = law_evidence(point.law, x, labels, sigma, n_tests)
-            ok = passes(ev, config.acceptance)
-            if ok and (point.round not in best or point.penalised < best[point.round][0]):
-                best[point.round] = (point.penalised, i, point.law.with_evidence(ev))
-        front.append(dataclasses.replace(point, accepted=ok))
-    picks = [best[r] for r in sorted(best)]
-    if picks:   # the search's rule for further laws: nearly as exact as the first
-        cfg = found.config
-        floor = cfg.further_gap * max(picks[0][2].R_true, cfg.exact)
-        picks = picks[:1] + [p for p in picks[1:] if max(p[2].R_true, cfg.exact) <= floor]
-    return dataclasses.replace(found, laws=[law for _, _, law in picks],
-                               chosen=picks[0][1] if picks else -1, front=tuple(front),
-                               law_points=tuple(i for _, i, _ in picks))
+    ``judge(law, n_library) -> (passes, law with its evidence)``, the p-value corrected for
+    ``n_fitted`` candidates of the exhaustive search plus the library's terms;
+    ``judge.explained(law, laws)``: True when ``law`` is within its own noise of a cubic
+    polynomial in the values of ``laws`` (:func:`dslsearch.acceptance.explained_ratio`,
+    the rule of :func:`dslsearch.acceptance.drop_explained`).
+
+    The fit stage gives it the robust noise floor
+    (:func:`dslsearch.acceptance.noise_floor` with ``robust=True``): a sum fits up to
+    ``max_terms`` coefficients over thousands of terms and so approximates a law's shape
+    far more easily than a formula of the exhaustive search; an over-estimated floor (data
+    not smooth at the smoother's scale) lets such approximations pass as laws.
+
+    Attributes:
+        x: ``(N, d)`` training points; labels: ``(N,)`` their trajectory (or window).
+        sigma: ``(d,)`` the noise floor. n_fitted: candidates of the exhaustive search.
+        config: the fit settings (``config.acceptance``: the thresholds).
+    """
+
+    x: np.ndarray
+    labels: np.ndarray
+    sigma: np.ndarray
+    n_fitted: int
+    config: FitConfig
+
+    def __call__(self, law, n_library: int):
+        from dslsearch.acceptance import law_evidence, passes
+
+        ev = law_evidence(law, self.x, self.labels, self.sigma,
+                          max(self.n_fitted, 1) + n_library)
+        return passes(ev, self.config.acceptance), law.with_evidence(ev)
+
+    def explained(self, law, laws) -> bool:
+        from dslsearch.acceptance import explained_ratio, gradients
+
+        with np.errstate(all="ignore"):
+            values = np.asarray(law(self.x), np.float64)
+            grads = gradients(law, self.x)
+            better = [np.asarray(other(self.x), np.float64) for other in laws]
+        if not (np.isfinite(values).all() and np.isfinite(grads).all()
+                and all(np.isfinite(b).all() for b in better)):
+            return False
+        return explained_ratio(values, grads, better, self.sigma) <= 1.0
+
+
+def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
+                     config: FitConfig) -> CalibratedJudge:
+    """:class:`CalibratedJudge` of the training points ``x (N, d)``, ``labels (N,)`` and the
+    noise floor ``sigma (d,)``."""
+    return CalibratedJudge(x, labels, sigma, n_fitted, config)
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
@@ -280,20 +315,24 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
     from noether_search.store.codecs import FIT_SUMS
 
     t0 = time.perf_counter()
-    key = fit_key(config, dataset, table)
-    skey = sums_key(key, sums)
-    # a damaged artifact reads as None and is computed again
-    found: SumsResult | None = store.load_cached(skey, FIT_SUMS) if store is not None else None
-    if found is None:
-        found = fit_sums(dataset, table, config, sums, progress)
-        if store is not None:
-            store.save(skey, FIT_SUMS, found)
     x, labels = segments(dataset, config)
+    judge = None
     if config.test == "calibrated":
         from dslsearch.acceptance import noise_floor
 
-        found = _calibrated_sums(found, x, labels, noise_floor(dataset.train),
-                                 max(result.n_fitted, 1) + found.n_library, config)
+        try:
+            judge = calibrated_judge(x, labels, noise_floor(dataset.train, robust=True),
+                                     result.n_fitted, config)
+        except ValueError:   # trajectories too short for the noise floor: the paper's test
+            judge = None
+    key = fit_key(config, dataset, table)
+    skey = sums_key(key, sums, config)
+    # a damaged artifact reads as None and is computed again
+    found: SumsResult | None = store.load_cached(skey, FIT_SUMS) if store is not None else None
+    if found is None:
+        found = fit_sums(dataset, table, config, sums, progress, judge)
+        if store is not None:
+            store.save(skey, FIT_SUMS, found)
     laws = merge_searches(result.laws, found.laws, x, config.merge_tol)
     laws = finish_laws(laws, dataset, config, max(result.n_fitted, 1) + found.n_library)
     return dataclasses.replace(
