@@ -299,20 +299,15 @@ def test_pdf_without_latex_says_how_to_install(enum_store, tmp_path, monkeypatch
     assert "Traceback" not in res.output and (tmp_path / "r" / "report.tex").is_file()
 
 
-def test_summary_json_unreadable(tmp_path):
+@pytest.mark.parametrize("text, message", [
+    ("{not json", "summary.json: not readable JSON"),
+    ("[1, 2]", "summary.json: expected a JSON object, got list")])
+def test_summary_json_unreadable(tmp_path, text, message):
     root = tmp_path / "s"
     enumerated_store(root, SPRING, 3)
-    (root / "summary.json").write_text("{not json")
+    (root / "summary.json").write_text(text)
     res = run("report", root)
-    assert res.exit_code == 1 and "summary.json: not readable JSON" in res.output
-
-
-def test_summary_json_not_an_object(tmp_path):
-    root = tmp_path / "s"
-    enumerated_store(root, SPRING, 3)
-    (root / "summary.json").write_text("[1, 2]")
-    res = run("report", root)
-    assert res.exit_code == 1 and "summary.json: expected a JSON object, got list" in res.output
+    assert res.exit_code == 1 and message in res.output
     assert "rerun `noether-search rank`" in res.output
 
 
