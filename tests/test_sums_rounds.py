@@ -59,22 +59,27 @@ def test_rounds_find_both_axis_energies(anisotropic):
     assert {p.round for p in res.front} >= {0, 1}
 
 
+@pytest.fixture(scope="module")
+def rotation():
+    """Rotation in the plane, 12 trajectories of 40 samples: r² = x² + y² is its invariant."""
+    rng = np.random.default_rng(5)
+    t = np.linspace(0.0, 6.0, 40)
+    xs = _trajectories(lambda _, s: [-s[1], s[0]], rng.uniform(-1, 1, (12, 2)), t)
+    return Dataset.from_arrays(xs, t, ["x", "y"], ["m", "m"], name="rotation")
+
+
 def test_one_round_gives_one_law(anisotropic):
     res = fit_sums(anisotropic, sums=SumsConfig(term_size=4, max_terms=4, unary="",
                                                 product_size=0, max_laws=1))
     assert len(res.laws) == 1 and {p.round for p in res.front} == {0}
 
 
-def test_a_function_of_a_found_law_is_not_reported():
+def test_a_function_of_a_found_law_is_not_reported(rotation):
     """Rotation in the plane: r² = x² + y² is the invariant; r⁴ is linearly independent
     of it, and the search for a further law must not report it."""
-    rng = np.random.default_rng(5)
-    t = np.linspace(0.0, 6.0, 40)
-    xs = _trajectories(lambda _, s: [-s[1], s[0]], rng.uniform(-1, 1, (12, 2)), t)
-    ds = Dataset.from_arrays(xs, t, ["x", "y"], ["m", "m"], name="rotation")
-    res = fit_sums(ds, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
+    res = fit_sums(rotation, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
                                        max_laws=3))
-    x, _ = segments(ds, FitConfig())
+    x, _ = segments(rotation, FitConfig())
     assert len(res.laws) == 1
     assert 1 - _corr(res.laws[0](x), (x ** 2).sum(1)) < 1e-9
 
@@ -229,15 +234,11 @@ def test_scaled_unary_terms_reach_a_quotient_by_a_root():
     assert quotients == []
 
 
-def test_a_dependent_round_does_not_end_the_search():
+def test_a_dependent_round_does_not_end_the_search(rotation):
     """``max_laws`` counts independent laws: after ``r²`` (round 0) and ``r⁴`` (round 1, a
     function of it, not reported) a third round is searched, as Kepler's Runge–Lenz
     component comes after ``L``, the energy and ``L²``."""
-    rng = np.random.default_rng(5)
-    t = np.linspace(0.0, 6.0, 40)
-    xs = _trajectories(lambda _, s: [-s[1], s[0]], rng.uniform(-1, 1, (12, 2)), t)
-    ds = Dataset.from_arrays(xs, t, ["x", "y"], ["m", "m"], name="rotation")
-    res = fit_sums(ds, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
+    res = fit_sums(rotation, sums=SumsConfig(term_size=5, max_terms=3, unary="", product_size=0,
                                        max_laws=2))
     assert len(res.laws) == 1
     dependent = [p for p in res.front if p.round == 1 and "function of the laws" in p.message]

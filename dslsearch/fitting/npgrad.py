@@ -383,12 +383,20 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
             continue
         R_ad, p_ad, conv_ad = adam(topo, op_c[todo], [s[todo] for s in sl], start[todo],
                                    segs, config)
-        rows = g0 + todo
-        better = R_ad < R_out[:, rows]
-        R_out[:, rows] = np.where(better, R_ad, R_out[:, rows])
-        p_out[:, rows] = np.where(better[..., None], p_ad, p_out[:, rows])
-        conv_out[:, rows] = conv_ad
+        keep_better(R_out, p_out, conv_out, g0 + todo, R_ad, p_ad, conv_ad)
     return R_out, p_out, conv_out
+
+
+def keep_better(R_out, p_out, conv_out, rows, R_new, p_new, conv_new) -> None:
+    """Write the refined fits of candidates ``rows`` into the outputs in place, keeping each
+    start's earlier ``R`` and parameters where the refinement did not lower ``R``.
+
+    Shapes: ``R_out, conv_out`` ``(S, C)``, ``p_out`` ``(S, C, P)``; ``R_new, conv_new``
+    ``(S, len(rows))``, ``p_new`` ``(S, len(rows), P)``."""
+    better = R_new < R_out[:, rows]
+    R_out[:, rows] = np.where(better, R_new, R_out[:, rows])
+    p_out[:, rows] = np.where(better[..., None], p_new, p_out[:, rows])
+    conv_out[:, rows] = conv_new
 
 
 class Adam:

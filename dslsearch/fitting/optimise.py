@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dslsearch.fitting.npgrad import keep_better
 from dslsearch.fitting.objective import (Segments, centred, r_reg_torch, within)
 from dslsearch.fitting.skeleton import (PARAM_S, SLOT, STRUCT_CACHE, evaluate_struct,
                                         n_struct_params, struct_op)
@@ -338,11 +339,7 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
             continue
         R_ad, p_ad, conv_ad = _adam(topo, op_c[todo], [s[todo] for s in sl],
                                     start[todo], segs, config)
-        rows = (g0 + todo).numpy()
-        better = R_ad < R_out[:, rows]
-        R_out[:, rows] = np.where(better, R_ad, R_out[:, rows])
-        p_out[:, rows] = np.where(better[..., None], p_ad, p_out[:, rows])
-        conv_out[:, rows] = conv_ad
+        keep_better(R_out, p_out, conv_out, (g0 + todo).numpy(), R_ad, p_ad, conv_ad)
     return R_out, p_out, conv_out
 
 
