@@ -21,7 +21,8 @@ MODELS = ("baseline", "control", "noether", "oracle")
 
 
 def run(name: str, seeds: int, workers: int | None, root: str | None,
-        val_fraction: float = 0.2, jobs: int | None = None) -> tuple[dict, float]:
+        val_fraction: float = 0.2, jobs: int | None = None,
+        refit: bool = True) -> tuple[dict, float]:
     """``rank``'s summary for one system (default settings) and its wall time."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
@@ -32,7 +33,8 @@ def run(name: str, seeds: int, workers: int | None, root: str | None,
         t0 = time.perf_counter()
         dataset = hamiltonian_data.load(system=name)
         store = ResultsStore.open(f"{root or tmp}/{name}")
-        s = rank(dataset, RankConfig(seeds=seeds, val_fraction=val_fraction, jobs=jobs), store,
+        s = rank(dataset, RankConfig(seeds=seeds, val_fraction=val_fraction, jobs=jobs,
+                                       refit=refit), store,
                  fit_config=FitConfig(workers=workers)).to_json()
         return s, time.perf_counter() - t0
 
@@ -83,6 +85,8 @@ def main() -> None:
     parser.add_argument("--val-fraction", type=float, default=0.2)
     parser.add_argument("--jobs", type=int, default=None,
                         help="worker processes for the seeds (default: min(seeds, cores))")
+    parser.add_argument("--no-refit", action="store_true",
+                        help="evaluate the models trained without the validation part")
     args = parser.parse_args()
 
     print(f"`python benchmarks/{' '.join(sys.argv)}`".replace("benchmarks/benchmarks/",
@@ -91,7 +95,7 @@ def main() -> None:
     for name in args.systems:
         before, cpu = _load(), _cpu()
         s, total = run(name, args.seeds, args.workers, args.store, args.val_fraction,
-                       args.jobs)
+                       args.jobs, not args.no_refit)
         rows.append((name, s, total, f"{before}, after {_load()}; CPU {_cpu() - cpu:.0f} s"))
         print(f"{name}: {total:.0f} s ({rows[-1][3]})", flush=True)
     print(f"\nTest rollout RMSE, mean ± sample std over {args.seeds} seed(s); N<MLP, N<ctrl: "

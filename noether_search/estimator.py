@@ -22,7 +22,7 @@ class NotFittedError(ValueError, AttributeError):
 _DEFAULTS = {"depth": 7, "top": 20, "epochs": 100, "seed": 0, "factor": 100.0,
              "select": "rollout", "inner_lr": None, "rank": True, "store": None,
              "workers": None, "progress": None, "ops": None, "search": None,
-             "seeds": 1, "val_fraction": 0.2}
+             "seeds": 1, "val_fraction": 0.2, "refit": True}
 
 
 class NoetherSearch:
@@ -57,6 +57,8 @@ class NoetherSearch:
         val_fraction: share of the training trajectories (of blocks of a single long one)
             held out, drawn with the seed, to choose each law's epochs and rates, the best
             law and the control's; 0 chooses on the training data (``docs/TAILORING.md``).
+        refit: after those choices, retrain the chosen Noether model, oracle and control on
+            all training trajectories (default True; no effect with ``val_fraction=0``).
 
     Attributes (after :meth:`fit`):
         dataset_: the ``Dataset`` fitted.
@@ -72,7 +74,7 @@ class NoetherSearch:
 
     def __init__(self, depth=7, top=20, epochs=100, seed=0, factor=100.0, select="rollout",
                  inner_lr=None, rank=True, store=None, workers=None, progress=None, ops=None,
-                 search=None, seeds=1, val_fraction=0.2):
+                 search=None, seeds=1, val_fraction=0.2, refit=True):
         self.depth = depth
         self.top = top
         self.epochs = epochs
@@ -88,6 +90,7 @@ class NoetherSearch:
         self.search = search
         self.seeds = seeds
         self.val_fraction = val_fraction
+        self.refit = refit
 
     # -- scikit-learn conventions -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict:
@@ -170,7 +173,8 @@ class NoetherSearch:
                           inner_lr=None if self.inner_lr is None else float(self.inner_lr),
                           select=self.select, ops=self.ops,
                           search=self.search or "exhaustive",
-                          seeds=int(self.seeds), val_fraction=float(self.val_fraction))
+                          seeds=int(self.seeds), val_fraction=float(self.val_fraction),
+                          refit=bool(self.refit))
 
     def _validate(self) -> None:
         _check_int("depth", self.depth, 1, 10)

@@ -171,7 +171,8 @@ def test_seeds_repeat_baseline_meta_tailoring_and_control(tmp_path, spring_csv):
     assert s["per_seed"][0]["run_key"] == s["run_key"]  # single-seed fields are seed 0's
     assert s["per_seed"][0]["noether_rmse"] == s["noether_rmse"]
     assert len(list((tmp_path / "run" / "baseline").glob("*.h5"))) == 2  # one per seed
-    assert len(list((tmp_path / "run").rglob("control/0.h5"))) == 2
+    assert len(list((tmp_path / "run").glob("rank/*/control/0.h5"))) == 2
+    assert len(list((tmp_path / "run").glob("rank/*/refit/control/0.h5"))) == 2  # retrained
     for m in ("baseline", "control", "noether"):
         values = [r[f"{m}_rmse"] for r in s["per_seed"]]
         assert values[0] != values[1]  # the seed changed the baseline and what follows

@@ -139,3 +139,41 @@ def test_best_law_is_chosen_on_validation_not_training_numbers():
 
     top = (ranked("a", 1e-5, 2e-3), ranked("b", 1e-3, 1e-3))
     assert _best(top, "rollout").formula == "b" and _best(top, "loss").formula == "b"
+
+
+def test_refit_retrains_the_chosen_settings_on_every_training_trajectory(small, pendulum):
+    """The retrained runs keep the chosen rates, train on the whole training part (so their
+    training loss is measured on it) and carry the validation scores that chose them."""
+    from noether_search.stages.rank import Oracle, _ranked
+    from noether_search.stages.refit import refit_chosen
+    from noether_search.stages.screen import screen_laws
+
+    split, model, law = small
+    config = MetaConfig(epochs=3, outer_lrs=(1e-3, 1e-4), extra_rates=(1.0,), select="rollout")
+    (t,) = meta_tailor_laws(model, [law], [1e-2], split.fit, config, val=split.val)
+    (s,) = screen_laws(model, [law], split.fit)
+    best = _ranked(s, t)
+    control = train_control(model, split.fit, config, val=split.val)
+    oracle = Oracle(formula="p**2 - 3*cos(q)", law=law, inner_lr=t.inner_lr, tailored=t)
+    seen = []
+    again = refit_chosen(model, best, oracle, control, pendulum, config, None, "rank/x",
+                         lambda *a: seen.append(a))
+    assert seen[0] == ("refit", 0, 1) and seen[-1] == ("refit", 1, 1)
+    for old, new in ((best.tailored, again.best.tailored), (t, again.oracle.tailored)):
+        assert new.inner_lr == old.inner_lr and new.run.outer_lr == old.run.outer_lr
+        assert new.val_rollout_rmse == old.val_rollout_rmse
+        assert new.run.val_loss == old.run.val_loss
+        # the run meta_tailor gives on all training pairs with the chosen rates
+        direct = meta_tailor(model, law.torch_fn(), *_pairs(pendulum), pendulum.dt,
+                             old.inner_lr, epochs=3, lr=old.run.outer_lr, seed=config.seed)
+        for name, w in direct.model_state.items():
+            assert torch.equal(new.run.model_state[name], w)
+            assert not torch.equal(old.run.model_state[name], w) or "bias" in name
+    assert again.best.meta_train_loss == again.best.tailored.meta_train_loss
+    assert again.control.outer_lr == control.outer_lr and again.control.runs == control.runs
+    assert again.control.run.val_rollout_rmse == control.run.val_rollout_rmse
+    direct = fine_tune(model, *_pairs(pendulum), epochs=3, lr=control.outer_lr)
+    for name, w in direct.model_state.items():
+        assert torch.equal(again.control.run.model_state[name], w)
+    assert not torch.equal(again.control.run.model_state["linear1.weight"],
+                           control.run.model_state["linear1.weight"])

@@ -55,6 +55,11 @@ def _fmt(value, spec: str = ".4g") -> str:
               help="Share of the training trajectories (or of blocks of a single one) held "
                    "out, drawn with the seed, to choose epochs, rates, the law and the "
                    "control's rate; 0 chooses on the training data.")
+@click.option("--refit/--no-refit", default=True, show_default=True,
+              help="After the validation choices, retrain the chosen Noether model, oracle "
+                   "and control with their chosen settings on all training trajectories "
+                   "(as the baseline is trained); --no-refit evaluates the models trained "
+                   "without the validation part.")
 @click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
               help="Repeat baseline training, meta-tailoring and the control for seeds "
                    "SEED … SEED+SEEDS−1 and report the mean ± standard deviation of each "
@@ -74,7 +79,7 @@ def _fmt(value, spec: str = ".4g") -> str:
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, depth: int,
             top: int, epochs: int, factor: float, horizon: int | None, inner_lr: float | None,
-            select: str, val_fraction: float, seeds: int, jobs: int | None,
+            select: str, val_fraction: float, refit: bool, seeds: int, jobs: int | None,
             workers: int | None, backend: str,
             scheduler: str | None, memory: int, ops: tuple[str, ...] | None, search: str,
             out: Path | None, as_json: bool) -> None:
@@ -97,7 +102,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, dept
     config = RankConfig(depth=depth, top=top, epochs=epochs, seed=seed, horizon=horizon,
                         factor=factor, inner_lr=inner_lr, select=select, ops=ops,
                         search=search, seeds=seeds, val_fraction=val_fraction,
-                        jobs=jobs)
+                        refit=refit, jobs=jobs)
     fit_config = config.fit_config(**({} if workers is None else {"workers": workers}),
                                    backend=backend, scheduler=scheduler, memory_mb=memory)
     result = run_stages(lambda report: rank(dataset, config, store, report,

@@ -26,7 +26,10 @@ training: each run's kept epoch and outer rate (validation MSE on dx/dt), each l
 inner rate and the best law (validation rollouts, or validation MSE with
 ``select="loss"``), and the control's epoch and rate by the same rule. The baseline and the
 law fit use all training trajectories; the test set is only used by stage 6.
-``val_fraction=0`` makes the choices on the training data.
+``val_fraction=0`` makes the choices on the training data. With ``refit`` (the default)
+the chosen Noether model, oracle and control are then retrained with their chosen settings
+on all training trajectories (:mod:`~noether_search.stages.refit`), and stage 6 evaluates
+those (``rank/{key}/refit/rollouts``, ``rank/{key}/refit/control/rollouts``).
 
 With ``seeds`` > 1, stages 2-6 are repeated for seeds ``seed`` … ``seed + seeds − 1`` (each
 seed its own run key; the fit is deterministic and done once), and the summary adds the mean
@@ -48,6 +51,7 @@ from noether_search.stages.control import Control, train_control
 from noether_search.stages.evaluate import evaluate_models
 from noether_search.stages.meta import (ROLLOUT_RATES, MetaConfig, TailoredLaw,
                                         meta_tailor_laws)
+from noether_search.stages.refit import refit_chosen
 from noether_search.stages.screen import ScreenedLaw, screen_laws
 from noether_search.stages.seeds import MODELS, SeedRun, seed_summary
 from noether_search.stages.validation import VAL_FRACTION, Split, split_train
@@ -84,6 +88,9 @@ class RankConfig:
     #                           on the training data); see stages/validation.py
     scheme: str = "central"   # finite-difference scheme of the conservation loss: "central"
     #                           or the paper's explicit Euler step "forward" (docs/TAILORING.md)
+    refit: bool = True        # retrain the chosen Noether model, oracle and control on all
+    #                           training trajectories after the validation choices
+    #                           (stages/refit.py; no effect with val_fraction=0)
     jobs: int | None = None   # worker processes running the seeds (stages 2-6), each with one
     #                           torch thread; None: min(seeds, CPUs); 1: in this process.
     #                           The numbers are those of jobs=1 with one torch thread
@@ -96,6 +103,7 @@ class RankConfig:
         cfg["ops"] = op_set(self.ops)
         del cfg["seeds"]  # a run is one seed's; repeating seeds adds runs
         del cfg["jobs"]   # where a seed runs does not change it
+        del cfg["refit"]  # retrained models have their own artifacts (``{run}/refit``)
         if cfg["scheme"] == "central":  # the key runs had before the scheme was a setting
             del cfg["scheme"]
         if cfg["ops"] == PAPER_OPS:  # the paper's set: the key runs had before ops existed
@@ -471,10 +479,17 @@ def _rank_seed(dataset, config: RankConfig, fit, base_config, store, report,
         control = train_control(base.model, split.fit, config.meta_config(), store,
                                 None if store is None else f"{run_key}/control", val=split.val)
         report("control", 1, 1)
+    best = _best(top, config.select)
+    where = run_key
+    if config.refit and split.val is not None:
+        with clock("refit"):
+            again = refit_chosen(base.model, best, oracle, control, dataset,
+                                 config.meta_config(), store, run_key, report)
+        best, oracle, control, where = again.best, again.oracle, again.control, \
+            f"{run_key}/refit"
     with clock("evaluate"):
-        best = _best(top, config.select)
-        rollouts = _evaluate(base.model, best, oracle, dataset, config, store, run_key, report)
-        rollouts = _with_control(rollouts, base.model, control, dataset, config, store, run_key)
+        rollouts = _evaluate(base.model, best, oracle, dataset, config, store, where, report)
+        rollouts = _with_control(rollouts, base.model, control, dataset, config, store, where)
     return _SeedOutcome(seed=config.seed, baseline=base, screened=tuple(screened), top=top,
                         best=best, oracle=oracle, control=control, rollouts=rollouts,
                         run_key=run_key, split=split)
@@ -593,7 +608,8 @@ def _best(top: tuple[RankedLaw, ...], select: str) -> RankedLaw | None:
 
 def _evaluate(model, best: RankedLaw | None, oracle: Oracle | None, dataset,
               config: RankConfig, store, run_key: str, report) -> Rollouts:
-    """Test rollouts of the baseline, the Noether model (``best``) and the oracle."""
+    """Test rollouts of the baseline, the Noether model (``best``) and the oracle, stored as
+    ``{run_key}/rollouts`` (``run_key`` is the run's folder, or its ``refit`` folder)."""
     fields, formulas = {"baseline": model}, {"baseline": ""}
     if best is not None:
         fields["noether"] = best.tailored.field(model, dataset)
