@@ -174,7 +174,7 @@ class NoetherSearch:
                           select=self.select, ops=self.ops,
                           search=self.search or "exhaustive",
                           seeds=int(self.seeds), val_fraction=float(self.val_fraction),
-                          refit=bool(self.refit))
+                          refit=self.refit)
 
     def _validate(self) -> None:
         _check_int("depth", self.depth, 1, 10)
@@ -202,8 +202,9 @@ class NoetherSearch:
         if self.search not in (None, "exhaustive", "sums", "both"):
             raise ValueError(f"search: expected None, 'exhaustive', 'sums' or 'both', got "
                              f"{self.search!r}")
-        if not isinstance(self.rank, bool):
-            raise ValueError(f"rank: expected True or False, got {self.rank!r}")
+        for name in ("rank", "refit"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected True or False, got {getattr(self, name)!r}")
         if self.progress is not None and not callable(self.progress):
             raise ValueError(f"progress: expected None or a callable (stage, done, total), "
                              f"got {self.progress!r}")

@@ -106,12 +106,15 @@ def test_parameters_are_stored_untouched_and_validated_in_fit(oscillator):
     assert params["depth"] == "5" and params["top"] == 0 and params["store"] is store
     assert set(params) == {"depth", "top", "epochs", "seed", "factor", "select", "inner_lr",
                            "rank", "store", "workers", "progress", "ops", "search",
-                           "seeds", "val_fraction"}
+                           "seeds", "val_fraction", "refit"}
     with pytest.raises(ValueError, match=r"depth: expected an integer in 1\.\.10, got '5'"):
         model.fit(oscillator)
     with pytest.raises(ValueError, match="seeds: expected an integer"):
         NoetherSearch(seeds=0).fit(oscillator)
     assert NoetherSearch(seeds=3)._rank_config().seeds == 3
+    assert NoetherSearch(refit=False)._rank_config().refit is False
+    with pytest.raises(ValueError, match="refit: expected True or False, got 'no'"):
+        NoetherSearch(refit="no").fit(oscillator)
     with pytest.raises(ValueError, match="select: expected 'rollout' or 'loss', got 'best'"):
         NoetherSearch(select="best").fit(oscillator)
     with pytest.raises(ValueError, match="search: expected None, 'exhaustive', 'sums' or 'both'"):
