@@ -98,6 +98,17 @@ class ShardPlan:
             start, s = stop, s + 1
         return out
 
+    def unit_kinds(self, k: int) -> np.ndarray | None:
+        """``(n_units_k,)`` int8 kind (:func:`_kind`) of each unit of shard ``k``, in the
+        order of :meth:`units`; None for a plan without :attr:`kinds`."""
+        if self.kinds is None:
+            return None
+        start, end = self.shards[k]
+        first = int(np.searchsorted(self.unit_start, start, side="right")) - 1
+        last = int(np.searchsorted(self.unit_start, end, side="left"))
+        counts = np.diff(np.clip(self.unit_start[first:last + 1], start, end))
+        return np.repeat(self.kinds[first:last], counts)
+
     def dispatch_order(self, todo) -> list[int]:
         """Shards ``todo`` longest first (by :data:`KIND_SECONDS`), so that the last shards
         to finish are short ones and the workers finish together; ties keep the given
