@@ -335,12 +335,19 @@ class _ShardFitter:
         out.r_true[rows] = np.where(status == FitStatus.OK, rt, np.where(trivial, np.nan, rt))
         out.r_random[rows] = rr
         out.status[rows] = status
-        for i, r in enumerate(rows):
-            st = FitStatus(int(status[i]))
-            msg = st.message
-            if params is not None and st == FitStatus.NONFINITE and finite[i]:
-                msg = "optimum at an infinite parameter (the formula reduces to a simpler one)"
-            out.message[r] = msg
+        text = [_MESSAGE[c] for c in status.tolist()]
+        if params is not None:  # finite values, an infinite parameter
+            for i in np.nonzero((status == FitStatus.NONFINITE) & finite)[0].tolist():
+                text[i] = _AT_INFINITY
+        message = out.message
+        for r, t in zip(rows.tolist(), text):
+            message[r] = t
+
+
+#: each status code's message (:attr:`FitStatus.message`), and the message of a fit whose
+#: values are finite but whose optimum lies at an infinite parameter
+_MESSAGE = {int(st): st.message for st in FitStatus}
+_AT_INFINITY = "optimum at an infinite parameter (the formula reduces to a simpler one)"
 
 
 def _eval_topo(topo, ops, slots, params) -> np.ndarray:
