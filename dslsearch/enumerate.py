@@ -34,6 +34,7 @@ the formula is kept (rule 5 drops only formulas constant at every point).
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -168,9 +169,14 @@ def _check_points(n_inputs: int) -> np.ndarray:
 
 
 def _is_constant(v: np.ndarray) -> bool:
-    if not np.all(np.isfinite(v)):
+    """Whether the values ``v`` at the check points are all finite and equal to within
+    1e-9 relative: ``ptp(v) <= 1e-9 * (1 + max|v|)``, from the minimum and maximum alone
+    (a NaN or an infinity makes one of them non-finite; the largest ``|v|`` is at one of
+    them), the same decision as computing ``isfinite``, ``ptp`` and ``max(abs(v))``."""
+    lo, hi = float(v.min()), float(v.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         return False
-    return float(np.ptp(v)) <= 1e-9 * (1.0 + float(np.max(np.abs(v))))
+    return hi - lo <= 1e-9 * (1.0 + max(abs(lo), abs(hi)))
 
 
 def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
