@@ -136,3 +136,33 @@ def test_fit_gradient_refines_rows_of_every_chunk(monkeypatch):
                                     config)
         for x, y in zip(together, alone):
             assert np.array_equal(x[:, g], y[:, 0], equal_nan=True)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_dag_extend_equals_new_per_node(keep):
+    """The enumeration adds a level's nodes in bulk: the same arrays, levels, keys and
+    counts as adding them one at a time."""
+    from dslsearch.enumerate import _Dag, _check_points
+    from dslsearch.ops import ADD, MUL, SIN
+
+    def dag():
+        d = _Dag(5, ("add", "mul", "sin"))  # keys kept up to size 2
+        d.add_leaves([(("m", 1),), (("s", -1),)], _check_points(2))
+        return d
+
+    one, bulk = dag(), dag()
+    v = np.arange(12.0)
+    nodes = [(ADD, 0, 1, 0, False, v), (SIN, 0, -1, 0, False, v + 1),
+             (MUL, 2, 0, 1, True, None), (ADD, 1, 1, 0, False, v + 2)]
+    for op, a, b, u, hp, val in nodes:
+        one.new(op, a, b, 2, u, hp, val, keep)
+    bulk.extend(*[list(col) for col in zip(*nodes)][:3], 2,
+                *[list(col) for col in zip(*nodes)][3:], keep)
+    for name in ("ops", "aa", "bb", "sizes", "node_uid", "has_param", "levels", "keys",
+                 "counts"):
+        assert getattr(one, name) == getattr(bulk, name), name
+    assert len(one.values) == len(bulk.values)
+    assert all((x is None and y is None) or np.array_equal(x, y)
+               for x, y in zip(one.values, bulk.values))
+    assert len(one.ops) == (3 + 4 if keep else 3) and one.counts[2] == 4
+    assert len(one.keys) == len(one.ops)
