@@ -166,3 +166,22 @@ def test_dag_extend_equals_new_per_node(keep):
                for x, y in zip(one.values, bulk.values))
     assert len(one.ops) == (3 + 4 if keep else 3) and one.counts[2] == 4
     assert len(one.keys) == len(one.ops)
+
+
+@pytest.mark.parametrize("shape", [(7, 60), (3, 1, 4, 60), (60,)])
+def test_segment_means_broadcast_equals_repeat(shape):
+    """Segments of equal length subtract their means through a reshape: the same numbers
+    as repeating the means over the points."""
+    from dslsearch.fitting.objective import minus_segment_means, within
+
+    seg = Segments(np.repeat(np.arange(6), 10))
+    assert seg.equal and not Segments(np.repeat(np.arange(3), [10, 20, 30])).equal
+    rng = np.random.default_rng(3)
+    V = rng.normal(size=shape) * rng.uniform(0.1, 1e3, size=shape[:-1] + (1,))
+    means = np.add.reduceat(V, seg.starts, axis=-1) / seg.counts
+    ref = V - np.repeat(means, seg.counts.astype(np.int64), axis=-1)
+    assert np.array_equal(minus_segment_means(V, means, seg), ref)
+    Vc = V - V.mean(-1, keepdims=True)
+    means_c = np.add.reduceat(Vc, seg.starts, axis=-1) / seg.counts
+    assert np.array_equal(within(Vc, seg),
+                          Vc - np.repeat(means_c, seg.counts.astype(np.int64), axis=-1))

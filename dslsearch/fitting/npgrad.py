@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from dslsearch.fitting.objective import FIT_EPS, Segments
+from dslsearch.fitting.objective import FIT_EPS, Segments, minus_segment_means
 from dslsearch.fitting.skeleton import PARAM_S, RECIPROCAL, SLOT, struct_op
 from dslsearch.ops import ADD, COS, DIV, EXP, INV, LOG, MUL, OPS, SIN, SQRT, SQUARE, SUB
 
@@ -299,7 +299,7 @@ def r_reg(V: np.ndarray, seg: Segments, grad: bool = False):
         Vc = V - V.mean(-1, keepdims=True)
         Vs = Vc if seg.grouped else Vc[..., seg.order]
         means = np.add.reduceat(Vs, seg.starts, axis=-1) / seg.counts
-        Vw = Vs - np.repeat(means, seg.counts.astype(np.int64), axis=-1)
+        Vw = minus_segment_means(Vs, means, seg)
         Q = np.einsum("...n,...n->...", V, V)
         W = np.einsum("...n,...n->...", Vw, Vw)
         T = np.einsum("...n,...n->...", Vc, Vc)
