@@ -12,6 +12,7 @@ over a million candidates takes tens of megabytes.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,9 +127,14 @@ class ShardPlan:
     def candidates(self, k: int) -> np.ndarray:
         """Positions (ascending) of the candidates whose unit is in shard ``k``."""
         start, end = self.shards[k]
-        sorted_units = self.cand_unit[self.cand_order]
-        lo, hi = np.searchsorted(sorted_units, [start, end])
+        lo, hi = np.searchsorted(self._sorted_units, [start, end])
         return np.sort(self.cand_order[lo:hi])
+
+    @functools.cached_property
+    def _sorted_units(self) -> np.ndarray:
+        """``cand_unit[cand_order]``, made once (a gather of every candidate: about 5 ms at
+        depth 9, which :meth:`candidates` needed for each of 1,000 shards)."""
+        return self.cand_unit[self.cand_order]
 
 
 def _has_params(struct: tuple) -> bool:
