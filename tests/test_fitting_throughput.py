@@ -185,3 +185,28 @@ def test_segment_means_broadcast_equals_repeat(shape):
     means_c = np.add.reduceat(Vc, seg.starts, axis=-1) / seg.counts
     assert np.array_equal(within(Vc, seg),
                           Vc - np.repeat(means_c, seg.counts.astype(np.int64), axis=-1))
+
+
+def test_closure_with_known_nodes_equals_a_plain_walk(table6):
+    """Sub-formula values of a batch: the nodes to compute (reachable from the batch's
+    slots, stopping at and leaving out the kept nodes), sorted, as a plain walk finds them."""
+    from dslsearch.fitting.evaluate import closure
+    from dslsearch.fitting.skeleton import parameter_counts
+    from dslsearch.ops import arities
+
+    op, a, b = table6.op, table6.a, table6.b
+    free = np.nonzero(parameter_counts(op, a, b) == 0)[0]
+    known = np.zeros(len(op), bool)
+    known[free[table6.size[free] <= 3]] = True
+    arity = arities()
+    rng = np.random.default_rng(5)
+    for roots in (free[rng.integers(0, len(free), 40)], free[:3], free[-1:]):
+        seen, todo = set(), [int(r) for r in roots]
+        while todo:
+            n = todo.pop()
+            if n in seen or known[n]:
+                continue
+            seen.add(n)
+            todo += [int(c) for c in (a[n], b[n])[: arity[op[n]]]]
+        got = closure(op, a, b, roots, known)
+        assert got.dtype == np.int64 and got.tolist() == sorted(seen)
