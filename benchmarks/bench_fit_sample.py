@@ -31,7 +31,7 @@ def main() -> None:
     from dslsearch.enumerate import enumerate_formulas
     from dslsearch.fitting import FitConfig, Segments
     from dslsearch.fitting.plan import plan_shards, segments
-    from dslsearch.fitting.shard import ShardInput, fit_shard
+    from dslsearch.fitting.shard import ShardInput, fit_shard, values_key
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--system", default="pendulum")
@@ -54,10 +54,12 @@ def main() -> None:
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], config.fit_stride)
     sampled, cpu = 0, 0.0
+    # as fit_table sends them: the key of the worker's cached values, each unit's kind
+    vkey = values_key(table.op, table.a, table.b, x, config.worker_memory_bytes())
     for k in range(args.every // 2, len(plan.shards), args.every):
         inp = ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x, seg.labels,
                          rand.labels, fit_points, float(config.factor), config.adam,
-                         config.worker_memory_bytes())
+                         config.worker_memory_bytes(), vkey, plan.unit_kinds(k))
         c0 = time.process_time()
         fit_shard(inp)
         cpu += time.process_time() - c0

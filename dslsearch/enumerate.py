@@ -34,6 +34,7 @@ the formula is kept (rule 5 drops only formulas constant at every point).
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from collections.abc import Callable, Iterator, Sequence
@@ -168,9 +169,14 @@ def _check_points(n_inputs: int) -> np.ndarray:
 
 
 def _is_constant(v: np.ndarray) -> bool:
-    if not np.all(np.isfinite(v)):
+    """Whether the values ``v`` at the check points are all finite and equal to within
+    1e-9 relative: ``ptp(v) <= 1e-9 * (1 + max|v|)``, from the minimum and maximum alone
+    (a NaN or an infinity makes one of them non-finite; the largest ``|v|`` is at one of
+    them), the same decision as computing ``isfinite``, ``ptp`` and ``max(abs(v))``."""
+    lo, hi = float(v.min()), float(v.max())
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         return False
-    return float(np.ptp(v)) <= 1e-9 * (1.0 + float(np.max(np.abs(v))))
+    return hi - lo <= 1e-9 * (1.0 + max(abs(lo), abs(hi)))
 
 
 def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
@@ -282,6 +288,26 @@ class _Dag:
             kid = tuple(self.keys[c] for c in (a, b)[: arity_of(op)])
             self.keys[i] = (op, a if op == INPUT else -1, kid)
 
+    def extend(self, ops: list, a: list, b: list, size: int, uids: list, hps: list,
+               vals: list, keep: bool) -> None:
+        """:meth:`new` for several nodes of one size at once, in the given order (one
+        ``extend`` per array instead of an ``append`` per node: the same table)."""
+        n = len(ops)
+        self.counts[size] = self.counts.get(size, 0) + n - ops.count(PARAM)
+        if not keep or not n:
+            return
+        i0 = len(self.ops)
+        self.ops.extend(ops); self.aa.extend(a); self.bb.extend(b)
+        self.sizes.extend([size] * n)
+        self.node_uid.extend(uids); self.has_param.extend(hps)
+        self.values.extend(vals if size < self.depth else [None] * n)
+        self.levels[size].extend(range(i0, i0 + n))
+        if size <= self.key_max_size:
+            keys = self.keys
+            for i, op, ai, bi in zip(range(i0, i0 + n), ops, a, b):
+                kid = tuple(keys[c] for c in (ai, bi)[: arity_of(op)])
+                keys[i] = (op, ai if op == INPUT else -1, kid)
+
     def add_leaves(self, input_dims: list, points: np.ndarray) -> None:
         for k, dims in enumerate(input_dims):
             self.new(INPUT, k, -1, 1, self.uid(tuple(dims)), False, points[:, k].copy(), True)
@@ -292,6 +318,7 @@ class _Dag:
     def add_unary(self, size: int, keep: bool) -> None:
         """Unary operations on the nodes of ``size - 1`` (never the bare parameter: rule 4)."""
         unary = self.unary
+        ops, args, uids, hps, vals = [], [], [], [], []
         for c in self.levels[size - 1]:
             if c == self.param_id:
                 continue
@@ -303,7 +330,9 @@ class _Dag:
                 val = None if hp else op.numpy(self.values[c])
                 if val is not None and _is_constant(val):
                     continue
-                self.new(op.code, c, -1, size, u, hp, val, keep)
+                ops.append(op.code); args.append(c); uids.append(u); hps.append(hp)
+                vals.append(val)
+        self.extend(ops, args, [-1] * len(ops), size, uids, hps, vals, keep)
 
     def add_binary(self, size: int, i: int, j: int, keep: bool) -> None:
         """Binary operations on (size ``i``, size ``j``) argument pairs, ``i + j + 1 = size``."""
@@ -326,6 +355,7 @@ class _Dag:
         keys, node_uid, has_param, values = self.keys, self.node_uid, self.has_param, self.values
         code, fn, cancels, param_id = op.code, op.numpy, op.cancels, self.param_id
         ux, x_hp, vx = node_uid[x], bool(has_param[x]), values[x]
+        ys, uids, hps, vals = [], [], [], []
         for y in pool:
             if ordered and keys[y] < keys[x]:
                 continue
@@ -343,7 +373,9 @@ class _Dag:
                 val = fn(vx, values[y])
                 if _is_constant(val):
                     continue
-            self.new(code, x, y, size, u, hp, val, keep)
+            ys.append(y); uids.append(u); hps.append(hp); vals.append(val)
+        n = len(ys)
+        self.extend([code] * n, [x] * n, ys, size, uids, hps, vals, keep)
 
     def table(self, var_pairs: tuple, seconds: float, ops: tuple[str, ...]) -> FormulaTable:
         op_arr = np.frombuffer(self.ops, dtype=np.int8).copy()

@@ -22,6 +22,7 @@ def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray,
     frontier = np.unique(np.asarray(roots, np.int64))
     frontier = frontier[~need[frontier]]
     need[frontier] = True
+    found = [frontier]
     arity = np.asarray(arities(), np.int64)
     while frontier.size:
         # INPUT stores a column index in `a`, not a child; PARAM has none
@@ -31,9 +32,10 @@ def closure(op: np.ndarray, a: np.ndarray, b: np.ndarray, roots: np.ndarray,
         kids = kids[~need[kids]]
         need[kids] = True
         frontier = kids
-    if known is not None:
-        need &= ~known
-    return np.nonzero(need)[0]
+        found.append(kids)
+    # the nodes marked here (each once): sorted, as np.nonzero(need & ~known) would give
+    # them, without a pass over every node of the table
+    return np.sort(np.concatenate(found)).astype(np.int64, copy=False)
 
 
 class NodeValues:
@@ -54,15 +56,18 @@ class NodeValues:
 
     def __init__(self, op, a, b, size, x: np.ndarray, roots: np.ndarray,
                  known: NodeValues | None = None):
-        ids = closure(op, a, b, roots, None if known is None else known._index >= 0)
+        ids = closure(op, a, b, roots, None if known is None else known.held)
         if np.any(op[ids] == PARAM):
             raise ValueError("roots: NodeValues holds parameter-free nodes only; "
                              "a root or its descendants contains a PARAM node")
         self.ids = ids
         self.known = known
-        index = np.full(len(op), -1, np.int64)
-        index[ids] = np.arange(len(ids))
-        self._index = index
+        self._index = self._held = None
+        self._n_nodes = len(op)
+        if known is None:  # one array over the table, to look up any node in O(1)
+            index = np.full(len(op), -1, np.int64)
+            index[ids] = np.arange(len(ids))
+            self._index = index
         V = np.empty((len(ids), x.shape[0]), np.float64)
         self.values = V
         sub_op, sub_size = op[ids], size[ids]
@@ -78,12 +83,30 @@ class NodeValues:
                     V[rows] = spec.numpy(*[self[child[nodes]]
                                            for child in (a, b)[: spec.arity]])
 
+    @property
+    def held(self) -> np.ndarray:
+        """``(n_nodes,)`` bool: the nodes whose values this object holds (made once)."""
+        if self._held is None:
+            self._held = np.zeros(self._n_nodes, bool)
+            self._held[self.ids] = True
+        return self._held
+
+    def _own(self, nodes: np.ndarray) -> np.ndarray:
+        """Row of each node in :attr:`values`, -1 where not held here (a search of the
+        sorted :attr:`ids`: an object made per batch builds no array over the table)."""
+        if self._index is not None:
+            return self._index[nodes]
+        if not len(self.ids):
+            return np.full(nodes.shape, -1, np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, nodes), len(self.ids) - 1)
+        return np.where(self.ids[pos] == nodes, pos, -1)
+
     def __getitem__(self, nodes) -> np.ndarray:
         """Values of ``nodes`` (int or array of node ids): ``(N,)`` or ``(len(nodes), N)``."""
         if self.known is None:
             return self.values[self._index[nodes]]
         nodes = np.asarray(nodes, np.int64)
-        own = self._index[nodes]
+        own = self._own(nodes)
         mine = own >= 0
         if mine.all():
             return self.values[own]

@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from dslsearch.fitting.objective import FIT_EPS, Segments
+from dslsearch.fitting.objective import FIT_EPS, Segments, minus_segment_means
 from dslsearch.fitting.skeleton import PARAM_S, RECIPROCAL, SLOT, struct_op
 from dslsearch.ops import ADD, COS, DIV, EXP, INV, LOG, MUL, OPS, SIN, SQRT, SQUARE, SUB
 
@@ -299,7 +299,7 @@ def r_reg(V: np.ndarray, seg: Segments, grad: bool = False):
         Vc = V - V.mean(-1, keepdims=True)
         Vs = Vc if seg.grouped else Vc[..., seg.order]
         means = np.add.reduceat(Vs, seg.starts, axis=-1) / seg.counts
-        Vw = Vs - np.repeat(means, seg.counts.astype(np.int64), axis=-1)
+        Vw = minus_segment_means(Vs, means, seg)
         Q = np.einsum("...n,...n->...", V, V)
         W = np.einsum("...n,...n->...", Vw, Vw)
         T = np.einsum("...n,...n->...", Vc, Vc)
@@ -344,7 +344,14 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
 
     With ``slot_ids`` (``(G, n_slots)`` node ids of the slots) the grid of starts computes
     sub-formulas that candidates share once (:func:`forward_grid`); results are the same
-    bit for bit."""
+    bit for bit.
+
+    The grid runs in chunks of candidates (``(g, E, S0, N)`` values within the element
+    cap); the candidates that pass its screen are then refined by Adam together, in
+    chunks of the same cap over ``(g, E, S, N)`` (S = ``config.refine`` starts, far fewer
+    than S0): a few batched Adam runs instead of one per grid chunk, each with only a
+    handful of candidates. The candidates are independent, so chunking changes no number.
+    """
     from dslsearch.fitting.optimise import start_table
     from dslsearch.fitting.skeleton import n_struct_params
 
@@ -358,6 +365,7 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
     chunk = config.chunk if max_elements is None else min(config.chunk, max_elements)
     g_chunk = max(1, chunk // (E * S0 * N))
     ops = np.asarray(ops, np.int64)
+    refine_rows, refine_starts = [], []
     for g0 in range(0, G, g_chunk):
         sl = [s[g0:g0 + g_chunk][:, None, None, :] for s in slots]
         op_c = ops[g0:g0 + g_chunk]
@@ -379,12 +387,25 @@ def fit_gradient(topo: tuple, ops: np.ndarray, slots: list[np.ndarray], segs: li
         p_out[:, g0:g0 + g] = c_best.transpose(1, 0, 2)
         conv_out[:, g0:g0 + g] = True
         todo = np.nonzero((Rbest < config.screen).any(-1))[0]
-        if todo.size == 0:
-            continue
-        R_ad, p_ad, conv_ad = adam(topo, op_c[todo], [s[todo] for s in sl], start[todo],
-                                   segs, config)
-        keep_better(R_out, p_out, conv_out, g0 + todo, R_ad, p_ad, conv_ad)
+        if todo.size:
+            refine_rows.append(g0 + todo)
+            refine_starts.append(start[todo])
+    if refine_rows:
+        _refine_all(topo, ops, slots, segs, config, np.concatenate(refine_rows),
+                    np.concatenate(refine_starts), max(1, chunk // (E * S * N)),
+                    (R_out, p_out, conv_out))
     return R_out, p_out, conv_out
+
+
+def _refine_all(topo, ops, slots, segs, config, rows: np.ndarray, starts: np.ndarray,
+                a_chunk: int, outs: tuple) -> None:
+    """Adam from ``starts (len(rows), E, S, P)`` for candidates ``rows``, ``a_chunk`` at a
+    time; each candidate's better fits written into ``outs = (R, params, converged)``."""
+    for a0 in range(0, len(rows), a_chunk):
+        rr = rows[a0:a0 + a_chunk]
+        sl = [s[rr][:, None, None, :] for s in slots]
+        R_ad, p_ad, conv_ad = adam(topo, ops[rr], sl, starts[a0:a0 + a_chunk], segs, config)
+        keep_better(*outs, rr, R_ad, p_ad, conv_ad)
 
 
 def keep_better(R_out, p_out, conv_out, rows, R_new, p_new, conv_new) -> None:

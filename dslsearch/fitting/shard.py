@@ -38,6 +38,11 @@ class ShardInput:
         values_key: names the table, data and budget (:func:`values_key`), so a worker
             reuses its sub-formula values without hashing the table for every shard; ""
             to hash them here.
+        kinds: ``(len(units),)`` int8 kind of each unit as the plan classified its
+            skeleton (0 parameter-free, 1 closed form, 2 gradient fit:
+            :meth:`~dslsearch.fitting.plan.ShardPlan.unit_kinds`), so the worker does not
+            classify every skeleton again; None to classify them here. Results do not
+            depend on it.
     """
 
     op: np.ndarray
@@ -53,6 +58,7 @@ class ShardInput:
     adam: AdamConfig
     memory_bytes: int = 256 << 20
     values_key: str = ""
+    kinds: np.ndarray | None = None
 
 
 @dataclass
@@ -109,7 +115,7 @@ def fit_shard(inp: ShardInput) -> ShardOutput:
         fitter = _ShardFitter(inp)
         if not inp.units:
             return fitter.out
-        free, affine, nonlinear = _group_units(inp.units)
+        free, affine, nonlinear = _group_units(inp.units, inp.kinds)
         fitter.fit_free(free)
         for (struct, lin), rows in affine.items():
             fitter.fit_affine(struct, lin, np.asarray(rows))
@@ -159,23 +165,40 @@ def _engine(adam: AdamConfig, ops: np.ndarray):
     return _TorchEngine()
 
 
-def _group_units(units: list[FitUnit]) -> tuple[list, dict, dict]:
+def _group_units(units: list[FitUnit], kinds: np.ndarray | None = None
+                 ) -> tuple[list, dict, dict]:
     """Unit indices split by how they are fitted.
+
+    Each distinct skeleton is classified once (units of one skeleton are consecutive in a
+    shard); with ``kinds`` (the plan's kind of each unit) the skeletons that need a
+    gradient fit are not linearised here at all.
 
     Returns:
         ``(free, affine, nonlinear)``: parameter-free units; affine units by
         ``(struct, linearise(struct))``; the others by topology, as ``(index, ops)`` items.
     """
     free, affine, nonlinear = [], defaultdict(list), defaultdict(list)
+    prev, target, ops = None, None, None
     for i, u in enumerate(units):
-        if n_struct_params(u.struct) == 0:
-            free.append(i)
-        elif (lin := linearise(u.struct)) is not None:
-            affine[(u.struct, lin)].append(i)
-        else:
-            topo, ops = topology(u.struct)
-            nonlinear[topo].append((i, ops))
+        if u.struct is not prev and u.struct != prev:
+            prev, ops = u.struct, None
+            kind = _struct_kind(prev) if kinds is None else int(kinds[i])
+            if kind == 0:
+                target = free
+            elif kind == 1:
+                target = affine[(prev, linearise(prev))]
+            else:
+                topo, ops = topology(prev)
+                target = nonlinear[topo]
+        target.append(i if ops is None else (i, ops))
     return free, affine, nonlinear
+
+
+def _struct_kind(struct: tuple) -> int:
+    """0: parameter-free, 1: affine in its parameters, 2: gradient fit."""
+    if n_struct_params(struct) == 0:
+        return 0
+    return 1 if linearise(struct) is not None else 2
 
 
 class _ShardFitter:
@@ -312,12 +335,19 @@ class _ShardFitter:
         out.r_true[rows] = np.where(status == FitStatus.OK, rt, np.where(trivial, np.nan, rt))
         out.r_random[rows] = rr
         out.status[rows] = status
-        for i, r in enumerate(rows):
-            st = FitStatus(int(status[i]))
-            msg = st.message
-            if params is not None and st == FitStatus.NONFINITE and finite[i]:
-                msg = "optimum at an infinite parameter (the formula reduces to a simpler one)"
-            out.message[r] = msg
+        text = [_MESSAGE[c] for c in status.tolist()]
+        if params is not None:  # finite values, an infinite parameter
+            for i in np.nonzero((status == FitStatus.NONFINITE) & finite)[0].tolist():
+                text[i] = _AT_INFINITY
+        message = out.message
+        for r, t in zip(rows.tolist(), text):
+            message[r] = t
+
+
+#: each status code's message (:attr:`FitStatus.message`), and the message of a fit whose
+#: values are finite but whose optimum lies at an infinite parameter
+_MESSAGE = {int(st): st.message for st in FitStatus}
+_AT_INFINITY = "optimum at an infinite parameter (the formula reduces to a simpler one)"
 
 
 def _eval_topo(topo, ops, slots, params) -> np.ndarray:

@@ -169,6 +169,8 @@ class SkeletonBuilder:
         """:meth:`reduce` as plain tuples ``(struct, slots, n_params, kept, stripped)``
         (no objects built: the planner calls it once per candidate, a million times at
         depth 9)."""
+        if self.n_params[node] == 0:  # parameter-free: one slot, nothing to strip
+            return SLOT, (node,), 0, (), ()
         cur, offset, recip = node, 0, False
         stripped: list[tuple[int, float]] = []
         while (found := self._root_param(cur, recip)) is not None:
