@@ -71,6 +71,21 @@ def _assert_same(a, b):
     assert a.message == b.message
 
 
+def _count_adam(monkeypatch):
+    """Record the batch size of every ``npgrad.adam`` call: (sizes list, the real adam)."""
+    from dslsearch.fitting import npgrad
+
+    sizes = []
+    real = npgrad.adam
+
+    def counted(topo, op_c, *args):
+        sizes.append(len(op_c))
+        return real(topo, op_c, *args)
+
+    monkeypatch.setattr(npgrad, "adam", counted)
+    return sizes, real
+
+
 def test_adam_batched_over_grid_chunks_changes_no_result(monkeypatch):
     """Adam refines the screened candidates of all grid chunks together: the same numbers
     as refining each candidate alone."""
@@ -82,14 +97,7 @@ def test_adam_batched_over_grid_chunks_changes_no_result(monkeypatch):
     plan = plan_shards(table, config)
     inputs = [inp for k, inp in enumerate(_inputs(table, ds, plan, config, 64 << 20))
               if (plan.unit_kinds(k) == 2).any()]
-    sizes = []
-    real = npgrad.adam
-
-    def counted(topo, op_c, *args):
-        sizes.append(len(op_c))
-        return real(topo, op_c, *args)
-
-    monkeypatch.setattr(npgrad, "adam", counted)
+    sizes, real = _count_adam(monkeypatch)
     together = [fit_shard(inp) for inp in inputs]
     assert max(sizes, default=0) > 1, "Adam never refined several candidates together"
 
@@ -120,15 +128,8 @@ def test_fit_gradient_refines_rows_of_every_chunk(monkeypatch):
                       [MUL, COS, MUL]], np.int64)
     seg = Segments(np.repeat(np.arange(6), 10))
     config = dataclasses.replace(AdamConfig(), screen=2.0, steps=20)
-    sizes = []
-    real = npgrad.adam
-
-    def counted(topo, op_c, *args):
-        sizes.append(len(op_c))
-        return real(topo, op_c, *args)
-
     # grid chunks of one candidate (24 starts x 60 points), one Adam batch of all five
-    monkeypatch.setattr(npgrad, "adam", counted)
+    sizes, real = _count_adam(monkeypatch)
     together = npgrad.fit_gradient(topo, ops, [q, p], [seg], config, max_elements=24 * N)
     assert sizes == [G]
     for g in range(G):
