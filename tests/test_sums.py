@@ -212,8 +212,9 @@ def test_fit_term_ops_option(tmp_path):
 
 
 def test_an_artifact_without_scale_size_reads_as_no_quotients(sextic, tmp_path):
-    """A sums artifact written before the quotient terms existed decodes with
-    ``scale_size`` 0, what that search built; a current one keeps its settings."""
+    """A sums artifact written before the quotient terms and the node-weighted beam
+    existed decodes with ``scale_size`` 0 and ``node_weight`` 0, what that search ran; a
+    current one keeps its settings."""
     import json
 
     import h5py
@@ -228,9 +229,10 @@ def test_an_artifact_without_scale_size_reads_as_no_quotients(sextic, tmp_path):
             f.attrs.update(FIT_SUMS.attrs(res))
             if drop:
                 cfg = json.loads(f.attrs["config"])
-                del cfg["scale_size"]
+                del cfg["scale_size"], cfg["node_weight"]
                 f.attrs["config"] = json.dumps(cfg)
         with h5py.File(path, "r") as f:
             back = FIT_SUMS.decode(f)
         assert back.config.scale_size == (0 if drop else SMALL.scale_size)
+        assert back.config.node_weight == (0.0 if drop else SMALL.node_weight)
         assert [str(law) for law in back.laws] == [str(law) for law in res.laws]

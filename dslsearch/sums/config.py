@@ -22,6 +22,9 @@ class SumsConfig:
     beam: int = 24              # term sets kept at each number of terms
     pair_screen: int = 2000     # every pair of the simplest this many terms is tried
     refine: int = 4             # best sets of each size improved by swapping single terms
+    node_weight: float = 0.06   # a second beam of the same width ranks sets by
+    #                             R * 10**(node_weight * nodes) (0: none); see
+    #                             dslsearch.sums.select.beam_search
     gain: float = 10.0          # complexity penalty: a term must divide R by this factor;
     #                             the chosen law minimises log R + n_terms * log(gain)
     exact: float = 1e-13        # R below this is round-off: stop adding terms, and among

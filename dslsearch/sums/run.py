@@ -271,7 +271,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         keep, Z, Zw = lib.complement(None if found is None else found[:, fit_points],
                                      seg_fit, with_sums)
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
-                             sums.pair_screen, sums.refine, progress=progress)
+                             sums.pair_screen, sums.refine, progress=progress,
+                             node_weight=sums.node_weight)
         for ts in _front(levels):
             p = _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset,
                              sums, config, found, judge)

@@ -31,11 +31,21 @@ class TermSet:
     R: float
 
 
-def rank_key(R: np.ndarray, size: np.ndarray, exact: float) -> np.ndarray:
-    """Order of sets: by R, except that every set with ``R <= exact`` (conserved to
-    round-off, where R's differences are noise) comes first, the fewest nodes first."""
-    with np.errstate(divide="ignore"):
-        return np.where(R <= exact, -1.0 / np.maximum(size, 1), R)
+def rank_key(R: np.ndarray, size: np.ndarray, exact: float, node_weight: float = 0.0
+             ) -> np.ndarray:
+    """Order of sets: by ``R * 10**(node_weight * size)`` (by R alone for ``node_weight``
+    0), except that every set with ``R <= exact`` (conserved to round-off, where R's
+    differences are noise) comes first, the fewest nodes first."""
+    with np.errstate(divide="ignore", over="ignore"):
+        scaled = R if not node_weight else R * 10.0 ** (node_weight * np.asarray(size))
+        return np.where(R <= exact, -1.0 / np.maximum(size, 1), scaled)
+
+
+def weights(size: np.ndarray, node_weights: tuple[float, ...]) -> np.ndarray:
+    """``(q, n)`` factors ``10**(w * size)`` of the q rankings ``node_weights`` (one row
+    of ones for a weight 0: the ranking by R alone)."""
+    size = np.asarray(size, float)
+    return np.stack([10.0 ** (w * size) for w in node_weights])
 
 
 class Cross:
@@ -74,8 +84,8 @@ def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
     return A @ Q, lam
 
 
-def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: int
-                   ) -> np.ndarray:
+def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: int,
+                   scale: np.ndarray | None = None) -> np.ndarray:
     """Smallest eigenvalue of each arrowhead matrix ``[[diag(lam), beta], [beta', gamma]]``,
     exact for the ``keep`` smallest (and any that could be among them), a lower bound for
     the others.
@@ -84,6 +94,8 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
         lam: ``(r,)`` ascending, the same for every matrix.
         beta: ``(r, n)`` borders; gamma: ``(n,)`` corners.
         keep: how many of the smallest are needed exactly.
+        scale: ``(q, n)`` positive factors of q rankings (None: one, by the eigenvalue
+            alone): exact for the ``keep`` smallest of ``eigenvalue * scale[i]``, each i.
 
     Bounds per matrix: replacing ``diag(lam)`` by ``lam[0]·I`` lowers the matrix, so the
     2×2 problem ``[[lam[0], |beta|], [|beta|, gamma]]`` bounds the eigenvalue from below;
@@ -102,8 +114,13 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
         up = two_by_two(lam[0], beta[0] ** 2, gamma)
     low, up = np.where(np.isfinite(gamma), low, np.inf), np.where(np.isfinite(gamma), up, np.inf)
     k = min(keep, up.size) - 1
-    threshold = np.partition(up, k)[k] if k >= 0 else -np.inf
-    need = np.nonzero(low <= threshold * (1.0 + 1e-9) + 1e-300)[0]
+    need = np.zeros(up.size, bool)
+    for f in np.ones((1, up.size)) if scale is None else scale:
+        with np.errstate(invalid="ignore"):
+            ranked_up, ranked_low = up * f, low * f
+        threshold = np.partition(ranked_up, k)[k] if k >= 0 else -np.inf
+        need |= ranked_low <= threshold * (1.0 + 1e-9) + 1e-300
+    need = np.nonzero(need)[0]
     R = low.copy()
     if need.size:
         r = lam.size
@@ -115,11 +132,12 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
     return np.clip(R, 0.0, None)
 
 
-def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e-10
-            ) -> np.ndarray:
+def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e-10,
+            scale: np.ndarray | None = None) -> np.ndarray:
     """``(n,)`` minimal R of ``terms`` plus each library term: exact for the ``keep`` best
-    (and any that could be among them), a lower bound for the others; inf for terms
-    already in and for terms in the span of ``terms``.
+    (and any that could be among them; with ``scale`` ``(q, n)``, the ``keep`` best of
+    each ranking ``R * scale[i]``), a lower bound for the others; inf for terms already in
+    and for terms in the span of ``terms``.
 
     The set's own pencil is diagonalised once (``B``, ``lam``); each candidate term is
     split into its part in that span (``a``) and the rest (norm ``rho``), which makes the
@@ -138,7 +156,7 @@ def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e
     beta = (b - lam[:, None] * a) / rho
     gamma = np.where(ok, eWe / (rho * rho), np.inf)
     gamma[S] = np.inf
-    R = smallest_roots(lam, beta, gamma, keep + len(S))
+    R = smallest_roots(lam, beta, gamma, keep + len(S), scale)
     R = np.where(ok & np.isfinite(R), R, np.inf)
     R[S] = np.inf
     return R
@@ -184,8 +202,11 @@ def prune(cross: Cross, start: TermSet, exact: float) -> TermSet:
 
 
 def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarray,
-               beam: int, exact: float, block: int = 512) -> list[TermSet]:
-    """The ``beam`` best pairs of rows of ``Z`` (:func:`rank_key`), every pair tried.
+               beam: int, exact: float, block: int = 512,
+               node_weights: tuple[float, ...] = (0.0,)) -> list[TermSet]:
+    """The ``beam`` best pairs of rows of ``Z`` by each ranking :func:`rank_key` with
+    ``node_weights`` (together, without repeats; best by the first ranking first), every
+    pair tried.
 
     The 2x2 problem has a closed form: with ``T = [[1, t], [t, 1]]`` and
     ``W = [[a, w], [w, b]]`` the smallest R is the small root of
@@ -193,8 +214,7 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
     form ``2C / (B + sqrt(B^2 - 4AC))``. ``O(n^2 M)``, in blocks of ``block`` rows.
     """
     n = Z.shape[0]
-    best_r, best_key = np.empty(0), np.empty(0)
-    best_ij = np.empty((0, 2), np.int64)
+    best_r, best_ij = np.empty(0), np.empty((0, 2), np.int64)
     for i0 in range(0, n, block):
         t = Z[i0:i0 + block] @ Z.T                                    # (b, n)
         w = Zw[i0:i0 + block] @ Zw.T
@@ -206,26 +226,58 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
         R = np.where((np.arange(n)[None, :] > rows) & (A > 1e-10) & np.isfinite(R),
                      np.clip(R, 0.0, None), np.inf)
         flat = R.ravel()
-        key = rank_key(flat, (size[rows] + size[None, :]).ravel(), exact)
-        top = np.argpartition(key, min(beam, flat.size - 1))[:beam]
+        pair_size = (size[rows] + size[None, :]).ravel()
+        top = np.unique(np.concatenate([
+            np.argpartition(rank_key(flat, pair_size, exact, nw),
+                            min(beam, flat.size - 1))[:beam] for nw in node_weights]))
         best_r = np.concatenate([best_r, flat[top]])
-        best_key = np.concatenate([best_key, key[top]])
         best_ij = np.concatenate([best_ij, np.stack([rows[top // n, 0], top % n], 1)])
-    keep = np.argsort(best_key, kind="stable")[:beam]
-    return [TermSet((int(best_ij[k, 0]), int(best_ij[k, 1])), float(best_r[k]))
-            for k in keep if np.isfinite(best_r[k])]
+    sets = [TermSet((int(i), int(j)), float(r)) for (i, j), r in zip(best_ij, best_r)
+            if np.isfinite(r)]
+    return _kept(sets, size, exact, beam, node_weights)
 
 
-def _ordered(sets: list[TermSet], size: np.ndarray, exact: float) -> list[TermSet]:
+def _ordered(sets: list[TermSet], size: np.ndarray, exact: float,
+             node_weight: float = 0.0) -> list[TermSet]:
     keys = rank_key(np.asarray([ts.R for ts in sets]),
-                    np.asarray([size[list(ts.terms)].sum() for ts in sets]), exact)
+                    np.asarray([size[list(ts.terms)].sum() for ts in sets]), exact,
+                    node_weight)
     order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
     return [sets[i] for i in order]
 
 
+def _kept(sets: list[TermSet], size: np.ndarray, exact: float, beam: int,
+          node_weights: tuple[float, ...]) -> list[TermSet]:
+    """The ``beam`` best of ``sets`` by each ranking (:func:`rank_key` with each of
+    ``node_weights``), without repeats, in the order of the first ranking."""
+    if not sets:
+        return []
+    kept = {ts for nw in node_weights for ts in _ordered(sets, size, exact, nw)[:beam]}
+    return _ordered(list(kept), size, exact, node_weights[0])
+
+
+def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: float,
+                beam: int, rankings: tuple[float, ...], scale: np.ndarray) -> list[TermSet]:
+    """The sets of one more term: each set of ``level`` extended by its ``beam`` best
+    library terms by each ranking, then the ``beam`` best of all by each (:func:`_kept`)."""
+    found: dict[tuple[int, ...], float] = {}
+    for current in level:
+        R = _extend(cross, current.terms, beam, scale=scale if len(rankings) > 1 else None)
+        total = size[list(current.terms)].sum() + size
+        for nw in rankings:
+            key = rank_key(R, total, exact, nw)
+            for j in np.argsort(key, kind="stable")[:beam]:
+                if not np.isfinite(R[j]):
+                    break
+                terms = tuple(sorted(current.terms + (int(j),)))
+                found[terms] = min(found.get(terms, np.inf), float(R[j]))
+    return _kept([TermSet(t, r) for t, r in found.items()], size, exact, beam, rankings)
+
+
 def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
                 exact: float, pair_screen: int = 2000, refine: int = 4,
-                progress: Callable[[int], None] | None = None) -> list[list[TermSet]]:
+                progress: Callable[[int], None] | None = None,
+                node_weight: float = 0.0) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
@@ -234,7 +286,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         size: ``(n,)`` nodes of each term (among sets conserved to round-off, fewer
             nodes rank first: :func:`rank_key`).
         max_terms: largest set size.
-        beam: sets kept (and extended) at each size.
+        beam: sets kept (and extended) at each size, by each ranking.
         pair_screen: every pair of the first (simplest) ``pair_screen`` terms is tried
             for the sets of two terms (a single term's own R says little about its
             partners); larger terms enter by extension of the sets kept.
@@ -242,39 +294,38 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         refine: the best ``refine`` sets of each size from three on are improved by
             :func:`swap_refine`.
         progress: called with each finished size.
+        node_weight: when positive, a second ranking, by ``R * 10**(node_weight *
+            nodes)`` (a set of simpler terms may be less conserved), keeps its own
+            ``beam`` best sets at each size beside the ``beam`` best by R: a law whose
+            partial sums are far from conserved (the terms cancel only together) can
+            be reached through its simple partial sums, which R alone drops for sums
+            of more complex terms that approximate better.
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
-        ``beam`` distinct sets, best (:func:`rank_key`) first.
+        ``beam`` distinct sets per ranking, best by R (:func:`rank_key`) first.
     """
     n = Z.shape[0]
     if n == 0:
         return []
+    rankings = (0.0, node_weight) if node_weight > 0 else (0.0,)
+    scale = weights(size, rankings)                                     # (q, n)
     cross = Cross(Z, Zw)
     w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
-    order = np.argsort(rank_key(w_diag, size, exact), kind="stable")[:beam]
-    levels = [[TermSet((int(j),), float(w_diag[j])) for j in order]]
+    levels = [_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size, exact,
+                    beam, rankings)]
     if progress:
         progress(1)
     if max_terms >= 2 and levels[0][0].R > exact and n >= 2:
         m = min(n, pair_screen)
-        levels.append(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact))
+        levels.append(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact,
+                                 node_weights=rankings))
         if progress:
             progress(2)
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
-        found: dict[tuple[int, ...], float] = {}
-        for current in levels[-1]:
-            R = _extend(cross, current.terms, beam)
-            key = rank_key(R, size[list(current.terms)].sum() + size, exact)
-            for j in np.argsort(key, kind="stable")[:beam]:
-                if not np.isfinite(R[j]):
-                    break
-                terms = tuple(sorted(current.terms + (int(j),)))
-                found[terms] = min(found.get(terms, np.inf), float(R[j]))
-        if not found:
+        level = _next_level(cross, levels[-1], size, exact, beam, rankings, scale)
+        if not level:
             break
-        level = [TermSet(terms, r) for terms, r in found.items()]
-        level = _ordered(level, size, exact)[:beam]
         level[:refine] = [swap_refine(cross, ts, exact) for ts in level[:refine]]
         levels.append(_ordered(list(dict.fromkeys(level)), size, exact))
         if progress:

@@ -187,8 +187,10 @@ def _decode_sums(f: h5py.File):
                       chosen=chosen, term_nodes=f["term_nodes"][()],
                       term_status=f["term_status"][()], duplicate_of=f["duplicate_of"][()],
                       n_library=int(f.attrs["n_library"]),
-                      # written before quotient terms existed: none were built
-                      config=SumsConfig(**{"scale_size": 0, **json.loads(f.attrs["config"])}),
+                      # written before quotient terms existed: none were built; before the
+                      # node-weighted beam: none ran
+                      config=SumsConfig(**{"scale_size": 0, "node_weight": 0.0,
+                                           **json.loads(f.attrs["config"])}),
                       seconds=float(f.attrs["seconds"]))
 
 
