@@ -115,7 +115,7 @@ def validation_row(name: str, seed: int, root: str) -> float:
     config = NeuralConfig(seed=seed)
     base = train_baseline(dataset, BaselineConfig.for_dataset(dataset, seed=seed),
                           store=ResultsStore.open(f"{root}/{name}-seed{seed}")).model
-    fit, val = split_validation(dataset, config.val_fraction)
+    fit, val = split_validation(dataset, config.val_fraction, config.val_split)
     out = []
     for lr in config.outer_lrs:
         tuned = copy.deepcopy(base)

@@ -26,6 +26,17 @@ def check_config(config) -> None:
                              f"{values!r}")
     if not 0 < config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
+    if config.val_split not in VAL_SPLITS:
+        raise ValueError(f"val_split must be one of {', '.join(VAL_SPLITS)}, got "
+                         f"{config.val_split!r}")
+    if config.max_step is not None and not (config.max_step > 0
+                                            and math.isfinite(config.max_step)):
+        raise ValueError(f"max_step must be None or a positive number, got "
+                         f"{config.max_step!r}")
+
+
+#: how :func:`split_validation` picks the validation trajectories
+VAL_SPLITS = ("outer", "last")
 
 
 class Clock:
@@ -51,13 +62,17 @@ def baseline(dataset, config, baseline_config, store, report):
                           progress=lambda step, total, loss: report("baseline", step, total))
 
 
-def split_validation(dataset, fraction: float):
+def split_validation(dataset, fraction: float, how: str = "last"):
     """The training trajectories split into a fitting and a validation dataset.
 
-    With two training trajectories or more, the last ``max(1, round(fraction · n))`` of them
-    (at most n − 1) are the validation part; with one, each trajectory's last ``fraction``
-    of samples (at least 4 each side). Both datasets keep the test trajectories and the
-    system (its horizon; validation rollouts are capped at the validation data's length).
+    With two training trajectories or more, ``max(1, round(fraction · n))`` of them (at most
+    n − 1) are the validation part: with ``how="last"`` the last ones in the dataset's
+    order; with ``how="outer"`` those that reach furthest from the training states, by
+    :func:`reach` (ties keep the dataset's order), so the fitting part is the inner range
+    and validation measures extrapolation beyond it. With one trajectory, its last
+    ``fraction`` of samples (at least 4 each side) either way. Both datasets keep the test
+    trajectories and the system (its horizon; validation rollouts are capped at the
+    validation data's length).
 
     Raises:
         ValueError: a single training trajectory too short to split (fewer than 9 samples).
@@ -67,6 +82,10 @@ def split_validation(dataset, fraction: float):
     train = list(dataset.train)
     if len(train) >= 2:
         n_val = min(len(train) - 1, max(1, round(fraction * len(train))))
+        if how == "outer":
+            order = np.argsort(reach(train), kind="stable")          # inner first
+            train = [train[i] for i in sorted(order[:-n_val])] + [train[i] for i in
+                                                                   sorted(order[-n_val:])]
         fit, val = train[:-n_val], train[-n_val:]
     else:
         (tr,) = train
@@ -86,15 +105,29 @@ def split_validation(dataset, fraction: float):
     return part(fit), part(val)
 
 
-def initial_embedding(dim: int, config, seed: int):
-    """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched)."""
+def reach(trajectories) -> np.ndarray:
+    """(n,) how far each trajectory goes from the training states: the largest distance of
+    its samples from the mean of all the given trajectories' states, each coordinate in units
+    of its standard deviation over them (a coordinate constant on them is left unscaled)."""
+    x = np.concatenate([np.asarray(t.x) for t in trajectories])             # (N, d)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return np.array([np.sqrt((((np.asarray(t.x) - mean) / std) ** 2).sum(axis=1)).max()
+                     for t in trajectories])
+
+
+def initial_embedding(dim: int, config, seed: int, x=None):
+    """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched); with
+    ``config.normalise_inputs`` its input normalised by the states ``x`` (N, d) it is
+    trained on."""
     import torch
 
     from noether_search.neural import Embedding
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Embedding(dim, config.embed_dim, config.embed_hidden)
+        g = Embedding(dim, config.embed_dim, config.embed_hidden)
+    return g.normalise_inputs(x) if config.normalise_inputs and x is not None else g
 
 
 def load_run(base_model, run: NeuralRun):
@@ -112,15 +145,17 @@ def load_run(base_model, run: NeuralRun):
     return net, g
 
 
-def neural_field(base_model, run: NeuralRun, dataset):
-    """The tailored vector field of a run (:class:`~noether_search.neural.NeuralField`)."""
+def neural_field(base_model, run: NeuralRun, dataset, config):
+    """The tailored vector field of a run (:class:`~noether_search.neural.NeuralField`), with
+    the step's cap ``config.max_step`` it was trained with."""
     import torch
 
     from noether_search.neural import NeuralField
 
     net, g = load_run(base_model, run)
     return NeuralField(net, g, float(dataset.dt), run.inner_lr,
-                       torch.as_tensor(np.asarray(run.scale), dtype=torch.float32))
+                       torch.as_tensor(np.asarray(run.scale), dtype=torch.float32),
+                       max_step=config.max_step)
 
 
 def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_lr: float,
@@ -131,9 +166,9 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_
     from noether_search.stages._common import train_pairs
 
     x, dxdt = train_pairs(dataset)
-    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed), x, dxdt,
+    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed, x), x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
-                   embed_lr=embed_lr)
+                   embed_lr=embed_lr, max_step=config.max_step)
     return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
                      embed_dim=config.embed_dim, embed_hidden=config.embed_hidden,
                      inner_lr=r.inner_lr, outer_lr=float(outer_lr),
@@ -152,7 +187,7 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
     from noether_search.baseline.evaluate import train_rollout_rmse
     from noether_search.store.codecs import NEURAL_RUN
 
-    fit, val = split_validation(dataset, config.val_fraction)
+    fit, val = split_validation(dataset, config.val_fraction, config.val_split)
     grid = config.grid()
     runs = []
     for j, (lam, lr, elr, seed) in enumerate(grid):
@@ -161,7 +196,7 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
         run = store.load_cached(key, NEURAL_RUN) if store is not None else None
         if run is None:
             run = _train(base_model, fit, config, lam, lr, elr, seed)
-            rmse = train_rollout_rmse(neural_field(base_model, run, dataset), val,
+            rmse = train_rollout_rmse(neural_field(base_model, run, dataset, config), val,
                                       config.horizon)
             run = replace(run, val_rmse=float(rmse) if math.isfinite(rmse) else math.inf)
             if store is not None:
@@ -228,7 +263,7 @@ def evaluate(base_model, run, control, oracle, dataset, config, store, run_key: 
     from noether_search.stages.evaluate import evaluate_models
 
     fields = {"baseline": base_model, "control": control.field(base_model),
-              "neural": neural_field(base_model, run, dataset)}
+              "neural": neural_field(base_model, run, dataset, config)}
     formulas = {"neural": f"learned g: R^{dataset.dim} -> R^{run.embed_dim}"}
     if oracle is not None:
         fields["oracle"] = oracle.field(base_model, dataset)

@@ -59,6 +59,11 @@ class NeuralConfig:
     inits: int = 1            # embedding initialisations tried per setting (seeds seed,
     #                           seed + 1, …)
     val_fraction: float = 0.25  # share of training trajectories held out for selection
+    val_split: str = "last"   # which: "last" in the data's order, or "outer" (those reaching
+    #                           furthest from the training states: selection on extrapolation)
+    normalise_inputs: bool = False  # the embedding's input standardised by training states
+    max_step: float | None = None  # cap ρ on the inner step's relative change of a
+    #                           prediction (None: uncapped)
     refit: bool = True        # retrain the chosen setting on all training trajectories (the
     #                           data the control is trained on); False keeps the validated run
     seed: int = 0             # seed of the baseline, the embedding's initialisation and
