@@ -179,15 +179,22 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_
                      embed_seed=int(seed))
 
 
-def select(base_model, dataset, config, store, run_key: str, report) -> tuple[NeuralRun, ...]:
+def select(base, dataset, config, store, run_key: str, report) -> tuple[NeuralRun, ...]:
     """Every setting of ``config.grid()`` trained on the fitting split and scored by its
-    rollout RMSE on the validation split (each one artifact ``{run_key}/select/{j}``)."""
+    rollout RMSE on the validation split (each one artifact ``{run_key}/select/{j}``).
+
+    The runs start from a baseline with ``base``'s settings trained on the fitting split
+    alone (``baseline/{hash}`` of that split), so no model in the selection has seen the
+    validation trajectories."""
     from dataclasses import replace
 
     from noether_search.baseline.evaluate import train_rollout_rmse
+    from noether_search.stages.baseline import train_baseline
     from noether_search.store.codecs import NEURAL_RUN
 
     fit, val = split_validation(dataset, config.val_fraction, config.val_split)
+    report("select", 0, 1)
+    base_model = train_baseline(fit, base.config, store=store).model
     grid = config.grid()
     runs = []
     for j, (lam, lr, elr, seed) in enumerate(grid):

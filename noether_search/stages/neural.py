@@ -5,9 +5,11 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
 
 1. baseline (:func:`train_baseline`): ``baseline/{hash}``, shared with ``rank``;
 2. selection: the training trajectories are split into a fitting and a validation part
-   (:func:`split_validation`); for every inner rate λ, outer rate, embedding rate and
-   embedding initialisation of the config the MLP and the embedding are meta-trained on the
-   fitting part and rolled out on the validation part, ``{run}/select/{j}``;
+   (:func:`split_validation`); a baseline with the same settings is trained on the fitting
+   part (``baseline/{hash}`` of that part), and from it, for every inner rate λ, outer rate,
+   embedding rate and embedding initialisation of the config, the MLP and the embedding are
+   meta-trained on the fitting part and rolled out on the validation part,
+   ``{run}/select/{j}``;
 3. the setting with the lowest validation RMSE is meta-trained again, from the same initial
    embedding, on all the training trajectories (the data the baseline and the control are
    trained on): the neural model, ``{run}/final/{j}`` (with ``refit=False`` the validated run
@@ -238,7 +240,7 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
         base = steps.baseline(dataset, config, baseline_config, store, report)
     run_key = f"neural/{config.key(dataset.content_hash(), base.key)}"
     with clock("select"):
-        selection = steps.select(base.model, dataset, config, store, run_key, report)
+        selection = steps.select(base, dataset, config, store, run_key, report)
     chosen = steps.best(selection)
     with clock("refit"):
         run = steps.refit(base.model, selection, dataset, config, store, run_key, report)
