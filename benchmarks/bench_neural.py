@@ -24,7 +24,7 @@ COLUMNS = ("baseline", "control", "neural", "symbolic", "oracle")
 
 
 def run(name: str, seed: int, root: str, with_rank: bool,
-        embed_lrs: tuple[float, ...] | None = None) -> tuple[dict, float, float]:
+        overrides: dict | None = None) -> tuple[dict, float, float]:
     """``neural``'s summary for one system and seed, and the wall and CPU seconds of
     ``neural`` alone."""
     import hamiltonian_data
@@ -37,7 +37,7 @@ def run(name: str, seed: int, root: str, with_rank: bool,
     if with_rank:
         rank(dataset, RankConfig(seed=seed), store)
     t0, c0 = time.perf_counter(), time.process_time()
-    config = NeuralConfig(seed=seed, **({} if embed_lrs is None else {"embed_lrs": embed_lrs}))
+    config = NeuralConfig(seed=seed, **(overrides or {}))
     summary = neural(dataset, config, store).to_json()
     return summary, time.perf_counter() - t0, time.process_time() - c0
 
@@ -54,17 +54,29 @@ def main() -> None:
     parser.add_argument("--no-rank", action="store_true")
     parser.add_argument("--embed-lrs", nargs="+", type=float, default=None,
                         help="embedding rates tried (default: NeuralConfig's)")
+    parser.add_argument("--val-split", choices=("outer", "last"), default=None,
+                        help="validation split (default: NeuralConfig's)")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="share of training trajectories held out (default: "
+                             "NeuralConfig's)")
+    parser.add_argument("--normalise-inputs", action=argparse.BooleanOptionalAction,
+                        default=None, help="the embedding's input normalisation (default: "
+                                           "NeuralConfig's)")
     parser.add_argument("--validation", action="store_true",
                         help="also print the validation table: the control trained on the "
                              "fitting split against the selection grid, on the validation "
                              "trajectories")
     args = parser.parse_args()
-    embed_lrs = None if args.embed_lrs is None else tuple(args.embed_lrs)
+    overrides = {k: v for k, v in (("embed_lrs", args.embed_lrs and tuple(args.embed_lrs)),
+                                   ("val_split", args.val_split),
+                                   ("val_fraction", args.val_fraction),
+                                   ("normalise_inputs", args.normalise_inputs))
+                 if v is not None}
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, embed_lrs))
+        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, overrides))
                 for name in args.systems for seed in args.seeds]
-        val_rows = ([validation_row(name, seed, args.store or tmp)
+        val_rows = ([validation_row(name, seed, args.store or tmp, overrides)
                      for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
     print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
@@ -95,10 +107,11 @@ def main() -> None:
                   + f" | {_f(s['chosen']['val_rmse'])} |")
 
 
-def validation_row(name: str, seed: int, root: str) -> float:
-    """The control's validation rollout RMSE: the baseline fine-tuned on the fitting split at
-    every outer rate of ``neural``, the lowest RMSE on the validation trajectories (the rule
-    the neural model's settings are chosen by)."""
+def validation_row(name: str, seed: int, root: str, overrides: dict) -> float:
+    """The control's validation rollout RMSE: the baseline trained on the fitting split (as
+    the selection's runs start from), fine-tuned on it at every outer rate of ``neural``, the
+    lowest RMSE on the validation trajectories (the rule the neural model's settings are
+    chosen by)."""
     import copy
 
     import hamiltonian_data
@@ -112,10 +125,10 @@ def validation_row(name: str, seed: int, root: str) -> float:
     from noether_search.store import ResultsStore
 
     dataset = hamiltonian_data.load(system=name)
-    config = NeuralConfig(seed=seed)
-    base = train_baseline(dataset, BaselineConfig.for_dataset(dataset, seed=seed),
-                          store=ResultsStore.open(f"{root}/{name}-seed{seed}")).model
+    config = NeuralConfig(seed=seed, **overrides)
     fit, val = split_validation(dataset, config.val_fraction, config.val_split)
+    base = train_baseline(fit, BaselineConfig.for_dataset(dataset, seed=seed),
+                          store=ResultsStore.open(f"{root}/{name}-seed{seed}")).model
     out = []
     for lr in config.outer_lrs:
         tuned = copy.deepcopy(base)

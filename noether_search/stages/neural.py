@@ -43,6 +43,10 @@ from noether_search.stages.control import Control, train_control
 from noether_search.stages.meta import MetaConfig, TailoredLaw
 from noether_search.store.codecs import NeuralRun, Rollouts
 
+#: the version of what the settings mean (2: the selection starts from a baseline trained on
+#: the fitting part); part of the store key, so runs stored under another are not reused
+PROTOCOL = 2
+
 #: the compared models, in table order (``symbolic`` is read from a ``rank`` run)
 NEURAL_MODELS = ("baseline", "control", "neural", "symbolic", "oracle")
 
@@ -73,9 +77,10 @@ class NeuralConfig:
     horizon: int | None = None  # rollout steps (None: the dataset's default)
 
     def key(self, data_hash: str, baseline_key: str) -> str:
-        """12 hex digits naming the run (``neural/{key}``) for these settings and inputs."""
-        blob = json.dumps({"cfg": asdict(self), "data": data_hash, "baseline": baseline_key},
-                          sort_keys=True)
+        """12 hex digits naming the run (``neural/{key}``) for these settings and inputs (and
+        the :data:`PROTOCOL` they are run under)."""
+        blob = json.dumps({"cfg": asdict(self), "data": data_hash, "baseline": baseline_key,
+                           "protocol": PROTOCOL}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def meta_config(self) -> MetaConfig:
