@@ -6,7 +6,9 @@ CPU of this process), then per system the mean ± sample standard deviation over
 seeds and on how many seeds the neural model beats the control and the vanilla MLP.
 
     python benchmarks/bench_neural.py [--systems pendulum spring] [--seeds 0 1 2]
-                                      [--store DIR] [--no-rank]
+                                      [--store DIR] [--no-rank] [--validation]
+                                      [--val-split outer|last] [--val-fraction F]
+                                      [--normalise-inputs] [--embed-lrs R ...]
 
 With ``--store DIR`` each system's stages are kept in ``DIR/{system}-seed{seed}`` (a rerun reuses them;
 the times are then those of what was left to compute). ``--no-rank`` skips `rank` (the

@@ -64,9 +64,10 @@ class NeuralConfig:
     inner_lrs: tuple[float, ...] = (0.1, 0.3, 1.0)  # inner rates λ tried
     inits: int = 1            # embedding initialisations tried per setting (seeds seed,
     #                           seed + 1, …)
-    val_fraction: float = 0.25  # share of training trajectories held out for selection
-    val_split: str = "last"   # which: "last" in the data's order, or "outer" (those reaching
-    #                           furthest from the training states: selection on extrapolation)
+    val_fraction: float = 0.15  # share of training trajectories held out for selection
+    val_split: str = "outer"  # which: "outer" (those reaching furthest from the training
+    #                           states: the rates are chosen on extrapolation) or "last" in
+    #                           the data's order
     normalise_inputs: bool = False  # the embedding's input standardised by training states
     max_step: float | None = None  # cap ρ on the inner step's relative change of a
     #                           prediction (None: uncapped)
