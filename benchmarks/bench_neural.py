@@ -64,6 +64,10 @@ def main() -> None:
     parser.add_argument("--normalise-inputs", action=argparse.BooleanOptionalAction,
                         default=None, help="the embedding's input normalisation (default: "
                                            "NeuralConfig's)")
+    parser.add_argument("--select-only", action="store_true",
+                        help="only the selection: the validation table of the control and "
+                             "the grid, no test rollouts (to compare settings without "
+                             "seeing test numbers)")
     parser.add_argument("--validation", action="store_true",
                         help="also print the validation table: the control trained on the "
                              "fitting split against the selection grid, on the validation "
@@ -74,6 +78,10 @@ def main() -> None:
                                    ("val_fraction", args.val_fraction),
                                    ("normalise_inputs", args.normalise_inputs))
                  if v is not None}
+    if args.select_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            select_table(args.systems, args.seeds, args.store or tmp, overrides)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, overrides))
@@ -107,6 +115,40 @@ def main() -> None:
                          and r["val_rmse"] is not None), default=None) for lam in lams]
             print(f"| {name} | {seed} | {_f(control)} | " + " | ".join(map(_f, best))
                   + f" | {_f(s['chosen']['val_rmse'])} |")
+
+
+def select_table(systems: list[str], seeds: list[int], root: str, overrides: dict) -> None:
+    """The selection alone per system and seed: the control's validation RMSE
+    (:func:`validation_row`), the chosen run's, the mean over the grid, the chosen setting
+    and the CPU seconds; then per system the means and on how many seeds the chosen run
+    beats the control."""
+    import hamiltonian_data
+    import numpy as np
+    from noether_search.stages import _neural as steps
+    from noether_search.stages.neural import NeuralConfig
+    from noether_search.store import ResultsStore
+
+    print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
+    print("| system | seed | control (validation) | neural chosen | neural, mean over the grid "
+          "| chosen λ, outer lr, embed lr | CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in systems:
+        dataset, out = hamiltonian_data.load(system=name), []
+        for seed in seeds:
+            c0 = time.process_time()
+            config = NeuralConfig(seed=seed, **overrides)
+            store = ResultsStore.open(f"{root}/{name}-seed{seed}")
+            base = steps.baseline(dataset, config, None, store, lambda *a: None)
+            key = f"neural/{config.key(dataset.content_hash(), base.key)}"
+            runs = steps.select(base, dataset, config, store, key, lambda *a: None)
+            chosen, control = steps.best(runs), validation_row(name, seed, root, overrides)
+            out.append((control, chosen.val_rmse, np.mean([r.val_rmse for r in runs])))
+            print(f"| {name} | {seed} | {control:.4f} | {chosen.val_rmse:.4f} | {out[-1][2]:.4f} "
+                  f"| {chosen.inner_lr:g}, {chosen.outer_lr:g}, {chosen.embed_lr:g} "
+                  f"| {time.process_time() - c0:.0f} |")
+        c, n, m = np.asarray(out).T
+        print(f"\n{name}: control {c.mean():.4f}, neural chosen {n.mean():.4f}, grid mean "
+              f"{m.mean():.4f}; chosen below the control on {(n < c).sum()}/{len(c)} seeds\n")
 
 
 def validation_row(name: str, seed: int, root: str, overrides: dict) -> float:
