@@ -64,6 +64,9 @@ def main() -> None:
     parser.add_argument("--normalise-inputs", action=argparse.BooleanOptionalAction,
                         default=None, help="the embedding's input normalisation (default: "
                                            "NeuralConfig's)")
+    parser.add_argument("--plain-weight", type=float, default=None,
+                        help="weight of the unadapted task loss in the outer loss (default: "
+                             "NeuralConfig's)")
     parser.add_argument("--select-only", action="store_true",
                         help="only the selection: the validation table of the control and "
                              "the grid, no test rollouts (to compare settings without "
@@ -76,7 +79,8 @@ def main() -> None:
     overrides = {k: v for k, v in (("embed_lrs", args.embed_lrs and tuple(args.embed_lrs)),
                                    ("val_split", args.val_split),
                                    ("val_fraction", args.val_fraction),
-                                   ("normalise_inputs", args.normalise_inputs))
+                                   ("normalise_inputs", args.normalise_inputs),
+                                   ("plain_weight", args.plain_weight))
                  if v is not None}
     if args.select_only:
         with tempfile.TemporaryDirectory() as tmp:

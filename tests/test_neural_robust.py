@@ -108,3 +108,24 @@ def test_stage_with_the_options_and_bad_options():
         neural(data, NeuralConfig(val_split="random"))
     with pytest.raises(ValueError, match="max_step"):
         neural(data, NeuralConfig(max_step=-1.0))
+
+
+def test_plain_weight_holds_the_unadapted_predictor_to_the_data():
+    torch.manual_seed(0)
+    x = torch.randn(40, 2)
+    dxdt = torch.stack([x[:, 1], -x[:, 0]], dim=1)
+    model, g = MLP(2, hidden=8), Embedding(2, k=2, hidden=8)
+
+    def plain_loss(weight: float) -> float:
+        r = meta_train(model, g, x, dxdt, DT, 1.0, epochs=20, lr=1e-2, embed_lr=1e-2,
+                       plain_weight=weight)
+        net = MLP(2, hidden=8)
+        net.load_state_dict(r.model_state)
+        with torch.no_grad():
+            return float(((net(x) - dxdt) ** 2).mean())
+
+    assert plain_loss(10.0) < plain_loss(0.0)
+    with pytest.raises(ValueError, match="plain_weight"):
+        meta_train(model, g, x, dxdt, DT, 0.1, epochs=1, plain_weight=-1.0)
+    assert NeuralConfig(plain_weight=0.0).key("d", "b") != \
+        NeuralConfig(plain_weight=1.0).key("d", "b")

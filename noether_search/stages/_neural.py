@@ -29,6 +29,9 @@ def check_config(config) -> None:
     if config.val_split not in VAL_SPLITS:
         raise ValueError(f"val_split must be one of {', '.join(VAL_SPLITS)}, got "
                          f"{config.val_split!r}")
+    if not (config.plain_weight >= 0 and math.isfinite(config.plain_weight)):
+        raise ValueError(f"plain_weight must be a finite number >= 0, got "
+                         f"{config.plain_weight!r}")
     if config.max_step is not None and not (config.max_step > 0
                                             and math.isfinite(config.max_step)):
         raise ValueError(f"max_step must be None or a positive number, got "
@@ -168,7 +171,8 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_
     x, dxdt = train_pairs(dataset)
     r = meta_train(base_model, initial_embedding(dataset.dim, config, seed, x), x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
-                   embed_lr=embed_lr, max_step=config.max_step)
+                   embed_lr=embed_lr, max_step=config.max_step,
+                   plain_weight=config.plain_weight)
     return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
                      embed_dim=config.embed_dim, embed_hidden=config.embed_hidden,
                      inner_lr=r.inner_lr, outer_lr=float(outer_lr),

@@ -71,6 +71,8 @@ class NeuralConfig:
     normalise_inputs: bool = False  # the embedding's input standardised by training states
     max_step: float | None = None  # cap ρ on the inner step's relative change of a
     #                           prediction (None: uncapped)
+    plain_weight: float = 0.0  # weight of the unadapted predictor's task loss in the outer
+    #                           loss (0: Algorithm 1's)
     refit: bool = True        # retrain the chosen setting on all training trajectories (the
     #                           data the control is trained on); False keeps the validated run
     seed: int = 0             # seed of the baseline, the embedding's initialisation and
@@ -80,7 +82,10 @@ class NeuralConfig:
     def key(self, data_hash: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``neural/{key}``) for these settings and inputs (and
         the :data:`PROTOCOL` they are run under)."""
-        blob = json.dumps({"cfg": asdict(self), "data": data_hash, "baseline": baseline_key,
+        cfg = asdict(self)
+        if cfg["plain_weight"] == 0:      # added later; at 0 the runs are those stored before
+            del cfg["plain_weight"]
+        blob = json.dumps({"cfg": cfg, "data": data_hash, "baseline": baseline_key,
                            "protocol": PROTOCOL}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
