@@ -64,6 +64,9 @@ def _rates(text: str) -> tuple[float, ...]:
 @click.option("--max-step", type=click.FloatRange(0.0, min_open=True), default=None,
               help="Cap on the inner step's change of a prediction, as a fraction of its "
                    "norm (default: no cap).")
+@click.option("--plain-weight", type=click.FloatRange(0.0), default=1.0, show_default=True,
+              help="Weight of the unadapted predictor's task loss in the outer loss, besides "
+                   "the task loss after the Noether step (0: Algorithm 1's alone).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Rollout steps of the test RMSE (default: per dataset, as rank).")
 @out_option
@@ -71,7 +74,8 @@ def _rates(text: str) -> tuple[float, ...]:
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
             refit: bool, val_fraction: float, val_split: str, normalise_inputs: bool,
-            max_step: float | None, horizon: int | None, out: Path | None,
+            max_step: float | None, plain_weight: float, horizon: int | None,
+            out: Path | None,
             as_json: bool) -> None:
     """Meta-learn a conserved quantity as a neural embedding (Noether Networks, Algorithm 1).
 
@@ -90,8 +94,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
                           inner_lrs=_rates(inner_lrs), inits=inits,
                           embed_lrs=_rates(embed_lrs), refit=refit,
                           val_fraction=val_fraction, val_split=val_split,
-                          normalise_inputs=normalise_inputs, max_step=max_step, seed=seed,
-                          horizon=horizon)
+                          normalise_inputs=normalise_inputs, max_step=max_step,
+                          plain_weight=plain_weight, seed=seed, horizon=horizon)
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     result = run_stages(lambda report: neural(dataset, config, store, report))
