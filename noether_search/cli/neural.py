@@ -64,7 +64,7 @@ def _rates(text: str) -> tuple[float, ...]:
 @click.option("--max-step", type=click.FloatRange(0.0, min_open=True), default=None,
               help="Cap on the inner step's change of a prediction, as a fraction of its "
                    "norm (default: no cap).")
-@click.option("--plain-weight", type=click.FloatRange(0.0), default=1.0, show_default=True,
+@click.option("--plain-weight", type=click.FloatRange(0.0), default=0.0, show_default=True,
               help="Weight of the unadapted predictor's task loss in the outer loss, besides "
                    "the task loss after the Noether step (0: Algorithm 1's alone).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,

@@ -71,7 +71,7 @@ class NeuralConfig:
     normalise_inputs: bool = False  # the embedding's input standardised by training states
     max_step: float | None = None  # cap ρ on the inner step's relative change of a
     #                           prediction (None: uncapped)
-    plain_weight: float = 1.0  # weight of the unadapted predictor's task loss in the outer
+    plain_weight: float = 0.0  # weight of the unadapted predictor's task loss in the outer
     #                           loss (0: Algorithm 1's alone)
     refit: bool = True        # retrain the chosen setting on all training trajectories (the
     #                           data the control is trained on); False keeps the validated run
