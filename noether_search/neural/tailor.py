@@ -12,7 +12,8 @@ embedding's weights when ``create_graph`` (so the task loss after the step train
 
 With ``max_step`` ρ the step is capped per example in the prediction it makes:
 
-    Δ_i = f_{θ,φ'_i}(x_i) − f_θ(x_i),   prediction f_θ(x_i) + Δ_i · min(1, ρ |f_θ(x_i)| / |Δ_i|)
+    Δ_i = f_{θ,φ'_i}(x_i) − f_θ(x_i)
+    prediction f_θ(x_i) + Δ_i · min(1, ρ |f_θ(x_i)| / |Δ_i|)
 
 so the adaptation changes a prediction by at most a fraction ρ of its norm. Where g_φ is
 trained the step is small and the cap idle; where it extrapolates (states outside the
