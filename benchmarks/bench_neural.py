@@ -67,6 +67,9 @@ def main() -> None:
     parser.add_argument("--plain-weight", type=float, default=None,
                         help="weight of the unadapted task loss in the outer loss (default: "
                              "NeuralConfig's)")
+    parser.add_argument("--max-loss-ratio", type=float, default=None,
+                        help="choose among runs within this factor of the grid's lowest "
+                             "training loss (default: NeuralConfig's)")
     parser.add_argument("--select-only", action="store_true",
                         help="only the selection: the validation table of the control and "
                              "the grid, no test rollouts (to compare settings without "
@@ -80,7 +83,8 @@ def main() -> None:
                                    ("val_split", args.val_split),
                                    ("val_fraction", args.val_fraction),
                                    ("normalise_inputs", args.normalise_inputs),
-                                   ("plain_weight", args.plain_weight))
+                                   ("plain_weight", args.plain_weight),
+                                   ("max_loss_ratio", args.max_loss_ratio))
                  if v is not None}
     if args.select_only:
         with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +149,8 @@ def select_table(systems: list[str], seeds: list[int], root: str, overrides: dic
             base = steps.baseline(dataset, config, None, store, lambda *a: None)
             key = f"neural/{config.key(dataset.content_hash(), base.key)}"
             runs = steps.select(base, dataset, config, store, key, lambda *a: None)
-            chosen, control = steps.best(runs), validation_row(name, seed, root, overrides)
+            chosen = steps.best(runs, config.max_loss_ratio)
+            control = validation_row(name, seed, root, overrides)
             out.append((control, chosen.val_rmse, np.mean([r.val_rmse for r in runs])))
             print(f"| {name} | {seed} | {control:.4f} | {chosen.val_rmse:.4f} | {out[-1][2]:.4f} "
                   f"| {chosen.inner_lr:g}, {chosen.outer_lr:g}, {chosen.embed_lr:g} "

@@ -32,6 +32,9 @@ def check_config(config) -> None:
     if not (config.plain_weight >= 0 and math.isfinite(config.plain_weight)):
         raise ValueError(f"plain_weight must be a finite number >= 0, got "
                          f"{config.plain_weight!r}")
+    if config.max_loss_ratio is not None and not config.max_loss_ratio >= 1:
+        raise ValueError(f"max_loss_ratio must be None or a number >= 1, got "
+                         f"{config.max_loss_ratio!r}")
     if config.max_step is not None and not (config.max_step > 0
                                             and math.isfinite(config.max_step)):
         raise ValueError(f"max_step must be None or a positive number, got "
@@ -217,9 +220,18 @@ def select(base, dataset, config, store, run_key: str, report) -> tuple[NeuralRu
     return tuple(runs)
 
 
-def best(selection) -> NeuralRun:
-    """The run with the lowest validation RMSE (non-finite ones last)."""
-    return min(selection, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
+def best(selection, max_loss_ratio: float | None = None) -> NeuralRun:
+    """The run with the lowest validation RMSE (non-finite ones last); with
+    ``max_loss_ratio`` r, among the runs whose post-step training loss is at most r times
+    the lowest of the selection (a run that fits its own training data much worse than
+    others can still roll out closer on far-out trajectories, by staying near the middle of
+    the phase space)."""
+    runs = list(selection)
+    if max_loss_ratio is not None:
+        losses = [r.final_train_loss for r in runs if math.isfinite(r.final_train_loss)]
+        if losses:
+            runs = [r for r in runs if r.final_train_loss <= max_loss_ratio * min(losses)]
+    return min(runs, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
 
 
 def refit(base_model, selection, dataset, config, store, run_key: str,
@@ -233,7 +245,7 @@ def refit(base_model, selection, dataset, config, store, run_key: str,
 
     from noether_search.store.codecs import NEURAL_RUN
 
-    chosen = best(selection)
+    chosen = best(selection, config.max_loss_ratio)
     if not config.refit:
         return chosen
     j = next(i for i, r in enumerate(selection) if r is chosen)

@@ -73,6 +73,8 @@ class NeuralConfig:
     #                           prediction (None: uncapped)
     plain_weight: float = 0.0  # weight of the unadapted predictor's task loss in the outer
     #                           loss (0: Algorithm 1's alone)
+    max_loss_ratio: float | None = None  # choose only among runs whose training loss is at
+    #                           most this times the grid's lowest (None: among all)
     refit: bool = True        # retrain the chosen setting on all training trajectories (the
     #                           data the control is trained on); False keeps the validated run
     seed: int = 0             # seed of the baseline, the embedding's initialisation and
@@ -83,8 +85,9 @@ class NeuralConfig:
         """12 hex digits naming the run (``neural/{key}``) for these settings and inputs (and
         the :data:`PROTOCOL` they are run under)."""
         cfg = asdict(self)
-        if cfg["plain_weight"] == 0:      # added later; at 0 the runs are those stored before
-            del cfg["plain_weight"]
+        for name, default in (("plain_weight", 0), ("max_loss_ratio", None)):
+            if cfg[name] == default:      # added later; at the default, as stored before
+                del cfg[name]
         blob = json.dumps({"cfg": cfg, "data": data_hash, "baseline": baseline_key,
                            "protocol": PROTOCOL}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -252,7 +255,7 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
     run_key = f"neural/{config.key(dataset.content_hash(), base.key)}"
     with clock("select"):
         selection = steps.select(base, dataset, config, store, run_key, report)
-    chosen = steps.best(selection)
+    chosen = steps.best(selection, config.max_loss_ratio)
     with clock("refit"):
         run = steps.refit(base.model, selection, dataset, config, store, run_key, report)
     with clock("control"):
