@@ -129,3 +129,24 @@ def test_plain_weight_holds_the_unadapted_predictor_to_the_data():
         meta_train(model, g, x, dxdt, DT, 0.1, epochs=1, plain_weight=-1.0)
     assert NeuralConfig(plain_weight=0.0).key("d", "b") != \
         NeuralConfig(plain_weight=1.0).key("d", "b")
+
+
+def test_loss_guard_skips_runs_that_fit_their_training_data_badly():
+    from dataclasses import replace
+
+    from noether_search.stages._neural import best
+    from noether_search.store.codecs import NeuralRun
+
+    def run(train_loss: float, val_rmse: float) -> NeuralRun:
+        return NeuralRun(model_state={}, embed_state={}, embed_dim=2, embed_hidden=8,
+                         inner_lr=0.1, outer_lr=1e-3, embed_lr=1e-2, scale=np.ones(2),
+                         final_train_loss=train_loss, initial_train_loss=1.0,
+                         history=np.zeros(0), val_rmse=val_rmse)
+
+    runs = (run(1e-4, 0.10), run(2e-3, 0.03), run(2.5e-4, 0.08), run(float("inf"), 0.01))
+    assert best(runs) is runs[3]                           # validation alone
+    assert best(runs, 3.0) is runs[2]                      # within 3x the lowest loss
+    assert best(runs, 30.0) is runs[1]
+    assert best([replace(runs[1], final_train_loss=float("nan"))], 3.0).val_rmse == 0.03
+    with pytest.raises(ValueError, match="max_loss_ratio"):
+        neural(rings([0.5, 1.5, 0.8]), NeuralConfig(max_loss_ratio=0.5))

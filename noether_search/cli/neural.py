@@ -67,6 +67,9 @@ def _rates(text: str) -> tuple[float, ...]:
 @click.option("--plain-weight", type=click.FloatRange(0.0), default=0.0, show_default=True,
               help="Weight of the unadapted predictor's task loss in the outer loss, besides "
                    "the task loss after the Noether step (0: Algorithm 1's alone).")
+@click.option("--max-loss-ratio", type=click.FloatRange(1.0), default=None,
+              help="Choose the rates only among runs whose training loss is within this "
+                   "factor of the grid's lowest (default: among all).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Rollout steps of the test RMSE (default: per dataset, as rank).")
 @out_option
@@ -74,7 +77,8 @@ def _rates(text: str) -> tuple[float, ...]:
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
             refit: bool, val_fraction: float, val_split: str, normalise_inputs: bool,
-            max_step: float | None, plain_weight: float, horizon: int | None,
+            max_step: float | None, plain_weight: float, max_loss_ratio: float | None,
+            horizon: int | None,
             out: Path | None,
             as_json: bool) -> None:
     """Meta-learn a conserved quantity as a neural embedding (Noether Networks, Algorithm 1).
@@ -95,7 +99,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
                           embed_lrs=_rates(embed_lrs), refit=refit,
                           val_fraction=val_fraction, val_split=val_split,
                           normalise_inputs=normalise_inputs, max_step=max_step,
-                          plain_weight=plain_weight, seed=seed, horizon=horizon)
+                          plain_weight=plain_weight, max_loss_ratio=max_loss_ratio,
+                          seed=seed, horizon=horizon)
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     result = run_stages(lambda report: neural(dataset, config, store, report))
