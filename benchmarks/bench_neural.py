@@ -6,7 +6,9 @@ CPU of this process), then per system the mean ± sample standard deviation over
 seeds and on how many seeds the neural model beats the control and the vanilla MLP.
 
     python benchmarks/bench_neural.py [--systems pendulum spring] [--seeds 0 1 2]
-                                      [--store DIR] [--no-rank]
+                                      [--store DIR] [--no-rank] [--validation]
+                                      [--val-split outer|last] [--val-fraction F]
+                                      [--normalise-inputs] [--embed-lrs R ...]
 
 With ``--store DIR`` each system's stages are kept in ``DIR/{system}-seed{seed}`` (a rerun reuses them;
 the times are then those of what was left to compute). ``--no-rank`` skips `rank` (the
@@ -24,7 +26,7 @@ COLUMNS = ("baseline", "control", "neural", "symbolic", "oracle")
 
 
 def run(name: str, seed: int, root: str, with_rank: bool,
-        embed_lrs: tuple[float, ...] | None = None) -> tuple[dict, float, float]:
+        overrides: dict | None = None) -> tuple[dict, float, float]:
     """``neural``'s summary for one system and seed, and the wall and CPU seconds of
     ``neural`` alone."""
     import hamiltonian_data
@@ -37,7 +39,7 @@ def run(name: str, seed: int, root: str, with_rank: bool,
     if with_rank:
         rank(dataset, RankConfig(seed=seed), store)
     t0, c0 = time.perf_counter(), time.process_time()
-    config = NeuralConfig(seed=seed, **({} if embed_lrs is None else {"embed_lrs": embed_lrs}))
+    config = NeuralConfig(seed=seed, **(overrides or {}))
     summary = neural(dataset, config, store).to_json()
     return summary, time.perf_counter() - t0, time.process_time() - c0
 
@@ -54,17 +56,45 @@ def main() -> None:
     parser.add_argument("--no-rank", action="store_true")
     parser.add_argument("--embed-lrs", nargs="+", type=float, default=None,
                         help="embedding rates tried (default: NeuralConfig's)")
+    parser.add_argument("--val-split", choices=("outer", "last"), default=None,
+                        help="validation split (default: NeuralConfig's)")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="share of training trajectories held out (default: "
+                             "NeuralConfig's)")
+    parser.add_argument("--normalise-inputs", action=argparse.BooleanOptionalAction,
+                        default=None, help="the embedding's input normalisation (default: "
+                                           "NeuralConfig's)")
+    parser.add_argument("--plain-weight", type=float, default=None,
+                        help="weight of the unadapted task loss in the outer loss (default: "
+                             "NeuralConfig's)")
+    parser.add_argument("--max-loss-ratio", type=float, default=None,
+                        help="choose among runs within this factor of the grid's lowest "
+                             "training loss (default: NeuralConfig's)")
+    parser.add_argument("--select-only", action="store_true",
+                        help="only the selection: the validation table of the control and "
+                             "the grid, no test rollouts (to compare settings without "
+                             "seeing test numbers)")
     parser.add_argument("--validation", action="store_true",
                         help="also print the validation table: the control trained on the "
                              "fitting split against the selection grid, on the validation "
                              "trajectories")
     args = parser.parse_args()
-    embed_lrs = None if args.embed_lrs is None else tuple(args.embed_lrs)
+    overrides = {k: v for k, v in (("embed_lrs", args.embed_lrs and tuple(args.embed_lrs)),
+                                   ("val_split", args.val_split),
+                                   ("val_fraction", args.val_fraction),
+                                   ("normalise_inputs", args.normalise_inputs),
+                                   ("plain_weight", args.plain_weight),
+                                   ("max_loss_ratio", args.max_loss_ratio))
+                 if v is not None}
+    if args.select_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            select_table(args.systems, args.seeds, args.store or tmp, overrides)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, embed_lrs))
+        rows = [(name, seed, *run(name, seed, args.store or tmp, not args.no_rank, overrides))
                 for name in args.systems for seed in args.seeds]
-        val_rows = ([validation_row(name, seed, args.store or tmp)
+        val_rows = ([validation_row(name, seed, args.store or tmp, overrides)
                      for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
     print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
@@ -95,10 +125,46 @@ def main() -> None:
                   + f" | {_f(s['chosen']['val_rmse'])} |")
 
 
-def validation_row(name: str, seed: int, root: str) -> float:
-    """The control's validation rollout RMSE: the baseline fine-tuned on the fitting split at
-    every outer rate of ``neural``, the lowest RMSE on the validation trajectories (the rule
-    the neural model's settings are chosen by)."""
+def select_table(systems: list[str], seeds: list[int], root: str, overrides: dict) -> None:
+    """The selection alone per system and seed: the control's validation RMSE
+    (:func:`validation_row`), the chosen run's, the mean over the grid, the chosen setting
+    and the CPU seconds; then per system the means and on how many seeds the chosen run
+    beats the control."""
+    import hamiltonian_data
+    import numpy as np
+    from noether_search.stages import _neural as steps
+    from noether_search.stages.neural import NeuralConfig
+    from noether_search.store import ResultsStore
+
+    print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
+    print("| system | seed | control (validation) | neural chosen | neural, mean over the grid "
+          "| chosen λ, outer lr, embed lr | CPU s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in systems:
+        dataset, out = hamiltonian_data.load(system=name), []
+        for seed in seeds:
+            c0 = time.process_time()
+            config = NeuralConfig(seed=seed, **overrides)
+            store = ResultsStore.open(f"{root}/{name}-seed{seed}")
+            base = steps.baseline(dataset, config, None, store, lambda *a: None)
+            key = f"neural/{config.key(dataset.content_hash(), base.key)}"
+            runs = steps.select(base, dataset, config, store, key, lambda *a: None)
+            chosen = steps.best(runs, config.max_loss_ratio)
+            control = validation_row(name, seed, root, overrides)
+            out.append((control, chosen.val_rmse, np.mean([r.val_rmse for r in runs])))
+            print(f"| {name} | {seed} | {control:.4f} | {chosen.val_rmse:.4f} | {out[-1][2]:.4f} "
+                  f"| {chosen.inner_lr:g}, {chosen.outer_lr:g}, {chosen.embed_lr:g} "
+                  f"| {time.process_time() - c0:.0f} |")
+        c, n, m = np.asarray(out).T
+        print(f"\n{name}: control {c.mean():.4f}, neural chosen {n.mean():.4f}, grid mean "
+              f"{m.mean():.4f}; chosen below the control on {(n < c).sum()}/{len(c)} seeds\n")
+
+
+def validation_row(name: str, seed: int, root: str, overrides: dict) -> float:
+    """The control's validation rollout RMSE: the baseline trained on the fitting split (as
+    the selection's runs start from), fine-tuned on it at every outer rate of ``neural``, the
+    lowest RMSE on the validation trajectories (the rule the neural model's settings are
+    chosen by)."""
     import copy
 
     import hamiltonian_data
@@ -112,10 +178,10 @@ def validation_row(name: str, seed: int, root: str) -> float:
     from noether_search.store import ResultsStore
 
     dataset = hamiltonian_data.load(system=name)
-    config = NeuralConfig(seed=seed)
-    base = train_baseline(dataset, BaselineConfig.for_dataset(dataset, seed=seed),
+    config = NeuralConfig(seed=seed, **overrides)
+    fit, val = split_validation(dataset, config.val_fraction, config.val_split)
+    base = train_baseline(fit, BaselineConfig.for_dataset(dataset, seed=seed),
                           store=ResultsStore.open(f"{root}/{name}-seed{seed}")).model
-    fit, val = split_validation(dataset, config.val_fraction)
     out = []
     for lr in config.outer_lrs:
         tuned = copy.deepcopy(base)

@@ -51,15 +51,35 @@ def _rates(text: str) -> tuple[float, ...]:
                    "control's data); --no-refit keeps the run trained without the "
                    "validation part.")
 @click.option("--val-fraction", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
-              default=0.25, show_default=True,
+              default=0.15, show_default=True,
               help="Share of the training trajectories held out to choose the rates.")
+@click.option("--val-split", type=click.Choice(["outer", "last"]), default="outer",
+              show_default=True,
+              help="Which training trajectories are held out: those reaching furthest from "
+                   "the training states (outer: the rates are chosen on extrapolation) or "
+                   "the last ones in the data's order.")
+@click.option("--normalise-inputs/--raw-inputs", default=False, show_default=True,
+              help="Standardise the embedding's input by the training states' mean and "
+                   "standard deviation.")
+@click.option("--max-step", type=click.FloatRange(0.0, min_open=True), default=None,
+              help="Cap on the inner step's change of a prediction, as a fraction of its "
+                   "norm (default: no cap).")
+@click.option("--plain-weight", type=click.FloatRange(0.0), default=0.0, show_default=True,
+              help="Weight of the unadapted predictor's task loss in the outer loss, besides "
+                   "the task loss after the Noether step (0: Algorithm 1's alone).")
+@click.option("--max-loss-ratio", type=click.FloatRange(1.0), default=None,
+              help="Choose the rates only among runs whose training loss is within this "
+                   "factor of the grid's lowest (default: among all).")
 @click.option("--horizon", type=click.IntRange(min=1), default=None,
               help="Rollout steps of the test RMSE (default: per dataset, as rank).")
 @out_option
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
-            refit: bool, val_fraction: float, horizon: int | None, out: Path | None,
+            refit: bool, val_fraction: float, val_split: str, normalise_inputs: bool,
+            max_step: float | None, plain_weight: float, max_loss_ratio: float | None,
+            horizon: int | None,
+            out: Path | None,
             as_json: bool) -> None:
     """Meta-learn a conserved quantity as a neural embedding (Noether Networks, Algorithm 1).
 
@@ -77,7 +97,10 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
     config = NeuralConfig(embed_dim=embed_dim, embed_hidden=embed_hidden, epochs=epochs,
                           inner_lrs=_rates(inner_lrs), inits=inits,
                           embed_lrs=_rates(embed_lrs), refit=refit,
-                          val_fraction=val_fraction, seed=seed, horizon=horizon)
+                          val_fraction=val_fraction, val_split=val_split,
+                          normalise_inputs=normalise_inputs, max_step=max_step,
+                          plain_weight=plain_weight, max_loss_ratio=max_loss_ratio,
+                          seed=seed, horizon=horizon)
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     result = run_stages(lambda report: neural(dataset, config, store, report))

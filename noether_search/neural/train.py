@@ -8,6 +8,10 @@ batch over the training pairs (x_i, dx_i/dt):
     L_task   = mean_i |f_{θ,φ'_i}(x_i) − dx_i/dt|²
     θ ← Adam(θ, ∇θ L_task),   φ ← Adam(φ, ∇φ L_task)         (second order, two rates)
 
+With ``plain_weight`` w > 0 the outer loss is L_task + w · mean_i |f_θ(x_i) − dx_i/dt|²:
+the unadapted predictor is also held to the data, so that where the step does little
+(states where g_φ was not trained) θ alone still predicts well.
+
 so the embedding is trained only by how much conserving it improves the predictions: a
 constant or useless g_φ gives no gain, and nothing pulls it that way (paper App. B). θ starts
 from the pre-trained baseline (as meta-tailoring with a symbolic law does) and φ from a
@@ -67,7 +71,7 @@ class NeuralMetaResult:
 
 
 def _check(model, embed, inner_lr: float, epochs: int, lr: float, embed_lr: float,
-           scheme: str) -> None:
+           scheme: str, max_step: float | None, plain_weight: float) -> None:
     """Raise TypeError / ValueError naming the first bad argument of :func:`meta_train`."""
     check_model(model)
     check_scheme(scheme)
@@ -81,11 +85,18 @@ def _check(model, embed, inner_lr: float, epochs: int, lr: float, embed_lr: floa
                              f"{value!r}")
     if epochs < 0:
         raise ValueError(f"meta_train: epochs must be >= 0, got {epochs}")
+    if not (plain_weight >= 0 and math.isfinite(plain_weight)):
+        raise ValueError(f"meta_train: plain_weight must be a finite number >= 0, got "
+                         f"{plain_weight!r}")
+    if max_step is not None and not (max_step > 0 and math.isfinite(max_step)):
+        raise ValueError(f"meta_train: max_step must be None or a positive finite number, "
+                         f"got {max_step!r}")
 
 
 def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
                dxdt: Tensor | np.ndarray, dt: float, inner_lr: float, *, epochs: int = 100,
                lr: float = 1e-3, embed_lr: float = 1e-3, scheme: str = "central",
+               max_step: float | None = None, plain_weight: float = 0.0,
                progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
     """Meta-train copies of the MLP and the embedding jointly (Algorithm 1, full batch).
 
@@ -98,6 +109,11 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         epochs: outer steps (one per epoch, full batch).
         lr: Adam rate of θ (λ_out); embed_lr: Adam rate of φ (λ_emb).
         scheme: the Noether loss's finite-difference scheme.
+        max_step: cap ρ on the step's relative change of a prediction
+            (:func:`~noether_search.neural.tailor.noether_predict`); None: no cap.
+        plain_weight: w, the weight of the unadapted predictor's task loss in the outer
+            loss (0: Algorithm 1's outer loss alone). The returned state is chosen by the
+            post-step loss alone either way.
         progress: called with 1 after each epoch.
 
     Returns:
@@ -107,7 +123,7 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         TypeError / ValueError: naming a bad argument.
     """
     start = time.perf_counter()
-    _check(model, embed, inner_lr, epochs, lr, embed_lr, scheme)
+    _check(model, embed, inner_lr, epochs, lr, embed_lr, scheme, max_step, plain_weight)
     x, dxdt = as_pairs(x, dxdt, model, "meta_train")
     net, g = copy.deepcopy(model), copy.deepcopy(embed).to(x.dtype)
     for p in (*net.parameters(), *g.parameters()):
@@ -120,7 +136,7 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     for epoch in range(epochs + 1):        # the loss of state `epoch`, then a step from it
         scale = embedding_scale(g, x, differentiable=True)                   # (k,)
         pred = noether_predict(net, g, x, dt, inner_lr, scale, create_graph=True,
-                               scheme=scheme)                                # (N, d)
+                               scheme=scheme, max_step=max_step)             # (N, d)
         loss = ((pred - dxdt) ** 2).mean()
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -132,6 +148,8 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         if epoch == epochs:
             break
         opt.zero_grad(set_to_none=True)
+        if plain_weight > 0:
+            loss = loss + plain_weight * ((net(x) - dxdt) ** 2).mean()
         loss.backward()
         opt.step()
         if progress is not None:

@@ -26,6 +26,23 @@ def check_config(config) -> None:
                              f"{values!r}")
     if not 0 < config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
+    if config.val_split not in VAL_SPLITS:
+        raise ValueError(f"val_split must be one of {', '.join(VAL_SPLITS)}, got "
+                         f"{config.val_split!r}")
+    if not (config.plain_weight >= 0 and math.isfinite(config.plain_weight)):
+        raise ValueError(f"plain_weight must be a finite number >= 0, got "
+                         f"{config.plain_weight!r}")
+    if config.max_loss_ratio is not None and not config.max_loss_ratio >= 1:
+        raise ValueError(f"max_loss_ratio must be None or a number >= 1, got "
+                         f"{config.max_loss_ratio!r}")
+    if config.max_step is not None and not (config.max_step > 0
+                                            and math.isfinite(config.max_step)):
+        raise ValueError(f"max_step must be None or a positive number, got "
+                         f"{config.max_step!r}")
+
+
+#: how :func:`split_validation` picks the validation trajectories
+VAL_SPLITS = ("outer", "last")
 
 
 class Clock:
@@ -51,13 +68,17 @@ def baseline(dataset, config, baseline_config, store, report):
                           progress=lambda step, total, loss: report("baseline", step, total))
 
 
-def split_validation(dataset, fraction: float):
+def split_validation(dataset, fraction: float, how: str = "last"):
     """The training trajectories split into a fitting and a validation dataset.
 
-    With two training trajectories or more, the last ``max(1, round(fraction · n))`` of them
-    (at most n − 1) are the validation part; with one, each trajectory's last ``fraction``
-    of samples (at least 4 each side). Both datasets keep the test trajectories and the
-    system (its horizon; validation rollouts are capped at the validation data's length).
+    With two training trajectories or more, ``max(1, round(fraction · n))`` of them (at most
+    n − 1) are the validation part: with ``how="last"`` the last ones in the dataset's
+    order; with ``how="outer"`` those that reach furthest from the training states, by
+    :func:`reach` (ties keep the dataset's order), so the fitting part is the inner range
+    and validation measures extrapolation beyond it. With one trajectory, its last
+    ``fraction`` of samples (at least 4 each side) either way. Both datasets keep the test
+    trajectories and the system (its horizon; validation rollouts are capped at the
+    validation data's length).
 
     Raises:
         ValueError: a single training trajectory too short to split (fewer than 9 samples).
@@ -67,6 +88,10 @@ def split_validation(dataset, fraction: float):
     train = list(dataset.train)
     if len(train) >= 2:
         n_val = min(len(train) - 1, max(1, round(fraction * len(train))))
+        if how == "outer":
+            order = np.argsort(reach(train), kind="stable")          # inner first
+            train = [train[i] for i in sorted(order[:-n_val])] + [train[i] for i in
+                                                                   sorted(order[-n_val:])]
         fit, val = train[:-n_val], train[-n_val:]
     else:
         (tr,) = train
@@ -86,15 +111,29 @@ def split_validation(dataset, fraction: float):
     return part(fit), part(val)
 
 
-def initial_embedding(dim: int, config, seed: int):
-    """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched)."""
+def reach(trajectories) -> np.ndarray:
+    """(n,) how far each trajectory goes from the training states: the largest distance of
+    its samples from the mean of all the given trajectories' states, each coordinate in units
+    of its standard deviation over them (a coordinate constant on them is left unscaled)."""
+    x = np.concatenate([np.asarray(t.x) for t in trajectories])             # (N, d)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    return np.array([np.sqrt((((np.asarray(t.x) - mean) / std) ** 2).sum(axis=1)).max()
+                     for t in trajectories])
+
+
+def initial_embedding(dim: int, config, seed: int, x=None):
+    """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched); with
+    ``config.normalise_inputs`` its input normalised by the states ``x`` (N, d) it is
+    trained on."""
     import torch
 
     from noether_search.neural import Embedding
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return Embedding(dim, config.embed_dim, config.embed_hidden)
+        g = Embedding(dim, config.embed_dim, config.embed_hidden)
+    return g.normalise_inputs(x) if config.normalise_inputs and x is not None else g
 
 
 def load_run(base_model, run: NeuralRun):
@@ -112,15 +151,17 @@ def load_run(base_model, run: NeuralRun):
     return net, g
 
 
-def neural_field(base_model, run: NeuralRun, dataset):
-    """The tailored vector field of a run (:class:`~noether_search.neural.NeuralField`)."""
+def neural_field(base_model, run: NeuralRun, dataset, config):
+    """The tailored vector field of a run (:class:`~noether_search.neural.NeuralField`), with
+    the step's cap ``config.max_step`` it was trained with."""
     import torch
 
     from noether_search.neural import NeuralField
 
     net, g = load_run(base_model, run)
     return NeuralField(net, g, float(dataset.dt), run.inner_lr,
-                       torch.as_tensor(np.asarray(run.scale), dtype=torch.float32))
+                       torch.as_tensor(np.asarray(run.scale), dtype=torch.float32),
+                       max_step=config.max_step)
 
 
 def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_lr: float,
@@ -131,9 +172,10 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_
     from noether_search.stages._common import train_pairs
 
     x, dxdt = train_pairs(dataset)
-    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed), x, dxdt,
+    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed, x), x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
-                   embed_lr=embed_lr)
+                   embed_lr=embed_lr, max_step=config.max_step,
+                   plain_weight=config.plain_weight)
     return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
                      embed_dim=config.embed_dim, embed_hidden=config.embed_hidden,
                      inner_lr=r.inner_lr, outer_lr=float(outer_lr),
@@ -144,15 +186,22 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_
                      embed_seed=int(seed))
 
 
-def select(base_model, dataset, config, store, run_key: str, report) -> tuple[NeuralRun, ...]:
+def select(base, dataset, config, store, run_key: str, report) -> tuple[NeuralRun, ...]:
     """Every setting of ``config.grid()`` trained on the fitting split and scored by its
-    rollout RMSE on the validation split (each one artifact ``{run_key}/select/{j}``)."""
+    rollout RMSE on the validation split (each one artifact ``{run_key}/select/{j}``).
+
+    The runs start from a baseline with ``base``'s settings trained on the fitting split
+    alone (``baseline/{hash}`` of that split), so no model in the selection has seen the
+    validation trajectories."""
     from dataclasses import replace
 
     from noether_search.baseline.evaluate import train_rollout_rmse
+    from noether_search.stages.baseline import train_baseline
     from noether_search.store.codecs import NEURAL_RUN
 
-    fit, val = split_validation(dataset, config.val_fraction)
+    fit, val = split_validation(dataset, config.val_fraction, config.val_split)
+    report("select", 0, 1)
+    base_model = train_baseline(fit, base.config, store=store).model
     grid = config.grid()
     runs = []
     for j, (lam, lr, elr, seed) in enumerate(grid):
@@ -161,7 +210,7 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
         run = store.load_cached(key, NEURAL_RUN) if store is not None else None
         if run is None:
             run = _train(base_model, fit, config, lam, lr, elr, seed)
-            rmse = train_rollout_rmse(neural_field(base_model, run, dataset), val,
+            rmse = train_rollout_rmse(neural_field(base_model, run, dataset, config), val,
                                       config.horizon)
             run = replace(run, val_rmse=float(rmse) if math.isfinite(rmse) else math.inf)
             if store is not None:
@@ -171,9 +220,18 @@ def select(base_model, dataset, config, store, run_key: str, report) -> tuple[Ne
     return tuple(runs)
 
 
-def best(selection) -> NeuralRun:
-    """The run with the lowest validation RMSE (non-finite ones last)."""
-    return min(selection, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
+def best(selection, max_loss_ratio: float | None = None) -> NeuralRun:
+    """The run with the lowest validation RMSE (non-finite ones last); with
+    ``max_loss_ratio`` r, among the runs whose post-step training loss is at most r times
+    the lowest of the selection (a run that fits its own training data much worse than
+    others can still roll out closer on far-out trajectories, by staying near the middle of
+    the phase space)."""
+    runs = list(selection)
+    if max_loss_ratio is not None:
+        losses = [r.final_train_loss for r in runs if math.isfinite(r.final_train_loss)]
+        if losses:
+            runs = [r for r in runs if r.final_train_loss <= max_loss_ratio * min(losses)]
+    return min(runs, key=lambda r: r.val_rmse if math.isfinite(r.val_rmse) else math.inf)
 
 
 def refit(base_model, selection, dataset, config, store, run_key: str,
@@ -187,7 +245,7 @@ def refit(base_model, selection, dataset, config, store, run_key: str,
 
     from noether_search.store.codecs import NEURAL_RUN
 
-    chosen = best(selection)
+    chosen = best(selection, config.max_loss_ratio)
     if not config.refit:
         return chosen
     j = next(i for i, r in enumerate(selection) if r is chosen)
@@ -228,7 +286,7 @@ def evaluate(base_model, run, control, oracle, dataset, config, store, run_key: 
     from noether_search.stages.evaluate import evaluate_models
 
     fields = {"baseline": base_model, "control": control.field(base_model),
-              "neural": neural_field(base_model, run, dataset)}
+              "neural": neural_field(base_model, run, dataset, config)}
     formulas = {"neural": f"learned g: R^{dataset.dim} -> R^{run.embed_dim}"}
     if oracle is not None:
         fields["oracle"] = oracle.field(base_model, dataset)

@@ -5,9 +5,11 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
 
 1. baseline (:func:`train_baseline`): ``baseline/{hash}``, shared with ``rank``;
 2. selection: the training trajectories are split into a fitting and a validation part
-   (:func:`split_validation`); for every inner rate λ, outer rate, embedding rate and
-   embedding initialisation of the config the MLP and the embedding are meta-trained on the
-   fitting part and rolled out on the validation part, ``{run}/select/{j}``;
+   (:func:`split_validation`); a baseline with the same settings is trained on the fitting
+   part (``baseline/{hash}`` of that part), and from it, for every inner rate λ, outer rate,
+   embedding rate and embedding initialisation of the config, the MLP and the embedding are
+   meta-trained on the fitting part and rolled out on the validation part,
+   ``{run}/select/{j}``;
 3. the setting with the lowest validation RMSE is meta-trained again, from the same initial
    embedding, on all the training trajectories (the data the baseline and the control are
    trained on): the neural model, ``{run}/final/{j}`` (with ``refit=False`` the validated run
@@ -41,6 +43,10 @@ from noether_search.stages.control import Control, train_control
 from noether_search.stages.meta import MetaConfig, TailoredLaw
 from noether_search.store.codecs import NeuralRun, Rollouts
 
+#: the version of what the settings mean (2: the selection starts from a baseline trained on
+#: the fitting part); part of the store key, so runs stored under another are not reused
+PROTOCOL = 2
+
 #: the compared models, in table order (``symbolic`` is read from a ``rank`` run)
 NEURAL_MODELS = ("baseline", "control", "neural", "symbolic", "oracle")
 
@@ -58,7 +64,17 @@ class NeuralConfig:
     inner_lrs: tuple[float, ...] = (0.1, 0.3, 1.0)  # inner rates λ tried
     inits: int = 1            # embedding initialisations tried per setting (seeds seed,
     #                           seed + 1, …)
-    val_fraction: float = 0.25  # share of training trajectories held out for selection
+    val_fraction: float = 0.15  # share of training trajectories held out for selection
+    val_split: str = "outer"  # which: "outer" (those reaching furthest from the training
+    #                           states: the rates are chosen on extrapolation) or "last" in
+    #                           the data's order
+    normalise_inputs: bool = False  # the embedding's input standardised by training states
+    max_step: float | None = None  # cap ρ on the inner step's relative change of a
+    #                           prediction (None: uncapped)
+    plain_weight: float = 0.0  # weight of the unadapted predictor's task loss in the outer
+    #                           loss (0: Algorithm 1's alone)
+    max_loss_ratio: float | None = None  # choose only among runs whose training loss is at
+    #                           most this times the grid's lowest (None: among all)
     refit: bool = True        # retrain the chosen setting on all training trajectories (the
     #                           data the control is trained on); False keeps the validated run
     seed: int = 0             # seed of the baseline, the embedding's initialisation and
@@ -66,9 +82,14 @@ class NeuralConfig:
     horizon: int | None = None  # rollout steps (None: the dataset's default)
 
     def key(self, data_hash: str, baseline_key: str) -> str:
-        """12 hex digits naming the run (``neural/{key}``) for these settings and inputs."""
-        blob = json.dumps({"cfg": asdict(self), "data": data_hash, "baseline": baseline_key},
-                          sort_keys=True)
+        """12 hex digits naming the run (``neural/{key}``) for these settings and inputs (and
+        the :data:`PROTOCOL` they are run under)."""
+        cfg = asdict(self)
+        for name, default in (("plain_weight", 0), ("max_loss_ratio", None)):
+            if cfg[name] == default:      # added later; at the default, as stored before
+                del cfg[name]
+        blob = json.dumps({"cfg": cfg, "data": data_hash, "baseline": baseline_key,
+                           "protocol": PROTOCOL}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     def meta_config(self) -> MetaConfig:
@@ -233,8 +254,8 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
         base = steps.baseline(dataset, config, baseline_config, store, report)
     run_key = f"neural/{config.key(dataset.content_hash(), base.key)}"
     with clock("select"):
-        selection = steps.select(base.model, dataset, config, store, run_key, report)
-    chosen = steps.best(selection)
+        selection = steps.select(base, dataset, config, store, run_key, report)
+    chosen = steps.best(selection, config.max_loss_ratio)
     with clock("refit"):
         run = steps.refit(base.model, selection, dataset, config, store, run_key, report)
     with clock("control"):
