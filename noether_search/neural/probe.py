@@ -5,7 +5,10 @@ Least squares of y on [z, 1] over the given states, and the coefficient of deter
     R² = 1 − Σ (y − ŷ)² / Σ (y − ȳ)²
 
 R² ≈ 1 means the embedding spans the quantity (e.g. the energy) up to an affine map; R² ≈ 0
-means it carries no linear information about it. The probe only reads the embedding; it
+means it carries no linear information about it. A monotone but non-linear function of the
+quantity (e.g. E³) is conserved as well and has a lower R², so the probe also reports the
+largest absolute Spearman rank correlation of y with one component of z (``scipy.stats``),
+1 for any strictly monotone function of y. The probe only reads the embedding; it
 never trains anything.
 """
 
@@ -25,12 +28,14 @@ class ProbeResult:
         r2: coefficient of determination on the probed states (nan if y is constant).
         coef: (k,) coefficients; intercept: the offset.
         n: number of states.
+        spearman: max over the components j of |Spearman ρ(z_j, y)| (nan if undefined).
     """
 
     r2: float
     coef: np.ndarray
     intercept: float
     n: int
+    spearman: float = math.nan
 
 
 def linear_probe(z: np.ndarray, y: np.ndarray) -> ProbeResult:
@@ -60,4 +65,17 @@ def linear_probe(z: np.ndarray, y: np.ndarray) -> ProbeResult:
     resid = y - design @ sol
     total = float(((y - y.mean()) ** 2).sum())
     r2 = 1.0 - float((resid ** 2).sum()) / total if total > 0 else math.nan
-    return ProbeResult(r2=r2, coef=sol[:-1], intercept=float(sol[-1]), n=int(y.shape[0]))
+    return ProbeResult(r2=r2, coef=sol[:-1], intercept=float(sol[-1]), n=int(y.shape[0]),
+                       spearman=rank_correlation(z, y))
+
+
+def rank_correlation(z: np.ndarray, y: np.ndarray) -> float:
+    """max_j |Spearman ρ(z[:, j], y)| for z (N, k), y (N,); nan when every component or y
+    is constant."""
+    from scipy.stats import spearmanr
+
+    rho = []
+    for j in range(z.shape[1]):
+        if np.ptp(z[:, j]) > 0 and np.ptp(y) > 0:
+            rho.append(abs(float(spearmanr(z[:, j], y)[0])))
+    return max(rho) if rho else math.nan

@@ -79,10 +79,13 @@ def _check(model, embed, inner_lr: float, epochs: int, lr: float, embed_lr: floa
         raise TypeError(f"embed: expected an Embedding of dimension {model.dim}, got "
                         f"{type(embed).__name__}"
                         f"{'' if not isinstance(embed, Embedding) else f' of {embed.dim}'}")
-    for name, value in (("inner_lr", inner_lr), ("lr", lr), ("embed_lr", embed_lr)):
+    for name, value in (("inner_lr", inner_lr), ("lr", lr)):
         if not (value > 0 and math.isfinite(value)):
             raise ValueError(f"meta_train: {name} must be a positive finite number, got "
                              f"{value!r}")
+    if not (embed_lr >= 0 and math.isfinite(embed_lr)):
+        raise ValueError(f"meta_train: embed_lr must be a finite number >= 0 (0: the "
+                         f"embedding is kept fixed), got {embed_lr!r}")
     if epochs < 0:
         raise ValueError(f"meta_train: epochs must be >= 0, got {epochs}")
     if not (plain_weight >= 0 and math.isfinite(plain_weight)):
@@ -107,7 +110,8 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         dt: Δt (s) of the Noether loss (the data's time step).
         inner_lr: λ > 0 of the inner step.
         epochs: outer steps (one per epoch, full batch).
-        lr: Adam rate of θ (λ_out); embed_lr: Adam rate of φ (λ_emb).
+        lr: Adam rate of θ (λ_out); embed_lr: Adam rate of φ (λ_emb); 0 keeps φ fixed
+            (an embedding pretrained to be conserved, only θ meta-trained).
         scheme: the Noether loss's finite-difference scheme.
         max_step: cap ρ on the step's relative change of a prediction
             (:func:`~noether_search.neural.tailor.noether_predict`); None: no cap.
@@ -126,10 +130,14 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     _check(model, embed, inner_lr, epochs, lr, embed_lr, scheme, max_step, plain_weight)
     x, dxdt = as_pairs(x, dxdt, model, "meta_train")
     net, g = copy.deepcopy(model), copy.deepcopy(embed).to(x.dtype)
-    for p in (*net.parameters(), *g.parameters()):
+    for p in net.parameters():
         p.requires_grad_(True)
-    opt = torch.optim.Adam([{"params": list(net.parameters()), "lr": lr},
-                            {"params": list(g.parameters()), "lr": embed_lr}])
+    for p in g.parameters():
+        p.requires_grad_(embed_lr > 0)
+    groups = [{"params": list(net.parameters()), "lr": lr}]
+    if embed_lr > 0:
+        groups.append({"params": list(g.parameters()), "lr": embed_lr})
+    opt = torch.optim.Adam(groups)
     losses: list[float] = []
     best = (math.inf, 0, None)
     diverged = False

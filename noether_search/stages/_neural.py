@@ -21,9 +21,16 @@ def check_config(config) -> None:
                              f"got {value!r}")
     for name in ("outer_lrs", "inner_lrs", "embed_lrs"):
         values = tuple(getattr(config, name))
-        if not values or not all(v > 0 and math.isfinite(v) for v in values):
-            raise ValueError(f"{name} must be a non-empty tuple of positive rates, got "
+        low = 0 if name == "embed_lrs" else 1e-300       # an embedding rate 0: g_φ fixed
+        if not values or not all(v >= low and math.isfinite(v) for v in values):
+            raise ValueError(f"{name} must be a non-empty tuple of "
+                             f"{'rates >= 0' if low == 0 else 'positive rates'}, got "
                              f"{values!r}")
+    if not (isinstance(config.pretrain_epochs, int) and config.pretrain_epochs >= 0):
+        raise ValueError(f"pretrain_epochs must be an integer >= 0, got "
+                         f"{config.pretrain_epochs!r}")
+    if not (config.pretrain_lr > 0 and math.isfinite(config.pretrain_lr)):
+        raise ValueError(f"pretrain_lr must be a positive number, got {config.pretrain_lr!r}")
     if not 0 < config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
     if config.val_split not in VAL_SPLITS:
@@ -122,18 +129,36 @@ def reach(trajectories) -> np.ndarray:
                      for t in trajectories])
 
 
-def initial_embedding(dim: int, config, seed: int, x=None):
+def initial_embedding(dim: int, config, seed: int, x=None, trajectories=None):
     """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched); with
     ``config.normalise_inputs`` its input normalised by the states ``x`` (N, d) it is
-    trained on."""
+    trained on; with ``config.pretrain_epochs`` > 0 and two or more ``trajectories``
+    (sequence of (n_t, d) state arrays) then pretrained to be conserved along them
+    (:func:`~noether_search.neural.pretrain.pretrain_embedding`; with fewer, not
+    pretrained)."""
     import torch
 
     from noether_search.neural import Embedding
+    from noether_search.neural.pretrain import pretrain_embedding
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         g = Embedding(dim, config.embed_dim, config.embed_hidden)
-    return g.normalise_inputs(x) if config.normalise_inputs and x is not None else g
+    g = g.normalise_inputs(x) if config.normalise_inputs and x is not None else g
+    if config.pretrain_epochs > 0 and trajectories is not None and len(trajectories) >= 2:
+        g.load_state_dict(pretrain_embedding(g, trajectories, epochs=config.pretrain_epochs,
+                                             lr=config.pretrain_lr).embed_state)
+    return g
+
+
+def initial_embeddings(dataset, config, seeds) -> dict:
+    """``{seed: initial_embedding(...)}`` for ``dataset``'s training trajectories, each
+    computed once (pretraining is shared by every setting with that seed)."""
+    from noether_search.stages._common import train_pairs
+
+    x, _ = train_pairs(dataset)
+    trajs = [np.asarray(t.x) for t in dataset.train]
+    return {s: initial_embedding(dataset.dim, config, s, x, trajs) for s in sorted(set(seeds))}
 
 
 def load_run(base_model, run: NeuralRun):
@@ -165,14 +190,16 @@ def neural_field(base_model, run: NeuralRun, dataset, config):
 
 
 def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_lr: float,
-           seed: int) -> NeuralRun:
-    """Meta-train the MLP and an embedding initialised from ``seed`` on ``dataset``'s
-    training pairs."""
+           seed: int, embed=None) -> NeuralRun:
+    """Meta-train the MLP and the embedding ``embed`` (default: :func:`initial_embedding`
+    from ``seed`` on ``dataset``) on ``dataset``'s training pairs."""
     from noether_search.neural import meta_train
     from noether_search.stages._common import train_pairs
 
     x, dxdt = train_pairs(dataset)
-    r = meta_train(base_model, initial_embedding(dataset.dim, config, seed, x), x, dxdt,
+    if embed is None:
+        embed = initial_embeddings(dataset, config, [seed])[seed]
+    r = meta_train(base_model, embed, x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
                    embed_lr=embed_lr, max_step=config.max_step,
                    plain_weight=config.plain_weight)
@@ -203,13 +230,15 @@ def select(base, dataset, config, store, run_key: str, report) -> tuple[NeuralRu
     report("select", 0, 1)
     base_model = train_baseline(fit, base.config, store=store).model
     grid = config.grid()
-    runs = []
+    runs, embeds = [], {}
     for j, (lam, lr, elr, seed) in enumerate(grid):
         report("select", j, len(grid))
         key = f"{run_key}/select/{j}"
         run = store.load_cached(key, NEURAL_RUN) if store is not None else None
         if run is None:
-            run = _train(base_model, fit, config, lam, lr, elr, seed)
+            if seed not in embeds:
+                embeds.update(initial_embeddings(fit, config, [seed]))
+            run = _train(base_model, fit, config, lam, lr, elr, seed, embeds[seed])
             rmse = train_rollout_rmse(neural_field(base_model, run, dataset, config), val,
                                       config.horizon)
             run = replace(run, val_rmse=float(rmse) if math.isfinite(rmse) else math.inf)

@@ -68,6 +68,10 @@ class NeuralConfig:
     val_split: str = "outer"  # which: "outer" (those reaching furthest from the training
     #                           states: the rates are chosen on extrapolation) or "last" in
     #                           the data's order
+    pretrain_epochs: int = 500  # Adam steps of conservation pretraining of g_φ on the
+    #                           training trajectories before meta-training (0: g_φ starts
+    #                           random, Algorithm 1 alone); ``noether_search.neural.pretrain``
+    pretrain_lr: float = 1e-2  # its Adam rate
     normalise_inputs: bool = False  # the embedding's input standardised by training states
     max_step: float | None = None  # cap ρ on the inner step's relative change of a
     #                           prediction (None: uncapped)
@@ -85,9 +89,12 @@ class NeuralConfig:
         """12 hex digits naming the run (``neural/{key}``) for these settings and inputs (and
         the :data:`PROTOCOL` they are run under)."""
         cfg = asdict(self)
-        for name, default in (("plain_weight", 0), ("max_loss_ratio", None)):
+        for name, default in (("plain_weight", 0), ("max_loss_ratio", None),
+                              ("pretrain_epochs", 0)):
             if cfg[name] == default:      # added later; at the default, as stored before
                 del cfg[name]
+        if "pretrain_epochs" not in cfg:  # its rate means nothing without it
+            del cfg["pretrain_lr"]
         blob = json.dumps({"cfg": cfg, "data": data_hash, "baseline": baseline_key,
                            "protocol": PROTOCOL}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
@@ -186,6 +193,7 @@ class NeuralResult:
             "system": self.system, "source": self.source,
             **{f"{m}_rmse": v for m, v in self.rmse.items()},
             "probe_r2": None if self.probe is None else self.probe.r2,
+            "probe_spearman": None if self.probe is None else _num(self.probe.spearman),
             "symbolic_formula": None if self.symbolic is None else self.symbolic.formula,
             "symbolic_run_key": None if self.symbolic is None else self.symbolic.run_key,
             "oracle_formula": ro.formula.get("oracle") or None,
