@@ -9,6 +9,7 @@ seeds and on how many seeds the neural model beats the control and the vanilla M
                                       [--store DIR] [--no-rank] [--validation]
                                       [--val-split outer|last] [--val-fraction F]
                                       [--normalise-inputs] [--embed-lrs R ...]
+                                      [--pretrain-epochs N] [--pretrain-lr R]
 
 With ``--store DIR`` each system's stages are kept in ``DIR/{system}-seed{seed}`` (a rerun reuses them;
 the times are then those of what was left to compute). ``--no-rank`` skips `rank` (the
@@ -70,6 +71,11 @@ def main() -> None:
     parser.add_argument("--max-loss-ratio", type=float, default=None,
                         help="choose among runs within this factor of the grid's lowest "
                              "training loss (default: NeuralConfig's)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None,
+                        help="conservation pretraining steps of the embedding (0: none; "
+                             "default: NeuralConfig's)")
+    parser.add_argument("--pretrain-lr", type=float, default=None,
+                        help="its Adam rate (default: NeuralConfig's)")
     parser.add_argument("--select-only", action="store_true",
                         help="only the selection: the validation table of the control and "
                              "the grid, no test rollouts (to compare settings without "
@@ -84,7 +90,9 @@ def main() -> None:
                                    ("val_fraction", args.val_fraction),
                                    ("normalise_inputs", args.normalise_inputs),
                                    ("plain_weight", args.plain_weight),
-                                   ("max_loss_ratio", args.max_loss_ratio))
+                                   ("max_loss_ratio", args.max_loss_ratio),
+                                   ("pretrain_epochs", args.pretrain_epochs),
+                                   ("pretrain_lr", args.pretrain_lr))
                  if v is not None}
     if args.select_only:
         with tempfile.TemporaryDirectory() as tmp:
@@ -97,14 +105,15 @@ def main() -> None:
         val_rows = ([validation_row(name, seed, args.store or tmp, overrides)
                      for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
-    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | chosen λ, outer lr, "
+    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | probe ρ | chosen λ, outer lr, "
           "embed lr | test trajectories neural < control | neural s | CPU s |")
-    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 5))
+    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 6))
     for name, seed, s, seconds, cpu in rows:
         cells = [_f(s.get(f"{m}_rmse")) for m in COLUMNS]
         chosen = s["chosen"]
         print(f"| {name} | {seed} | " + " | ".join(cells)
-              + f" | {_f(s['probe_r2'], '.3f')} | {chosen['inner_lr']:g}, "
+              + f" | {_f(s['probe_r2'], '.3f')} | {_f(s.get('probe_spearman'), '.3f')} "
+                f"| {chosen['inner_lr']:g}, "
                 f"{chosen['outer_lr']:g}, {chosen['embed_lr']:g} | {_traj_wins(s)} "
                 f"| {seconds:.0f} | {cpu:.0f} |")
     print()
