@@ -16,14 +16,16 @@ def _fmt(value, spec: str = ".4g") -> str:
     return "–" if value is None else format(value, spec)
 
 
-def _rates(text: str) -> tuple[float, ...]:
-    """``"1e-2,0.1"`` -> (0.01, 0.1); raises click.BadParameter on anything else."""
+def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
+    """``"1e-2,0.1"`` -> (0.01, 0.1) (with ``zero``, 0 is allowed too); raises
+    click.BadParameter on anything else."""
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         values = ()
-    if not values or not all(v > 0 for v in values):
-        raise click.BadParameter(f"expected comma-separated positive rates such as "
+    if not values or not all(v > 0 or (zero and v == 0) for v in values):
+        kind = "non-negative" if zero else "positive"
+        raise click.BadParameter(f"expected comma-separated {kind} rates such as "
                                  f"'1e-2,1e-1,1', got {text!r}")
     return values
 
@@ -45,7 +47,14 @@ def _rates(text: str) -> tuple[float, ...]:
               help="Embedding initialisations tried per rate setting (seeds SEED, SEED+1, "
                    "…); the one with the best validation rollouts is kept.")
 @click.option("--embed-lrs", default="1e-2,3e-2", show_default=True,
-              help="Adam learning rates of the embedding tried; chosen with the inner rates.")
+              help="Adam learning rates of the embedding tried; chosen with the inner rates "
+                   "(0: the embedding is kept as initialised or pretrained).")
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=500, show_default=True,
+              help="Adam steps pretraining the embedding to be conserved along the training "
+                   "trajectories (within- over across-trajectory variance) before "
+                   "meta-training; 0: it starts random.")
+@click.option("--pretrain-lr", type=click.FloatRange(0.0, min_open=True), default=1e-2,
+              show_default=True, help="Adam rate of that pretraining.")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="Meta-train the chosen setting again on all training trajectories (the "
                    "control's data); --no-refit keeps the run trained without the "
@@ -76,7 +85,8 @@ def _rates(text: str) -> tuple[float, ...]:
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
-            refit: bool, val_fraction: float, val_split: str, normalise_inputs: bool,
+            pretrain_epochs: int, pretrain_lr: float, refit: bool, val_fraction: float,
+            val_split: str, normalise_inputs: bool,
             max_step: float | None, plain_weight: float, max_loss_ratio: float | None,
             horizon: int | None,
             out: Path | None,
@@ -96,7 +106,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
     start = time.perf_counter()
     config = NeuralConfig(embed_dim=embed_dim, embed_hidden=embed_hidden, epochs=epochs,
                           inner_lrs=_rates(inner_lrs), inits=inits,
-                          embed_lrs=_rates(embed_lrs), refit=refit,
+                          embed_lrs=_rates(embed_lrs, zero=True), refit=refit,
+                          pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr,
                           val_fraction=val_fraction, val_split=val_split,
                           normalise_inputs=normalise_inputs, max_step=max_step,
                           plain_weight=plain_weight, max_loss_ratio=max_loss_ratio,
@@ -135,7 +146,8 @@ def _print(summary: dict, root: Path) -> None:
         table.add_row(label, escape(law), _fmt(summary[f"{name}_rmse"]))
     con.print(table)
     chosen = summary["chosen"]
-    probe = ("–" if summary["probe_r2"] is None else f"{summary['probe_r2']:.3f}")
+    probe = ("–" if summary["probe_r2"] is None else f"{summary['probe_r2']:.3f}, Spearman "
+             f"{_fmt(summary.get('probe_spearman'), '.3f')}")
     stages = ", ".join(f"{k} {v:.1f} s" for k, v in summary["stage_seconds"].items())
     con.print(escape(f"Chosen on validation: inner rate {chosen['inner_lr']:g}, outer rate "
                      f"{chosen['outer_lr']:g}, embedding rate {chosen['embed_lr']:g}, embedding "
