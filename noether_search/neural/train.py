@@ -14,8 +14,10 @@ the unadapted predictor is also held to the data, so that where the step does li
 
 so the embedding is trained only by how much conserving it improves the predictions: a
 constant or useless g_φ gives no gain, and nothing pulls it that way (paper App. B). θ starts
-from the pre-trained baseline (as meta-tailoring with a symbolic law does) and φ from a
-seeded random initialisation. The inputs are never modified; the state with the lowest
+from the pre-trained baseline (as meta-tailoring with a symbolic law does) and φ from the
+given embedding: a seeded random initialisation, or one pretrained to be conserved along the
+training trajectories (:mod:`noether_search.neural.pretrain`); ``embed_lr`` 0 keeps it
+fixed. The inputs are never modified; the state with the lowest
 post-step training loss (the starting one included) is returned, as in
 :func:`noether_search.model.meta_tailor`.
 """

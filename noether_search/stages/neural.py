@@ -7,11 +7,12 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
 2. selection: the training trajectories are split into a fitting and a validation part
    (:func:`split_validation`); a baseline with the same settings is trained on the fitting
    part (``baseline/{hash}`` of that part), and from it, for every inner rate λ, outer rate,
-   embedding rate and embedding initialisation of the config, the MLP and the embedding are
-   meta-trained on the fitting part and rolled out on the validation part,
-   ``{run}/select/{j}``;
+   embedding rate and embedding initialisation of the config, the MLP and the embedding
+   (pretrained to be conserved along the fitting part's trajectories,
+   :mod:`noether_search.neural.pretrain`, with ``pretrain_epochs`` > 0) are meta-trained on
+   the fitting part and rolled out on the validation part, ``{run}/select/{j}``;
 3. the setting with the lowest validation RMSE is meta-trained again, from the same initial
-   embedding, on all the training trajectories (the data the baseline and the control are
+   embedding (pretrained on all the training trajectories), on all the training trajectories (the data the baseline and the control are
    trained on): the neural model, ``{run}/final/{j}`` (with ``refit=False`` the validated run
    itself is the neural model);
 4. the control (:func:`train_control`): the baseline trained further with the plain task
