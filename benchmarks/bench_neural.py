@@ -105,15 +105,16 @@ def main() -> None:
         val_rows = ([validation_row(name, seed, args.store or tmp, overrides)
                      for name, seed, s, _, _ in rows] if args.validation else [])
     print("`python " + " ".join(["benchmarks/bench_neural.py", *sys.argv[1:]]) + "`\n")
-    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | probe ρ | chosen λ, outer lr, "
+    print("| system | seed | " + " | ".join(COLUMNS) + " | probe R² | probe ρ | pretrained "
+          "R², ρ | within/total var. (test), pretrained → final | chosen λ, outer lr, "
           "embed lr | test trajectories neural < control | neural s | CPU s |")
-    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 6))
+    print("| --- | --- |" + " --- |" * (len(COLUMNS) + 8))
     for name, seed, s, seconds, cpu in rows:
         cells = [_f(s.get(f"{m}_rmse")) for m in COLUMNS]
         chosen = s["chosen"]
         print(f"| {name} | {seed} | " + " | ".join(cells)
               + f" | {_f(s['probe_r2'], '.3f')} | {_f(s.get('probe_spearman'), '.3f')} "
-                f"| {chosen['inner_lr']:g}, "
+                f"| {_embedding_cells(s)} | {chosen['inner_lr']:g}, "
                 f"{chosen['outer_lr']:g}, {chosen['embed_lr']:g} | {_traj_wins(s)} "
                 f"| {seconds:.0f} | {cpu:.0f} |")
     print()
@@ -198,6 +199,15 @@ def validation_row(name: str, seed: int, root: str, overrides: dict) -> float:
                                         lr=lr).model_state)
         out.append(train_rollout_rmse(tuned, val, config.horizon))
     return min(out)
+
+
+def _embedding_cells(summary: dict) -> str:
+    """The pretrained embedding's probe (R², Spearman ρ) and the conservation ratio on the
+    test trajectories of the pretrained and the final embedding, two table cells."""
+    e = summary.get("embedding") or {}
+    return (f"{_f(e.get('pretrained_probe_r2'), '.3f')}, "
+            f"{_f(e.get('pretrained_probe_spearman'), '.3f')} | "
+            f"{_f(e.get('pretrained_test_ratio'), '.3f')} → {_f(e.get('test_ratio'), '.3f')}")
 
 
 def _traj_wins(summary: dict) -> str:

@@ -115,3 +115,17 @@ def test_pretraining_settings_enter_the_store_key():
     assert NeuralConfig(pretrain_epochs=500).key("d", "b") != k0
     assert (NeuralConfig(pretrain_epochs=500, pretrain_lr=0.5).key("d", "b")
             != NeuralConfig(pretrain_epochs=500).key("d", "b"))
+
+
+def test_stage_reports_the_conservation_of_the_embedding(tmp_path):
+    from noether_search.stages.neural import neural
+    from noether_search.store import ResultsStore
+
+    data = oscillator(n_traj=12, n_t=16)
+    config = NeuralConfig(embed_dim=1, embed_hidden=8, epochs=2, inner_lrs=(0.1,),
+                          outer_lrs=(1e-3,), embed_lrs=(0.0,), pretrain_epochs=50, horizon=5)
+    s = neural(data, config, ResultsStore.open(tmp_path / "s")).to_json()
+    e = s["embedding"]
+    assert e["pretrained_test_ratio"] == pytest.approx(e["test_ratio"])   # rate 0: fixed
+    assert 0 <= e["test_ratio"] < 1 and e["pretrained_probe_r2"] is None   # no invariant
+    assert s["neural_rmse"] is not None and s["config"]["pretrain_epochs"] == 50

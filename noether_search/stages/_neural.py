@@ -345,6 +345,40 @@ def probe(base_model, run: NeuralRun, dataset):
     return linear_probe(z, y)
 
 
+def conservation(base_model, run: NeuralRun, dataset, config) -> dict | None:
+    """How conserved the embedding is on the test trajectories, and how close to the known
+    invariant, for the neural model's g_φ and for the embedding it started from (with
+    ``config.refit``; with it off, the refit's start, pretrained on all the training
+    trajectories):
+    ``{"test_ratio", "pretrained_test_ratio", "pretrained_probe_r2",
+    "pretrained_probe_spearman"}`` (the ratio of
+    :func:`~noether_search.neural.pretrain.conservation_ratio` per component, averaged over
+    the k components: 0 conserved, about 1 not; the probe on the test states, None without
+    a known invariant). None with fewer than two test trajectories."""
+    import torch
+
+    from noether_search.neural import conservation_ratio, linear_probe
+    from noether_search.stages.rank import oracle_law
+
+    trajs = [np.asarray(t.x) for t in dataset.test]
+    if len(trajs) < 2:
+        return None
+    x = torch.tensor(np.concatenate(trajs), dtype=torch.float32)              # (M, d)
+    labels = torch.cat([torch.full((len(t),), i) for i, t in enumerate(trajs)])
+    start = initial_embeddings(dataset, config, [run.embed_seed])[run.embed_seed]
+    law = oracle_law(dataset)
+    out = {"pretrained_probe_r2": None, "pretrained_probe_spearman": None}
+    for name, g in (("", load_run(base_model, run)[1]), ("pretrained_", start)):
+        with torch.no_grad():
+            z = g(x)                                                              # (M, k)
+            ratio = float(conservation_ratio(z, labels, len(trajs)))
+            out[f"{name}test_ratio"] = ratio / z.shape[1]
+        if name and law is not None:
+            p = linear_probe(z.double().numpy(), law(x.double().numpy()))
+            out.update(pretrained_probe_r2=p.r2, pretrained_probe_spearman=p.spearman)
+    return out
+
+
 def symbolic(store, rollouts, seed: int):
     """``rank``'s Noether model from the store's ``summary.json`` and its test rollouts,
     when that run used ``seed`` and the same test trajectories and horizon; else None."""

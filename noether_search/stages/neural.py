@@ -12,8 +12,8 @@ Stages and their store keys (``run = neural/{key}``, ``docs/NEURAL.md``):
    :mod:`noether_search.neural.pretrain`, with ``pretrain_epochs`` > 0) are meta-trained on
    the fitting part and rolled out on the validation part, ``{run}/select/{j}``;
 3. the setting with the lowest validation RMSE is meta-trained again, from the same initial
-   embedding (pretrained on all the training trajectories), on all the training trajectories (the data the baseline and the control are
-   trained on): the neural model, ``{run}/final/{j}`` (with ``refit=False`` the validated run
+   embedding (pretrained on all the training trajectories), on all the training
+   trajectories (the data the baseline and the control are trained on): the neural model, ``{run}/final/{j}`` (with ``refit=False`` the validated run
    itself is the neural model);
 4. the control (:func:`train_control`): the baseline trained further with the plain task
    loss for the same epochs and outer rates, ``{run}/control/{j}``;
@@ -151,6 +151,10 @@ class NeuralResult:
         rollouts: test rollouts of ``baseline``, ``control``, ``neural`` and ``oracle``.
         run_key: the store folder (``neural/{hash}``).
         seconds: wall time per stage.
+        embedding: how conserved the learned embedding and the one it started from are on
+            the test trajectories, and the latter's probe
+            (:func:`noether_search.stages._neural.conservation`; None with one test
+            trajectory).
     """
 
     system: str
@@ -167,6 +171,7 @@ class NeuralResult:
     rollouts: Rollouts
     run_key: str
     seconds: dict[str, float]
+    embedding: dict | None = None
 
     @property
     def rmse(self) -> dict[str, float | None]:
@@ -195,6 +200,8 @@ class NeuralResult:
             **{f"{m}_rmse": v for m, v in self.rmse.items()},
             "probe_r2": None if self.probe is None else self.probe.r2,
             "probe_spearman": None if self.probe is None else _num(self.probe.spearman),
+            "embedding": None if self.embedding is None else {
+                k: (None if v is None else _num(v)) for k, v in self.embedding.items()},
             "symbolic_formula": None if self.symbolic is None else self.symbolic.formula,
             "symbolic_run_key": None if self.symbolic is None else self.symbolic.run_key,
             "oracle_formula": ro.formula.get("oracle") or None,
@@ -278,12 +285,13 @@ def neural(dataset, config: NeuralConfig = NeuralConfig(), store=None,
         rollouts = steps.evaluate(base.model, run, control, oracle, dataset, config, store,
                                   run_key, report)
         probe = steps.probe(base.model, run, dataset)
+        embedding = steps.conservation(base.model, run, dataset, config)
         symbolic = steps.symbolic(store, rollouts, config.seed)
     result = NeuralResult(system=dataset.name, source=dataset.source, config=config,
                           baseline=base, selection=selection, chosen=chosen, run=run,
                           control=control,
                           oracle=oracle, symbolic=symbolic, probe=probe, rollouts=rollouts,
-                          run_key=run_key, seconds=seconds)
+                          run_key=run_key, seconds=seconds, embedding=embedding)
     if store is not None:
         store.write_json("neural.json", result.to_json())
     return result
