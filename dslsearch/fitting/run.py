@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.backends import run_shards, warm_workers
+from dslsearch.fitting.backends import forks, run_shards, warm_workers
 from dslsearch.fitting.config import FitConfig, fit_key
 from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows, RowsBuilder
-from dslsearch.fitting.shard import ShardInput, ShardOutput, values_key
+from dslsearch.fitting.shard import (ShardInput, ShardOutput, drop_values, keep_values,
+                                     values_key)
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -123,6 +124,11 @@ def _in_thread(fn, *args) -> Callable[[], object]:
     return wait
 
 
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
 def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np.ndarray | None]]:
     """The noise floor of the calibrated test, to compute in the background: returns a
     function that starts it and returns a function that waits for it (None for the factor
@@ -180,12 +186,16 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if progress:
         progress(count, n_cand)
 
-    vkey = values_key(table.op, table.a, table.b, x, config.worker_memory_bytes())
+    forked = forks(config) and len(plan.shards) - len(done) > 1
+    budget = config.shared_memory_bytes() if forked else config.worker_memory_bytes()
+    vkey = values_key(table.op, table.a, table.b, x, budget)
+    if forked:  # made once here, shared by the forked workers' pages
+        keep_values(table.op, table.a, table.b, table.size, x, vkey, budget)
 
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
                           seg.labels, rand.labels, fit_points, float(config.factor),
-                          config.adam, config.worker_memory_bytes(), vkey, plan.unit_kinds(k))
+                          config.adam, budget, vkey, plan.unit_kinds(k))
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
@@ -197,14 +207,27 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         if progress:
             progress(count, n_cand)
 
+    background: list = []
+
+    def started() -> None:  # once the workers run: the noise floor and imports beside them
+        background.append(start_noise_floor())
+        if (config.workers or os.cpu_count() or 1) > 1:
+            # the merge's printing, and the calibrated test's F distribution (imported
+            # here, forked workers of the merge inherit it)
+            background.append(_in_thread(_import_all, ("sympy", "scipy.stats")))
+
     warmed()
-    sigma_of = start_noise_floor()  # while the shards are fitted
-    if (config.workers or os.cpu_count() or 1) > 1:
-        _in_thread(importlib.import_module, "sympy")  # the merge's printing, while workers fit
     # the longest shards first: short ones fill the tail (gradient fits planned last first)
     todo = plan.dispatch_order(k for k in reversed(range(len(plan.shards))) if k not in done)
-    run_shards(todo, make_input, config, on_done)
-    sigma = sigma_of()
+    try:
+        run_shards(todo, make_input, config, on_done, started)
+    finally:
+        if forked:
+            drop_values()
+    sigma = background[0]() if background else start_noise_floor()()
+    for wait in background[1:]:
+        wait()  # no thread running when the merge forks its workers
     fits = rows.result()
-    laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
+    laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma,
+                      workers=(config.workers or os.cpu_count() or 1) if forks(config) else 1)
     return _result(table, laws, fits, plan, config, key, len(done), t0)

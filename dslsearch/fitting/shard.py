@@ -85,6 +85,24 @@ def values_key(op, a, b, x, memory_bytes: int) -> str:
     return h.hexdigest()
 
 
+def keep_values(op, a, b, size, x: np.ndarray, key: str, budget_bytes: int) -> None:
+    """Make this process's :class:`SlotValues` of a table and points now, under ``key``
+    (:func:`values_key`) with ``budget_bytes`` of kept values: worker processes forked
+    afterwards find them made (one copy in shared pages instead of one per worker).
+    Values do not depend on the budget, only which of them are kept."""
+    from dslsearch.fitting.skeleton import parameter_counts
+
+    if key not in _VALUES_CACHE:
+        _VALUES_CACHE.clear()
+        free = parameter_counts(op, a, b) == 0
+        _VALUES_CACHE[key] = SlotValues(op, a, b, size, x, free, budget_bytes)
+
+
+def drop_values() -> None:
+    """Free this process's sub-formula values (:func:`keep_values`, :func:`fit_shard`)."""
+    _VALUES_CACHE.clear()
+
+
 def _slot_values(inp: ShardInput) -> SlotValues:
     """The process's :class:`SlotValues` of the shard's table and data, made once per process
     and reused by every shard that process runs (keyed by :attr:`ShardInput.values_key`)."""
