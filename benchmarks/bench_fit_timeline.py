@@ -1,6 +1,7 @@
 """Where the fit's wall time goes: a timeline of the calling process and each worker's CPU.
 
     nice -n 10 python benchmarks/bench_fit_timeline.py [--case pendulum:7] [--workers 1 2]
+        [--start auto|fork|loky]
 
 Each worker count runs in a fresh process (like ``bench_fit.py``): the data set is loaded
 and the candidates enumerated, then ``fit_table`` runs with its phases wrapped: planning,
@@ -41,7 +42,7 @@ def mark(name, c0=None):
 import hamiltonian_data
 from dslsearch.enumerate import enumerate_formulas
 import dslsearch.fitting.run as run
-system, depth, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+system, depth, workers, start = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 ds = hamiltonian_data.load(system=system)
 table = enumerate_formulas(ds.variables, depth)
 
@@ -55,8 +56,8 @@ def wrap(mod, name):
             mark(name + " end", c0)
     setattr(mod, name, inner)
 
-for name in ("plan_shards", "fit_key", "values_key", "segments", "merge_laws", "run_shards",
-             "_candidate_rows"):
+for name in ("plan_shards", "fit_key", "values_key", "keep_values", "segments", "merge_laws",
+             "run_shards", "_candidate_rows"):
     if hasattr(run, name):
         wrap(run, name)
 orig_warm = run.warm_workers
@@ -92,7 +93,7 @@ from dslsearch.fitting import FitConfig, fit_table
 T_FIT = time.perf_counter()
 th = threading.Thread(target=sample, daemon=True); th.start()
 c_fit = cpu(); mark("fit_table start")
-res = fit_table(table, ds, FitConfig(workers=workers))
+res = fit_table(table, ds, FitConfig(workers=workers, start=start))
 mark("fit_table end", c_fit)
 stop.set(); th.join()
 out = {"events": [(n, t - T_FIT, c, None if c0 is None else c - c0) for n, t, c, c0 in EVENTS],
@@ -106,18 +107,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", default="pendulum:7", help="SYSTEM:DEPTH (default: %(default)s)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--start", choices=("auto", "fork", "loky"), default="auto",
+                    help="FitConfig.start (default: %(default)s)")
     args = ap.parse_args()
     print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
                             + sys.argv[1:]))
     system, depth = args.case.rsplit(":", 1)
     for w in args.workers:
         load = os.getloadavg()[0]
-        p = subprocess.run([sys.executable, "-c", CHILD, system, depth, str(w)],
+        p = subprocess.run([sys.executable, "-c", CHILD, system, depth, str(w), args.start],
                            capture_output=True, text=True)
         if p.returncode:
             raise SystemExit(p.stderr[-3000:])
         r = json.loads(p.stdout.strip().splitlines()[-1])
-        print(f"\n{system} depth {depth}, {w} worker(s); load {load:.1f}/"
+        print(f"\n{system} depth {depth}, {w} worker(s), start {args.start}; load {load:.1f}/"
               f"{os.getloadavg()[0]:.1f}\n")
         print("| event | wall s | caller CPU s in phase |")
         print("|---|---|---|")
@@ -134,6 +137,10 @@ def main() -> None:
         for pid, rec in r["workers"].items():
             print(f"| {pid} | {rec['first']:.2f} | {rec.get('busy_from', 0):.2f} "
                   f"| {rec.get('busy_until', 0):.2f} | {rec['last']:.2f} | {rec['cpu']:.2f} |")
+        caller = [dc for name, _, _, dc in r["events"] if name == "fit_table end"][0]
+        kids = sum(rec["cpu"] for rec in r["workers"].values())
+        print(f"\nCPU s: caller {caller:.2f} (sampler {r['sampler']:.2f}) + child processes "
+              f"{kids:.2f} = {caller + kids:.2f}; fit_table {r['seconds']:.2f} s wall")
         print(f"\nlaws: {r['laws']}")
 
 

@@ -1,6 +1,7 @@
 """Workers forked from the calling process (``FitConfig.start``): when they are used, that
-they run elsewhere and give every candidate's results and the laws' evidence of one
-worker, bit for bit, and that a failing or dying worker is reported, never waited for."""
+they run elsewhere and give every candidate's results of loky's workers and the laws and
+evidence of one worker, bit for bit, and that a failing or dying worker is reported, never
+waited for."""
 
 from __future__ import annotations
 
@@ -58,8 +59,8 @@ def _field(rows, name):
     return getattr(rows, name)
 
 
-def test_forked_shards_run_elsewhere_and_equal_one_worker(monkeypatch, table5, pendulum,
-                                                          one_worker):
+def test_forked_shards_run_elsewhere_and_equal_loky_and_one_worker(monkeypatch, table5,
+                                                                   pendulum, one_worker):
     pids = []
     inner = backends.fit_shard
 
@@ -87,6 +88,10 @@ def test_forked_shards_run_elsewhere_and_equal_one_worker(monkeypatch, table5, p
     assert [(str(x), x.params.tobytes(), repr(x.evidence)) for x in res.laws] == \
         [(str(x), x.params.tobytes(), repr(x.evidence)) for x in one_worker.laws]
     assert not shard._VALUES_CACHE   # the shared sub-formula values are freed after the run
+    loky = fit_table(table5, pendulum, FitConfig(workers=2, shard_cost=300, start="loky"))
+    for name in ("params", "R_true", "R_random", "status"):
+        a, b = _field(loky.fits, name), _field(res.fits, name)
+        assert a.tobytes() == b.tobytes(), name
 
 
 def test_keep_values_are_what_a_worker_finds(table5, pendulum):

@@ -72,10 +72,9 @@ class FitConfig:
 
     def shared_memory_bytes(self) -> int:
         """Bytes of sub-formula values kept once for all workers when they are forked from
-        the calling process and share its pages (and each worker's batch budget): what
-        one worker alone gets, so that every candidate's results are those of one worker
-        (the batches' sizes can move a gradient fit's rounding, and with it the optimum
-        a few candidates end at)."""
+        the calling process and share its pages: what one worker alone keeps (one shared
+        copy takes what each worker's own copy took together). Each worker's batches stay
+        sized by :meth:`worker_memory_bytes`."""
         return max(16 << 20, (self.memory_mb << 20) // 8)
 
 

@@ -210,7 +210,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
                           seg.labels, rand.labels, fit_points, float(config.factor),
-                          config.adam, budget, vkey, plan.unit_kinds(k))
+                          config.adam, config.worker_memory_bytes(), vkey, plan.unit_kinds(k))
 
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
