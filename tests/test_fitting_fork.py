@@ -164,3 +164,19 @@ def test_evidence_in_forked_workers_equals_in_process(monkeypatch, table5, pendu
     forked = laws._evidence(members, x, labels, sigma, 1000, 2)
     assert calls == [16]   # eight chunks per worker
     assert [repr(e) for e in forked] == [repr(e) for e in here]
+
+
+def test_forked_workers_write_through_their_own_streams(monkeypatch, tmp_path):
+    # a progress bar's thread may hold the inherited stream's lock at the fork
+    parent = open(tmp_path / "out.txt", "w")
+    monkeypatch.setattr(sys, "stdout", parent)
+
+    def fn(i):
+        print("from worker", i)
+        sys.stdout.flush()
+        return sys.stdout is parent
+
+    assert backends.map_forked(fn, [0, 1], 2) == [False, False]
+    parent.flush()
+    assert sorted((tmp_path / "out.txt").read_text().split("\n")[:2]) == \
+        ["from worker 0", "from worker 1"]

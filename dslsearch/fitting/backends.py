@@ -173,7 +173,9 @@ def forked_pool(fn: Callable, workers: int):
     first ``submit(_forked_call, i)``, each running ``fn(i)`` (``fn`` and all it refers
     to are inherited, pages shared copy-on-write: only ``i`` goes to a worker and only the
     result comes back). Use with :func:`close_forked`. No other thread of this process
-    should be running when it forks (a lock held there would stay held in the workers)."""
+    should be running when it forks (a lock it held would stay held in the workers),
+    except threads that only write to ``sys.stdout`` or ``sys.stderr`` (a progress bar):
+    the workers get their own (:func:`_own_std_streams`)."""
     import gc
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -182,7 +184,24 @@ def forked_pool(fn: Callable, workers: int):
     # the workers' garbage collector leaves the inherited objects alone (their pages stay
     # shared instead of being copied when it marks them); undone once they have forked
     gc.freeze()
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_own_std_streams)
+
+
+def _own_std_streams() -> None:
+    """In a forked worker: new ``sys.stdout`` and ``sys.stderr`` objects on copies of their
+    file descriptors. A thread of the calling process (a progress bar) may have held an
+    inherited stream's lock at the fork; the worker's exit flushes its streams and would
+    wait for that lock forever."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            fresh = open(os.dup(stream.fileno()), "w", buffering=1,
+                         encoding=getattr(stream, "encoding", None),
+                         errors=getattr(stream, "errors", None))
+        except (AttributeError, OSError, ValueError, TypeError):
+            continue   # not a file (a captured stream): kept
+        setattr(sys, name, fresh)
 
 
 def close_forked(pool) -> None:
