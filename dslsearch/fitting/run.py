@@ -186,12 +186,20 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     done = dict(done or {})
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
     start_noise_floor = _noise_floor_job(dataset, config)
+    x, labels = segments(dataset, config)
+    budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
+    vkey = values_key(table.op, table.a, table.b, x, budget)
+    # forked workers share the sub-formula values made here, beside the planning (numpy
+    # releases the interpreter while it computes them); joined before the workers fork
+    kept = (_in_thread(keep_values, table.op, table.a, table.b, table.size, x, vkey, budget)
+            if forks(config) else (lambda: None))
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
+        kept()
+        drop_values()
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
-    x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
@@ -201,11 +209,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if progress:
         progress(count, n_cand)
 
-    forked = forks(config) and len(plan.shards) - len(done) > 1
-    budget = config.shared_memory_bytes() if forked else config.worker_memory_bytes()
-    vkey = values_key(table.op, table.a, table.b, x, budget)
-    if forked:  # made once here, shared by the forked workers' pages
-        keep_values(table.op, table.a, table.b, table.size, x, vkey, budget)
+    kept()
 
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
@@ -238,7 +242,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     try:
         run_shards(todo, make_input, config, on_done, started)
     finally:
-        if forked:
+        if forks(config):
             drop_values()
     sigma = background[0]() if background else start_noise_floor()()
     for wait in background[1:]:
