@@ -180,3 +180,7 @@ def test_forked_workers_write_through_their_own_streams(monkeypatch, tmp_path):
     parent.flush()
     assert sorted((tmp_path / "out.txt").read_text().split("\n")[:2]) == \
         ["from worker 0", "from worker 1"]
+
+
+def test_map_forked_of_nothing_starts_nothing():
+    assert backends.map_forked(lambda i: i, [], 2) == []

@@ -222,12 +222,14 @@ def map_forked(fn: Callable, items: list, workers: int) -> list:
     Raises:
         concurrent.futures.process.BrokenProcessPool: a worker died (killed, out of memory).
     """
+    import gc
+
+    if not items:
+        return []
     pool = forked_pool(lambda i: fn(items[i]), min(workers, len(items)))
     try:
         futures = [pool.submit(_forked_call, i) for i in range(len(items))]
-        import gc
-
-        gc.unfreeze()
+        gc.unfreeze()   # the workers have forked
         return [fut.result() for fut in futures]
     finally:
         close_forked(pool)
