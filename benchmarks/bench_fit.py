@@ -1,7 +1,7 @@
 """Benchmark of the fit stage: seconds, candidates/s, 1 -> N worker speed-up, peak memory.
 
     nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
-        [--workers 1 2] [--memory 1024] [--engine numpy|torch]
+        [--workers 1 2] [--memory 1024] [--engine numpy|torch] [--start auto|fork|loky]
 
 Each (case, workers) runs in a fresh Python process that imports the library only
 (``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
@@ -9,9 +9,12 @@ imports the pipeline's stages, torch among them, in its parent process): the dat
 loaded and the candidates enumerated first (timed apart, column "enumerate s"), then
 ``fit_table`` fits,
 filters and merges every candidate in memory (column "fit s": worker start-up included).
-While it runs, the benchmark samples the resident memory of the process and all its
-descendants (the worker processes) every 50 ms; "peak tree MB" is the largest sum seen,
-"largest process MB" the largest single ``ru_maxrss``; "fit CPU s" is the CPU time of
+While it runs, the benchmark samples the memory of the process and all its descendants
+(the worker processes) every 50 ms; "peak tree MB" is the largest sum seen of their
+proportional set sizes (PSS: a page shared by k processes counts 1/k in each, so pages
+that forked workers share with the calling process count once; the resident set size where
+PSS cannot be read), "largest process MB" the largest single ``ru_maxrss`` (resident,
+shared pages included); "fit CPU s" is the CPU time of
 the fit in all processes (less sensitive to other load than the wall time). The machine's 1-minute load average
 is printed next to each row: timings taken while other work runs are inflated. Prints a
 markdown table headed by the command that produced it.
@@ -35,7 +38,7 @@ import hamiltonian_data
 from dslsearch.enumerate import enumerate_formulas
 from dslsearch.fitting import AdamConfig, FitConfig, fit_table
 system, depth, workers, memory = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-engine = sys.argv[5]
+engine, start = sys.argv[5], sys.argv[6]
 ds = hamiltonian_data.load(system=system)
 t_imp = time.perf_counter() - t0
 t0 = time.perf_counter()
@@ -43,7 +46,7 @@ table = enumerate_formulas(ds.variables, depth)
 t_enum = time.perf_counter() - t0
 import os
 t0, c0 = time.perf_counter(), os.times()
-res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory,
+res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory, start=start,
                                      adam=AdamConfig(engine=engine)))
 wall = time.perf_counter() - t0
 from joblib.externals.loky import reusable_executor
@@ -61,7 +64,8 @@ print(json.dumps({"import": t_imp, "enumerate": t_enum, "wall": wall, "cpu": cpu
 
 
 def _tree_rss(proc) -> int:
-    """Bytes resident in ``proc`` and all its descendants now (0 once it has ended)."""
+    """Bytes of memory of ``proc`` and all its descendants now, each process's proportional
+    set size (its resident set size where that cannot be read); 0 once it has ended."""
     import psutil
 
     total = 0
@@ -71,20 +75,24 @@ def _tree_rss(proc) -> int:
         return 0
     for p in procs:
         try:
-            total += p.memory_info().rss
+            try:
+                total += p.memory_full_info().pss
+            except (psutil.AccessDenied, AttributeError):
+                total += p.memory_info().rss
         except psutil.NoSuchProcess:
             pass
     return total
 
 
-def run_case(system: str, depth: int, workers: int, memory: int, engine: str) -> dict:
+def run_case(system: str, depth: int, workers: int, memory: int, engine: str,
+             start: str = "auto") -> dict:
     """One fresh process: the child's JSON plus ``peak_tree_mb``, ``largest_mb``, ``load``."""
     import psutil
 
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     popen = subprocess.Popen([sys.executable, "-c", CHILD, system, str(depth), str(workers),
-                              str(memory), engine], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              str(memory), engine, start], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     proc = psutil.Process(popen.pid)
     peak = 0
@@ -118,6 +126,8 @@ def main() -> None:
                     help="FitConfig.memory_mb, the fit's memory aim in MB (default: 1024)")
     ap.add_argument("--engine", choices=("numpy", "torch"), default="numpy",
                     help="AdamConfig.engine of the gradient fits (default: %(default)s)")
+    ap.add_argument("--start", choices=("auto", "fork", "loky"), default="auto",
+                    help="FitConfig.start, how worker processes start (default: %(default)s)")
     args = ap.parse_args()
     print_command("load = 1-minute load average before/after the run")
     print("| system | depth | candidates | fit units | workers | enumerate s | fit s "
@@ -128,7 +138,7 @@ def main() -> None:
         system, depth = case.rsplit(":", 1)
         base = None
         for w in args.workers:
-            r = run_case(system, int(depth), w, args.memory, args.engine)
+            r = run_case(system, int(depth), w, args.memory, args.engine, args.start)
             base = base or r["wall"]
             print(f"| {system} | {depth} | {r['candidates']} | {r['units']} | {w} "
                   f"| {r['enumerate']:.1f} | {r['wall']:.1f} | {r['cpu']:.1f} "

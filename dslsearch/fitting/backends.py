@@ -10,6 +10,7 @@ stops the run instead of waiting forever.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,21 @@ def check_scheduler(scheduler: str, connect_timeout: float = CONNECT_TIMEOUT,
         client.close()
 
 
+def forks(config: FitConfig) -> bool:
+    """Whether :func:`run_shards` runs the shards in worker processes forked from the
+    calling one (:func:`_run_forked`) rather than in joblib's (loky's) fresh interpreters.
+
+    ``config.start`` "fork" or "loky" decides; "auto" forks for the joblib backend with
+    more than one worker on Linux when torch is not imported in this process (a forked
+    child must not inherit torch's thread pools). Results are the same either way."""
+    workers = config.workers or os.cpu_count() or 1
+    if config.backend != "joblib" or workers == 1 or config.start == "loky":
+        return False
+    if config.start == "fork":
+        return True
+    return sys.platform == "linux" and "torch" not in sys.modules
+
+
 def _warm(engine: str) -> int:
     """Import what a shard needs (numpy, this package; torch for the torch engine) in a
     worker process."""
@@ -94,7 +110,7 @@ def warm_workers(config: FitConfig) -> Callable[[], None]:
 
     :func:`run_shards` then finds them started and warm (and stops them when done)."""
     workers = config.workers or os.cpu_count() or 1
-    if config.backend != "joblib" or workers == 1:
+    if config.backend != "joblib" or workers == 1 or forks(config):
         return lambda: None
     import threading
 
@@ -112,9 +128,11 @@ def warm_workers(config: FitConfig) -> Callable[[], None]:
 
 
 def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config: FitConfig,
-               on_done: Callable[[int, ShardOutput], None]) -> None:
+               on_done: Callable[[int, ShardOutput], None],
+               started: Callable[[], None] | None = None) -> None:
     """Run ``fit_shard`` on every shard index in ``todo``; ``on_done(k, out)`` in the calling
-    process as each finishes (any order).
+    process as each finishes (any order). ``started()`` is called once the workers run
+    (after they are forked, so that threads it starts are not forked with them).
 
     Raises:
         ValueError: ``config.backend`` is not one of :data:`BACKENDS`.
@@ -122,6 +140,11 @@ def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config:
     if config.backend not in BACKENDS:
         raise ValueError(f"backend: expected 'joblib' or 'dask', got {config.backend!r}")
     workers = config.workers or os.cpu_count() or 1
+    started = started or (lambda: None)
+    if forks(config) and len(todo) > 1:
+        _run_forked(todo, make_input, workers, on_done, started)
+        return
+    started()
     if config.backend == "dask":
         _run_dask(todo, make_input, config, workers, on_done)
     elif workers == 1 or len(todo) <= 1:
@@ -135,6 +158,110 @@ def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config:
             on_done(k, out)
     if config.backend == "joblib" and workers > 1:
         _release_workers()  # started by warm_workers or above
+
+
+#: what forked workers read (:func:`forked_pool`): set before they fork
+_FORKED: dict = {}
+
+
+def _forked_call(i):
+    return _FORKED["fn"](i)
+
+
+def forked_pool(fn: Callable, workers: int):
+    """A ``concurrent.futures`` pool of ``workers`` processes forked from this one at its
+    first ``submit(_forked_call, i)``, each running ``fn(i)`` (``fn`` and all it refers
+    to are inherited, pages shared copy-on-write: only ``i`` goes to a worker and only the
+    result comes back). Use with :func:`close_forked`. No other thread of this process
+    should be running when it forks (a lock it held would stay held in the workers),
+    except threads that only write to ``sys.stdout`` or ``sys.stderr`` (a progress bar):
+    the workers get their own (:func:`_own_std_streams`)."""
+    import gc
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    _FORKED["fn"] = fn
+    # the workers' garbage collector leaves the inherited objects alone (their pages stay
+    # shared instead of being copied when it marks them); undone once they have forked
+    gc.freeze()
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_own_std_streams)
+
+
+def _own_std_streams() -> None:
+    """In a forked worker: new ``sys.stdout`` and ``sys.stderr`` objects on copies of their
+    file descriptors. A thread of the calling process (a progress bar) may have held an
+    inherited stream's lock at the fork; the worker's exit flushes its streams and would
+    wait for that lock forever."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            fresh = open(os.dup(stream.fileno()), "w", buffering=1,
+                         encoding=getattr(stream, "encoding", None),
+                         errors=getattr(stream, "errors", None))
+        except (AttributeError, OSError, ValueError, TypeError):
+            continue   # not a file (a captured stream): kept
+        setattr(sys, name, fresh)
+
+
+def close_forked(pool) -> None:
+    """Stop the workers of :func:`forked_pool` (cancelling items not started)."""
+    import gc
+
+    gc.unfreeze()
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        _FORKED.clear()
+
+
+def map_forked(fn: Callable, items: list, workers: int) -> list:
+    """``[fn(item) for item in items]`` in ``workers`` processes forked from this one
+    (:func:`forked_pool`), in order.
+
+    Raises:
+        concurrent.futures.process.BrokenProcessPool: a worker died (killed, out of memory).
+    """
+    import gc
+
+    if not items:
+        return []
+    pool = forked_pool(lambda i: fn(items[i]), min(workers, len(items)))
+    try:
+        futures = [pool.submit(_forked_call, i) for i in range(len(items))]
+        gc.unfreeze()   # the workers have forked
+        return [fut.result() for fut in futures]
+    finally:
+        close_forked(pool)
+
+
+def _run_forked(todo: list[int], make_input: Callable[[int], ShardInput], workers: int,
+                on_done: Callable[[int, ShardOutput], None],
+                started: Callable[[], None]) -> None:
+    """The shards in ``workers`` processes forked from this one once the shards are
+    planned (:func:`forked_pool`): they start in milliseconds with this process's imports,
+    table, plan and sub-formula values (:func:`~.shard.keep_values`), and make each
+    shard's input themselves, so only a shard's number goes to a worker and only its
+    results come back. Shards are handed out in the order of ``todo``; the workers stop
+    when they are done (or when ``on_done`` raises: shards not started are cancelled).
+
+    Raises:
+        concurrent.futures.process.BrokenProcessPool: a worker died (killed, out of memory).
+    """
+    import gc
+    from concurrent.futures import as_completed
+
+    import dslsearch.fitting.npgrad  # noqa: F401 - imported once, before the workers fork
+
+    pool = forked_pool(lambda k: (k, fit_shard(make_input(k))), min(workers, len(todo)))
+    try:
+        futures = [pool.submit(_forked_call, k) for k in todo]  # forks at the first submit
+        gc.unfreeze()
+        started()
+        for fut in as_completed(futures):
+            on_done(*fut.result())
+    finally:
+        close_forked(pool)
 
 
 def _release_workers() -> None:

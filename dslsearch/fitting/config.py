@@ -14,6 +14,10 @@ from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
 
 
+#: how joblib worker processes start (:attr:`FitConfig.start`)
+STARTS = ("auto", "fork", "loky")
+
+
 @dataclass(frozen=True)
 class FitConfig:
     """Settings of the fit stage. Fields marked (result) enter the config hash; those
@@ -39,14 +43,20 @@ class FitConfig:
     scheduler: str | None = None  # dask scheduler address (None: a LocalCluster)
     memory_mb: int = 1024         # memory the fit aims to stay within, all processes
     #                               together (sizes the cached sub-formula values)
+    start: str = "auto"           # how joblib workers start: "fork" (from the calling
+    #                               process), "loky" (fresh interpreters) or "auto" (fork
+    #                               on Linux unless torch is imported; backends.forks)
 
     def __post_init__(self) -> None:
         if self.test not in TESTS:
             raise ValueError(f"test: expected one of {', '.join(TESTS)}, got {self.test!r}")
+        if self.start not in STARTS:
+            raise ValueError(f"start: expected one of {', '.join(STARTS)}, got {self.start!r}")
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
-        for k in ("workers", "backend", "scheduler", "memory_mb", "test", "acceptance"):
+        for k in ("workers", "backend", "scheduler", "memory_mb", "start", "test",
+                  "acceptance"):
             d.pop(k)
         # the gradient fit's engine: numpy and torch agree to rounding (docs/PERFORMANCE.md),
         # so shards stored by either are reused and keys of earlier stores stay valid
@@ -59,6 +69,13 @@ class FitConfig:
         the batches being fitted)."""
         workers = self.workers or os.cpu_count() or 1
         return max(16 << 20, (self.memory_mb << 20) // (8 * workers))
+
+    def shared_memory_bytes(self) -> int:
+        """Bytes of sub-formula values kept once for all workers when they are forked from
+        the calling process and share its pages: what one worker alone keeps (one shared
+        copy takes what each worker's own copy took together). Each worker's batches stay
+        sized by :meth:`worker_memory_bytes`."""
+        return max(16 << 20, (self.memory_mb << 20) // 8)
 
 
 def config_hash(config: FitConfig, dataset, table) -> str:

@@ -39,8 +39,12 @@ def _factor_survivors(table, fits: FitRows, config: FitConfig) -> list[Law]:
             for i in acc]
 
 
+#: fewest candidates whose evidence is computed in forked workers (fewer: in this process)
+FORK_EVIDENCE_MIN = 256
+
+
 def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows,
-                         config: FitConfig, sigma: np.ndarray) -> list[Law]:
+                         config: FitConfig, sigma: np.ndarray, workers: int = 1) -> list[Law]:
     """The candidates passing the calibrated test (:mod:`dslsearch.acceptance`), as laws
     with their evidence.
 
@@ -48,6 +52,9 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
         table: the candidate table; x: ``(N, d)`` training points (SI); labels: ``(N,)``
             their trajectory or window index; fits: every candidate's fit (candidate order);
         config: ``acceptance`` thresholds; sigma: ``(d,)`` noise floor per variable.
+        workers: processes forked from this one that share the candidates' evidence
+            (:func:`~.backends.map_forked`; at least :data:`FORK_EVIDENCE_MIN` candidates);
+            1: all in this process. The evidence is the same either way.
     """
     acc = config.acceptance
     ok = fits.status == FitStatus.OK
@@ -55,17 +62,30 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
     with np.errstate(all="ignore"):
         look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_r))[0]
     look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
-    out = []
-    for i in look:
-        law = _member(table, fits, int(i), None)
-        ev = law_evidence(law, x, labels, sigma, n_tests)
-        if passes(ev, acc):
-            out.append(law.with_evidence(ev))
-    return out
+    members = [_member(table, fits, int(i), None) for i in look]
+    evidence = _evidence(members, x, labels, sigma, n_tests, workers)
+    return [law.with_evidence(ev) for law, ev in zip(members, evidence) if passes(ev, acc)]
+
+
+def _evidence(members: list[Law], x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
+              n_tests: int, workers: int) -> list:
+    """``law_evidence`` of each member, in order; in ``workers`` forked processes, each
+    taking contiguous chunks (eight per worker, so that they finish together)."""
+    def chunk_evidence(chunk: list[Law]) -> list:
+        return [law_evidence(law, x, labels, sigma, n_tests) for law in chunk]
+
+    if workers <= 1 or len(members) < FORK_EVIDENCE_MIN:
+        return chunk_evidence(members)
+    from dslsearch.fitting.backends import map_forked
+
+    bounds = np.linspace(0, len(members), 8 * workers + 1).astype(int)
+    chunks = [members[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    return [ev for part in map_forked(chunk_evidence, chunks, workers) for ev in part]
 
 
 def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
-               labels: np.ndarray | None = None, sigma: np.ndarray | None = None) -> list[Law]:
+               labels: np.ndarray | None = None, sigma: np.ndarray | None = None,
+               workers: int = 1) -> list[Law]:
     """The laws of the accepted candidates of ``fits``.
 
     Args:
@@ -76,6 +96,8 @@ def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
         labels: ``(N,)`` trajectory or window index of each point; sigma: ``(d,)`` noise
             floor (:func:`dslsearch.acceptance.noise_floor`). Both needed by the calibrated
             test.
+        workers: forked processes that share the calibrated test's evidence
+            (:func:`calibrated_survivors`); 1: none. The laws are the same either way.
 
     Returns:
         Laws, lowest R_true first (ties: smaller first), each with its evidence.
@@ -89,7 +111,7 @@ def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
         raise ValueError("labels, sigma: the calibrated test needs the points' trajectory "
                          "labels and the noise floor; pass both, or use test='factor'")
     else:
-        members = calibrated_survivors(table, x, labels, fits, config, sigma)
+        members = calibrated_survivors(table, x, labels, fits, config, sigma, workers)
     return merge_members(members, x, config.merge_tol)
 
 

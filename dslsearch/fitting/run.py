@@ -16,14 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.backends import run_shards, warm_workers
+from dslsearch.fitting.backends import forks, run_shards, warm_workers
 from dslsearch.fitting.config import FitConfig, fit_key
 from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows, RowsBuilder
-from dslsearch.fitting.shard import ShardInput, ShardOutput, values_key
+from dslsearch.fitting.shard import (ShardInput, ShardOutput, drop_values, keep_values,
+                                     values_key)
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -123,6 +124,29 @@ def _in_thread(fn, *args) -> Callable[[], object]:
     return wait
 
 
+class _LazyRows:
+    """The table's :class:`RowsBuilder` (each shard's rows go straight into arrays for the
+    table, no list of shards to concatenate), with the rows of the shards ``done``; made
+    on the first call, once the workers run: pages it fills after a fork would otherwise
+    be copied, the old ones staying with the forked workers (about 85 MB at depth 9)."""
+
+    def __init__(self, n_cand: int, plan: ShardPlan, done: Mapping[int, FitRows]):
+        self.args, self.rows = (n_cand, plan, done), None
+
+    def __call__(self) -> RowsBuilder:
+        if self.rows is None:
+            n_cand, plan, done = self.args
+            self.rows = RowsBuilder(n_cand, max((r[0] for r in plan.recipes), default=1))
+            for k in sorted(done):
+                self.rows.add(done[k])
+        return self.rows
+
+
+def _import_all(names: tuple[str, ...]) -> None:
+    for name in names:
+        importlib.import_module(name)
+
+
 def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np.ndarray | None]]:
     """The noise floor of the calibrated test, to compute in the background: returns a
     function that starts it and returns a function that waits for it (None for the factor
@@ -162,25 +186,30 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     done = dict(done or {})
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
     start_noise_floor = _noise_floor_job(dataset, config)
+    x, labels = segments(dataset, config)
+    budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
+    vkey = values_key(table.op, table.a, table.b, x, budget)
+    # forked workers share the sub-formula values made here, beside the planning (numpy
+    # releases the interpreter while it computes them); joined before the workers fork
+    kept = (_in_thread(keep_values, table.op, table.a, table.b, table.size, x, vkey, budget)
+            if forks(config) else (lambda: None))
     plan = plan_shards(table, config)
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
+        kept()
+        drop_values()
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")
-    x, labels = segments(dataset, config)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
     n_cand = len(table.candidates)
-    # each shard's rows go straight into arrays for the table (no list of shards to concatenate)
-    rows = RowsBuilder(n_cand, max((r[0] for r in plan.recipes), default=1))
-    for k in sorted(done):
-        rows.add(done[k])
+    rows = _LazyRows(n_cand, plan, done)
     count = sum(plan.shard_cands[k] for k in done)
     if progress:
         progress(count, n_cand)
 
-    vkey = values_key(table.op, table.a, table.b, x, config.worker_memory_bytes())
+    kept()
 
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
@@ -192,19 +221,33 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         part = _candidate_rows(out, k, plan, table.candidates)
         if on_shard is not None:
             on_shard(k, part)
-        rows.add(part)
+        rows().add(part)
         count += plan.shard_cands[k]
         if progress:
             progress(count, n_cand)
 
+    background: list = []
+
+    def started() -> None:  # once the workers run: the noise floor and imports beside them
+        rows()
+        background.append(start_noise_floor())
+        if (config.workers or os.cpu_count() or 1) > 1:
+            # the merge's printing, and the calibrated test's F distribution (imported
+            # here, forked workers of the merge inherit it)
+            background.append(_in_thread(_import_all, ("sympy", "scipy.stats")))
+
     warmed()
-    sigma_of = start_noise_floor()  # while the shards are fitted
-    if (config.workers or os.cpu_count() or 1) > 1:
-        _in_thread(importlib.import_module, "sympy")  # the merge's printing, while workers fit
     # the longest shards first: short ones fill the tail (gradient fits planned last first)
     todo = plan.dispatch_order(k for k in reversed(range(len(plan.shards))) if k not in done)
-    run_shards(todo, make_input, config, on_done)
-    sigma = sigma_of()
-    fits = rows.result()
-    laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma)
+    try:
+        run_shards(todo, make_input, config, on_done, started)
+    finally:
+        if forks(config):
+            drop_values()
+    sigma = background[0]() if background else start_noise_floor()()
+    for wait in background[1:]:
+        wait()  # no thread running when the merge forks its workers
+    fits = rows().result()
+    laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma,
+                      workers=(config.workers or os.cpu_count() or 1) if forks(config) else 1)
     return _result(table, laws, fits, plan, config, key, len(done), t0)
