@@ -247,7 +247,7 @@ class CalibratedJudge:
 
         ev = law_evidence(law, self.x, self.labels, self.sigma,
                           max(self.n_fitted, 1) + n_library)
-        return passes(ev, self.config.acceptance), law.with_evidence(ev)
+        return passes(ev, self.config.acceptance, drift=True), law.with_evidence(ev)
 
     def explained(self, law, laws) -> bool:
         from dslsearch.acceptance import explained_ratio, gradients
