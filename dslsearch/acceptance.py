@@ -197,6 +197,27 @@ def noise_floor(trajectories, window: int = NOISE_WINDOW, order: int | None = No
     return np.sqrt(sum((r ** 2).sum(0) for r in resid) / dof)
 
 
+#: data are *noisy* (:func:`is_noisy`) when every state variable's estimated noise is at
+#: least this fraction of its standard deviation
+NOISY_FRACTION = 0.005
+
+
+def is_noisy(sigma: np.ndarray, x: np.ndarray, fraction: float = NOISY_FRACTION) -> bool:
+    """True when the noise floor ``sigma (d,)`` (:func:`noise_floor` with ``robust=True``)
+    is at least ``fraction`` of the standard deviation of every column of ``x (N, d)``.
+
+    Measured on the built-in systems (five seeds each): noise-free data give at most
+    0.0024 (the double pendulum, whose fast swings the smoother follows least well; the
+    others below 1e-4), measurement noise of 1 % of each variable's spread 0.009 or more;
+    the measured pendulum 0.0042. The least noisy variable decides, so one fast variable
+    cannot make smooth data look noisy."""
+    std = np.asarray(x, np.float64).std(axis=0)
+    with np.errstate(all="ignore"):
+        rel = np.asarray(sigma, np.float64) / std
+    rel = rel[std > 0]
+    return bool(rel.size and np.all(rel >= fraction))
+
+
 #: median of |z| for a standard normal z
 ABS_NORMAL_MEDIAN = 0.6744897501960817
 

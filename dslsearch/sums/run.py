@@ -274,7 +274,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             the points it accepts, and the next round searches the complement of the laws
             so chosen; a round's law that the judge's ``explained`` puts within the noise
             of a function of the laws found is projected out, not reported (as one that is
-            exactly a function of them).
+            exactly a function of them). A judge whose ``noisy`` is true (noisy data,
+            :func:`dslsearch.acceptance.is_noisy`) switches on the settings for noisy
+            data: the frequency-weighted scatter (``sums.lowpass``, ``sums.high_weight``),
+            the choice of each round's law by its drift (``sums.drift_select``) and, with
+            ``sums.eiv``, noise-corrected coefficients (its ``sigma``).
 
     Returns:
         :class:`SumsResult`.
@@ -298,8 +302,13 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if progress:
         progress(1, n_steps)
     explained = getattr(judge, "explained", None)
-    # the judge's noise floor (``sigma``, (d,)) also corrects the coefficients for noise
-    sigma = getattr(judge, "sigma", None) if sums.eiv else None
+    # on noisy data (the judge says so) the selection weighs the scatter by frequency and
+    # picks each round's law by its drift; the judge's noise floor (``sigma``, (d,)) can
+    # also correct the coefficients for noise (``sums.eiv``)
+    noisy, given = bool(getattr(judge, "noisy", False)), sums
+    if not noisy:
+        sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
+    sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
@@ -328,7 +337,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         progress(n_steps, n_steps)
     return SumsResult(laws=laws, front=tuple(front), chosen=chosen[0] if chosen else -1,
                       term_nodes=lib.nodes, term_status=lib.status,
-                      duplicate_of=lib.duplicate_of, n_library=lib.n_terms, config=sums,
+                      duplicate_of=lib.duplicate_of, n_library=lib.n_terms, config=given,
                       seconds=time.perf_counter() - t0, law_points=tuple(chosen))
 
 
@@ -386,7 +395,7 @@ def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):
     evs = {i: front[i].law.evidence for i in passing}
     noisy = all(ev is not None and ev.noise_ratio >= DRIFT_NOISE_SHARE
                 and math.isfinite(ev.drift_p) for ev in evs.values())
-    if not noisy:
+    if not noisy or sums.drift_select <= 0:
         return lambda i: (front[i].penalised, i)
     return lambda i: (not evs[i].drift_p >= sums.drift_select, front[i].n_terms,
                       front[i].penalised, i)
