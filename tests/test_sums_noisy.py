@@ -113,3 +113,19 @@ def test_corrected_fit_removes_the_attenuation():
     assert v[0] / v[1] == pytest.approx(1.0, abs=0.1)
     assert noise_share(v, W, S_W) == pytest.approx(1.0, abs=0.15)
     assert noise_share(plain, W, S_W) > 1.1 or noise_share(plain, W, S_W) < 0.9
+
+
+def test_the_judge_is_noisy_only_on_noisy_data_and_when_asked():
+    import hamiltonian_data
+    from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.plan import segments
+    from noether_search.stages.fit import calibrated_judge
+
+    system = hamiltonian_data.SYSTEMS["spring"]
+    for noise, asked, expected in ((0.0, True, False), (0.05, True, True),
+                                   (0.05, False, False)):
+        ds = system.generate(noise=noise, seed=0)
+        x, labels = segments(ds, FitConfig())
+        judge = calibrated_judge(x, labels, noise_floor(ds.train, robust=True), 1,
+                                 FitConfig(), asked)
+        assert judge.noisy is expected

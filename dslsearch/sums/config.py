@@ -44,6 +44,9 @@ class SumsConfig:
     #                             the laws found does not count, at most 2 * max_laws rounds
     further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
     #                             the best law's
+    noisy: bool = True          # on noisy data (the fit stage's judge says so) use the
+    #                             settings below; False: the search and its judge run on
+    #                             noisy data as on noise-free data
     lowpass: int = 6            # the within-trajectory scatter that the coefficients
     high_weight: float = 0.1    # minimise weighs variation beyond a trajectory's first
     #                             `lowpass` cosine modes by `high_weight` (white noise

@@ -269,12 +269,14 @@ class CalibratedJudge:
 
 
 def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
-                     config: FitConfig) -> CalibratedJudge:
+                     config: FitConfig, noisy_settings: bool = True) -> CalibratedJudge:
     """:class:`CalibratedJudge` of the training points ``x (N, d)``, ``labels (N,)`` and the
-    noise floor ``sigma (d,)`` (noisy or not by :func:`dslsearch.acceptance.is_noisy`)."""
+    noise floor ``sigma (d,)``: noisy by :func:`dslsearch.acceptance.is_noisy` when
+    ``noisy_settings`` (``SumsConfig.noisy``), never otherwise."""
     from dslsearch.acceptance import is_noisy
 
-    return CalibratedJudge(x, labels, sigma, n_fitted, config, is_noisy(sigma, x))
+    return CalibratedJudge(x, labels, sigma, n_fitted, config,
+                           bool(noisy_settings) and is_noisy(sigma, x))
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
@@ -330,7 +332,7 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
 
         try:
             judge = calibrated_judge(x, labels, noise_floor(dataset.train, robust=True),
-                                     result.n_fitted, config)
+                                     result.n_fitted, config, sums.noisy)
         except ValueError:   # trajectories too short for the noise floor: the paper's test
             judge = None
     key = fit_key(config, dataset, table)
