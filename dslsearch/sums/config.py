@@ -44,9 +44,10 @@ class SumsConfig:
     #                             the laws found does not count, at most 2 * max_laws rounds
     further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
     #                             the best law's
-    noisy: bool = True          # on noisy data (the fit stage's judge says so) use the
+    noisy: bool = False         # on noisy data (the fit stage's judge says so) use the
     #                             settings below; False: the search and its judge run on
-    #                             noisy data as on noise-free data
+    #                             noisy data as on noise-free data (measured, not adopted:
+    #                             docs/SUMS.md, "Noisy data")
     lowpass: int = 6            # the within-trajectory scatter that the coefficients
     high_weight: float = 0.1    # minimise weighs variation beyond a trajectory's first
     #                             `lowpass` cosine modes by `high_weight` (white noise

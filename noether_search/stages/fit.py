@@ -269,7 +269,7 @@ class CalibratedJudge:
 
 
 def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
-                     config: FitConfig, noisy_settings: bool = True) -> CalibratedJudge:
+                     config: FitConfig, noisy_settings: bool = False) -> CalibratedJudge:
     """:class:`CalibratedJudge` of the training points ``x (N, d)``, ``labels (N,)`` and the
     noise floor ``sigma (d,)``: noisy by :func:`dslsearch.acceptance.is_noisy` when
     ``noisy_settings`` (``SumsConfig.noisy``), never otherwise."""
