@@ -26,8 +26,8 @@ the training points instead, both answered from the data alone:
    form). Its p-value is multiplied by the number of candidates fitted (Bonferroni) and must
    be at most ``alpha`` (:attr:`Evidence.p_value`), and R = W / T at most ``max_r``.
 
-The sum search's judge asks a third question on noisy data (:func:`is_noisy`;
-``passes(..., drift=True)``): does the formula drift with the motion? (:func:`drift`: the
+With ``SumsConfig(noisy=True)`` the sum search's judge asks a third question on noisy
+data (:func:`is_noisy`; ``passes(..., drift=True)``): does the formula drift with the motion? (:func:`drift`: the
 residual's energy per mode in the first cosine modes of each trajectory against that in
 the rest; white noise spreads evenly, an approximation of a law's shape drifts slowly.)
 
