@@ -113,8 +113,9 @@ def _load() -> float:
 
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
          term_size: int | None, noise: float, seed: int, test: str = "calibrated",
-         term_ops: str | None = None) -> dict:
-    """Run in a fresh process: generate the data, fit, compare. One table row as a dict."""
+         term_ops: str | None = None, noisy_sums: bool = False) -> dict:
+    """Run in a fresh process: generate the data, fit, compare. One table row as a dict.
+    ``noisy_sums``: the sum search's settings for noisy data (``SumsConfig(noisy=True)``)."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
     from noether_search.stages import fit_laws
@@ -122,10 +123,11 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
     system = hamiltonian_data.SYSTEMS[name]
     dataset = system.generate(noise=noise, seed=seed)
     kwargs = {k: v for k, v in (("search", search), ("ops", ops)) if v is not None}
-    if term_size is not None or term_ops is not None:
+    if term_size is not None or term_ops is not None or noisy_sums:
         from dslsearch.sums import SumsConfig
 
         sums = SumsConfig() if term_size is None else SumsConfig(term_size=term_size)
+        sums = dataclasses.replace(sums, noisy=True) if noisy_sums else sums
         kwargs["sums"] = sums if term_ops is None else dataclasses.replace(
             sums, unary="" if term_ops == "none" else term_ops)
     t0, c0 = time.perf_counter(), _cpu_seconds()
@@ -366,6 +368,8 @@ def run_settings(args, method: str) -> dict:
                     "term_size": args.term_size, "test": args.test}
         if args.term_ops is not None:
             settings["term_ops"] = args.term_ops
+        if args.noisy_sums:
+            settings["noisy_sums"] = True
         return settings
     return {"peer_seconds": args.peer_seconds}
 
@@ -422,6 +426,9 @@ def main(argv=None) -> None:
     ap.add_argument("--term-ops", default=None,
                     help="unary operations of the sum search's composite terms, or none "
                          "(default: its default, sqrt,log,inv)")
+    ap.add_argument("--noisy-sums", action="store_true",
+                    help="the sum search's settings for noisy data (SumsConfig(noisy=True); "
+                         "default off, docs/SUMS.md)")
     ap.add_argument("--noise", type=float, nargs="+", default=[0.0],
                     help="noise levels, each a fraction of every state variable's std "
                          "(default 0)")
@@ -457,7 +464,8 @@ def main(argv=None) -> None:
             continue
         if method == "ours":
             row = run_one(_fit, name, args.depth, args.search, args.ops,
-                          args.term_size, noise, seed, args.test, args.term_ops)
+                          args.term_size, noise, seed, args.test, args.term_ops,
+                          args.noisy_sums)
         else:
             row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
         row = row | {"settings": settings}

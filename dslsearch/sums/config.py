@@ -44,6 +44,23 @@ class SumsConfig:
     #                             the laws found does not count, at most 2 * max_laws rounds
     further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
     #                             the best law's
+    noisy: bool = False         # on noisy data (the fit stage's judge says so) use the
+    #                             settings below; False: the search and its judge run on
+    #                             noisy data as on noise-free data (measured, not adopted:
+    #                             docs/SUMS.md, "Noisy data")
+    lowpass: int = 6            # the within-trajectory scatter that the coefficients
+    high_weight: float = 0.1    # minimise weighs variation beyond a trajectory's first
+    #                             `lowpass` cosine modes by `high_weight` (white noise
+    #                             spreads over all modes, an approximation's drift is slow;
+    #                             dslsearch.sums.library.lowpass_weighted); 0 modes: plain R
+    drift_select: float = 0.05  # on noisy data a round's law is the accepted sum of
+    #                             fewest terms whose drift p-value is at least this
+    #                             (dslsearch.sums.run._choice_key)
+    eiv: bool = False            # on noisy data (a judge with a noise floor), fit the
+    #                             coefficients of front points noise-corrected (errors in
+    #                             variables, dslsearch.sums.eiv) and choose each size's
+    #                             point among the level's `eiv_candidates` best sets
+    eiv_candidates: int = 1
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
 

@@ -17,13 +17,13 @@ import numpy as np
 
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.filter import FitStatus, accepted
-from dslsearch.fitting.objective import Segments, centred, r_score
-from dslsearch.fitting.optimise import solve_affine
+from dslsearch.fitting.objective import Segments, centred, r_score, within
+from dslsearch.fitting.optimise import solve_affine, solve_scatter
 from dslsearch.fitting.plan import segments
 from dslsearch.law import Law
 from dslsearch.sums.compose import sum_law
 from dslsearch.sums.config import SumsConfig
-from dslsearch.sums.library import TermLibrary, build_library
+from dslsearch.sums.library import TermLibrary, build_library, lowpass_weighted
 from dslsearch.sums.select import TermSet, beam_search
 
 #: ``progress(steps_done, n_steps)``
@@ -53,6 +53,8 @@ class FrontPoint:
             second round on, the rule for further laws.
         round: the search round (0: the first law; ``r``: the search for a law
             independent of the ``r`` laws found before).
+        corrected: the coefficients are noise-corrected (errors in variables,
+            :mod:`dslsearch.sums.eiv`; only with ``SumsConfig.eiv`` and noisy data).
     """
 
     n_terms: int
@@ -66,6 +68,7 @@ class FrontPoint:
     message: str
     accepted: bool
     round: int = 0
+    corrected: bool = False
 
 
 @dataclass(frozen=True, eq=False)
@@ -117,33 +120,40 @@ def complement(F: np.ndarray, G: np.ndarray | None) -> np.ndarray:
 
 def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variables,
                sums: SumsConfig, factor: float, found: np.ndarray | None = None,
-               judge: Callable[[Law], tuple[bool, Law]] | None = None) -> tuple:
-    """``(law, R_true, R_random, penalised, status, message, accepted)`` of one term set,
-    coefficients fitted on all training points; ``accepted`` by ``judge`` (the law it
-    returns replaces the fitted one), or by the random-sequence test with ``factor``.
+               judge: Callable[[Law], tuple[bool, Law]] | None = None,
+               sigma: np.ndarray | None = None) -> tuple:
+    """``(law, R_true, R_random, penalised, status, message, accepted, corrected)`` of one
+    term set, coefficients fitted on all training points; ``accepted`` by ``judge`` (the
+    law it returns replaces the fitted one), or by the random-sequence test with ``factor``.
 
     With ``found`` (``(m, N)`` values of laws found before) the coefficients minimise R of
     the sum with its part along the found laws removed (:func:`complement`): the law is the
-    sum itself, conserved when that part is, and never a found law again."""
+    sum itself, conserved when that part is, and never a found law again. With ``sigma``
+    (``(d,)`` noise std per variable) the coefficients are noise-corrected
+    (:func:`_corrected`) where the noise explains the plain fit's scatter; ``corrected``
+    says whether they were."""
     with np.errstate(all="ignore"):
         F = np.stack([np.broadcast_to(f.evaluate(x), x.shape[:1]) for f in formulas])
         if not np.isfinite(F).all():
             return None, math.nan, math.nan, math.nan, FitStatus.NONFINITE, \
-                FitStatus.NONFINITE.message, False
+                FitStatus.NONFINITE.message, False, False
         Fd = complement(F, found)
         norms = np.sqrt(np.einsum("kn,kn->k", Fd, Fd))
-        R, V = solve_affine((Fd / norms[:, None])[None], list(segs))    # (2, 1), (2, 1, k)
+        R, V = _solve(Fd / norms[:, None], segs, sums)                  # (2, 1), (2, 1, k)
     weights = V[0, 0]
     if not np.isfinite(R[0, 0]) or not np.isfinite(weights).all():
         return None, math.nan, math.nan, math.nan, FitStatus.TRIVIAL, \
-            "constant on the data for every choice of coefficients", False
+            "constant on the data for every choice of coefficients", False, False
+    corrected = False
+    if sigma is not None:
+        weights, corrected = _corrected(weights, formulas, norms, found, x, segs[0], sigma)
     law = sum_law(formulas, weights / norms, weights, variables)
     values = law(x)
     r_true = float(r_score(values, segs[0]))
     r_random = float(np.fmin(r_score(values, segs[1]), R[1, 0]))
     if not np.isfinite(values).all() or not np.isfinite(law.params).all():
         return None, math.nan, math.nan, math.nan, FitStatus.NONFINITE, \
-            FitStatus.NONFINITE.message, False
+            FitStatus.NONFINITE.message, False, corrected
     law = Law(law.formula, law.params, law.variables, R_true=r_true, R_random=r_random,
               search="sums")
     if judge is not None:
@@ -153,16 +163,86 @@ def _final_fit(formulas, x: np.ndarray, segs: tuple[Segments, Segments], variabl
                            np.asarray([r_random]), factor)[0])
     # below `exact` R is round-off: such laws differ only in their number of terms
     penalised = math.log10(max(r_true, sums.exact)) + len(formulas) * math.log10(sums.gain)
-    return law, r_true, r_random, penalised, FitStatus.OK, FitStatus.OK.message, ok
+    return law, r_true, r_random, penalised, FitStatus.OK, FitStatus.OK.message, ok, corrected
 
 
-def _front(levels: list[list[TermSet]]) -> list[TermSet]:
-    """The best set of each size that improves on every smaller size (R strictly falls)."""
-    out: list[TermSet] = []
+def _solve(F: np.ndarray, segs: tuple[Segments, Segments], sums: SumsConfig
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~dslsearch.fitting.optimise.solve_affine` of the terms' values ``F (k, N)``
+    on the trajectories and the random sequences, the trajectories' within-scatter
+    weighted by frequency as in the selection
+    (:func:`~dslsearch.sums.library.lowpass_weighted` with ``sums.lowpass`` and
+    ``sums.high_weight``)."""
+    if sums.lowpass <= 0:
+        return solve_affine(F[None], list(segs))
+    Fc = centred(F)
+    Fw = lowpass_weighted(within(Fc, segs[0]), segs[0], sums.lowpass, sums.high_weight)
+    Fr = within(Fc, segs[1])
+    return solve_scatter((Fc @ Fc.T)[None], [(Fw @ Fw.T)[None], (Fr @ Fr.T)[None]])
+
+
+def _corrected(weights: np.ndarray, formulas, norms: np.ndarray, found, x: np.ndarray,
+               seg: Segments, sigma: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``(weights (k,), corrected)``: the noise-corrected coefficients of the standardised
+    terms (:func:`dslsearch.sums.eiv.corrected_fit`) where the measurement noise explains
+    at least :data:`~dslsearch.sums.eiv.MIN_NOISE_SHARE` of the plain fit's within-trajectory
+    scatter, else the plain ``weights``. The terms' values are taken as in
+    :func:`_final_fit` (their part outside the ``found`` laws, each divided by ``norms``)."""
+    from dslsearch.sums.eiv import MIN_NOISE_SHARE, corrected_fit, noise_scatter
+
+    def values(xp):
+        F = np.stack([np.broadcast_to(f.evaluate(xp), xp.shape[:1]) for f in formulas])
+        return complement(F, found) / norms[:, None]
+
+    with np.errstate(all="ignore"):
+        Fn = values(x)
+        scatter = noise_scatter(values, x, seg, sigma)
+    if scatter is None:
+        return weights, False
+    S_T, S_W = scatter
+    Fw = within(Fn, seg)
+    T, W = Fn @ Fn.T, Fw @ Fw.T
+    from dslsearch.sums.eiv import noise_share
+
+    if noise_share(weights, W, S_W) < MIN_NOISE_SHARE:
+        return weights, False
+    fit = corrected_fit(T, W, S_T, S_W)
+    if fit is None or not np.isfinite(fit[1]).all():
+        return weights, False
+    return fit[1], True
+
+
+def _front(levels: list[list[TermSet]]) -> list[tuple[TermSet, list[TermSet]]]:
+    """The best set of each size that improves on every smaller size (R strictly falls),
+    each with its whole level (the sets of that size, best first)."""
+    out: list[tuple[TermSet, list[TermSet]]] = []
     for level in levels:
-        if level and (not out or level[0].R < out[-1].R):
-            out.append(level[0])
+        if level and (not out or level[0].R < out[-1][0].R):
+            out.append((level[0], level))
     return out
+
+
+def _size_point(lib: TermLibrary, keep, best: TermSet, level: list[TermSet], x, segs,
+                dataset, sums: SumsConfig, config: FitConfig, found, judge, sigma
+                ) -> FrontPoint:
+    """The front point of one size: the best set by R, or on noisy data (its coefficients
+    noise-corrected, :func:`_corrected`) the set among the ``sums.eiv_candidates`` best of
+    the level that passes the judge with the lowest noise ratio (R by the plain fit favours
+    sums of quieter terms, approximations, over the law). The best set's point when none
+    passes."""
+    first = _front_point(lib, [int(keep[t]) for t in best.terms], best.R, x, segs, dataset,
+                         sums, config, found, judge, sigma)
+    if not first.corrected or judge is None:
+        return first
+    points = [first] + [
+        _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset, sums,
+                     config, found, judge, sigma)
+        for ts in level[1:sums.eiv_candidates] if ts != best]
+    passing = [p for p in points if p.accepted and p.law is not None]
+    if not passing:
+        return first
+    return min(passing, key=lambda p: p.law.evidence.noise_ratio
+               if p.law.evidence is not None else math.inf)
 
 
 def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
@@ -194,7 +274,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             the points it accepts, and the next round searches the complement of the laws
             so chosen; a round's law that the judge's ``explained`` puts within the noise
             of a function of the laws found is projected out, not reported (as one that is
-            exactly a function of them).
+            exactly a function of them). A judge whose ``noisy`` is true (noisy data,
+            :func:`dslsearch.acceptance.is_noisy`) switches on the settings for noisy
+            data: the frequency-weighted scatter (``sums.lowpass``, ``sums.high_weight``),
+            the choice of each round's law by its drift (``sums.drift_select``) and, with
+            ``sums.eiv``, noise-corrected coefficients (its ``sigma``).
 
     Returns:
         :class:`SumsResult`.
@@ -218,6 +302,13 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if progress:
         progress(1, n_steps)
     explained = getattr(judge, "explained", None)
+    # on noisy data (the judge says so) the selection weighs the scatter by frequency and
+    # picks each round's law by its drift; the judge's noise floor (``sigma``, (d,)) can
+    # also correct the coefficients for noise (``sums.eiv``)
+    noisy, given = bool(getattr(judge, "noisy", False)), sums
+    if not noisy:
+        sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
+    sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
@@ -230,7 +321,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         found = np.stack(removed) if removed else None
         point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
                        laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
-                       if progress else None, judge)
+                       if progress else None, judge, sigma)
         if point < 0:
             break
         law = front[point].law
@@ -246,7 +337,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         progress(n_steps, n_steps)
     return SumsResult(laws=laws, front=tuple(front), chosen=chosen[0] if chosen else -1,
                       term_nodes=lib.nodes, term_status=lib.status,
-                      duplicate_of=lib.duplicate_of, n_library=lib.n_terms, config=sums,
+                      duplicate_of=lib.duplicate_of, n_library=lib.n_terms, config=given,
                       seconds=time.perf_counter() - t0, law_points=tuple(chosen))
 
 
@@ -260,7 +351,7 @@ def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
 
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress, judge=None) -> int:
+           progress, judge=None, sigma=None) -> int:
     """One round of the search: append its front to ``front``; the index of its law in
     ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
     searches again without the library's sums of two terms, when ``retry_without_sums``;
@@ -270,30 +361,53 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw = lib.complement(None if found is None else found[:, fit_points],
                                      seg_fit, with_sums)
+        Zw = lowpass_weighted(Zw, seg_fit, sums.lowpass, sums.high_weight)
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
                              node_weight=sums.node_weight)
-        for ts in _front(levels):
-            p = _front_point(lib, [int(keep[t]) for t in ts.terms], ts.R, x, segs, dataset,
-                             sums, config, found, judge)
+        for ts, level in _front(levels):
+            p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
+                            judge, sigma)
             if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
                 p = dataclasses.replace(p, accepted=False, message=(
                     f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of "
                     "the best law found"))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
-        point = min(passing, key=lambda i: (front[i].penalised, i)) if passing else -1
+        point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
     return point
 
 
+def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):
+    """The order in which a round picks its law among the accepted points ``passing``.
+
+    By the penalised score (a term must divide R by ``sums.gain``), except on noisy data:
+    when the measurement noise explains the scatter of every accepted point (noise ratio
+    at least :data:`~dslsearch.acceptance.DRIFT_NOISE_SHARE`), R is the noise's, and a
+    further term lowers it by fitting the noise as much as by conserving more. Then the
+    fewest terms without a drift along the trajectories (drift p-value at least
+    ``sums.drift_select``, :func:`dslsearch.acceptance.drift`) come first, then the
+    penalised score."""
+    from dslsearch.acceptance import DRIFT_NOISE_SHARE
+
+    evs = {i: front[i].law.evidence for i in passing}
+    noisy = all(ev is not None and ev.noise_ratio >= DRIFT_NOISE_SHARE
+                and math.isfinite(ev.drift_p) for ev in evs.values())
+    if not noisy or sums.drift_select <= 0:
+        return lambda i: (front[i].penalised, i)
+    return lambda i: (not evs[i].drift_p >= sums.drift_select, front[i].n_terms,
+                      front[i].penalised, i)
+
+
 def _front_point(lib: TermLibrary, terms: list[int], R_fit: float, x, segs, dataset,
-                 sums: SumsConfig, config: FitConfig, found, judge=None) -> FrontPoint:
+                 sums: SumsConfig, config: FitConfig, found, judge=None, sigma=None
+                 ) -> FrontPoint:
     """The front point of library terms ``terms`` (indices into ``lib.kept``)."""
     nodes = tuple(int(lib.nodes[lib.kept[t]]) for t in terms)
     formulas = [lib.formula(t) for t in terms]
-    law, r_true, r_random, penalised, status, message, ok = _final_fit(
-        formulas, x, segs, dataset.variables, sums, config.factor, found, judge)
+    law, r_true, r_random, penalised, status, message, ok, corrected = _final_fit(
+        formulas, x, segs, dataset.variables, sums, config.factor, found, judge, sigma)
     return FrontPoint(len(nodes), nodes, R_fit, law, r_true, r_random, penalised,
-                      int(status), message, ok)
+                      int(status), message, ok, corrected=corrected)

@@ -234,6 +234,11 @@ class CalibratedJudge:
         x: ``(N, d)`` training points; labels: ``(N,)`` their trajectory (or window).
         sigma: ``(d,)`` the noise floor. n_fitted: candidates of the exhaustive search.
         config: the fit settings (``config.acceptance``: the thresholds).
+        noisy: the data are noisy (:func:`dslsearch.acceptance.is_noisy`): the judge also
+            rejects a sum that drifts along the trajectories
+            (:func:`dslsearch.acceptance.passes` with ``drift``), and the sum search
+            weighs the within-trajectory scatter by frequency and picks each round's law
+            by its drift (``SumsConfig.lowpass``, ``SumsConfig.drift_select``).
     """
 
     x: np.ndarray
@@ -241,13 +246,14 @@ class CalibratedJudge:
     sigma: np.ndarray
     n_fitted: int
     config: FitConfig
+    noisy: bool = False
 
     def __call__(self, law, n_library: int):
         from dslsearch.acceptance import law_evidence, passes
 
         ev = law_evidence(law, self.x, self.labels, self.sigma,
                           max(self.n_fitted, 1) + n_library)
-        return passes(ev, self.config.acceptance), law.with_evidence(ev)
+        return passes(ev, self.config.acceptance, drift=self.noisy), law.with_evidence(ev)
 
     def explained(self, law, laws) -> bool:
         from dslsearch.acceptance import explained_ratio, gradients
@@ -263,10 +269,14 @@ class CalibratedJudge:
 
 
 def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
-                     config: FitConfig) -> CalibratedJudge:
+                     config: FitConfig, noisy_settings: bool = False) -> CalibratedJudge:
     """:class:`CalibratedJudge` of the training points ``x (N, d)``, ``labels (N,)`` and the
-    noise floor ``sigma (d,)``."""
-    return CalibratedJudge(x, labels, sigma, n_fitted, config)
+    noise floor ``sigma (d,)``: noisy by :func:`dslsearch.acceptance.is_noisy` when
+    ``noisy_settings`` (``SumsConfig.noisy``), never otherwise."""
+    from dslsearch.acceptance import is_noisy
+
+    return CalibratedJudge(x, labels, sigma, n_fitted, config,
+                           bool(noisy_settings) and is_noisy(sigma, x))
 
 
 def _exhaustive(table, dataset, config: FitConfig, store, progress) -> FitResult:
@@ -322,7 +332,7 @@ def _with_sums(result: FitResult, table, dataset, config: FitConfig, store, sums
 
         try:
             judge = calibrated_judge(x, labels, noise_floor(dataset.train, robust=True),
-                                     result.n_fitted, config)
+                                     result.n_fitted, config, sums.noisy)
         except ValueError:   # trajectories too short for the noise floor: the paper's test
             judge = None
     key = fit_key(config, dataset, table)
