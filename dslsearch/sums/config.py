@@ -73,5 +73,14 @@ class SumsConfig:
 
     def key(self) -> str:
         """8 hex digits over the settings (part of the store key of a sums result)."""
-        text = json.dumps(dataclasses.asdict(self), sort_keys=True)
+        d = dataclasses.asdict(self)
+        # settings that are off leave the key as it was before they existed, so stores
+        # made then are reused
+        if not self.noisy:
+            for k in ("noisy", "lowpass", "high_weight", "drift_select"):
+                d.pop(k)
+        if not self.eiv:
+            for k in ("eiv", "eiv_candidates"):
+                d.pop(k)
+        text = json.dumps(d, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]
