@@ -78,6 +78,9 @@ class NeuralConfig:
     #                           prediction (None: uncapped)
     plain_weight: float = 0.0  # weight of the unadapted predictor's task loss in the outer
     #                           loss (0: Algorithm 1's alone)
+    noether_norm: str = "std"  # Noether loss: each component's change over its standard
+    #                           deviation ("std") or over its gradient's length at the state
+    #                           ("gradient": invariant to a warp h(g_j))
     max_loss_ratio: float | None = None  # choose only among runs whose training loss is at
     #                           most this times the grid's lowest (None: among all)
     refit: bool = True        # retrain the chosen setting on all training trajectories (the
@@ -91,7 +94,7 @@ class NeuralConfig:
         the :data:`PROTOCOL` they are run under)."""
         cfg = asdict(self)
         for name, default in (("plain_weight", 0), ("max_loss_ratio", None),
-                              ("pretrain_epochs", 0)):
+                              ("pretrain_epochs", 0), ("noether_norm", "std")):
             if cfg[name] == default:      # added later; at the default, as stored before
                 del cfg[name]
         if "pretrain_epochs" not in cfg:  # its rate means nothing without it
