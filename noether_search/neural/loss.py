@@ -43,14 +43,17 @@ def check_normalise(normalise: str) -> None:
 
 
 def _grad_norm(g, x: Tensor) -> Tensor:
-    """|∇_x g_j(x)| per state and component, (B, d) -> (B, k), with its graph to g's
-    weights (and to x when x has one)."""
+    """|∇_x g_j(x)| per state and component, (B, d) -> (B, k); with its graph to g's
+    weights (and to x when x has one) where gradients are enabled, detached otherwise."""
+    keep = torch.is_grad_enabled()
     with torch.enable_grad():
         xx = x if x.requires_grad else x.detach().requires_grad_(True)
         out = _embed(g, xx)                               # (B, k)
-        norms = [torch.autograd.grad(out[:, j].sum(), xx, create_graph=True)[0].norm(dim=-1)
+        norms = [torch.autograd.grad(out[:, j].sum(), xx, create_graph=keep,
+                                     retain_graph=True)[0].norm(dim=-1)
                  for j in range(out.shape[1])]
-    return torch.stack(norms, dim=-1)                     # (B, k)
+    norms = torch.stack(norms, dim=-1)                    # (B, k)
+    return norms if keep else norms.detach()
 
 
 def _embed(g, x: Tensor) -> Tensor:
