@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--pretrain-epochs", type=int, default=None,
                         help="conservation pretraining steps of the embedding (0: none; "
                              "default: NeuralConfig's)")
+    parser.add_argument("--noether-norm", choices=("std", "gradient"), default=None,
+                        help="Noether loss normalisation (default: the stage's)")
     parser.add_argument("--pretrain-lr", type=float, default=None,
                         help="its Adam rate (default: NeuralConfig's)")
     parser.add_argument("--select-only", action="store_true",
@@ -92,7 +94,8 @@ def main() -> None:
                                    ("plain_weight", args.plain_weight),
                                    ("max_loss_ratio", args.max_loss_ratio),
                                    ("pretrain_epochs", args.pretrain_epochs),
-                                   ("pretrain_lr", args.pretrain_lr))
+                                   ("pretrain_lr", args.pretrain_lr),
+                                   ("noether_norm", args.noether_norm))
                  if v is not None}
     if args.select_only:
         with tempfile.TemporaryDirectory() as tmp:

@@ -90,7 +90,7 @@ def test_probe_finds_an_affine_function_of_the_invariant_and_not_noise():
 
 
 TINY = NeuralConfig(embed_dim=2, embed_hidden=8, epochs=3, outer_lrs=(1e-3,),
-                    inner_lrs=(1e-2, 1e-1), embed_lrs=(1e-2,), inits=2)
+                    inner_lrs=(1e-2, 1e-1), embed_lrs=(1e-2,), inits=2, pretrain_epochs=50)
 
 
 def small_baseline():

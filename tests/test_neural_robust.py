@@ -95,7 +95,7 @@ def test_stage_with_the_options_and_bad_options():
     from noether_search.stages._neural import load_run
 
     config = NeuralConfig(embed_hidden=8, epochs=2, outer_lrs=(1e-3,), inner_lrs=(0.1,),
-                          embed_lrs=(1e-2,), val_split="outer", normalise_inputs=True,
+                          embed_lrs=(1e-2,), val_split="outer", normalise_inputs=True, pretrain_epochs=50,
                           max_step=0.05)
     data = rings([0.5, 1.5, 0.8, 1.2, 0.6, 1.0, 0.9, 0.7])
     r = neural(data, config, baseline_config=BaselineConfig(hidden=16, steps=30))

@@ -46,10 +46,10 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
 @click.option("--inits", type=click.IntRange(min=1), default=1, show_default=True,
               help="Embedding initialisations tried per rate setting (seeds SEED, SEED+1, "
                    "…); the one with the best validation rollouts is kept.")
-@click.option("--embed-lrs", default="1e-2,3e-2", show_default=True,
+@click.option("--embed-lrs", default="0", show_default=True,
               help="Adam learning rates of the embedding tried; chosen with the inner rates "
                    "(0: the embedding is kept as initialised or pretrained).")
-@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=500, show_default=True,
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=5000, show_default=True,
               help="Adam steps pretraining the embedding to be conserved along the training "
                    "trajectories (within- over across-trajectory variance) before "
                    "meta-training; 0: it starts random.")
@@ -76,6 +76,10 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
 @click.option("--plain-weight", type=click.FloatRange(0.0), default=0.0, show_default=True,
               help="Weight of the unadapted predictor's task loss in the outer loss, besides "
                    "the task loss after the Noether step (0: Algorithm 1's alone).")
+@click.option("--noether-norm", type=click.Choice(["std", "gradient"]), default="gradient",
+              show_default=True,
+              help="Noether loss: each component's change over its standard deviation, or "
+                   "over its gradient's length at the state (invariant to a warp of g).")
 @click.option("--max-loss-ratio", type=click.FloatRange(1.0), default=None,
               help="Choose the rates only among runs whose training loss is within this "
                    "factor of the grid's lowest (default: among all).")
@@ -87,7 +91,8 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
             pretrain_epochs: int, pretrain_lr: float, refit: bool, val_fraction: float,
             val_split: str, normalise_inputs: bool,
-            max_step: float | None, plain_weight: float, max_loss_ratio: float | None,
+            max_step: float | None, plain_weight: float, noether_norm: str,
+            max_loss_ratio: float | None,
             horizon: int | None,
             out: Path | None,
             as_json: bool) -> None:
@@ -111,6 +116,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
                           val_fraction=val_fraction, val_split=val_split,
                           normalise_inputs=normalise_inputs, max_step=max_step,
                           plain_weight=plain_weight, max_loss_ratio=max_loss_ratio,
+                          noether_norm=noether_norm,
                           seed=seed, horizon=horizon)
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))

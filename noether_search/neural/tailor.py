@@ -31,7 +31,7 @@ from noether_search.neural.loss import noether_loss
 
 
 def noether_grad_f(g, x: Tensor, f0: Tensor, dt: float, scale: Tensor, scheme: str, *,
-                   create_graph: bool = False) -> Tensor:
+                   create_graph: bool = False, normalise: str = "std") -> Tensor:
     """∇_f of the summed Noether loss at f = f0: row i is example i's own gradient.
 
     Args:
@@ -39,21 +39,23 @@ def noether_grad_f(g, x: Tensor, f0: Tensor, dt: float, scale: Tensor, scheme: s
         x: (B, d) states; f0: (B, d) predictions.
         scale: (k,) component scales (part of φ's graph when meta-training).
         create_graph: keep the result's dependence on f0 (θ) and on g's weights.
+        normalise: the loss's normalisation (:func:`~noether_search.neural.loss.noether_loss`).
 
     Returns:
         (B, d).
     """
     with torch.enable_grad():
         f = f0 if create_graph else f0.detach().requires_grad_(True)
-        loss = noether_loss(g, x, f, dt, scale, scheme).sum()
+        loss = noether_loss(g, x, f, dt, scale, scheme, normalise).sum()
         (v,) = torch.autograd.grad(loss, f, create_graph=create_graph, allow_unused=True,
                                    materialize_grads=True)
-    return v
+    return v if create_graph else v.detach()
 
 
 def noether_predict(model: MLP, g, x: Tensor, dt: float, inner_lr: float | Tensor,
                     scale: Tensor, *, create_graph: bool = False,
-                    scheme: str = "central", max_step: float | None = None) -> Tensor:
+                    scheme: str = "central", max_step: float | None = None,
+                    normalise: str = "std") -> Tensor:
     """Adapt φ per example by one step on the Noether loss of g, then predict f_{θ,φ'}(x).
 
     Args:
@@ -66,6 +68,7 @@ def noether_predict(model: MLP, g, x: Tensor, dt: float, inner_lr: float | Tenso
         create_graph: differentiate through the step (second order, for meta-training).
         scheme: finite-difference scheme of the loss ("central" or "forward").
         max_step: ρ > 0, the cap on |Δ_i| / |f_θ(x_i)| (module docstring); None: no cap.
+        normalise: the loss's normalisation ("std" or "gradient"; ``scale`` of that mode).
 
     Returns:
         (B, d) adapted predictions, or (K, B, d) for a (K,) ``inner_lr``.
@@ -74,7 +77,8 @@ def noether_predict(model: MLP, g, x: Tensor, dt: float, inner_lr: float | Tenso
 
     def grad_f(x: Tensor, f: Tensor) -> Tensor:
         f0.append(f)
-        return noether_grad_f(g, x, f, dt, scale, scheme, create_graph=create_graph)
+        return noether_grad_f(g, x, f, dt, scale, scheme, create_graph=create_graph,
+                              normalise=normalise)
 
     pred = step_predict(model, x, inner_lr, create_graph, grad_f)
     return pred if max_step is None else cap_step(f0[0], pred, max_step)
@@ -102,14 +106,16 @@ class NeuralField:
         scheme: finite-difference scheme; the one used in meta-training.
         max_step: the cap ρ of the step (:func:`noether_predict`); the one used in
             meta-training.
+        normalise: the loss's normalisation; the one used in meta-training.
     """
 
     def __init__(self, model: MLP, g, dt: float, inner_lr: float, scale: Tensor, *,
-                 scheme: str = "central", max_step: float | None = None) -> None:
+                 scheme: str = "central", max_step: float | None = None,
+                 normalise: str = "std") -> None:
         self.model, self.g = model, g
         self.dt, self.inner_lr = float(dt), float(inner_lr)
         self.scale = scale.detach()
-        self.scheme, self.max_step = scheme, max_step
+        self.scheme, self.max_step, self.normalise = scheme, max_step, normalise
 
     def __call__(self, x: Tensor) -> Tensor:
         """(B, d) states -> (B, d) detached tailored derivatives, in the dtype of x."""
@@ -117,5 +123,6 @@ class NeuralField:
             raise ValueError(f"NeuralField: expected states of shape (B, d), got "
                              f"{tuple(x.shape)}; add a batch dimension with x[None]")
         pred = noether_predict(self.model, self.g, x.detach(), self.dt, self.inner_lr,
-                               self.scale, scheme=self.scheme, max_step=self.max_step)
+                               self.scale, scheme=self.scheme, max_step=self.max_step,
+                               normalise=self.normalise)
         return pred.detach().to(x.dtype)

@@ -38,7 +38,7 @@ from noether_search.model.conservation import check_scheme
 from noether_search.model.inner import as_pairs, check_model
 from noether_search.model.mlp import MLP
 from noether_search.neural.embedding import Embedding
-from noether_search.neural.loss import embedding_scale
+from noether_search.neural.loss import check_normalise, embedding_scale
 from noether_search.neural.tailor import noether_predict
 
 
@@ -102,7 +102,7 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
                dxdt: Tensor | np.ndarray, dt: float, inner_lr: float, *, epochs: int = 100,
                lr: float = 1e-3, embed_lr: float = 1e-3, scheme: str = "central",
                max_step: float | None = None, plain_weight: float = 0.0,
-               progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
+               normalise: str = "std", progress: Callable[[int], None] | None = None) -> NeuralMetaResult:
     """Meta-train copies of the MLP and the embedding jointly (Algorithm 1, full batch).
 
     Args:
@@ -120,6 +120,8 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
         plain_weight: w, the weight of the unadapted predictor's task loss in the outer
             loss (0: Algorithm 1's outer loss alone). The returned state is chosen by the
             post-step loss alone either way.
+        normalise: the Noether loss's normalisation ("std", or "gradient": each
+            component's change over its gradient's length; :mod:`~noether_search.neural.loss`).
         progress: called with 1 after each epoch.
 
     Returns:
@@ -130,6 +132,7 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     """
     start = time.perf_counter()
     _check(model, embed, inner_lr, epochs, lr, embed_lr, scheme, max_step, plain_weight)
+    check_normalise(normalise)
     x, dxdt = as_pairs(x, dxdt, model, "meta_train")
     net, g = copy.deepcopy(model), copy.deepcopy(embed).to(x.dtype)
     for p in net.parameters():
@@ -144,9 +147,11 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     best = (math.inf, 0, None)
     diverged = False
     for epoch in range(epochs + 1):        # the loss of state `epoch`, then a step from it
-        scale = embedding_scale(g, x, differentiable=True)                   # (k,)
+        scale = embedding_scale(g, x, differentiable=embed_lr > 0,
+                                normalise=normalise)                         # (k,)
         pred = noether_predict(net, g, x, dt, inner_lr, scale, create_graph=True,
-                               scheme=scheme, max_step=max_step)             # (N, d)
+                               scheme=scheme, max_step=max_step,
+                               normalise=normalise)                          # (N, d)
         loss = ((pred - dxdt) ** 2).mean()
         value = float(loss.detach())
         if not math.isfinite(value):
@@ -168,7 +173,7 @@ def meta_train(model: MLP, embed: Embedding, x: Tensor | np.ndarray,
     g.load_state_dict(embed_state)
     return NeuralMetaResult(
         model_state=model_state, embed_state=embed_state, inner_lr=float(inner_lr),
-        scale=embedding_scale(g, x).double().numpy(),
+        scale=embedding_scale(g, x, normalise=normalise).double().numpy(),
         train_loss_history=np.asarray(losses[1:], dtype=np.float64),
         final_train_loss=best[0], initial_train_loss=losses[0] if losses else math.nan,
         best_epoch=best[1], diverged=diverged, seconds=time.perf_counter() - start)

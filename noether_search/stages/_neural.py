@@ -46,6 +46,9 @@ def check_config(config) -> None:
                                             and math.isfinite(config.max_step)):
         raise ValueError(f"max_step must be None or a positive number, got "
                          f"{config.max_step!r}")
+    if config.noether_norm not in ("std", "gradient"):
+        raise ValueError(f"noether_norm must be 'std' or 'gradient', got "
+                         f"{config.noether_norm!r}")
 
 
 #: how :func:`split_validation` picks the validation trajectories
@@ -186,7 +189,7 @@ def neural_field(base_model, run: NeuralRun, dataset, config):
     net, g = load_run(base_model, run)
     return NeuralField(net, g, float(dataset.dt), run.inner_lr,
                        torch.as_tensor(np.asarray(run.scale), dtype=torch.float32),
-                       max_step=config.max_step)
+                       max_step=config.max_step, normalise=config.noether_norm)
 
 
 def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_lr: float,
@@ -202,7 +205,7 @@ def _train(base_model, dataset, config, inner_lr: float, outer_lr: float, embed_
     r = meta_train(base_model, embed, x, dxdt,
                    float(dataset.dt), inner_lr, epochs=config.epochs, lr=outer_lr,
                    embed_lr=embed_lr, max_step=config.max_step,
-                   plain_weight=config.plain_weight)
+                   plain_weight=config.plain_weight, normalise=config.noether_norm)
     return NeuralRun(model_state=r.model_state, embed_state=r.embed_state,
                      embed_dim=config.embed_dim, embed_hidden=config.embed_hidden,
                      inner_lr=r.inner_lr, outer_lr=float(outer_lr),
