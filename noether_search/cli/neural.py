@@ -46,10 +46,10 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
 @click.option("--inits", type=click.IntRange(min=1), default=1, show_default=True,
               help="Embedding initialisations tried per rate setting (seeds SEED, SEED+1, "
                    "…); the one with the best validation rollouts is kept.")
-@click.option("--embed-lrs", default="0", show_default=True,
+@click.option("--embed-lrs", default="1e-2,3e-2", show_default=True,
               help="Adam learning rates of the embedding tried; chosen with the inner rates "
                    "(0: the embedding is kept as initialised or pretrained).")
-@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=5000, show_default=True,
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=500, show_default=True,
               help="Adam steps pretraining the embedding to be conserved along the training "
                    "trajectories (within- over across-trajectory variance) before "
                    "meta-training; 0: it starts random.")
@@ -76,7 +76,7 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
 @click.option("--plain-weight", type=click.FloatRange(0.0), default=0.0, show_default=True,
               help="Weight of the unadapted predictor's task loss in the outer loss, besides "
                    "the task loss after the Noether step (0: Algorithm 1's alone).")
-@click.option("--noether-norm", type=click.Choice(["std", "gradient"]), default="gradient",
+@click.option("--noether-norm", type=click.Choice(["std", "gradient"]), default="std",
               show_default=True,
               help="Noether loss: each component's change over its standard deviation, or "
                    "over its gradient's length at the state (invariant to a warp of g).")

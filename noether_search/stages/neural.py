@@ -60,8 +60,8 @@ class NeuralConfig:
     embed_hidden: int = 64    # width of the embedding's two hidden layers
     epochs: int = 100         # full-batch outer steps (the control gets as many)
     outer_lrs: tuple[float, ...] = (1e-3, 1e-4)  # Adam rates of θ tried (as rank's)
-    embed_lrs: tuple[float, ...] = (0.0,)  # Adam rates of φ tried (λ_emb of Algorithm 1);
-    #                           0: the pretrained embedding kept fixed, only θ meta-trained
+    embed_lrs: tuple[float, ...] = (1e-2, 3e-2)  # Adam rates of φ tried (λ_emb of
+    #                           Algorithm 1): φ starts random, θ pre-trained, so φ needs more
     inner_lrs: tuple[float, ...] = (0.1, 0.3, 1.0)  # inner rates λ tried
     inits: int = 1            # embedding initialisations tried per setting (seeds seed,
     #                           seed + 1, …)
@@ -69,7 +69,7 @@ class NeuralConfig:
     val_split: str = "outer"  # which: "outer" (those reaching furthest from the training
     #                           states: the rates are chosen on extrapolation) or "last" in
     #                           the data's order
-    pretrain_epochs: int = 5000  # Adam steps of conservation pretraining of g_φ on the
+    pretrain_epochs: int = 500  # Adam steps of conservation pretraining of g_φ on the
     #                           training trajectories before meta-training (0: g_φ starts
     #                           random, Algorithm 1 alone); ``noether_search.neural.pretrain``
     pretrain_lr: float = 1e-2  # its Adam rate
@@ -78,7 +78,7 @@ class NeuralConfig:
     #                           prediction (None: uncapped)
     plain_weight: float = 0.0  # weight of the unadapted predictor's task loss in the outer
     #                           loss (0: Algorithm 1's alone)
-    noether_norm: str = "gradient"  # Noether loss: each component's change over its standard
+    noether_norm: str = "std"  # Noether loss: each component's change over its standard
     #                           deviation ("std") or over its gradient's length at the state
     #                           ("gradient": invariant to a warp h(g_j))
     max_loss_ratio: float | None = None  # choose only among runs whose training loss is at
