@@ -11,22 +11,9 @@ from noether_search.model import MLP
 from noether_search.neural import Embedding, linear_probe, meta_train
 from noether_search.neural.pretrain import conservation_ratio, pretrain_embedding
 from noether_search.stages.neural import NeuralConfig
-from hamiltonian_data import Dataset
+from test_neural import oscillator  # the same tiny data set as the stage tests
 
 DT = 0.1
-
-
-def oscillator(n_traj: int = 6, n_t: int = 16, seed: int = 0) -> Dataset:
-    """Trajectories of the unit harmonic oscillator q = r cos(t + a), p = −r sin(t + a)."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n_t) * DT
-    x = [np.stack([r * np.cos(t + a), -r * np.sin(t + a)], axis=1)
-         for r, a in rng.uniform([0.5, 0.0], [1.5, 2 * np.pi], size=(n_traj, 2))]
-    dxdt = [np.stack([xi[:, 1], -xi[:, 0]], axis=1) for xi in x]
-    half = n_traj // 2
-    return Dataset.from_arrays(x, t, names=["q", "p"], units=["", ""], dxdt=dxdt,
-                               train=list(range(half)), test=list(range(half, n_traj)),
-                               name="oscillator")
 
 
 def trajectories(n_traj: int = 6, n_t: int = 16) -> list[np.ndarray]:
