@@ -434,9 +434,10 @@ def resolution(values: np.ndarray, grads: np.ndarray, x: np.ndarray,
 
 
 def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
-                 n_tests: int) -> Evidence:
+                 n_tests: int, with_drift: bool = False) -> Evidence:
     """:func:`evidence` of a :class:`~dslsearch.law.Law` on the points ``x (N, d)``, its
-    noise propagated by Monte Carlo (:func:`noise_variance`)."""
+    noise propagated by Monte Carlo (:func:`noise_variance`); :func:`drift` too (else NaN)
+    with ``with_drift``, for the judge that asks it (``passes(..., drift=True)``)."""
     with np.errstate(all="ignore"):
         factor = float(np.float64(law.R_random) / np.float64(law.R_true))
     with np.errstate(all="ignore"):
@@ -444,7 +445,8 @@ def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
     grads = gradients(law, x)
     ev = evidence(values, grads, labels, sigma, n_tests, factor,
                   noise_variance(law, x, sigma, grads=grads))
-    F, p = drift(values, labels) if np.isfinite(values).all() else (math.nan, math.nan)
+    F, p = (drift(values, labels) if with_drift and np.isfinite(values).all()
+            else (math.nan, math.nan))
     return replace(ev, resolution=resolution(values, grads, x, np.asarray(labels)),
                    drift=F, drift_p=p)
 

@@ -252,7 +252,7 @@ class CalibratedJudge:
         from dslsearch.acceptance import law_evidence, passes
 
         ev = law_evidence(law, self.x, self.labels, self.sigma,
-                          max(self.n_fitted, 1) + n_library)
+                          max(self.n_fitted, 1) + n_library, with_drift=self.noisy)
         return passes(ev, self.config.acceptance, drift=self.noisy), law.with_evidence(ev)
 
     def explained(self, law, laws) -> bool:
