@@ -96,7 +96,7 @@ def keep_values(op, a, b, size, x: np.ndarray, key: str, budget_bytes: int) -> N
     from dslsearch.fitting.skeleton import parameter_counts
 
     if key not in _VALUES_CACHE:
-        _VALUES_CACHE.clear()
+        _VALUES_CACHE.clear()  # one data set at a time: bounded memory
         free = parameter_counts(op, a, b) == 0
         _VALUES_CACHE[key] = SlotValues(op, a, b, size, x, free, budget_bytes)
 
@@ -110,15 +110,8 @@ def _slot_values(inp: ShardInput) -> SlotValues:
     """The process's :class:`SlotValues` of the shard's table and data, made once per process
     and reused by every shard that process runs (keyed by :attr:`ShardInput.values_key`)."""
     key = inp.values_key or values_key(inp.op, inp.a, inp.b, inp.x, inp.memory_bytes)
-    sv = _VALUES_CACHE.get(key)
-    if sv is None:
-        from dslsearch.fitting.skeleton import parameter_counts
-
-        _VALUES_CACHE.clear()  # one data set at a time: bounded memory
-        free = parameter_counts(inp.op, inp.a, inp.b) == 0
-        sv = SlotValues(inp.op, inp.a, inp.b, inp.size, inp.x, free, inp.memory_bytes)
-        _VALUES_CACHE[key] = sv
-    return sv
+    keep_values(inp.op, inp.a, inp.b, inp.size, inp.x, key, inp.memory_bytes)
+    return _VALUES_CACHE[key]
 
 
 def _relabel(labels: np.ndarray) -> np.ndarray:

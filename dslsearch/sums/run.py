@@ -188,7 +188,7 @@ def _corrected(weights: np.ndarray, formulas, norms: np.ndarray, found, x: np.nd
     at least :data:`~dslsearch.sums.eiv.MIN_NOISE_SHARE` of the plain fit's within-trajectory
     scatter, else the plain ``weights``. The terms' values are taken as in
     :func:`_final_fit` (their part outside the ``found`` laws, each divided by ``norms``)."""
-    from dslsearch.sums.eiv import MIN_NOISE_SHARE, corrected_fit, noise_scatter
+    from dslsearch.sums.eiv import MIN_NOISE_SHARE, corrected_fit, noise_scatter, noise_share
 
     def values(xp):
         F = np.stack([np.broadcast_to(f.evaluate(xp), xp.shape[:1]) for f in formulas])
@@ -202,8 +202,6 @@ def _corrected(weights: np.ndarray, formulas, norms: np.ndarray, found, x: np.nd
     S_T, S_W = scatter
     Fw = within(Fn, seg)
     T, W = Fn @ Fn.T, Fw @ Fw.T
-    from dslsearch.sums.eiv import noise_share
-
     if noise_share(weights, W, S_W) < MIN_NOISE_SHARE:
         return weights, False
     fit = corrected_fit(T, W, S_T, S_W)
