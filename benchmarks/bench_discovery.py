@@ -43,6 +43,7 @@ import argparse
 import dataclasses
 import concurrent.futures as futures
 import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -113,9 +114,11 @@ def _load() -> float:
 
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
          term_size: int | None, noise: float, seed: int, test: str = "calibrated",
-         term_ops: str | None = None, noisy_sums: bool = False) -> dict:
+         term_ops: str | None = None, noisy_sums: bool = False,
+         workers: int | None = None) -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict.
-    ``noisy_sums``: the sum search's settings for noisy data (``SumsConfig(noisy=True)``)."""
+    ``noisy_sums``: the sum search's settings for noisy data (``SumsConfig(noisy=True)``);
+    ``workers``: the fit's worker processes (None: one per CPU)."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
     from noether_search.stages import fit_laws
@@ -131,7 +134,8 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
         kwargs["sums"] = sums if term_ops is None else dataclasses.replace(
             sums, unary="" if term_ops == "none" else term_ops)
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed), **kwargs)
+    result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed, workers=workers),
+                      **kwargs)
     independent = getattr(result, "independent", None)
     x = dataset.x_train
     if independent is None:  # a fit stage without the independence hook
@@ -147,6 +151,7 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
         "system": name, "noise": noise, "seed": seed, "seconds": seconds,
         "cpu_seconds": _cpu_seconds() - c0, "load": _load(),
         "peak_mb": _peak_mb(), "n_laws": len(result.laws),
+        "workers": workers or os.cpu_count(),
         "n_independent": independent.n_independent, "measured": measured(system)}
 
 
@@ -441,6 +446,9 @@ def main(argv=None) -> None:
                     help=f"methods to run (default: ours and every peer: {list(peers)})")
     ap.add_argument("--peer-seconds", type=float, default=60.0,
                     help="time budget of a peer per system [s] (default 60)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="worker processes of each fit (default: one per CPU); with several "
+                         "benchmark processes side by side, give each its share of the CPUs")
     ap.add_argument("--out", default=None, metavar="FILE.jsonl",
                     help="append each row to FILE as it finishes; rows already in FILE "
                          "with the same settings are not run again (a long run can be "
@@ -465,7 +473,7 @@ def main(argv=None) -> None:
         if method == "ours":
             row = run_one(_fit, name, args.depth, args.search, args.ops,
                           args.term_size, noise, seed, args.test, args.term_ops,
-                          args.noisy_sums)
+                          args.noisy_sums, args.workers)
         else:
             row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
         row = row | {"settings": settings}
