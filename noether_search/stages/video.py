@@ -29,8 +29,9 @@ def run_video(config: VideoConfig = VideoConfig(), seeds: Sequence[int] = (0, 1,
 
     Args:
         config: data, protocol and training settings (validated here). With ``footage``,
-            its ``n_train``/``n_val``/``n_test`` split the folder's sorted episodes unless
-            it already comes from :func:`~noether_search.video.folder.folder_config`.
+            a config from :func:`~noether_search.video.folder.folder_config` for that
+            folder sets the split; any other gets the folder's default split (a fifth of
+            the sorted episodes for validation, a fifth for test, the rest for training).
         seeds: model seeds; the episodes are the same for all (``config.data_seed``).
         store: a :class:`~noether_search.store.ResultsStore` to reuse and keep each seed's
             :class:`~noether_search.video.SeedRun`; None: in memory only.
@@ -51,7 +52,7 @@ def run_video(config: VideoConfig = VideoConfig(), seeds: Sequence[int] = (0, 1,
                                 or config.source.digest != footage.digest):
         from noether_search.video.folder import folder_config
 
-        config = folder_config(footage, config, config.n_train, config.n_val, config.n_test)
+        config = folder_config(footage, config)
     config.validate()
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
