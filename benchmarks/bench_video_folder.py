@@ -105,8 +105,8 @@ def _print(rows, args, n) -> None:
           f"{args.extra_epochs} epochs, seeds 0..{args.seeds - 1}; MSE mean over the 26 "
           "predicted frames and the test windows (± std over seeds when more than one)")
     print()
-    print("| data | max \\|frame − rendered 32×32\\| | max \\|action − float32 torque\\| | load [s] "
-          "| base MSE | more steps MSE | Noether MSE | CPU [s] |")
+    print("| data | max \\|frame − rendered 32×32\\| | max \\|action − float32 torque\\| "
+          "| load [s] | base MSE | more steps MSE | Noether MSE | CPU [s] |")
     print("| --- " * 8 + "|")
     for r in rows:
         s, check = r["s"], r["check"]

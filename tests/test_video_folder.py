@@ -170,15 +170,18 @@ def _no_actions(tmp_path, eps):
     return root
 
 
-def test_cli_json_on_a_folder(tmp_path):
+def test_cli_json_on_short_clips_without_actions(tmp_path):
     from click.testing import CliRunner
 
     from noether_search.cli import cli
+    from noether_search.stages.video import load_video
+    from noether_search.store import ResultsStore
 
-    _png_folder(tmp_path / "png", n=3, frames=40, actions=False)
+    # clips of 22 frames, 3 given and 19 predicted (the paper's Physics 101 clips are 22)
+    _png_folder(tmp_path / "png", n=3, frames=22, actions=False)
     args = ["video", "--data", str(tmp_path / "png"), "--size", "16", "--base-epochs", "1",
-            "--extra-epochs", "1", "--seeds", "1", "--inner-lr", "0.5", "--json",
-            "--store", str(tmp_path / "store")]
+            "--extra-epochs", "1", "--seeds", "1", "--inner-lr", "0.5", "--history", "3",
+            "--horizon", "19", "--json", "--store", str(tmp_path / "store")]
     run = CliRunner().invoke(cli, args)
     assert run.exit_code == 0, run.output
     out = json.loads(run.stdout)
@@ -187,6 +190,14 @@ def test_cli_json_on_a_folder(tmp_path):
     assert out["store"].startswith(str(tmp_path / "store" / "video"))
     for m in ("base", "more_steps", "noether"):
         assert math.isfinite(out[f"{m}_mse"])
+    (result,) = load_video(ResultsStore.open(tmp_path / "store"))
+    assert result.config.source.path == str(tmp_path / "png")
+    assert result.runs[0].strip_true.shape == (19, 16, 16)
+    assert result.by_step("mse", "noether").shape == (1, 19)
+    from noether_search.report import write_report
+
+    files = write_report(tmp_path / "store", output_dir=tmp_path / "report")
+    assert "fig-video-strip-0.pdf" in files.tex.read_text()
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -14,7 +14,8 @@ from noether_search.cli._common import console, echo_json, open_store, progress_
 #: VideoConfig field -> the option that sets it (for error messages)
 _OPTION = {"n_frames": "--frames", "n_test": "--episodes", "n_val": "--val-episodes",
            "n_train": "--train-episodes", "predictor.size": "--size",
-           "noether.inner_lrs": "--inner-lr"}
+           "noether.inner_lrs": "--inner-lr", "history": "--history",
+           "horizon": "--horizon"}
 _PHASES = {"base": "base predictor", "more_steps": "more steps (control)",
            "noether": "Noether (meta-tailoring)", "evaluate": "test metrics"}
 
@@ -54,12 +55,18 @@ def _set_threads() -> None:
 @click.option("--frames", type=click.IntRange(min=8), default=None,
               help="Frames per rendered episode (default 200; not with --data).")
 @click.option("--test-stride", type=click.IntRange(min=1), default=30, show_default=True,
-              help="A test/validation window (4 history + 26 predicted frames) starts every "
+              help="A test/validation window (--history + --horizon frames) starts every "
                    "this many frames.")
 @click.option("--base-epochs", type=click.IntRange(min=1), default=None,
               help="Epochs of base training (default 10).")
 @click.option("--extra-epochs", type=click.IntRange(min=1), default=None,
               help="Epochs of 'more steps' and of Noether meta-training (default 4).")
+@click.option("--history", type=click.IntRange(min=3), default=4, show_default=True,
+              help="Given frames before each prediction (at least 3: the embedding compares "
+                   "two LSTM outputs from the history).")
+@click.option("--horizon", type=click.IntRange(min=1), default=26, show_default=True,
+              help="Frames predicted (closed loop) at validation and test; training "
+                   "predicts 10.")
 @click.option("--size", type=click.IntRange(min=16), default=32, show_default=True,
               help="Frame side in pixels (a multiple of 8).")
 @click.option("--inner-lr", type=click.FloatRange(min=0.0, min_open=True), default=None,
@@ -70,14 +77,14 @@ def _set_threads() -> None:
 def command(system: str | None, data: Path | None, store: Path | None, seeds: int,
             episodes: int | None, val_episodes: int | None, train_episodes: int | None,
             frames: int | None, test_stride: int, base_epochs: int | None,
-            extra_epochs: int | None, size: int, inner_lr: tuple[float, ...],
-            as_json: bool) -> None:
+            extra_epochs: int | None, history: int, horizon: int, size: int,
+            inner_lr: tuple[float, ...], as_json: bool) -> None:
     """Train an action-conditioned frame predictor (SVG without its prior) on 5 episodes
     (of the rendered pendulum, or of your folder with --data), then compare on held-out
     episodes: the base predictor, the base trained further ("more steps") and the Noether
     Network (one inner step on the LSTM outputs against the conservation of a learned
     embedding), by MSE, PSNR and SSIM of 26 predicted frames given 4 history frames and 26
-    actions."""
+    actions (--history, --horizon)."""
     if system is not None and data is not None:
         raise click.UsageError("--system and --data exclude each other: --system runs a "
                                "rendered domain, --data your own episodes; give one")
@@ -92,7 +99,8 @@ def command(system: str | None, data: Path | None, store: Path | None, seeds: in
     config = VideoConfig(
         n_train=train_episodes or defaults.n_train, n_val=val_episodes or defaults.n_val,
         n_test=episodes or defaults.n_test, n_frames=frames or defaults.n_frames,
-        test_stride=test_stride, base_epochs=base_epochs or defaults.base_epochs,
+        test_stride=test_stride, history=history, horizon=horizon,
+        base_epochs=base_epochs or defaults.base_epochs,
         extra_epochs=extra_epochs or defaults.extra_epochs,
         predictor=PredictorConfig(size=size),
         noether=NoetherConfig(inner_lrs=tuple(inner_lr) or NoetherConfig().inner_lrs))
