@@ -242,6 +242,10 @@ def _bad(tmp_path, kind):
         (tmp_path / "clip.mp4").write_bytes(b"\0" * 10)
     elif kind == "float":
         np.save(tmp_path / "ep5.npy", np.full((6, 16, 16), 2.0))
+    elif kind == "npz-key":
+        np.savez(tmp_path / "ep6.npz", video=np.zeros((6, 16, 16)))
+    elif kind == "npz-corrupt":
+        (tmp_path / "ep6.npz").write_bytes(b"PK\x03\x04 broken")
     return tmp_path
 
 
@@ -252,6 +256,8 @@ def _bad(tmp_path, kind):
     ("rows", r"ep1/actions\.csv: 4 rows of actions for 6 frames"),
     ("video", r"clip\.mp4: video files are not read.*ffmpeg -i"),
     ("float", r"ep5\.npy \(frame 0\): float values outside \[0, 1\]"),
+    ("npz-key", r"ep6\.npz: holds \['video'\], not 'frames'"),
+    ("npz-corrupt", r"ep6\.npz: cannot read as a \.npz archive"),
 ])
 def test_bad_files_are_named(tmp_path, kind, message):
     with pytest.raises(FootageError, match=message):

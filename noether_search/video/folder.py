@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import zipfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -162,17 +163,21 @@ def _open_npy(path: Path) -> np.ndarray:
         raise FootageError(f"{path}: cannot read as a .npy array ({exc})") from None
 
 
-def _load_npz(path: Path, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as z:
-            if "frames" not in z.files:
-                raise FootageError(f"{path}: holds {z.files}, not 'frames'; save it with "
-                                   "np.savez(path, frames=..., actions=...)")
-            arrays = {k: z[k] for k in z.files if k in ("frames", "actions")}
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, FootageError):
-            raise
+            names = list(z.files)
+            arrays = {k: z[k] for k in names if k in ("frames", "actions")}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise FootageError(f"{path}: cannot read as a .npz archive ({exc})") from None
+    if "frames" not in arrays:
+        raise FootageError(f"{path}: holds {names}, not 'frames'; save it with "
+                           "np.savez(path, frames=..., actions=...)")
+    return arrays
+
+
+def _load_npz(path: Path, size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    arrays = _read_npz(path)
     frames = _load_array(path, arrays["frames"], size)
     if "actions" not in arrays:
         return frames, None
@@ -202,7 +207,8 @@ def _load_image_dir(path: Path, size: int) -> np.ndarray:
     files = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise FootageError(f"{path}: no image file ({', '.join(IMAGE_SUFFIXES)}); put the "
-                           "episode's frames there, one file per frame")
+                           "episode's frames there, one file per frame (--data is the "
+                           "folder that holds one such subfolder per episode)")
     frames, first = [], None
     for p in files:
         try:
