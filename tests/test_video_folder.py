@@ -143,6 +143,9 @@ def test_stage_runs_on_a_folder_and_reuses_the_store(tmp_path):
     again = run_video(_TINY, [0], store=store, footage=fo)      # the default split
     assert again.reused == 1 and again.key == result.key
     assert again.summary()["noether_mse"] == s["noether_mse"]
+    other = load_footage(_no_actions(tmp_path, make_episodes(3, 40, seed=5)), 16)
+    with pytest.raises(ValueError, match="made for the folder"):
+        run_video(config, [0], footage=other)
 
 
 def test_two_action_columns_and_no_actions(tmp_path):

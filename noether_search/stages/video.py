@@ -30,8 +30,9 @@ def run_video(config: VideoConfig = VideoConfig(), seeds: Sequence[int] = (0, 1,
     Args:
         config: data, protocol and training settings (validated here). With ``footage``,
             a config from :func:`~noether_search.video.folder.folder_config` for that
-            folder sets the split; any other gets the folder's default split (a fifth of
-            the sorted episodes for validation, a fifth for test, the rest for training).
+            folder sets the split; one without ``source`` gets the folder's default split
+            (a fifth of the sorted episodes for validation, a fifth for test, the rest for
+            training).
         seeds: model seeds; the episodes are the same for all (``config.data_seed``).
         store: a :class:`~noether_search.store.ResultsStore` to reuse and keep each seed's
             :class:`~noether_search.video.SeedRun`; None: in memory only.
@@ -48,11 +49,14 @@ def run_video(config: VideoConfig = VideoConfig(), seeds: Sequence[int] = (0, 1,
             :class:`~noether_search.video.folder.FootageError` (a ValueError) when its
             episodes cannot be split as asked.
     """
-    if footage is not None and (config.source is None
-                                or config.source.digest != footage.digest):
+    if footage is not None and config.source is None:
         from noether_search.video.folder import folder_config
 
         config = folder_config(footage, config)
+    elif footage is not None and config.source.digest != footage.digest:
+        raise ValueError(f"run_video: the config was made for the folder "
+                         f"{config.source.path} (content {config.source.digest}), not for "
+                         f"{footage.root} ({footage.digest}); use folder_config(footage, ...)")
     config.validate()
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
