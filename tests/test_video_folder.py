@@ -276,3 +276,20 @@ def test_missing_and_empty_folders(tmp_path):
     (tmp_path / "ep0").mkdir()
     with pytest.raises(FootageError, match=r"ep0: no image file"):
         load_footage(tmp_path, 16)
+
+
+def test_jpeg_and_rgba_png_frames(tmp_path):
+    gray = render(make_episodes(1, 6, seed=2)[0].theta, 32)
+    rgb = np.repeat(np.round(gray * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    for name, suffix, frames in (("a", "jpg", rgb),
+                                 ("b", "png", np.concatenate(
+                                     [rgb, np.full(rgb.shape[:-1] + (1,), 7, np.uint8)],
+                                     axis=-1))):
+        (tmp_path / name).mkdir()
+        for t, f in enumerate(frames):
+            io.imsave(tmp_path / name / f"{t}.{suffix}", f, check_contrast=False)
+    fo = load_footage(tmp_path, 32)
+    assert [f.shape for f in fo.frames] == [(6, 32, 32)] * 2
+    assert np.abs(fo.frames[0] - gray).mean() < 0.02           # JPEG is lossy
+    # the alpha channel (7 everywhere) is dropped, not composited
+    np.testing.assert_allclose(fo.frames[1], np.round(gray * 255) / 255, atol=1e-6)
