@@ -32,6 +32,27 @@ class NoetherConfig:
 
 
 @dataclass(frozen=True)
+class FolderSource:
+    """Where the episodes of a ``video --data DIR`` run come from
+    (:func:`~noether_search.video.folder.load_footage`).
+
+    Attributes:
+        path: the folder as given (recorded for reports; not part of the store key, so a
+            moved folder keeps its results).
+        digest: 16 hex digits of a hash of the loaded frames and actions (part of the key:
+            a changed folder is computed afresh).
+        episodes: episodes found in the folder (the splits take them in name order).
+        actions: action columns per frame (0: the folder has no actions; the model gets a
+            zero action at every step).
+    """
+
+    path: str
+    digest: str
+    episodes: int
+    actions: int
+
+
+@dataclass(frozen=True)
 class VideoConfig:
     """The whole experiment: data, protocol and training budget.
 
@@ -56,21 +77,35 @@ class VideoConfig:
     data_seed: int = 0        # episodes (initial states, action sinusoids)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     noether: NoetherConfig = field(default_factory=NoetherConfig)
+    # None: the rendered pendulum; else the folder of episodes (then n_frames is the
+    # shortest validation/test episode and data_seed is unused)
+    source: FolderSource | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """Every setting; ``source`` only when set, so the rendered pendulum's JSON (and its
+        store key) is the same as before folders could be read."""
+        obj = asdict(self)
+        if self.source is None:
+            del obj["source"]
+        return obj
 
     @classmethod
     def from_json(cls, obj: dict) -> VideoConfig:
         obj = dict(obj)
         noether = dict(obj.pop("noether"))
         noether["inner_lrs"] = tuple(noether["inner_lrs"])
+        source = obj.pop("source", None)
         return cls(predictor=PredictorConfig(**obj.pop("predictor")),
-                   noether=NoetherConfig(**noether), **obj)
+                   noether=NoetherConfig(**noether),
+                   source=None if source is None else FolderSource(**source), **obj)
 
     def digest(self) -> str:
-        """16 hex digits of a hash of every setting (the store key)."""
-        text = json.dumps(self.to_json(), sort_keys=True)
+        """16 hex digits of a hash of every setting and, for a folder, of its loaded
+        content (the store key); the folder's path is left out."""
+        obj = self.to_json()
+        if self.source is not None:
+            del obj["source"]["path"]
+        text = json.dumps(obj, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def validate(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from noether_search.video.env import Episode, make_episodes
+from noether_search.video.env import make_episodes
 from noether_search.video.render import render
 
 
@@ -16,7 +16,8 @@ class Windows:
 
     Attributes:
         frames: (N, W, S, S) float32 frames in [0, 1].
-        actions: (N, W) float32 torques [N·m]; ``actions[:, t]`` acts after ``frames[:, t]``.
+        actions: (N, W) float32 torques [N·m], or (N, W, A) with A action columns (a
+            folder's ``actions.csv``); ``actions[:, t]`` acts after ``frames[:, t]``.
         episode: (N,) index of the episode each window comes from (within its split).
         start: (N,) index of the window's first frame in its episode.
     """
@@ -45,14 +46,18 @@ class VideoData:
     test: Windows
 
 
-def cut_windows(episodes: list[Episode], frames: list[np.ndarray], length: int,
+def cut_windows(actions: list[np.ndarray], frames: list[np.ndarray], length: int,
                 stride: int) -> Windows:
-    """Every window of ``length`` frames starting at 0, stride, 2·stride, … of each episode."""
+    """Every window of ``length`` frames starting at 0, stride, 2·stride, … of each episode.
+
+    ``frames[i]`` is episode i's (T_i, S, S) frames, ``actions[i]`` its (T_i,) or (T_i, A)
+    actions; episodes shorter than ``length`` give no window.
+    """
     out_f, out_a, out_e, out_s = [], [], [], []
-    for i, (ep, fr) in enumerate(zip(episodes, frames, strict=True)):
+    for i, (act, fr) in enumerate(zip(actions, frames, strict=True)):
         for s in range(0, len(fr) - length + 1, stride):
             out_f.append(fr[s:s + length])
-            out_a.append(ep.actions[s:s + length])
+            out_a.append(act[s:s + length])
             out_e.append(i)
             out_s.append(s)
     if not out_f:
@@ -73,6 +78,7 @@ def make_data(n_train: int, n_val: int, n_test: int, n_frames: int, size: int, h
     frames = [render(ep.theta, size) for ep in episodes]
     a, b = n_train, n_train + n_val
     long = history + horizon
-    return VideoData(train=cut_windows(episodes[:a], frames[:a], history + train_horizon, 1),
-                     val=cut_windows(episodes[a:b], frames[a:b], long, test_stride),
-                     test=cut_windows(episodes[b:], frames[b:], long, test_stride))
+    actions = [ep.actions for ep in episodes]
+    return VideoData(train=cut_windows(actions[:a], frames[:a], history + train_horizon, 1),
+                     val=cut_windows(actions[a:b], frames[a:b], long, test_stride),
+                     test=cut_windows(actions[b:], frames[b:], long, test_stride))

@@ -64,13 +64,14 @@ class FrameDecoder(nn.Module):
 
 
 class Predictor(nn.Module):
-    """Encoder, action-conditioned LSTM and decoder (SVG without the prior)."""
+    """Encoder, action-conditioned LSTM and decoder (SVG without the prior); ``action_dim``
+    action columns are concatenated to each frame's code (1: the pendulum's torque)."""
 
-    def __init__(self, cfg: PredictorConfig):
+    def __init__(self, cfg: PredictorConfig, action_dim: int = 1):
         super().__init__()
         self.cfg = cfg
         self.encoder, self.decoder = FrameEncoder(cfg), FrameDecoder(cfg)
-        sizes = [cfg.latent + 1] + [cfg.hidden] * cfg.layers
+        sizes = [cfg.latent + action_dim] + [cfg.hidden] * cfg.layers
         self.cells = nn.ModuleList(nn.LSTMCell(sizes[i], cfg.hidden) for i in range(cfg.layers))
         self.readout = nn.Linear(cfg.hidden, cfg.latent)
 
@@ -80,8 +81,9 @@ class Predictor(nn.Module):
 
         Args:
             history: (B, H, S, S) the H given frames x_0..x_{H−1}.
-            actions: (B, ≥ H−1+horizon) torques a_0..a_{H+horizon−2} [N·m]; a_t acts
-                between frame t and t+1.
+            actions: (B, ≥ H−1+horizon) torques a_0..a_{H+horizon−2} [N·m], or
+                (B, ≥ H−1+horizon, A) with A action columns; a_t acts between frame t and
+                t+1.
             horizon: number of frames to predict after the history.
             teacher: (B, H+horizon, S, S) true frames, or None. Given (training with
                 teacher forcing, as SVG trains), every input is a true frame; None
@@ -99,7 +101,8 @@ class Predictor(nn.Module):
         outs, frame = [], history[:, 0]
         for t in range(L):
             code = codes[:, t] if teacher is not None else self.encoder(frame)
-            inp = torch.cat([code, actions[:, t:t + 1]], dim=1)   # (B, latent+1)
+            act = actions[:, t:t + 1] if actions.dim() == 2 else actions[:, t]
+            inp = torch.cat([code, act], dim=1)                    # (B, latent+A)
             for i, cell in enumerate(self.cells):
                 state[i] = cell(inp, state[i])
                 inp = state[i][0]

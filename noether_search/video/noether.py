@@ -22,17 +22,21 @@ from noether_search.video.config import NoetherConfig
 
 
 class Embedding(nn.Module):
-    """g_φ: (..., 2·latent + 1) -> (..., k), a 3-layer MLP."""
+    """g_φ: (..., 2·latent + A) -> (..., k), a 3-layer MLP (A action columns, 1 for the
+    pendulum's torque)."""
 
-    def __init__(self, latent: int, cfg: NoetherConfig):
+    def __init__(self, latent: int, cfg: NoetherConfig, action_dim: int = 1):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2 * latent + 1, cfg.hidden), nn.Tanh(),
+        self.net = nn.Sequential(nn.Linear(2 * latent + action_dim, cfg.hidden), nn.Tanh(),
                                  nn.Linear(cfg.hidden, cfg.hidden), nn.Tanh(),
                                  nn.Linear(cfg.hidden, cfg.embed_dim))
 
     def forward(self, prev: torch.Tensor, cur: torch.Tensor, action: torch.Tensor):
-        """``prev``, ``cur`` (..., latent) consecutive outputs, ``action`` (...,) -> (..., k)."""
-        return self.net(torch.cat([prev, cur, action.unsqueeze(-1)], dim=-1))
+        """``prev``, ``cur`` (..., latent) consecutive outputs, ``action`` (...,) one column
+        or (..., A) -> (..., k)."""
+        if action.dim() == prev.dim() - 1:
+            action = action.unsqueeze(-1)
+        return self.net(torch.cat([prev, cur, action], dim=-1))
 
 
 def noether_loss(emb: Embedding, outs: torch.Tensor, actions: torch.Tensor,
@@ -42,7 +46,7 @@ def noether_loss(emb: Embedding, outs: torch.Tensor, actions: torch.Tensor,
     Args:
         emb: the embedding g_φ.
         outs: (B, L, latent) LSTM outputs o_1..o_L (as ``Predictor.outputs``).
-        actions: (B, ≥ L) torques a_0.. [N·m].
+        actions: (B, ≥ L) torques a_0.. [N·m], or (B, ≥ L, A) with A action columns.
         history: H, the number of given frames (≥ 3); outputs o_H.. are predictions.
         form: ``"b"``, Eq. 2(b): consecutive embeddings, Σ_{t ≥ H} |e_t − e_{t−1}|²;
             ``"a"``, Eq. 2(a): every one against the history's, Σ_{t ≥ H} |e_t − e_{H−1}|².

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -70,8 +70,9 @@ class VideoResult:
 
     def summary(self) -> dict:
         """``{base_mse, more_steps_mse, noether_mse}`` (mean over steps, windows and seeds),
-        the same with ``_std`` (over seeds) for MSE, PSNR and SSIM, the sizes, and each
-        seed's chosen inner rate."""
+        the same with ``_std`` (over seeds) for MSE, PSNR and SSIM, the sizes, each seed's
+        chosen inner rate and, for a folder, ``data`` (its path, content hash, episodes
+        found and action columns)."""
         out: dict = {}
         for metric in METRICS:
             for method in METHODS:
@@ -84,4 +85,6 @@ class VideoResult:
                    seeds=[r.seed for r in self.runs],
                    inner_lr=[r.inner_lr for r in self.runs],
                    compute_seconds=float(sum(r.seconds for r in self.runs)))
+        if self.config.source is not None:
+            out["data"] = asdict(self.config.source)
         return out

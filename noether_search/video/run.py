@@ -22,7 +22,11 @@ Progress = Callable[[str, int, int], None]
 
 
 def video_data(cfg: VideoConfig) -> VideoData:
-    """The rendered training, validation and test windows of ``cfg``."""
+    """The rendered training, validation and test windows of ``cfg`` (the pendulum; a
+    folder's windows come from :func:`noether_search.video.folder.footage_data`)."""
+    if cfg.source is not None:
+        raise ValueError(f"video_data: the config reads the folder {cfg.source.path}; load "
+                         "it with noether_search.video.folder.load_footage")
     return make_data(cfg.n_train, cfg.n_val, cfg.n_test, cfg.n_frames, cfg.predictor.size,
                      cfg.history, cfg.train_horizon, cfg.horizon, cfg.test_stride,
                      cfg.data_seed)
@@ -56,8 +60,10 @@ def run_seed(cfg: VideoConfig, data: VideoData, seed: int,
     start = time.perf_counter()
     report = progress or (lambda phase, done, total: None)
     torch.manual_seed(seed)
-    model = Predictor(cfg.predictor)
-    emb = Embedding(cfg.predictor.latent, cfg.noether)
+    acts = data.train.actions
+    action_dim = 1 if acts.ndim == 2 else acts.shape[2]
+    model = Predictor(cfg.predictor, action_dim)
+    emb = Embedding(cfg.predictor.latent, cfg.noether, action_dim)
 
     def cb(phase: str) -> Callable[[int, int, float], None]:
         return lambda done, total, loss: report(phase, done, total)
