@@ -183,7 +183,8 @@ def test_report_has_the_video_section(tmp_path):
     assert CliRunner().invoke(cli, args).exit_code == 0
     files = write_report(tmp_path / "run", output_dir=tmp_path / "report")
     tex = files.tex.read_text()
-    assert r"\section{Pixel pendulum with controls}" in tex
+    assert r"\section{Video prediction with controls}" in tex
+    assert "Data: the rendered swing-up pendulum." in tex
     assert "fig-video-metrics-0.pdf" in tex and "fig-video-strip-0.pdf" in tex
     for name in ("video_metrics_0", "video_strip_0"):
         assert files.figures[name].png.stat().st_size > 0

@@ -200,7 +200,9 @@ def test_cli_json_on_short_clips_without_actions(tmp_path):
     from noether_search.report import write_report
 
     files = write_report(tmp_path / "store", output_dir=tmp_path / "report")
-    assert "fig-video-strip-0.pdf" in files.tex.read_text()
+    tex = files.tex.read_text()
+    assert "fig-video-strip-0.pdf" in tex
+    assert r"Data: the videos of \texttt{png}" in tex
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -104,6 +104,7 @@ def video_section(store, out_dir: str | Path,
     :class:`~noether_search.store.ResultsStore`); ``({}, [])`` when it holds none."""
     import matplotlib
 
+    from noether_search.report.latex import texttt
     from noether_search.stages.video import load_video
 
     results = load_video(store)
@@ -113,9 +114,13 @@ def video_section(store, out_dir: str | Path,
     tex_dir = Path(tex_dir) if tex_dir is not None else out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, FigureFile] = {}
-    lines = [r"\section{Pixel pendulum with controls}"]
+    lines = [r"\section{Video prediction with controls}"]
     for i, result in enumerate(results):
         c, s = result.config, result.summary()
+        source = ("the rendered swing-up pendulum" if c.source is None else
+                  f"the videos of {texttt(Path(c.source.path).name)} "
+                  f"({c.source.episodes} episodes)")
+        lines.append(f"Data: {source}.")
         with matplotlib.rc_context({"font.size": 8, "legend.fontsize": 7}):
             metrics = _save(plot_video_metrics(result), out_dir, f"fig-video-metrics-{i}")
             strip = _save(plot_video_strip(result), out_dir, f"fig-video-strip-{i}")
