@@ -24,7 +24,7 @@ from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows, RowsBuilder
 from dslsearch.fitting.shard import (ShardInput, ShardOutput, drop_values, keep_values,
-                                     values_key)
+                                     keep_values_forked, values_key)
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -162,6 +162,16 @@ def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np
     return lambda: _in_thread(noise_floor, dataset.train)
 
 
+def _kept_values(table, x: np.ndarray, vkey: str, budget: int) -> Callable[[], None]:
+    """Start making the sub-formula values forked workers share (:func:`keep_values`):
+    in a forked process writing to shared memory (:func:`keep_values_forked`), else in a
+    thread; returns the function that waits for them."""
+    args = (table.op, table.a, table.b, table.size, x, vkey, budget)
+    if hasattr(os, "fork"):
+        return keep_values_forked(*args)
+    return _in_thread(keep_values, *args)
+
+
 def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progress | None = None,
               done: Mapping[int, FitRows] | None = None,
               on_shard: Callable[[int, FitRows], None] | None = None) -> FitResult:
@@ -189,11 +199,16 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     x, labels = segments(dataset, config)
     budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
     vkey = values_key(table.op, table.a, table.b, x, budget)
-    # forked workers share the sub-formula values made here, beside the planning (numpy
-    # releases the interpreter while it computes them); joined before the workers fork
-    kept = (_in_thread(keep_values, table.op, table.a, table.b, table.size, x, vkey, budget)
-            if forks(config) else (lambda: None))
-    plan = plan_shards(table, config)
+    # forked workers share the sub-formula values, made beside the planning by a process
+    # forked from this one (or a thread where there is no fork); waited for before the
+    # workers fork
+    kept = _kept_values(table, x, vkey, budget) if forks(config) else (lambda: None)
+    try:
+        plan = plan_shards(table, config)
+    except BaseException:
+        kept()
+        drop_values()
+        raise
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
         kept()

@@ -6,7 +6,9 @@ gives the same numbers whichever process, backend or worker count runs it.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +101,49 @@ def keep_values(op, a, b, size, x: np.ndarray, key: str, budget_bytes: int) -> N
         _VALUES_CACHE.clear()  # one data set at a time: bounded memory
         free = parameter_counts(op, a, b) == 0
         _VALUES_CACHE[key] = SlotValues(op, a, b, size, x, free, budget_bytes)
+
+
+def keep_values_forked(op, a, b, size, x: np.ndarray, key: str,
+                       budget_bytes: int) -> Callable[[], None]:
+    """:func:`keep_values`, computed in a process forked from this one into memory shared
+    with it, while this process goes on (planning the shards): returns a function that
+    waits for it and then holds the values under ``key`` here, in the shared pages that
+    worker processes forked afterwards inherit. Unlike a thread of this process, the
+    forked process does not share this process's interpreter lock, so its Python steps
+    do not slow the planning nor the planning its steps. The values are those
+    :func:`keep_values` makes, computed by the same code; if the forked process fails
+    (killed, out of memory) they are computed here instead. POSIX only (``os.fork``)."""
+    import gc
+    import mmap
+
+    from dslsearch.fitting.evaluate import kept_shape
+    from dslsearch.fitting.skeleton import parameter_counts
+
+    if key in _VALUES_CACHE:
+        return lambda: None
+    free = parameter_counts(op, a, b) == 0
+    shape = kept_shape(op, a, b, size, x, free, budget_bytes)
+    shared = np.frombuffer(mmap.mmap(-1, max(8 * shape[0] * shape[1], 8)), np.float64)
+    values = SlotValues(op, a, b, size, x, free, budget_bytes,
+                        out=shared[: shape[0] * shape[1]].reshape(shape), compute=False)
+    pid = os.fork()
+    if pid == 0:  # the forked process: compute into the shared pages, then leave at once
+        code = 1
+        try:
+            gc.disable()   # it touches no object it does not need (no copied pages)
+            values.kept.compute(op, a, b, size, x)
+            code = 0
+        finally:
+            os._exit(code)  # no exit handlers, no stream flushes (inherited locks)
+
+    def wait() -> None:
+        _, status = os.waitpid(pid, 0)
+        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+            values.kept.compute(op, a, b, size, x)  # the same values, made here
+        _VALUES_CACHE.clear()  # one data set at a time, as keep_values
+        _VALUES_CACHE[key] = values
+
+    return wait
 
 
 def drop_values() -> None:
