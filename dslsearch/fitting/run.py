@@ -204,7 +204,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     # workers fork
     kept = _kept_values(table, x, vkey, budget) if forks(config) else (lambda: None)
     try:
-        plan = plan_shards(table, config)
+        plan = plan_shards(table, config, split=forks(config))
     except BaseException:
         kept()
         drop_values()
