@@ -56,7 +56,7 @@ def wrap(mod, name):
             mark(name + " end", c0)
     setattr(mod, name, inner)
 
-for name in ("plan_shards", "fit_key", "values_key", "segments", "merge_laws",
+for name in ("plan_shards", "fit_key", "values_key", "keep_values", "segments", "merge_laws",
              "run_shards", "_candidate_rows"):
     if hasattr(run, name):
         wrap(run, name)
@@ -69,7 +69,7 @@ def warm(config):
     return waited
 run.warm_workers = warm
 
-orig_kept = run._kept_values
+orig_kept = getattr(run, "_kept_values", None)
 def kept(*a):
     c0 = cpu(); mark("kept values start")
     wait = orig_kept(*a)
@@ -77,7 +77,8 @@ def kept(*a):
     def waited():
         c1 = cpu(); mark("wait kept start"); r = wait(); mark("wait kept end", c1); return r
     return waited
-run._kept_values = kept
+if orig_kept is not None:
+    run._kept_values = kept
 
 TICK = os.sysconf("SC_CLK_TCK")
 def children(pid):
