@@ -264,3 +264,43 @@ def test_a_failing_plan_leaves_no_forked_process(monkeypatch, table5, pendulum):
     assert len(pids) == 1 and pids[0] > 0
     with pytest.raises(ChildProcessError):
         os.waitpid(pids[0], os.WNOHANG)   # waited for: not left running nor a zombie
+
+
+def test_forked_call_returns_the_childs_result():
+    from dslsearch.fitting.forked import ForkedCall
+
+    data = np.arange(10_000.0)   # inherited, not sent
+    call = ForkedCall(lambda lo: (os.getpid(), float(data[lo:].sum())), 5000)
+    pid, total = call.result()
+    assert pid == call.pid != os.getpid() and total == float(data[5000:].sum())
+    with pytest.raises(ChildProcessError):
+        os.waitpid(call.pid, os.WNOHANG)   # waited for
+
+
+def test_forked_call_computes_here_what_the_child_could_not():
+    from dslsearch.fitting.forked import ForkedCall
+
+    parent = os.getpid()
+
+    def fn(x):
+        if os.getpid() != parent:
+            raise MemoryError("no memory in the child")
+        return x * 2
+
+    assert ForkedCall(fn, 21).result() == 42
+    with pytest.raises(ValueError, match="bad in both"):
+        ForkedCall(lambda: (_ for _ in ()).throw(ValueError("bad in both"))).result()
+
+
+def test_forked_call_cancel_stops_the_child():
+    import time
+
+    from dslsearch.fitting.forked import ForkedCall
+
+    call = ForkedCall(time.sleep, 60)
+    t0 = time.perf_counter()
+    call.cancel()
+    assert time.perf_counter() - t0 < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(call.pid, os.WNOHANG)
+    call.cancel()   # twice: nothing left to do

@@ -277,3 +277,32 @@ def test_planning_reduces_here_what_a_dead_forked_process_left(monkeypatch, tabl
 
     monkeypatch.setattr(plan_mod, "_reduce_range", dies_in_the_child)
     _same_reduction(_reduce_all(table6, split=True), real(table6, 0, len(table6.candidates)))
+
+
+def test_planning_stops_the_forked_half_when_its_own_half_fails(monkeypatch, table6):
+    import os
+    import time
+
+    from dslsearch.fitting import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "SPLIT_MIN", 0)
+    parent, pids, real_fork = os.getpid(), [], os.fork
+
+    def fork():
+        pid = real_fork()
+        pids.append(pid)
+        return pid
+
+    def slow_or_failing(*args):
+        if os.getpid() != parent:
+            time.sleep(60)
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(plan_mod, "_reduce_range", slow_or_failing)
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _reduce_all(table6, split=True)
+    assert time.perf_counter() - t0 < 30 and len(pids) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)   # stopped and waited for

@@ -314,52 +314,25 @@ def _reduce_all(table, split: bool = False) -> tuple:
     """Every candidate's reduction (:func:`_reduce_range` of the whole table). With
     ``split`` (and ``os.fork``, at least :data:`SPLIT_MIN` candidates) the second half of
     the candidates (by their nodes' total size) is reduced in a process forked from this
-    one while this one reduces the first, and the two are joined (:func:`_join`): the
-    same result. If that process fails, its half is reduced here."""
+    one while this one reduces the first (:class:`~dslsearch.fitting.forked.ForkedCall`),
+    and the two are joined (:func:`_join`): the same result. If that process fails, its
+    half is reduced here."""
     import os
 
     n = len(table.candidates)
     if not (split and hasattr(os, "fork") and n >= max(SPLIT_MIN, 2)):
         return _reduce_range(table, 0, n)
+    from dslsearch.fitting.forked import ForkedCall
+
     work = np.cumsum(table.size[table.candidates])
     mid = int(np.searchsorted(work, work[-1] / 2))
-    second = _in_forked_process(_reduce_range, table, mid, n)
-    first = _reduce_range(table, 0, mid)
-    return _join(first, second())
-
-
-def _in_forked_process(fn, *args):
-    """Start ``fn(*args)`` in a process forked from this one; returns a function that
-    waits for it and returns its result (pickled through a pipe), or computes it here if
-    that process failed (killed, out of memory, an error)."""
-    import os
-    import pickle
-
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the forked process: its result into the pipe, then leave at once
-        code = 1
-        try:
-            os.close(read)
-            with os.fdopen(write, "wb") as out:
-                pickle.dump(fn(*args), out, protocol=pickle.HIGHEST_PROTOCOL)
-            code = 0
-        finally:
-            os._exit(code)  # no exit handlers, no stream flushes (inherited locks)
-    os.close(write)
-
-    def wait():
-        try:
-            with os.fdopen(read, "rb") as got:
-                result = pickle.load(got)
-        except (EOFError, pickle.UnpicklingError, OSError):
-            result = None
-        _, status = os.waitpid(pid, 0)
-        if result is None or not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            return fn(*args)
-        return result
-
-    return wait
+    second = ForkedCall(_reduce_range, table, mid, n)
+    try:
+        first = _reduce_range(table, 0, mid)
+    except BaseException:
+        second.cancel()
+        raise
+    return _join(first, second.result())
 
 
 def _unique_rows(M: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

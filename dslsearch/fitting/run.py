@@ -162,14 +162,16 @@ def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np
     return lambda: _in_thread(noise_floor, dataset.train)
 
 
-def _kept_values(table, x: np.ndarray, vkey: str, budget: int) -> Callable[[], None]:
+def _kept_values(table, x: np.ndarray, vkey: str, budget: int) -> Callable[..., None]:
     """Start making the sub-formula values forked workers share (:func:`keep_values`):
     in a forked process writing to shared memory (:func:`keep_values_forked`), else in a
-    thread; returns the function that waits for them."""
+    thread; returns ``wait(cancel=False)``, which waits for them (``cancel``: stops the
+    forked process, the values are not wanted)."""
     args = (table.op, table.a, table.b, table.size, x, vkey, budget)
     if hasattr(os, "fork"):
         return keep_values_forked(*args)
-    return _in_thread(keep_values, *args)
+    join = _in_thread(keep_values, *args)
+    return lambda cancel=False: join()
 
 
 def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progress | None = None,
@@ -202,16 +204,17 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     # forked workers share the sub-formula values, made beside the planning by a process
     # forked from this one (or a thread where there is no fork); waited for before the
     # workers fork
-    kept = _kept_values(table, x, vkey, budget) if forks(config) else (lambda: None)
+    kept = (_kept_values(table, x, vkey, budget) if forks(config)
+            else (lambda cancel=False: None))
     try:
         plan = plan_shards(table, config, split=forks(config))
     except BaseException:
-        kept()
+        kept(cancel=True)
         drop_values()
         raise
     key = fit_key(config, dataset, table)
     if any(not 0 <= k < len(plan.shards) for k in done):
-        kept()
+        kept(cancel=True)
         drop_values()
         raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
                          f"{len(plan.shards)} shards; pass the shards of this run only")

@@ -6,7 +6,6 @@ gives the same numbers whichever process, backend or worker count runs it.
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,46 +103,54 @@ def keep_values(op, a, b, size, x: np.ndarray, key: str, budget_bytes: int) -> N
 
 
 def keep_values_forked(op, a, b, size, x: np.ndarray, key: str,
-                       budget_bytes: int) -> Callable[[], None]:
-    """:func:`keep_values`, computed in a process forked from this one into memory shared
-    with it, while this process goes on (planning the shards): returns a function that
-    waits for it and then holds the values under ``key`` here, in the shared pages that
-    worker processes forked afterwards inherit. Unlike a thread of this process, the
-    forked process does not share this process's interpreter lock, so its Python steps
-    do not slow the planning nor the planning its steps. The values are those
-    :func:`keep_values` makes, computed by the same code; if the forked process fails
-    (killed, out of memory) they are computed here instead. POSIX only (``os.fork``)."""
-    import gc
+                       budget_bytes: int) -> Callable[..., None]:
+    """:func:`keep_values`, computed in a process forked from this one
+    (:class:`~dslsearch.fitting.forked.ForkedCall`) into memory shared with it, while this
+    process goes on (planning the shards). Returns ``wait(cancel=False)``: it waits for
+    them and then holds the values under ``key`` here, in the shared pages that worker
+    processes forked afterwards inherit; ``wait(cancel=True)`` stops that process instead
+    (the caller failed). Unlike a thread of this process, the forked process does not share
+    this process's interpreter lock, so the planning and the values do not slow each other.
+    The values are those :func:`keep_values` makes, by the same code; if the forked process
+    fails (killed, out of memory) they are computed here instead. POSIX only."""
     import mmap
 
     from dslsearch.fitting.evaluate import kept_shape
+    from dslsearch.fitting.forked import ForkedCall
     from dslsearch.fitting.skeleton import parameter_counts
 
     if key in _VALUES_CACHE:
-        return lambda: None
+        return lambda cancel=False: None
     free = parameter_counts(op, a, b) == 0
     shape = kept_shape(op, a, b, size, x, free, budget_bytes)
     shared = np.frombuffer(mmap.mmap(-1, max(8 * shape[0] * shape[1], 8)), np.float64)
     values = SlotValues(op, a, b, size, x, free, budget_bytes,
                         out=shared[: shape[0] * shape[1]].reshape(shape), compute=False)
-    pid = os.fork()
-    if pid == 0:  # the forked process: compute into the shared pages, then leave at once
-        code = 1
-        try:
-            gc.disable()   # it touches no object it does not need (no copied pages)
-            values.kept.compute(op, a, b, size, x)
-            code = 0
-        finally:
-            os._exit(code)  # no exit handlers, no stream flushes (inherited locks)
+    call = ForkedCall(_compute_kept, values, op, a, b, size, x)
 
-    def wait() -> None:
-        _, status = os.waitpid(pid, 0)
-        if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-            values.kept.compute(op, a, b, size, x)  # the same values, made here
+    def wait(cancel: bool = False) -> None:
+        if cancel:
+            call.cancel()
+            return
+        call.result()   # computed here if the forked process failed: the same values
         _VALUES_CACHE.clear()  # one data set at a time, as keep_values
         _VALUES_CACHE[key] = values
 
     return wait
+
+
+def _compute_kept(values: SlotValues, op, a, b, size, x) -> None:
+    """Fill ``values``' kept values (made with ``compute=False``); in a forked process, the
+    garbage collector off so that it copies no page it does not write."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        values.kept.compute(op, a, b, size, x)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def drop_values() -> None:
