@@ -74,8 +74,9 @@ def kept(*a):
     c0 = cpu(); mark("kept values start")
     wait = orig_kept(*a)
     mark("kept values started", c0)
-    def waited():
-        c1 = cpu(); mark("wait kept start"); r = wait(); mark("wait kept end", c1); return r
+    def waited(cancel=False):
+        c1 = cpu(); mark("wait kept start"); r = wait(cancel); mark("wait kept end", c1)
+        return r
     return waited
 if orig_kept is not None:
     run._kept_values = kept
