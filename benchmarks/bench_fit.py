@@ -2,7 +2,7 @@
 
     nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
         [--workers 1 2] [--memory 1024] [--engine numpy|torch] [--start auto|fork|loky]
-        [--sample-ms 200]
+        [--sample-ms 500]
 
 Each (case, workers) runs in a fresh Python process that imports the library only
 (``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
@@ -11,8 +11,9 @@ loaded and the candidates enumerated first (timed apart, column "enumerate s"), 
 ``fit_table`` fits,
 filters and merges every candidate in memory (column "fit s": worker start-up included).
 While it runs, the benchmark samples the memory of the process and all its descendants
-(the worker processes) every 200 ms (``--sample-ms``; 50 ms before, when the sampling took
-about a tenth of a core beside the run); "peak tree MB" is the largest sum seen of their
+(the worker processes) every 500 ms (``--sample-ms``; 50 ms before, when the sampling took
+about a tenth of a core beside the run: reading a process's PSS costs the kernel about
+3 ms, more under load); "peak tree MB" is the largest sum seen of their
 proportional set sizes (PSS: a page shared by k processes counts 1/k in each, so pages
 that forked workers share with the calling process count once; the resident set size where
 PSS cannot be read), "largest process MB" the largest single ``ru_maxrss`` (resident,
@@ -130,7 +131,7 @@ def _tree_rss(proc) -> int:
 
 
 def run_case(system: str, depth: int, workers: int, memory: int, engine: str,
-             start: str = "auto", sample_s: float = 0.2) -> dict:
+             start: str = "auto", sample_s: float = 0.5) -> dict:
     """One fresh process: the child's JSON plus ``peak_tree_mb``, ``largest_mb``, ``load``."""
     import psutil
 
@@ -175,7 +176,7 @@ def main() -> None:
                     help="AdamConfig.engine of the gradient fits (default: %(default)s)")
     ap.add_argument("--start", choices=("auto", "fork", "loky"), default="auto",
                     help="FitConfig.start, how worker processes start (default: %(default)s)")
-    ap.add_argument("--sample-ms", type=int, default=200,
+    ap.add_argument("--sample-ms", type=int, default=500,
                     help="ms between two samples of the process tree's memory (default: "
                          "%(default)s; each costs about 3 ms of CPU per process, on the "
                          "cores the run uses)")
