@@ -174,6 +174,33 @@ def _kept_values(table, x: np.ndarray, vkey: str, budget: int) -> Callable[..., 
     return lambda cancel=False: join()
 
 
+def _planned(table, dataset, config: FitConfig, x: np.ndarray, done: Mapping
+             ) -> tuple[ShardPlan, str, str, Callable[..., None]]:
+    """``(plan, key, values key, wait for the values)``: the shards planned while the
+    sub-formula values forked workers share are made beside the planning (by a process
+    forked from this one, or a thread where there is no fork; waited for before the
+    workers fork; nothing to wait for without forked workers).
+
+    Raises:
+        ValueError: ``done`` names a shard the plan does not have.
+    """
+    budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
+    vkey = values_key(table.op, table.a, table.b, x, budget)
+    kept = (_kept_values(table, x, vkey, budget) if forks(config)
+            else (lambda cancel=False: None))
+    try:
+        plan = plan_shards(table, config, split=forks(config))
+        key = fit_key(config, dataset, table)
+        if any(not 0 <= k < len(plan.shards) for k in done):
+            raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
+                             f"{len(plan.shards)} shards; pass the shards of this run only")
+    except BaseException:
+        kept(cancel=True)
+        drop_values()
+        raise
+    return plan, key, vkey, kept
+
+
 def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progress | None = None,
               done: Mapping[int, FitRows] | None = None,
               on_shard: Callable[[int, FitRows], None] | None = None) -> FitResult:
@@ -199,25 +226,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
     start_noise_floor = _noise_floor_job(dataset, config)
     x, labels = segments(dataset, config)
-    budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
-    vkey = values_key(table.op, table.a, table.b, x, budget)
-    # forked workers share the sub-formula values, made beside the planning by a process
-    # forked from this one (or a thread where there is no fork); waited for before the
-    # workers fork
-    kept = (_kept_values(table, x, vkey, budget) if forks(config)
-            else (lambda cancel=False: None))
-    try:
-        plan = plan_shards(table, config, split=forks(config))
-    except BaseException:
-        kept(cancel=True)
-        drop_values()
-        raise
-    key = fit_key(config, dataset, table)
-    if any(not 0 <= k < len(plan.shards) for k in done):
-        kept(cancel=True)
-        drop_values()
-        raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
-                         f"{len(plan.shards)} shards; pass the shards of this run only")
+    plan, key, vkey, kept = _planned(table, dataset, config, x, done)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
