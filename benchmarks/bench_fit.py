@@ -2,6 +2,7 @@
 
     nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
         [--workers 1 2] [--memory 1024] [--engine numpy|torch] [--start auto|fork|loky]
+        [--sample-ms 500]
 
 Each (case, workers) runs in a fresh Python process that imports the library only
 (``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
@@ -10,13 +11,16 @@ loaded and the candidates enumerated first (timed apart, column "enumerate s"), 
 ``fit_table`` fits,
 filters and merges every candidate in memory (column "fit s": worker start-up included).
 While it runs, the benchmark samples the memory of the process and all its descendants
-(the worker processes) every 50 ms; "peak tree MB" is the largest sum seen of their
+(the worker processes) every 500 ms (``--sample-ms``; 50 ms before, when the sampling took
+about a tenth of a core beside the run: reading a process's PSS costs the kernel about
+3 ms, more under load); "peak tree MB" is the largest sum seen of their
 proportional set sizes (PSS: a page shared by k processes counts 1/k in each, so pages
 that forked workers share with the calling process count once; the resident set size where
 PSS cannot be read), "largest process MB" the largest single ``ru_maxrss`` (resident,
 shared pages included); "fit CPU s" is the CPU time of
 the fit in all processes (less sensitive to other load than the wall time). The machine's 1-minute load average
-is printed next to each row: timings taken while other work runs are inflated. Prints a
+is printed next to each row: timings taken while other work runs are inflated; so is the
+CPU time of the benchmark's own sampling ("sampler CPU s", on the same cores as the run). Prints a
 markdown table headed by the command that produced it.
 """
 
@@ -63,11 +67,53 @@ print(json.dumps({"import": t_imp, "enumerate": t_enum, "wall": wall, "cpu": cpu
 """
 
 
+def _children(pid: int) -> list[int] | None:
+    """Direct children of ``pid`` from ``/proc/PID/task/*/children`` (Linux; None where it
+    cannot be read): a few files, where listing every process of the machine to find
+    their parents costs several ms a sample."""
+    import glob
+
+    kids = []
+    try:
+        for path in glob.glob(f"/proc/{pid}/task/*/children"):
+            with open(path) as f:
+                kids += [int(c) for c in f.read().split()]
+    except OSError:
+        return None
+    return kids
+
+
+def _pss(pid: int) -> int | None:
+    """Proportional set size of ``pid`` in bytes (``/proc/PID/smaps_rollup``), None where
+    it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) << 10
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _tree_rss(proc) -> int:
     """Bytes of memory of ``proc`` and all its descendants now, each process's proportional
-    set size (its resident set size where that cannot be read); 0 once it has ended."""
+    set size (its resident set size where that cannot be read); 0 once it has ended.
+    Read from ``/proc`` directly on Linux (the kernel's PSS sum takes about 3 ms a process,
+    on the cores of the run it measures), through psutil elsewhere."""
     import psutil
 
+    pids, todo = [], [proc.pid]
+    while todo:
+        pid = todo.pop()
+        kids = _children(pid) if os.path.isdir("/proc/self/task") else None
+        if kids is None:
+            break
+        pids.append(pid)
+        todo += kids
+    sizes = [_pss(pid) for pid in pids] if not todo and pids else None
+    if sizes is not None and None not in sizes:
+        return sum(sizes)
     total = 0
     try:
         procs = [proc] + proc.children(recursive=True)
@@ -85,7 +131,7 @@ def _tree_rss(proc) -> int:
 
 
 def run_case(system: str, depth: int, workers: int, memory: int, engine: str,
-             start: str = "auto") -> dict:
+             start: str = "auto", sample_s: float = 0.5) -> dict:
     """One fresh process: the child's JSON plus ``peak_tree_mb``, ``largest_mb``, ``load``."""
     import psutil
 
@@ -96,16 +142,18 @@ def run_case(system: str, depth: int, workers: int, memory: int, engine: str,
                              text=True)
     proc = psutil.Process(popen.pid)
     peak = 0
+    c0 = time.process_time()
     while popen.poll() is None:
         peak = max(peak, _tree_rss(proc))
-        time.sleep(0.05)
+        time.sleep(sample_s)
+    sampler = time.process_time() - c0
     out, err = popen.communicate()
     if popen.returncode != 0:
         raise SystemExit(f"{system} depth {depth} workers {workers} failed:\n{err[-3000:]}")
     row = json.loads(out.strip().splitlines()[-1])
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     row.update(peak_tree_mb=peak / 2**20, largest_mb=max(after, before) / 1024,
-               load=load, load_after=os.getloadavg()[0])
+               load=load, load_after=os.getloadavg()[0], sampler=sampler)
     return row
 
 
@@ -128,23 +176,29 @@ def main() -> None:
                     help="AdamConfig.engine of the gradient fits (default: %(default)s)")
     ap.add_argument("--start", choices=("auto", "fork", "loky"), default="auto",
                     help="FitConfig.start, how worker processes start (default: %(default)s)")
+    ap.add_argument("--sample-ms", type=int, default=500,
+                    help="ms between two samples of the process tree's memory (default: "
+                         "%(default)s; each costs about 3 ms of CPU per process, on the "
+                         "cores the run uses)")
     args = ap.parse_args()
     print_command("load = 1-minute load average before/after the run")
     print("| system | depth | candidates | fit units | workers | enumerate s | fit s "
           "| fit CPU s | candidates/s | speed-up | peak tree MB | largest process MB | laws "
-          "| best law | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| best law | load | sampler CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for case in args.cases:
         system, depth = case.rsplit(":", 1)
         base = None
         for w in args.workers:
-            r = run_case(system, int(depth), w, args.memory, args.engine, args.start)
+            r = run_case(system, int(depth), w, args.memory, args.engine, args.start,
+                         args.sample_ms / 1000)
             base = base or r["wall"]
             print(f"| {system} | {depth} | {r['candidates']} | {r['units']} | {w} "
                   f"| {r['enumerate']:.1f} | {r['wall']:.1f} | {r['cpu']:.1f} "
                   f"| {r['candidates'] / r['wall']:.0f} "
                   f"| {base / r['wall']:.2f} | {r['peak_tree_mb']:.0f} | {r['largest_mb']:.0f} "
-                  f"| {r['laws']} | `{r['best']}` | {r['load']:.1f}/{r['load_after']:.1f} |",
+                  f"| {r['laws']} | `{r['best']}` | {r['load']:.1f}/{r['load_after']:.1f} "
+                  f"| {r['sampler']:.2f} |",
                   flush=True)
 
 

@@ -8,8 +8,10 @@ and the candidates enumerated, then ``fit_table`` runs with its phases wrapped: 
 the fit key, the values key, waiting for the warm workers, the shards (first sent, first
 back, last back), the noise floor, the merge. Each phase prints the wall seconds since the
 start of ``fit_table`` and the calling process's CPU seconds spent in it (all its
-threads). A sampler thread reads every worker process's CPU seconds every 50 ms (the last
-reading before it exits, so up to 50 ms of a worker's last CPU time can be missed), and
+threads). A sampler thread reads every child process's CPU seconds from ``/proc`` every
+50 ms (the last reading before it exits, so up to 50 ms of a child's last CPU time can be
+missed; children are the workers and the process that makes the shared sub-formula
+values beside the planning), and
 the worker's start and end seen by the sampler (its own CPU seconds, counted in the
 caller's, are printed). Phases overlap where the code overlaps
 them (the workers start while the caller plans). CPU seconds are less sensitive to other
@@ -27,13 +29,11 @@ import sys
 
 CHILD = r"""
 import json, os, sys, threading, time
-import psutil
 T0 = time.perf_counter()
 EVENTS = []
-ME = psutil.Process()
 
 def cpu():
-    t = ME.cpu_times()
+    t = os.times()
     return t.user + t.system
 
 def mark(name, c0=None):
@@ -69,24 +69,56 @@ def warm(config):
     return waited
 run.warm_workers = warm
 
+orig_kept = getattr(run, "_kept_values", None)
+def kept(*a):
+    c0 = cpu(); mark("kept values start")
+    wait = orig_kept(*a)
+    mark("kept values started", c0)
+    def waited(cancel=False):
+        c1 = cpu(); mark("wait kept start"); r = wait(cancel); mark("wait kept end", c1)
+        return r
+    return waited
+if orig_kept is not None:
+    run._kept_values = kept
+
+TICK = os.sysconf("SC_CLK_TCK")
+def children(pid):
+    # /proc/PID/task/*/children: a few small files (psutil lists every process)
+    import glob
+    kids = []
+    for path in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            kids += [int(c) for c in open(path).read().split()]
+        except OSError:
+            pass
+    return kids
+
+def proc_cpu(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK   # utime + stime
+
 seen = {}
 stop = threading.Event()
 SAMPLER = {}
 def sample():
     while not stop.is_set():
         SAMPLER["cpu"] = time.thread_time()
-        for ch in ME.children(recursive=True):
+        todo = children(os.getpid())
+        while todo:
+            pid = todo.pop()
+            todo += children(pid)
             try:
-                t = ch.cpu_times()
-                rec = seen.setdefault(ch.pid, {"first": time.perf_counter() - T_FIT})
-                now, c = time.perf_counter() - T_FIT, t.user + t.system
-                if c > rec.get("cpu", 0.0) + 0.01:
-                    rec["busy_until"] = now
-                    rec.setdefault("busy_from", now)
-                rec["cpu"] = c
-                rec["last"] = now
-            except psutil.Error:
-                pass
+                c = proc_cpu(pid)
+            except (OSError, ValueError, IndexError):
+                continue
+            rec = seen.setdefault(pid, {"first": time.perf_counter() - T_FIT})
+            now = time.perf_counter() - T_FIT
+            if c > rec.get("cpu", 0.0) + 0.01:
+                rec["busy_until"] = now
+                rec.setdefault("busy_from", now)
+            rec["cpu"] = c
+            rec["last"] = now
         time.sleep(0.05)
 
 from dslsearch.fitting import FitConfig, fit_table

@@ -232,6 +232,72 @@ def enumerate_formulas(variables: Sequence, depth: int, keep_last: bool = True,
     return dag.table(var_pairs, time.perf_counter() - start, names)
 
 
+class _PairBatch:
+    """Nodes ``op(x, y)`` of one size, added to the DAG in the order given, whose
+    parameter-free values at the check points are computed for many pairs at once: one
+    numpy call per operation on ``(n, 12)`` arrays instead of several per pair. The
+    operations of pairs (``+ − × ÷``) round each value by itself, so the values, and with
+    them which nodes are constant (:func:`_is_constant`, here on whole rows), are those of
+    one pair at a time. At most :attr:`MAX_PAIRS` pairs wait (bounded memory)."""
+
+    MAX_PAIRS = 1 << 16
+
+    def __init__(self, dag: _Dag, size: int, keep: bool):
+        self.dag, self.size, self.keep = dag, size, keep
+        self.chunks: list[tuple] = []
+        self.xs: dict[int, list[int]] = {}     # op code -> x of each pair to evaluate
+        self.ys: dict[int, list[int]] = {}
+        self.ops: dict[int, Op] = {}
+        self.n = 0
+
+    def add(self, op: Op, x: int, ys: list[int], uids: list[int], hps: list[bool]) -> None:
+        """Nodes ``op(x, y)`` for ``ys`` (unit ids ``uids``, parameter flags ``hps``)."""
+        code = op.code
+        xs, yv = self.xs.setdefault(code, []), self.ys.setdefault(code, [])
+        self.ops[code] = op
+        # the row of each parameter-free pair among this operation's pairs, else -1
+        rows = []
+        for y, hp in zip(ys, hps):
+            if hp:
+                rows.append(-1)
+            else:
+                rows.append(len(xs))
+                xs.append(x)
+                yv.append(y)
+        self.chunks.append((code, x, ys, uids, hps, rows))
+        self.n += len(ys)
+        if self.n >= self.MAX_PAIRS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Compute the waiting pairs' values and add their nodes, in order, to the DAG."""
+        values = self.dag.values
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for code, xs in self.xs.items():
+            if not xs:
+                continue
+            V = self.ops[code].numpy(np.stack([values[x] for x in xs]),
+                                     np.stack([values[y] for y in self.ys[code]]))
+            out[code] = (V, ~_constant_rows(V))
+        for code, x, ys, uids, hps, rows in self.chunks:
+            V, keep_row = out.get(code, (None, None))
+            kept = [k for k, r in enumerate(rows) if r < 0 or keep_row[r]]
+            n = len(kept)
+            self.dag.extend([code] * n, [x] * n, [ys[k] for k in kept], self.size,
+                            [uids[k] for k in kept], [hps[k] for k in kept],
+                            [None if rows[k] < 0 else V[rows[k]] for k in kept], self.keep)
+        self.chunks, self.xs, self.ys, self.n = [], {}, {}, 0
+
+
+def _constant_rows(V: np.ndarray) -> np.ndarray:
+    """:func:`_is_constant` of each row of ``V (n, 12)``, ``(n,)`` bool: the same minimum,
+    maximum and comparison, on whole rows."""
+    lo, hi = V.min(axis=1), V.max(axis=1)
+    finite = np.isfinite(lo) & np.isfinite(hi)
+    with np.errstate(all="ignore"):
+        return finite & (hi - lo <= 1e-9 * (1.0 + np.maximum(np.abs(lo), np.abs(hi))))
+
+
 class _Dag:
     """The growing DAG of :func:`enumerate_formulas`: flat node arrays, one level per size.
 
@@ -316,23 +382,40 @@ class _Dag:
         self.uid(DIMENSIONLESS)
 
     def add_unary(self, size: int, keep: bool) -> None:
-        """Unary operations on the nodes of ``size - 1`` (never the bare parameter: rule 4)."""
-        unary = self.unary
-        ops, args, uids, hps, vals = [], [], [], [], []
-        for c in self.levels[size - 1]:
-            if c == self.param_id:
-                continue
+        """Unary operations on the nodes of ``size - 1`` (never the bare parameter: rule 4),
+        a slice of :attr:`_PairBatch.MAX_PAIRS` arguments at a time."""
+        args = [c for c in self.levels[size - 1] if c != self.param_id]
+        for start in range(0, len(args), _PairBatch.MAX_PAIRS):
+            self._unary_slice(args[start:start + _PairBatch.MAX_PAIRS], size, keep)
+
+    def _unary_slice(self, args: list[int], size: int, keep: bool) -> None:
+        """:meth:`add_unary` for the arguments ``args``, in order: the parameter-free
+        ones' values computed with one numpy call per operation (elementwise, so each value
+        is that of its own node) and constant ones dropped (:func:`_constant_rows`)."""
+        unary, values = self.unary, self.values
+        ops, cs, uids, hps, rows = [], [], [], [], []
+        pending: dict[int, list[int]] = {op.code: [] for op in unary}
+        for c in args:
             uc, hp = self.node_uid[c], bool(self.has_param[c])
             for op in unary:
                 u = self.combine(op, uc)
                 if u is None:
                     continue
-                val = None if hp else op.numpy(self.values[c])
-                if val is not None and _is_constant(val):
-                    continue
-                ops.append(op.code); args.append(c); uids.append(u); hps.append(hp)
-                vals.append(val)
-        self.extend(ops, args, [-1] * len(ops), size, uids, hps, vals, keep)
+                ops.append(op.code); cs.append(c); uids.append(u); hps.append(hp)
+                if hp:
+                    rows.append(-1)
+                else:
+                    rows.append(len(pending[op.code]))
+                    pending[op.code].append(c)
+        out = {}
+        for op in unary:
+            if pending[op.code]:
+                V = op.numpy(np.stack([values[c] for c in pending[op.code]]))
+                out[op.code] = (V, ~_constant_rows(V))
+        kept = [k for k, (o, r) in enumerate(zip(ops, rows)) if r < 0 or out[o][1][r]]
+        self.extend([ops[k] for k in kept], [cs[k] for k in kept], [-1] * len(kept), size,
+                    [uids[k] for k in kept], [hps[k] for k in kept],
+                    [None if rows[k] < 0 else out[ops[k]][0][rows[k]] for k in kept], keep)
 
     def add_binary(self, size: int, i: int, j: int, keep: bool) -> None:
         """Binary operations on (size ``i``, size ``j``) argument pairs, ``i + j + 1 = size``."""
@@ -342,20 +425,23 @@ class _Dag:
             right_by_uid.setdefault(self.node_uid[y], []).append(y)
         right_free = right_by_uid.get(_FREE_UID, [])
         binary = [op for op in self.binary if not (op.commutative and i > j)]
+        batch = _PairBatch(self, size, keep)
         for x in self.levels[i]:
             ux = self.node_uid[x]
             like = right_all if ux == _FREE_UID else (right_by_uid.get(ux, []) + right_free)
             for op in binary:
                 self._pairs(op, x, like if op.units.like_args else right_all,
-                            op.commutative and i == j, size, keep)
+                            op.commutative and i == j, batch)
+        batch.flush()
 
-    def _pairs(self, op: Op, x: int, pool: list[int], ordered: bool, size: int,
-               keep: bool) -> None:
-        """Build ``op(x, y)`` for each ``y`` of ``pool`` allowed by the rules."""
-        keys, node_uid, has_param, values = self.keys, self.node_uid, self.has_param, self.values
-        code, fn, cancels, param_id = op.code, op.numpy, op.cancels, self.param_id
-        ux, x_hp, vx = node_uid[x], bool(has_param[x]), values[x]
-        ys, uids, hps, vals = [], [], [], []
+    def _pairs(self, op: Op, x: int, pool: list[int], ordered: bool,
+               batch: _PairBatch) -> None:
+        """The ``op(x, y)`` for each ``y`` of ``pool`` allowed by the rules, into ``batch``
+        (which computes the parameter-free ones' values and drops the constant ones)."""
+        keys, node_uid, has_param = self.keys, self.node_uid, self.has_param
+        code, cancels, param_id = op.code, op.cancels, self.param_id
+        ux, x_hp = node_uid[x], bool(has_param[x])
+        ys, uids, hps = [], [], []
         for y in pool:
             if ordered and keys[y] < keys[x]:
                 continue
@@ -366,16 +452,8 @@ class _Dag:
             u = self.combine(op, ux, node_uid[y])
             if u is None:
                 continue
-            hp = x_hp or bool(has_param[y])
-            if hp:
-                val = None
-            else:
-                val = fn(vx, values[y])
-                if _is_constant(val):
-                    continue
-            ys.append(y); uids.append(u); hps.append(hp); vals.append(val)
-        n = len(ys)
-        self.extend([code] * n, [x] * n, ys, size, uids, hps, vals, keep)
+            ys.append(y); uids.append(u); hps.append(x_hp or bool(has_param[y]))
+        batch.add(op, x, ys, uids, hps)
 
     def table(self, var_pairs: tuple, seconds: float, ops: tuple[str, ...]) -> FormulaTable:
         op_arr = np.frombuffer(self.ops, dtype=np.int8).copy()

@@ -184,3 +184,123 @@ def test_forked_workers_write_through_their_own_streams(monkeypatch, tmp_path):
 
 def test_map_forked_of_nothing_starts_nothing():
     assert backends.map_forked(lambda i: i, [], 2) == []
+
+
+def test_values_made_in_a_forked_process_equal_those_made_here(table5, pendulum):
+    from dslsearch.fitting.plan import segments
+
+    x, _ = segments(pendulum, FitConfig())
+    budget = 16 << 20
+    key = shard.values_key(table5.op, table5.a, table5.b, x, budget)
+    try:
+        shard.keep_values(table5.op, table5.a, table5.b, table5.size, x, key, budget)
+        here = shard._VALUES_CACHE[key].kept
+        here_ids, here_values = here.ids.copy(), here.values.copy()
+        shard.drop_values()
+        wait = shard.keep_values_forked(table5.op, table5.a, table5.b, table5.size, x, key,
+                                        budget)
+        assert key not in shard._VALUES_CACHE   # not held before it is made
+        wait()
+        there = shard._VALUES_CACHE[key].kept
+        assert there.ids.tobytes() == here_ids.tobytes()
+        assert there.values.tobytes() == here_values.tobytes()
+        assert len(here_values) > 100 and np.isfinite(here_values).any()
+        # the memory is shared with processes forked afterwards: a child's writes show here
+        pid = os.fork()
+        if pid == 0:
+            there.values[0, 0] = 12345.0
+            os._exit(0)
+        os.waitpid(pid, 0)
+        assert there.values[0, 0] == 12345.0
+    finally:
+        shard.drop_values()
+
+
+def test_values_are_made_here_when_the_forked_process_dies(monkeypatch, table5, pendulum):
+    from dslsearch.fitting import evaluate
+    from dslsearch.fitting.plan import segments
+
+    x, _ = segments(pendulum, FitConfig())
+    budget = 16 << 20
+    key = shard.values_key(table5.op, table5.a, table5.b, x, budget)
+    shard.keep_values(table5.op, table5.a, table5.b, table5.size, x, key, budget)
+    want = shard._VALUES_CACHE[key].kept.values.copy()
+    shard.drop_values()
+    parent, calls = os.getpid(), []
+    real = evaluate.NodeValues.compute
+
+    def dies_in_the_child(self, *args):
+        if os.getpid() != parent:
+            os._exit(9)   # killed, out of memory
+        calls.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(evaluate.NodeValues, "compute", dies_in_the_child)
+    try:
+        shard.keep_values_forked(table5.op, table5.a, table5.b, table5.size, x, key, budget)()
+        assert calls == [1]
+        assert shard._VALUES_CACHE[key].kept.values.tobytes() == want.tobytes()
+    finally:
+        shard.drop_values()
+
+
+def test_a_failing_plan_leaves_no_forked_process(monkeypatch, table5, pendulum):
+    def broken(*args, **kwargs):
+        raise RuntimeError("planning failed")
+
+    pids = []
+    real_fork = os.fork
+
+    def fork():
+        pid = real_fork()
+        pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(run, "plan_shards", broken)
+    monkeypatch.setattr(os, "fork", fork)
+    with pytest.raises(RuntimeError, match="planning failed"):
+        fit_table(table5, pendulum, FitConfig(workers=2, start="fork"))
+    assert not shard._VALUES_CACHE
+    assert len(pids) == 1 and pids[0] > 0
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)   # waited for: not left running nor a zombie
+
+
+def test_forked_call_returns_the_childs_result():
+    from dslsearch.fitting.forked import ForkedCall
+
+    data = np.arange(10_000.0)   # inherited, not sent
+    call = ForkedCall(lambda lo: (os.getpid(), float(data[lo:].sum())), 5000)
+    pid, total = call.result()
+    assert pid == call.pid != os.getpid() and total == float(data[5000:].sum())
+    with pytest.raises(ChildProcessError):
+        os.waitpid(call.pid, os.WNOHANG)   # waited for
+
+
+def test_forked_call_computes_here_what_the_child_could_not():
+    from dslsearch.fitting.forked import ForkedCall
+
+    parent = os.getpid()
+
+    def fn(x):
+        if os.getpid() != parent:
+            raise MemoryError("no memory in the child")
+        return x * 2
+
+    assert ForkedCall(fn, 21).result() == 42
+    with pytest.raises(ValueError, match="bad in both"):
+        ForkedCall(lambda: (_ for _ in ()).throw(ValueError("bad in both"))).result()
+
+
+def test_forked_call_cancel_stops_the_child():
+    import time
+
+    from dslsearch.fitting.forked import ForkedCall
+
+    call = ForkedCall(time.sleep, 60)
+    t0 = time.perf_counter()
+    call.cancel()
+    assert time.perf_counter() - t0 < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(call.pid, os.WNOHANG)
+    call.cancel()   # twice: nothing left to do

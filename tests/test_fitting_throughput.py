@@ -211,3 +211,98 @@ def test_closure_with_known_nodes_equals_a_plain_walk(table6):
             todo += [int(c) for c in (a[n], b[n])[: arity[op[n]]]]
         got = closure(op, a, b, roots, known)
         assert got.dtype == np.int64 and got.tolist() == sorted(seen)
+
+
+def _same_reduction(got: tuple, want: tuple) -> None:
+    structs, rows, cs, cr, crec, recipes = got
+    assert structs == want[0] and recipes == want[5]
+    assert len(rows) == len(want[1])
+    for r, w in zip(rows, want[1]):
+        assert r.dtype == w.dtype and r.shape == w.shape and r.tobytes() == w.tobytes()
+    for a, b in zip((cs, cr, crec), want[2:5]):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_reductions_of_two_ranges_joined_equal_the_whole(table6):
+    from dslsearch.fitting.plan import _join, _reduce_range
+
+    n = len(table6.candidates)
+    whole = _reduce_range(table6, 0, n)
+    assert len(whole[0]) > 100 and len(whole[5]) > 3
+    for mid in (0, 1, n // 3, n // 2, n - 1, n):
+        _same_reduction(_join(_reduce_range(table6, 0, mid), _reduce_range(table6, mid, n)),
+                        whole)
+
+
+def test_planning_split_over_a_forked_process_gives_the_same_plan(monkeypatch, table6, plan6):
+    import os
+
+    from dslsearch.fitting import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "SPLIT_MIN", 0)
+    pids, real_fork = [], os.fork
+
+    def fork():
+        pid = real_fork()
+        pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    _same_reduction(_reduce_all(table6, split=True), _reduce_all(table6))
+    split = plan_shards(table6, FitConfig(shard_cost=2000), split=True)
+    assert len(pids) == 2 and all(p > 0 for p in pids)
+    for name in ("unit_start", "cand_unit", "cand_recipe", "cand_order", "kinds"):
+        a, b = getattr(split, name), getattr(plan6, name)
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+    assert split.structs == plan6.structs and split.recipes == plan6.recipes
+    assert split.shards == plan6.shards and split.shard_cands == plan6.shard_cands
+    assert all(a.tobytes() == b.tobytes() for a, b in zip(split.slots, plan6.slots))
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)   # waited for
+
+
+def test_planning_reduces_here_what_a_dead_forked_process_left(monkeypatch, table6):
+    import os
+
+    from dslsearch.fitting import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "SPLIT_MIN", 0)
+    parent, real = os.getpid(), plan_mod._reduce_range
+
+    def dies_in_the_child(*args):
+        if os.getpid() != parent:
+            os._exit(9)   # killed, out of memory
+        return real(*args)
+
+    monkeypatch.setattr(plan_mod, "_reduce_range", dies_in_the_child)
+    _same_reduction(_reduce_all(table6, split=True), real(table6, 0, len(table6.candidates)))
+
+
+def test_planning_stops_the_forked_half_when_its_own_half_fails(monkeypatch, table6):
+    import os
+    import time
+
+    from dslsearch.fitting import plan as plan_mod
+
+    monkeypatch.setattr(plan_mod, "SPLIT_MIN", 0)
+    parent, pids, real_fork = os.getpid(), [], os.fork
+
+    def fork():
+        pid = real_fork()
+        pids.append(pid)
+        return pid
+
+    def slow_or_failing(*args):
+        if os.getpid() != parent:
+            time.sleep(60)
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(os, "fork", fork)
+    monkeypatch.setattr(plan_mod, "_reduce_range", slow_or_failing)
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _reduce_all(table6, split=True)
+    assert time.perf_counter() - t0 < 30 and len(pids) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)   # stopped and waited for

@@ -47,6 +47,10 @@ class NodeValues:
         roots: parameter-free node ids whose values are needed (with their descendants).
         known: values already computed on the same points (their nodes are not computed
             again, and are read through this object too).
+        out: ``(n_needed, N)`` float64 array to hold the values (a buffer shared with
+            other processes); None: a new array.
+        compute: False to leave the values to a later :meth:`compute` (which another
+            process may run on a shared ``out``).
 
     Attributes:
         values: ``(n_needed, N)`` float64; rows for :attr:`ids`. Non-finite where a node
@@ -55,7 +59,8 @@ class NodeValues:
     """
 
     def __init__(self, op, a, b, size, x: np.ndarray, roots: np.ndarray,
-                 known: NodeValues | None = None):
+                 known: NodeValues | None = None, out: np.ndarray | None = None,
+                 compute: bool = True):
         ids = closure(op, a, b, roots, None if known is None else known.held)
         if np.any(op[ids] == PARAM):
             raise ValueError("roots: NodeValues holds parameter-free nodes only; "
@@ -68,8 +73,18 @@ class NodeValues:
             index = np.full(len(op), -1, np.int64)
             index[ids] = np.arange(len(ids))
             self._index = index
-        V = np.empty((len(ids), x.shape[0]), np.float64)
-        self.values = V
+        shape = (len(ids), x.shape[0])
+        if out is not None and (out.shape != shape or out.dtype != np.float64):
+            raise ValueError(f"out: expected a float64 array of shape {shape} (one row per "
+                             f"node needed), got {out.dtype} {out.shape}")
+        self.values = np.empty(shape, np.float64) if out is None else out
+        if compute:
+            self.compute(op, a, b, size, x)
+
+    def compute(self, op, a, b, size, x: np.ndarray) -> None:
+        """Compute the values of :attr:`ids` into :attr:`values` (made without computing
+        them: ``compute=False``), from the same table arrays and points."""
+        ids, V = self.ids, self.values
         sub_op, sub_size = op[ids], size[ids]
         with np.errstate(all="ignore"):
             for s in range(1, int(sub_size.max(initial=0)) + 1):
@@ -115,6 +130,24 @@ class NodeValues:
         return out
 
 
+def kept_nodes(size: np.ndarray, free: np.ndarray, n_points: int,
+               budget_bytes: int) -> tuple[int, np.ndarray]:
+    """``(kept_size, nodes)``: the largest size whose parameter-free nodes (with all smaller
+    ones) fit in ``budget_bytes`` of values on ``n_points`` points, and those node ids."""
+    row_bytes = 8 * max(n_points, 1)
+    counts = np.bincount(size[free], minlength=int(size.max(initial=0)) + 1)
+    fits = np.cumsum(counts) * row_bytes <= budget_bytes
+    kept_size = int(np.nonzero(fits)[0].max(initial=0))
+    return kept_size, np.nonzero(free & (size <= kept_size))[0]
+
+
+def kept_shape(op, a, b, size, x: np.ndarray, free: np.ndarray,
+               budget_bytes: int) -> tuple[int, int]:
+    """Shape ``(n_kept, N)`` of the values a :class:`SlotValues` keeps."""
+    _, small = kept_nodes(size, free, x.shape[0], budget_bytes)
+    return len(closure(op, a, b, small)), x.shape[0]
+
+
 class SlotValues:
     """Values of parameter-free nodes on demand, within a memory budget.
 
@@ -128,16 +161,15 @@ class SlotValues:
         x: the points ``(N, d)`` (SI base units).
         free: ``(n_nodes,)`` bool, the parameter-free nodes.
         budget_bytes: memory for the kept values.
+        out, compute: where the kept values go and whether they are computed now
+            (:class:`NodeValues`; the shape of ``out`` is :func:`kept_shape`'s).
     """
 
-    def __init__(self, op, a, b, size, x: np.ndarray, free: np.ndarray, budget_bytes: int):
+    def __init__(self, op, a, b, size, x: np.ndarray, free: np.ndarray, budget_bytes: int,
+                 out=None, compute: bool = True):
         self.op, self.a, self.b, self.size, self.x = op, a, b, size, x
-        row_bytes = 8 * max(x.shape[0], 1)
-        counts = np.bincount(size[free], minlength=int(size.max(initial=0)) + 1)
-        fits = np.cumsum(counts) * row_bytes <= budget_bytes
-        self.kept_size = int(np.nonzero(fits)[0].max(initial=0))
-        small = np.nonzero(free & (size <= self.kept_size))[0]
-        self.kept = NodeValues(op, a, b, size, x, small)
+        self.kept_size, small = kept_nodes(size, free, x.shape[0], budget_bytes)
+        self.kept = NodeValues(op, a, b, size, x, small, out=out, compute=compute)
 
     def __getitem__(self, nodes) -> np.ndarray:
         """Values ``(len(nodes), N)`` of parameter-free node ids ``nodes``."""

@@ -24,7 +24,7 @@ from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows, RowsBuilder
 from dslsearch.fitting.shard import (ShardInput, ShardOutput, drop_values, keep_values,
-                                     values_key)
+                                     keep_values_forked, values_key)
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -162,6 +162,45 @@ def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np
     return lambda: _in_thread(noise_floor, dataset.train)
 
 
+def _kept_values(table, x: np.ndarray, vkey: str, budget: int) -> Callable[..., None]:
+    """Start making the sub-formula values forked workers share (:func:`keep_values`):
+    in a forked process writing to shared memory (:func:`keep_values_forked`), else in a
+    thread; returns ``wait(cancel=False)``, which waits for them (``cancel``: stops the
+    forked process, the values are not wanted)."""
+    args = (table.op, table.a, table.b, table.size, x, vkey, budget)
+    if hasattr(os, "fork"):
+        return keep_values_forked(*args)
+    join = _in_thread(keep_values, *args)
+    return lambda cancel=False: join()
+
+
+def _planned(table, dataset, config: FitConfig, x: np.ndarray, done: Mapping
+             ) -> tuple[ShardPlan, str, str, Callable[..., None]]:
+    """``(plan, key, values key, wait for the values)``: the shards planned while the
+    sub-formula values forked workers share are made beside the planning (by a process
+    forked from this one, or a thread where there is no fork; waited for before the
+    workers fork; nothing to wait for without forked workers).
+
+    Raises:
+        ValueError: ``done`` names a shard the plan does not have.
+    """
+    budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
+    vkey = values_key(table.op, table.a, table.b, x, budget)
+    kept = (_kept_values(table, x, vkey, budget) if forks(config)
+            else (lambda cancel=False: None))
+    try:
+        plan = plan_shards(table, config, split=forks(config))
+        key = fit_key(config, dataset, table)
+        if any(not 0 <= k < len(plan.shards) for k in done):
+            raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
+                             f"{len(plan.shards)} shards; pass the shards of this run only")
+    except BaseException:
+        kept(cancel=True)
+        drop_values()
+        raise
+    return plan, key, vkey, kept
+
+
 def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progress | None = None,
               done: Mapping[int, FitRows] | None = None,
               on_shard: Callable[[int, FitRows], None] | None = None) -> FitResult:
@@ -187,19 +226,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
     start_noise_floor = _noise_floor_job(dataset, config)
     x, labels = segments(dataset, config)
-    budget = config.shared_memory_bytes() if forks(config) else config.worker_memory_bytes()
-    vkey = values_key(table.op, table.a, table.b, x, budget)
-    # forked workers share the sub-formula values made here, beside the planning (numpy
-    # releases the interpreter while it computes them); joined before the workers fork
-    kept = (_in_thread(keep_values, table.op, table.a, table.b, table.size, x, vkey, budget)
-            if forks(config) else (lambda: None))
-    plan = plan_shards(table, config)
-    key = fit_key(config, dataset, table)
-    if any(not 0 <= k < len(plan.shards) for k in done):
-        kept()
-        drop_values()
-        raise ValueError(f"done: shards {sorted(done)} given, but fit run {key} has "
-                         f"{len(plan.shards)} shards; pass the shards of this run only")
+    plan, key, vkey, kept = _planned(table, dataset, config, x, done)
     seg = Segments(labels)
     rand = seg.shuffled(config.seed)
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))

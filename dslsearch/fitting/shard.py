@@ -7,6 +7,7 @@ gives the same numbers whichever process, backend or worker count runs it.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -99,6 +100,57 @@ def keep_values(op, a, b, size, x: np.ndarray, key: str, budget_bytes: int) -> N
         _VALUES_CACHE.clear()  # one data set at a time: bounded memory
         free = parameter_counts(op, a, b) == 0
         _VALUES_CACHE[key] = SlotValues(op, a, b, size, x, free, budget_bytes)
+
+
+def keep_values_forked(op, a, b, size, x: np.ndarray, key: str,
+                       budget_bytes: int) -> Callable[..., None]:
+    """:func:`keep_values`, computed in a process forked from this one
+    (:class:`~dslsearch.fitting.forked.ForkedCall`) into memory shared with it, while this
+    process goes on (planning the shards). Returns ``wait(cancel=False)``: it waits for
+    them and then holds the values under ``key`` here, in the shared pages that worker
+    processes forked afterwards inherit; ``wait(cancel=True)`` stops that process instead
+    (the caller failed). Unlike a thread of this process, the forked process does not share
+    this process's interpreter lock, so the planning and the values do not slow each other.
+    The values are those :func:`keep_values` makes, by the same code; if the forked process
+    fails (killed, out of memory) they are computed here instead. POSIX only."""
+    import mmap
+
+    from dslsearch.fitting.evaluate import kept_shape
+    from dslsearch.fitting.forked import ForkedCall
+    from dslsearch.fitting.skeleton import parameter_counts
+
+    if key in _VALUES_CACHE:
+        return lambda cancel=False: None
+    free = parameter_counts(op, a, b) == 0
+    shape = kept_shape(op, a, b, size, x, free, budget_bytes)
+    shared = np.frombuffer(mmap.mmap(-1, max(8 * shape[0] * shape[1], 8)), np.float64)
+    values = SlotValues(op, a, b, size, x, free, budget_bytes,
+                        out=shared[: shape[0] * shape[1]].reshape(shape), compute=False)
+    call = ForkedCall(_compute_kept, values, op, a, b, size, x)
+
+    def wait(cancel: bool = False) -> None:
+        if cancel:
+            call.cancel()
+            return
+        call.result()   # computed here if the forked process failed: the same values
+        _VALUES_CACHE.clear()  # one data set at a time, as keep_values
+        _VALUES_CACHE[key] = values
+
+    return wait
+
+
+def _compute_kept(values: SlotValues, op, a, b, size, x) -> None:
+    """Fill ``values``' kept values (made with ``compute=False``); in a forked process, the
+    garbage collector off so that it copies no page it does not write."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        values.kept.compute(op, a, b, size, x)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def drop_values() -> None:
