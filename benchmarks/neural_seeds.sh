@@ -83,6 +83,7 @@ tables() {  # the combined table of one variant, from the store
 echo
 echo "### default"
 tables default | tee "$DIR/default.md"
+[[ "$VARIANT" == default ]] && exit 0
 echo
 echo "### $VARIANT"
 tables "$VARIANT" | tee "$DIR/$VARIANT.md"
