@@ -107,3 +107,16 @@ def test_cli_passes_the_option(tmp_path, oscillator_csv):
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["config"]["pretrain_flow"] == 2.5
+
+
+def test_the_stage_pretrains_with_the_data_derivatives():
+    from noether_search.stages._neural import initial_embeddings
+
+    data = oscillator(n_traj=6, n_t=16)
+    x = torch.tensor(data.x_train, dtype=torch.float32)
+    f = torch.tensor(data.dxdt_train, dtype=torch.float32)
+    got = {}
+    for w in (0.0, 10.0):
+        cfg = NeuralConfig(embed_dim=1, embed_hidden=16, pretrain_epochs=120, pretrain_flow=w)
+        got[w] = loss_of(initial_embeddings(data, cfg, [0])[0], x, f)
+    assert got[10.0] < got[0.0]
