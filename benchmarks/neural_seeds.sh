@@ -29,13 +29,17 @@ VARIANT=${3:-flow}
 DIR=${4:-results/neural-seeds}
 
 # the settings of each variant (bench_neural.py options); "default" is the stage's
+FLOW="--pretrain-flow 100 --pretrain-epochs 2000"
 variant_args() {
     case "$1" in
         default) echo "" ;;
-        flow) echo "--pretrain-flow 100 --pretrain-epochs 2000 --embed-lrs 0 0.01 0.03" ;;
-        flow-fixed) echo "--pretrain-flow 100 --pretrain-epochs 2000 --embed-lrs 0" ;;
+        flow) echo "$FLOW --embed-lrs 0 0.01 0.03" ;;
+        flow-fixed) echo "$FLOW --embed-lrs 0" ;;
+        flow-meta) echo "$FLOW --embed-lrs 0.01 0.03" ;;
+        flow-grad) echo "$FLOW --noether-norm gradient --embed-lrs 0 0.01 0.03" ;;
+        flow-fixed-grad) echo "$FLOW --noether-norm gradient --embed-lrs 0" ;;
         warp-fixed) echo "--noether-norm gradient --pretrain-epochs 5000 --embed-lrs 0" ;;
-        *) echo "unknown variant '$1'; one of: default flow flow-fixed warp-fixed" >&2
+        *) echo "unknown variant '$1'; one of: default flow flow-fixed flow-meta flow-grad flow-fixed-grad warp-fixed" >&2
            return 1 ;;
     esac
 }
