@@ -7,7 +7,7 @@
 #
 #   N        processes at a time (one seed each; every process is single-threaded)
 #   SEEDS    the seeds, separated by spaces or newlines, e.g. "$(seq 0 29)"
-#   VARIANT  a name from the list below (default: flow)
+#   VARIANT  a name from the list below (default: flow-grad)
 #   DIR      the results store (default: results/neural-seeds); a rerun reuses every stage
 #
 # Each seed's process runs `bench_neural.py --seeds S --no-rank --validation --store DIR`
@@ -25,7 +25,7 @@ if [[ $# -lt 2 || "$1" == "-h" || "$1" == "--help" ]]; then
 fi
 N=$1
 SEEDS=$(echo "$2" | tr '\n' ' ')
-VARIANT=${3:-flow}
+VARIANT=${3:-flow-grad}
 DIR=${4:-results/neural-seeds}
 
 # the settings of each variant (bench_neural.py options); "default" is the stage's
