@@ -13,9 +13,10 @@
 # Each seed's process runs `bench_neural.py --seeds S --no-rank --validation --store DIR`
 # with the default settings, then with the variant's (the baselines are shared, through the
 # store folder DIR/pendulum-seedS); its log is DIR/logs/seed-S.log, with the user and system
-# CPU seconds of each of the two runs (`cpu`). At the end the tables of all the seeds are
-# printed for the default and for the variant (from the store: every stage reused), then the
-# paired comparison (benchmarks/neural_seeds_compare.py).
+# CPU seconds of each of the two runs (`cpu`; a rerun rewrites the log, and its seconds are
+# those of what was left to compute). At the end the tables of all the seeds are
+# printed for the default and for the variant (from the store: every stage reused, the two
+# side by side), then the paired comparison (benchmarks/neural_seeds_compare.py).
 set -euo pipefail
 
 if [[ $# -lt 2 || "$1" == "-h" || "$1" == "--help" ]]; then
@@ -84,12 +85,15 @@ tables() {  # the combined table of one variant, from the store
     python "$HERE/bench_neural.py" --systems pendulum --seeds $SEEDS --no-rank --validation \
         --store "$DIR" $(variant_args "$1")
 }
+tables default > "$DIR/default.md" 2>&1 &
+[[ "$VARIANT" != default ]] && tables "$VARIANT" > "$DIR/$VARIANT.md" 2>&1 &
+wait
 echo
 echo "### default"
-tables default | tee "$DIR/default.md"
+cat "$DIR/default.md"
 [[ "$VARIANT" == default ]] && exit 0
 echo
 echo "### $VARIANT"
-tables "$VARIANT" | tee "$DIR/$VARIANT.md"
+cat "$DIR/$VARIANT.md"
 echo
 python "$HERE/neural_seeds_compare.py" "$DIR/default.md" "$DIR/$VARIANT.md" --name "$VARIANT"

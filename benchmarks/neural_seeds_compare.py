@@ -16,10 +16,14 @@ import numpy as np
 
 def rows(path: str) -> dict[int, dict[str, float]]:
     """``{seed: {baseline, control, neural, oracle}}`` from a table's rows (`–` skipped)."""
-    out = {}
+    out, in_test_table = {}, False
     for line in open(path, encoding="utf-8"):
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) < 7 or not cells[1].isdigit():
+        if cells[:5] == ["system", "seed", "baseline", "control", "neural"]:
+            in_test_table = True          # the test table's header (not the validation's)
+        elif not line.startswith("|"):
+            in_test_table = False
+        if not in_test_table or len(cells) < 7 or not cells[1].isdigit():
             continue
         vals = dict(zip(("baseline", "control", "neural", "symbolic", "oracle"), cells[2:7]))
         out.setdefault(int(cells[1]), {k: float(v) for k, v in vals.items() if v != "–"})
