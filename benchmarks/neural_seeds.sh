@@ -20,7 +20,7 @@
 set -euo pipefail
 
 if [[ $# -lt 2 || "$1" == "-h" || "$1" == "--help" ]]; then
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
     echo "variants: $(grep -o '^        [a-z-]*)' "$0" | tr -d ' )' | tr '\n' ' ')"
     exit 0
 fi
