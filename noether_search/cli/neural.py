@@ -92,7 +92,8 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
-            pretrain_epochs: int, pretrain_lr: float, pretrain_flow: float, refit: bool, val_fraction: float,
+            pretrain_epochs: int, pretrain_lr: float, pretrain_flow: float, refit: bool,
+            val_fraction: float,
             val_split: str, normalise_inputs: bool,
             max_step: float | None, plain_weight: float, noether_norm: str,
             max_loss_ratio: float | None,
