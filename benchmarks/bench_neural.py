@@ -10,6 +10,7 @@ seeds and on how many seeds the neural model beats the control and the vanilla M
                                       [--val-split outer|last] [--val-fraction F]
                                       [--normalise-inputs] [--embed-lrs R ...]
                                       [--pretrain-epochs N] [--pretrain-lr R]
+                                      [--pretrain-flow W]
 
 With ``--store DIR`` each system's stages are kept in ``DIR/{system}-seed{seed}`` (a rerun reuses them;
 the times are then those of what was left to compute). ``--no-rank`` skips `rank` (the
@@ -78,6 +79,9 @@ def main() -> None:
                         help="Noether loss normalisation (default: the stage's)")
     parser.add_argument("--pretrain-lr", type=float, default=None,
                         help="its Adam rate (default: NeuralConfig's)")
+    parser.add_argument("--pretrain-flow", type=float, default=None,
+                        help="weight of the flow alignment in the pretraining (0: off; "
+                             "default: NeuralConfig's)")
     parser.add_argument("--select-only", action="store_true",
                         help="only the selection: the validation table of the control and "
                              "the grid, no test rollouts (to compare settings without "
@@ -95,6 +99,7 @@ def main() -> None:
                                    ("max_loss_ratio", args.max_loss_ratio),
                                    ("pretrain_epochs", args.pretrain_epochs),
                                    ("pretrain_lr", args.pretrain_lr),
+                                   ("pretrain_flow", args.pretrain_flow),
                                    ("noether_norm", args.noether_norm))
                  if v is not None}
     if args.select_only:

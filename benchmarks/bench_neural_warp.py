@@ -4,7 +4,7 @@ energy E and the warp E³, each with the default loss (``std``) and the warp-inv
 (``gradient``); then where the pretrained embedding's level sets differ from the energy's.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_neural_warp.py --seeds 0 9 [--store DIR]
-        [--pretrain-epochs 500]
+        [--pretrain-epochs 500] [--pretrain-flow W] [--level-only]
 
 The baseline is the stage's (reused from ``DIR/pendulum-seed{seed}`` when stored there, as
 ``bench_neural.py`` writes it); nothing is meta-trained and no test data is used.
@@ -36,7 +36,8 @@ def unit_normal(fn, z: torch.Tensor, j: int | None = None) -> torch.Tensor:
     return grad / grad.norm(dim=-1, keepdim=True)
 
 
-def seed_rows(seed: int, root: str, pretrain_epochs: int) -> list[str]:
+def seed_rows(seed: int, root: str, pretrain_epochs: int, pretrain_flow: float = 0.0,
+              level_only: bool = False) -> list[str]:
     """Markdown rows for one seed: post-step training MSE per λ, and the level-set check."""
     from noether_search.baseline import BaselineConfig
     from noether_search.cli._common import load_dataset, open_store
@@ -59,12 +60,13 @@ def seed_rows(seed: int, root: str, pretrain_epochs: int) -> list[str]:
     embs = {}
     for k in (2, 1):
         g = initial_embeddings(d, NeuralConfig(embed_dim=k, seed=seed,
-                                                        pretrain_epochs=pretrain_epochs), [seed])[seed]
+                                               pretrain_epochs=pretrain_epochs,
+                                               pretrain_flow=pretrain_flow), [seed])[seed]
         for p in g.parameters():
             p.requires_grad_(False)
         embs[f"pretrained, k={k}"] = g
     embs["energy E"], embs["E³"] = energy, lambda z: energy(z) ** 3
-    for name, g in embs.items():
+    for name, g in ({} if level_only else embs).items():
         for norm in ("std", "gradient"):
             pred = noether_predict(base, g, x, float(d.dt), torch.tensor(LAMS),
                                    embedding_scale(g, x, normalise=norm), normalise=norm)
@@ -83,13 +85,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 9])
     parser.add_argument("--store", default=None)
+    parser.add_argument("--pretrain-flow", type=float, default=0.0,
+                        help="weight of the flow alignment in the pretraining (0: off)")
+    parser.add_argument("--level-only", action="store_true",
+                        help="only the level-set table (no tailoring of the baseline)")
     parser.add_argument("--pretrain-epochs", type=int, default=500,
                         help="conservation pretraining steps of the embedding (the stage's "
                              "default 500)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        out = [seed_rows(s, args.store or tmp, args.pretrain_epochs) for s in args.seeds]
+        out = [seed_rows(s, args.store or tmp, args.pretrain_epochs, args.pretrain_flow,
+                         args.level_only) for s in args.seeds]
     print("`python " + " ".join(["benchmarks/bench_neural_warp.py", *sys.argv[1:]]) + "`\n")
     print("Post-step training MSE of the baseline tailored by a fixed g, at λ = "
           + ", ".join(map(str, LAMS)) + ":\n")

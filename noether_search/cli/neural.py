@@ -55,6 +55,9 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
                    "meta-training; 0: it starts random.")
 @click.option("--pretrain-lr", type=click.FloatRange(0.0, min_open=True), default=1e-2,
               show_default=True, help="Adam rate of that pretraining.")
+@click.option("--pretrain-flow", type=click.FloatRange(0.0), default=0.0, show_default=True,
+              help="Weight, in that pretraining, of the flow alignment: the squared cosine "
+                   "between the embedding's gradient and the data's dx/dt (0: off).")
 @click.option("--refit/--no-refit", default=True, show_default=True,
               help="Meta-train the chosen setting again on all training trajectories (the "
                    "control's data); --no-refit keeps the run trained without the "
@@ -89,7 +92,8 @@ def _rates(text: str, *, zero: bool = False) -> tuple[float, ...]:
 @json_option
 def command(system: str | None, data: Path | None, noise: float, seed: int, embed_dim: int,
             embed_hidden: int, epochs: int, inner_lrs: str, inits: int, embed_lrs: str,
-            pretrain_epochs: int, pretrain_lr: float, refit: bool, val_fraction: float,
+            pretrain_epochs: int, pretrain_lr: float, pretrain_flow: float, refit: bool,
+            val_fraction: float,
             val_split: str, normalise_inputs: bool,
             max_step: float | None, plain_weight: float, noether_norm: str,
             max_loss_ratio: float | None,
@@ -113,6 +117,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
                           inner_lrs=_rates(inner_lrs), inits=inits,
                           embed_lrs=_rates(embed_lrs, zero=True), refit=refit,
                           pretrain_epochs=pretrain_epochs, pretrain_lr=pretrain_lr,
+                          pretrain_flow=pretrain_flow,
                           val_fraction=val_fraction, val_split=val_split,
                           normalise_inputs=normalise_inputs, max_step=max_step,
                           plain_weight=plain_weight, max_loss_ratio=max_loss_ratio,

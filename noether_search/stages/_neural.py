@@ -31,6 +31,9 @@ def check_config(config) -> None:
                          f"{config.pretrain_epochs!r}")
     if not (config.pretrain_lr > 0 and math.isfinite(config.pretrain_lr)):
         raise ValueError(f"pretrain_lr must be a positive number, got {config.pretrain_lr!r}")
+    if not (config.pretrain_flow >= 0 and math.isfinite(config.pretrain_flow)):
+        raise ValueError(f"pretrain_flow must be a finite number >= 0, got "
+                         f"{config.pretrain_flow!r}")
     if not 0 < config.val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {config.val_fraction!r}")
     if config.val_split not in VAL_SPLITS:
@@ -132,13 +135,15 @@ def reach(trajectories) -> np.ndarray:
                      for t in trajectories])
 
 
-def initial_embedding(dim: int, config, seed: int, x=None, trajectories=None):
+def initial_embedding(dim: int, config, seed: int, x=None, trajectories=None,
+                      derivatives=None):
     """The embedding g_φ0, initialised from ``seed`` (the global RNG is untouched); with
     ``config.normalise_inputs`` its input normalised by the states ``x`` (N, d) it is
     trained on; with ``config.pretrain_epochs`` > 0 and two or more ``trajectories``
     (sequence of (n_t, d) state arrays) then pretrained to be conserved along them
     (:func:`~noether_search.neural.pretrain.pretrain_embedding`; with fewer, not
-    pretrained)."""
+    pretrained), with ``config.pretrain_flow`` > 0 also aligned with the flow given by
+    ``derivatives`` ((n_t, d) dx/dt arrays at those states)."""
     import torch
 
     from noether_search.neural import Embedding
@@ -149,8 +154,9 @@ def initial_embedding(dim: int, config, seed: int, x=None, trajectories=None):
         g = Embedding(dim, config.embed_dim, config.embed_hidden)
     g = g.normalise_inputs(x) if config.normalise_inputs and x is not None else g
     if config.pretrain_epochs > 0 and trajectories is not None and len(trajectories) >= 2:
-        g.load_state_dict(pretrain_embedding(g, trajectories, epochs=config.pretrain_epochs,
-                                             lr=config.pretrain_lr).embed_state)
+        g.load_state_dict(pretrain_embedding(
+            g, trajectories, epochs=config.pretrain_epochs, lr=config.pretrain_lr,
+            derivatives=derivatives, flow_weight=config.pretrain_flow).embed_state)
     return g
 
 
@@ -161,7 +167,9 @@ def initial_embeddings(dataset, config, seeds) -> dict:
 
     x, _ = train_pairs(dataset)
     trajs = [np.asarray(t.x) for t in dataset.train]
-    return {s: initial_embedding(dataset.dim, config, s, x, trajs) for s in sorted(set(seeds))}
+    derivs = [np.asarray(t.dxdt) for t in dataset.train]
+    return {s: initial_embedding(dataset.dim, config, s, x, trajs, derivs)
+            for s in sorted(set(seeds))}
 
 
 def load_run(base_model, run: NeuralRun):

@@ -73,6 +73,9 @@ class NeuralConfig:
     #                           training trajectories before meta-training (0: g_φ starts
     #                           random, Algorithm 1 alone); ``noether_search.neural.pretrain``
     pretrain_lr: float = 1e-2  # its Adam rate
+    pretrain_flow: float = 0.0  # weight of the flow-alignment loss in that pretraining (the
+    #                           squared cosine of ∇g_j with the data's dx/dt; 0: the ratio
+    #                           alone); ``noether_search.neural.pretrain.flow_alignment``
     normalise_inputs: bool = False  # the embedding's input standardised by training states
     max_step: float | None = None  # cap ρ on the inner step's relative change of a
     #                           prediction (None: uncapped)
@@ -94,11 +97,13 @@ class NeuralConfig:
         the :data:`PROTOCOL` they are run under)."""
         cfg = asdict(self)
         for name, default in (("plain_weight", 0), ("max_loss_ratio", None),
-                              ("pretrain_epochs", 0), ("noether_norm", "std")):
+                              ("pretrain_epochs", 0), ("noether_norm", "std"),
+                              ("pretrain_flow", 0.0)):
             if cfg[name] == default:      # added later; at the default, as stored before
                 del cfg[name]
         if "pretrain_epochs" not in cfg:  # its rate means nothing without it
             del cfg["pretrain_lr"]
+            cfg.pop("pretrain_flow", None)
         blob = json.dumps({"cfg": cfg, "data": data_hash, "baseline": baseline_key,
                            "protocol": PROTOCOL}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
