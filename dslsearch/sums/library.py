@@ -278,13 +278,14 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
     dims = table.input_dims
     chains = [c for d in range(1, comp.unary_depth + 1) for c in _chains(codes, d)]
     formulas, arg, ops, out_size = [], [], [], []
+    combined: dict = {}     # (op code, unit) -> unit: a few units recur over many terms
     for i in np.nonzero(ssize <= comp.unary_size)[0] if codes else []:
         base = table.formula(int(small[i]))
         unit = base.unit_state(dims)
         for chain in chains:
             u = unit
             for code in chain:
-                u = OPS[code].units.combine(u) if u is not INVALID else u
+                u = _combined(combined, code, u)
             if u is not INVALID:
                 f = base
                 for code in chain:
@@ -306,6 +307,17 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
                  tuple(formulas) + scaled,
                  np.concatenate([np.asarray(out_size, np.int64), tot[pick], scaled_size]),
                  factor, chained)
+
+
+def _combined(memo: dict, code: int, unit):
+    """``OPS[code].units.combine(unit)`` (INVALID stays INVALID), memoised in ``memo``: the
+    unit rules are pure functions of a unit, and a library's terms share a few units."""
+    if unit is INVALID:
+        return unit
+    key = (code, unit)
+    if key not in memo:
+        memo[key] = OPS[code].units.combine(unit)
+    return memo[key]
 
 
 def _scaled(table, small, ssize, ssum, unary_formulas, unary_sizes, chains, comp: Composites

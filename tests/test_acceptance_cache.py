@@ -1,0 +1,62 @@
+"""The cache of perturbed points of the Monte Carlo noise variance: the same values as
+drawn afresh, bit for bit, and a new entry for other points, noise or draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dslsearch import acceptance
+from dslsearch.acceptance import NOISE_DRAWS, noise_variance, perturbed
+
+
+def _fresh(x, sigma, draws, seed):
+    e = np.random.default_rng(seed).standard_normal((draws, *x.shape)) * np.asarray(sigma)
+    return (x[None] + e).reshape(-1, x.shape[1])
+
+
+def test_perturbed_points_equal_fresh_draws_bit_for_bit():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (300, 3))
+    sigma = np.array([0.1, 0.02, 0.3])
+    acceptance._perturbed.clear()
+    first = perturbed(x, sigma, NOISE_DRAWS, 0)
+    again = perturbed(x.copy(), sigma.copy(), NOISE_DRAWS, 0)     # equal bytes: reused
+    assert again is first
+    assert np.array_equal(first, _fresh(x, sigma, NOISE_DRAWS, 0))
+    assert not first.flags.writeable
+
+
+@pytest.mark.parametrize("change", ["x", "sigma", "draws", "seed"])
+def test_other_points_noise_draws_or_seed_are_drawn_afresh(change):
+    rng = np.random.default_rng(2)
+    x, sigma, draws, seed = rng.uniform(-1, 1, (200, 2)), np.array([0.1, 0.2]), 8, 0
+    acceptance._perturbed.clear()
+    first = perturbed(x, sigma, draws, seed)
+    if change == "x":
+        x = x.copy()
+        x[7, 1] += 1e-12
+    elif change == "sigma":
+        sigma = sigma * 2
+    elif change == "draws":
+        draws = 9
+    else:
+        seed = 1
+    other = perturbed(x, sigma, draws, seed)
+    assert other is not first
+    assert np.array_equal(other, _fresh(x, sigma, draws, seed))
+
+
+def test_noise_variance_is_the_same_with_the_cache_warm_or_cold():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 2.0, (400, 2))
+    sigma = np.array([0.1, 0.05])
+    fns = [lambda z: z[:, 0] * z[:, 1], lambda z: np.cos(z[:, 1] / z[:, 0] ** 4)]
+    cold = []
+    for fn in fns:
+        acceptance._perturbed.clear()
+        cold.append(noise_variance(fn, x, sigma))
+    warm = [noise_variance(fn, x, sigma) for fn in fns]
+    for a, b in zip(cold, warm):
+        assert np.array_equal(a, b)
+    assert len(acceptance._perturbed) == 1
