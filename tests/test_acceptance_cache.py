@@ -19,7 +19,7 @@ def test_perturbed_points_equal_fresh_draws_bit_for_bit():
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (300, 3))
     sigma = np.array([0.1, 0.02, 0.3])
-    acceptance._perturbed.clear()
+    acceptance._points.clear()
     first = perturbed(x, sigma, NOISE_DRAWS, 0)
     again = perturbed(x.copy(), sigma.copy(), NOISE_DRAWS, 0)     # equal bytes: reused
     assert again is first
@@ -31,7 +31,7 @@ def test_perturbed_points_equal_fresh_draws_bit_for_bit():
 def test_other_points_noise_draws_or_seed_are_drawn_afresh(change):
     rng = np.random.default_rng(2)
     x, sigma, draws, seed = rng.uniform(-1, 1, (200, 2)), np.array([0.1, 0.2]), 8, 0
-    acceptance._perturbed.clear()
+    acceptance._points.clear()
     first = perturbed(x, sigma, draws, seed)
     if change == "x":
         x = x.copy()
@@ -54,9 +54,9 @@ def test_noise_variance_is_the_same_with_the_cache_warm_or_cold():
     fns = [lambda z: z[:, 0] * z[:, 1], lambda z: np.cos(z[:, 1] / z[:, 0] ** 4)]
     cold = []
     for fn in fns:
-        acceptance._perturbed.clear()
+        acceptance._points.clear()
         cold.append(noise_variance(fn, x, sigma))
     warm = [noise_variance(fn, x, sigma) for fn in fns]
     for a, b in zip(cold, warm):
         assert np.array_equal(a, b)
-    assert len(acceptance._perturbed) == 1
+    assert len(acceptance._points) == 1

@@ -60,17 +60,37 @@ class Cross:
         self.Z, self.Zw = Z, Zw
         self.w_diag = np.einsum("nm,nm->n", Zw, Zw)          # R of each term alone
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._parent: Cross | None = None
+        self._index: np.ndarray | None = None
 
-    def rows(self, terms) -> tuple[np.ndarray, np.ndarray]:
-        """``(t (k, n), w (k, n))`` of ``terms``."""
-        for i in terms:
-            if i not in self._rows:
+    def subset(self, index: np.ndarray) -> "Cross":
+        """The products of the rows ``index (n',)`` (sorted, distinct) among themselves:
+        a :class:`Cross` of ``Z[index]``, ``Zw[index]`` whose rows are taken from this
+        one's (computed here once, shared by both). Each product is a dot product of two
+        rows alone, so the values are those of a fresh ``Cross`` of the subset."""
+        index = np.asarray(index, np.int64)
+        sub = Cross.__new__(Cross)
+        sub.Z, sub.Zw = self.Z[index], self.Zw[index]
+        sub.w_diag = self.w_diag[index]
+        sub._rows, sub._parent, sub._index = {}, self, index
+        return sub
+
+    def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i not in self._rows:
+            if self._parent is not None:
+                t, w = self._parent._row(int(self._index[i]))
+                self._rows[i] = (t[self._index], w[self._index])
+            else:
                 # einsum, not BLAS: a threaded BLAS on busy cores waits far longer than it
                 # computes these matrix-vector products
                 self._rows[i] = (np.einsum("nm,m->n", self.Z, self.Z[i]),
                                  np.einsum("nm,m->n", self.Zw, self.Zw[i]))
-        return (np.stack([self._rows[i][0] for i in terms]),
-                np.stack([self._rows[i][1] for i in terms]))
+        return self._rows[i]
+
+    def rows(self, terms) -> tuple[np.ndarray, np.ndarray]:
+        """``(t (k, n), w (k, n))`` of ``terms``."""
+        got = [self._row(i) for i in terms]
+        return np.stack([g[0] for g in got]), np.stack([g[1] for g in got])
 
 
 def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
@@ -237,13 +257,37 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
     return _kept(sets, size, exact, beam, node_weights)
 
 
+def _set_sizes(sets: list[TermSet], size: np.ndarray) -> np.ndarray:
+    """``(len(sets),)`` nodes of each set (its terms' ``size`` summed)."""
+    lengths = {len(ts.terms) for ts in sets}
+    if len(lengths) == 1:                  # one size of set: one gather, integer sums
+        return size[np.asarray([ts.terms for ts in sets], np.int64)].sum(1)
+    return np.asarray([size[list(ts.terms)].sum() for ts in sets])
+
+
 def _ordered(sets: list[TermSet], size: np.ndarray, exact: float,
              node_weight: float = 0.0) -> list[TermSet]:
-    keys = rank_key(np.asarray([ts.R for ts in sets]),
-                    np.asarray([size[list(ts.terms)].sum() for ts in sets]), exact,
-                    node_weight)
+    if not sets:
+        return []
+    keys = rank_key(np.asarray([ts.R for ts in sets]), _set_sizes(sets, size), exact,
+                    node_weight).tolist()
     order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
     return [sets[i] for i in order]
+
+
+def smallest(key: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest of ``key (n,)`` in ascending order, ties by index:
+    ``np.argsort(key, kind="stable")[:k]``, sorting only the entries up to the k-th
+    smallest value."""
+    if k >= key.size:
+        return np.argsort(key, kind="stable")
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    threshold = np.partition(key, k - 1)[k - 1]
+    if np.isnan(threshold):                               # NaN sorts last: sort them all
+        return np.argsort(key, kind="stable")[:k]
+    idx = np.nonzero(key <= threshold)[0]                 # every tie of the k-th included
+    return idx[np.argsort(key[idx], kind="stable")][:k]
 
 
 def _kept(sets: list[TermSet], size: np.ndarray, exact: float, beam: int,
@@ -266,7 +310,7 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
         total = size[list(current.terms)].sum() + size
         for nw in rankings:
             key = rank_key(R, total, exact, nw)
-            for j in np.argsort(key, kind="stable")[:beam]:
+            for j in smallest(key, beam):
                 if not np.isfinite(R[j]):
                     break
                 terms = tuple(sorted(current.terms + (int(j),)))
@@ -277,7 +321,8 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
 def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
                 exact: float, pair_screen: int = 2000, refine: int = 4,
                 progress: Callable[[int], None] | None = None,
-                node_weight: float = 0.0) -> list[list[TermSet]]:
+                node_weight: float = 0.0, cross: Cross | None = None
+                ) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
@@ -300,6 +345,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             partial sums are far from conserved (the terms cancel only together) can
             be reached through its simple partial sums, which R alone drops for sums
             of more complex terms that approximate better.
+        cross: the :class:`Cross` of ``Z``, ``Zw`` (one shared with another search of
+            the same terms, :meth:`Cross.subset`); None: a new one.
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
@@ -310,7 +357,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         return []
     rankings = (0.0, node_weight) if node_weight > 0 else (0.0,)
     scale = weights(size, rankings)                                     # (q, n)
-    cross = Cross(Z, Zw)
+    cross = Cross(Z, Zw) if cross is None else cross
     w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
     levels = [_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size, exact,
                     beam, rankings)]

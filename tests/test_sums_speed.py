@@ -1,0 +1,85 @@
+"""The sum search's shortcuts give the results of the plain computation, bit for bit:
+products shared between the two searches of a round (`Cross.subset`), the partial sort of
+each extension's best terms (`smallest`), the sets' sizes in one gather, the unit rules of
+composite chains memoised, and the stencil of the finite-difference gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dslsearch.acceptance import gradients
+from dslsearch.fitting.objective import Segments, centred, within
+from dslsearch.sums.select import Cross, TermSet, _ordered, beam_search, smallest
+
+
+def _library(seed: int, n: int = 300, M: int = 240):
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(8), M // 8)
+    X = rng.standard_normal((n, M)) + rng.standard_normal((n, 8))[:, labels]
+    X[: n // 3] = np.round(X[: n // 3], 1)                   # ties among the terms' R
+    Z = centred(X)
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    return Z, within(Z, Segments(labels)), rng.integers(1, 9, n)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_subset_of_shared_products_equals_a_fresh_cross(seed):
+    Z, Zw, _ = _library(seed)
+    keep = np.sort(np.random.default_rng(seed).choice(Z.shape[0], 170, replace=False))
+    shared = Cross(Z, Zw)
+    shared.rows([int(keep[3]), 5])                            # rows computed before the subset
+    sub, fresh = shared.subset(keep), Cross(Z[keep], Zw[keep])
+    terms = [3, 0, 169, 42]
+    for a, b in zip(sub.rows(terms), fresh.rows(terms)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(sub.w_diag, fresh.w_diag)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_beam_search_on_a_shared_cross_is_unchanged(seed):
+    Z, Zw, size = _library(seed)
+    keep = np.arange(0, Z.shape[0], 2)
+    shared = Cross(Z, Zw)
+    full = beam_search(Z, Zw, size, 4, 6, 1e-13, node_weight=0.06)
+    assert full == beam_search(Z, Zw, size, 4, 6, 1e-13, node_weight=0.06,
+                               cross=shared.subset(np.arange(Z.shape[0])))
+    assert beam_search(Z[keep], Zw[keep], size[keep], 4, 6, 1e-13, node_weight=0.06) == \
+        beam_search(Z[keep], Zw[keep], size[keep], 4, 6, 1e-13, node_weight=0.06,
+                    cross=shared.subset(keep))
+
+
+@pytest.mark.parametrize("k", [0, 1, 5, 37, 400])
+def test_smallest_is_the_head_of_a_stable_argsort(k):
+    rng = np.random.default_rng(k)
+    key = np.round(rng.standard_normal(300), 1)               # many ties
+    key[rng.integers(0, 300, 20)] = np.inf
+    key[:3] = -1.0 / np.array([2, 3, 2])
+    assert np.array_equal(smallest(key, k), np.argsort(key, kind="stable")[:k])
+
+
+def test_sets_ordered_by_one_gather_as_one_by_one():
+    rng = np.random.default_rng(4)
+    size = rng.integers(1, 9, 50)
+    sets = [TermSet(tuple(sorted(rng.choice(50, 3, replace=False).tolist())),
+                    float(np.round(rng.uniform(0.01, 1), 2))) for _ in range(200)]
+    mixed = sets + [TermSet((1, 2), 0.5), TermSet((7,), 0.5)]
+    for group in (sets, mixed):
+        expected = sorted(group, key=lambda ts: (ts.R * 10.0 ** (0.06 * size[list(ts.terms)]
+                                                                   .sum()), ts.terms))
+        assert _ordered(group, size, 1e-13, 0.06) == expected
+
+
+def test_stacked_gradients_equal_column_by_column_differences():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.5, 2.0, (300, 3))
+    x[:, 2] = 1.0                                             # a constant column: step 1
+    fn = lambda z: np.cos(z[:, 1] / z[:, 0] ** 4) + z[:, 2] * z[:, 0]       # noqa: E731
+    G = gradients(fn, x)
+    scale = x.std(axis=0)
+    for j in range(3):
+        h = 1e-6 * (scale[j] if scale[j] > 0 else 1.0)
+        xp, xm = x.copy(), x.copy()
+        xp[:, j] += h
+        xm[:, j] -= h
+        assert np.array_equal(G[:, j], (fn(xp) - fn(xm)) / (2 * h))
