@@ -133,10 +133,11 @@ class TermLibrary:
         two terms unless ``sums``) with the values ``G`` ``(m, M)`` on the fitting points
         (laws found before) projected out, renormalised; terms left with less than
         :data:`MIN_REST` of their norm (the found laws themselves) are dropped. ``G``
-        None: nothing projected out."""
+        None: nothing projected out (with ``sums``: the library's own ``Z`` and ``Zw``,
+        not copies; read them, never write)."""
         keep = np.arange(self.n_terms) if sums else np.nonzero(~self.is_sum)[0]
-        if G is None or not len(G):
-            return keep, self.Z[keep], self.Zw[keep]
+        if G is None or not len(G):            # every term: the library's own arrays
+            return (keep, self.Z, self.Zw) if sums else (keep, self.Z[keep], self.Zw[keep])
         Gc = G - G.mean(1, keepdims=True)
         Q, _ = np.linalg.qr(Gc.T)                                            # (M, m)
         Z = self.Z[keep] - (self.Z[keep] @ Q) @ Q.T
@@ -227,7 +228,8 @@ def _screen_values(produce, n: int, N: int, fit_points: np.ndarray, chunk: int
         for start in range(0, N, chunk):
             V = produce(start, min(start + chunk, N))                         # (n, chunk)
             finite &= np.isfinite(V).all(1)
-            V = np.where(finite[:, None], V, 0.0)
+            if not finite.all():
+                V = np.where(finite[:, None], V, 0.0)
             ref = V[:, :1].copy() if ref is None else ref
             D = V - ref
             s1 += D.sum(1)

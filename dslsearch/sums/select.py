@@ -70,7 +70,7 @@ class Cross:
         rows alone, so the values are those of a fresh ``Cross`` of the subset."""
         index = np.asarray(index, np.int64)
         sub = Cross.__new__(Cross)
-        sub.Z, sub.Zw = self.Z[index], self.Zw[index]
+        sub.Z = sub.Zw = None                        # never read: rows come from this one
         sub.w_diag = self.w_diag[index]
         sub._rows, sub._parent, sub._index = {}, self, index
         return sub
