@@ -83,3 +83,18 @@ def test_stacked_gradients_equal_column_by_column_differences():
         xp[:, j] += h
         xm[:, j] -= h
         assert np.array_equal(G[:, j], (fn(xp) - fn(xm)) / (2 * h))
+
+
+def test_node_weight_factors_computed_once_give_the_same_keys():
+    from dslsearch.sums.select import _Factors, rank_key
+
+    rng = np.random.default_rng(6)
+    size = rng.integers(1, 9, 500)
+    R = rng.uniform(0, 1, 500)
+    R[:5] = 1e-15
+    factors = _Factors(size)
+    for nodes in (3, 7, 3):
+        for nw in (0.0, 0.06):
+            total, factor = factors(np.int64(nodes), nw)
+            assert np.array_equal(rank_key(R, total, 1e-13, nw, factor),
+                                  rank_key(R, size[:1].sum() * 0 + nodes + size, 1e-13, nw))

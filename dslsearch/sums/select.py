@@ -31,14 +31,35 @@ class TermSet:
     R: float
 
 
-def rank_key(R: np.ndarray, size: np.ndarray, exact: float, node_weight: float = 0.0
-             ) -> np.ndarray:
+def rank_key(R: np.ndarray, size: np.ndarray, exact: float, node_weight: float = 0.0,
+             factor: np.ndarray | None = None) -> np.ndarray:
     """Order of sets: by ``R * 10**(node_weight * size)`` (by R alone for ``node_weight``
     0), except that every set with ``R <= exact`` (conserved to round-off, where R's
-    differences are noise) comes first, the fewest nodes first."""
+    differences are noise) comes first, the fewest nodes first. ``factor``: the factors
+    ``10**(node_weight * size)`` computed before (:func:`_factors`)."""
     with np.errstate(divide="ignore", over="ignore"):
-        scaled = R if not node_weight else R * 10.0 ** (node_weight * np.asarray(size))
+        if node_weight and factor is None:
+            factor = 10.0 ** (node_weight * np.asarray(size))
+        scaled = R if not node_weight else R * factor
         return np.where(R <= exact, -1.0 / np.maximum(size, 1), scaled)
+
+
+class _Factors:
+    """``10**(node_weight * (nodes + size))`` of sets of ``nodes`` nodes extended by terms
+    of ``size (n,)`` nodes, and ``size + nodes``, computed once per ``nodes``: every set
+    of a level with the same number of nodes shares them."""
+
+    def __init__(self, size: np.ndarray):
+        self.size, self._done = size, {}
+
+    def __call__(self, nodes: int, node_weight: float) -> tuple[np.ndarray, np.ndarray]:
+        key = (int(nodes), float(node_weight))
+        if key not in self._done:
+            total = nodes + self.size
+            with np.errstate(over="ignore"):
+                factor = 10.0 ** (node_weight * np.asarray(total)) if node_weight else None
+            self._done[key] = (total, factor)
+        return self._done[key]
 
 
 def weights(size: np.ndarray, node_weights: tuple[float, ...]) -> np.ndarray:
@@ -305,11 +326,13 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
     """The sets of one more term: each set of ``level`` extended by its ``beam`` best
     library terms by each ranking, then the ``beam`` best of all by each (:func:`_kept`)."""
     found: dict[tuple[int, ...], float] = {}
+    factors = _Factors(size)
     for current in level:
         R = _extend(cross, current.terms, beam, scale=scale if len(rankings) > 1 else None)
-        total = size[list(current.terms)].sum() + size
+        nodes = size[list(current.terms)].sum()
         for nw in rankings:
-            key = rank_key(R, total, exact, nw)
+            total, factor = factors(nodes, nw)
+            key = rank_key(R, total, exact, nw, factor)
             for j in smallest(key, beam):
                 if not np.isfinite(R[j]):
                     break
