@@ -98,3 +98,39 @@ def test_node_weight_factors_computed_once_give_the_same_keys():
             total, factor = factors(np.int64(nodes), nw)
             assert np.array_equal(rank_key(R, total, 1e-13, nw, factor),
                                   rank_key(R, size[:1].sum() * 0 + nodes + size, 1e-13, nw))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_secular_screen_keeps_the_smallest_bit_for_bit(seed, monkeypatch):
+    from dslsearch.sums import select
+    from dslsearch.sums.select import smallest_roots
+
+    rng = np.random.default_rng(seed)
+    r, n, keep = int(rng.integers(2, 6)), 2000, 24
+    lam = np.sort(rng.uniform(0.5, 1, r)) * 10.0 ** -rng.integers(0, 4)
+    beta = rng.standard_normal((r, n)) * rng.uniform(0, 1, n) * lam[0]
+    beta[1:] *= 0.5                      # the upper bound (first entry) nearly exact
+    # positive semi-definite, as every pencil of R: gamma >= sum beta² / lam
+    gamma = (beta ** 2 / lam[:, None]).sum(0) + lam[0] * rng.uniform(0.001, 2, n) ** 2
+    gamma[rng.integers(0, n, 30)] = np.inf
+    scale = np.stack([np.ones(n), 10.0 ** (0.06 * rng.integers(1, 9, n))])
+    screened = []
+    real = select._above
+    monkeypatch.setattr(select, "_above",
+                        lambda *a: screened.append(real(*a)) or screened[-1])
+    for sc in (None, scale):
+        plain = smallest_roots(lam, beta, gamma, keep, sc)
+        fast = smallest_roots(lam, beta, gamma, keep, sc, floor=1e-13)
+        for f in (np.ones((1, n)) if sc is None else sc):
+            top = np.argsort(plain * f, kind="stable")[:keep]
+            assert np.array_equal(np.argsort(fast * f, kind="stable")[:keep], top)
+            assert np.array_equal(fast[top], plain[top])
+        # every value is still a lower bound of the exact smallest eigenvalue
+        ok = np.isfinite(gamma)
+        A = np.zeros((ok.sum(), r + 1, r + 1))
+        A[:, np.arange(r), np.arange(r)] = lam
+        A[:, :r, r] = A[:, r, :r] = beta[:, ok].T
+        A[:, r, r] = gamma[ok]
+        exact = np.clip(np.linalg.eigvalsh(A)[:, 0], 0, None)
+        assert np.all(fast[ok] <= exact * (1 + 1e-9) + 1e-300)
+    assert sum(int(s.sum()) for s in screened) > 0          # the screen did decide

@@ -125,8 +125,35 @@ def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
     return A @ Q, lam
 
 
+def _above(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, limit: np.ndarray,
+           floor: float) -> np.ndarray:
+    """``(c,)`` True where the smallest eigenvalue of arrowhead matrix j (``lam (r,)``,
+    ``beta (r, c)``, ``gamma (c,)``) is certainly above ``limit[q, j]`` for every q
+    (``limit (q, c)``) and each ``limit[q, j] > floor``.
+
+    Below ``lam[0]`` the smallest eigenvalue mu is the one root of the decreasing secular
+    function ``s(t) = gamma − t − sum_i beta_i² / (lam_i − t)``, so ``s(t) > 0`` means
+    ``mu > t``. Only a clear verdict counts: ``t`` well below ``lam[0]`` (by 1e-6 of their
+    size) and ``s(t)`` above 1e-9 of the size of its terms."""
+    with np.errstate(all="ignore"):
+        gap = lam[0] - limit                                              # (q, c)
+        den = lam[None, :, None] - limit[:, None, :]                      # (q, r, c)
+        terms = (beta * beta)[None] / den
+        s = gamma[None] - limit - terms.sum(1)
+        size = np.abs(gamma)[None] + np.abs(limit) + np.abs(terms).sum(1)
+        clear = ((gap > 1e-6 * (np.abs(lam[0]) + np.abs(limit))) & (s > 1e-9 * size)
+                 & (limit > floor) & np.isfinite(s))
+    return clear.all(0)
+
+
+def above_bound(limits: list[float], factors: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The largest of the limits ``limits[q] / factors[q, idx]`` (lower bounds of the
+    eigenvalues :func:`_above` placed above them)."""
+    return np.max(np.stack([t / f[idx] for t, f in zip(limits, factors)]), axis=0)
+
+
 def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: int,
-                   scale: np.ndarray | None = None) -> np.ndarray:
+                   scale: np.ndarray | None = None, floor: float = np.inf) -> np.ndarray:
     """Smallest eigenvalue of each arrowhead matrix ``[[diag(lam), beta], [beta', gamma]]``,
     exact for the ``keep`` smallest (and any that could be among them), a lower bound for
     the others.
@@ -143,6 +170,13 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
     keeping only the first border entry (a subspace) bounds it from above. Only matrices
     whose lower bound does not exceed the ``keep``-th smallest upper bound can be among the
     ``keep`` smallest; those are solved by ``eigvalsh``. Negative round-off is clipped to 0.
+
+    With ``floor`` finite, a candidate whose eigenvalue the secular function places above
+    every ranking's limit (:func:`_above`; each limit above ``floor``) is not solved: it
+    gets that limit as its lower bound. The ``keep`` smallest are the same, with the same
+    values, bit for bit; only the bounds of the others change (each still above every
+    limit, and above ``floor``: ``floor`` is the caller's ``exact``, below which sets
+    rank by size, not by R).
     """
     if lam.size == 0:
         return np.clip(gamma, 0.0, None)
@@ -156,13 +190,22 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
     low, up = np.where(np.isfinite(gamma), low, np.inf), np.where(np.isfinite(gamma), up, np.inf)
     k = min(keep, up.size) - 1
     need = np.zeros(up.size, bool)
-    for f in np.ones((1, up.size)) if scale is None else scale:
+    factors = np.ones((1, up.size)) if scale is None else scale
+    limits = []
+    for f in factors:
         with np.errstate(invalid="ignore"):
             ranked_up, ranked_low = up * f, low * f
         threshold = np.partition(ranked_up, k)[k] if k >= 0 else -np.inf
-        need |= ranked_low <= threshold * (1.0 + 1e-9) + 1e-300
+        limits.append(threshold * (1.0 + 1e-9) + 1e-300)
+        need |= ranked_low <= limits[-1]
     need = np.nonzero(need)[0]
     R = low.copy()
+    if need.size > keep and floor < np.inf:
+        above = _above(lam, beta[:, need], gamma[need],
+                       np.stack([t / f[need] for t, f in zip(limits, factors)]), floor)
+        R[need[above]] = np.maximum(low[need[above]], above_bound(limits, factors,
+                                                                  need[above]))
+        need = need[~above]
     if need.size:
         r = lam.size
         A = np.zeros((need.size, r + 1, r + 1))
@@ -174,11 +217,12 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
 
 
 def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e-10,
-            scale: np.ndarray | None = None) -> np.ndarray:
+            scale: np.ndarray | None = None, floor: float = np.inf) -> np.ndarray:
     """``(n,)`` minimal R of ``terms`` plus each library term: exact for the ``keep`` best
     (and any that could be among them; with ``scale`` ``(q, n)``, the ``keep`` best of
     each ranking ``R * scale[i]``), a lower bound for the others; inf for terms already in
-    and for terms in the span of ``terms``.
+    and for terms in the span of ``terms``. ``floor``: :func:`smallest_roots`'s (the
+    search's ``exact``; inf: every candidate that could rank high solved exactly).
 
     The set's own pencil is diagonalised once (``B``, ``lam``); each candidate term is
     split into its part in that span (``a``) and the rest (norm ``rho``), which makes the
@@ -197,7 +241,7 @@ def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e
     beta = (b - lam[:, None] * a) / rho
     gamma = np.where(ok, eWe / (rho * rho), np.inf)
     gamma[S] = np.inf
-    R = smallest_roots(lam, beta, gamma, keep + len(S), scale)
+    R = smallest_roots(lam, beta, gamma, keep + len(S), scale, floor)
     R = np.where(ok & np.isfinite(R), R, np.inf)
     R[S] = np.inf
     return R
@@ -218,7 +262,7 @@ def swap_refine(cross: Cross, start: TermSet, exact: float = 0.0, sweeps: int = 
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
-            Rj = _extend(cross, rest, 1)
+            Rj = _extend(cross, rest, 1, floor=exact)
             j = int(np.argmin(Rj))
             if Rj[j] < R * (1.0 - 1e-9) and j != terms[i]:
                 terms[i], R, changed = j, float(Rj[j]), True
@@ -328,7 +372,8 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
     found: dict[tuple[int, ...], float] = {}
     factors = _Factors(size)
     for current in level:
-        R = _extend(cross, current.terms, beam, scale=scale if len(rankings) > 1 else None)
+        R = _extend(cross, current.terms, beam, scale=scale if len(rankings) > 1 else None,
+                    floor=exact)
         nodes = size[list(current.terms)].sum()
         for nw in rankings:
             total, factor = factors(nodes, nw)
