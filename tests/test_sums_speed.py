@@ -134,3 +134,32 @@ def test_secular_screen_keeps_the_smallest_bit_for_bit(seed, monkeypatch):
         exact = np.clip(np.linalg.eigvalsh(A)[:, 0], 0, None)
         assert np.all(fast[ok] <= exact * (1 + 1e-9) + 1e-300)
     assert sum(int(s.sum()) for s in screened) > 0          # the screen did decide
+
+
+@pytest.mark.parametrize("nw", [0.03, 0.06, 0.25])
+def test_looked_up_pair_factors_equal_computed_ones(nw):
+    from dslsearch.sums.select import rank_key
+
+    rng = np.random.default_rng(7)
+    pair_size = rng.integers(2, 17, 512 * 300)
+    R = rng.uniform(0, 1, pair_size.size)
+    R[::97] = 1e-15
+    table = 10.0 ** (nw * np.arange(17))
+    assert np.array_equal(rank_key(R, pair_size, 1e-13, nw, table[pair_size]),
+                          rank_key(R, pair_size, 1e-13, nw))
+
+
+def test_sets_of_one_size_ordered_by_lexsort_as_by_tuples():
+    rng = np.random.default_rng(8)
+    size = rng.integers(1, 9, 40)
+    sets = [TermSet(tuple(sorted(rng.choice(40, 2, replace=False).tolist())),
+                    float(rng.choice([0.5, 0.25, 1e-15, 0.125]))) for _ in range(300)]
+    from dslsearch.sums.select import rank_key
+
+    for nw in (0.0, 0.06):
+        keys = rank_key(np.asarray([ts.R for ts in sets]),
+                        np.asarray([size[list(ts.terms)].sum() for ts in sets]), 1e-13,
+                        nw).tolist()
+        expected = [sets[i] for i in sorted(range(len(sets)),
+                                            key=lambda i: (keys[i], sets[i].terms))]
+        assert _ordered(sets, size, 1e-13, nw) == expected

@@ -300,6 +300,10 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
     """
     n = Z.shape[0]
     best_r, best_ij = np.empty(0), np.empty((0, 2), np.int64)
+    # 10**(nw * nodes) of every pair's number of nodes, looked up: the same values
+    top_size = 2 * int(np.max(size, initial=0)) + 1
+    with np.errstate(over="ignore"):
+        tables = {nw: 10.0 ** (nw * np.arange(top_size)) for nw in node_weights if nw}
     for i0 in range(0, n, block):
         t = Z[i0:i0 + block] @ Z.T                                    # (b, n)
         w = Zw[i0:i0 + block] @ Zw.T
@@ -313,7 +317,8 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
         flat = R.ravel()
         pair_size = (size[rows] + size[None, :]).ravel()
         top = np.unique(np.concatenate([
-            np.argpartition(rank_key(flat, pair_size, exact, nw),
+            np.argpartition(rank_key(flat, pair_size, exact, nw,
+                                     tables[nw][pair_size] if nw else None),
                             min(beam, flat.size - 1))[:beam] for nw in node_weights]))
         best_r = np.concatenate([best_r, flat[top]])
         best_ij = np.concatenate([best_ij, np.stack([rows[top // n, 0], top % n], 1)])
@@ -335,8 +340,13 @@ def _ordered(sets: list[TermSet], size: np.ndarray, exact: float,
     if not sets:
         return []
     keys = rank_key(np.asarray([ts.R for ts in sets]), _set_sizes(sets, size), exact,
-                    node_weight).tolist()
-    order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
+                    node_weight)
+    if len({len(ts.terms) for ts in sets}) == 1:      # by key, then the terms in order
+        terms = np.asarray([ts.terms for ts in sets], np.int64)
+        order = np.lexsort((*terms.T[::-1], keys)).tolist()
+    else:
+        keys = keys.tolist()
+        order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
     return [sets[i] for i in order]
 
 
