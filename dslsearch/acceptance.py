@@ -264,15 +264,18 @@ def stencil(x: np.ndarray, rel_step: float = 1e-6) -> tuple[np.ndarray, list[flo
     return _cached(("stencil", rel_step), x, build)
 
 
-#: point sets kept by :func:`_cached` (perturbed copies, difference stencils)
+#: point sets kept by :func:`_cached` (perturbed copies, difference stencils), and the
+#: most bytes they may hold together (a larger set is built for each call, not kept)
 POINTS_CACHE = 4
+POINTS_CACHE_BYTES = 256 * 2 ** 20
 _points: list[tuple[tuple, object]] = []
 
 
 def _cached(tag: tuple, x: np.ndarray, build):
     """``build()`` (arrays made read-only), or the value kept from an earlier call with
     the same ``tag`` and the same bytes of ``x`` (a 128-bit digest, and its shape): the
-    last :data:`POINTS_CACHE` are kept. The values are those built afresh, bit for bit."""
+    last :data:`POINTS_CACHE` are kept, at most :data:`POINTS_CACHE_BYTES` together. The
+    values are those built afresh, bit for bit."""
     import hashlib
 
     key = (tag, x.shape, x.dtype.str, hashlib.blake2b(
@@ -285,9 +288,17 @@ def _cached(tag: tuple, x: np.ndarray, build):
     for part in value if isinstance(value, tuple) else (value,):
         if isinstance(part, np.ndarray):
             part.flags.writeable = False
-    _points.insert(0, (key, value))
-    del _points[POINTS_CACHE:]
+    if _nbytes(value) <= POINTS_CACHE_BYTES:
+        _points.insert(0, (key, value))
+        del _points[POINTS_CACHE:]
+        while sum(_nbytes(v) for _, v in _points) > POINTS_CACHE_BYTES:
+            _points.pop()                                              # the oldest first
     return value
+
+
+def _nbytes(value) -> int:
+    return sum(part.nbytes for part in (value if isinstance(value, tuple) else (value,))
+               if isinstance(part, np.ndarray))
 
 
 def perturbed(x: np.ndarray, sigma: np.ndarray, draws: int, seed: int) -> np.ndarray:

@@ -60,3 +60,18 @@ def test_noise_variance_is_the_same_with_the_cache_warm_or_cold():
     for a, b in zip(cold, warm):
         assert np.array_equal(a, b)
     assert len(acceptance._points) == 1
+
+
+def test_point_sets_beyond_the_byte_limit_are_not_kept(monkeypatch):
+    monkeypatch.setattr(acceptance, "POINTS_CACHE_BYTES", 100_000)
+    acceptance._points.clear()
+    rng = np.random.default_rng(4)
+    small, big = rng.uniform(size=(100, 2)), rng.uniform(size=(1000, 2))
+    perturbed(small, np.ones(2), 4, 0)                     # 6.4 kB: kept
+    assert len(acceptance._points) == 1
+    pts = perturbed(big, np.ones(2), 16, 0)                # 256 kB: built, not kept
+    assert np.array_equal(pts, _fresh(big, np.ones(2), 16, 0))
+    assert len(acceptance._points) == 1 and acceptance._points[0][1].shape == (400, 2)
+    for _ in range(2):                                     # 51 kB each: the oldest leaves
+        perturbed(rng.uniform(size=(400, 2)), np.ones(2), 8, 0)
+    assert [v.shape for _, v in acceptance._points] == [(3200, 2)]
