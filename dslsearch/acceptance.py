@@ -229,18 +229,91 @@ ABS_NORMAL_MEDIAN = 0.6744897501960817
 
 def gradients(fn, x: np.ndarray, rel_step: float = 1e-6) -> np.ndarray:
     """Central finite-difference gradient of ``fn: (N, d) -> (N,)`` at ``x (N, d)``,
-    ``(N, d)``; the step of column j is ``rel_step`` times its std (or 1 when constant)."""
+    ``(N, d)``; the step of column j is ``rel_step`` times its std (or 1 when constant).
+
+    ``fn`` must act row by row (a function of each state, as every law): it is called
+    once, on the ``2 d`` shifted copies of the points stacked (:func:`stencil`)."""
     x = np.asarray(x, np.float64)
+    N, d = x.shape
     G = np.empty_like(x)
-    scale = x.std(axis=0)
-    for j in range(x.shape[1]):
-        h = rel_step * (scale[j] if scale[j] > 0 else 1.0)
-        xp, xm = x.copy(), x.copy()
-        xp[:, j] += h
-        xm[:, j] -= h
-        with np.errstate(all="ignore"):
-            G[:, j] = (np.asarray(fn(xp)) - np.asarray(fn(xm))) / (2 * h)
+    points, steps = stencil(x, rel_step)
+    with np.errstate(all="ignore"):
+        v = np.broadcast_to(np.asarray(fn(points)), (2 * d * N,)).reshape(d, 2, N)
+        for j in range(d):
+            G[:, j] = (v[j, 0] - v[j, 1]) / (2 * steps[j])
     return G
+
+
+def stencil(x: np.ndarray, rel_step: float = 1e-6) -> tuple[np.ndarray, list[float]]:
+    """``(points (2 d N, d), steps (d,))`` of the central differences at ``x (N, d)``:
+    copies ``x + h_j e_j`` then ``x − h_j e_j`` for ``j = 0 … d − 1``, each N rows, read-only;
+    ``h_j`` is ``rel_step`` times column j's std (1 when constant). The last
+    :data:`POINTS_CACHE` are kept (:func:`_cached`): every formula judged on one data set
+    is differentiated at the same points."""
+    def build():
+        scale = x.std(axis=0)
+        steps = [rel_step * (scale[j] if scale[j] > 0 else 1.0) for j in range(x.shape[1])]
+        out = np.empty((x.shape[1], 2, *x.shape))
+        for j, h in enumerate(steps):
+            out[j] = x
+            out[j, 0, :, j] += h
+            out[j, 1, :, j] -= h
+        return out.reshape(-1, x.shape[1]), steps
+
+    x = np.ascontiguousarray(x, np.float64)
+    return _cached(("stencil", rel_step), x, build)
+
+
+#: point sets kept by :func:`_cached` (perturbed copies, difference stencils), and the
+#: most bytes they may hold together (a larger set is built for each call, not kept)
+POINTS_CACHE = 4
+POINTS_CACHE_BYTES = 256 * 2 ** 20
+_points: list[tuple[tuple, object]] = []
+
+
+def _cached(tag: tuple, x: np.ndarray, build):
+    """``build()`` (arrays made read-only), or the value kept from an earlier call with
+    the same ``tag`` and the same bytes of ``x`` (a 128-bit digest, and its shape): the
+    last :data:`POINTS_CACHE` are kept, at most :data:`POINTS_CACHE_BYTES` together. The
+    values are those built afresh, bit for bit."""
+    import hashlib
+
+    key = (tag, x.shape, x.dtype.str, hashlib.blake2b(
+        np.ascontiguousarray(x).data, digest_size=16, usedforsecurity=False).digest())
+    for i, (k, value) in enumerate(_points):
+        if k == key:
+            _points.insert(0, _points.pop(i))
+            return value
+    value = build()
+    for part in value if isinstance(value, tuple) else (value,):
+        if isinstance(part, np.ndarray):
+            part.flags.writeable = False
+    if _nbytes(value) <= POINTS_CACHE_BYTES:
+        _points.insert(0, (key, value))
+        del _points[POINTS_CACHE:]
+        while sum(_nbytes(v) for _, v in _points) > POINTS_CACHE_BYTES:
+            _points.pop()                                              # the oldest first
+    return value
+
+
+def _nbytes(value) -> int:
+    return sum(part.nbytes for part in (value if isinstance(value, tuple) else (value,))
+               if isinstance(part, np.ndarray))
+
+
+def perturbed(x: np.ndarray, sigma: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """``(draws * N, d)`` read-only: ``draws`` copies of the points ``x (N, d)``, each
+    perturbed by ``e_k ~ N(0, diag(sigma²))`` drawn with ``seed`` (copy k is rows
+    ``k N … (k + 1) N − 1``). Every formula judged on one data set is evaluated at the
+    same perturbed points: kept by :func:`_cached`."""
+    def build():
+        N, d = x.shape
+        e = np.random.default_rng(seed).standard_normal((draws, N, d)) * np.asarray(sigma)
+        return (x[None] + e).reshape(-1, d)
+
+    x = np.ascontiguousarray(x, np.float64)
+    sig = np.ascontiguousarray(sigma, np.float64)
+    return _cached(("perturbed", draws, seed, sig.shape, sig.tobytes()), x, build)
 
 
 def noise_variance(fn, x: np.ndarray, sigma: np.ndarray, draws: int | None = None,
@@ -259,9 +332,8 @@ def noise_variance(fn, x: np.ndarray, sigma: np.ndarray, draws: int | None = Non
     draws = NOISE_DRAWS if draws is None else draws
     x = np.asarray(x, np.float64)
     N, d = x.shape
-    e = np.random.default_rng(seed).standard_normal((draws, N, d)) * np.asarray(sigma)
     with np.errstate(all="ignore"):
-        v = np.asarray(fn((x[None] + e).reshape(-1, d)), np.float64)
+        v = np.asarray(fn(perturbed(x, sigma, draws, seed)), np.float64)
         v = np.broadcast_to(v, (draws * N,)).reshape(draws, N)
         out = v.var(axis=0, ddof=1)
     bad = ~np.isfinite(out)

@@ -133,10 +133,11 @@ class TermLibrary:
         two terms unless ``sums``) with the values ``G`` ``(m, M)`` on the fitting points
         (laws found before) projected out, renormalised; terms left with less than
         :data:`MIN_REST` of their norm (the found laws themselves) are dropped. ``G``
-        None: nothing projected out."""
+        None: nothing projected out (with ``sums``: the library's own ``Z`` and ``Zw``,
+        not copies; read them, never write)."""
         keep = np.arange(self.n_terms) if sums else np.nonzero(~self.is_sum)[0]
-        if G is None or not len(G):
-            return keep, self.Z[keep], self.Zw[keep]
+        if G is None or not len(G):            # every term: the library's own arrays
+            return (keep, self.Z, self.Zw) if sums else (keep, self.Z[keep], self.Zw[keep])
         Gc = G - G.mean(1, keepdims=True)
         Q, _ = np.linalg.qr(Gc.T)                                            # (M, m)
         Z = self.Z[keep] - (self.Z[keep] @ Q) @ Q.T
@@ -227,7 +228,8 @@ def _screen_values(produce, n: int, N: int, fit_points: np.ndarray, chunk: int
         for start in range(0, N, chunk):
             V = produce(start, min(start + chunk, N))                         # (n, chunk)
             finite &= np.isfinite(V).all(1)
-            V = np.where(finite[:, None], V, 0.0)
+            if not finite.all():
+                V = np.where(finite[:, None], V, 0.0)
             ref = V[:, :1].copy() if ref is None else ref
             D = V - ref
             s1 += D.sum(1)
@@ -278,13 +280,14 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
     dims = table.input_dims
     chains = [c for d in range(1, comp.unary_depth + 1) for c in _chains(codes, d)]
     formulas, arg, ops, out_size = [], [], [], []
+    combined: dict = {}     # (op code, unit) -> unit: a few units recur over many terms
     for i in np.nonzero(ssize <= comp.unary_size)[0] if codes else []:
         base = table.formula(int(small[i]))
         unit = base.unit_state(dims)
         for chain in chains:
             u = unit
             for code in chain:
-                u = OPS[code].units.combine(u) if u is not INVALID else u
+                u = _combined(combined, code, u)
             if u is not INVALID:
                 f = base
                 for code in chain:
@@ -306,6 +309,17 @@ def _plan(table, nodes: np.ndarray, ok: np.ndarray, is_sum: np.ndarray, term_siz
                  tuple(formulas) + scaled,
                  np.concatenate([np.asarray(out_size, np.int64), tot[pick], scaled_size]),
                  factor, chained)
+
+
+def _combined(memo: dict, code: int, unit):
+    """``OPS[code].units.combine(unit)`` (INVALID stays INVALID), memoised in ``memo``: the
+    unit rules are pure functions of a unit, and a library's terms share a few units."""
+    if unit is INVALID:
+        return unit
+    key = (code, unit)
+    if key not in memo:
+        memo[key] = OPS[code].units.combine(unit)
+    return memo[key]
 
 
 def _scaled(table, small, ssize, ssum, unary_formulas, unary_sizes, chains, comp: Composites

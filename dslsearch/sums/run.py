@@ -24,7 +24,7 @@ from dslsearch.law import Law
 from dslsearch.sums.compose import sum_law
 from dslsearch.sums.config import SumsConfig
 from dslsearch.sums.library import TermLibrary, build_library, lowpass_weighted
-from dslsearch.sums.select import TermSet, beam_search
+from dslsearch.sums.select import Cross, TermSet, beam_search
 
 #: ``progress(steps_done, n_steps)``
 Progress = Callable[[int, int], None]
@@ -356,13 +356,18 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     the better law of the two searches (lower penalised score) is the round's."""
     start = len(front)
     best = min((max(law.R_true, sums.exact) for law in laws), default=math.inf)
+    shared = None     # the library's products, shared by both searches of round 0
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
-        keep, Z, Zw = lib.complement(None if found is None else found[:, fit_points],
-                                     seg_fit, with_sums)
-        Zw = lowpass_weighted(Zw, seg_fit, sums.lowpass, sums.high_weight)
+        keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
+                                      seg_fit, with_sums)
+        Zw = lowpass_weighted(Zw0, seg_fit, sums.lowpass, sums.high_weight)
+        cross = None
+        if found is None and Zw is Zw0:       # rows of the library itself, unweighted
+            shared = Cross(lib.Z, lib.Zw) if shared is None else shared
+            cross = shared.subset(keep)
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
-                             node_weight=sums.node_weight)
+                             node_weight=sums.node_weight, cross=cross)
         for ts, level in _front(levels):
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)

@@ -31,14 +31,35 @@ class TermSet:
     R: float
 
 
-def rank_key(R: np.ndarray, size: np.ndarray, exact: float, node_weight: float = 0.0
-             ) -> np.ndarray:
+def rank_key(R: np.ndarray, size: np.ndarray, exact: float, node_weight: float = 0.0,
+             factor: np.ndarray | None = None) -> np.ndarray:
     """Order of sets: by ``R * 10**(node_weight * size)`` (by R alone for ``node_weight``
     0), except that every set with ``R <= exact`` (conserved to round-off, where R's
-    differences are noise) comes first, the fewest nodes first."""
+    differences are noise) comes first, the fewest nodes first. ``factor``: the factors
+    ``10**(node_weight * size)`` computed before (:func:`_factors`)."""
     with np.errstate(divide="ignore", over="ignore"):
-        scaled = R if not node_weight else R * 10.0 ** (node_weight * np.asarray(size))
+        if node_weight and factor is None:
+            factor = 10.0 ** (node_weight * np.asarray(size))
+        scaled = R if not node_weight else R * factor
         return np.where(R <= exact, -1.0 / np.maximum(size, 1), scaled)
+
+
+class _Factors:
+    """``10**(node_weight * (nodes + size))`` of sets of ``nodes`` nodes extended by terms
+    of ``size (n,)`` nodes, and ``size + nodes``, computed once per ``nodes``: every set
+    of a level with the same number of nodes shares them."""
+
+    def __init__(self, size: np.ndarray):
+        self.size, self._done = size, {}
+
+    def __call__(self, nodes: int, node_weight: float) -> tuple[np.ndarray, np.ndarray]:
+        key = (int(nodes), float(node_weight))
+        if key not in self._done:
+            total = nodes + self.size
+            with np.errstate(over="ignore"):
+                factor = 10.0 ** (node_weight * np.asarray(total)) if node_weight else None
+            self._done[key] = (total, factor)
+        return self._done[key]
 
 
 def weights(size: np.ndarray, node_weights: tuple[float, ...]) -> np.ndarray:
@@ -60,17 +81,37 @@ class Cross:
         self.Z, self.Zw = Z, Zw
         self.w_diag = np.einsum("nm,nm->n", Zw, Zw)          # R of each term alone
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._parent: Cross | None = None
+        self._index: np.ndarray | None = None
 
-    def rows(self, terms) -> tuple[np.ndarray, np.ndarray]:
-        """``(t (k, n), w (k, n))`` of ``terms``."""
-        for i in terms:
-            if i not in self._rows:
+    def subset(self, index: np.ndarray) -> "Cross":
+        """The products of the rows ``index (n',)`` (sorted, distinct) among themselves:
+        a :class:`Cross` of ``Z[index]``, ``Zw[index]`` whose rows are taken from this
+        one's (computed here once, shared by both). Each product is a dot product of two
+        rows alone, so the values are those of a fresh ``Cross`` of the subset."""
+        index = np.asarray(index, np.int64)
+        sub = Cross.__new__(Cross)
+        sub.Z = sub.Zw = None                        # never read: rows come from this one
+        sub.w_diag = self.w_diag[index]
+        sub._rows, sub._parent, sub._index = {}, self, index
+        return sub
+
+    def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        if i not in self._rows:
+            if self._parent is not None:
+                t, w = self._parent._row(int(self._index[i]))
+                self._rows[i] = (t[self._index], w[self._index])
+            else:
                 # einsum, not BLAS: a threaded BLAS on busy cores waits far longer than it
                 # computes these matrix-vector products
                 self._rows[i] = (np.einsum("nm,m->n", self.Z, self.Z[i]),
                                  np.einsum("nm,m->n", self.Zw, self.Zw[i]))
-        return (np.stack([self._rows[i][0] for i in terms]),
-                np.stack([self._rows[i][1] for i in terms]))
+        return self._rows[i]
+
+    def rows(self, terms) -> tuple[np.ndarray, np.ndarray]:
+        """``(t (k, n), w (k, n))`` of ``terms``."""
+        got = [self._row(i) for i in terms]
+        return np.stack([g[0] for g in got]), np.stack([g[1] for g in got])
 
 
 def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
@@ -84,8 +125,35 @@ def _set_basis(T: np.ndarray, W: np.ndarray, rel_tol: float = 1e-10
     return A @ Q, lam
 
 
+def _above(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, limit: np.ndarray,
+           floor: float) -> np.ndarray:
+    """``(c,)`` True where the smallest eigenvalue of arrowhead matrix j (``lam (r,)``,
+    ``beta (r, c)``, ``gamma (c,)``) is certainly above ``limit[q, j]`` for every q
+    (``limit (q, c)``) and each ``limit[q, j] > floor``.
+
+    Below ``lam[0]`` the smallest eigenvalue mu is the one root of the decreasing secular
+    function ``s(t) = gamma − t − sum_i beta_i² / (lam_i − t)``, so ``s(t) > 0`` means
+    ``mu > t``. Only a clear verdict counts: ``t`` well below ``lam[0]`` (by 1e-6 of their
+    size) and ``s(t)`` above 1e-9 of the size of its terms."""
+    with np.errstate(all="ignore"):
+        gap = lam[0] - limit                                              # (q, c)
+        den = lam[None, :, None] - limit[:, None, :]                      # (q, r, c)
+        terms = (beta * beta)[None] / den
+        s = gamma[None] - limit - terms.sum(1)
+        size = np.abs(gamma)[None] + np.abs(limit) + np.abs(terms).sum(1)
+        clear = ((gap > 1e-6 * (np.abs(lam[0]) + np.abs(limit))) & (s > 1e-9 * size)
+                 & (limit > floor) & np.isfinite(s))
+    return clear.all(0)
+
+
+def above_bound(limits: list[float], factors: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The largest of the limits ``limits[q] / factors[q, idx]`` (lower bounds of the
+    eigenvalues :func:`_above` placed above them)."""
+    return np.max(np.stack([t / f[idx] for t, f in zip(limits, factors)]), axis=0)
+
+
 def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: int,
-                   scale: np.ndarray | None = None) -> np.ndarray:
+                   scale: np.ndarray | None = None, floor: float = np.inf) -> np.ndarray:
     """Smallest eigenvalue of each arrowhead matrix ``[[diag(lam), beta], [beta', gamma]]``,
     exact for the ``keep`` smallest (and any that could be among them), a lower bound for
     the others.
@@ -102,6 +170,13 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
     keeping only the first border entry (a subspace) bounds it from above. Only matrices
     whose lower bound does not exceed the ``keep``-th smallest upper bound can be among the
     ``keep`` smallest; those are solved by ``eigvalsh``. Negative round-off is clipped to 0.
+
+    With ``floor`` finite, a candidate whose eigenvalue the secular function places above
+    every ranking's limit (:func:`_above`; each limit above ``floor``) is not solved: it
+    gets that limit as its lower bound. The ``keep`` smallest are the same, with the same
+    values, bit for bit; only the bounds of the others change (each still above every
+    limit, and above ``floor``: ``floor`` is the caller's ``exact``, below which sets
+    rank by size, not by R).
     """
     if lam.size == 0:
         return np.clip(gamma, 0.0, None)
@@ -115,13 +190,22 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
     low, up = np.where(np.isfinite(gamma), low, np.inf), np.where(np.isfinite(gamma), up, np.inf)
     k = min(keep, up.size) - 1
     need = np.zeros(up.size, bool)
-    for f in np.ones((1, up.size)) if scale is None else scale:
+    factors = np.ones((1, up.size)) if scale is None else scale
+    limits = []
+    for f in factors:
         with np.errstate(invalid="ignore"):
             ranked_up, ranked_low = up * f, low * f
         threshold = np.partition(ranked_up, k)[k] if k >= 0 else -np.inf
-        need |= ranked_low <= threshold * (1.0 + 1e-9) + 1e-300
+        limits.append(threshold * (1.0 + 1e-9) + 1e-300)
+        need |= ranked_low <= limits[-1]
     need = np.nonzero(need)[0]
     R = low.copy()
+    if need.size > keep and floor < np.inf:
+        above = _above(lam, beta[:, need], gamma[need],
+                       np.stack([t / f[need] for t, f in zip(limits, factors)]), floor)
+        R[need[above]] = np.maximum(low[need[above]], above_bound(limits, factors,
+                                                                  need[above]))
+        need = need[~above]
     if need.size:
         r = lam.size
         A = np.zeros((need.size, r + 1, r + 1))
@@ -133,11 +217,12 @@ def smallest_roots(lam: np.ndarray, beta: np.ndarray, gamma: np.ndarray, keep: i
 
 
 def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e-10,
-            scale: np.ndarray | None = None) -> np.ndarray:
+            scale: np.ndarray | None = None, floor: float = np.inf) -> np.ndarray:
     """``(n,)`` minimal R of ``terms`` plus each library term: exact for the ``keep`` best
     (and any that could be among them; with ``scale`` ``(q, n)``, the ``keep`` best of
     each ranking ``R * scale[i]``), a lower bound for the others; inf for terms already in
-    and for terms in the span of ``terms``.
+    and for terms in the span of ``terms``. ``floor``: :func:`smallest_roots`'s (the
+    search's ``exact``; inf: every candidate that could rank high solved exactly).
 
     The set's own pencil is diagonalised once (``B``, ``lam``); each candidate term is
     split into its part in that span (``a``) and the rest (norm ``rho``), which makes the
@@ -156,7 +241,7 @@ def _extend(cross: Cross, terms: tuple[int, ...], keep: int, rel_tol: float = 1e
     beta = (b - lam[:, None] * a) / rho
     gamma = np.where(ok, eWe / (rho * rho), np.inf)
     gamma[S] = np.inf
-    R = smallest_roots(lam, beta, gamma, keep + len(S), scale)
+    R = smallest_roots(lam, beta, gamma, keep + len(S), scale, floor)
     R = np.where(ok & np.isfinite(R), R, np.inf)
     R[S] = np.inf
     return R
@@ -177,7 +262,7 @@ def swap_refine(cross: Cross, start: TermSet, exact: float = 0.0, sweeps: int = 
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
-            Rj = _extend(cross, rest, 1)
+            Rj = _extend(cross, rest, 1, floor=exact)
             j = int(np.argmin(Rj))
             if Rj[j] < R * (1.0 - 1e-9) and j != terms[i]:
                 terms[i], R, changed = j, float(Rj[j]), True
@@ -215,6 +300,10 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
     """
     n = Z.shape[0]
     best_r, best_ij = np.empty(0), np.empty((0, 2), np.int64)
+    # 10**(nw * nodes) of every pair's number of nodes, looked up: the same values
+    top_size = 2 * int(np.max(size, initial=0)) + 1
+    with np.errstate(over="ignore"):
+        tables = {nw: 10.0 ** (nw * np.arange(top_size)) for nw in node_weights if nw}
     for i0 in range(0, n, block):
         t = Z[i0:i0 + block] @ Z.T                                    # (b, n)
         w = Zw[i0:i0 + block] @ Zw.T
@@ -228,7 +317,8 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
         flat = R.ravel()
         pair_size = (size[rows] + size[None, :]).ravel()
         top = np.unique(np.concatenate([
-            np.argpartition(rank_key(flat, pair_size, exact, nw),
+            np.argpartition(rank_key(flat, pair_size, exact, nw,
+                                     tables[nw][pair_size] if nw else None),
                             min(beam, flat.size - 1))[:beam] for nw in node_weights]))
         best_r = np.concatenate([best_r, flat[top]])
         best_ij = np.concatenate([best_ij, np.stack([rows[top // n, 0], top % n], 1)])
@@ -237,13 +327,42 @@ def best_pairs(Z: np.ndarray, Zw: np.ndarray, w_diag: np.ndarray, size: np.ndarr
     return _kept(sets, size, exact, beam, node_weights)
 
 
+def _set_sizes(sets: list[TermSet], size: np.ndarray) -> np.ndarray:
+    """``(len(sets),)`` nodes of each set (its terms' ``size`` summed)."""
+    lengths = {len(ts.terms) for ts in sets}
+    if len(lengths) == 1:                  # one size of set: one gather, integer sums
+        return size[np.asarray([ts.terms for ts in sets], np.int64)].sum(1)
+    return np.asarray([size[list(ts.terms)].sum() for ts in sets])
+
+
 def _ordered(sets: list[TermSet], size: np.ndarray, exact: float,
              node_weight: float = 0.0) -> list[TermSet]:
-    keys = rank_key(np.asarray([ts.R for ts in sets]),
-                    np.asarray([size[list(ts.terms)].sum() for ts in sets]), exact,
+    if not sets:
+        return []
+    keys = rank_key(np.asarray([ts.R for ts in sets]), _set_sizes(sets, size), exact,
                     node_weight)
-    order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
+    if len({len(ts.terms) for ts in sets}) == 1:      # by key, then the terms in order
+        terms = np.asarray([ts.terms for ts in sets], np.int64)
+        order = np.lexsort((*terms.T[::-1], keys)).tolist()
+    else:
+        keys = keys.tolist()
+        order = sorted(range(len(sets)), key=lambda i: (keys[i], sets[i].terms))
     return [sets[i] for i in order]
+
+
+def smallest(key: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` smallest of ``key (n,)`` in ascending order, ties by index:
+    ``np.argsort(key, kind="stable")[:k]``, sorting only the entries up to the k-th
+    smallest value."""
+    if k >= key.size:
+        return np.argsort(key, kind="stable")
+    if k <= 0:
+        return np.zeros(0, np.int64)
+    threshold = np.partition(key, k - 1)[k - 1]
+    if np.isnan(threshold):                               # NaN sorts last: sort them all
+        return np.argsort(key, kind="stable")[:k]
+    idx = np.nonzero(key <= threshold)[0]                 # every tie of the k-th included
+    return idx[np.argsort(key[idx], kind="stable")][:k]
 
 
 def _kept(sets: list[TermSet], size: np.ndarray, exact: float, beam: int,
@@ -261,12 +380,15 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
     """The sets of one more term: each set of ``level`` extended by its ``beam`` best
     library terms by each ranking, then the ``beam`` best of all by each (:func:`_kept`)."""
     found: dict[tuple[int, ...], float] = {}
+    factors = _Factors(size)
     for current in level:
-        R = _extend(cross, current.terms, beam, scale=scale if len(rankings) > 1 else None)
-        total = size[list(current.terms)].sum() + size
+        R = _extend(cross, current.terms, beam, scale=scale if len(rankings) > 1 else None,
+                    floor=exact)
+        nodes = size[list(current.terms)].sum()
         for nw in rankings:
-            key = rank_key(R, total, exact, nw)
-            for j in np.argsort(key, kind="stable")[:beam]:
+            total, factor = factors(nodes, nw)
+            key = rank_key(R, total, exact, nw, factor)
+            for j in smallest(key, beam):
                 if not np.isfinite(R[j]):
                     break
                 terms = tuple(sorted(current.terms + (int(j),)))
@@ -277,7 +399,8 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
 def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
                 exact: float, pair_screen: int = 2000, refine: int = 4,
                 progress: Callable[[int], None] | None = None,
-                node_weight: float = 0.0) -> list[list[TermSet]]:
+                node_weight: float = 0.0, cross: Cross | None = None
+                ) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
@@ -300,6 +423,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             partial sums are far from conserved (the terms cancel only together) can
             be reached through its simple partial sums, which R alone drops for sums
             of more complex terms that approximate better.
+        cross: the :class:`Cross` of ``Z``, ``Zw`` (one shared with another search of
+            the same terms, :meth:`Cross.subset`); None: a new one.
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
@@ -310,7 +435,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         return []
     rankings = (0.0, node_weight) if node_weight > 0 else (0.0,)
     scale = weights(size, rankings)                                     # (q, n)
-    cross = Cross(Z, Zw)
+    cross = Cross(Z, Zw) if cross is None else cross
     w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
     levels = [_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size, exact,
                     beam, rankings)]
