@@ -360,7 +360,7 @@ def plan(args, systems) -> list[tuple[str, float, int, str]]:
         for noise in args.noise:
             if real and noise:
                 continue  # measured data take no added noise
-            for seed in range(1 if real else args.seeds):
+            for seed in range(0, 1) if real else range(args.first_seed, args.seeds):
                 out.extend((name, noise, seed, method) for method in args.methods)
     return out
 
@@ -438,6 +438,9 @@ def main(argv=None) -> None:
                     help="noise levels, each a fraction of every state variable's std "
                          "(default 0)")
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per level (default 1)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="start the seeds at K instead of 0 (K..N-1), e.g. to run only "
+                         "seeds kept apart for confirmation (default 0)")
     ap.add_argument("--test", default="calibrated", choices=["calibrated", "factor"],
                     help="our acceptance test (default calibrated)")
     peers = peer_methods()
@@ -459,6 +462,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if args.report_only and not args.out:
         ap.error("--report-only needs --out FILE (the rows to report)")
+    if not 0 <= args.first_seed < args.seeds:
+        ap.error(f"--first-seed {args.first_seed} must be at least 0 and below --seeds "
+                 f"{args.seeds} (the seeds run are K..N-1)")
     done = load_rows(args.out) if args.out else {}
     rows, missing = [], []
     for name, noise, seed, method in plan(args, hamiltonian_data.SYSTEMS):

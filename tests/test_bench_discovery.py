@@ -119,3 +119,17 @@ def test_seed_summary_scores_each_seed_and_gives_the_spread(bench):
     assert "| ours | 0.1 | 0 | 1 | 1.00 (2/2) | 0.00 (0/2) | 1.00 |" in text
     assert "- ours, noise 0.1, 3 seed(s): detection 0.50–1.00, fdr 0.00–0.50, f1 0.50–1.00" \
         in text
+
+
+def test_first_seed_runs_only_the_seeds_from_k(bench):
+    from types import SimpleNamespace
+
+    import hamiltonian_data
+
+    args = SimpleNamespace(systems=["pendulum", "real-pendulum"], noise=[0.0, 0.05],
+                           first_seed=3, seeds=5, methods=["ours"])
+    runs = bench.plan(args, hamiltonian_data.SYSTEMS)
+    assert [r for r in runs if r[0] == "pendulum"] == [
+        ("pendulum", 0.0, 3, "ours"), ("pendulum", 0.0, 4, "ours"),
+        ("pendulum", 0.05, 3, "ours"), ("pendulum", 0.05, 4, "ours")]
+    assert [r for r in runs if r[0] == "real-pendulum"] == [("real-pendulum", 0.0, 0, "ours")]
