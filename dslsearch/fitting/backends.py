@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.shard import ShardInput, ShardOutput, fit_shard
+from dslsearch.fitting.timeline import stamp
 
 BACKENDS = ("joblib", "dask")
 #: seconds to connect to a dask scheduler
@@ -149,7 +150,9 @@ def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config:
         _run_dask(todo, make_input, config, workers, on_done)
     elif workers == 1 or len(todo) <= 1:
         for k in todo:
-            on_done(k, fit_shard(make_input(k)))
+            stamp(f"shard {k}")
+            out = fit_shard(make_input(k))
+            on_done(k, out)
     else:
         from joblib import Parallel, delayed
 
@@ -193,6 +196,7 @@ def _own_std_streams() -> None:
     file descriptors. A thread of the calling process (a progress bar) may have held an
     inherited stream's lock at the fork; the worker's exit flushes its streams and would
     wait for that lock forever."""
+    stamp("worker start")
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         try:
@@ -202,6 +206,7 @@ def _own_std_streams() -> None:
         except (AttributeError, OSError, ValueError, TypeError):
             continue   # not a file (a captured stream): kept
         setattr(sys, name, fresh)
+    stamp("idle")
 
 
 def close_forked(pool) -> None:
@@ -226,11 +231,22 @@ def map_forked(fn: Callable, items: list, workers: int) -> list:
 
     if not items:
         return []
-    pool = forked_pool(lambda i: fn(items[i]), min(workers, len(items)))
+    def job(i: int):
+        stamp("forked map")
+        try:
+            return fn(items[i])
+        finally:
+            stamp("idle")
+
+    stamp("fork map workers")
+    pool = forked_pool(job, min(workers, len(items)))
     try:
         futures = [pool.submit(_forked_call, i) for i in range(len(items))]
         gc.unfreeze()   # the workers have forked
-        return [fut.result() for fut in futures]
+        stamp("wait:forked map")
+        got = [fut.result() for fut in futures]
+        stamp("close map workers")
+        return got
     finally:
         close_forked(pool)
 
@@ -253,13 +269,25 @@ def _run_forked(todo: list[int], make_input: Callable[[int], ShardInput], worker
 
     import dslsearch.fitting.npgrad  # noqa: F401 - imported once, before the workers fork
 
-    pool = forked_pool(lambda k: (k, fit_shard(make_input(k))), min(workers, len(todo)))
+    def job(k: int) -> tuple[int, ShardOutput]:
+        stamp(f"shard {k}")
+        try:
+            return k, fit_shard(make_input(k))
+        finally:
+            stamp("idle")
+
+    stamp("fork workers")
+    pool = forked_pool(job, min(workers, len(todo)))
     try:
         futures = [pool.submit(_forked_call, k) for k in todo]  # forks at the first submit
         gc.unfreeze()
+        stamp("start background")
         started()
+        stamp("wait:shards")
         for fut in as_completed(futures):
             on_done(*fut.result())
+            stamp("wait:shards")
+        stamp("close workers")
     finally:
         close_forked(pool)
 

@@ -21,6 +21,7 @@ from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.merge import merge_groups
 from dslsearch.fitting.rows import FitRows
+from dslsearch.fitting.timeline import stamp
 from dslsearch.law import Law
 
 
@@ -63,6 +64,7 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
         look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_r))[0]
     look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
     members = [_member(table, fits, int(i), None) for i in look]
+    stamp("evidence")
     evidence = _evidence(members, x, labels, sigma, n_tests, workers)
     return [law.with_evidence(ev) for law, ev in zip(members, evidence) if passes(ev, acc)]
 
@@ -118,6 +120,7 @@ def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
 def merge_members(members: list[Law], x: np.ndarray, merge_tol: float) -> list[Law]:
     """Accepted laws merged (values equal up to sign, scale and offset), simplest member as
     representative; lowest R_true first."""
+    stamp("merge members")
     if not members:
         return []
     values = np.asarray([member(x) for member in members])          # (n_acc, N)

@@ -112,8 +112,10 @@ class ShardPlan:
 
     def dispatch_order(self, todo) -> list[int]:
         """Shards ``todo`` longest first (by :data:`KIND_SECONDS`), so that the last shards
-        to finish are short ones and the workers finish together; ties keep the given
-        order. The order changes no result."""
+        to finish are short ones and the workers finish together. Estimates within
+        :data:`DISPATCH_TIE` of each other are ties, which keep the given order: the
+        estimate is coarser than that (see :data:`DISPATCH_TIE`). The order changes no
+        result."""
         todo = list(todo)
         if self.kinds is None or not todo:
             return todo
@@ -122,7 +124,7 @@ class ShardPlan:
         cum = np.concatenate([[0.0], np.cumsum(weight)])
         bounds = np.asarray([self.shards[k] for k in todo], np.int64).reshape(-1, 2)
         est = cum[bounds[:, 1]] - cum[bounds[:, 0]]
-        return [todo[i] for i in np.argsort(-est, kind="stable").tolist()]
+        return [todo[i] for i in _tied_order(est, DISPATCH_TIE)]
 
     def candidates(self, k: int) -> np.ndarray:
         """Positions (ascending) of the candidates whose unit is in shard ``k``."""
@@ -211,6 +213,28 @@ KIND_COST = (1, 3, 30)
 #: depth 7 with the numpy engine (about 55, 130 and 350 microseconds); orders the dispatch
 #: of shards only (:meth:`ShardPlan.dispatch_order`), never their contents
 KIND_SECONDS = (1.0, 2.0, 6.0)
+
+
+#: relative difference of two shards' estimated CPU time (:data:`KIND_SECONDS`) below which
+#: :meth:`ShardPlan.dispatch_order` keeps their given order. Shards of gradient fits of
+#: the same estimate took 0.10 to 0.40 CPU s (pendulum at depth 7, 666 units each): a
+#: shard a few units short of the budget (the last one of a kind) is no shorter, and sent
+#: last it would run alone at the end
+DISPATCH_TIE = 0.2
+
+
+def _tied_order(est: np.ndarray, tie: float) -> list[int]:
+    """Positions of ``est`` from the largest down; a run of values each within ``tie``
+    (relative) of the run's largest keeps its positions' order (ascending)."""
+    order = np.argsort(-est, kind="stable").tolist()
+    out: list[int] = []
+    run: list[int] = []
+    for i in order:
+        if run and est[i] < (1.0 - tie) * est[run[0]]:
+            out += sorted(run)
+            run = []
+        run.append(i)
+    return out + sorted(run)
 
 
 def _unit_cost(struct: tuple) -> int:
@@ -310,6 +334,17 @@ def _join(first: tuple, second: tuple) -> tuple:
             np.concatenate([crec1, rmap[crec2]]), recipes)
 
 
+def _reduce_forked(table, lo: int, hi: int) -> tuple:
+    """:func:`_reduce_range`, stamped as the forked half of the planning."""
+    from dslsearch.fitting.timeline import stamp
+
+    stamp("plan half")
+    try:
+        return _reduce_range(table, lo, hi)
+    finally:
+        stamp("end")
+
+
 def _reduce_all(table, split: bool = False) -> tuple:
     """Every candidate's reduction (:func:`_reduce_range` of the whole table). With
     ``split`` (and ``os.fork``, at least :data:`SPLIT_MIN` candidates) the second half of
@@ -326,7 +361,7 @@ def _reduce_all(table, split: bool = False) -> tuple:
 
     work = np.cumsum(table.size[table.candidates])
     mid = int(np.searchsorted(work, work[-1] / 2))
-    second = ForkedCall(_reduce_range, table, mid, n)
+    second = ForkedCall(_reduce_forked, table, mid, n)
     try:
         first = _reduce_range(table, 0, mid)
     except BaseException:
