@@ -69,6 +69,8 @@ class ShardPlan:
         cand_order: ``(n_cand,)`` candidate positions sorted by unit number (stable).
         kinds: ``(n_structs,)`` int8 kind of each skeleton (0 parameter-free, 1 closed
             form, 2 gradient fit).
+        ops: ``(n_structs,)`` int16 number of operations of each gradient-fitted skeleton
+            (0 for the others), for :meth:`dispatch_order`.
     """
 
     structs: list
@@ -81,6 +83,7 @@ class ShardPlan:
     shard_cands: list[int]
     cand_order: np.ndarray
     kinds: np.ndarray | None = None
+    ops: np.ndarray | None = None
 
     @property
     def n_units(self) -> int:
@@ -111,20 +114,17 @@ class ShardPlan:
         return np.repeat(self.kinds[first:last], counts)
 
     def dispatch_order(self, todo) -> list[int]:
-        """Shards ``todo`` longest first (by :data:`KIND_SECONDS`), so that the last shards
-        to finish are short ones and the workers finish together. Estimates within
-        :data:`DISPATCH_TIE` of each other are ties, which keep the given order: the
-        estimate is coarser than that (see :data:`DISPATCH_TIE`). The order changes no
-        result."""
+        """Shards ``todo`` longest first (by :func:`unit_seconds`), so that the last shards
+        to finish are short ones and the workers finish together; ties keep the given
+        order. The order changes no result."""
         todo = list(todo)
         if self.kinds is None or not todo:
             return todo
-        unit_kind = np.repeat(self.kinds, np.diff(self.unit_start))
-        weight = np.asarray(KIND_SECONDS, np.float64)[unit_kind]
+        weight = np.repeat(unit_seconds(self.kinds, self.ops), np.diff(self.unit_start))
         cum = np.concatenate([[0.0], np.cumsum(weight)])
         bounds = np.asarray([self.shards[k] for k in todo], np.int64).reshape(-1, 2)
         est = cum[bounds[:, 1]] - cum[bounds[:, 0]]
-        return [todo[i] for i in _tied_order(est, DISPATCH_TIE)]
+        return [todo[i] for i in np.argsort(-est, kind="stable").tolist()]
 
     def candidates(self, k: int) -> np.ndarray:
         """Positions (ascending) of the candidates whose unit is in shard ``k``."""
@@ -164,6 +164,7 @@ class _Classifier:
     def __init__(self):
         self._affine: dict = {}
         self._topo: dict = {}
+        self._ops: dict = {}
 
     def affine(self, s: tuple) -> tuple[bool, bool]:
         """``(has_params, affine)`` of ``s``, as ``linearise``'s recursion decides them."""
@@ -198,6 +199,16 @@ class _Classifier:
             self._topo[s] = hit
         return hit
 
+    def ops(self, s: tuple) -> int:
+        """Number of operations of ``s`` (nodes other than slots and parameters)."""
+        if s == SLOT or s == PARAM_S:
+            return 0
+        hit = self._ops.get(s)
+        if hit is None:
+            hit = 1 + sum(self.ops(c) for c in s[1:])
+            self._ops[s] = hit
+        return hit
+
     def kind(self, struct: tuple) -> int:
         has, affine = self.affine(struct)
         return 0 if not has else (1 if affine else 2)
@@ -215,26 +226,23 @@ KIND_COST = (1, 3, 30)
 KIND_SECONDS = (1.0, 2.0, 6.0)
 
 
-#: relative difference of two shards' estimated CPU time (:data:`KIND_SECONDS`) below which
-#: :meth:`ShardPlan.dispatch_order` keeps their given order. Shards of gradient fits of
-#: the same estimate took 0.10 to 0.40 CPU s (pendulum at depth 7, 666 units each): a
-#: shard a few units short of the budget (the last one of a kind) is no shorter, and sent
-#: last it would run alone at the end
-DISPATCH_TIE = 0.2
+#: operations of a typical gradient-fitted skeleton (pendulum at depth 7: 3.3 on average)
+GRADIENT_OPS = 3
 
 
-def _tied_order(est: np.ndarray, tie: float) -> list[int]:
-    """Positions of ``est`` from the largest down; a run of values each within ``tie``
-    (relative) of the run's largest keeps its positions' order (ascending)."""
-    order = np.argsort(-est, kind="stable").tolist()
-    out: list[int] = []
-    run: list[int] = []
-    for i in order:
-        if run and est[i] < (1.0 - tie) * est[run[0]]:
-            out += sorted(run)
-            run = []
-        run.append(i)
-    return out + sorted(run)
+def unit_seconds(kinds: np.ndarray, ops: np.ndarray | None) -> np.ndarray:
+    """Relative CPU time of a unit of each skeleton, ``(n_structs,)``: :data:`KIND_SECONDS`
+    of its kind; a gradient fit's in proportion to its operations (``ops``, over
+    :data:`GRADIENT_OPS`) where known. Shards of 666 gradient-fitted units took 0.10 to
+    0.40 CPU s on the pendulum at depth 7 and 0.13 to 0.85 on the double pendulum; per
+    unit, that time correlates with the skeleton's operations (0.74 and 0.73 over the
+    shards), and the last shard of a table, a few units short of the budget but with the
+    most operations, was sent last by the count of units alone and ran alone at the end."""
+    weight = np.asarray(KIND_SECONDS, np.float64)[kinds]
+    if ops is not None:
+        grad = kinds == 2
+        weight[grad] *= ops[grad] / GRADIENT_OPS
+    return weight
 
 
 def _unit_cost(struct: tuple) -> int:
@@ -421,6 +429,7 @@ def plan_shards(table, config: FitConfig, split: bool = False) -> ShardPlan:
     classify = _Classifier()  # each distinct sub-tree classified once
     kinds = [classify.kind(st) for st in structs]
     keys = [classify.sort_key(st, k) for st, k in zip(structs, kinds)]
+    ops = [classify.ops(st) if k == 2 else 0 for st, k in zip(structs, kinds)]
     del classify
     order = sorted(range(len(structs)), key=keys.__getitem__)
     slots, row_unit, unit_start = _units(rows, order)
@@ -436,4 +445,5 @@ def plan_shards(table, config: FitConfig, split: bool = False) -> ShardPlan:
     bounds = np.searchsorted(cand_unit[cand_order], [b for _, b in shards])
     return ShardPlan(sorted_structs, slots, unit_start, cand_unit, cand_recipe, recipes,
                      shards, np.diff(np.concatenate([[0], bounds])).astype(int).tolist(),
-                     cand_order, np.asarray([kinds[s] for s in order], np.int8))
+                     cand_order, np.asarray([kinds[s] for s in order], np.int8),
+                     np.asarray([ops[s] for s in order], np.int16))
