@@ -5,8 +5,9 @@
 
 With ``--stamps`` it prints instead the phase stamps of :mod:`dslsearch.fitting.timeline`
 (``DSLSEARCH_TIMELINE``), written by every thread and process of the run: per phase, its
-CPU seconds and the seconds during which it was the only working thread (one core idle
-on two), then every stretch of 20 ms or more with one working thread.
+CPU seconds, the seconds during which it was the only working thread (one core idle
+on two) and its CPU seconds then (the measure to compare on a loaded machine), then every
+stretch of 20 ms or more with one working thread.
 
 Each worker count runs in a fresh process (like ``bench_fit.py``): the data set is loaded
 and the candidates enumerated, then ``fit_table`` runs with its phases wrapped: planning,
@@ -187,20 +188,23 @@ def _stamps_report(system: str, depth: str, w: int, start: str) -> None:
             names[(pid, tid)] = (f"P{pids.index(pid)}"
                                  f".T{sum(1 for k in names if k[0] == pid)}")
     stats = timeline.alone(spans)
-    print("| phase | threads | first begin s | last end s | CPU s | wall s | alone s |")
-    print("|---|---|---|---|---|---|---|")
+    print("| phase | threads | first begin s | last end s | CPU s | wall s | alone s "
+          "| CPU s alone |")
+    print("|---|---|---|---|---|---|---|---|")
     firsts = {}
     for s in spans:
         f = firsts.setdefault(s[2], [s[3], s[4], set()])
         f[0], f[1] = min(f[0], s[3]), max(f[1], s[4])
         f[2].add(names[(s[0], s[1])])
-    for ph, (c, wall, al) in sorted(stats.items(), key=lambda kv: firsts[kv[0]][0]):
+    for ph, (c, wall, al, cal) in sorted(stats.items(), key=lambda kv: firsts[kv[0]][0]):
         f = firsts[ph]
         print(f"| {ph} | {' '.join(sorted(f[2]))} | {f[0] - t0:.2f} | {f[1] - t0:.2f} "
-              f"| {c:.2f} | {wall:.2f} | {al:.2f} |")
+              f"| {c:.2f} | {wall:.2f} | {al:.2f} | {cal:.2f} |")
     work = sum(v[0] for k, v in stats.items())
     one = sum(v[2] for v in stats.values())
-    print(f"\nCPU s in all threads {work:.2f}; seconds with one working thread {one:.2f}")
+    one_cpu = sum(v[3] for v in stats.values())
+    print(f"\nCPU s in all threads {work:.2f}; seconds with one working thread {one:.2f} "
+          f"(its CPU s then {one_cpu:.2f})")
     v = p.stdout.split()
     caller = sum(st[5] for st in spans if st[0] == stamps[0][0])
     print(f"\nprocess CPU s (user + system): caller {float(v[1]):.2f} + {float(v[2]):.2f} "

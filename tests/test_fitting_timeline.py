@@ -37,10 +37,10 @@ def test_phases_and_seconds_alone():
     assert [s[2] for s in spans] == ["plan", "noise floor", "wait:x", "merge"]
     got = timeline.alone(spans)
     # plan 0-2 (alone 0-1), noise floor 1-3 (alone 2-3), merge 4-5 (alone)
-    assert got["plan"] == pytest.approx((1.5, 2.0, 1.0))
-    assert got["noise floor"] == pytest.approx((1.0, 2.0, 1.0))
-    assert got["merge"] == pytest.approx((1.0, 1.0, 1.0))
-    assert got["wait:x"] == pytest.approx((0.0, 2.0, 0.0))
+    assert got["plan"] == pytest.approx((1.5, 2.0, 1.0, 0.75))
+    assert got["noise floor"] == pytest.approx((1.0, 2.0, 1.0, 0.5))
+    assert got["merge"] == pytest.approx((1.0, 1.0, 1.0, 1.0))
+    assert got["wait:x"] == pytest.approx((0.0, 2.0, 0.0, 0.0))
     numbered = timeline.phases([(1, 1, "shard 12", 0.0, 0.0), (1, 1, "idle", 1.0, 0.5)])
     assert numbered[0][2] == "shard"
     assert timeline.phases([(1, 1, "shard 12", 0.0, 0.0), (1, 1, "idle", 1.0, 0.5)],

@@ -71,20 +71,25 @@ def is_wait(phase: str) -> bool:
     return phase.startswith("wait") or phase in ("idle", "end")
 
 
-def alone(spans) -> dict[str, tuple[float, float, float]]:
-    """Per phase name: ``(CPU s, wall s, seconds alone)``, where "alone" is the time during
-    which that phase's thread was the only one of the run in a working phase (so one core
-    idle on a 2-core machine). ``spans`` is :func:`phases`' output."""
+def alone(spans) -> dict[str, tuple[float, float, float, float]]:
+    """Per phase name: ``(CPU s, wall s, seconds alone, CPU s alone)``, where "alone" is
+    the time during which that phase's thread was the only one of the run in a working
+    phase (so one core idle on a 2-core machine), and "CPU s alone" its CPU time then
+    (its phase's CPU time spread evenly over the phase): what the alone time would be on
+    idle cores, the measure to use on a loaded machine. ``spans`` is :func:`phases`'
+    output."""
     work = [s for s in spans if not is_wait(s[2]) and s[4] > s[3]]
     edges = sorted({t for s in work for t in (s[3], s[4])})
     result: dict[str, list[float]] = {}
     for s in spans:
-        r = result.setdefault(s[2], [0.0, 0.0, 0.0])
+        r = result.setdefault(s[2], [0.0, 0.0, 0.0, 0.0])
         r[0] += s[5]
         r[1] += s[4] - s[3]
     for lo, hi in zip(edges[:-1], edges[1:]):
         mid = (lo + hi) / 2
         busy = [s for s in work if s[3] <= mid < s[4]]
         if len(busy) == 1:
-            result[busy[0][2]][2] += hi - lo
-    return {k: (v[0], v[1], v[2]) for k, v in result.items()}
+            s = busy[0]
+            result[s[2]][2] += hi - lo
+            result[s[2]][3] += (hi - lo) * s[5] / (s[4] - s[3])
+    return {k: tuple(v) for k, v in result.items()}
