@@ -70,3 +70,44 @@ def test_a_forked_run_stamps_every_process_and_gives_the_same_results(
         assert np.array_equal(getattr(plain.fits, name), getattr(stamped.fits, name),
                               equal_nan=True), name
     assert [str(law) for law in plain.laws] == [str(law) for law in stamped.laws]
+
+
+def _children() -> set[int]:
+    import glob
+    import os
+
+    kids = set()
+    for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
+        with open(path) as f:
+            kids |= {int(c) for c in f.read().split()}
+    return kids
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forked workers: Linux only")
+def test_workers_exit_beside_the_merge_and_before_its_own_fork(monkeypatch, table5, pendulum):
+    from dslsearch.acceptance import AcceptanceConfig
+    from dslsearch.fitting import backends, laws
+
+    # a lenient test, so that the merge has candidates to test (at most 40)
+    lenient = AcceptanceConfig(max_r=0.9, max_tested=40)
+    config = FitConfig(workers=2, shard_cost=300, start="fork", acceptance=lenient)
+    before = _children()
+    ref = fit_table(table5, pendulum, FitConfig(workers=1, shard_cost=300, acceptance=lenient))
+    assert _children() == before
+    forks = []
+    real = backends.map_forked
+
+    def map_forked(*a):
+        forks.append(_children() - before)   # the shards' workers have exited by now
+        return real(*a)
+
+    monkeypatch.setattr(laws, "FORK_EVIDENCE_MIN", 8)   # the merge forks workers too
+    monkeypatch.setattr(backends, "map_forked", map_forked)
+    got = fit_table(table5, pendulum, config)
+    assert forks == [set()]
+    assert _children() == before   # nothing left running once fit_table returns
+    for name in ("candidate_index", "node", "params", "R_true", "R_random", "status"):
+        assert np.array_equal(getattr(ref.fits, name), getattr(got.fits, name),
+                              equal_nan=True), name
+    assert [(str(law), repr(law.evidence)) for law in ref.laws] == \
+        [(str(law), repr(law.evidence)) for law in got.laws]

@@ -294,10 +294,25 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     # the longest shards first: short ones fill the tail (gradient fits planned last first)
     todo = plan.dispatch_order(k for k in reversed(range(len(plan.shards))) if k not in done)
     try:
-        run_shards(todo, make_input, config, on_done, started)
+        exited = run_shards(todo, make_input, config, on_done, started)
     finally:
         if forks(config):
             drop_values()
+    try:
+        laws, fits = _merged(table, x, seg, config, rows, background, start_noise_floor,
+                             exited)
+    finally:
+        stamp("wait:workers exit")
+        exited()
+    stamp("end")
+    return _result(table, laws, fits, plan, config, key, len(done), t0)
+
+
+def _merged(table, x, seg: Segments, config: FitConfig, rows: _LazyRows, background: list,
+            start_noise_floor, exited: Callable[[], None]) -> tuple[list[Law], FitRows]:
+    """``(laws, fits)`` once every shard is back: the noise floor and imports waited for,
+    the rows collected, the laws merged (``exited``, waiting for the shards' workers to
+    exit, is called before the merge forks workers of its own)."""
     stamp("wait:noise floor")
     sigma = background[0]() if background else start_noise_floor()()
     stamp("wait:imports")
@@ -307,6 +322,6 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     fits = rows().result()
     stamp("merge")
     laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma,
-                      workers=(config.workers or os.cpu_count() or 1) if forks(config) else 1)
-    stamp("end")
-    return _result(table, laws, fits, plan, config, key, len(done), t0)
+                      workers=(config.workers or os.cpu_count() or 1) if forks(config) else 1,
+                      before_fork=exited)
+    return laws, fits
