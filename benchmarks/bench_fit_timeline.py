@@ -1,7 +1,13 @@
 """Where the fit's wall time goes: a timeline of the calling process and each worker's CPU.
 
     nice -n 10 python benchmarks/bench_fit_timeline.py [--case pendulum:7] [--workers 1 2]
-        [--start auto|fork|loky]
+        [--start auto|fork|loky] [--stamps]
+
+With ``--stamps`` it prints instead the phase stamps of :mod:`dslsearch.fitting.timeline`
+(``DSLSEARCH_TIMELINE``), written by every thread and process of the run: per phase, its
+CPU seconds, the seconds during which it was the only working thread (one core idle
+on two) and its CPU seconds then (the measure to compare on a loaded machine), then every
+stretch of 20 ms or more with one working thread.
 
 Each worker count runs in a fresh process (like ``bench_fit.py``): the data set is loaded
 and the candidates enumerated, then ``fit_table`` runs with its phases wrapped: planning,
@@ -135,16 +141,113 @@ print(json.dumps(out))
 """
 
 
+STAMPS_CHILD = r"""
+import sys, time
+import hamiltonian_data
+from dslsearch.enumerate import enumerate_formulas
+from dslsearch.fitting import FitConfig, fit_table
+system, depth, workers, start = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ds = hamiltonian_data.load(system=system)
+table = enumerate_formulas(ds.variables, depth)
+import os, resource
+c0, f0 = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+res = fit_table(table, ds, FitConfig(workers=workers, start=start))
+c1, f1 = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+fc = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(res.seconds, c1.user - c0.user, c1.system - c0.system, c1.children_user
+      - c0.children_user, c1.children_system - c0.children_system, f1.ru_minflt - f0.ru_minflt,
+      fc.ru_minflt, [str(l) for l in res.laws])
+"""
+
+
+def _stamps_report(system: str, depth: str, w: int, start: str) -> None:
+    """Run one fit with stamps on; print the phases and the stretches with one busy thread."""
+    import tempfile
+
+    from dslsearch.fitting import timeline
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "stamps.tsv")
+        load = os.getloadavg()[0]
+        p = subprocess.run([sys.executable, "-c", STAMPS_CHILD, system, depth, str(w), start],
+                           capture_output=True, text=True, env={**os.environ, timeline.ENV: path})
+        if p.returncode:
+            raise SystemExit(p.stderr[-3000:])
+        stamps = timeline.read(path)
+    t0 = min(s[3] for s in stamps)
+    spans = timeline.phases(stamps)
+    end = max(s[4] for s in spans) - t0
+    print(f"\n{system} depth {depth}, {w} worker(s), start {start}; load {load:.1f}/"
+          f"{os.getloadavg()[0]:.1f}; fit_table {p.stdout.split()[0]} s; stamps to "
+          f"{end:.2f} s\n")
+    names: dict = {}
+    pids: list = []
+    for pid, tid, *_ in stamps:
+        if (pid, tid) not in names:
+            pids += [pid] if pid not in pids else []
+            names[(pid, tid)] = (f"P{pids.index(pid)}"
+                                 f".T{sum(1 for k in names if k[0] == pid)}")
+    stats = timeline.alone(spans)
+    print("| phase | threads | first begin s | last end s | CPU s | wall s | alone s "
+          "| CPU s alone |")
+    print("|---|---|---|---|---|---|---|---|")
+    firsts = {}
+    for s in spans:
+        f = firsts.setdefault(s[2], [s[3], s[4], set()])
+        f[0], f[1] = min(f[0], s[3]), max(f[1], s[4])
+        f[2].add(names[(s[0], s[1])])
+    for ph, (c, wall, al, cal) in sorted(stats.items(), key=lambda kv: firsts[kv[0]][0]):
+        f = firsts[ph]
+        print(f"| {ph} | {' '.join(sorted(f[2]))} | {f[0] - t0:.2f} | {f[1] - t0:.2f} "
+              f"| {c:.2f} | {wall:.2f} | {al:.2f} | {cal:.2f} |")
+    work = sum(v[0] for k, v in stats.items())
+    one = sum(v[2] for v in stats.values())
+    one_cpu = sum(v[3] for v in stats.values())
+    print(f"\nCPU s in all threads {work:.2f}; seconds with one working thread {one:.2f} "
+          f"(its CPU s then {one_cpu:.2f})")
+    v = p.stdout.split()
+    caller = sum(st[5] for st in spans if st[0] == stamps[0][0])
+    print(f"\nprocess CPU s (user + system): caller {float(v[1]):.2f} + {float(v[2]):.2f} "
+          f"({float(v[1]) + float(v[2]) - caller:.2f} in threads without stamps: the process "
+          f"pool's, forks), children {float(v[3]):.2f} + {float(v[4]):.2f}; minor page "
+          f"faults: caller {v[5]}, children {v[6]}")
+    shards = [s for s in timeline.phases(stamps, numbered=True) if s[2][6:].isdigit()]
+    print("\nshards (begin s, CPU s) in order of start: " + "; ".join(
+        f"{s[2][6:]}: {s[3] - t0:.2f}, {s[5]:.2f}" for s in sorted(shards, key=lambda s: s[3])))
+    print("\n| one working thread from s | to s | thread | phase |")
+    print("|---|---|---|---|")
+    busy = [s for s in spans if not timeline.is_wait(s[2]) and s[4] > s[3]]
+    edges = sorted({t for s in busy for t in (s[3], s[4])})
+    run = None
+    for lo, hi in zip(edges[:-1] + [None], edges[1:] + [None]):
+        cur = None
+        if lo is not None:
+            on = [s for s in busy if s[3] <= (lo + hi) / 2 < s[4]]
+            cur = (names[(on[0][0], on[0][1])], on[0][2]) if len(on) == 1 else None
+        if run and (cur != run[2] or lo is None):
+            if run[1] - run[0] >= 0.02:
+                print(f"| {run[0] - t0:.2f} | {run[1] - t0:.2f} | {run[2][0]} | {run[2][1]} |")
+            run = None
+        if cur:
+            run = [run[0], hi, cur] if run else [lo, hi, cur]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", default="pendulum:7", help="SYSTEM:DEPTH (default: %(default)s)")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--start", choices=("auto", "fork", "loky"), default="auto",
                     help="FitConfig.start (default: %(default)s)")
+    ap.add_argument("--stamps", action="store_true",
+                    help="print the phase stamps (DSLSEARCH_TIMELINE) instead")
     args = ap.parse_args()
     print("    " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])]
                             + sys.argv[1:]))
     system, depth = args.case.rsplit(":", 1)
+    if args.stamps:
+        for w in args.workers:
+            _stamps_report(system, depth, w, args.start)
+        return
     for w in args.workers:
         load = os.getloadavg()[0]
         p = subprocess.run([sys.executable, "-c", CHILD, system, depth, str(w), args.start],

@@ -10,7 +10,8 @@ import pytest
 import hamiltonian_data
 from dslsearch.enumerate import enumerate_formulas
 from dslsearch.fitting import FitConfig
-from dslsearch.fitting.plan import _unique_rows, plan_shards
+from dslsearch.fitting.plan import (GRADIENT_OPS, KIND_SECONDS, _unique_rows, plan_shards,
+                                   unit_seconds)
 from dslsearch.fitting.rows import FitRows, RowsBuilder
 from dslsearch.fitting.malloc import release_free_memory, tune_malloc
 
@@ -36,11 +37,26 @@ def test_dispatch_order_is_a_permutation_longest_first(plan6):
     todo = list(reversed(range(len(plan6.shards))))
     order = plan6.dispatch_order(todo)
     assert sorted(order) == sorted(todo)
-    weight = np.asarray([1.0, 2.0, 6.0])[np.repeat(plan6.kinds, np.diff(plan6.unit_start))]
+    weight = np.repeat(unit_seconds(plan6.kinds, plan6.ops), np.diff(plan6.unit_start))
     est = [weight[slice(*plan6.shards[k])].sum() for k in order]
     assert all(a >= b for a, b in zip(est, est[1:]))
     assert plan6.dispatch_order(todo[:3])[0] in todo[:3]
     assert plan6.dispatch_order([]) == []
+
+
+def _ops(struct) -> int:
+    return 0 if len(struct) == 1 else 1 + sum(_ops(c) for c in struct[1:])
+
+
+def test_unit_seconds_count_a_gradient_fits_operations(plan6):
+    grad = plan6.kinds == 2
+    assert grad.any() and (~grad).any()
+    assert plan6.ops.tolist() == [_ops(s) if g else 0 for s, g in zip(plan6.structs, grad)]
+    w = unit_seconds(plan6.kinds, plan6.ops)
+    assert np.array_equal(w[~grad], np.asarray(KIND_SECONDS)[plan6.kinds[~grad]])
+    assert np.allclose(w[grad], KIND_SECONDS[2] * plan6.ops[grad] / GRADIENT_OPS)
+    # without the operations (a plan made elsewhere): the kind alone
+    assert np.array_equal(unit_seconds(plan6.kinds, None), np.asarray(KIND_SECONDS)[plan6.kinds])
 
 
 def _part(idx, width, rng):

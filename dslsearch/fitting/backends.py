@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.shard import ShardInput, ShardOutput, fit_shard
+from dslsearch.fitting.timeline import stamp
 
 BACKENDS = ("joblib", "dask")
 #: seconds to connect to a dask scheduler
@@ -129,10 +130,16 @@ def warm_workers(config: FitConfig) -> Callable[[], None]:
 
 def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config: FitConfig,
                on_done: Callable[[int, ShardOutput], None],
-               started: Callable[[], None] | None = None) -> None:
+               started: Callable[[], None] | None = None) -> Callable[[], None]:
     """Run ``fit_shard`` on every shard index in ``todo``; ``on_done(k, out)`` in the calling
     process as each finishes (any order). ``started()`` is called once the workers run
     (after they are forked, so that threads it starts are not forked with them).
+
+    Returns:
+        a function that waits until the workers have exited. Forked workers are told to
+        stop when the last shard is back and exit while the caller goes on; call it before
+        this process forks again, and before returning (other backends: nothing to wait
+        for).
 
     Raises:
         ValueError: ``config.backend`` is not one of :data:`BACKENDS`.
@@ -142,14 +149,15 @@ def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config:
     workers = config.workers or os.cpu_count() or 1
     started = started or (lambda: None)
     if forks(config) and len(todo) > 1:
-        _run_forked(todo, make_input, workers, on_done, started)
-        return
+        return _run_forked(todo, make_input, workers, on_done, started)
     started()
     if config.backend == "dask":
         _run_dask(todo, make_input, config, workers, on_done)
     elif workers == 1 or len(todo) <= 1:
         for k in todo:
-            on_done(k, fit_shard(make_input(k)))
+            stamp(f"shard {k}")
+            out = fit_shard(make_input(k))
+            on_done(k, out)
     else:
         from joblib import Parallel, delayed
 
@@ -158,6 +166,7 @@ def run_shards(todo: list[int], make_input: Callable[[int], ShardInput], config:
             on_done(k, out)
     if config.backend == "joblib" and workers > 1:
         _release_workers()  # started by warm_workers or above
+    return lambda: None
 
 
 #: what forked workers read (:func:`forked_pool`): set before they fork
@@ -193,6 +202,7 @@ def _own_std_streams() -> None:
     file descriptors. A thread of the calling process (a progress bar) may have held an
     inherited stream's lock at the fork; the worker's exit flushes its streams and would
     wait for that lock forever."""
+    stamp("worker start")
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         try:
@@ -202,17 +212,22 @@ def _own_std_streams() -> None:
         except (AttributeError, OSError, ValueError, TypeError):
             continue   # not a file (a captured stream): kept
         setattr(sys, name, fresh)
+    stamp("idle")
 
 
-def close_forked(pool) -> None:
-    """Stop the workers of :func:`forked_pool` (cancelling items not started)."""
+def close_forked(pool, wait: bool = True) -> Callable[[], None]:
+    """Stop the workers of :func:`forked_pool` (cancelling items not started). Without
+    ``wait`` they are told to stop and exit while this process goes on: returns a function
+    that waits for that (the pool's manager thread, which joins them)."""
     import gc
 
     gc.unfreeze()
     try:
-        pool.shutdown(wait=True, cancel_futures=True)
+        thread = None if wait else getattr(pool, "_executor_manager_thread", None)
+        pool.shutdown(wait=wait or thread is None, cancel_futures=True)
     finally:
         _FORKED.clear()
+    return thread.join if thread is not None else (lambda: None)
 
 
 def map_forked(fn: Callable, items: list, workers: int) -> list:
@@ -226,24 +241,37 @@ def map_forked(fn: Callable, items: list, workers: int) -> list:
 
     if not items:
         return []
-    pool = forked_pool(lambda i: fn(items[i]), min(workers, len(items)))
+    def job(i: int):
+        stamp("forked map")
+        try:
+            return fn(items[i])
+        finally:
+            stamp("idle")
+
+    stamp("fork map workers")
+    pool = forked_pool(job, min(workers, len(items)))
     try:
         futures = [pool.submit(_forked_call, i) for i in range(len(items))]
         gc.unfreeze()   # the workers have forked
-        return [fut.result() for fut in futures]
+        stamp("wait:forked map")
+        got = [fut.result() for fut in futures]
+        stamp("close map workers")
+        return got
     finally:
         close_forked(pool)
 
 
 def _run_forked(todo: list[int], make_input: Callable[[int], ShardInput], workers: int,
                 on_done: Callable[[int, ShardOutput], None],
-                started: Callable[[], None]) -> None:
+                started: Callable[[], None]) -> Callable[[], None]:
     """The shards in ``workers`` processes forked from this one once the shards are
     planned (:func:`forked_pool`): they start in milliseconds with this process's imports,
     table, plan and sub-formula values (:func:`~.shard.keep_values`), and make each
     shard's input themselves, so only a shard's number goes to a worker and only its
     results come back. Shards are handed out in the order of ``todo``; the workers stop
     when they are done (or when ``on_done`` raises: shards not started are cancelled).
+    Returns a function that waits for them to exit (they exit while the caller goes on:
+    :func:`close_forked` without ``wait``).
 
     Raises:
         concurrent.futures.process.BrokenProcessPool: a worker died (killed, out of memory).
@@ -253,15 +281,30 @@ def _run_forked(todo: list[int], make_input: Callable[[int], ShardInput], worker
 
     import dslsearch.fitting.npgrad  # noqa: F401 - imported once, before the workers fork
 
-    pool = forked_pool(lambda k: (k, fit_shard(make_input(k))), min(workers, len(todo)))
+    def job(k: int) -> tuple[int, ShardOutput]:
+        stamp(f"shard {k}")
+        try:
+            return k, fit_shard(make_input(k))
+        finally:
+            stamp("idle")
+
+    stamp("fork workers")
+    pool = forked_pool(job, min(workers, len(todo)))
     try:
         futures = [pool.submit(_forked_call, k) for k in todo]  # forks at the first submit
         gc.unfreeze()
+        stamp("start background")
         started()
+        stamp("wait:shards")
         for fut in as_completed(futures):
             on_done(*fut.result())
-    finally:
+            stamp("wait:shards")
+        stamp("close workers")
+        closed = close_forked(pool, wait=False)
+    except BaseException:
         close_forked(pool)
+        raise
+    return closed
 
 
 def _release_workers() -> None:

@@ -14,6 +14,8 @@ Laws are ordered best first (lowest R_true).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from dslsearch.acceptance import Evidence, law_evidence, passes
@@ -21,6 +23,7 @@ from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.merge import merge_groups
 from dslsearch.fitting.rows import FitRows
+from dslsearch.fitting.timeline import stamp
 from dslsearch.law import Law
 
 
@@ -44,7 +47,8 @@ FORK_EVIDENCE_MIN = 256
 
 
 def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows,
-                         config: FitConfig, sigma: np.ndarray, workers: int = 1) -> list[Law]:
+                         config: FitConfig, sigma: np.ndarray, workers: int = 1,
+                         before_fork: Callable[[], None] | None = None) -> list[Law]:
     """The candidates passing the calibrated test (:mod:`dslsearch.acceptance`), as laws
     with their evidence.
 
@@ -55,6 +59,8 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
         workers: processes forked from this one that share the candidates' evidence
             (:func:`~.backends.map_forked`; at least :data:`FORK_EVIDENCE_MIN` candidates);
             1: all in this process. The evidence is the same either way.
+        before_fork: called before forking those workers (waits for other processes to
+            exit first).
     """
     acc = config.acceptance
     ok = fits.status == FitStatus.OK
@@ -63,12 +69,14 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
         look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_r))[0]
     look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
     members = [_member(table, fits, int(i), None) for i in look]
-    evidence = _evidence(members, x, labels, sigma, n_tests, workers)
+    stamp("evidence")
+    evidence = _evidence(members, x, labels, sigma, n_tests, workers, before_fork)
     return [law.with_evidence(ev) for law, ev in zip(members, evidence) if passes(ev, acc)]
 
 
 def _evidence(members: list[Law], x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
-              n_tests: int, workers: int) -> list:
+              n_tests: int, workers: int, before_fork: Callable[[], None] | None = None
+              ) -> list:
     """``law_evidence`` of each member, in order; in ``workers`` forked processes, each
     taking contiguous chunks (eight per worker, so that they finish together)."""
     def chunk_evidence(chunk: list[Law]) -> list:
@@ -78,6 +86,8 @@ def _evidence(members: list[Law], x: np.ndarray, labels: np.ndarray, sigma: np.n
         return chunk_evidence(members)
     from dslsearch.fitting.backends import map_forked
 
+    if before_fork is not None:
+        before_fork()
     bounds = np.linspace(0, len(members), 8 * workers + 1).astype(int)
     chunks = [members[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
     return [ev for part in map_forked(chunk_evidence, chunks, workers) for ev in part]
@@ -85,7 +95,7 @@ def _evidence(members: list[Law], x: np.ndarray, labels: np.ndarray, sigma: np.n
 
 def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
                labels: np.ndarray | None = None, sigma: np.ndarray | None = None,
-               workers: int = 1) -> list[Law]:
+               workers: int = 1, before_fork: Callable[[], None] | None = None) -> list[Law]:
     """The laws of the accepted candidates of ``fits``.
 
     Args:
@@ -98,6 +108,7 @@ def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
             test.
         workers: forked processes that share the calibrated test's evidence
             (:func:`calibrated_survivors`); 1: none. The laws are the same either way.
+        before_fork: called before forking them.
 
     Returns:
         Laws, lowest R_true first (ties: smaller first), each with its evidence.
@@ -111,13 +122,15 @@ def merge_laws(table, x: np.ndarray, fits: FitRows, config: FitConfig,
         raise ValueError("labels, sigma: the calibrated test needs the points' trajectory "
                          "labels and the noise floor; pass both, or use test='factor'")
     else:
-        members = calibrated_survivors(table, x, labels, fits, config, sigma, workers)
+        members = calibrated_survivors(table, x, labels, fits, config, sigma, workers,
+                                       before_fork)
     return merge_members(members, x, config.merge_tol)
 
 
 def merge_members(members: list[Law], x: np.ndarray, merge_tol: float) -> list[Law]:
     """Accepted laws merged (values equal up to sign, scale and offset), simplest member as
     representative; lowest R_true first."""
+    stamp("merge members")
     if not members:
         return []
     values = np.asarray([member(x) for member in members])          # (n_acc, N)

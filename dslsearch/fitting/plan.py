@@ -69,6 +69,8 @@ class ShardPlan:
         cand_order: ``(n_cand,)`` candidate positions sorted by unit number (stable).
         kinds: ``(n_structs,)`` int8 kind of each skeleton (0 parameter-free, 1 closed
             form, 2 gradient fit).
+        ops: ``(n_structs,)`` int16 number of operations of each gradient-fitted skeleton
+            (0 for the others), for :meth:`dispatch_order`.
     """
 
     structs: list
@@ -81,6 +83,7 @@ class ShardPlan:
     shard_cands: list[int]
     cand_order: np.ndarray
     kinds: np.ndarray | None = None
+    ops: np.ndarray | None = None
 
     @property
     def n_units(self) -> int:
@@ -111,14 +114,13 @@ class ShardPlan:
         return np.repeat(self.kinds[first:last], counts)
 
     def dispatch_order(self, todo) -> list[int]:
-        """Shards ``todo`` longest first (by :data:`KIND_SECONDS`), so that the last shards
+        """Shards ``todo`` longest first (by :func:`unit_seconds`), so that the last shards
         to finish are short ones and the workers finish together; ties keep the given
         order. The order changes no result."""
         todo = list(todo)
         if self.kinds is None or not todo:
             return todo
-        unit_kind = np.repeat(self.kinds, np.diff(self.unit_start))
-        weight = np.asarray(KIND_SECONDS, np.float64)[unit_kind]
+        weight = np.repeat(unit_seconds(self.kinds, self.ops), np.diff(self.unit_start))
         cum = np.concatenate([[0.0], np.cumsum(weight)])
         bounds = np.asarray([self.shards[k] for k in todo], np.int64).reshape(-1, 2)
         est = cum[bounds[:, 1]] - cum[bounds[:, 0]]
@@ -162,6 +164,7 @@ class _Classifier:
     def __init__(self):
         self._affine: dict = {}
         self._topo: dict = {}
+        self._ops: dict = {}
 
     def affine(self, s: tuple) -> tuple[bool, bool]:
         """``(has_params, affine)`` of ``s``, as ``linearise``'s recursion decides them."""
@@ -196,6 +199,16 @@ class _Classifier:
             self._topo[s] = hit
         return hit
 
+    def ops(self, s: tuple) -> int:
+        """Number of operations of ``s`` (nodes other than slots and parameters)."""
+        if s == SLOT or s == PARAM_S:
+            return 0
+        hit = self._ops.get(s)
+        if hit is None:
+            hit = 1 + sum(self.ops(c) for c in s[1:])
+            self._ops[s] = hit
+        return hit
+
     def kind(self, struct: tuple) -> int:
         has, affine = self.affine(struct)
         return 0 if not has else (1 if affine else 2)
@@ -211,6 +224,25 @@ KIND_COST = (1, 3, 30)
 #: depth 7 with the numpy engine (about 55, 130 and 350 microseconds); orders the dispatch
 #: of shards only (:meth:`ShardPlan.dispatch_order`), never their contents
 KIND_SECONDS = (1.0, 2.0, 6.0)
+
+
+#: operations of a typical gradient-fitted skeleton (pendulum at depth 7: 3.3 on average)
+GRADIENT_OPS = 3
+
+
+def unit_seconds(kinds: np.ndarray, ops: np.ndarray | None) -> np.ndarray:
+    """Relative CPU time of a unit of each skeleton, ``(n_structs,)``: :data:`KIND_SECONDS`
+    of its kind; a gradient fit's in proportion to its operations (``ops``, over
+    :data:`GRADIENT_OPS`) where known. Shards of 666 gradient-fitted units took 0.10 to
+    0.40 CPU s on the pendulum at depth 7 and 0.13 to 0.85 on the double pendulum; per
+    unit, that time correlates with the skeleton's operations (0.74 and 0.73 over the
+    shards), and the last shard of a table, a few units short of the budget but with the
+    most operations, was sent last by the count of units alone and ran alone at the end."""
+    weight = np.asarray(KIND_SECONDS, np.float64)[kinds]
+    if ops is not None:
+        grad = kinds == 2
+        weight[grad] *= ops[grad] / GRADIENT_OPS
+    return weight
 
 
 def _unit_cost(struct: tuple) -> int:
@@ -310,6 +342,17 @@ def _join(first: tuple, second: tuple) -> tuple:
             np.concatenate([crec1, rmap[crec2]]), recipes)
 
 
+def _reduce_forked(table, lo: int, hi: int) -> tuple:
+    """:func:`_reduce_range`, stamped as the forked half of the planning."""
+    from dslsearch.fitting.timeline import stamp
+
+    stamp("plan half")
+    try:
+        return _reduce_range(table, lo, hi)
+    finally:
+        stamp("end")
+
+
 def _reduce_all(table, split: bool = False) -> tuple:
     """Every candidate's reduction (:func:`_reduce_range` of the whole table). With
     ``split`` (and ``os.fork``, at least :data:`SPLIT_MIN` candidates) the second half of
@@ -326,7 +369,7 @@ def _reduce_all(table, split: bool = False) -> tuple:
 
     work = np.cumsum(table.size[table.candidates])
     mid = int(np.searchsorted(work, work[-1] / 2))
-    second = ForkedCall(_reduce_range, table, mid, n)
+    second = ForkedCall(_reduce_forked, table, mid, n)
     try:
         first = _reduce_range(table, 0, mid)
     except BaseException:
@@ -386,6 +429,7 @@ def plan_shards(table, config: FitConfig, split: bool = False) -> ShardPlan:
     classify = _Classifier()  # each distinct sub-tree classified once
     kinds = [classify.kind(st) for st in structs]
     keys = [classify.sort_key(st, k) for st, k in zip(structs, kinds)]
+    ops = [classify.ops(st) if k == 2 else 0 for st, k in zip(structs, kinds)]
     del classify
     order = sorted(range(len(structs)), key=keys.__getitem__)
     slots, row_unit, unit_start = _units(rows, order)
@@ -401,4 +445,5 @@ def plan_shards(table, config: FitConfig, split: bool = False) -> ShardPlan:
     bounds = np.searchsorted(cand_unit[cand_order], [b for _, b in shards])
     return ShardPlan(sorted_structs, slots, unit_start, cand_unit, cand_recipe, recipes,
                      shards, np.diff(np.concatenate([[0], bounds])).astype(int).tolist(),
-                     cand_order, np.asarray([kinds[s] for s in order], np.int8))
+                     cand_order, np.asarray([kinds[s] for s in order], np.int8),
+                     np.asarray([ops[s] for s in order], np.int16))

@@ -25,6 +25,7 @@ from dslsearch.fitting.plan import ShardPlan, plan_shards, segments
 from dslsearch.fitting.rows import FitRows, RowsBuilder
 from dslsearch.fitting.shard import (ShardInput, ShardOutput, drop_values, keep_values,
                                      keep_values_forked, values_key)
+from dslsearch.fitting.timeline import stamp
 from dslsearch.law import Law
 
 #: ``progress(candidates_done, n_candidates)``
@@ -101,16 +102,19 @@ def _result(table, laws: list[Law], fits: FitRows, plan: ShardPlan, config: FitC
         shards_total=len(plan.shards))
 
 
-def _in_thread(fn, *args) -> Callable[[], object]:
+def _in_thread(fn, *args, name: str = "thread") -> Callable[[], object]:
     """Start ``fn(*args)`` in a daemon thread; returns a function that waits for it and
-    returns its result (or raises its exception)."""
+    returns its result (or raises its exception). ``name``: its phase in the timeline."""
     box: dict = {}
 
     def target() -> None:
+        stamp(name)
         try:
             box["value"] = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's wait
             box["error"] = exc
+        finally:
+            stamp("end")
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
@@ -147,6 +151,24 @@ def _import_all(names: tuple[str, ...]) -> None:
         importlib.import_module(name)
 
 
+def _warm_printing() -> None:
+    """Import sympy and print one expression as the merge prints laws: the first sum
+    sympy builds imports more of it (``sympy.tensor``, about 0.06 CPU s), which would
+    otherwise come after the last shard, with one core idle. Changes no printed law."""
+    import sympy
+
+    x, y = sympy.Symbol("x", real=True), sympy.Symbol("y", real=True)
+    sympy.sstr(x ** 2 - sympy.Float(2.5) * sympy.cos(y) + 1 / (x + y))
+
+
+def _background_imports() -> None:
+    """What the merge will need, imported beside the shards (forked workers of the merge
+    inherit it): sympy for printing laws, and scipy.stats for the calibrated test's F
+    distribution."""
+    _warm_printing()
+    _import_all(("scipy.stats",))
+
+
 def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np.ndarray | None]]:
     """The noise floor of the calibrated test, to compute in the background: returns a
     function that starts it and returns a function that waits for it (None for the factor
@@ -159,7 +181,7 @@ def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np
         noise_floor(dataset.train)  # raises its error (no trajectory long enough)
     # started once the shards are planned: its import of scipy (about 1.5 CPU s) would
     # otherwise compete with the planning for this process's interpreter
-    return lambda: _in_thread(noise_floor, dataset.train)
+    return lambda: _in_thread(noise_floor, dataset.train, name="noise floor")
 
 
 def _kept_values(table, x: np.ndarray, vkey: str, budget: int) -> Callable[..., None]:
@@ -222,6 +244,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         ValueError: a bad backend, or ``done`` names a shard the plan does not have.
     """
     t0 = time.perf_counter()
+    stamp("plan")
     done = dict(done or {})
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
     start_noise_floor = _noise_floor_job(dataset, config)
@@ -236,7 +259,9 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     if progress:
         progress(count, n_cand)
 
+    stamp("wait:values")
     kept()
+    stamp("dispatch")
 
     def make_input(k: int) -> ShardInput:
         return ShardInput(table.op, table.a, table.b, table.size, plan.units(k), x,
@@ -246,6 +271,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     def on_done(k: int, out: ShardOutput) -> None:
         nonlocal count
         part = _candidate_rows(out, k, plan, table.candidates)
+        stamp("shard rows")
         if on_shard is not None:
             on_shard(k, part)
         rows().add(part)
@@ -259,22 +285,43 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
         rows()
         background.append(start_noise_floor())
         if (config.workers or os.cpu_count() or 1) > 1:
-            # the merge's printing, and the calibrated test's F distribution (imported
-            # here, forked workers of the merge inherit it)
-            background.append(_in_thread(_import_all, ("sympy", "scipy.stats")))
+            background.append(_in_thread(_background_imports,
+                                         name="import sympy, scipy.stats"))
 
+    stamp("wait:warm workers")
     warmed()
+    stamp("dispatch")
     # the longest shards first: short ones fill the tail (gradient fits planned last first)
     todo = plan.dispatch_order(k for k in reversed(range(len(plan.shards))) if k not in done)
     try:
-        run_shards(todo, make_input, config, on_done, started)
+        exited = run_shards(todo, make_input, config, on_done, started)
     finally:
         if forks(config):
             drop_values()
+    try:
+        laws, fits = _merged(table, x, seg, config, rows, background, start_noise_floor,
+                             exited)
+    finally:
+        stamp("wait:workers exit")
+        exited()
+    stamp("end")
+    return _result(table, laws, fits, plan, config, key, len(done), t0)
+
+
+def _merged(table, x, seg: Segments, config: FitConfig, rows: _LazyRows, background: list,
+            start_noise_floor, exited: Callable[[], None]) -> tuple[list[Law], FitRows]:
+    """``(laws, fits)`` once every shard is back: the noise floor and imports waited for,
+    the rows collected, the laws merged (``exited``, waiting for the shards' workers to
+    exit, is called before the merge forks workers of its own)."""
+    stamp("wait:noise floor")
     sigma = background[0]() if background else start_noise_floor()()
+    stamp("wait:imports")
     for wait in background[1:]:
         wait()  # no thread running when the merge forks its workers
+    stamp("rows result")
     fits = rows().result()
+    stamp("merge")
     laws = merge_laws(table, x, fits, config, labels=seg.labels, sigma=sigma,
-                      workers=(config.workers or os.cpu_count() or 1) if forks(config) else 1)
-    return _result(table, laws, fits, plan, config, key, len(done), t0)
+                      workers=(config.workers or os.cpu_count() or 1) if forks(config) else 1,
+                      before_fork=exited)
+    return laws, fits

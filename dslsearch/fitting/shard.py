@@ -144,6 +144,9 @@ def _compute_kept(values: SlotValues, op, a, b, size, x) -> None:
     garbage collector off so that it copies no page it does not write."""
     import gc
 
+    from dslsearch.fitting.timeline import stamp
+
+    stamp("values")
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -151,6 +154,7 @@ def _compute_kept(values: SlotValues, op, a, b, size, x) -> None:
     finally:
         if enabled:
             gc.enable()
+        stamp("end")
 
 
 def drop_values() -> None:
