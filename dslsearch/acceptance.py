@@ -26,6 +26,13 @@ the training points instead, both answered from the data alone:
    form). Its p-value is multiplied by the number of candidates fitted (Bonferroni) and must
    be at most ``alpha`` (:attr:`Evidence.p_value`), and R = W / T at most ``max_r``.
 
+3. **Not resting on a few trajectories.** Both must still hold with the trajectories
+   that carry half of the formula's between-trajectory sum of squares left out
+   (:func:`rest_evidence`; :attr:`Evidence.rest_ratio`, :attr:`Evidence.rest_p`). A
+   steep formula (``L1**16``, ``cos(c·theta**8)``) can be flat to round-off on most
+   trajectories and differ only on one: its spread and its noise are that trajectory's,
+   and the others, flat below the noise floor's float limit, say nothing against it.
+
 With ``SumsConfig(noisy=True)`` the sum search's judge asks a third question on noisy
 data (:func:`is_noisy`; ``passes(..., drift=True)``): does the formula drift with the motion? (:func:`drift`: the
 residual's energy per mode in the first cosine modes of each trajectory against that in
@@ -81,6 +88,15 @@ class Evidence:
             above 1 for a formula that drifts with the motion.
         drift_p: the p-value of ``drift`` under white noise (F distribution; NaN where
             unknown).
+        rest_ratio: the noise ratio with the trajectories that carry half of the
+            between-trajectory sum of squares left out (:func:`rest_evidence`; NaN where
+            fewer than two trajectories remain or unknown); about 1 for a true invariant,
+            far above it for a formula that is conserved only where it is not flat.
+        rest_p: the Bonferroni-corrected p-value of the F-test on those remaining
+            trajectories (NaN likewise).
+        carriers: the effective number of trajectories carrying the between-trajectory
+            sum of squares, ``(sum_k b_k)² / sum_k b_k²`` with ``b_k = n_k (mean_k −
+            mean)²`` (1 to K; reported, not tested; NaN where unknown).
     """
 
     test: str
@@ -92,6 +108,9 @@ class Evidence:
     resolution: float = math.nan
     drift: float = math.nan
     drift_p: float = math.nan
+    rest_ratio: float = math.nan
+    rest_p: float = math.nan
+    carriers: float = math.nan
 
     def __str__(self) -> str:
         """``p = 1e-300, noise ratio 1.08`` or ``R_random/R_true = 2.4e+18``."""
@@ -107,7 +126,8 @@ class Evidence:
                 "noise_ratio": num(self.noise_ratio), "factor": num(self.factor),
                 "n_tests": self.n_tests, "r_true": num(self.r_true),
                 "resolution": num(self.resolution), "drift": num(self.drift),
-                "drift_p": num(self.drift_p)}
+                "drift_p": num(self.drift_p), "rest_ratio": num(self.rest_ratio),
+                "rest_p": num(self.rest_p), "carriers": num(self.carriers)}
 
     @classmethod
     def from_json(cls, obj: dict) -> Evidence:
@@ -117,7 +137,8 @@ class Evidence:
 
         return cls(str(obj.get("test") or "factor"), num("p_value"), num("noise_ratio"),
                    num("factor"), int(obj.get("n_tests") or 1), num("r_true"),
-                   num("resolution"), num("drift"), num("drift_p"))
+                   num("resolution"), num("drift"), num("drift_p"), num("rest_ratio"),
+                   num("rest_p"), num("carriers"))
 
 
 @dataclass(frozen=True)
@@ -375,8 +396,62 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
         median = _f_median(NOISE_DRAWS - 1)
     pred = np.maximum((1 - 1 / counts[labels]) * noise_var, FLOOR_REL * T / N)   # (N,)
     ratio = _noise_ratio(W, resid, pred, median)
+    rest_ratio, rest_p, carriers = rest_evidence(values, resid, noise_var, labels, median)
     return Evidence("calibrated", min(1.0, _f_test(T, W, K, N) * n_tests), ratio, factor,
-                    n_tests, W / T if T > 0 else math.nan)
+                    n_tests, W / T if T > 0 else math.nan, rest_ratio=rest_ratio,
+                    rest_p=min(1.0, rest_p * n_tests), carriers=carriers)
+
+
+#: :func:`rest_evidence` leaves out the fewest trajectories carrying at least this share
+#: of a formula's between-trajectory sum of squares
+REST_SHARE = 0.5
+
+
+def rest_evidence(values: np.ndarray, resid: np.ndarray, noise_var: np.ndarray,
+                  labels: np.ndarray, median: float) -> tuple[float, float, float]:
+    """``(rest_ratio, rest_p, carriers)``: the calibrated test without the trajectories
+    that carry most of a formula's spread between trajectories.
+
+    The trajectories (or windows) are ranked by their share ``b_k = n_k (mean_k − mean)²``
+    of the between-trajectory sum of squares; the fewest of the largest carrying at least
+    :data:`REST_SHARE` of it (at least one) are left out, and the noise ratio and the F-test
+    (uncorrected p-value) are computed on the rest as in :func:`evidence`. A true invariant
+    is conserved on every trajectory, so its ratio on the rest is about 1 again. A formula
+    that is flat to round-off on most trajectories (``L1**16`` where ``|L1|`` is small) has
+    its spread, and its noise, on the one or two where it is not: the floor of the
+    prediction (:data:`FLOOR_REL` of the sum of squares) hides the others' drift in the
+    whole data's ratio, not in the rest's, whose sum of squares is theirs.
+
+    Args:
+        values: ``(N,)`` the formula. resid: ``(N,)`` its residual from its trajectory's
+            mean. noise_var: ``(N,)`` its noise variance at each point.
+        labels: ``(N,)`` trajectory of each point, ``0..K-1``. median: the pointwise
+            ratio's median for a true invariant (:func:`_noise_ratio`).
+
+    Returns:
+        The rest's noise ratio and p-value (NaN, NaN when fewer than two trajectories or
+        no more points than trajectories remain, or the formula does not differ between
+        trajectories), and the effective number of trajectories carrying the
+        between-trajectory sum of squares (NaN when it is 0).
+    """
+    K = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=K).astype(np.float64)
+    b = counts * (np.bincount(labels, values, K) / counts - values.mean()) ** 2
+    B = float(b.sum())
+    if not B > 0:
+        return math.nan, math.nan, math.nan
+    carriers = B * B / float(b @ b)
+    order = np.argsort(-b, kind="stable")
+    m = int(np.searchsorted(np.cumsum(b[order]) / B, REST_SHARE)) + 1
+    keep = ~np.isin(labels, order[:m])
+    K_rest, N_rest = K - m, int(keep.sum())
+    if K_rest < 2 or N_rest <= K_rest:
+        return math.nan, math.nan, carriers
+    v = values[keep] - values[keep].mean()
+    T, r = float(v @ v), resid[keep]
+    W = float(r @ r)
+    pred = np.maximum((1 - 1 / counts[labels[keep]]) * noise_var[keep], FLOOR_REL * T / N_rest)
+    return _noise_ratio(W, r, pred, median), _f_test(T, W, K_rest, N_rest), carriers
 
 
 @lru_cache(maxsize=8)
@@ -413,17 +488,41 @@ def _f_test(T: float, W: float, K: int, N: int) -> float:
 
 def passes(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
            drift: bool = False) -> bool:
-    """True when ``ev`` (calibrated) passes: p-value ≤ alpha, noise ratio ≤ the limit, and R
-    and the resolution (where known) at most ``max_r`` and ``max_resolution``; with
-    ``drift``, also no significant drift (``drift_p`` at least ``drift_alpha``) where
-    the noise explains the formula's scatter (noise ratio at least
-    :data:`DRIFT_NOISE_SHARE`; on noise-free data a conserved formula's residual is
-    round-off, whose time structure means nothing)."""
-    ok = (ev.p_value <= config.alpha and ev.noise_ratio <= config.max_noise_ratio
-          and not ev.r_true > config.max_r and not ev.resolution > config.max_resolution)
-    if drift and ev.noise_ratio >= DRIFT_NOISE_SHARE:
-        ok = ok and not ev.drift_p < config.drift_alpha
-    return bool(ok)
+    """True when ``ev`` (calibrated) passes: no :func:`failures`."""
+    return not failures(ev, config, drift)
+
+
+#: the reasons :func:`failures` names, one per question of the calibrated test
+FAILURES = ("p_value", "noise_ratio", "r_true", "resolution", "rest", "drift")
+
+
+def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
+             drift: bool = False) -> tuple[str, ...]:
+    """Why ``ev`` (calibrated) fails, in the order of :data:`FAILURES`; empty when it passes.
+
+    ``"p_value"``: above ``alpha`` (or unknown); ``"noise_ratio"``: above
+    ``max_noise_ratio`` (or unknown); ``"r_true"``, ``"resolution"``: above ``max_r``,
+    ``max_resolution`` (where known); ``"rest"``: with the trajectories carrying half of
+    the between-trajectory spread left out, the noise ratio above ``max_noise_ratio`` or
+    the p-value above ``alpha`` (where known: :func:`rest_evidence`); ``"drift"`` (with
+    ``drift``): ``drift_p`` below ``drift_alpha`` where the noise explains the formula's
+    scatter (noise ratio at least :data:`DRIFT_NOISE_SHARE`; on noise-free data a
+    conserved formula's residual is round-off, whose time structure means nothing).
+    """
+    out = []
+    if not ev.p_value <= config.alpha:
+        out.append("p_value")
+    if not ev.noise_ratio <= config.max_noise_ratio:
+        out.append("noise_ratio")
+    if ev.r_true > config.max_r:
+        out.append("r_true")
+    if ev.resolution > config.max_resolution:
+        out.append("resolution")
+    if ev.rest_ratio > config.max_noise_ratio or ev.rest_p > config.alpha:
+        out.append("rest")
+    if drift and ev.noise_ratio >= DRIFT_NOISE_SHARE and ev.drift_p < config.drift_alpha:
+        out.append("drift")
+    return tuple(out)
 
 
 #: the drift test applies to formulas whose noise ratio is at least this
