@@ -26,9 +26,10 @@ the training points instead, both answered from the data alone:
    form). Its p-value is multiplied by the number of candidates fitted (Bonferroni) and must
    be at most ``alpha`` (:attr:`Evidence.p_value`), and R = W / T at most ``max_r``.
 
-3. **Not resting on a few trajectories.** Both must still hold with the trajectories
-   that carry half of the formula's between-trajectory sum of squares left out
-   (:func:`rest_evidence`; :attr:`Evidence.rest_ratio`, :attr:`Evidence.rest_p`). A
+3. **Not resting on a few trajectories.** Both must still hold, the noise ratio within
+   ``max_rest_ratio``, with the trajectories that carry half of the formula's
+   between-trajectory sum of squares left out (:func:`rest_evidence`;
+   :attr:`Evidence.rest_ratio`, :attr:`Evidence.rest_p`). A
    steep formula (``L1**16``, ``cos(c·theta**8)``) can be flat to round-off on most
    trajectories and differ only on one: its spread and its noise are that trajectory's,
    and the others, flat below the noise floor's float limit, say nothing against it.
@@ -160,6 +161,12 @@ class AcceptanceConfig:
             between two consecutive samples is larger than its whole spread over the data
             is not resolved by the sampling (it can look constant on the samples by
             aliasing, e.g. ``sin(c·phi)`` with ``c·Δphi`` a multiple of 2π per sample).
+        max_rest_ratio: largest :attr:`Evidence.rest_ratio`. The rest is a part of the
+            data (on a data set of three trajectories, two), so a true invariant's ratio
+            there scatters more than on the whole: measured up to 1.22 on the built-in
+            systems (σ = 0 to 0.1, seeds 0–2) and 1.83 on three trajectories of a
+            two-dimensional oscillator at σ = 0.05 (whole-data ratio 1.43); the near-constant
+            formulas the rest test is for have 49 and 364 (``docs/DISCOVERY.md``).
         drift_alpha: with ``passes(..., drift=True)`` (the sum search's judge), a formula
             whose scatter the noise explains (noise ratio at least 0.5) fails when its
             :attr:`Evidence.drift_p` is below this: its residual along the trajectories
@@ -171,6 +178,7 @@ class AcceptanceConfig:
     max_tested: int = 2000
     max_r: float = 0.5
     max_resolution: float = 1.0
+    max_rest_ratio: float = 5.0
     drift_alpha: float = 1e-3
 
 
@@ -503,7 +511,7 @@ def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
     ``"p_value"``: above ``alpha`` (or unknown); ``"noise_ratio"``: above
     ``max_noise_ratio`` (or unknown); ``"r_true"``, ``"resolution"``: above ``max_r``,
     ``max_resolution`` (where known); ``"rest"``: with the trajectories carrying half of
-    the between-trajectory spread left out, the noise ratio above ``max_noise_ratio`` or
+    the between-trajectory spread left out, the noise ratio above ``max_rest_ratio`` or
     the p-value above ``alpha`` (where known: :func:`rest_evidence`); ``"drift"`` (with
     ``drift``): ``drift_p`` below ``drift_alpha`` where the noise explains the formula's
     scatter (noise ratio at least :data:`DRIFT_NOISE_SHARE`; on noise-free data a
@@ -518,7 +526,7 @@ def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
         out.append("r_true")
     if ev.resolution > config.max_resolution:
         out.append("resolution")
-    if ev.rest_ratio > config.max_noise_ratio or ev.rest_p > config.alpha:
+    if ev.rest_ratio > config.max_rest_ratio or ev.rest_p > config.alpha:
         out.append("rest")
     if drift and ev.noise_ratio >= DRIFT_NOISE_SHARE and ev.drift_p < config.drift_alpha:
         out.append("drift")

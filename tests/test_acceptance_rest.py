@@ -33,7 +33,7 @@ def test_a_formula_flat_on_all_trajectories_but_one_fails_the_rest_test(system, 
     acc = AcceptanceConfig()
     assert ev.noise_ratio <= acc.max_noise_ratio and ev.p_value <= acc.alpha
     assert ev.carriers < 1.5                        # one trajectory carries the spread
-    assert ev.rest_ratio > 10 * acc.max_noise_ratio
+    assert ev.rest_ratio > 5 * acc.max_rest_ratio
     assert "rest" in failures(ev) and not passes(ev)
 
 
@@ -87,7 +87,8 @@ def test_rest_evidence_is_unknown_with_too_few_trajectories_and_leaves_half_out(
     ev = Evidence("calibrated", p_value=0.0, noise_ratio=1.0, r_true=1e-3,
                   rest_ratio=math.nan, rest_p=math.nan)
     assert passes(ev)
-    assert failures(dataclasses.replace(ev, rest_ratio=2.0)) == ("rest",)
+    assert passes(dataclasses.replace(ev, rest_ratio=2.0))        # a part scatters more
+    assert failures(dataclasses.replace(ev, rest_ratio=6.0)) == ("rest",)
     assert failures(dataclasses.replace(ev, rest_p=0.5)) == ("rest",)
 
 
