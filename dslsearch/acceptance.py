@@ -26,10 +26,10 @@ the training points instead, both answered from the data alone:
    form). Its p-value is multiplied by the number of candidates fitted (Bonferroni) and must
    be at most ``alpha`` (:attr:`Evidence.p_value`), and R = W / T at most ``max_r``.
 
-3. **Not resting on a few trajectories.** Both must still hold, the noise ratio within
-   ``max_rest_ratio``, with the trajectories that carry half of the formula's
+3. **Not resting on a few trajectories.** The noise ratio must stay within
+   ``max_rest_ratio`` with the trajectories that carry half of the formula's
    between-trajectory sum of squares left out (:func:`rest_evidence`;
-   :attr:`Evidence.rest_ratio`, :attr:`Evidence.rest_p`). A
+   :attr:`Evidence.rest_ratio`). A
    steep formula (``L1**16``, ``cos(c·theta**8)``) can be flat to round-off on most
    trajectories and differ only on one: its spread and its noise are that trajectory's,
    and the others, flat below the noise floor's float limit, say nothing against it.
@@ -92,9 +92,8 @@ class Evidence:
         rest_ratio: the noise ratio with the trajectories that carry half of the
             between-trajectory sum of squares left out (:func:`rest_evidence`; NaN where
             fewer than two trajectories remain or unknown); about 1 for a true invariant,
-            far above it for a formula that is conserved only where it is not flat.
-        rest_p: the Bonferroni-corrected p-value of the F-test on those remaining
-            trajectories (NaN likewise).
+            far above it for a formula that is conserved only where it is not flat
+            (inf where the formula is exactly constant on the rest).
         carriers: the effective number of trajectories carrying the between-trajectory
             sum of squares, ``(sum_k b_k)² / sum_k b_k²`` with ``b_k = n_k (mean_k −
             mean)²`` (1 to K; reported, not tested; NaN where unknown).
@@ -110,7 +109,6 @@ class Evidence:
     drift: float = math.nan
     drift_p: float = math.nan
     rest_ratio: float = math.nan
-    rest_p: float = math.nan
     carriers: float = math.nan
 
     def __str__(self) -> str:
@@ -128,7 +126,7 @@ class Evidence:
                 "n_tests": self.n_tests, "r_true": num(self.r_true),
                 "resolution": num(self.resolution), "drift": num(self.drift),
                 "drift_p": num(self.drift_p), "rest_ratio": num(self.rest_ratio),
-                "rest_p": num(self.rest_p), "carriers": num(self.carriers)}
+                "carriers": num(self.carriers)}
 
     @classmethod
     def from_json(cls, obj: dict) -> Evidence:
@@ -139,7 +137,7 @@ class Evidence:
         return cls(str(obj.get("test") or "factor"), num("p_value"), num("noise_ratio"),
                    num("factor"), int(obj.get("n_tests") or 1), num("r_true"),
                    num("resolution"), num("drift"), num("drift_p"), num("rest_ratio"),
-                   num("rest_p"), num("carriers"))
+                   num("carriers"))
 
 
 @dataclass(frozen=True)
@@ -404,10 +402,10 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
         median = _f_median(NOISE_DRAWS - 1)
     pred = np.maximum((1 - 1 / counts[labels]) * noise_var, FLOOR_REL * T / N)   # (N,)
     ratio = _noise_ratio(W, resid, pred, median)
-    rest_ratio, rest_p, carriers = rest_evidence(values, resid, noise_var, labels, median)
+    rest_ratio, carriers = rest_evidence(values, resid, noise_var, labels, median)
     return Evidence("calibrated", min(1.0, _f_test(T, W, K, N) * n_tests), ratio, factor,
                     n_tests, W / T if T > 0 else math.nan, rest_ratio=rest_ratio,
-                    rest_p=min(1.0, rest_p * n_tests), carriers=carriers)
+                    carriers=carriers)
 
 
 #: :func:`rest_evidence` leaves out the fewest trajectories carrying at least this share
@@ -416,14 +414,15 @@ REST_SHARE = 0.5
 
 
 def rest_evidence(values: np.ndarray, resid: np.ndarray, noise_var: np.ndarray,
-                  labels: np.ndarray, median: float) -> tuple[float, float, float]:
-    """``(rest_ratio, rest_p, carriers)``: the calibrated test without the trajectories
-    that carry most of a formula's spread between trajectories.
+                  labels: np.ndarray, median: float) -> tuple[float, float]:
+    """``(rest_ratio, carriers)``: the noise ratio without the trajectories that carry
+    most of a formula's spread between trajectories.
 
     The trajectories (or windows) are ranked by their share ``b_k = n_k (mean_k − mean)²``
     of the between-trajectory sum of squares; the fewest of the largest carrying at least
-    :data:`REST_SHARE` of it (at least one) are left out, and the noise ratio and the F-test
-    (uncorrected p-value) are computed on the rest as in :func:`evidence`. A true invariant
+    :data:`REST_SHARE` of it (at least one) are left out, and the noise ratio is computed
+    on the rest as in :func:`evidence` (not the F-test: two trajectories of a true
+    invariant may hold the same value). A true invariant
     is conserved on every trajectory, so its ratio on the rest is about 1 again. A formula
     that is flat to round-off on most trajectories (``L1**16`` where ``|L1|`` is small) has
     its spread, and its noise, on the one or two where it is not: the floor of the
@@ -437,29 +436,30 @@ def rest_evidence(values: np.ndarray, resid: np.ndarray, noise_var: np.ndarray,
             ratio's median for a true invariant (:func:`_noise_ratio`).
 
     Returns:
-        The rest's noise ratio and p-value (NaN, NaN when fewer than two trajectories or
-        no more points than trajectories remain, or the formula does not differ between
-        trajectories), and the effective number of trajectories carrying the
-        between-trajectory sum of squares (NaN when it is 0).
+        The rest's noise ratio (NaN when fewer than two trajectories or no more points than
+        trajectories remain, or the formula does not differ between trajectories; inf when
+        it is exactly constant on the rest), and the effective number of trajectories
+        carrying the between-trajectory sum of squares (NaN when it is 0).
     """
     K = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=K).astype(np.float64)
     b = counts * (np.bincount(labels, values, K) / counts - values.mean()) ** 2
     B = float(b.sum())
     if not B > 0:
-        return math.nan, math.nan, math.nan
+        return math.nan, math.nan
     carriers = B * B / float(b @ b)
     order = np.argsort(-b, kind="stable")
     m = int(np.searchsorted(np.cumsum(b[order]) / B, REST_SHARE)) + 1
     keep = ~np.isin(labels, order[:m])
     K_rest, N_rest = K - m, int(keep.sum())
     if K_rest < 2 or N_rest <= K_rest:
-        return math.nan, math.nan, carriers
+        return math.nan, carriers
     v = values[keep] - values[keep].mean()
     T, r = float(v @ v), resid[keep]
-    W = float(r @ r)
+    if not T > 0:
+        return math.inf, carriers
     pred = np.maximum((1 - 1 / counts[labels[keep]]) * noise_var[keep], FLOOR_REL * T / N_rest)
-    return _noise_ratio(W, r, pred, median), _f_test(T, W, K_rest, N_rest), carriers
+    return _noise_ratio(float(r @ r), r, pred, median), carriers
 
 
 @lru_cache(maxsize=8)
@@ -511,8 +511,8 @@ def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
     ``"p_value"``: above ``alpha`` (or unknown); ``"noise_ratio"``: above
     ``max_noise_ratio`` (or unknown); ``"r_true"``, ``"resolution"``: above ``max_r``,
     ``max_resolution`` (where known); ``"rest"``: with the trajectories carrying half of
-    the between-trajectory spread left out, the noise ratio above ``max_rest_ratio`` or
-    the p-value above ``alpha`` (where known: :func:`rest_evidence`); ``"drift"`` (with
+    the between-trajectory spread left out, the noise ratio above ``max_rest_ratio``
+    (where known: :func:`rest_evidence`); ``"drift"`` (with
     ``drift``): ``drift_p`` below ``drift_alpha`` where the noise explains the formula's
     scatter (noise ratio at least :data:`DRIFT_NOISE_SHARE`; on noise-free data a
     conserved formula's residual is round-off, whose time structure means nothing).
@@ -526,7 +526,7 @@ def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
         out.append("r_true")
     if ev.resolution > config.max_resolution:
         out.append("resolution")
-    if ev.rest_ratio > config.max_rest_ratio or ev.rest_p > config.alpha:
+    if ev.rest_ratio > config.max_rest_ratio:
         out.append("rest")
     if drift and ev.noise_ratio >= DRIFT_NOISE_SHARE and ev.drift_p < config.drift_alpha:
         out.append("drift")

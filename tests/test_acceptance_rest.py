@@ -45,7 +45,6 @@ def test_the_true_energy_passes_the_rest_test(noise):
     ev = law_evidence(law, x, labels, noise_floor(ds.train), 10 ** 6)
     assert failures(ev) == () and passes(ev), ev
     assert ev.carriers > 5                          # many trajectories tell energies apart
-    assert ev.rest_p < 1e-30
     if noise:
         assert 0.7 < ev.rest_ratio < 1.3            # the rest's scatter is noise too
     else:
@@ -81,20 +80,30 @@ def test_rest_evidence_is_unknown_with_too_few_trajectories_and_leaves_half_out(
     labels = np.repeat(np.arange(2), 20)
     values = np.concatenate([np.zeros(20), np.ones(20)]) + 1e-3 * np.arange(40) % 2e-3
     resid = values - np.repeat([values[:20].mean(), values[20:].mean()], 20)
-    ratio, p, carriers = rest_evidence(values, resid, np.full(40, 1e-6), labels, 0.47)
-    assert math.isnan(ratio) and math.isnan(p) and carriers == pytest.approx(2.0)
+    ratio, carriers = rest_evidence(values, resid, np.full(40, 1e-6), labels, 0.47)
+    assert math.isnan(ratio) and carriers == pytest.approx(2.0)
     # an unknown rest fails nothing (two trajectories: nothing left to test)
     ev = Evidence("calibrated", p_value=0.0, noise_ratio=1.0, r_true=1e-3,
-                  rest_ratio=math.nan, rest_p=math.nan)
+                  rest_ratio=math.nan)
     assert passes(ev)
     assert passes(dataclasses.replace(ev, rest_ratio=2.0))        # a part scatters more
     assert failures(dataclasses.replace(ev, rest_ratio=6.0)) == ("rest",)
-    assert failures(dataclasses.replace(ev, rest_p=0.5)) == ("rest",)
+    assert failures(dataclasses.replace(ev, rest_ratio=math.inf)) == ("rest",)
+
+
+def test_a_formula_exactly_constant_on_the_rest_has_an_infinite_rest_ratio():
+    labels = np.repeat(np.arange(4), 10)
+    values = np.ones(40)
+    values[:10] = 5.0 + 1e-3 * np.sin(np.arange(10))           # differs on one only
+    means = np.bincount(labels, values) / 10
+    ratio, carriers = rest_evidence(values, values - means[labels], np.full(40, 1e-6),
+                                    labels, 0.47)
+    assert ratio == math.inf and carriers < 2
 
 
 def test_failures_names_every_failed_check_in_order():
     ok = Evidence("calibrated", p_value=0.0, noise_ratio=1.0, r_true=1e-3, resolution=0.1,
-                  drift=1.0, drift_p=0.5, rest_ratio=1.0, rest_p=0.0, carriers=5.0)
+                  drift=1.0, drift_p=0.5, rest_ratio=1.0, carriers=5.0)
     assert failures(ok) == () and failures(ok, drift=True) == ()
     bad = dataclasses.replace(ok, p_value=0.5, noise_ratio=3.0, r_true=0.9, resolution=2.0,
                               drift_p=1e-9, rest_ratio=40.0)
@@ -103,13 +112,10 @@ def test_failures_names_every_failed_check_in_order():
 
 
 def test_rest_evidence_round_trips_through_json_and_old_json_reads_as_unknown():
-    ev = Evidence("calibrated", p_value=1e-9, noise_ratio=1.0, rest_ratio=1.1, rest_p=1e-20,
-                  carriers=4.5)
+    ev = Evidence("calibrated", p_value=1e-9, noise_ratio=1.0, rest_ratio=1.1, carriers=4.5)
     back = Evidence.from_json(ev.to_json())
     assert back.rest_ratio == pytest.approx(1.1) and back.carriers == pytest.approx(4.5)
-    assert back.rest_p == pytest.approx(1e-20)
-    old = {k: v for k, v in ev.to_json().items() if k not in ("rest_ratio", "rest_p",
-                                                              "carriers")}
+    old = {k: v for k, v in ev.to_json().items() if k not in ("rest_ratio", "carriers")}
     assert math.isnan(Evidence.from_json(old).rest_ratio)
 
 
