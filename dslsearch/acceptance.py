@@ -29,12 +29,12 @@ the training points instead, both answered from the data alone:
 3. **Not resting on a few trajectories.** The noise ratio must stay within
    ``max_rest_ratio`` with the trajectories that carry half of the formula's
    between-trajectory sum of squares left out (:func:`rest_evidence`;
-   :attr:`Evidence.rest_ratio`). A
-   steep formula (``L1**16``, ``cos(c·theta**8)``) can be flat to round-off on most
-   trajectories and differ only on one: its spread and its noise are that trajectory's,
-   and the others, flat below the noise floor's float limit, say nothing against it.
+   :attr:`Evidence.rest_ratio`). A steep formula (``L1**16``, ``cos(c·theta**8)``) can be
+   flat to round-off on most trajectories and differ only on one: its spread and its noise
+   are that trajectory's, and the others, flat below the floor of the noise prediction
+   (:data:`FLOOR_REL`), say nothing against it.
 
-With ``SumsConfig(noisy=True)`` the sum search's judge asks a third question on noisy
+With ``SumsConfig(noisy=True)`` the sum search's judge asks one more question on noisy
 data (:func:`is_noisy`; ``passes(..., drift=True)``): does the formula drift with the motion? (:func:`drift`: the
 residual's energy per mode in the first cosine modes of each trajectory against that in
 the rest; white noise spreads evenly, an approximation of a law's shape drifts slowly.)
@@ -162,9 +162,10 @@ class AcceptanceConfig:
         max_rest_ratio: largest :attr:`Evidence.rest_ratio`. The rest is a part of the
             data (on a data set of three trajectories, two), so a true invariant's ratio
             there scatters more than on the whole: measured up to 1.22 on the built-in
-            systems (σ = 0 to 0.1, seeds 0–2) and 1.83 on three trajectories of a
-            two-dimensional oscillator at σ = 0.05 (whole-data ratio 1.43); the near-constant
-            formulas the rest test is for have 49 and 364 (``docs/DISCOVERY.md``).
+            systems (σ = 0 to 0.1, seeds 0–2), 1.45 on their first three trajectories,
+            and 1.83 on three trajectories of a two-dimensional oscillator at σ = 0.05
+            (whole-data ratio 1.43); the near-constant formulas the rest test is for
+            have 49 and 364 (``docs/DISCOVERY.md``).
         drift_alpha: with ``passes(..., drift=True)`` (the sum search's judge), a formula
             whose scatter the noise explains (noise ratio at least 0.5) fails when its
             :attr:`Evidence.drift_p` is below this: its residual along the trajectories
