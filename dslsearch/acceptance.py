@@ -184,9 +184,35 @@ class AcceptanceConfig:
 @lru_cache(maxsize=64)
 def _residual_matrix(n: int, window: int, order: int) -> np.ndarray:
     """``I − S``, ``(n, n)``: the residual operator of the Savitzky–Golay smoother S."""
-    from scipy.signal import savgol_filter
+    return np.eye(n) - savgol_matrix(n, window, order)
 
-    return np.eye(n) - savgol_filter(np.eye(n), window, order, axis=0, mode="interp")
+
+def savgol_matrix(n: int, window: int, order: int) -> np.ndarray:
+    """The Savitzky–Golay smoother as a matrix ``S (n, n)``, ``n ≥ window`` (odd): row ``i``
+    gives the value at sample ``i`` of the least-squares polynomial of degree ``order``
+    fitted to the ``window`` samples centred on it, and, in the first and last
+    ``window // 2`` samples, of the one fitted to the first or last ``window`` samples
+    (``scipy.signal.savgol_filter(np.eye(n), window, order, axis=0, mode="interp")``,
+    equal to about 1e-13, tested). Built from the window's hat matrix ``Q Qᵀ`` with numpy
+    alone: ``scipy.signal`` imports ``scipy.stats`` (about 1.2 CPU s in all), paid while a
+    fit's workers need the cores.
+
+    Raises:
+        ValueError: ``window`` even, or ``order ≥ window``, or ``n < window``.
+    """
+    if window % 2 == 0 or not 0 <= order < window <= n:
+        raise ValueError(f"Savitzky–Golay smoother: need an odd window, 0 ≤ order < window "
+                         f"≤ samples; got window {window}, order {order}, {n} samples")
+    half = window // 2
+    t = np.arange(-half, window - half, dtype=np.float64)
+    q, _ = np.linalg.qr(t[:, None] ** np.arange(order + 1))
+    hat = q @ q.T                                       # (window, window)
+    S = np.zeros((n, n))
+    rows = np.arange(half, n - half)
+    S[rows[:, None], rows[:, None] + np.arange(-half, window - half)] = hat[half]
+    S[:half, :window] = hat[:half]
+    S[n - half:, n - window:] = hat[window - half:]
+    return S
 
 
 def noise_floor(trajectories, window: int = NOISE_WINDOW, order: int | None = None,
@@ -463,13 +489,23 @@ def rest_evidence(values: np.ndarray, resid: np.ndarray, noise_var: np.ndarray,
     return _noise_ratio(float(r @ r), r, pred, median), carriers
 
 
+def f_upper(F: float, dfn: float, dfd: float) -> float:
+    """Upper tail ``P(X > F)`` of the F(dfn, dfd) distribution: ``scipy.special.fdtrc``,
+    the function ``scipy.stats.f.sf`` evaluates (equal values; 1 for ``F ≤ 0`` as there),
+    without importing ``scipy.stats`` (about 1 CPU s, paid while a fit's workers need
+    the cores)."""
+    from scipy.special import fdtrc
+
+    return 1.0 if F <= 0 else float(fdtrc(dfn, dfd, F))
+
+
 @lru_cache(maxsize=8)
 def _f_median(dof: int) -> float:
     """Median of the F(1, dof) distribution: the pointwise ratio of a true invariant when
     its noise variance is estimated from ``dof + 1`` draws."""
-    from scipy.stats import f as f_dist
+    from scipy.special import fdtri
 
-    return float(f_dist.median(1, dof))
+    return float(fdtri(1, dof, 0.5))
 
 
 def _noise_ratio(W: float, resid: np.ndarray, pred: np.ndarray, median: float) -> float:
@@ -485,14 +521,12 @@ def _noise_ratio(W: float, resid: np.ndarray, pred: np.ndarray, median: float) -
 
 def _f_test(T: float, W: float, K: int, N: int) -> float:
     """p-value of the one-way analysis of variance of K groups, N points."""
-    from scipy.stats import f as f_dist
-
     if T <= 0:
         return 1.0
     if W <= 0:
         return 0.0
     F = ((T - W) / (K - 1)) / (W / (N - K))
-    return float(f_dist.sf(F, K - 1, N - K))
+    return f_upper(F, K - 1, N - K)
 
 
 def passes(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
@@ -559,8 +593,6 @@ def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6) -> tuple[float
     conserved quantity changes with the motion, slowly, and puts its residual in the slow
     modes. Independent of the noise floor's estimate. NaN, NaN when a side is empty.
     """
-    from scipy.stats import f as f_dist
-
     labels = np.asarray(labels)
     v = np.asarray(values, np.float64)
     cuts = np.nonzero(labels[1:] != labels[:-1])[0] + 1
@@ -577,7 +609,7 @@ def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6) -> tuple[float
     if d_slow == 0 or d_fast <= 0 or not fast > 0 or not np.isfinite(slow):
         return math.nan, math.nan
     F = (slow / d_slow) / (fast / d_fast)
-    return F, float(f_dist.sf(F, d_slow, d_fast))
+    return F, f_upper(F, d_slow, d_fast)
 
 
 def resolution(values: np.ndarray, grads: np.ndarray, x: np.ndarray,
