@@ -307,6 +307,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if not noisy:
         sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
     sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
+    by_noise = sums.gap_by_noise and _noisy_data(judge)
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
@@ -319,7 +320,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         found = np.stack(removed) if removed else None
         point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
                        laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
-                       if progress else None, judge, sigma)
+                       if progress else None, judge, sigma, by_noise)
         if point < 0:
             break
         law = front[point].law
@@ -347,15 +348,38 @@ def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
     return independent_laws([*laws, law], x).n_independent <= len(laws)
 
 
+def _noisy_data(judge) -> bool:
+    """True when ``judge`` carries a noise floor (``sigma``, ``(d,)``) and its points
+    (``x``, ``(N, d)``) that make the data noisy (:func:`dslsearch.acceptance.is_noisy`)."""
+    sigma, x = getattr(judge, "sigma", None), getattr(judge, "x", None)
+    if sigma is None or x is None:
+        return False
+    from dslsearch.acceptance import is_noisy
+
+    return is_noisy(sigma, x)
+
+
+def _gap_score(law: Law, sums: SumsConfig, by_noise: bool) -> float:
+    """What the rule for further laws compares: ``max(R, exact)``, or with ``by_noise``
+    the law's noise ratio (its scatter over the noise floor's prediction; R where the
+    law carries none)."""
+    ratio = law.evidence.noise_ratio if law.evidence is not None else math.nan
+    if by_noise and math.isfinite(ratio):
+        return ratio
+    return max(law.R_true, sums.exact)
+
+
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress, judge=None, sigma=None) -> int:
+           progress, judge=None, sigma=None, by_noise: bool = False) -> int:
     """One round of the search: append its front to ``front``; the index of its law in
     ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
     searches again without the library's sums of two terms, when ``retry_without_sums``;
-    the better law of the two searches (lower penalised score) is the round's."""
+    the better law of the two searches (lower penalised score) is the round's. A further
+    law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
+    (``by_noise``: noise ratios, on noisy data)."""
     start = len(front)
-    best = min((max(law.R_true, sums.exact) for law in laws), default=math.inf)
+    best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
@@ -371,10 +395,12 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         for ts, level in _front(levels):
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
-            if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
+            if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
+                    sums.further_gap * best:
+                what = "noise ratio" if by_noise else "R"
                 p = dataclasses.replace(p, accepted=False, message=(
-                    f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of "
-                    "the best law found"))
+                    f"{what} {_gap_score(p.law, sums, by_noise):.2g} is more than "
+                    f"{sums.further_gap:g} times that of the best law found"))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
