@@ -308,6 +308,10 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
     sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
     by_noise = sums.gap_by_noise and _noisy_data(judge)
+    if sums.drift_check and not noisy:    # the noisy judge tests the drift already
+        from dslsearch.sums.judge_drift import with_drift
+
+        judge = with_drift(judge)
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
