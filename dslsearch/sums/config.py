@@ -47,6 +47,9 @@ class SumsConfig:
     drift_check: bool = True    # on noisy data (dslsearch.acceptance.is_noisy on the
     #                             judge's noise floor) a sum must also pass the drift test
     #                             (dslsearch.sums.judge_drift)
+    gap_continues: bool = True  # on noisy data a round whose sums the judge accepts but
+    #                             the rule for further laws rejects does not end the
+    #                             search: its best such sum is projected out, not reported
     gap_by_noise: bool = False  # on noisy data (dslsearch.acceptance.is_noisy on the
     #                             judge's noise floor) the rule for further laws compares
     #                             noise ratios, not R (R there is the noise's and differs
@@ -89,6 +92,8 @@ class SumsConfig:
                 d.pop(k)
         if not self.drift_check:
             d.pop("drift_check")
+        if not self.gap_continues:
+            d.pop("gap_continues")
         if not self.gap_by_noise:
             d.pop("gap_by_noise")
         if not self.eiv:

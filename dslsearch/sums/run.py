@@ -276,7 +276,10 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             :func:`dslsearch.acceptance.is_noisy`) switches on the settings for noisy
             data: the frequency-weighted scatter (``sums.lowpass``, ``sums.high_weight``),
             the choice of each round's law by its drift (``sums.drift_select``) and, with
-            ``sums.eiv``, noise-corrected coefficients (its ``sigma``).
+            ``sums.eiv``, noise-corrected coefficients (its ``sigma``). Otherwise, with
+            ``sums.drift_check``, a judge whose noise floor makes the data noisy also
+            rejects sums that drift (:mod:`dslsearch.sums.judge_drift`); with
+            ``sums.gap_by_noise`` the rule for further laws then compares noise ratios.
 
     Returns:
         :class:`SumsResult`.
@@ -307,7 +310,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if not noisy:
         sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
     sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
-    by_noise = sums.gap_by_noise and _noisy_data(judge)
+    noise_data = _noisy_data(judge)
+    by_noise = sums.gap_by_noise and noise_data
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
         from dslsearch.sums.judge_drift import with_drift
 
@@ -322,9 +326,17 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         if len(laws) >= max_laws:
             break
         found = np.stack(removed) if removed else None
-        point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
-                       laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
-                       if progress else None, judge, sigma, by_noise)
+        point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config,
+                               found, r, laws, front, (lambda k: progress(
+                                   1 + r * sums.max_terms + k, n_steps))
+                               if progress else None, judge, sigma, by_noise)
+        if point < 0 and beyond >= 0 and sums.gap_continues and noise_data:
+            # on noisy data a sum that the judge accepts but the rule for further laws
+            # rejects is projected out, not reported, and the rounds go on beyond it
+            front[beyond] = dataclasses.replace(front[beyond], message=(
+                front[beyond].message + " (projected out, not reported)"))
+            removed.append(front[beyond].law(x))
+            continue
         if point < 0:
             break
         law = front[point].law
@@ -375,9 +387,11 @@ def _gap_score(law: Law, sums: SumsConfig, by_noise: bool) -> float:
 
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress, judge=None, sigma=None, by_noise: bool = False) -> int:
-    """One round of the search: append its front to ``front``; the index of its law in
-    ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
+           progress, judge=None, sigma=None, by_noise: bool = False) -> tuple[int, int]:
+    """One round of the search: append its front to ``front``; ``(point, beyond)``: the
+    index of its law in ``front`` (-1: none accepted) and, when none is, that of the
+    point the judge accepted and the rule for further laws rejected with the lowest
+    penalised score (-1: none). A round whose law is not exact (or that found none)
     searches again without the library's sums of two terms, when ``retry_without_sums``;
     the better law of the two searches (lower penalised score) is the round's. A further
     law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
@@ -385,6 +399,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
+    beyond: list[int] = []   # points the judge accepts and the rule for further laws not
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
                                       seg_fit, with_sums)
@@ -405,12 +420,15 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                 p = dataclasses.replace(p, accepted=False, message=(
                     f"{what} {_gap_score(p.law, sums, by_noise):.2g} is more than "
                     f"{sums.further_gap:g} times that of the best law found"))
+                beyond.append(len(front))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
-    return point
+    if point >= 0 or not beyond:
+        return point, -1
+    return point, min(beyond, key=lambda i: (front[i].penalised, i))
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):
