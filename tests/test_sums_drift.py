@@ -1,5 +1,7 @@
 """The sum search's drift check on noisy data (dslsearch.sums.judge_drift)."""
 
+import pytest
+
 from dslsearch.acceptance import noise_floor
 from dslsearch.fitting import FitConfig
 from dslsearch.fitting.objective import Segments, r_score
@@ -72,3 +74,20 @@ def test_the_gap_option_compares_noise_ratios():
     sums = SumsConfig(gap_by_noise=True)
     assert _gap_score(law, sums, True) == law.evidence.noise_ratio
     assert _gap_score(law, sums, False) == max(law.R_true, sums.exact)
+
+
+@pytest.mark.slow
+def test_kepler_rounds_go_on_beyond_the_gap_on_noisy_data():
+    """Seed 1 at σ = 0.01: the energy passes the judge but not the rule for further laws
+    (R 0.019 against the angular momentum's 1.6e-4); projected out, it lets the next
+    rounds find both Runge–Lenz components."""
+    from dslsearch.independence import independent_laws
+    from dslsearch.sums import fit_sums
+
+    ds, x, _, judge = _kepler(0.01)
+    result = fit_sums(ds, None, FitConfig(seed=1), SumsConfig(), judge=judge)
+    assert len(result.laws) == 3
+    assert independent_laws(result.laws, x).n_independent == 3
+    assert any("projected out" in p.message and "times that of the best" in p.message
+               for p in result.front)
+    assert all("sqrt(x**2 + y**2)" in str(law) for law in result.laws[1:])

@@ -278,8 +278,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             the choice of each round's law by its drift (``sums.drift_select``) and, with
             ``sums.eiv``, noise-corrected coefficients (its ``sigma``). Otherwise, with
             ``sums.drift_check``, a judge whose noise floor makes the data noisy also
-            rejects sums that drift (:mod:`dslsearch.sums.judge_drift`); with
-            ``sums.gap_by_noise`` the rule for further laws then compares noise ratios.
+            rejects sums that drift (:mod:`dslsearch.sums.judge_drift`). On such data,
+            with ``sums.gap_continues``, a round whose sums the judge accepts and the
+            rule for further laws rejects does not end the search: its best such sum is
+            projected out, not reported; with ``sums.gap_by_noise`` the rule compares
+            noise ratios instead of R.
 
     Returns:
         :class:`SumsResult`.
