@@ -47,8 +47,9 @@ class SumsConfig:
     drift_check: bool = True    # on noisy data (dslsearch.acceptance.is_noisy on the
     #                             judge's noise floor) a sum must also pass the drift test
     #                             (dslsearch.sums.judge_drift)
-    gap_continues: bool = True  # on noisy data a round whose sums the judge accepts but
-    #                             the rule for further laws rejects does not end the
+    gap_continues: bool = True  # on noisy data a round whose sums the calibrated test
+    #                             accepts but the rule for further laws or (after the
+    #                             first law) the drift check rejects does not end the
     #                             search: its best such sum is projected out, not reported
     gap_by_noise: bool = False  # on noisy data (dslsearch.acceptance.is_noisy on the
     #                             judge's noise floor) the rule for further laws compares

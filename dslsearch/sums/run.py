@@ -279,9 +279,10 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             ``sums.eiv``, noise-corrected coefficients (its ``sigma``). Otherwise, with
             ``sums.drift_check``, a judge whose noise floor makes the data noisy also
             rejects sums that drift (:mod:`dslsearch.sums.judge_drift`). On such data,
-            with ``sums.gap_continues``, a round whose sums the judge accepts and the
-            rule for further laws rejects does not end the search: its best such sum is
-            projected out, not reported; with ``sums.gap_by_noise`` the rule compares
+            with ``sums.gap_continues``, a round whose sums the calibrated test accepts
+            and the rule for further laws or (after the first law) the drift check
+            rejects does not end the search: its best such sum is projected out, not
+            reported; with ``sums.gap_by_noise`` the rule compares
             noise ratios instead of R.
 
     Returns:
@@ -334,8 +335,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                                    1 + r * sums.max_terms + k, n_steps))
                                if progress else None, judge, sigma, by_noise)
         if point < 0 and beyond >= 0 and sums.gap_continues and noise_data:
-            # on noisy data a sum that the judge accepts but the rule for further laws
-            # rejects is projected out, not reported, and the rounds go on beyond it
+            # on noisy data a sum that the calibrated test accepts but the rule for
+            # further laws or the drift check rejects is projected out, not reported,
+            # and the rounds go on beyond it
             front[beyond] = dataclasses.replace(front[beyond], message=(
                 front[beyond].message + " (projected out, not reported)"))
             removed.append(front[beyond].law(x))
@@ -393,8 +395,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
            progress, judge=None, sigma=None, by_noise: bool = False) -> tuple[int, int]:
     """One round of the search: append its front to ``front``; ``(point, beyond)``: the
     index of its law in ``front`` (-1: none accepted) and, when none is, that of the
-    point the judge accepted and the rule for further laws rejected with the lowest
-    penalised score (-1: none). A round whose law is not exact (or that found none)
+    point with the lowest penalised score that the calibrated test accepted and the rule
+    for further laws or, after the first law, the drift check rejected (-1: none). A round whose law is not exact (or that found none)
     searches again without the library's sums of two terms, when ``retry_without_sums``;
     the better law of the two searches (lower penalised score) is the round's. A further
     law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
@@ -402,7 +404,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
-    beyond: list[int] = []   # points the judge accepts and the rule for further laws not
+    beyond: list[int] = []   # points the calibrated test accepts and the rule for further
+    #                          laws or the drift check rejects
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
                                       seg_fit, with_sums)
@@ -424,6 +427,10 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                     f"{what} {_gap_score(p.law, sums, by_noise):.2g} is more than "
                     f"{sums.further_gap:g} times that of the best law found"))
                 beyond.append(len(front))
+            elif laws and _only_drift(p, config):
+                p = dataclasses.replace(p, message=(
+                    f"drifts along the trajectories (drift p {p.law.evidence.drift_p:.2g})"))
+                beyond.append(len(front))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
@@ -432,6 +439,19 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     if point >= 0 or not beyond:
         return point, -1
     return point, min(beyond, key=lambda i: (front[i].penalised, i))
+
+
+def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
+    """True when the calibrated test accepts point ``p`` and only its drift test (the
+    sum search's drift check on noisy data, :mod:`dslsearch.sums.judge_drift`) rejects it."""
+    from dslsearch.acceptance import passes
+
+    ev = p.law.evidence if p.law is not None else None
+    if p.accepted or ev is None or ev.test != "calibrated" or not math.isfinite(ev.drift_p):
+        return False
+    acceptance = getattr(config, "acceptance", None)
+    return acceptance is not None and passes(ev, acceptance) and \
+        not passes(ev, acceptance, drift=True)
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):
