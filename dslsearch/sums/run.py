@@ -282,8 +282,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             with ``sums.gap_continues``, a round whose sums the calibrated test accepts
             and the rule for further laws or (after the first law) the drift check
             rejects does not end the search: its best such sum is projected out, not
-            reported; with ``sums.gap_by_noise`` the rule compares
-            noise ratios instead of R.
+            reported; with ``sums.gap_by_noise`` the rule compares noise ratios
+            instead of R.
 
     Returns:
         :class:`SumsResult`.
@@ -396,9 +396,10 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     """One round of the search: append its front to ``front``; ``(point, beyond)``: the
     index of its law in ``front`` (-1: none accepted) and, when none is, that of the
     point with the lowest penalised score that the calibrated test accepted and the rule
-    for further laws or, after the first law, the drift check rejected (-1: none). A round whose law is not exact (or that found none)
-    searches again without the library's sums of two terms, when ``retry_without_sums``;
-    the better law of the two searches (lower penalised score) is the round's. A further
+    for further laws or, after the first law, the drift check rejected (-1: none). A
+    round whose law is not exact (or that found none) searches again without the
+    library's sums of two terms, when ``retry_without_sums``; the better law of the two
+    searches (lower penalised score) is the round's. A further
     law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
     (``by_noise``: noise ratios, on noisy data)."""
     start = len(front)
