@@ -44,6 +44,18 @@ class SumsConfig:
     #                             the laws found does not count, at most 2 * max_laws rounds
     further_gap: float = 100.0  # a further law's max(R, exact) is at most this many times
     #                             the best law's
+    drift_check: bool = True    # on noisy data (dslsearch.acceptance.is_noisy on the
+    #                             judge's noise floor) a sum must also pass the drift test
+    #                             (dslsearch.sums.judge_drift)
+    gap_continues: bool = True  # on noisy data a round whose sums the calibrated test
+    #                             accepts but the rule for further laws or (after the
+    #                             first law) the drift check rejects does not end the
+    #                             search: its best such sum is projected out, not reported
+    gap_by_noise: bool = False  # on noisy data (dslsearch.acceptance.is_noisy on the
+    #                             judge's noise floor) the rule for further laws compares
+    #                             noise ratios, not R (R there is the noise's and differs
+    #                             between laws by how much noise each amplifies);
+    #                             measured, not adopted (docs/SUMS.md)
     noisy: bool = False         # on noisy data (the fit stage's judge says so) use the
     #                             settings below; False: the search and its judge run on
     #                             noisy data as on noise-free data (measured, not adopted:
@@ -79,6 +91,12 @@ class SumsConfig:
         if not self.noisy:
             for k in ("noisy", "lowpass", "high_weight", "drift_select"):
                 d.pop(k)
+        if not self.drift_check:
+            d.pop("drift_check")
+        if not self.gap_continues:
+            d.pop("gap_continues")
+        if not self.gap_by_noise:
+            d.pop("gap_by_noise")
         if not self.eiv:
             for k in ("eiv", "eiv_candidates"):
                 d.pop(k)

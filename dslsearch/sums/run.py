@@ -276,7 +276,14 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             :func:`dslsearch.acceptance.is_noisy`) switches on the settings for noisy
             data: the frequency-weighted scatter (``sums.lowpass``, ``sums.high_weight``),
             the choice of each round's law by its drift (``sums.drift_select``) and, with
-            ``sums.eiv``, noise-corrected coefficients (its ``sigma``).
+            ``sums.eiv``, noise-corrected coefficients (its ``sigma``). Otherwise, with
+            ``sums.drift_check``, a judge whose noise floor makes the data noisy also
+            rejects sums that drift (:mod:`dslsearch.sums.judge_drift`). On such data,
+            with ``sums.gap_continues``, a round whose sums the calibrated test accepts
+            and the rule for further laws or (after the first law) the drift check
+            rejects does not end the search: its best such sum is projected out, not
+            reported; with ``sums.gap_by_noise`` the rule compares noise ratios
+            instead of R.
 
     Returns:
         :class:`SumsResult`.
@@ -307,6 +314,12 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if not noisy:
         sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
     sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
+    noise_data = _noisy_data(judge)
+    by_noise = sums.gap_by_noise and noise_data
+    if sums.drift_check and not noisy:    # the noisy judge tests the drift already
+        from dslsearch.sums.judge_drift import with_drift
+
+        judge = with_drift(judge)
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
@@ -317,9 +330,18 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         if len(laws) >= max_laws:
             break
         found = np.stack(removed) if removed else None
-        point = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config, found, r,
-                       laws, front, (lambda k: progress(1 + r * sums.max_terms + k, n_steps))
-                       if progress else None, judge, sigma)
+        point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config,
+                               found, r, laws, front, (lambda k: progress(
+                                   1 + r * sums.max_terms + k, n_steps))
+                               if progress else None, judge, sigma, by_noise)
+        if point < 0 and beyond >= 0 and sums.gap_continues and noise_data:
+            # on noisy data a sum that the calibrated test accepts but the rule for
+            # further laws or the drift check rejects is projected out, not reported,
+            # and the rounds go on beyond it
+            front[beyond] = dataclasses.replace(front[beyond], message=(
+                front[beyond].message + " (projected out, not reported)"))
+            removed.append(front[beyond].law(x))
+            continue
         if point < 0:
             break
         law = front[point].law
@@ -347,16 +369,44 @@ def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
     return independent_laws([*laws, law], x).n_independent <= len(laws)
 
 
+def _noisy_data(judge) -> bool:
+    """True when ``judge`` carries a noise floor (``sigma``, ``(d,)``) and its points
+    (``x``, ``(N, d)``) that make the data noisy (:func:`dslsearch.acceptance.is_noisy`)."""
+    sigma, x = getattr(judge, "sigma", None), getattr(judge, "x", None)
+    if sigma is None or x is None:
+        return False
+    from dslsearch.acceptance import is_noisy
+
+    return is_noisy(sigma, x)
+
+
+def _gap_score(law: Law, sums: SumsConfig, by_noise: bool) -> float:
+    """What the rule for further laws compares: ``max(R, exact)``, or with ``by_noise``
+    the law's noise ratio (its scatter over the noise floor's prediction; R where the
+    law carries none)."""
+    ratio = law.evidence.noise_ratio if law.evidence is not None else math.nan
+    if by_noise and math.isfinite(ratio):
+        return ratio
+    return max(law.R_true, sums.exact)
+
+
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress, judge=None, sigma=None) -> int:
-    """One round of the search: append its front to ``front``; the index of its law in
-    ``front`` (-1: none accepted). A round whose law is not exact (or that found none)
-    searches again without the library's sums of two terms, when ``retry_without_sums``;
-    the better law of the two searches (lower penalised score) is the round's."""
+           progress, judge=None, sigma=None, by_noise: bool = False) -> tuple[int, int]:
+    """One round of the search: append its front to ``front``; ``(point, beyond)``: the
+    index of its law in ``front`` (-1: none accepted) and, when none is, that of the
+    point with the lowest penalised score that the calibrated test accepted and the rule
+    for further laws or, after the first law, the drift check rejected (-1: none). A
+    round whose law is not exact (or that found none) searches again without the
+    library's sums of two terms, when ``retry_without_sums``; the better law of the two
+    searches (lower penalised score) is the round's. A further
+    law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
+    (``by_noise``: noise ratios, on noisy data)."""
     start = len(front)
-    best = min((max(law.R_true, sums.exact) for law in laws), default=math.inf)
+    best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
+    beyond: list[int] = []   # points the calibrated test accepts and the rule for further
+    #                          laws or the drift check rejects
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
                                       seg_fit, with_sums)
@@ -371,16 +421,38 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         for ts, level in _front(levels):
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
-            if laws and p.accepted and max(p.R_true, sums.exact) > sums.further_gap * best:
+            if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
+                    sums.further_gap * best:
+                what = "noise ratio" if by_noise else "R"
                 p = dataclasses.replace(p, accepted=False, message=(
-                    f"R {p.R_true:.2g} is more than {sums.further_gap:g} times that of "
-                    "the best law found"))
+                    f"{what} {_gap_score(p.law, sums, by_noise):.2g} is more than "
+                    f"{sums.further_gap:g} times that of the best law found"))
+                beyond.append(len(front))
+            elif laws and _only_drift(p, config):
+                p = dataclasses.replace(p, message=(
+                    f"drifts along the trajectories (drift p {p.law.evidence.drift_p:.2g})"))
+                beyond.append(len(front))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
-    return point
+    if point >= 0 or not beyond:
+        return point, -1
+    return point, min(beyond, key=lambda i: (front[i].penalised, i))
+
+
+def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
+    """True when the calibrated test accepts point ``p`` and only its drift test (the
+    sum search's drift check on noisy data, :mod:`dslsearch.sums.judge_drift`) rejects it."""
+    from dslsearch.acceptance import passes
+
+    ev = p.law.evidence if p.law is not None else None
+    if p.accepted or ev is None or ev.test != "calibrated" or not math.isfinite(ev.drift_p):
+        return False
+    acceptance = getattr(config, "acceptance", None)
+    return acceptance is not None and passes(ev, acceptance) and \
+        not passes(ev, acceptance, drift=True)
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):

@@ -1,0 +1,65 @@
+"""The drift check of the sum search's judge on noisy data.
+
+A sum of up to ``max_terms`` terms, chosen among thousands, can approximate a law's shape
+within the measurement noise (noise ratio near 1) without being conserved: the double
+pendulum's energy with ``θ1²`` and ``|ω1|^(3/2)`` standing in for ``cos θ1``, or
+``(px² + py²)^(1/4) + (x² + y²)^(1/4)`` beside Kepler's laws. Such a sum changes with the
+motion, slowly, while white noise spreads over all modes of a trajectory;
+:func:`dslsearch.acceptance.drift` tells the two apart without the noise floor. On noisy
+data (:func:`dslsearch.acceptance.is_noisy`) :class:`DriftJudge` adds that test to the
+fit stage's judge for the sums only (``passes(..., drift=True)``: a sum whose noise
+ratio is at least :data:`~dslsearch.acceptance.DRIFT_NOISE_SHARE` and whose drift p-value
+is below ``AcceptanceConfig.drift_alpha`` is rejected). On data that are not noisy the
+judge is used as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DriftJudge:
+    """``judge`` (the fit stage's calibrated judge: ``judge(law, n_library) -> (passes,
+    law)``, with attributes ``x (N, d)``, ``labels (N,)``, ``config``) whose accepted sums
+    must also pass the drift test (:func:`dslsearch.acceptance.passes` with ``drift``).
+
+    Its ``noisy`` is the wrapped judge's (the settings for noisy data of the search stay
+    as they were asked); ``explained`` and ``sigma`` are passed through."""
+
+    judge: object
+
+    def __call__(self, law, n_library: int):
+        from dslsearch.acceptance import drift, passes
+
+        ok, law = self.judge(law, n_library)
+        ev = law.evidence
+        if not ok or ev is None or math.isfinite(ev.drift_p):   # rejected, or tested
+            return ok, law
+        with np.errstate(all="ignore"):
+            values = np.asarray(law(self.judge.x), np.float64)
+        if not np.isfinite(values).all():
+            return ok, law
+        F, p = drift(values, np.asarray(self.judge.labels))
+        ev = dataclasses.replace(ev, drift=F, drift_p=p)
+        return passes(ev, self.judge.config.acceptance, drift=True), law.with_evidence(ev)
+
+    def __getattr__(self, name):          # noisy, sigma, x, labels, explained, ...
+        return getattr(self.__dict__["judge"], name)
+
+
+def with_drift(judge):
+    """``judge`` wrapped in :class:`DriftJudge` when it carries a noise floor that makes
+    the data noisy (:func:`dslsearch.acceptance.is_noisy` of its ``sigma`` and ``x``) and
+    a calibrated ``config``; else ``judge`` itself (None stays None)."""
+    from dslsearch.acceptance import is_noisy
+
+    sigma, x = getattr(judge, "sigma", None), getattr(judge, "x", None)
+    config = getattr(judge, "config", None)
+    if sigma is None or x is None or getattr(judge, "labels", None) is None \
+            or getattr(config, "acceptance", None) is None:
+        return judge
+    return DriftJudge(judge) if is_noisy(sigma, x) else judge
