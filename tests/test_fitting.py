@@ -60,11 +60,6 @@ NODES = [
 CANDIDATES = [0, 1, 3, 4, 6, 7, 11, 12, 14, 15, 17]
 
 
-@pytest.fixture(scope="module")
-def pendulum():
-    return hamiltonian_data.load(system="pendulum")
-
-
 def make_store(tmp_path, dataset, name="s"):
     store = ResultsStore.open(tmp_path / name)
     store.save("candidates/d7", CANDIDATE_TABLE, hand_table(dataset.variables, NODES, CANDIDATES))

@@ -12,22 +12,10 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 import pytest
 
-import hamiltonian_data
-from dslsearch.enumerate import enumerate_formulas
 from dslsearch.fitting import FitConfig, fit_table
 from dslsearch.fitting import backends, laws, run, shard
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="forked workers: Linux only")
-
-
-@pytest.fixture(scope="module")
-def pendulum():
-    return hamiltonian_data.load(system="pendulum")
-
-
-@pytest.fixture(scope="module")
-def table5(pendulum):
-    return enumerate_formulas(pendulum.variables, 5)
 
 
 @pytest.fixture(scope="module")

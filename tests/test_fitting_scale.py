@@ -22,11 +22,6 @@ from noether_search.stages.candidates import enumerate_candidates
 
 
 @pytest.fixture(scope="module")
-def pendulum():
-    return hamiltonian_data.load(system="pendulum")
-
-
-@pytest.fixture(scope="module")
 def table5(pendulum):
     return enumerate_candidates(pendulum, 5)
 

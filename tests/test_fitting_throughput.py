@@ -19,11 +19,6 @@ from dslsearch.fitting.shard import ShardInput, _group_units, _struct_kind, fit_
 
 
 @pytest.fixture(scope="module")
-def pendulum():
-    return hamiltonian_data.load(system="pendulum")
-
-
-@pytest.fixture(scope="module")
 def table6(pendulum):
     return enumerate_formulas(pendulum.variables, 6)
 

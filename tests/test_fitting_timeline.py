@@ -5,22 +5,10 @@ from __future__ import annotations
 
 import sys
 
-import hamiltonian_data
 import numpy as np
 import pytest
 
-from dslsearch.enumerate import enumerate_formulas
 from dslsearch.fitting import FitConfig, fit_table, timeline
-
-
-@pytest.fixture(scope="module")
-def pendulum():
-    return hamiltonian_data.load(system="pendulum")
-
-
-@pytest.fixture(scope="module")
-def table5(pendulum):
-    return enumerate_formulas(pendulum.variables, 5)
 
 
 def test_stamps_are_off_by_default(tmp_path, monkeypatch):

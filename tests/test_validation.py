@@ -20,11 +20,6 @@ from noether_search.stages.validation import VAL_FRACTION, split_train
 
 
 @pytest.fixture(scope="module")
-def pendulum():
-    return hamiltonian_data.load(system="pendulum")
-
-
-@pytest.fixture(scope="module")
 def real():
     return hamiltonian_data.load(system="real-pendulum")
 
