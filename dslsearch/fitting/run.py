@@ -180,8 +180,8 @@ def _noise_floor_job(dataset, config: FitConfig) -> Callable[[], Callable[[], np
 
     if not any(np.shape(tr.x)[0] >= NOISE_WINDOW for tr in dataset.train):
         noise_floor(dataset.train)  # raises its error (no trajectory long enough)
-    # started once the shards are planned: its import of scipy (about 1.5 CPU s) would
-    # otherwise compete with the planning for this process's interpreter
+    # started once the shards are planned: its work would otherwise compete with the
+    # planning for this process's interpreter
     return lambda: _in_thread(noise_floor, dataset.train, name="noise floor")
 
 

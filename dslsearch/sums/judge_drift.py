@@ -51,15 +51,22 @@ class DriftJudge:
         return getattr(self.__dict__["judge"], name)
 
 
-def with_drift(judge):
-    """``judge`` wrapped in :class:`DriftJudge` when it carries a noise floor that makes
-    the data noisy (:func:`dslsearch.acceptance.is_noisy` of its ``sigma`` and ``x``) and
-    a calibrated ``config``; else ``judge`` itself (None stays None)."""
+def judges_noisy_data(judge) -> bool:
+    """True when ``judge`` carries a noise floor (``sigma``, ``(d,)``) and its points
+    (``x``, ``(N, d)``) that make the data noisy (:func:`dslsearch.acceptance.is_noisy`)."""
+    sigma, x = getattr(judge, "sigma", None), getattr(judge, "x", None)
+    if sigma is None or x is None:
+        return False
     from dslsearch.acceptance import is_noisy
 
-    sigma, x = getattr(judge, "sigma", None), getattr(judge, "x", None)
+    return is_noisy(sigma, x)
+
+
+def with_drift(judge):
+    """``judge`` wrapped in :class:`DriftJudge` when it judges noisy data
+    (:func:`judges_noisy_data`) and has ``labels`` and a calibrated ``config``; else
+    ``judge`` itself (None stays None)."""
     config = getattr(judge, "config", None)
-    if sigma is None or x is None or getattr(judge, "labels", None) is None \
-            or getattr(config, "acceptance", None) is None:
+    if getattr(judge, "labels", None) is None or getattr(config, "acceptance", None) is None:
         return judge
-    return DriftJudge(judge) if is_noisy(sigma, x) else judge
+    return DriftJudge(judge) if judges_noisy_data(judge) else judge

@@ -314,11 +314,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     if not noisy:
         sums = dataclasses.replace(sums, lowpass=0, drift_select=0.0)
     sigma = getattr(judge, "sigma", None) if sums.eiv and noisy else None
-    noise_data = _noisy_data(judge)
+    from dslsearch.sums.judge_drift import judges_noisy_data, with_drift
+
+    noise_data = judges_noisy_data(judge)
     by_noise = sums.gap_by_noise and noise_data
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
-        from dslsearch.sums.judge_drift import with_drift
-
         judge = with_drift(judge)
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
@@ -367,17 +367,6 @@ def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
     from dslsearch.independence import independent_laws
 
     return independent_laws([*laws, law], x).n_independent <= len(laws)
-
-
-def _noisy_data(judge) -> bool:
-    """True when ``judge`` carries a noise floor (``sigma``, ``(d,)``) and its points
-    (``x``, ``(N, d)``) that make the data noisy (:func:`dslsearch.acceptance.is_noisy`)."""
-    sigma, x = getattr(judge, "sigma", None), getattr(judge, "x", None)
-    if sigma is None or x is None:
-        return False
-    from dslsearch.acceptance import is_noisy
-
-    return is_noisy(sigma, x)
 
 
 def _gap_score(law: Law, sums: SumsConfig, by_noise: bool) -> float:
