@@ -2,7 +2,7 @@
 
     nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
         [--workers 1 2] [--memory 1024] [--engine numpy|torch] [--start auto|fork|loky]
-        [--sample-ms 500]
+        [--sample-ms 500] [--repeat 1]
 
 Each (case, workers) runs in a fresh Python process that imports the library only
 (``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
@@ -22,6 +22,13 @@ the fit in all processes (less sensitive to other load than the wall time). The 
 is printed next to each row: timings taken while other work runs are inflated; so is the
 CPU time of the benchmark's own sampling ("sampler CPU s", on the same cores as the run). Prints a
 markdown table headed by the command that produced it.
+
+With ``--repeat N`` every case runs N rounds, each round one fresh process per worker count
+in turn (1, 2, 1, 2, ...: a slow spell of the machine falls on both alike), and a second
+table gives per case and worker count the median fit seconds over the rounds, their
+range, and the speed-up as the ratio of the medians beside each round's own ratio (its
+median and range): on a shared virtual machine a single pair of runs varies by 10 % or
+more.
 """
 
 from __future__ import annotations
@@ -180,26 +187,61 @@ def main() -> None:
                     help="ms between two samples of the process tree's memory (default: "
                          "%(default)s; each costs about 3 ms of CPU per process, on the "
                          "cores the run uses)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="rounds of every case, worker counts in turn; with more than one, "
+                         "a table of medians follows (default: %(default)s)")
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error(f"--repeat: expected a positive number of rounds, got {args.repeat}")
     print_command("load = 1-minute load average before/after the run")
     print("| system | depth | candidates | fit units | workers | enumerate s | fit s "
           "| fit CPU s | candidates/s | speed-up | peak tree MB | largest process MB | laws "
           "| best law | load | sampler CPU s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    walls: dict[tuple[str, int], list[float]] = {}
     for case in args.cases:
         system, depth = case.rsplit(":", 1)
-        base = None
-        for w in args.workers:
-            r = run_case(system, int(depth), w, args.memory, args.engine, args.start,
-                         args.sample_ms / 1000)
-            base = base or r["wall"]
-            print(f"| {system} | {depth} | {r['candidates']} | {r['units']} | {w} "
-                  f"| {r['enumerate']:.1f} | {r['wall']:.1f} | {r['cpu']:.1f} "
-                  f"| {r['candidates'] / r['wall']:.0f} "
-                  f"| {base / r['wall']:.2f} | {r['peak_tree_mb']:.0f} | {r['largest_mb']:.0f} "
-                  f"| {r['laws']} | `{r['best']}` | {r['load']:.1f}/{r['load_after']:.1f} "
-                  f"| {r['sampler']:.2f} |",
-                  flush=True)
+        for _ in range(args.repeat):
+            base = None
+            for w in args.workers:
+                r = run_case(system, int(depth), w, args.memory, args.engine, args.start,
+                             args.sample_ms / 1000)
+                base = base or r["wall"]
+                walls.setdefault((case, w), []).append(r["wall"])
+                _print_row(system, depth, w, r, base)
+    if args.repeat > 1:
+        _print_medians(args.cases, args.workers, walls)
+
+
+def _print_medians(cases: list[str], workers: list[int],
+                   walls: dict[tuple[str, int], list[float]]) -> None:
+    """Per case and worker count: median fit s over the rounds, range, and the speed-up
+    over the first worker count as the ratio of medians and as each round's ratio."""
+    import statistics
+
+    print("\n| case | workers | rounds | median fit s | min–max fit s | speed-up (ratio of "
+          "medians) | speed-up per round: median (min–max) |")
+    print("|---|---|---|---|---|---|---|")
+    for case in cases:
+        first = walls[(case, workers[0])]
+        for w in workers:
+            got = walls[(case, w)]
+            ratios = [a / b for a, b in zip(first, got)]
+            print(f"| {case} | {w} | {len(got)} | {statistics.median(got):.2f} "
+                  f"| {min(got):.2f}–{max(got):.2f} "
+                  f"| {statistics.median(first) / statistics.median(got):.2f} "
+                  f"| {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |")
+
+
+def _print_row(system: str, depth: str, w: int, r: dict, base: float) -> None:
+    """One run's row of the first table."""
+    print(f"| {system} | {depth} | {r['candidates']} | {r['units']} | {w} "
+          f"| {r['enumerate']:.1f} | {r['wall']:.1f} | {r['cpu']:.1f} "
+          f"| {r['candidates'] / r['wall']:.0f} "
+          f"| {base / r['wall']:.2f} | {r['peak_tree_mb']:.0f} | {r['largest_mb']:.0f} "
+          f"| {r['laws']} | `{r['best']}` | {r['load']:.1f}/{r['load_after']:.1f} "
+          f"| {r['sampler']:.2f} |",
+          flush=True)
 
 
 if __name__ == "__main__":
