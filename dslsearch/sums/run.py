@@ -318,8 +318,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
     noise_data = judges_noisy_data(judge)
     by_noise = sums.gap_by_noise and noise_data
-    held = _held_out_split(labels, fit_points, seg_fit) if (
-        noise_data and sums.held_out > 0) else None
+    held = (*_held_out_split(labels, fit_points, seg_fit), getattr(judge, "sigma", None)
+            ) if noise_data and sums.held_out > 0 else None
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
         judge = with_drift(judge)
     if judge is not None:
@@ -364,13 +364,13 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
 
 def _held_out_split(labels: np.ndarray, fit_points: np.ndarray, seg_fit: Segments
-                    ) -> tuple[np.ndarray, Segments, Segments]:
-    """``(fit (N,) bool, seg_fit, seg_out)``: the fitting points among the ``N`` training
-    points (``labels (N,)``) and the trajectories of the fitting and of the held-out
-    points (:mod:`dslsearch.sums.validate`)."""
+                    ) -> tuple[np.ndarray, Segments, np.ndarray]:
+    """``(fit (N,) bool, seg_fit, labels_out (N_out,))``: the fitting points among the
+    ``N`` training points (``labels (N,)``), the trajectories of the fitting points and
+    the trajectory of each held-out point (:mod:`dslsearch.sums.validate`)."""
     fit = np.zeros(labels.size, bool)
     fit[fit_points] = True
-    return fit, seg_fit, Segments(_relabel(labels[~fit]))
+    return fit, seg_fit, _relabel(labels[~fit])
 
 
 def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
@@ -408,7 +408,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     points (:func:`dslsearch.sums.validate.held_out_choice`)."""
     from dslsearch.sums.validate import TermValues, held_out_choice
 
-    values = TermValues(lib, x, found) if held is not None else None
+    values = TermValues(lib, x, found, held[3]) if held is not None else None
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
@@ -427,7 +427,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                              node_weight=sums.node_weight, cross=cross)
         for ts, level in _front(levels):
             if values is not None:
-                ts = held_out_choice(level, keep, lib.sizes, values, *held, sums.held_out)[0]
+                ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
+                                     sums.held_out)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \

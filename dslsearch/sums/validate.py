@@ -25,77 +25,138 @@ from dslsearch.fitting.objective import Segments, centred, r_score, within
 from dslsearch.fitting.optimise import solve_scatter
 
 
+#: draws of the measurement noise that estimate each term's noise
+NOISE_PAIRS = 4
+#: the draws are scaled by this for a central difference (the first-order propagation of
+#: the noise, finite where a whole draw would leave a term's domain: ``log x`` near 0)
+STEP = 1e-3
+
+
 class TermValues:
-    """Values of library terms on all training points, computed once per term.
+    """Values of library terms on all training points, and their measurement noise,
+    computed once per term.
 
     ``values(t)``: ``(N,)`` term ``t`` (index into ``lib.kept``) on the points ``x (N, d)``,
     its part along the found laws removed (``found (m, N)``, as the final fit does:
     :func:`dslsearch.sums.run.complement`), scaled to unit norm; None where not finite.
+    ``noise(t)``: ``(NOISE_PAIRS, N)`` the term's first-order change under the measurement
+    noise, ``(phi(x + h e) − phi(x − h e)) / 2h`` (``h`` = :data:`STEP`) for fixed draws
+    ``e ~ N(0, diag(sigma²))`` shared by all terms (``sigma (d,)``), on the same scale (the part along the found laws is not
+    removed: their own noise is not known here); None without ``sigma`` or where not
+    finite. Its square, averaged over the draws, estimates the term's noise variance at
+    each point to first order, and the draws shared by all terms give a sum's.
     """
 
-    def __init__(self, lib, x: np.ndarray, found: np.ndarray | None):
+    def __init__(self, lib, x: np.ndarray, found: np.ndarray | None,
+                 sigma: np.ndarray | None = None, seed: int = 0):
         from dslsearch.sums.run import complement
 
-        self.lib, self.x, self._cache = lib, x, {}
+        self.lib, self.x, self._cache, self._noise = lib, x, {}, {}
         self._complement = (lambda F: complement(F, found))
+        rng = np.random.default_rng(seed)
+        self._draws = None if sigma is None else [
+            rng.standard_normal(x.shape) * np.asarray(sigma, np.float64)
+            for _ in range(NOISE_PAIRS)]
+
+    def _eval(self, t: int, x: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.lib.formula(t).evaluate(x), x.shape[:1]).astype(np.float64)
 
     def values(self, t: int) -> np.ndarray | None:
         if t not in self._cache:
             with np.errstate(all="ignore"):
-                f = np.broadcast_to(self.lib.formula(t).evaluate(self.x),
-                                    self.x.shape[:1]).astype(np.float64)
+                f = self._eval(t, self.x)
                 v = self._complement(f[None])[0] if np.isfinite(f).all() else None
                 norm = float(np.sqrt(v @ v)) if v is not None else 0.0
-            self._cache[t] = v / norm if v is not None and norm > 0 else None
-        return self._cache[t]
+            self._cache[t] = (v / norm, norm) if v is not None and norm > 0 else None
+        got = self._cache[t]
+        return None if got is None else got[0]
+
+    def noise(self, t: int) -> np.ndarray | None:
+        if self._draws is None or self.values(t) is None:
+            return None
+        if t not in self._noise:
+            with np.errstate(all="ignore"):
+                D = np.stack([(self._eval(t, self.x + STEP * e) - self._eval(t, self.x - STEP * e))
+                              / (2 * STEP) for e in self._draws]) / self._cache[t][1]
+            self._noise[t] = D if np.isfinite(D).all() else None
+        return self._noise[t]
 
 
-def held_out_r(F: np.ndarray, fit: np.ndarray, seg_fit: Segments,
-               seg_out: Segments) -> float:
-    """R on the held-out points of the sum of ``F (k, N)``'s rows whose coefficients
-    minimise R on the fitting points.
+def held_out_scores(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
+                    seg_fit: Segments, labels_out: np.ndarray) -> tuple[float, float]:
+    """``(R, noise ratio)`` on the held-out points of the sum of ``F (k, N)``'s rows whose
+    coefficients minimise R on the fitting points.
 
     Args:
         F: ``(k, N)`` the terms' values on all training points.
+        D: ``(k, P, N)`` the terms' changes under ``P`` draws of the measurement noise
+            (:meth:`TermValues.noise`), or None (noise ratio NaN).
         fit: ``(N,)`` bool, the fitting points (their trajectories: ``seg_fit``).
-        seg_out: trajectories of the other points (``~fit``).
+        labels_out: ``(N_out,)`` trajectory of each held-out point (``~fit``), ``0..K-1``.
 
     Returns:
-        R of the fitted sum on the held-out points (NaN where undefined).
+        R of the fitted sum on the held-out points, and its noise ratio there (the
+        calibrated test's, :func:`dslsearch.acceptance.evidence`: the observed
+        within-trajectory sum of squares over the noise's prediction, robust to a few
+        points of huge predicted noise); NaN where undefined.
     """
+    from dslsearch.acceptance import FLOOR_REL, _f_median, _noise_ratio
+
     Ff = centred(F[:, fit])
     Fw = within(Ff, seg_fit)
     _, V = solve_scatter((Ff @ Ff.T)[None], [(Fw @ Fw.T)[None]])
     v = V[0, 0]
     if not np.isfinite(v).all():
-        return math.nan
-    return float(r_score(v @ F[:, ~fit], seg_out))
+        return math.nan, math.nan
+    g = v @ F[:, ~fit]
+    K = int(labels_out.max()) + 1
+    counts = np.bincount(labels_out, minlength=K).astype(np.float64)
+    centred_g = g - g.mean()
+    resid = centred_g - (np.bincount(labels_out, centred_g, K) / counts)[labels_out]
+    T, W = float(centred_g @ centred_g), float(resid @ resid)
+    if not T > 0:
+        return math.nan, math.nan
+    if D is None:
+        return W / T, math.nan
+    noise_var = np.mean(np.einsum("k,kpn->pn", v, D[:, :, ~fit]) ** 2, axis=0)
+    pred = np.maximum((1 - 1 / counts[labels_out]) * noise_var, FLOOR_REL * T / g.size)
+    return W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1]))
 
 
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
-                    fit: np.ndarray, seg_fit: Segments, seg_out: Segments, sd: float):
+                    fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
-    ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) with the
-    fewest nodes among those whose :func:`held_out_r` is within ``sd`` standard errors of
-    the lowest, then the lowest held-out R; ``level[0]`` with NaN when no set can be
-    scored (a term not finite on some training point).
+    ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
+    conserved on the held-out points and whose residual there the noise explains best;
+    ``level[0]`` with NaN when no set can be scored (a term not finite on some training
+    point).
 
-    The standard error is that of a sum of squares of independent Gaussian residuals
-    relative to its value, ``sqrt(2 / dof)`` with ``dof`` the held-out points less their
-    trajectories: sets within it are equally conserved as far as the noise can tell, and
-    the simplest is the one a law of the language would be (an approximation of a law's
-    shape takes more, or larger, terms)."""
+    Each set is scored by :func:`held_out_scores`. The sets whose held-out R is within
+    ``sd`` standard errors of the lowest are kept (the standard error of a sum of squares
+    of independent Gaussian residuals relative to its value, ``sqrt(2 / dof)``, ``dof``
+    the held-out points less their trajectories: these sets are equally conserved as far
+    as R can tell), and of those the set with the lowest noise ratio is chosen (then the
+    fewest nodes, then the lowest R; a set without a noise ratio comes last). An
+    approximation of a law's shape can have a lower R than the law by carrying less
+    noise (smoother terms), not a lower noise ratio: what it leaves is its systematic
+    error on top of its noise."""
     scored = []
     for ts in level:
-        rows = [values.values(int(keep[t])) for t in ts.terms]
+        idx = [int(keep[t]) for t in ts.terms]
+        rows = [values.values(t) for t in idx]
         if any(r is None for r in rows):
             continue
-        r = held_out_r(np.stack(rows), fit, seg_fit, seg_out)
+        noise = [values.noise(t) for t in idx]
+        D = None if any(d is None for d in noise) else np.stack(noise)
+        r, nr = held_out_scores(np.stack(rows), D, fit, seg_fit, labels_out)
         if math.isfinite(r):
-            scored.append((r, int(sum(sizes[keep[t]] for t in ts.terms)), ts))
+            scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts))
     if not scored:
         return level[0], math.nan
-    dof = max(int((~fit).sum()) - seg_out.counts.size, 1)
-    limit = min(r for r, _, _ in scored) * (1 + sd * math.sqrt(2 / dof))
-    r, _, ts = min((s for s in scored if s[0] <= limit), key=lambda s: (s[1], s[0]))
+    dof = max(labels_out.size - int(labels_out.max()) - 1, 1)
+    tol = 1 + sd * math.sqrt(2 / dof)
+    limit = min(s[0] for s in scored) * tol
+    near = [s for s in scored if s[0] <= limit]
+    r, _, _, ts = min(near, key=lambda s: (s[1] if math.isfinite(s[1]) else math.inf,
+                                           s[2], s[0]))
     return ts, r
