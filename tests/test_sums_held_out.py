@@ -9,19 +9,26 @@ from dslsearch.fitting.objective import Segments
 from dslsearch.fitting.plan import segments
 from dslsearch.sums import SumsConfig, fit_sums
 from dslsearch.sums.select import TermSet
-from dslsearch.sums.validate import held_out_choice, held_out_r
+from dslsearch.sums.validate import held_out_choice, held_out_scores
 
-LV_INVARIANT = "x - 3*log(x) + 2*y - 4*log(y)"
 
 
 class _Values:
-    """Term values by index, as :class:`dslsearch.sums.validate.TermValues` gives them."""
+    """Term values and noise draws by index, as :class:`dslsearch.sums.validate.TermValues`
+    gives them (no noise draws: None)."""
 
-    def __init__(self, rows):
-        self.rows = rows
+    def __init__(self, rows, noise=None):
+        self.rows, self.draws = rows, noise
 
     def values(self, t):
         return self.rows[t]
+
+    def noise(self, t):
+        return None if self.draws is None else self.draws[t]
+
+
+def held_out_r(F, fit, seg_fit, labels_out):
+    return held_out_scores(F, None, fit, seg_fit, labels_out)[0]
 
 
 def _split(K: int, n: int):
@@ -29,7 +36,7 @@ def _split(K: int, n: int):
     fit = np.zeros(labels.size, bool)
     fit[::3] = True
     relabel = lambda lab: np.unique(lab, return_inverse=True)[1]
-    return labels, fit, Segments(relabel(labels[fit])), Segments(relabel(labels[~fit]))
+    return labels, fit, Segments(relabel(labels[fit])), relabel(labels[~fit])
 
 
 def _noisy_invariant(seed: int = 0, K: int = 12, n: int = 90):
@@ -65,6 +72,36 @@ def test_a_set_that_fits_the_noise_loses_on_the_held_out_points():
     assert best == TermSet((0, 1), 0.002) and np.isclose(r, r_two)
 
 
+def test_the_noise_ratio_tells_the_law_from_a_quieter_approximation():
+    """The law ``a + b`` carries the noise of ``a``; the stand-in ``c + b`` (``c`` a smooth,
+    noise-free approximation of ``a``'s true values) has a slightly lower R and a far
+    higher noise ratio: what it leaves is its error, not noise."""
+    rng = np.random.default_rng(3)
+    labels, fit, seg_fit, labels_out = _split(12, 90)
+    N = labels.size
+    t = np.linspace(0, 40, N)
+    a0 = np.sin(t) + rng.normal(size=12).repeat(90)
+    b0 = np.repeat(rng.normal(size=12), 90) - a0
+    za, zb = rng.normal(size=(2, 4, N))
+    a, b = a0 + 0.1 * rng.normal(size=N), b0 + 0.01 * rng.normal(size=N)
+    c = a0 + 0.138 * np.sin(5 * t)
+    rows = [a, b, c]
+    noise = [0.1 * za, 0.01 * zb, np.zeros((4, N))]
+    r_law, nr_law = held_out_scores(np.stack([a, b]), np.stack(noise[:2]), fit, seg_fit,
+                                    labels_out)
+    r_alt, nr_alt = held_out_scores(np.stack([c, b]), np.stack([noise[2], noise[1]]), fit,
+                                    seg_fit, labels_out)
+    assert r_alt < r_law and 0.7 < nr_law < 1.4 and nr_alt > 10
+    level = [TermSet((1, 2), 0.001), TermSet((0, 1), 0.002)]
+    keep, sizes = np.arange(3), np.array([1, 1, 1])
+    best, r = held_out_choice(level, keep, sizes, _Values(rows, noise), fit, seg_fit,
+                              labels_out, 2.0)
+    assert best.terms == (0, 1) and np.isclose(r, r_law)
+    best, _ = held_out_choice(level, keep, sizes, _Values(rows), fit, seg_fit, labels_out,
+                              2.0)                                  # no noise ratio: by R
+    assert best.terms == (1, 2)
+
+
 def test_the_simplest_set_wins_within_the_noise_and_not_beyond_it():
     a, b, labels, fit, seg_fit, seg_out, rng = _noisy_invariant(2)
     rows = [a, b, b + 1e-4 * rng.normal(size=a.size)]      # term 2: a larger twin of term 1
@@ -97,12 +134,17 @@ def _lotka_volterra(noise: float, seed: int):
     return ds, x, config, judge
 
 
-def _is_invariant(law, ds, x) -> bool:
-    from dslsearch.independence import independent_laws
-    from dslsearch.law import Law
+def _is_invariant(law, seed: int) -> bool:
+    """``law`` is the invariant up to its fitted constants: conserved on the noise-free
+    states of the same trajectories to R < 1e-3 (the law found at σ = 0.05, its constants
+    fitted on noisy data, has 9e-5 there; the stand-in of the plain choice 4e-3). The
+    gradient test of the benchmark counts that stand-in as the invariant too."""
+    import hamiltonian_data
+    from dslsearch.fitting.objective import Segments, r_score
 
-    known = Law.parse(LV_INVARIANT, ds.variables)
-    return independent_laws([known, law], x).n_independent == 1
+    clean = hamiltonian_data.SYSTEMS["lotka-volterra"].generate(noise=0.0, seed=seed)
+    x, labels = segments(clean, FitConfig(seed=seed))
+    return float(r_score(law(x), Segments(labels))) < 1e-3
 
 
 def test_lotka_volterra_at_noise_005_reports_its_law():
@@ -110,11 +152,11 @@ def test_lotka_volterra_at_noise_005_reports_its_law():
     points, with fewer nodes than the stand-in that ranks first on the fitting points."""
     ds, x, config, judge = _lotka_volterra(0.05, 0)
     result = fit_sums(ds, None, config, SumsConfig(), judge=judge)
-    assert len(result.laws) == 1 and _is_invariant(result.laws[0], ds, x)
+    assert len(result.laws) == 1 and _is_invariant(result.laws[0], 0)
 
 
 @pytest.mark.slow
 def test_lotka_volterra_at_noise_005_without_the_held_out_choice_reports_a_stand_in():
     ds, x, config, judge = _lotka_volterra(0.05, 0)
     result = fit_sums(ds, None, config, SumsConfig(held_out=0.0), judge=judge)
-    assert result.laws and not _is_invariant(result.laws[0], ds, x)
+    assert result.laws and not _is_invariant(result.laws[0], 0)
