@@ -283,7 +283,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             and the rule for further laws or (after the first law) the drift check
             rejects does not end the search: its best such sum is projected out, not
             reported; with ``sums.gap_by_noise`` the rule compares noise ratios
-            instead of R.
+            instead of R. On such data, with ``sums.held_out``, each size's sum is
+            chosen among its level by its R and noise ratio on the training points
+            that are not fitting points (:mod:`dslsearch.sums.validate`).
 
     Returns:
         :class:`SumsResult`.
@@ -403,9 +405,10 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     library's sums of two terms, when ``retry_without_sums``; the better law of the two
     searches (lower penalised score) is the round's. A further
     law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
-    (``by_noise``: noise ratios, on noisy data). With ``held`` (:func:`_held_out_split`,
-    on noisy data) each size's set is chosen among its level by its R on the held-out
-    points (:func:`dslsearch.sums.validate.held_out_choice`)."""
+    (``by_noise``: noise ratios, on noisy data). With ``held`` (on noisy data: the
+    ``(fit, seg_fit, labels_out)`` of :func:`_held_out_split` and the judge's noise floor
+    ``sigma (d,)``) each size's set is chosen among its level by its R and noise ratio on
+    the held-out points (:func:`dslsearch.sums.validate.held_out_choice`)."""
     from dslsearch.sums.validate import TermValues, held_out_choice
 
     values = TermValues(lib, x, found, held[3]) if held is not None else None
