@@ -119,6 +119,16 @@ def test_the_simplest_set_wins_within_the_noise_and_not_beyond_it():
     assert best is level[0] and np.isnan(r)
 
 
+def test_no_held_out_points_no_held_out_choice():
+    from dslsearch.sums.run import _held_out_split
+
+    labels = np.repeat(np.arange(4), 30)
+    every = np.arange(labels.size)
+    assert _held_out_split(labels, every, Segments(labels)) is None       # fit_stride 1
+    fit, _, out = _held_out_split(labels, every[::3], Segments(labels[::3]))
+    assert fit.sum() == 40 and out.size == 80 and out.max() == 3
+
+
 def test_the_settings_key_changes_with_the_held_out_choice():
     assert SumsConfig(held_out=0.0).key() != SumsConfig().key()
 

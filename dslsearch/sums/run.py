@@ -320,8 +320,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
     noise_data = judges_noisy_data(judge)
     by_noise = sums.gap_by_noise and noise_data
-    held = (*_held_out_split(labels, fit_points, seg_fit), getattr(judge, "sigma", None)
-            ) if noise_data and sums.held_out > 0 else None
+    split = _held_out_split(labels, fit_points, seg_fit) if (
+        noise_data and sums.held_out > 0) else None
+    held = None if split is None else (*split, getattr(judge, "sigma", None))
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
         judge = with_drift(judge)
     if judge is not None:
@@ -366,13 +367,18 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
 
 def _held_out_split(labels: np.ndarray, fit_points: np.ndarray, seg_fit: Segments
-                    ) -> tuple[np.ndarray, Segments, np.ndarray]:
+                    ) -> tuple[np.ndarray, Segments, np.ndarray] | None:
     """``(fit (N,) bool, seg_fit, labels_out (N_out,))``: the fitting points among the
     ``N`` training points (``labels (N,)``), the trajectories of the fitting points and
-    the trajectory of each held-out point (:mod:`dslsearch.sums.validate`)."""
+    the trajectory of each held-out point (:mod:`dslsearch.sums.validate`); None when
+    the held-out points do not span two trajectories with more points than trajectories
+    (``fit_stride`` 1: every point is a fitting point)."""
     fit = np.zeros(labels.size, bool)
     fit[fit_points] = True
-    return fit, seg_fit, _relabel(labels[~fit])
+    out = _relabel(labels[~fit])
+    if out.size == 0 or out.max() < 1 or out.size <= out.max() + 1:
+        return None
+    return fit, seg_fit, out
 
 
 def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
