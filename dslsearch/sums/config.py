@@ -73,6 +73,13 @@ class SumsConfig:
     #                             variables, dslsearch.sums.eiv) and choose each size's
     #                             point among the level's `eiv_candidates` best sets
     eiv_candidates: int = 1
+    held_out: float = 2.0       # on noisy data (dslsearch.acceptance.is_noisy on the
+    #                             judge's noise floor) each size's sum is the set of its
+    #                             level with the lowest noise ratio among those whose R on
+    #                             the held-out points (not fitting points) is within this
+    #                             many standard errors of the lowest
+    #                             (dslsearch.sums.validate); 0: the best set by R on the
+    #                             fitting points, as on noise-free data
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
 

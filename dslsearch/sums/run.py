@@ -283,7 +283,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             and the rule for further laws or (after the first law) the drift check
             rejects does not end the search: its best such sum is projected out, not
             reported; with ``sums.gap_by_noise`` the rule compares noise ratios
-            instead of R.
+            instead of R. On such data, with ``sums.held_out``, each size's sum is
+            chosen among its level by its R and noise ratio on the training points
+            that are not fitting points (:mod:`dslsearch.sums.validate`).
 
     Returns:
         :class:`SumsResult`.
@@ -318,6 +320,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
     noise_data = judges_noisy_data(judge)
     by_noise = sums.gap_by_noise and noise_data
+    split = _held_out_split(labels, fit_points, seg_fit) if (
+        noise_data and sums.held_out > 0) else None
+    held = None if split is None else (*split, getattr(judge, "sigma", None))
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
         judge = with_drift(judge)
     if judge is not None:
@@ -333,7 +338,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config,
                                found, r, laws, front, (lambda k: progress(
                                    1 + r * sums.max_terms + k, n_steps))
-                               if progress else None, judge, sigma, by_noise)
+                               if progress else None, judge, sigma, by_noise, held)
         if point < 0 and beyond >= 0 and sums.gap_continues and noise_data:
             # on noisy data a sum that the calibrated test accepts but the rule for
             # further laws or the drift check rejects is projected out, not reported,
@@ -361,6 +366,21 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                       seconds=time.perf_counter() - t0, law_points=tuple(chosen))
 
 
+def _held_out_split(labels: np.ndarray, fit_points: np.ndarray, seg_fit: Segments
+                    ) -> tuple[np.ndarray, Segments, np.ndarray] | None:
+    """``(fit (N,) bool, seg_fit, labels_out (N_out,))``: the fitting points among the
+    ``N`` training points (``labels (N,)``), the trajectories of the fitting points and
+    the trajectory of each held-out point (:mod:`dslsearch.sums.validate`); None when
+    the held-out points do not span two trajectories with more points than trajectories
+    (``fit_stride`` 1: every point is a fitting point)."""
+    fit = np.zeros(labels.size, bool)
+    fit[fit_points] = True
+    out = _relabel(labels[~fit])
+    if out.size == 0 or out.max() < 1 or out.size <= out.max() + 1:
+        return None
+    return fit, seg_fit, out
+
+
 def _dependent(law: Law, laws: list[Law], x: np.ndarray) -> bool:
     """True when ``law`` is a function of ``laws`` on the states ``x`` (``L²`` beside
     ``L``: linearly independent of it, functionally not)."""
@@ -381,7 +401,8 @@ def _gap_score(law: Law, sums: SumsConfig, by_noise: bool) -> float:
 
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress, judge=None, sigma=None, by_noise: bool = False) -> tuple[int, int]:
+           progress, judge=None, sigma=None, by_noise: bool = False, held=None
+           ) -> tuple[int, int]:
     """One round of the search: append its front to ``front``; ``(point, beyond)``: the
     index of its law in ``front`` (-1: none accepted) and, when none is, that of the
     point with the lowest penalised score that the calibrated test accepted and the rule
@@ -390,7 +411,13 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     library's sums of two terms, when ``retry_without_sums``; the better law of the two
     searches (lower penalised score) is the round's. A further
     law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
-    (``by_noise``: noise ratios, on noisy data)."""
+    (``by_noise``: noise ratios, on noisy data). With ``held`` (on noisy data: the
+    ``(fit, seg_fit, labels_out)`` of :func:`_held_out_split` and the judge's noise floor
+    ``sigma (d,)``) each size's set is chosen among its level by its R and noise ratio on
+    the held-out points (:func:`dslsearch.sums.validate.held_out_choice`)."""
+    from dslsearch.sums.validate import TermValues, held_out_choice
+
+    values = TermValues(lib, x, found, held[3]) if held is not None else None
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
@@ -408,6 +435,9 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                              sums.pair_screen, sums.refine, progress=progress,
                              node_weight=sums.node_weight, cross=cross)
         for ts, level in _front(levels):
+            if values is not None:
+                ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
+                                     sums.held_out)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
