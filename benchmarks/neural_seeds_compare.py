@@ -2,7 +2,10 @@
 default and a variant, as ``benchmarks/neural_seeds.sh`` writes them): per seed group (seeds
 below 15, those from 15 on, all), the mean ± sample standard deviation of the vanilla MLP,
 the control, the default's and the variant's neural model and the oracle, and on how many
-seeds the variant's neural model is below the control, the MLP and the default's.
+seeds the variant's neural model is below the control, the MLP and the default's; then the
+paired differences per seed (the variant's neural model minus the control, minus the
+default's) with the Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, its default
+handling of zero differences), one-sided (the variant below) and two-sided.
 
     python benchmarks/neural_seeds_compare.py DEFAULT.md VARIANT.md [--name VARIANT]
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from scipy.stats import wilcoxon
 
 
 def rows(path: str) -> dict[int, dict[str, float]]:
@@ -49,8 +53,9 @@ def main() -> None:
     print(f"| seeds | n | MLP | control | default neural | {args.name} neural | oracle | "
           f"{args.name} < control | < MLP | < default |")
     print("| --- |" + " --- |" * 9)
-    groups = (("0–14", [s for s in seeds if s < 15]), ("15+", [s for s in seeds if s >= 15]),
-              ("all", seeds))
+    blocks = sorted({s // 15 for s in seeds})       # seeds in blocks of fifteen: 0–14, 15–29, ...
+    groups = [(f"{15 * k}–{15 * k + 14}", [s for s in seeds if s // 15 == k]) for k in blocks]
+    groups += [("all", seeds)] if len(blocks) > 1 else []
     for label, group in groups:
         if not group:
             continue
@@ -62,6 +67,29 @@ def main() -> None:
                                           col(b, "oracle")))
             + f" | {wins('control', b)}/{len(group)} | {wins('baseline', b)}/{len(group)} "
               f"| {wins('neural', a)}/{len(group)} |")
+    print()
+    print(f"| seeds | n | {args.name} − control | Wilcoxon p, below | two-sided | "
+          f"{args.name} − default | two-sided |")
+    print("| --- |" + " --- |" * 6)
+    for label, group in groups:
+        print(f"| {label} | {len(group)} | " + paired([b[s]["neural"] for s in group],
+                                                     [b[s]["control"] for s in group])
+              + " | " + paired([b[s]["neural"] for s in group],
+                               [a[s]["neural"] for s in group], one_sided=False) + " |")
+
+
+def paired(x: list[float], y: list[float], one_sided: bool = True) -> str:
+    """Mean ± sd of ``x − y`` and the Wilcoxon signed-rank p-values (`–` below two seeds
+    or when every difference is zero)."""
+    d = np.round(np.asarray(x) - np.asarray(y), 4)   # the tables print four decimals
+    cells = [line("", list(d)).strip()]
+    tests = (("less", "two-sided") if one_sided else ("two-sided",))
+    for alt in tests:
+        try:
+            cells.append(f"{wilcoxon(d, alternative=alt).pvalue:.3f}")
+        except ValueError:
+            cells.append("–")
+    return " | ".join(cells)
 
 
 if __name__ == "__main__":
