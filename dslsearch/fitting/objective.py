@@ -22,6 +22,12 @@ FIT_EPS = 1e-12
 TRIVIAL_REL = 1e-18
 
 
+def relabel(labels: np.ndarray) -> np.ndarray:
+    """``(N,)`` int labels renumbered ``0..K-1`` in order of value (what :class:`Segments`
+    needs of a subset of points' trajectory indices)."""
+    return np.unique(labels, return_inverse=True)[1].reshape(-1)
+
+
 class Segments:
     """A partition of N points into trajectories (or random pseudo-trajectories).
 

@@ -15,7 +15,7 @@ import numpy as np
 from dslsearch.fitting.evaluate import SlotValues
 from dslsearch.fitting.malloc import tune_malloc
 from dslsearch.fitting.filter import FitStatus, could_pass
-from dslsearch.fitting.objective import Segments, is_trivial, sums_of_squares
+from dslsearch.fitting.objective import Segments, is_trivial, relabel, sums_of_squares
 from dslsearch.fitting.optimise import (AdamConfig, basis_values, coefficients_to_params,
                                         evaluate_topology, linearise, solve_affine, topology)
 from dslsearch.fitting.skeleton import (RECIPROCAL, SLOT, FitUnit, evaluate_struct,
@@ -170,11 +170,6 @@ def _slot_values(inp: ShardInput) -> SlotValues:
     return _VALUES_CACHE[key]
 
 
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    _, inv = np.unique(labels, return_inverse=True)
-    return inv
-
-
 def fit_shard(inp: ShardInput) -> ShardOutput:
     """Fit every unit of a shard; never raises for a bad formula (status + message instead).
 
@@ -285,8 +280,8 @@ class _ShardFitter:
         self.nv = _slot_values(inp)
         self.seg_t, self.seg_r = Segments(inp.labels_true), Segments(inp.labels_random)
         fp = inp.fit_points
-        self.fseg_t = Segments(_relabel(inp.labels_true[fp]))
-        self.fseg_r = Segments(_relabel(inp.labels_random[fp]))
+        self.fseg_t = Segments(relabel(inp.labels_true[fp]))
+        self.fseg_r = Segments(relabel(inp.labels_random[fp]))
 
     def batch_rows(self, arrays: int, most: int) -> int:
         """Rows of a batch for which ``arrays`` temporaries ``(rows, N)`` float64 fit in a

@@ -17,7 +17,7 @@ import numpy as np
 
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.filter import FitStatus, accepted
-from dslsearch.fitting.objective import Segments, centred, r_score, within
+from dslsearch.fitting.objective import Segments, centred, r_score, relabel, within
 from dslsearch.fitting.optimise import solve_affine, solve_scatter
 from dslsearch.fitting.plan import segments
 from dslsearch.law import Law
@@ -102,10 +102,6 @@ class SumsResult:
     def __post_init__(self):
         if not self.law_points and self.chosen >= 0:   # a one-round result
             object.__setattr__(self, "law_points", (self.chosen,))
-
-
-def _relabel(labels: np.ndarray) -> np.ndarray:
-    return np.unique(labels, return_inverse=True)[1].reshape(-1)
 
 
 def complement(F: np.ndarray, G: np.ndarray | None) -> np.ndarray:
@@ -303,7 +299,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     seg = Segments(labels)
     segs = (seg, seg.shuffled(config.seed))
     fit_points = np.arange(0, x.shape[0], max(config.fit_stride, 1))
-    seg_fit = Segments(_relabel(labels[fit_points]))
+    seg_fit = Segments(relabel(labels[fit_points]))
     lib = build_library(table, x, seg_fit, fit_points, sums.term_size, sums.dedup_digits,
                         composites=sums.composites())
     if progress:
@@ -375,7 +371,7 @@ def _held_out_split(labels: np.ndarray, fit_points: np.ndarray, seg_fit: Segment
     (``fit_stride`` 1: every point is a fitting point)."""
     fit = np.zeros(labels.size, bool)
     fit[fit_points] = True
-    out = _relabel(labels[~fit])
+    out = relabel(labels[~fit])
     if out.size == 0 or out.max() < 1 or out.size <= out.max() + 1:
         return None
     return fit, seg_fit, out
