@@ -65,7 +65,8 @@ def test_forked_shards_run_elsewhere_and_equal_loky_and_one_worker(monkeypatch, 
 
     monkeypatch.setattr(backends, "fit_shard", tagged)
     monkeypatch.setattr(run, "_candidate_rows", seen)
-    res = fit_table(table5, pendulum, FitConfig(workers=2, shard_cost=300, start="fork"))
+    res = fit_table(table5, pendulum, FitConfig(workers=2, shard_cost=300, start="fork",
+                                              min_parallel=0))
     assert len(pids) == res.shards_total > 2
     assert None not in pids and os.getpid() not in pids and len(set(pids)) <= 2
     assert res.key == one_worker.key
@@ -76,7 +77,8 @@ def test_forked_shards_run_elsewhere_and_equal_loky_and_one_worker(monkeypatch, 
     assert [(str(x), x.params.tobytes(), repr(x.evidence)) for x in res.laws] == \
         [(str(x), x.params.tobytes(), repr(x.evidence)) for x in one_worker.laws]
     assert not shard._VALUES_CACHE   # the shared sub-formula values are freed after the run
-    loky = fit_table(table5, pendulum, FitConfig(workers=2, shard_cost=300, start="loky"))
+    loky = fit_table(table5, pendulum, FitConfig(workers=2, shard_cost=300, start="loky",
+                                               min_parallel=0))
     for name in ("params", "R_true", "R_random", "status"):
         a, b = _field(loky.fits, name), _field(res.fits, name)
         assert a.tobytes() == b.tobytes(), name
@@ -247,7 +249,7 @@ def test_a_failing_plan_leaves_no_forked_process(monkeypatch, table5, pendulum):
     monkeypatch.setattr(run, "plan_shards", broken)
     monkeypatch.setattr(os, "fork", fork)
     with pytest.raises(RuntimeError, match="planning failed"):
-        fit_table(table5, pendulum, FitConfig(workers=2, start="fork"))
+        fit_table(table5, pendulum, FitConfig(workers=2, start="fork", min_parallel=0))
     assert not shard._VALUES_CACHE
     assert len(pids) == 1 and pids[0] > 0
     with pytest.raises(ChildProcessError):
@@ -292,3 +294,26 @@ def test_forked_call_cancel_stops_the_child():
     with pytest.raises(ChildProcessError):
         os.waitpid(call.pid, os.WNOHANG)
     call.cancel()   # twice: nothing left to do
+
+
+def test_small_table_is_fitted_in_this_process(table5, pendulum, monkeypatch):
+    """Fewer candidates than ``min_parallel``: no worker is forked, the same results."""
+    from dslsearch.fitting.config import effective_config
+
+    n = len(table5.candidates)
+    assert effective_config(FitConfig(workers=2), n).workers == 1
+    assert effective_config(FitConfig(workers=2, min_parallel=n), n).workers == 2
+    assert effective_config(FitConfig(workers=2, min_parallel=0), n).workers == 2
+    assert effective_config(FitConfig(workers=2, backend="dask"), n).workers == 2
+    with pytest.raises(ValueError, match="min_parallel"):
+        FitConfig(min_parallel=-1)
+    forked = fit_table(table5, pendulum, FitConfig(workers=2, start="fork", min_parallel=0))
+    pids = []
+    real_fork = os.fork
+    monkeypatch.setattr(os, "fork", lambda: pids.append(1) or real_fork())
+    alone = fit_table(table5, pendulum, FitConfig(workers=2, start="fork"))
+    assert pids == []
+    assert alone.key == forked.key
+    for name in ("params", "R_true", "R_random", "status"):
+        assert _field(alone.fits, name).tobytes() == _field(forked.fits, name).tobytes(), name
+    assert [str(x) for x in alone.laws] == [str(x) for x in forked.laws]

@@ -125,7 +125,8 @@ def test_mixed_ops_batch_equals_each_alone():
 
 def test_memory_budget_and_workers_do_not_change_results(table5, pendulum):
     small = fit_table(table5, pendulum, FitConfig(workers=1, memory_mb=64, shard_cost=300))
-    big = fit_table(table5, pendulum, FitConfig(workers=2, memory_mb=8192, shard_cost=300))
+    big = fit_table(table5, pendulum, FitConfig(workers=2, memory_mb=8192, shard_cost=300,
+                                              min_parallel=0))
     assert small.key == big.key and small.shards_total > 2
     for name in ("candidate_index", "node", "params", "R_true", "R_random", "status"):
         assert np.array_equal(getattr(small.fits, name), getattr(big.fits, name),

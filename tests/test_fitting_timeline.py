@@ -38,7 +38,7 @@ def test_phases_and_seconds_alone():
 @pytest.mark.skipif(sys.platform != "linux", reason="forked workers: Linux only")
 def test_a_forked_run_stamps_every_process_and_gives_the_same_results(
         tmp_path, monkeypatch, table5, pendulum):
-    config = FitConfig(workers=2, shard_cost=300, start="fork")
+    config = FitConfig(workers=2, shard_cost=300, start="fork", min_parallel=0)
     plain = fit_table(table5, pendulum, config)
     path = tmp_path / "stamps.tsv"
     monkeypatch.setattr(timeline, "_PATH", str(path))
@@ -78,7 +78,8 @@ def test_workers_exit_beside_the_merge_and_before_its_own_fork(monkeypatch, tabl
 
     # a lenient test, so that the merge has candidates to test (at most 40)
     lenient = AcceptanceConfig(max_r=0.9, max_tested=40)
-    config = FitConfig(workers=2, shard_cost=300, start="fork", acceptance=lenient)
+    config = FitConfig(workers=2, shard_cost=300, start="fork", acceptance=lenient,
+                       min_parallel=0)
     before = _children()
     ref = fit_table(table5, pendulum, FitConfig(workers=1, shard_cost=300, acceptance=lenient))
     assert _children() == before

@@ -14,6 +14,11 @@ from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
 
 
+#: fewest candidates for which the joblib backend starts worker processes
+#: (:attr:`FitConfig.min_parallel`): below it, starting them costs more than they save
+#: (docs/PERFORMANCE.md, "Small tables")
+MIN_PARALLEL = 8192
+
 #: how joblib worker processes start (:attr:`FitConfig.start`)
 STARTS = ("auto", "fork", "loky")
 
@@ -46,17 +51,22 @@ class FitConfig:
     start: str = "auto"           # how joblib workers start: "fork" (from the calling
     #                               process), "loky" (fresh interpreters) or "auto" (fork
     #                               on Linux unless torch is imported; backends.forks)
+    min_parallel: int = MIN_PARALLEL  # fewest candidates for which the joblib backend
+    #                               starts workers; a smaller table is fitted in the
+    #                               calling process (effective_config); 0: always start them
 
     def __post_init__(self) -> None:
         if self.test not in TESTS:
             raise ValueError(f"test: expected one of {', '.join(TESTS)}, got {self.test!r}")
         if self.start not in STARTS:
             raise ValueError(f"start: expected one of {', '.join(STARTS)}, got {self.start!r}")
+        if self.min_parallel < 0:
+            raise ValueError(f"min_parallel: expected a count >= 0, got {self.min_parallel}")
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
         for k in ("workers", "backend", "scheduler", "memory_mb", "start", "test",
-                  "acceptance"):
+                  "acceptance", "min_parallel"):
             d.pop(k)
         # the gradient fit's engine: numpy and torch agree to rounding (docs/PERFORMANCE.md),
         # so shards stored by either are reused and keys of earlier stores stay valid
@@ -76,6 +86,18 @@ class FitConfig:
         copy takes what each worker's own copy took together). Each worker's batches stay
         sized by :meth:`worker_memory_bytes`."""
         return max(16 << 20, (self.memory_mb << 20) // 8)
+
+
+def effective_config(config: FitConfig, n_candidates: int) -> FitConfig:
+    """``config`` with one worker (the fit in the calling process) when the joblib backend
+    would start several for fewer than ``config.min_parallel`` candidates: forking them,
+    sharing the sub-formula values and importing the merge's modules beside them costs
+    about half a CPU second, more than a table that small takes to fit. The results are
+    the same either way (the plan does not depend on the workers)."""
+    if (config.backend == "joblib" and n_candidates < config.min_parallel
+            and (config.workers or os.cpu_count() or 1) > 1):
+        return dataclasses.replace(config, workers=1)
+    return config
 
 
 def config_hash(config: FitConfig, dataset, table) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dslsearch.fitting.backends import forks, run_shards, warm_workers
-from dslsearch.fitting.config import FitConfig, fit_key
+from dslsearch.fitting.config import FitConfig, effective_config, fit_key
 from dslsearch.fitting.filter import FitStatus
 from dslsearch.fitting.laws import merge_laws
 from dslsearch.fitting.objective import Segments
@@ -232,7 +232,9 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     Args:
         table: a :class:`~dslsearch.enumerate.FormulaTable` over ``dataset``'s variables.
         dataset: a ``hamiltonian_data.Dataset`` (its training trajectories are used).
-        config: settings; see :class:`FitConfig`.
+        config: settings; see :class:`FitConfig` (a table of fewer than
+            ``config.min_parallel`` candidates is fitted in this process:
+            :func:`~.config.effective_config`).
         progress: called as ``progress(candidates_done, n_candidates)``.
         done: shard index -> rows already fitted by an earlier run of the same
             :func:`fit_key` (those shards are not fitted again).
@@ -246,6 +248,7 @@ def fit_table(table, dataset, config: FitConfig = FitConfig(), progress: Progres
     """
     t0 = time.perf_counter()
     stamp("plan")
+    config = effective_config(config, len(table.candidates))
     done = dict(done or {})
     warmed = warm_workers(config)  # worker start-up overlaps the planning below
     start_noise_floor = _noise_floor_job(dataset, config)
