@@ -24,6 +24,15 @@ training states, the same way for every method:
 - a basis law is *spurious* when it is not a function of the known invariants (adding it to
   them raises the rank).
 
+The gradient test's tolerance widens with a law's R (a law fitted to noisy data is a
+function of the invariant only to that precision), so it can count an approximation of an
+invariant's shape as the invariant. The *strict* columns ask more: a basis law counts only
+when it is conserved on the noise-free states of the same trajectories (generated with the
+same seed, no noise), ``R < STRICT_R`` (its values vary along a trajectory by less than
+about 3 % of their spread between trajectories); *strict detection* = known invariants
+spanned by those laws; *strict false discovery* counts the other basis laws as false too.
+Noise-free and measured data: the states fitted.
+
 Summary per method and noise level (all systems and seeds pooled): *detection rate* =
 known invariants spanned / known invariants; *false discovery rate* = spurious independent
 laws / independent laws reported (every law reported on a negative control is spurious; 0
@@ -51,6 +60,8 @@ import time
 import numpy as np
 
 MB = 1024.0  # ru_maxrss is in KiB on Linux
+#: largest R on the noise-free states of a basis law counted by the strict columns
+STRICT_R = 1e-3
 
 
 def measured(system) -> bool:
@@ -146,7 +157,8 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
     from joblib.externals.loky import get_reusable_executor
 
     get_reusable_executor().shutdown(wait=True)  # reap the workers: their rusage counts
-    return _compare(system, dataset, result.laws, independent.basis, x) | {
+    return _compare(system, dataset, result.laws, independent.basis, x,
+                    _clean(system, dataset, noise, seed)) | {
         "method": "ours" if test == "calibrated" else f"ours ({test})",
         "system": name, "noise": noise, "seed": seed, "seconds": seconds,
         "cpu_seconds": _cpu_seconds() - c0, "load": _load(),
@@ -212,7 +224,8 @@ def _peer(peer: str, name: str, noise: float, seed: int, seconds: float) -> dict
     variables = [(v.name, v.unit) for v in dataset.variables]
     laws = [PeerAsLaw(law, variables, law.r if np.isfinite(law.r) else
                       _r_true(law.fn, dataset)) for law in result.laws]
-    return _compare(system, dataset, laws, laws, dataset.x_train) | {
+    return _compare(system, dataset, laws, laws, dataset.x_train,
+                    _clean(system, dataset, noise, seed)) | {
         "method": peer, "system": name, "noise": noise, "seed": seed, "seconds": elapsed,
         "cpu_seconds": cpu, "load": _load(), "peak_mb": _peak_mb(), "n_laws": len(laws),
         "n_independent": len(laws),
@@ -232,8 +245,22 @@ def peer_methods() -> dict:
     return dict(PEERS)
 
 
-def _compare(system, dataset, laws, basis, x: np.ndarray) -> dict:
-    """Found / known invariants, true rank and spurious basis laws of one fit."""
+def _clean(system, dataset, noise: float, seed: int):
+    """The noise-free training trajectories of the run (the data set itself when it has no
+    noise added, or is measured)."""
+    if noise == 0 or measured(system):
+        return dataset
+    return system.generate(noise=0.0, seed=seed)
+
+
+def clean_r(law, clean) -> float:
+    """R of ``law`` on the training trajectories of ``clean`` (the noise-free data set)."""
+    return _r_true(law, clean)
+
+
+def _compare(system, dataset, laws, basis, x: np.ndarray, clean=None) -> dict:
+    """Found / known invariants, true rank and spurious basis laws of one fit; with
+    ``clean`` (the noise-free data set), each basis law's R there and the strict counts."""
     known = known_laws(system, dataset)
     true_rank = rank(known, x)
     found = [k for k in known if any(matches(law, k, x) for law in laws)]
@@ -243,9 +270,50 @@ def _compare(system, dataset, laws, basis, x: np.ndarray) -> dict:
         bad = [str(b) for b in basis]
     else:
         bad = [str(b) for b in basis if spurious(b, known, x, true_rank)] if known else []
-    return {"found": len(found), "spanned": len(spanned), "known": len(known),
-            "stated": len(system.invariants),
-            "true": true_rank, "spurious": bad, "basis": [str(b) for b in basis]}
+    row = {"found": len(found), "spanned": len(spanned), "known": len(known),
+           "stated": len(system.invariants),
+           "true": true_rank, "spurious": bad, "basis": [str(b) for b in basis]}
+    if clean is None:
+        return row
+    return row | _strict_fields(known, basis, bad, clean)
+
+
+def _strict_fields(known: list, basis: list, bad: list[str], clean) -> dict:
+    """Each basis law's R on the noise-free data set ``clean``; the known invariants spanned
+    by the basis laws conserved there (R < STRICT_R; the gradient test on the noise-free
+    states, each law's tolerance from its R there); the spurious laws and the others."""
+    r_clean = [clean_r(b, clean) for b in basis]
+    good = [_with_r(b, r) for b, r in zip(basis, r_clean) if r < STRICT_R]
+    x = clean.x_train
+    n_good = rank(good, x)
+    strict = [k for k in known if good and rank([*good, k], x) == n_good]
+    return {"clean_r": r_clean, "spanned_strict": len(strict),
+            "spurious_strict": sorted({*bad, *(str(b) for b, r in zip(basis, r_clean)
+                                             if r >= STRICT_R)})}
+
+
+def _with_r(law, r: float):
+    """``law`` with ``R_true = r`` (a :class:`~dslsearch.law.Law` or a :class:`PeerAsLaw`)."""
+    if dataclasses.is_dataclass(law):
+        return dataclasses.replace(law, R_true=r)
+    return PeerAsLaw(law.peer_law, law.variables, r)
+
+
+def rescored(row: dict) -> dict:
+    """A row of ours without the strict columns (written before they existed) with them,
+    from its basis laws' printed forms; other rows unchanged."""
+    if "spanned_strict" in row or row.get("method", "ours") != "ours":
+        return row
+    import hamiltonian_data
+    from dslsearch.law import Law
+
+    system = hamiltonian_data.SYSTEMS[row["system"]]
+    dataset = (system.generate(noise=row["noise"], seed=row["seed"])
+               if not row.get("measured") else system.generate())
+    variables = [(v.name, v.unit) for v in dataset.variables]
+    basis = [Law.parse(text, variables) for text in row["basis"]]
+    clean = _clean(system, dataset, row["noise"], row["seed"])
+    return row | _strict_fields(known_laws(system, dataset), basis, row["spurious"], clean)
 
 
 def run_one(fn, *args) -> dict:
@@ -283,7 +351,9 @@ def table(rows: list[dict], command: str) -> str:
     details = [f"- {r.get('method', 'ours')}, {r['system']} (noise {r['noise']:g}, seed "
                f"{r['seed']}): basis " + (", ".join(f"`{b}`" for b in r["basis"]) or "empty")
                + (f"; spurious: {', '.join(f'`{s}`' for s in r['spurious'])}"
-                  if r["spurious"] else "") for r in rows]
+                  if r["spurious"] else "")
+               + (f"; R on the noise-free states: {', '.join(f'{v:.2g}' for v in r['clean_r'])}"
+                  if r.get("clean_r") else "") for r in rows]
     return "\n".join(lines + [""] + details)
 
 
@@ -298,8 +368,13 @@ def scores(rows: list[dict]) -> dict:
     precision = 1.0 - fdr
     f1 = (2 * precision * detection / (precision + detection)
           if known and precision + detection > 0 else float("nan"))
+    strict = all("spanned_strict" in r for r in rows)
+    detected_strict = sum(r.get("spanned_strict", 0) for r in rows)
+    false_strict = sum(len(r.get("spurious_strict", ())) for r in rows)
     return {"detection": detection, "fdr": fdr, "f1": f1, "known": known,
             "detected": detected, "reported": reported, "false": false,
+            "detected_strict": detected_strict if strict else None,
+            "false_strict": false_strict if strict else None,
             "seconds": float(np.mean([r["seconds"] for r in rows])),
             "cpu_seconds": _mean_known([r.get("cpu_seconds", np.nan) for r in rows]),
             "runs": len(rows)}
@@ -315,7 +390,8 @@ def summary(rows: list[dict], command: str) -> str:
     """Per method and noise level: detection rate, false discovery rate, F1, s/system."""
     lines = [_header(command), "",
              "| method | noise | runs | detection rate | false discovery rate | F1 "
-             "| s/system | CPU s/system |", "|---|---|---|---|---|---|---|---|"]
+             "| strict detection | strict false discovery | s/system | CPU s/system |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     keys = dict.fromkeys((r.get("method", "ours"), r["noise"]) for r in rows)
     for method, noise in keys:
         sc = scores([r for r in rows if r.get("method", "ours") == method
@@ -323,16 +399,27 @@ def summary(rows: list[dict], command: str) -> str:
         lines.append(f"| {method} | {noise:g} | {sc['runs']} | {sc['detection']:.2f} "
                      f"({sc['detected']}/{sc['known']}) | {sc['fdr']:.2f} "
                      f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} "
-                     f"| {sc['seconds']:.1f} | {sc['cpu_seconds']:.1f} |")
+                     f"| {_strict(sc)} | {sc['seconds']:.1f} | {sc['cpu_seconds']:.1f} |")
     return "\n".join(lines)
+
+
+def _strict(sc: dict) -> str:
+    """The strict detection and false discovery cells ("–" for rows without them)."""
+    if sc["detected_strict"] is None:
+        return "– | –"
+    det = sc["detected_strict"] / sc["known"] if sc["known"] else float("nan")
+    fdr = sc["false_strict"] / sc["reported"] if sc["reported"] else 0.0
+    return (f"{det:.2f} ({sc['detected_strict']}/{sc['known']}) | {fdr:.2f} "
+            f"({sc['false_strict']}/{sc['reported']})")
 
 
 def seed_summary(rows: list[dict], command: str) -> str:
     """Per method, noise level and seed: detection rate, false discovery rate, F1; then
     their spread over the seeds (min–max) per method and noise level."""
     lines = [_header(command), "",
-             "| method | noise | seed | runs | detection rate | false discovery rate | F1 |",
-             "|---|---|---|---|---|---|---|"]
+             "| method | noise | seed | runs | detection rate | false discovery rate | F1 "
+             "| strict detection | strict false discovery |",
+             "|---|---|---|---|---|---|---|---|---|"]
     spread: dict[tuple, list[dict]] = {}
     keys = dict.fromkeys((r.get("method", "ours"), r["noise"], r["seed"]) for r in rows
                          if not r.get("measured"))
@@ -342,7 +429,7 @@ def seed_summary(rows: list[dict], command: str) -> str:
         spread.setdefault((method, noise), []).append(sc)
         lines.append(f"| {method} | {noise:g} | {seed} | {sc['runs']} | {sc['detection']:.2f} "
                      f"({sc['detected']}/{sc['known']}) | {sc['fdr']:.2f} "
-                     f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} |")
+                     f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} | {_strict(sc)} |")
     lines.append("")
     for (method, noise), scs in spread.items():
         parts = [f"{name} {min(sc[name] for sc in scs):.2f}–{max(sc[name] for sc in scs):.2f}"
@@ -456,6 +543,9 @@ def main(argv=None) -> None:
                     help="append each row to FILE as it finishes; rows already in FILE "
                          "with the same settings are not run again (a long run can be "
                          "split: repeat the command)")
+    ap.add_argument("--rescore", action="store_true",
+                    help="add the strict columns to rows of ours in FILE written without "
+                         "them (from their laws' printed forms), in the tables only")
     ap.add_argument("--report-only", action="store_true",
                     help="with --out: print the tables of the rows already in FILE, run "
                          "nothing, and list the runs still missing")
@@ -471,7 +561,7 @@ def main(argv=None) -> None:
         settings = run_settings(args, method)
         key = row_key(method, name, noise, seed, settings)
         if key in done:
-            rows.append(done[key])
+            rows.append(rescored(done[key]) if args.rescore else done[key])
             continue
         if args.report_only:
             missing.append(f"{method} {name} noise {noise:g} seed {seed}")

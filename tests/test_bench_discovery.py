@@ -133,3 +133,26 @@ def test_first_seed_runs_only_the_seeds_from_k(bench):
         ("pendulum", 0.0, 3, "ours"), ("pendulum", 0.0, 4, "ours"),
         ("pendulum", 0.05, 3, "ours"), ("pendulum", 0.05, 4, "ours")]
     assert [r for r in runs if r[0] == "real-pendulum"] == [("real-pendulum", 0.0, 0, "ours")]
+
+
+def test_strict_columns_count_only_laws_conserved_on_the_noise_free_states(bench, monkeypatch):
+    """At noise 0.05 the exact energy counts in the strict columns; a law with a wrong
+    constant (``p² − 2.7 cos q``, not conserved on the noise-free states) is a strict false
+    discovery, whatever the gradient test says of it."""
+    near = TrivialPeerLaw("p^2 - 2.7 cos q", lambda x: x[:, 1] ** 2 - 2.7 * np.cos(x[:, 0]),
+                          lambda x: np.stack([2.7 * np.sin(x[:, 0]), 2 * x[:, 1]], 1))
+
+    def run(laws):
+        monkeypatch.setattr(bench, "peer_methods", lambda: {
+            "trivial": lambda dataset, *, seconds, seed: TrivialResult(laws)})
+        return bench._peer("trivial", "pendulum", 0.05, 0, 1.0)
+
+    exact = run([_energy_peer_law()])
+    assert exact["spanned_strict"] == 1 and exact["spurious_strict"] == []
+    assert exact["clean_r"][0] < 1e-9
+    off = run([near])
+    assert off["clean_r"][0] > bench.STRICT_R
+    assert off["spanned_strict"] == 0 and off["spurious_strict"] == ["p^2 - 2.7 cos q"]
+    sc = bench.scores([exact, off])
+    assert (sc["detected_strict"], sc["false_strict"]) == (1, 1)
+    assert "| 0.50 (1/2) | 0.50 (1/2) |" in bench.summary([exact, off], "cmd")
