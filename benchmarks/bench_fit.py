@@ -2,7 +2,7 @@
 
     nice -n 10 python benchmarks/bench_fit.py [--cases pendulum:7 double-pendulum:7 pendulum:9]
         [--workers 1 2] [--memory 1024] [--engine numpy|torch] [--start auto|fork|loky]
-        [--sample-ms 500] [--repeat 1]
+        [--sample-ms 500] [--repeat 1] [--min-parallel N]
 
 Each (case, workers) runs in a fresh Python process that imports the library only
 (``dslsearch``, ``hamiltonian_data``: no torch in the parent; ``noether-search fit`` also
@@ -50,6 +50,7 @@ from dslsearch.enumerate import enumerate_formulas
 from dslsearch.fitting import AdamConfig, FitConfig, fit_table
 system, depth, workers, memory = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 engine, start = sys.argv[5], sys.argv[6]
+extra = {} if sys.argv[7] == "default" else {"min_parallel": int(sys.argv[7])}
 ds = hamiltonian_data.load(system=system)
 t_imp = time.perf_counter() - t0
 t0 = time.perf_counter()
@@ -58,7 +59,7 @@ t_enum = time.perf_counter() - t0
 import os
 t0, c0 = time.perf_counter(), os.times()
 res = fit_table(table, ds, FitConfig(workers=workers, memory_mb=memory, start=start,
-                                     adam=AdamConfig(engine=engine)))
+                                     adam=AdamConfig(engine=engine), **extra))
 wall = time.perf_counter() - t0
 from joblib.externals.loky import reusable_executor
 if reusable_executor._executor is not None:   # reap any workers: their CPU time is counted
@@ -138,14 +139,17 @@ def _tree_rss(proc) -> int:
 
 
 def run_case(system: str, depth: int, workers: int, memory: int, engine: str,
-             start: str = "auto", sample_s: float = 0.5) -> dict:
+             start: str = "auto", sample_s: float = 0.5, min_parallel: int | None = None
+             ) -> dict:
     """One fresh process: the child's JSON plus ``peak_tree_mb``, ``largest_mb``, ``load``."""
     import psutil
 
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     popen = subprocess.Popen([sys.executable, "-c", CHILD, system, str(depth), str(workers),
-                              str(memory), engine, start], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              str(memory), engine, start,
+                              "default" if min_parallel is None else str(min_parallel)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
     proc = psutil.Process(popen.pid)
     peak = 0
@@ -187,6 +191,9 @@ def main() -> None:
                     help="ms between two samples of the process tree's memory (default: "
                          "%(default)s; each costs about 3 ms of CPU per process, on the "
                          "cores the run uses)")
+    ap.add_argument("--min-parallel", type=int, default=None,
+                    help="FitConfig.min_parallel: fewest candidates for which workers "
+                         "start (default: the library's; 0 starts them for any table)")
     ap.add_argument("--repeat", type=int, default=1,
                     help="rounds of every case, worker counts in turn; with more than one, "
                          "a table of medians follows (default: %(default)s)")
@@ -205,7 +212,7 @@ def main() -> None:
             base = None
             for w in args.workers:
                 r = run_case(system, int(depth), w, args.memory, args.engine, args.start,
-                             args.sample_ms / 1000)
+                             args.sample_ms / 1000, args.min_parallel)
                 base = base or r["wall"]
                 walls.setdefault((case, w), []).append(r["wall"])
                 _print_row(system, depth, w, r, base)
