@@ -4,11 +4,11 @@ For every law reported in the benchmark rows (``--rows``; seeds ``--seeds``, noi
 ``--noise``), split into those that are invariants and the false discoveries (the rows'
 ``spurious``), and for every known invariant of every generated system as stated
 (``System.invariants``), this script computes the :class:`~dslsearch.acceptance.Evidence`
-of the formula on its regenerated data, the drift statistic included, with both noise
-floors (the exhaustive search's default one and the sum search's robust one), and prints
-the spread of each statistic per kind and noise level, and every false discovery's
-evidence. No fit is run; the p-values are corrected for 10⁶ candidates. ``--out``: one
-JSON line per formula and floor, for further analysis.
+of the formula on its regenerated data, the drift statistic included, and its noise ratio
+on the held-out (test) trajectories, with both noise floors (the exhaustive search's
+default one and the sum search's robust one), and prints the spread of each statistic per
+kind and noise level, and every false discovery's evidence. No fit is run; the p-values
+are corrected for 10⁶ candidates. ``--out``: one JSON line per formula and floor.
 
     python benchmarks/bench_judge_noisy.py [--noise 0.05 0.1] [--seeds 7]
 """
@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 from bench_degenerate import N_TESTS, Formula  # noqa: E402
 
 DEFAULT_ROWS = sorted(p.name for p in ROOT.glob("discovery-*rows.jsonl"))
-STATS = ("noise_ratio", "r_true", "r_signal", "rest_ratio", "drift", "drift_p")
+STATS = ("noise_ratio", "r_true", "r_signal", "rest_ratio", "drift", "drift_p",
+         "held_out_ratio")
 
 
 def cases(rows_files: list[Path], noises: list[float], seeds: int) -> dict:
@@ -58,8 +59,10 @@ def cases(rows_files: list[Path], noises: list[float], seeds: int) -> dict:
 
 
 def measure(system: str, noise: float, seed: int, text: str) -> dict:
-    """``{floor: Evidence}`` of the formula on the regenerated data, ``floor`` ``default``
-    (the exhaustive search's noise floor) and ``robust`` (the sum search's)."""
+    """``{floor: (Evidence, held-out noise ratio)}`` of the formula on the regenerated
+    data, ``floor`` ``default`` (the exhaustive search's noise floor) and ``robust`` (the
+    sum search's); the held-out ratio is the noise ratio on the test trajectories (the
+    formula's constants as fitted on the training ones)."""
     from types import SimpleNamespace
 
     from dslsearch.acceptance import law_evidence, noise_floor
@@ -69,10 +72,14 @@ def measure(system: str, noise: float, seed: int, text: str) -> dict:
 
     ds = load(system, noise=noise, seed=seed)
     x, labels = segments(SimpleNamespace(train=ds.train), FitConfig())
+    xt, lt = segments(SimpleNamespace(train=ds.test), FitConfig())
     law = Formula(text, ds.names)
-    return {floor: law_evidence(law, x, labels, noise_floor(ds.train, robust=floor == "robust"),
-                                N_TESTS, with_drift=True)
-            for floor in ("default", "robust")}
+    out = {}
+    for floor in ("default", "robust"):
+        sigma = noise_floor(ds.train, robust=floor == "robust")
+        out[floor] = (law_evidence(law, x, labels, sigma, N_TESTS, with_drift=True),
+                      law_evidence(law, xt, lt, sigma, N_TESTS).noise_ratio)
+    return out
 
 
 def summary(results: list[dict], command: str) -> str:
@@ -129,10 +136,11 @@ def main(argv=None) -> None:
         except Exception as exc:  # noqa: BLE001 - a formula sympy cannot read is skipped
             print(f"skipped {key}: {type(exc).__name__}: {exc}", file=sys.stderr)
             continue
-        for floor, ev in evs.items():
+        for floor, (ev, held) in evs.items():
             results.append(dict(zip(("system", "noise", "seed", "text"), key), kind=kind,
-                                floor=floor, **{s: getattr(ev, s) for s in STATS},
-                                p_value=ev.p_value, resolution=ev.resolution))
+                                floor=floor, **{s: getattr(ev, s) for s in STATS[:-1]},
+                                held_out_ratio=held, p_value=ev.p_value,
+                                resolution=ev.resolution))
     if args.out:
         with open(args.out, "w") as fh:
             for r in results:
