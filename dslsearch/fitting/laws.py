@@ -66,12 +66,12 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
     ok = fits.status == FitStatus.OK
     n_tests = max(int(ok.sum()), 1)
     with np.errstate(all="ignore"):
-        look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_r))[0]
+        look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_look_r))[0]
     look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
     members = [_member(table, fits, int(i), None) for i in look]
     stamp("evidence")
     evidence = _evidence(members, x, labels, sigma, n_tests, workers, before_fork)
-    return [law.with_evidence(ev) for law, ev in zip(members, evidence) if passes(ev, acc)]
+    return [law.with_evidence(ev) for law, ev in zip(members, evidence) if passes(ev, acc, True)]
 
 
 def _evidence(members: list[Law], x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
