@@ -73,3 +73,34 @@ def test_the_cap_asks_the_signals_r_where_known():
 def test_the_exhaustive_search_looks_beyond_the_cap():
     acc = AcceptanceConfig()
     assert acc.max_look_r > 0.75 > acc.max_r      # Kepler's energy at σ = 0.1: R up to 0.75
+
+
+def _finished(system, text, noise, seed):
+    """``finish_laws`` of the law ``text`` (judged by the search with its printed
+    constants, evidence computed on the fit stage's floor) on its data."""
+    from noether_search.stages.fit import finish_laws
+
+    ds = load(system, noise=noise, seed=seed)
+    law = Law.parse(text, ds)
+    x, labels = segments(ds, FitConfig(seed=seed))
+    law = law.with_evidence(law_evidence(law, x, labels, noise_floor(ds.train), 10 ** 6))
+    return law, finish_laws([law], ds, FitConfig(seed=seed), 10 ** 6)
+
+
+def test_a_law_whose_refitted_constants_fail_is_dropped():
+    # the rigid body at σ = 0.1, seed 5: judged with 1.962, the noise-corrected refit moves
+    # the constant far off and the law, as it would be reported, drifts
+    law, out = _finished("rigid-body", "L1*Abs(L2)/Abs(L1) + 1.962*L1/sqrt(cos(cos(L2/L1)))",
+                         0.1, 5)
+    assert failures(law.evidence) == ()          # the search's verdict: it passed
+    assert out == []
+
+
+def test_a_true_law_is_kept_with_the_evidence_of_its_refitted_constants():
+    law, out = _finished("pendulum", "p**2 - 3.04*cos(q)", 0.05, 0)
+    assert len(out) == 1 and out[0].params[0] != law.params[0]
+    assert out[0].evidence != law.evidence and math.isfinite(out[0].evidence.drift_p)
+    assert passes(out[0].evidence, drift=True)
+    # noise-free points: not judged again, the search's evidence kept
+    law, out = _finished("pendulum", "p**2 - 3*cos(q)", 0.0, 0)
+    assert len(out) == 1 and out[0].evidence == law.evidence

@@ -184,7 +184,14 @@ def _summary(outcome) -> tuple:
 def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     """``laws`` with their evidence (computed where missing) and their constants refitted
     with the noise-floor correction and given bootstrap intervals
-    (:mod:`dslsearch.uncertainty`)."""
+    (:mod:`dslsearch.uncertainty`).
+
+    On noisy points (:func:`dslsearch.acceptance.noisy_points`) with the calibrated test,
+    each law is judged again as it will be reported, its constants refitted: every question
+    of the test, the drift included, on the robust noise floor (the sum search's judge's).
+    A law that fails is dropped (the refit moved it off the invariant: a near-law whose
+    constants the noise correction pulls away); one that passes carries that evidence.
+    Noise-free points: the evidence of the search, unchanged."""
     from dslsearch.acceptance import Evidence, law_evidence, noise_floor
     from dslsearch.fitting.plan import segments
     from dslsearch.uncertainty import with_intervals
@@ -194,6 +201,7 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
         sigma = noise_floor(dataset.train)
     except ValueError:   # trajectories too short: the paper's test, no noise correction
         sigma = None
+    again = _judge_again(dataset, config, x, labels) if sigma is not None else None
     out = []
     for law in laws:
         if law.evidence is None:
@@ -208,9 +216,28 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
         if sigma is not None and not np.isfinite(ratio):
             ratio = law_evidence(law, x, labels, sigma, 1).noise_ratio
         noisy = bool(sigma is not None and ratio >= 0.5)
-        out.extend(with_intervals([law], x, labels, sigma if noisy else None,
-                                  seed=config.seed))
+        for done in with_intervals([law], x, labels, sigma if noisy else None,
+                                   seed=config.seed):
+            done = again(done, max(law.evidence.n_tests, n_tests, 1)) if again else done
+            if done is not None:
+                out.append(done)
     return out
+
+
+def _judge_again(dataset, config: FitConfig, x: np.ndarray, labels: np.ndarray):
+    """``judge(law, n_tests) -> law with its evidence, or None when it fails`` for the
+    calibrated test on noisy points (:func:`finish_laws`); None where it does not apply."""
+    from dslsearch.acceptance import law_evidence, noise_floor, noisy_points, passes
+
+    if config.test != "calibrated" or not noisy_points(x, labels):
+        return None
+    robust = noise_floor(dataset.train, robust=True)
+
+    def judge(law, n_tests: int):
+        ev = law_evidence(law, x, labels, robust, n_tests, with_drift=True)
+        return law.with_evidence(ev) if passes(ev, config.acceptance, drift=True) else None
+
+    return judge
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
