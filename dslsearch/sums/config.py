@@ -80,6 +80,14 @@ class SumsConfig:
     #                             many standard errors of the lowest
     #                             (dslsearch.sums.validate); 0: the best set by R on the
     #                             fitting points, as on noise-free data
+    seed_pool: int = 60         # on noisy data (with `held_out`) the beam's levels also
+    #                             hold the sets met by backward elimination from the
+    #                             simplest this many terms (not sums of two), each step
+    #                             dropping the term whose removal leaves the lowest R on
+    #                             the held-out points (dslsearch.sums.seed); 0: none
+    seed_extend: int = 2        # a second elimination adds the best this many library
+    #                             extensions of each first-pass set to its pool
+    seed_width: int = 1         # sets kept at each size of the elimination
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
 

@@ -427,9 +427,13 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         if found is None and Zw is Zw0:       # rows of the library itself, unweighted
             shared = Cross(lib.Z, lib.Zw) if shared is None else shared
             cross = shared.subset(keep)
+        seeds: tuple[tuple[int, ...], ...] = ()
+        if values is not None and sums.seed_pool > 1:
+            cross = Cross(Z, Zw) if cross is None else cross
+            seeds = _seeds(lib, keep, values, cross, held, sums)
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
-                             node_weight=sums.node_weight, cross=cross)
+                             node_weight=sums.node_weight, cross=cross, seeds=seeds)
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
@@ -455,6 +459,20 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     if point >= 0 or not beyond:
         return point, -1
     return point, min(beyond, key=lambda i: (front[i].penalised, i))
+
+
+def _seeds(lib: TermLibrary, keep: np.ndarray, values, cross: Cross, held,
+           sums: SumsConfig) -> tuple[tuple[int, ...], ...]:
+    """Backward-elimination seeds of the beam (:func:`dslsearch.sums.seed.elimination_seeds`)
+    from the simplest ``sums.seed_pool`` terms of ``keep`` that are not sums of two
+    terms; ``values``: the round's :class:`~dslsearch.sums.validate.TermValues`,
+    ``held``: ``(fit, seg_fit, labels_out, sigma)``."""
+    from dslsearch.sums.seed import elimination_seeds
+
+    pool = np.nonzero(~lib.is_sum[keep])[0][:sums.seed_pool]
+    return tuple(elimination_seeds(lambda j: values.values(int(keep[j])), pool, cross,
+                                   *held[:3], sums.max_terms, sums.seed_extend, sums.exact,
+                                   sums.seed_width))
 
 
 def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
