@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from dslsearch.fitting.objective import Segments, within
+from dslsearch.fitting.optimise import solve_scatter
 from dslsearch.sums.select import Cross, _extend, _set_basis
 
 #: bisection steps of the secular equation (interval halved each step)
@@ -134,6 +135,38 @@ def eliminate(Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray, labels_out: np.nd
     return path
 
 
+def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray,
+           labels_out: np.ndarray, sweeps: int = 3) -> tuple[int, ...]:
+    """``rows`` (a set of pool rows) improved by exchanging one term at a time for the
+    pool term that gives the lowest held-out R (coefficients fitted on the fitting
+    points); arguments as :func:`eliminate`. Elimination drops a term early when others
+    stand in for it (``cos θ1`` beside ``θ1²`` and ``sin(cos θ1)``) and cannot take it
+    back; the exchange can. Stops after a sweep without change or after ``sweeps``."""
+    T, W = Zf @ Zf.T, Zfw @ Zfw.T
+    current = list(rows)
+    idx = np.asarray(current)
+    R, V = solve_scatter(T[np.ix_(idx, idx)][None], [W[np.ix_(idx, idx)][None]])
+    best = float(held_out_r(V[0] @ Zo[idx], labels_out)[0]) if np.isfinite(V).all() else np.inf
+    for _ in range(sweeps):
+        changed = False
+        for i in range(len(current)):
+            others = np.asarray([j for j in range(Zf.shape[0]) if j not in current])
+            if not others.size:
+                return tuple(sorted(current))
+            sets = np.repeat(np.asarray(current)[None], others.size, 0)
+            sets[:, i] = others
+            _, V = solve_scatter(T[sets[:, :, None], sets[:, None, :]],
+                                 [W[sets[:, :, None], sets[:, None, :]]])
+            score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out)
+            score = np.where(np.isfinite(score), score, np.inf)
+            j = int(np.argmin(score))
+            if score[j] < best * (1.0 - 1e-9):
+                current[i], best, changed = int(others[j]), float(score[j]), True
+        if not changed:
+            break
+    return tuple(sorted(current))
+
+
 def _standardised(values, terms: list[int], fit: np.ndarray, seg_fit: Segments
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(Zf, Zfw, Zo)`` of :func:`eliminate` from ``values(t)`` ``(N,)`` of each term."""
@@ -173,11 +206,13 @@ def elimination_seeds(values, pool: np.ndarray, cross: Cross, fit: np.ndarray,
     for second in (False, True):
         if len(terms) < 2:
             return []
-        path = eliminate(*_standardised(values, terms, fit, seg_fit), labels_out,
-                         width=width)
-        sets = [tuple(sorted(terms[i] for i in rows))
-                for k in range(min(max_terms, len(terms) - 1), 0, -1) if k in path
-                for rows, _ in path[k]]
+        Z = _standardised(values, terms, fit, seg_fit)
+        path = eliminate(*Z, labels_out, width=width)
+        found = [rows for k in range(min(max_terms, len(terms) - 1), 0, -1) if k in path
+                 for rows, _ in path[k]]
+        if second:
+            found += [polish(rows, *Z, labels_out) for rows in found]
+        sets = list(dict.fromkeys(tuple(sorted(terms[i] for i in rows)) for rows in found))
         if second:
             return sets
         added = []
