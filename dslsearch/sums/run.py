@@ -437,7 +437,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
-                                     sums.held_out)[0]
+                                     sums.held_out, sums.held_out_noise)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
@@ -453,6 +453,9 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                 beyond.append(len(front))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
+        if held is not None and sums.noise_choice > 0:
+            passing = _noise_band(front, passing, sums.noise_choice,
+                                  held[0].size - int(held[2].max()) - 1)
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
@@ -461,18 +464,26 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     return point, min(beyond, key=lambda i: (front[i].penalised, i))
 
 
+#: largest seed set tried among every subset of the simplest terms (C(16, 4) = 1820 sets)
+SUBSET_TERMS = 4
+
+
 def _seeds(lib: TermLibrary, keep: np.ndarray, values, cross: Cross, held,
            sums: SumsConfig) -> tuple[tuple[int, ...], ...]:
     """Backward-elimination seeds of the beam (:func:`dslsearch.sums.seed.elimination_seeds`)
     from the simplest ``sums.seed_pool`` terms of ``keep`` that are not sums of two
     terms; ``values``: the round's :class:`~dslsearch.sums.validate.TermValues`,
     ``held``: ``(fit, seg_fit, labels_out, sigma)``."""
-    from dslsearch.sums.seed import elimination_seeds
+    from dslsearch.sums.seed import elimination_seeds, subset_seeds
 
-    pool = np.nonzero(~lib.is_sum[keep])[0][:sums.seed_pool]
-    return tuple(elimination_seeds(lambda j: values.values(int(keep[j])), pool, cross,
-                                   *held[:3], sums.max_terms, sums.seed_extend, sums.exact,
-                                   sums.seed_width))
+    pool = np.nonzero(~lib.is_sum[keep])[0]
+    value = (lambda j: values.values(int(keep[j])))
+    seeds = elimination_seeds(value, pool[:sums.seed_pool], cross, *held[:3],
+                              sums.max_terms, sums.seed_extend, sums.exact, sums.seed_width)
+    if sums.seed_subsets > 1:
+        seeds += subset_seeds(value, pool[:sums.seed_subsets], *held[:3],
+                              min(sums.max_terms, SUBSET_TERMS))
+    return tuple(dict.fromkeys(seeds))
 
 
 def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
@@ -486,6 +497,24 @@ def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
     acceptance = getattr(config, "acceptance", None)
     return acceptance is not None and passes(ev, acceptance) and \
         not passes(ev, acceptance, drift=True)
+
+
+def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
+                ) -> list[int]:
+    """The accepted points ``passing`` of fewest terms among those whose noise ratio is
+    within ``sd`` standard errors (relative, ``sqrt(2 / dof)``; ``dof``: the training
+    points less their trajectories) of the lowest; ``passing`` itself when some point has no
+    noise ratio. On noisy data R falls with every term that fits the noise, and the
+    penalty (a term must divide R by ``gain``) then prefers a stand-in of fewer terms
+    whose residual the noise does not explain to the law."""
+    ratios = {i: (front[i].law.evidence.noise_ratio if front[i].law.evidence is not None
+                  else math.nan) for i in passing}
+    if not passing or not all(math.isfinite(r) for r in ratios.values()):
+        return passing
+    limit = min(ratios.values()) * (1 + sd * math.sqrt(2 / max(dof, 1)))
+    near = [i for i in passing if ratios[i] <= limit]
+    fewest = min(front[i].n_terms for i in near)
+    return [i for i in near if front[i].n_terms == fewest]
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):

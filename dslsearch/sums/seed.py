@@ -167,6 +167,37 @@ def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarra
     return tuple(sorted(current))
 
 
+def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
+                 labels_out: np.ndarray, max_terms: int, top: int = 3,
+                 most: int = 20000) -> list[tuple[int, ...]]:
+    """The ``top`` sets of each size from 2 to ``max_terms`` with the lowest held-out R
+    among *every* subset of ``pool`` (the simplest terms; sizes with more than ``most``
+    subsets are skipped); arguments as :func:`elimination_seeds`. A law of a few simple
+    terms (``x − a log x + b y − c log y``) is found whatever its partial sums, where the
+    elimination's greedy path can pass it by."""
+    from itertools import combinations
+    from math import comb
+
+    terms = [int(j) for j in pool if values(int(j)) is not None]
+    if len(terms) < 2:
+        return []
+    Zf, Zfw, Zo = _standardised(values, terms, fit, seg_fit)
+    T, W = Zf @ Zf.T, Zfw @ Zfw.T
+    out: list[tuple[int, ...]] = []
+    for k in range(2, min(max_terms, len(terms)) + 1):
+        if comb(len(terms), k) > most:
+            break
+        sets = np.asarray(list(combinations(range(len(terms)), k)), np.int64)
+        _, V = solve_scatter(T[sets[:, :, None], sets[:, None, :]],
+                             [W[sets[:, :, None], sets[:, None, :]]])
+        score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out)
+        score = np.where(np.isfinite(score), score, np.inf)
+        for i in np.argsort(score, kind="stable")[:top]:
+            if np.isfinite(score[i]):
+                out.append(tuple(terms[j] for j in sets[i]))
+    return out
+
+
 def _standardised(values, terms: list[int], fit: np.ndarray, seg_fit: Segments
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(Zf, Zfw, Zo)`` of :func:`eliminate` from ``values(t)`` ``(N,)`` of each term."""
