@@ -96,3 +96,63 @@ def test_terms_not_finite_are_left_out_and_small_pools_give_no_seeds():
 
 def test_the_settings_key_changes_with_the_seeds():
     assert SumsConfig(seed_pool=0).key() != SumsConfig().key()
+
+
+def test_the_noise_band_picks_the_law_whose_terms_carry_more_noise():
+    """The law ``a + b`` has a noisier ``a`` (its R is higher) and a noise ratio near 1;
+    the stand-in ``c + b`` is quieter, with a lower R and a residual the noise does not
+    explain. The band on R keeps only the stand-in; the band on the noise ratio keeps
+    the law, and among sets within it the one of fewest nodes."""
+    from dslsearch.sums.select import TermSet
+    from dslsearch.sums.validate import held_out_choice
+
+    rng = np.random.default_rng(5)
+    labels, fit, seg_fit, labels_out = _split(12, 90)
+    N = labels.size
+    t = np.linspace(0, 40, N)
+    a0 = np.sin(t) + rng.normal(size=12).repeat(90)
+    b0 = np.repeat(rng.normal(size=12), 90) - a0
+    za, zb = rng.normal(size=(2, 4, N))
+    a, b = a0 + 0.2 * za[0], b0 + 0.01 * zb[0]
+    c = a0 + 0.08 * np.sin(5 * t)
+    rows = [a, b, c, c + 1e-3 * rng.normal(size=N)]
+
+    class Values:
+        def values(self, i):
+            return rows[i]
+
+        def noise(self, i):
+            return [0.2 * za, 0.01 * zb, np.zeros((4, N)), 1e-3 * za][i]
+
+    level = [TermSet((1, 2), 0.001), TermSet((1, 3), 0.001), TermSet((0, 1), 0.002)]
+    keep, sizes = np.arange(4), np.array([1, 1, 1, 1])
+    args = (level, keep, sizes, Values(), fit, seg_fit, labels_out, 2.0)
+    assert held_out_choice(*args)[0].terms in {(1, 2), (1, 3)}
+    assert held_out_choice(*args, 10.0)[0].terms == (0, 1)
+    assert held_out_choice(*args, 1.01)[0].terms != (0, 1)     # the law's R is beyond cap
+
+
+def test_a_round_takes_the_fewest_terms_within_the_noise_of_the_lowest_noise_ratio():
+    from types import SimpleNamespace as NS
+
+    from dslsearch.sums.run import _noise_band
+
+    def point(n_terms, ratio):
+        return NS(n_terms=n_terms, law=NS(evidence=NS(noise_ratio=ratio)))
+
+    front = [point(3, 1.40), point(4, 1.04), point(5, 1.04), point(6, 0.97)]
+    assert _noise_band(front, [0, 1, 2, 3], 2.0, 900) == [1]
+    assert _noise_band(front, [0, 1, 2, 3], 2.0, 10 ** 6) == [3]   # a narrow band
+    front[2] = NS(n_terms=5, law=NS(evidence=None))
+    assert _noise_band(front, [0, 1, 2, 3], 2.0, 900) == [0, 1, 2, 3]
+
+
+def test_every_subset_of_the_simplest_terms_holds_the_law():
+    from dslsearch.sums.seed import subset_seeds
+
+    rows, labels, fit, seg_fit, labels_out = _cancelling(4, distractors=8)
+    seeds = subset_seeds(lambda j: rows[j], np.arange(rows.shape[0]), fit, seg_fit,
+                         labels_out, 3, top=1)
+    assert [len(s) for s in seeds] == [2, 3] and seeds[1] == (0, 1, 2)
+    assert subset_seeds(lambda j: rows[j], np.arange(rows.shape[0]), fit, seg_fit,
+                        labels_out, 3, most=10) == []
