@@ -419,6 +419,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     shared = None     # the library's products, shared by both searches of round 0
     beyond: list[int] = []   # points the calibrated test accepts and the rule for further
     #                          laws or the drift check rejects
+    found_seeds = None       # the round's seeds (noisy data), shared by both searches
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
                                       seg_fit, with_sums)
@@ -430,7 +431,12 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         seeds: tuple[tuple[int, ...], ...] = ()
         if values is not None and sums.seed_pool > 1:
             cross = Cross(Z, Zw) if cross is None else cross
-            seeds = _seeds(lib, keep, values, cross, held, sums)
+            if found_seeds is None:           # once per round, in the library's indices
+                found_seeds = [tuple(int(keep[j]) for j in ts)
+                               for ts in _seeds(lib, keep, values, cross, held, sums)]
+            where = {int(t): j for j, t in enumerate(keep)}
+            seeds = tuple(tuple(sorted(where[t] for t in ts)) for ts in found_seeds
+                          if all(t in where for t in ts))
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
                              node_weight=sums.node_weight, cross=cross, seeds=seeds)
