@@ -281,7 +281,12 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             reported; with ``sums.gap_by_noise`` the rule compares noise ratios
             instead of R. On such data, with ``sums.held_out``, each size's sum is
             chosen among its level by its R and noise ratio on the training points
-            that are not fitting points (:mod:`dslsearch.sums.validate`).
+            that are not fitting points (:mod:`dslsearch.sums.validate`; with
+            ``sums.held_out_noise`` by the noise ratio and fewest nodes), the levels
+            also hold the seeds of :mod:`dslsearch.sums.seed` (``sums.seed_pool``,
+            ``sums.seed_subsets``), and with ``sums.noise_choice`` a round's law is
+            the accepted point of fewest terms within the noise of the lowest noise
+            ratio (:func:`_noise_band`).
 
     Returns:
         :class:`SumsResult`.
