@@ -21,6 +21,11 @@ in a second pass, those and the best library extensions of the first path's sets
 of more nodes that completes them: ``ω1 ω2 cos(θ1 − θ2)`` beside ``ω1², ω2², cos θ1,
 cos θ2``).
 
+:func:`subset_seeds` adds the best sets of 2 to 4 terms among *every* subset of the
+simplest terms, by held-out R: a law of a few simple terms whose partial sums are not
+conserved and that the elimination's greedy path passes by (Lotka–Volterra's ``x``,
+``y``, ``log x``, ``log y``).
+
 Each removal is solved in closed form: with the set's pencil diagonalised
 (``B' T B = I``, ``B' W B = diag(lam)``), removing term ``i`` restricts the coefficients
 to ``b' y = 0`` (``b = B[i]``), whose smallest R is the root ``mu`` of the secular
