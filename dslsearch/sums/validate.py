@@ -150,7 +150,8 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     With ``by_noise`` > 0 the band is on the noise ratio instead: of the sets whose
     held-out R is at most ``by_noise`` times the lowest, those whose noise ratio is within
     ``sd`` standard errors of the lowest noise ratio (relative, as for R) are kept, and
-    the set of fewest nodes among them is chosen (then the lowest noise ratio, then R):
+    the set of fewest nodes among them is chosen (then the lowest noise ratio, then R;
+    the band on R when none of them has a noise ratio):
     terms that amplify the noise more (``L2²``, ``log x``) raise a law's R, not its noise
     ratio, so a band on R can leave the law out while it admits stand-ins of quieter
     terms (the rigid body at σ = 0.05)."""
@@ -169,9 +170,9 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
         return level[0], math.nan
     dof = max(labels_out.size - int(labels_out.max()) - 1, 1)
     tol = 1 + sd * math.sqrt(2 / dof)
-    if by_noise > 0 and any(math.isfinite(s[1]) for s in scored):
-        cap = min(s[0] for s in scored) * by_noise
-        capped = [s for s in scored if s[0] <= cap and math.isfinite(s[1])]
+    cap = min(s[0] for s in scored) * by_noise
+    capped = [s for s in scored if s[0] <= cap and math.isfinite(s[1])]
+    if by_noise > 0 and capped:
         band = min(s[1] for s in capped) * tol
         r, _, _, ts = min((s for s in capped if s[1] <= band),
                           key=lambda s: (s[2], s[1], s[0]))
