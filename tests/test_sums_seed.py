@@ -131,6 +131,13 @@ def test_the_noise_band_picks_the_law_whose_terms_carry_more_noise():
     assert held_out_choice(*args, 10.0)[0].terms == (0, 1)
     assert held_out_choice(*args, 1.01)[0].terms != (0, 1)     # the law's R is beyond cap
 
+    class Quiet(Values):
+        def noise(self, i):
+            return None
+
+    unrated = (level, keep, sizes, Quiet(), fit, seg_fit, labels_out, 2.0, 10.0)
+    assert held_out_choice(*unrated)[0].terms in {(1, 2), (1, 3)}   # no noise ratio: by R
+
 
 def test_a_round_takes_the_fewest_terms_within_the_noise_of_the_lowest_noise_ratio():
     from types import SimpleNamespace as NS
