@@ -80,6 +80,26 @@ class SumsConfig:
     #                             many standard errors of the lowest
     #                             (dslsearch.sums.validate); 0: the best set by R on the
     #                             fitting points, as on noise-free data
+    held_out_noise: float = 10.0  # > 0: the held-out choice keeps the sets within
+    #                             `held_out` standard errors of the lowest noise ratio
+    #                             (held-out R at most this many times the lowest) and
+    #                             takes the one of fewest nodes (dslsearch.sums.validate);
+    #                             0: the band on R
+    noise_choice: float = 2.0   # > 0: on noisy data a round's law is chosen among the
+    #                             accepted points of fewest terms whose noise ratio is
+    #                             within this many standard errors of the lowest
+    #                             (dslsearch.sums.run._noise_band); 0: by the penalty
+    seed_pool: int = 60         # on noisy data (with `held_out`) the beam's levels also
+    #                             hold the sets met by backward elimination from the
+    #                             simplest this many terms (not sums of two), each step
+    #                             dropping the term whose removal leaves the lowest R on
+    #                             the held-out points (dslsearch.sums.seed); 0: none
+    seed_extend: int = 2        # a second elimination adds the best this many library
+    #                             extensions of each first-pass set to its pool
+    seed_width: int = 1         # sets kept at each size of the elimination
+    seed_subsets: int = 16      # > 1: also every subset of the simplest this many terms
+    #                             (the 3 best of each size up to 4 terms by held-out
+    #                             R; dslsearch.sums.seed.subset_seeds) (0: none)
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
 
@@ -107,5 +127,11 @@ class SumsConfig:
         if not self.eiv:
             for k in ("eiv", "eiv_candidates"):
                 d.pop(k)
+        if not self.held_out_noise:
+            d.pop("held_out_noise")
+        if not self.seed_subsets:
+            d.pop("seed_subsets")
+        if not self.noise_choice:
+            d.pop("noise_choice")
         text = json.dumps(d, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]

@@ -281,7 +281,12 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             reported; with ``sums.gap_by_noise`` the rule compares noise ratios
             instead of R. On such data, with ``sums.held_out``, each size's sum is
             chosen among its level by its R and noise ratio on the training points
-            that are not fitting points (:mod:`dslsearch.sums.validate`).
+            that are not fitting points (:mod:`dslsearch.sums.validate`; with
+            ``sums.held_out_noise`` by the noise ratio and fewest nodes), the levels
+            also hold the seeds of :mod:`dslsearch.sums.seed` (``sums.seed_pool``,
+            ``sums.seed_subsets``), and with ``sums.noise_choice`` a round's law is
+            the accepted point of fewest terms within the noise of the lowest noise
+            ratio (:func:`_noise_band`).
 
     Returns:
         :class:`SumsResult`.
@@ -419,6 +424,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     shared = None     # the library's products, shared by both searches of round 0
     beyond: list[int] = []   # points the calibrated test accepts and the rule for further
     #                          laws or the drift check rejects
+    found_seeds = None       # the round's seeds (noisy data), shared by both searches
     for with_sums in (True, False) if sums.retry_without_sums else (True,):
         keep, Z, Zw0 = lib.complement(None if found is None else found[:, fit_points],
                                       seg_fit, with_sums)
@@ -427,13 +433,22 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         if found is None and Zw is Zw0:       # rows of the library itself, unweighted
             shared = Cross(lib.Z, lib.Zw) if shared is None else shared
             cross = shared.subset(keep)
+        seeds: tuple[tuple[int, ...], ...] = ()
+        if values is not None and sums.seed_pool > 1:
+            cross = Cross(Z, Zw) if cross is None else cross
+            if found_seeds is None:           # once per round, in the library's indices
+                found_seeds = [tuple(int(keep[j]) for j in ts)
+                               for ts in _seeds(lib, keep, values, cross, held, sums)]
+            where = {int(t): j for j, t in enumerate(keep)}
+            seeds = tuple(tuple(sorted(where[t] for t in ts)) for ts in found_seeds
+                          if all(t in where for t in ts))
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
-                             node_weight=sums.node_weight, cross=cross)
+                             node_weight=sums.node_weight, cross=cross, seeds=seeds)
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
-                                     sums.held_out)[0]
+                                     sums.held_out, sums.held_out_noise)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
@@ -449,12 +464,37 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                 beyond.append(len(front))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
+        if held is not None and sums.noise_choice > 0:
+            passing = _noise_band(front, passing, sums.noise_choice,
+                                  held[0].size - int(held[2].max()) - 1)
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
     if point >= 0 or not beyond:
         return point, -1
     return point, min(beyond, key=lambda i: (front[i].penalised, i))
+
+
+#: largest seed set tried among every subset of the simplest terms (C(16, 4) = 1820 sets)
+SUBSET_TERMS = 4
+
+
+def _seeds(lib: TermLibrary, keep: np.ndarray, values, cross: Cross, held,
+           sums: SumsConfig) -> tuple[tuple[int, ...], ...]:
+    """Backward-elimination seeds of the beam (:func:`dslsearch.sums.seed.elimination_seeds`)
+    from the simplest ``sums.seed_pool`` terms of ``keep`` that are not sums of two
+    terms; ``values``: the round's :class:`~dslsearch.sums.validate.TermValues`,
+    ``held``: ``(fit, seg_fit, labels_out, sigma)``."""
+    from dslsearch.sums.seed import elimination_seeds, subset_seeds
+
+    pool = np.nonzero(~lib.is_sum[keep])[0]
+    value = (lambda j: values.values(int(keep[j])))
+    seeds = elimination_seeds(value, pool[:sums.seed_pool], cross, *held[:3],
+                              sums.max_terms, sums.seed_extend, sums.exact, sums.seed_width)
+    if sums.seed_subsets > 1:
+        seeds += subset_seeds(value, pool[:sums.seed_subsets], *held[:3],
+                              min(sums.max_terms, SUBSET_TERMS))
+    return tuple(dict.fromkeys(seeds))
 
 
 def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
@@ -468,6 +508,24 @@ def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
     acceptance = getattr(config, "acceptance", None)
     return acceptance is not None and passes(ev, acceptance) and \
         not passes(ev, acceptance, drift=True)
+
+
+def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
+                ) -> list[int]:
+    """The accepted points ``passing`` of fewest terms among those whose noise ratio is
+    within ``sd`` standard errors (relative, ``sqrt(2 / dof)``; ``dof``: the training
+    points less their trajectories) of the lowest; ``passing`` itself when some point has no
+    noise ratio. On noisy data R falls with every term that fits the noise, and the
+    penalty (a term must divide R by ``gain``) then prefers a stand-in of fewer terms
+    whose residual the noise does not explain to the law."""
+    ratios = {i: (front[i].law.evidence.noise_ratio if front[i].law.evidence is not None
+                  else math.nan) for i in passing}
+    if not passing or not all(math.isfinite(r) for r in ratios.values()):
+        return passing
+    limit = min(ratios.values()) * (1 + sd * math.sqrt(2 / max(dof, 1)))
+    near = [i for i in passing if ratios[i] <= limit]
+    fewest = min(front[i].n_terms for i in near)
+    return [i for i in near if front[i].n_terms == fewest]
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):

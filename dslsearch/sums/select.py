@@ -11,6 +11,7 @@ matrices of size ``k + 1``: linear in the size of the library.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -396,11 +397,30 @@ def _next_level(cross: Cross, level: list[TermSet], size: np.ndarray, exact: flo
     return _kept([TermSet(t, r) for t, r in found.items()], size, exact, beam, rankings)
 
 
+def set_r(cross: Cross, terms: tuple[int, ...]) -> float:
+    """The minimal R of a sum of ``terms`` (indices into the cross's rows)."""
+    ct, cw = cross.rows(list(terms))
+    lam = _set_basis(ct[:, list(terms)], cw[:, list(terms)])[1]
+    return max(float(lam[0]), 0.0) if lam.size else math.inf
+
+
+def _seeded(level: list[TermSet], seeds: tuple[tuple[int, ...], ...], cross: Cross,
+            size: np.ndarray, exact: float) -> list[TermSet]:
+    """``level`` with the ``seeds`` of its size that it lacks, each with its R, ordered
+    as levels are (:func:`_ordered`); ``level`` itself without such seeds."""
+    k = len(level[0].terms) if level else 0
+    have = {ts.terms for ts in level}
+    extra = [TermSet(t, set_r(cross, t)) for t in dict.fromkeys(seeds)
+             if len(t) == k and t not in have]
+    extra = [ts for ts in extra if math.isfinite(ts.R)]
+    return _ordered(level + extra, size, exact) if extra else level
+
+
 def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
                 exact: float, pair_screen: int = 2000, refine: int = 4,
                 progress: Callable[[int], None] | None = None,
-                node_weight: float = 0.0, cross: Cross | None = None
-                ) -> list[list[TermSet]]:
+                node_weight: float = 0.0, cross: Cross | None = None,
+                seeds: tuple[tuple[int, ...], ...] = ()) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
@@ -425,6 +445,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             of more complex terms that approximate better.
         cross: the :class:`Cross` of ``Z``, ``Zw`` (one shared with another search of
             the same terms, :meth:`Cross.subset`); None: a new one.
+        seeds: term sets (sorted indices) added to the level of their size, beside the
+            beam's own sets, and extended like them (:mod:`dslsearch.sums.seed`).
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
@@ -437,14 +459,14 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     scale = weights(size, rankings)                                     # (q, n)
     cross = Cross(Z, Zw) if cross is None else cross
     w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
-    levels = [_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size, exact,
-                    beam, rankings)]
+    levels = [_seeded(_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size,
+                            exact, beam, rankings), seeds, cross, size, exact)]
     if progress:
         progress(1)
     if max_terms >= 2 and levels[0][0].R > exact and n >= 2:
         m = min(n, pair_screen)
-        levels.append(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact,
-                                 node_weights=rankings))
+        levels.append(_seeded(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact,
+                                         node_weights=rankings), seeds, cross, size, exact))
         if progress:
             progress(2)
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
@@ -452,7 +474,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         if not level:
             break
         level[:refine] = [swap_refine(cross, ts, exact) for ts in level[:refine]]
-        levels.append(_ordered(list(dict.fromkeys(level)), size, exact))
+        levels.append(_seeded(_ordered(list(dict.fromkeys(level)), size, exact), seeds,
+                              cross, size, exact))
         if progress:
             progress(len(levels))
     if levels[-1][0].R <= exact:

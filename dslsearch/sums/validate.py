@@ -129,7 +129,8 @@ def held_out_scores(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
 
 
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
-                    fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float):
+                    fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
+                    by_noise: float = 0.0):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
     ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
     conserved on the held-out points and whose residual there the noise explains best;
@@ -144,7 +145,16 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     fewest nodes, then the lowest R; a set without a noise ratio comes last). An
     approximation of a law's shape can have a lower R than the law by carrying less
     noise (smoother terms), not a lower noise ratio: what it leaves is its systematic
-    error on top of its noise."""
+    error on top of its noise.
+
+    With ``by_noise`` > 0 the band is on the noise ratio instead: of the sets whose
+    held-out R is at most ``by_noise`` times the lowest, those whose noise ratio is within
+    ``sd`` standard errors of the lowest noise ratio (relative, as for R) are kept, and
+    the set of fewest nodes among them is chosen (then the lowest noise ratio, then R;
+    the band on R when none of them has a noise ratio):
+    terms that amplify the noise more (``L2²``, ``log x``) raise a law's R, not its noise
+    ratio, so a band on R can leave the law out while it admits stand-ins of quieter
+    terms (the rigid body at σ = 0.05)."""
     scored = []
     for ts in level:
         idx = [int(keep[t]) for t in ts.terms]
@@ -160,6 +170,13 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
         return level[0], math.nan
     dof = max(labels_out.size - int(labels_out.max()) - 1, 1)
     tol = 1 + sd * math.sqrt(2 / dof)
+    cap = min(s[0] for s in scored) * by_noise
+    capped = [s for s in scored if s[0] <= cap and math.isfinite(s[1])]
+    if by_noise > 0 and capped:
+        band = min(s[1] for s in capped) * tol
+        r, _, _, ts = min((s for s in capped if s[1] <= band),
+                          key=lambda s: (s[2], s[1], s[0]))
+        return ts, r
     limit = min(s[0] for s in scored) * tol
     near = [s for s in scored if s[0] <= limit]
     r, _, _, ts = min(near, key=lambda s: (s[1] if math.isfinite(s[1]) else math.inf,

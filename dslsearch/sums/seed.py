@@ -1,0 +1,261 @@
+"""Seeds for the beam on noisy data: term sets met by backward elimination.
+
+The beam search grows sets one term at a time and keeps, at each size, the sets most
+conserved on the fitting points. A law whose partial sums are all far from conserved (its
+terms cancel only together: the double pendulum's energy, whose best subsets of 1–4 terms
+have R 0.57, 0.32, 0.18, 0.15 at σ = 0.05 while every set the beam keeps is more
+conserved) is then never reached, whatever the choice among a level's sets.
+
+Backward elimination goes the other way: it starts from a pool of many terms, fits the
+min-R combination of all of them, and drops one term at a time, the one whose removal
+leaves the sum most conserved on the *held-out* points (the training points that are not
+fitting points; on noisy data the fitting points' R rewards fitting their noise). Its path
+passes through small sets whose terms are needed *together*, without any of their partial
+sums being conserved. :func:`elimination_seeds` returns the path's sets of each size;
+:func:`~dslsearch.sums.select.beam_search` adds them to its levels (``seeds``) and extends
+them like its own sets, and the held-out choice (:mod:`dslsearch.sums.validate`) and the
+judge decide as for every other set.
+
+The pool: the simplest ``seed_pool`` terms of the library (it is ordered by size), then,
+in a second pass, those and the best library extensions of the first path's sets (a term
+of more nodes that completes them: ``ω1 ω2 cos(θ1 − θ2)`` beside ``ω1², ω2², cos θ1,
+cos θ2``).
+
+:func:`subset_seeds` adds the best sets of 2 to 4 terms among *every* subset of the
+simplest terms, by held-out R: a law of a few simple terms whose partial sums are not
+conserved and that the elimination's greedy path passes by (Lotka–Volterra's ``x``,
+``y``, ``log x``, ``log y``).
+
+Each removal is solved in closed form: with the set's pencil diagonalised
+(``B' T B = I``, ``B' W B = diag(lam)``), removing term ``i`` restricts the coefficients
+to ``b' y = 0`` (``b = B[i]``), whose smallest R is the root ``mu`` of the secular
+equation ``sum_j b_j² / (lam_j − mu) = 0`` in ``(lam_0, lam_1)``, with coefficients
+``y_j ∝ b_j / (lam_j − mu)``: one eigendecomposition per step, not one per removal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dslsearch.fitting.objective import Segments, within
+from dslsearch.fitting.optimise import solve_scatter
+from dslsearch.sums.select import Cross, _extend, _set_basis
+
+#: bisection steps of the secular equation (interval halved each step)
+BISECTION = 60
+
+
+def held_out_r(G: np.ndarray, labels_out: np.ndarray) -> np.ndarray:
+    """``(B,)`` R of each row of ``G (B, N_out)`` on the held-out points, whose trajectory
+    is ``labels_out (N_out,)`` (``0..K-1``): within-trajectory over total sum of squares;
+    inf where the total is 0."""
+    K = int(labels_out.max()) + 1
+    counts = np.bincount(labels_out, minlength=K).astype(np.float64)
+    Gc = G - G.mean(1, keepdims=True)
+    onehot = np.zeros((labels_out.size, K))
+    onehot[np.arange(labels_out.size), labels_out] = 1.0
+    means = (Gc @ onehot) / counts                                   # (B, K)
+    resid = Gc - means[:, labels_out]
+    total = np.einsum("bn,bn->b", Gc, Gc)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        R = np.einsum("bn,bn->b", resid, resid) / total
+    return np.where(total > 0, R, np.inf)
+
+
+def removals(T: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(R (k,), C (k, k))``: for each term ``i`` of a set with total and within scatter
+    ``T``, ``W`` ``(k, k)``, the smallest R of the set without it and its coefficients
+    (row ``i``, zero at ``i``; ``C[i]' T C[i] = 1``). NaN rows where the set's pencil is
+    degenerate (a removal that the closed form cannot resolve)."""
+    k = T.shape[0]
+    B, lam = _set_basis(T, W)                                # (k, r), (r,)
+    R, C = np.full(k, np.nan), np.full((k, k), np.nan)
+    if lam.size < 2:
+        return R, C
+    b = B                                                    # row i: the constraint b' y = 0
+    lo = np.full(k, lam[0])
+    hi = np.full(k, lam[1])
+    free = b[:, 0] ** 2 <= 1e-24 * np.einsum("ir,ir->i", b, b)   # removal costs nothing
+    for _ in range(BISECTION):
+        mid = 0.5 * (lo + hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            f = np.einsum("ir,ir->i", b * b, 1.0 / (lam[None, :] - mid[:, None]))
+        up = f < 0                                           # f increases on (lam_0, lam_1)
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    mu = 0.5 * (lo + hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Y = b / (lam[None, :] - mu[:, None])                 # (k, r)
+    Y[free] = 0.0
+    Y[free, 0] = 1.0
+    mu[free] = lam[0]
+    Y /= np.sqrt(np.einsum("ir,ir->i", Y, Y))[:, None]
+    ok = np.isfinite(Y).all(1) & (hi - lo <= 1e-9 * max(abs(lam[1]), 1e-300) + 1e-300)
+    ok &= lam[1] - lam[0] > 1e-12 * max(abs(lam[1]), 1e-300)
+    C[ok] = Y[ok] @ B.T
+    R[ok] = np.clip(mu[ok], 0.0, None)
+    return R, C
+
+
+def eliminate(Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray, labels_out: np.ndarray,
+              smallest: int = 1, width: int = 1
+              ) -> dict[int, list[tuple[tuple[int, ...], float]]]:
+    """Backward elimination over the rows of a pool of terms, ``width`` sets wide.
+
+    Args:
+        Zf: ``(P, M)`` the pool's values on the fitting points, centred and scaled;
+            Zfw: ``(P, M')`` their within-trajectory parts (:func:`within`).
+        Zo: ``(P, N_out)`` the same terms on the held-out points, scaled as ``Zf``.
+        labels_out: ``(N_out,)`` trajectory of each held-out point, ``0..K-1``.
+        smallest: stop at sets of this many terms.
+        width: sets kept at each size (1: plain backward elimination).
+
+    Returns:
+        ``{size: [(rows, held-out R), …]}`` for every size from ``P − 1`` down to
+        ``smallest``: the ``width`` sets of that size with the lowest held-out R among
+        those one removal away from the sets kept one size up (rows of the pool, sorted;
+        best first). Each removal's coefficients are fitted on the fitting points
+        (:func:`removals`), its R measured on the held-out points.
+    """
+    T, W = Zf @ Zf.T, Zfw @ Zfw.T
+    level = [tuple(range(Zf.shape[0]))]
+    path: dict[int, list[tuple[tuple[int, ...], float]]] = {}
+    while len(level[0]) > smallest:
+        found: dict[tuple[int, ...], float] = {}
+        for rows in level:
+            idx = np.asarray(rows)
+            _, C = removals(T[np.ix_(idx, idx)], W[np.ix_(idx, idx)])
+            ok = np.nonzero(np.isfinite(C).all(1))[0]
+            if not ok.size:
+                continue
+            score = held_out_r(C[ok] @ Zo[idx], labels_out)
+            for i, r in zip(ok.tolist(), score.tolist()):
+                key = rows[:i] + rows[i + 1:]
+                if np.isfinite(r) and r < found.get(key, np.inf):
+                    found[key] = r
+        if not found:
+            break
+        best = sorted(found.items(), key=lambda kv: (kv[1], kv[0]))[:width]
+        path[len(best[0][0])] = best
+        level = [rows for rows, _ in best]
+    return path
+
+
+def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray,
+           labels_out: np.ndarray, sweeps: int = 3) -> tuple[int, ...]:
+    """``rows`` (a set of pool rows) improved by exchanging one term at a time for the
+    pool term that gives the lowest held-out R (coefficients fitted on the fitting
+    points); arguments as :func:`eliminate`. Elimination drops a term early when others
+    stand in for it (``cos θ1`` beside ``θ1²`` and ``sin(cos θ1)``) and cannot take it
+    back; the exchange can. Stops after a sweep without change or after ``sweeps``."""
+    T, W = Zf @ Zf.T, Zfw @ Zfw.T
+    current = list(rows)
+    idx = np.asarray(current)
+    R, V = solve_scatter(T[np.ix_(idx, idx)][None], [W[np.ix_(idx, idx)][None]])
+    best = float(held_out_r(V[0] @ Zo[idx], labels_out)[0]) if np.isfinite(V).all() else np.inf
+    for _ in range(sweeps):
+        changed = False
+        for i in range(len(current)):
+            others = np.asarray([j for j in range(Zf.shape[0]) if j not in current])
+            if not others.size:
+                return tuple(sorted(current))
+            sets = np.repeat(np.asarray(current)[None], others.size, 0)
+            sets[:, i] = others
+            _, V = solve_scatter(T[sets[:, :, None], sets[:, None, :]],
+                                 [W[sets[:, :, None], sets[:, None, :]]])
+            score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out)
+            score = np.where(np.isfinite(score), score, np.inf)
+            j = int(np.argmin(score))
+            if score[j] < best * (1.0 - 1e-9):
+                current[i], best, changed = int(others[j]), float(score[j]), True
+        if not changed:
+            break
+    return tuple(sorted(current))
+
+
+def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
+                 labels_out: np.ndarray, max_terms: int, top: int = 3,
+                 most: int = 20000) -> list[tuple[int, ...]]:
+    """The ``top`` sets of each size from 2 to ``max_terms`` with the lowest held-out R
+    among *every* subset of ``pool`` (the simplest terms; sizes with more than ``most``
+    subsets are skipped); arguments as :func:`elimination_seeds`. A law of a few simple
+    terms (``x − a log x + b y − c log y``) is found whatever its partial sums, where the
+    elimination's greedy path can pass it by."""
+    from itertools import combinations
+    from math import comb
+
+    terms = [int(j) for j in pool if values(int(j)) is not None]
+    if len(terms) < 2:
+        return []
+    Zf, Zfw, Zo = _standardised(values, terms, fit, seg_fit)
+    T, W = Zf @ Zf.T, Zfw @ Zfw.T
+    out: list[tuple[int, ...]] = []
+    for k in range(2, min(max_terms, len(terms)) + 1):
+        if comb(len(terms), k) > most:
+            break
+        sets = np.asarray(list(combinations(range(len(terms)), k)), np.int64)
+        _, V = solve_scatter(T[sets[:, :, None], sets[:, None, :]],
+                             [W[sets[:, :, None], sets[:, None, :]]])
+        score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out)
+        score = np.where(np.isfinite(score), score, np.inf)
+        for i in np.argsort(score, kind="stable")[:top]:
+            if np.isfinite(score[i]):
+                out.append(tuple(terms[j] for j in sets[i]))
+    return out
+
+
+def _standardised(values, terms: list[int], fit: np.ndarray, seg_fit: Segments
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Zf, Zfw, Zo)`` of :func:`eliminate` from ``values(t)`` ``(N,)`` of each term."""
+    F = np.stack([values(t) for t in terms])
+    Ff = F[:, fit]
+    mean = Ff.mean(1, keepdims=True)
+    norm = np.sqrt(np.einsum("pm,pm->p", Ff - mean, Ff - mean))[:, None]
+    Zf = (Ff - mean) / norm
+    return Zf, within(Zf, seg_fit), (F[:, ~fit] - mean) / norm
+
+
+def elimination_seeds(values, pool: np.ndarray, cross: Cross, fit: np.ndarray,
+                      seg_fit: Segments, labels_out: np.ndarray, max_terms: int,
+                      extend: int = 2, exact: float = 0.0,
+                      width: int = 1) -> list[tuple[int, ...]]:
+    """Term sets of 1 to ``max_terms`` terms met by backward elimination (two passes).
+
+    Args:
+        values: ``values(j)``: ``(N,)`` values of the beam's term ``j`` on all training
+            points (None where not finite: such terms are left out of the pool).
+        pool: ``(P,)`` the beam's terms to start from (the simplest).
+        cross: the beam's :class:`~dslsearch.sums.select.Cross` (its rows: the beam's
+            terms on the fitting points), for the extensions of the second pass.
+        fit: ``(N,)`` bool, the fitting points; seg_fit: their trajectories;
+            labels_out: ``(N_out,)`` trajectory of each held-out point.
+        max_terms: largest seed.
+        extend: the best library extensions (by R on the fitting points) of each first
+            path set of 2 to ``max_terms`` terms added to the pool of the second pass.
+        exact: the beam's ``exact`` (:func:`~dslsearch.sums.select._extend`'s floor).
+
+    Returns:
+        The second pass's sets of ``max_terms`` terms and fewer (beam term indices,
+        sorted), largest first; empty when fewer than two pool terms are finite.
+    """
+    terms = [int(j) for j in pool if values(int(j)) is not None]
+    seeds: list[tuple[int, ...]] = []
+    for second in (False, True):
+        if len(terms) < 2:
+            return []
+        Z = _standardised(values, terms, fit, seg_fit)
+        path = eliminate(*Z, labels_out, width=width)
+        found = [rows for k in range(min(max_terms, len(terms) - 1), 0, -1) if k in path
+                 for rows, _ in path[k]]
+        if second:
+            found += [polish(rows, *Z, labels_out) for rows in found]
+        sets = list(dict.fromkeys(tuple(sorted(terms[i] for i in rows)) for rows in found))
+        if second:
+            return sets
+        added = []
+        for s in sets:
+            if len(s) >= 2:
+                R = _extend(cross, s, extend, floor=exact)
+                added += [int(j) for j in np.argsort(R, kind="stable")[:extend]
+                          if np.isfinite(R[j])]
+        terms = sorted(set(terms) | {j for j in added if values(j) is not None})
+    return seeds
