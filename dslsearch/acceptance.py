@@ -167,7 +167,8 @@ class AcceptanceConfig:
         max_look_r: candidates of the exhaustive search with ``R_true`` above this are
             not looked at. Above ``max_r``: noise raises R of a true invariant
             (Kepler's energy at σ = 0.1: 0.65–0.75 with its exact constants, seeds
-            0–6) while its signal's R stays about 0.
+            0–6) while its signal's R stays about 0. On noise-free points
+            (:func:`noisy_points` False) the cap is ``max_r``: the signal's R is R there.
         max_resolution: largest :func:`resolution`: a formula whose first-order change
             between two consecutive samples is larger than its whole spread over the data
             is not resolved by the sampling (it can look constant on the samples by

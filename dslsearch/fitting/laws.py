@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dslsearch.acceptance import Evidence, law_evidence, passes
+from dslsearch.acceptance import Evidence, law_evidence, noisy_points, passes
 from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.filter import FitStatus, accepted
 from dslsearch.fitting.merge import merge_groups
@@ -65,8 +65,11 @@ def calibrated_survivors(table, x: np.ndarray, labels: np.ndarray, fits: FitRows
     acc = config.acceptance
     ok = fits.status == FitStatus.OK
     n_tests = max(int(ok.sum()), 1)
+    # the look cap above max_r is for noise, which raises R of a true invariant; on
+    # noise-free points the signal's R is R, so nothing above max_r can pass
+    cap = acc.max_look_r if noisy_points(x, labels) else acc.max_r
     with np.errstate(all="ignore"):
-        look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= acc.max_look_r))[0]
+        look = np.nonzero(ok & np.isfinite(fits.R_true) & (fits.R_true <= cap))[0]
     look = look[np.argsort(fits.R_true[look], kind="stable")][: acc.max_tested]
     members = [_member(table, fits, int(i), None) for i in look]
     stamp("evidence")
