@@ -31,7 +31,8 @@ when it is conserved on the noise-free states of the same trajectories (generate
 same seed, no noise), ``R < STRICT_R`` (its values vary along a trajectory by less than
 about 3 % of their spread between trajectories); *strict detection* = known invariants
 spanned by those laws; *strict false discovery* counts the other basis laws as false too.
-Noise-free and measured data: the states fitted.
+Noise-free data: the states fitted; measured data (no noise-free states): the plain
+columns.
 
 Summary per method and noise level (all systems and seeds pooled): *detection rate* =
 known invariants spanned / known invariants; *false discovery rate* = spurious independent
@@ -247,15 +248,26 @@ def peer_methods() -> dict:
 
 def _clean(system, dataset, noise: float, seed: int):
     """The noise-free training trajectories of the run (the data set itself when it has no
-    noise added, or is measured)."""
-    if noise == 0 or measured(system):
+    noise added); None for measured data (no noise-free states)."""
+    if measured(system):
+        return None
+    if noise == 0:
         return dataset
     return system.generate(noise=0.0, seed=seed)
 
 
 def clean_r(law, clean) -> float:
-    """R of ``law`` on the training trajectories of ``clean`` (the noise-free data set)."""
-    return _r_true(law, clean)
+    """R of ``law`` on the training points of ``clean`` (the noise-free data set), cut into
+    trajectories, or windows of one trajectory, as the fit cuts them (1 when not finite)."""
+    from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.objective import Segments, r_score
+    from dslsearch.fitting.plan import segments
+
+    x, labels = segments(clean, FitConfig())
+    with np.errstate(all="ignore"):
+        v = np.asarray(law(x), np.float64)
+        r = float(r_score(v, Segments(labels))) if np.isfinite(v).all() else 1.0
+    return r if np.isfinite(r) else 1.0
 
 
 def _compare(system, dataset, laws, basis, x: np.ndarray, clean=None) -> dict:
@@ -273,8 +285,8 @@ def _compare(system, dataset, laws, basis, x: np.ndarray, clean=None) -> dict:
     row = {"found": len(found), "spanned": len(spanned), "known": len(known),
            "stated": len(system.invariants),
            "true": true_rank, "spurious": bad, "basis": [str(b) for b in basis]}
-    if clean is None:
-        return row
+    if clean is None:   # measured data: no noise-free states, the strict columns are these
+        return row | {"spanned_strict": len(spanned), "spurious_strict": bad}
     return row | _strict_fields(known, basis, bad, clean)
 
 
@@ -313,6 +325,8 @@ def rescored(row: dict) -> dict:
     variables = [(v.name, v.unit) for v in dataset.variables]
     basis = [Law.parse(text, variables) for text in row["basis"]]
     clean = _clean(system, dataset, row["noise"], row["seed"])
+    if clean is None:
+        return row | {"spanned_strict": row["spanned"], "spurious_strict": row["spurious"]}
     return row | _strict_fields(known_laws(system, dataset), basis, row["spurious"], clean)
 
 
