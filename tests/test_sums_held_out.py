@@ -5,7 +5,7 @@ import pytest
 
 from dslsearch.acceptance import noise_floor
 from dslsearch.fitting import FitConfig
-from dslsearch.fitting.objective import Segments
+from dslsearch.fitting.objective import Segments, relabel
 from dslsearch.fitting.plan import segments
 from dslsearch.sums import SumsConfig, fit_sums
 from dslsearch.sums.select import TermSet
@@ -35,7 +35,6 @@ def _split(K: int, n: int):
     labels = np.repeat(np.arange(K), n)
     fit = np.zeros(labels.size, bool)
     fit[::3] = True
-    relabel = lambda lab: np.unique(lab, return_inverse=True)[1]
     return labels, fit, Segments(relabel(labels[fit])), relabel(labels[~fit])
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dslsearch.fitting.objective import Segments, within
+from dslsearch.fitting.objective import Segments, relabel, within
 from dslsearch.fitting.optimise import solve_scatter
 from dslsearch.sums import SumsConfig
 from dslsearch.sums.seed import eliminate, elimination_seeds, held_out_r, removals
@@ -14,7 +14,6 @@ def _split(K: int, n: int):
     labels = np.repeat(np.arange(K), n)
     fit = np.zeros(labels.size, bool)
     fit[::3] = True
-    relabel = lambda lab: np.unique(lab, return_inverse=True)[1]
     return labels, fit, Segments(relabel(labels[fit])), relabel(labels[~fit])
 
 
