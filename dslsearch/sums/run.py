@@ -522,7 +522,9 @@ def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
                   else math.nan) for i in passing}
     if not passing or not all(math.isfinite(r) for r in ratios.values()):
         return passing
-    limit = min(ratios.values()) * (1 + sd * math.sqrt(2 / max(dof, 1)))
+    from dslsearch.sums.validate import se_band
+
+    limit = min(ratios.values()) * se_band(sd, dof)
     near = [i for i in passing if ratios[i] <= limit]
     fewest = min(front[i].n_terms for i in near)
     return [i for i in near if front[i].n_terms == fewest]

@@ -128,6 +128,12 @@ def held_out_scores(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
     return W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1]))
 
 
+def se_band(sd: float, dof: int) -> float:
+    """``1 + sd · sqrt(2 / dof)``: how far above the lowest a ratio of sums of squares
+    (``dof`` degrees of freedom, Gaussian residuals) lies within ``sd`` standard errors."""
+    return 1 + sd * math.sqrt(2 / max(dof, 1))
+
+
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
                     fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
                     by_noise: float = 0.0):
@@ -168,8 +174,7 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
             scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts))
     if not scored:
         return level[0], math.nan
-    dof = max(labels_out.size - int(labels_out.max()) - 1, 1)
-    tol = 1 + sd * math.sqrt(2 / dof)
+    tol = se_band(sd, labels_out.size - int(labels_out.max()) - 1)
     cap = min(s[0] for s in scored) * by_noise
     capped = [s for s in scored if s[0] <= cap and math.isfinite(s[1])]
     if by_noise > 0 and capped:
