@@ -36,13 +36,10 @@ def _numbers(summary: dict) -> dict:
 def test_parallel_seeds_give_the_sequential_numbers_and_rerun_reuses_them(spring, tmp_path):
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what each worker uses
-    try:
-        seq = rank(spring, RankConfig(**{**CFG.__dict__, "jobs": 1}),
-                   ResultsStore.open(tmp_path / "seq"), baseline_config=BASE).to_json()
-    finally:
-        torch.set_num_threads(threads)
+    threads = torch.get_num_threads()   # this process's: the in-process seed uses one
+    seq = rank(spring, RankConfig(**{**CFG.__dict__, "jobs": 1}),
+               ResultsStore.open(tmp_path / "seq"), baseline_config=BASE).to_json()
+    assert torch.get_num_threads() == threads   # restored
     calls = []
     store = ResultsStore.open(tmp_path / "par")
     par = rank(spring, RankConfig(**{**CFG.__dict__, "jobs": 2}), store,

@@ -139,6 +139,18 @@ def data_source_options(func: Callable) -> Callable:
     return wrapper
 
 
+def one_torch_thread() -> None:
+    """One torch intra-op thread for this command unless ``OMP_NUM_THREADS`` is set: its
+    networks are small (batches of N x 200, small convolutions), and on 2 shared cores a
+    second thread mostly spin-waits (a training step was about 20 times slower)."""
+    import os
+
+    import torch
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(1)
+
+
 def load_dataset(system: str | None, data: Path | None, noise: float = 0.0, seed: int = 0):
     """Load the dataset named by the options, turning data errors into click errors."""
     import hamiltonian_data

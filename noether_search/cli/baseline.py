@@ -8,20 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
-                                        load_dataset, open_store, out_option, progress_bar,
-                                        resolve_out)
-
-
-def _set_threads() -> None:
-    # The MLP's matrices are small (N x 200); on 2 shared cores a second intra-op thread
-    # made a training step ~20x slower (spin-waiting), so use one unless the user has set
-    # OMP_NUM_THREADS / torch threads explicitly.
-    import os
-
-    import torch
-
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
+                                        load_dataset, one_torch_thread, open_store,
+                                        out_option, progress_bar, resolve_out)
 
 
 @click.command("baseline")
@@ -37,7 +25,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
             as_json: bool, steps: int | None, horizon: int | None) -> None:
     """Train the vanilla MLP on dx/dt (or reuse the stored one) and report its errors:
     derivative MSE on train/test, and RMSE of RK4 rollouts from the test initial states."""
-    _set_threads()
+    one_torch_thread()
     from noether_search.baseline import BaselineConfig, derivative_mse, rollout
     from noether_search.stages import train_baseline
     from noether_search.store import StoreError

@@ -65,9 +65,9 @@ def _fmt(value, spec: str = ".4g") -> str:
                    "SEED … SEED+SEEDS−1 and report the mean ± standard deviation of each "
                    "RMSE (the fit is done once).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes running the seeds (baseline to evaluation), each with "
-                   "one torch thread (default: min(SEEDS, cores); 1: in this process). The "
-                   "numbers are those of --jobs 1 with one torch thread (OMP_NUM_THREADS=1).")
+              help="Worker processes running the seeds (baseline to evaluation) (default: "
+                   "min(SEEDS, cores); 1: in this process). Every seed runs with one torch "
+                   "thread, so the numbers do not depend on --jobs.")
 @fit_engine_options
 @ops_option
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]),

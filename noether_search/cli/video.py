@@ -9,7 +9,8 @@ from pathlib import Path
 
 import click
 
-from noether_search.cli._common import console, echo_json, open_store, progress_bar
+from noether_search.cli._common import (console, echo_json, one_torch_thread, open_store,
+                                        progress_bar)
 
 #: VideoConfig field -> the option that sets it (for error messages)
 _OPTION = {"n_frames": "--frames", "n_test": "--episodes", "n_val": "--val-episodes",
@@ -18,16 +19,6 @@ _OPTION = {"n_frames": "--frames", "n_test": "--episodes", "n_val": "--val-episo
            "horizon": "--horizon"}
 _PHASES = {"base": "base predictor", "more_steps": "more steps (control)",
            "noether": "Noether (meta-tailoring)", "evaluate": "test metrics"}
-
-
-def _set_threads() -> None:
-    # small convolutions on 2 shared cores: a second intra-op thread mostly spin-waits
-    import os
-
-    import torch
-
-    if "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(1)
 
 
 @click.command("video")
@@ -91,7 +82,7 @@ def command(system: str | None, data: Path | None, store: Path | None, seeds: in
     if data is not None and frames is not None:
         raise click.BadParameter("sets the rendered episodes' length; with --data each "
                                  "episode is as long as its frames", param_hint="--frames")
-    _set_threads()
+    one_torch_thread()
     from noether_search.store import StoreError
     from noether_search.video.config import NoetherConfig, PredictorConfig, VideoConfig
 

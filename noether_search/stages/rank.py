@@ -34,12 +34,13 @@ those (``rank/{key}/refit/rollouts``, ``rank/{key}/refit/control/rollouts``).
 With ``seeds`` > 1, stages 2-6 are repeated for seeds ``seed`` … ``seed + seeds − 1`` (each
 seed its own run key; the fit is deterministic and done once), and the summary adds the mean
 and standard deviation of every RMSE over the seeds. The seeds run in ``jobs`` worker
-processes (default min(seeds, CPUs)), each with one torch thread, with the numbers of a
-sequential run with one torch thread (:func:`_run_seeds`).
+processes (default min(seeds, CPUs)) or in this process, each with one torch thread
+(:func:`one_torch_thread`), so that the numbers do not depend on where (:func:`_run_seeds`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -91,10 +92,10 @@ class RankConfig:
     refit: bool = True        # retrain the chosen Noether model, oracle and control on all
     #                           training trajectories after the validation choices
     #                           (stages/refit.py; no effect with val_fraction=0)
-    jobs: int | None = None   # worker processes running the seeds (stages 2-6), each with one
-    #                           torch thread; None: min(seeds, CPUs); 1: in this process.
-    #                           The numbers are those of jobs=1 with one torch thread
-    #                           (see _run_seeds)
+    jobs: int | None = None   # worker processes running the seeds (stages 2-6); None:
+    #                           min(seeds, CPUs); 1: in this process. Every seed runs with
+    #                           one torch thread (one_torch_thread): the numbers do not
+    #                           depend on jobs
     def key(self, fit_key: str, baseline_key: str) -> str:
         """12 hex digits naming the run (``rank/{key}``) for these settings and inputs."""
         from dslsearch.ops import PAPER_OPS, op_set
@@ -355,12 +356,12 @@ def _run_seeds(dataset, tasks, fit, store, report, seconds: dict[str, float],
                jobs: int) -> list[_SeedOutcome]:
     """Stages 2-6 for each ``(config, baseline_config)`` of ``tasks``, in order.
 
-    With ``jobs`` > 1 the seeds run in that many joblib (loky) worker processes, each
-    seeding torch with its seed and using one torch thread, so a seed's numbers do not
-    depend on which worker runs it or when: they are those of ``jobs=1`` with one torch
-    thread. Each seed stores its artifacts under its own run key as it goes (a rerun
-    reuses finished seeds and runs); progress is forwarded from the workers; the stage
-    times (``seconds``) are summed over the seeds.
+    With ``jobs`` > 1 the seeds run in that many joblib (loky) worker processes, else in
+    this one; each seeds torch with its seed and uses one torch thread, so a seed's
+    numbers do not depend on which process runs it or when. Each seed stores its
+    artifacts under its own run key as it goes (a rerun reuses finished seeds and runs);
+    progress is forwarded from the workers; the stage times (``seconds``) are summed over
+    the seeds.
     """
     if jobs == 1:
         runs = []
@@ -399,27 +400,38 @@ def _seed_in_process(dataset, config, fit, base_config, store, report, clock) ->
     import torch
 
     torch.manual_seed(config.seed)
-    return _rank_seed(dataset, config, fit, base_config, store, report, clock)
+    with one_torch_thread():
+        return _rank_seed(dataset, config, fit, base_config, store, report, clock)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run the enclosed torch work with one intra-op thread, as every seed does (in this
+    process or a worker), then restore the thread count. The networks are small (batches
+    of N x 200): a second thread gains little on idle cores, one thread everywhere keeps a
+    seed's numbers independent of where it runs, and a second thread spin-waits while
+    other work holds the other core (the baseline and refit stages of the pendulum took 6
+    and 18 times longer with two threads on 2 cores shared with another job)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _seed_worker(dataset, config, fit, base_config, store, queue, tag: bool):
     """One seed in a worker process with one torch thread: its outcome, stage times and the
     damaged artifacts its store met."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     seconds: dict[str, float] = {}
     known = 0 if store is None else len(store.damaged)  # the parent's, pickled with it
 
     def report(stage: str, done: int, total: int) -> None:
         queue.put((f"{stage} (seed {config.seed})" if tag else stage, done, total))
 
-    try:
-        out = _seed_in_process(dataset, config, fit, base_config, store, report,
-                               _Clock(seconds))
-    finally:
-        torch.set_num_threads(threads)
+    out = _seed_in_process(dataset, config, fit, base_config, store, report, _Clock(seconds))
     return out, seconds, [] if store is None else list(store.damaged[known:])
 
 
