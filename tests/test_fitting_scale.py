@@ -173,34 +173,3 @@ def test_concurrent_fits_on_one_store_fit_each_shard_once(tmp_path):
     assert total == total_b > 1 and laws_a == laws_b
     # one run fitted every shard, the other waited and reused them all
     assert sorted([done_a, done_b]) == [0, total]
-
-
-def test_shard_budget_cuts_a_large_table_finer_and_names_it_in_the_key(pendulum):
-    """A table of MIN_PARALLEL or more candidates is cut into about 50 shards (a quarter of
-    its candidates per shard's cost); smaller tables keep ``shard_cost``, and so their key;
-    the lowered budget enters the key, so a store of the earlier cut is never resumed."""
-    from dslsearch.fitting.config import MIN_PARALLEL, fit_key, shard_budget
-    from dslsearch.fitting.plan import KIND_COST
-
-    config = FitConfig()
-    table7 = enumerate_candidates(pendulum, 7)
-    n = len(table7.candidates)
-    assert n >= MIN_PARALLEL
-    budget = shard_budget(config, n)
-    assert budget == n // 4 < config.shard_cost
-    plan = plan_shards(table7, config)
-    costs = [sum(KIND_COST[int(k)] for k in plan.unit_kinds(i)) for i in range(len(plan.shards))]
-    assert max(costs) <= budget and 40 <= len(plan.shards) <= 60  # 21 shards at 20000
-    # small tables: the budget and the key as they were
-    table5 = enumerate_candidates(pendulum, 5)
-    assert shard_budget(config, len(table5.candidates)) == config.shard_cost
-    # the key names the lowered budget: the same fields without it hash differently
-    from dslsearch.fitting.config import config_hash
-    import hashlib
-    import json
-    h = hashlib.sha256(json.dumps(config.result_fields(), sort_keys=True, default=str).encode())
-    h.update(str(pendulum.content_hash()).encode())
-    for arr in (table7.op, table7.a, table7.b, table7.candidates):
-        h.update(np.ascontiguousarray(arr).tobytes())
-    assert config_hash(config, pendulum, table7) != h.hexdigest()[:12]
-    assert fit_key(config, pendulum, table7).startswith("d7-")

@@ -19,14 +19,6 @@ from dslsearch.fitting.optimise import AdamConfig
 #: (docs/PERFORMANCE.md, "Small tables")
 MIN_PARALLEL = 8192
 
-#: candidates per unit of a shard's cost budget for tables of :data:`MIN_PARALLEL` or more
-#: candidates (:func:`shard_budget`): the pendulum and the double pendulum at depth 7 cost
-#: 12 to 16 budget units per candidate, so a budget of a quarter of the candidates cuts
-#: a table into about 50 shards
-CANDIDATES_PER_COST = 4
-#: smallest shard budget :func:`shard_budget` gives
-MIN_SHARD_COST = 2000
-
 #: how joblib worker processes start (:attr:`FitConfig.start`)
 STARTS = ("auto", "fork", "loky")
 
@@ -47,7 +39,7 @@ class FitConfig:
     fit_stride: int = 3           # (result) fit on every k-th point; final R uses all points
     window: int | None = None     # (result) split train trajectories into windows of this
     #                               many points (None: only when there is 1 trajectory: 20)
-    shard_cost: int = 20000       # (result) most cost of a shard (shard_budget; 1 per param.-free
+    shard_cost: int = 20000       # (result) cost budget of a shard (1 per parameter-free
     #                               unit, 3 per closed-form fit, 30 per gradient fit)
     merge_tol: float = 1e-6       # (result) 1 - |corr| below which survivors are one law
     adam: AdamConfig = AdamConfig()  # (result) gradient-fit settings (but not its engine)
@@ -108,28 +100,10 @@ def effective_config(config: FitConfig, n_candidates: int) -> FitConfig:
     return config
 
 
-def shard_budget(config: FitConfig, n_candidates: int) -> int:
-    """The cost budget of a shard for a table of ``n_candidates``: ``config.shard_cost``,
-    lowered for a table of :data:`MIN_PARALLEL` to about 80,000 candidates to a quarter of
-    its candidates (at least :data:`MIN_SHARD_COST`), so that it is cut into about 50
-    shards. With workers, the last shards then leave one core idle for less time (with 21
-    shards of the pendulum at depth 7, the last one ran alone for a tenth of a second of a
-    1.8 s fit). It depends on the table only, never on the workers: the same table is cut
-    the same way whatever runs it. Smaller tables keep ``shard_cost``: they are fitted in
-    the calling process, where each shard written to a store costs a write."""
-    if n_candidates < MIN_PARALLEL:
-        return config.shard_cost
-    return min(config.shard_cost, max(MIN_SHARD_COST, n_candidates // CANDIDATES_PER_COST))
-
-
 def config_hash(config: FitConfig, dataset, table) -> str:
-    """12 hex digits over the result-relevant settings, the data and the table (and the
-    shard budget where :func:`shard_budget` lowers ``shard_cost``: the shards differ)."""
+    """12 hex digits over the result-relevant settings, the data and the table."""
     h = hashlib.sha256()
     h.update(json.dumps(config.result_fields(), sort_keys=True, default=str).encode())
-    budget = shard_budget(config, len(table.candidates))
-    if budget != config.shard_cost:
-        h.update(f"shard budget {budget}".encode())
     h.update(str(dataset.content_hash()).encode())
     for arr in (table.op, table.a, table.b, table.candidates):
         h.update(np.ascontiguousarray(arr).tobytes())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dslsearch.fitting.config import FitConfig, shard_budget
+from dslsearch.fitting.config import FitConfig
 from dslsearch.fitting.malloc import release_free_memory
 from dslsearch.fitting.optimise import linearise, topology
 from array import array
@@ -438,7 +438,7 @@ def plan_shards(table, config: FitConfig, split: bool = False) -> ShardPlan:
         else np.zeros(0, np.int64)
     sorted_structs = [structs[s] for s in order]
     shards = _cut([KIND_COST[kinds[s]] for s in order], [len(u) for u in slots],
-                  shard_budget(config, len(table.candidates)))
+                  config.shard_cost)
     cand_order = np.argsort(cand_unit, kind="stable")
     del rows, row_unit, keys
     release_free_memory()  # the skeletons' memo and the sorts' copies, freed above
