@@ -104,6 +104,12 @@ class Evidence:
             (:func:`signal_r`; NaN where unknown): about 0 for a true invariant whatever
             the noise, about 1 for values that do not tell trajectories apart. The cap
             ``max_r`` applies to it where known (to ``r_true`` else).
+        noise_points: the effective number of points the predicted noise is spread over,
+            ``(sum_n pred_n)² / sum_n pred_n²`` (:func:`effective_points`; N when every
+            point is predicted the same noise, a few where a singular term's noise
+            dominates at a few points; NaN where unknown). Reported, not tested: the
+            noise ratio's relative standard error is about ``sqrt(2 / noise_points)``,
+            which the sum search's choices by the noise ratio use.
     """
 
     test: str
@@ -118,6 +124,7 @@ class Evidence:
     rest_ratio: float = math.nan
     carriers: float = math.nan
     r_signal: float = math.nan
+    noise_points: float = math.nan
 
     def __str__(self) -> str:
         """``p = 1e-300, noise ratio 1.08`` or ``R_random/R_true = 2.4e+18``."""
@@ -449,7 +456,22 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
     rest_ratio, carriers = rest_evidence(values, resid, noise_var, labels, median)
     return Evidence("calibrated", min(1.0, _f_test(T, W, K, N) * n_tests), ratio, factor,
                     n_tests, W / T if T > 0 else math.nan, rest_ratio=rest_ratio,
-                    carriers=carriers, r_signal=signal_r(T, W, ratio))
+                    carriers=carriers, r_signal=signal_r(T, W, ratio),
+                    noise_points=effective_points(pred))
+
+
+def effective_points(pred: np.ndarray) -> float:
+    """``(sum pred)² / sum pred²`` of the predicted noise variances ``pred (N,)``: the
+    number of equally noisy points that would give the noise ratio ``W / sum(pred)`` the
+    same relative variance (``2 / effective_points`` for Gaussian noise: ``W`` is a sum of
+    ``pred_n χ²_1`` terms). N for equal predictions; about the number of points near a
+    pole where a singular term's predicted noise dominates. NaN where not finite or all 0."""
+    pred = np.asarray(pred, np.float64)
+    with np.errstate(all="ignore"):
+        total, square = float(pred.sum()), float(pred @ pred)
+    if not (math.isfinite(total) and math.isfinite(square)) or not square > 0:
+        return math.nan
+    return total * total / square
 
 
 def signal_r(T: float, W: float, noise_ratio: float) -> float:
