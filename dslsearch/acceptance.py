@@ -104,6 +104,12 @@ class Evidence:
             (:func:`signal_r`; NaN where unknown): about 0 for a true invariant whatever
             the noise, about 1 for values that do not tell trajectories apart. The cap
             ``max_r`` applies to it where known (to ``r_true`` else).
+        noise_points: the effective number of points the predicted noise is spread over,
+            ``(sum_n pred_n)² / sum_n pred_n²`` (:func:`effective_points`; N when every
+            point is predicted the same noise, a few where a singular term's noise
+            dominates at a few points; NaN where unknown). Reported, not tested: the
+            noise ratio's relative standard error is about ``sqrt(2 / noise_points)``,
+            which the sum search's choices by the noise ratio use.
     """
 
     test: str
@@ -118,6 +124,7 @@ class Evidence:
     rest_ratio: float = math.nan
     carriers: float = math.nan
     r_signal: float = math.nan
+    noise_points: float = math.nan
 
     def __str__(self) -> str:
         """``p = 1e-300, noise ratio 1.08`` or ``R_random/R_true = 2.4e+18``."""
@@ -449,7 +456,22 @@ def evidence(values: np.ndarray, grads: np.ndarray, labels: np.ndarray, sigma: n
     rest_ratio, carriers = rest_evidence(values, resid, noise_var, labels, median)
     return Evidence("calibrated", min(1.0, _f_test(T, W, K, N) * n_tests), ratio, factor,
                     n_tests, W / T if T > 0 else math.nan, rest_ratio=rest_ratio,
-                    carriers=carriers, r_signal=signal_r(T, W, ratio))
+                    carriers=carriers, r_signal=signal_r(T, W, ratio),
+                    noise_points=effective_points(pred))
+
+
+def effective_points(pred: np.ndarray) -> float:
+    """``(sum pred)² / sum pred²`` of the predicted noise variances ``pred (N,)``: the
+    number of equally noisy points that would give the noise ratio ``W / sum(pred)`` the
+    same relative variance (``2 / effective_points`` for Gaussian noise: ``W`` is a sum of
+    ``pred_n χ²_1`` terms). N for equal predictions; about the number of points near a
+    pole where a singular term's predicted noise dominates. NaN where not finite or all 0."""
+    pred = np.asarray(pred, np.float64)
+    with np.errstate(all="ignore"):
+        total, square = float(pred.sum()), float(pred @ pred)
+    if not (math.isfinite(total) and math.isfinite(square)) or not square > 0:
+        return math.nan
+    return total * total / square
 
 
 def signal_r(T: float, W: float, noise_ratio: float) -> float:
@@ -767,17 +789,93 @@ def explained_ratio(values: np.ndarray, grads: np.ndarray, better: list[np.ndarr
     return float(resid @ resid) / floor if floor > 0 else math.inf
 
 
-def drop_explained(laws: list, x: np.ndarray, sigma: np.ndarray, limit: float = 1.0) -> list:
+def between_ratio(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                  labels: np.ndarray, sigma: np.ndarray, degree: int = EXPLAIN_DEGREE
+                  ) -> float:
+    """How far a law's trajectory means are from a function of the ``better`` laws' means,
+    in units of the noise of the means; NaN where the trajectories do not outnumber the
+    polynomial's coefficients (any law's means are then a polynomial in theirs).
+
+    A law is a function of other laws when its constant on each trajectory is a function
+    of theirs. :func:`explained_ratio` asks it of every point, against the law's own
+    noise; on noisy points with few trajectories a polynomial in the better laws' noisy
+    values absorbs part of that noise (theirs shares its measurements) and the spread of
+    a few trajectory constants, so an independent law can pass as explained (Kepler's
+    energy beside the angular momentum and one Runge–Lenz component at σ = 0.05, 15
+    trajectories: a cubic in the two, 10 coefficients, gives 0.49). This asks it of the
+    means: the polynomial (total degree ``degree``) in the better laws' trajectory means
+    is fitted to the law's (weighted by the points of each), and the residual sum of
+    squares is divided by what the noise of the means gives for its degrees of freedom,
+    ``(K − p) / K · sum_k mean_k(noise variance)`` (``K`` trajectories, ``p``
+    coefficients; the noise variance ``sum_j (dg/dx_j)² sigma_j²`` from ``grads (N,
+    d)``): about 1 for a function of the better laws, the spread of the law's constants
+    that the better laws do not explain over the noise of the means otherwise.
+    """
+    labels = np.asarray(labels, np.int64)
+    K = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=K).astype(np.float64)
+    if not better or (counts == 0).any():
+        return math.nan
+    means = np.bincount(labels, values, K) / counts
+    F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
+    p = F.shape[1]
+    if K <= p:
+        return math.nan
+    w = np.sqrt(counts)
+    coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
+    resid = means - F @ coef
+    rss = float(counts @ resid ** 2)
+    noise = float((np.bincount(labels, (grads ** 2) @ (sigma ** 2), K) / counts).sum())
+    centred = means - float(counts @ means) / counts.sum()
+    floor = max(noise * (K - p) / K, FLOOR_REL * float(counts @ centred ** 2))
+    return rss / floor if floor > 0 else math.inf
+
+
+#: :func:`is_explained` with trajectories: a law whose trajectory means are this far (the
+#: upper-tail probability under the noise of the means) from a function of the better
+#: laws' means is not explained by them, whatever its pointwise ratio
+BETWEEN_P = 1e-3
+
+
+def is_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                 sigma: np.ndarray, labels: np.ndarray | None = None,
+                 limit: float = 1.0) -> bool:
+    """True when :func:`explained_ratio` puts the law within ``limit`` of a function of the
+    ``better`` laws (its own noise) and, with ``labels`` (``(N,)`` trajectories; given on
+    noisy points), its trajectory means are not beyond the noise of the means from a
+    function of theirs: :func:`between_ratio` at most the upper ``BETWEEN_P`` quantile of
+    a chi-square with ``K − p`` degrees of freedom over ``K − p`` (where the trajectories
+    do not outnumber the coefficients the means cannot tell, and the pointwise ratio
+    decides alone)."""
+    if explained_ratio(values, grads, better, sigma) > limit:
+        return False
+    if labels is None:
+        return True
+    ratio = between_ratio(values, grads, better, labels, sigma)
+    if not math.isfinite(ratio):
+        return True
+    K = int(np.asarray(labels).max()) + 1
+    dof = K - _poly_features([np.zeros(2)] * len(better), EXPLAIN_DEGREE).shape[1]
+    from scipy.special import chdtri
+
+    return ratio <= float(chdtri(dof, BETWEEN_P)) / dof
+
+
+def drop_explained(laws: list, x: np.ndarray, sigma: np.ndarray, limit: float = 1.0,
+                   labels: np.ndarray | None = None) -> list:
     """``laws`` (best first) without those that :func:`explained_ratio` puts within
     ``limit`` of a function of the laws kept before them (their own noise): near-laws that
-    approximate a better law's shape, and functions of better laws (``E²``, ``E_x + E_y``)."""
+    approximate a better law's shape, and functions of better laws (``E²``, ``E_x + E_y``).
+    With ``labels`` (the trajectories of ``x``; given on noisy points) a law whose
+    trajectory means the laws kept do not explain stays (:func:`is_explained`)."""
     kept, kept_values = [], []
     for law in laws:
         with np.errstate(all="ignore"):
             values = np.asarray(law(x), np.float64)
             grads = gradients(law, x)
         ok = np.isfinite(values).all() and np.isfinite(grads).all()
-        if ok and kept_values and explained_ratio(values, grads, kept_values, sigma) <= limit:
+        if ok and kept_values and is_explained(values, grads, kept_values, sigma, labels,
+                                               limit):
             continue
         kept.append(law)
         if ok:

@@ -466,7 +466,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         if held is not None and sums.noise_choice > 0:
             passing = _noise_band(front, passing, sums.noise_choice,
-                                  held[0].size - int(held[2].max()) - 1)
+                                  held[0].size - int(held[2].max()) - 1, held[0].size)
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
@@ -510,21 +510,28 @@ def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
         not passes(ev, acceptance, drift=True)
 
 
-def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
-                ) -> list[int]:
+def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int,
+                n: int = 0) -> list[int]:
     """The accepted points ``passing`` of fewest terms among those whose noise ratio is
-    within ``sd`` standard errors (relative, ``sqrt(2 / dof)``; ``dof``: the training
-    points less their trajectories) of the lowest; ``passing`` itself when some point has no
-    noise ratio. On noisy data R falls with every term that fits the noise, and the
-    penalty (a term must divide R by ``gain``) then prefers a stand-in of fewer terms
-    whose residual the noise does not explain to the law."""
-    ratios = {i: (front[i].law.evidence.noise_ratio if front[i].law.evidence is not None
-                  else math.nan) for i in passing}
+    within ``sd`` standard errors of the lowest; ``passing`` itself when some point has
+    no noise ratio. The relative standard error of each ratio is ``sqrt(2 / dof_i)``,
+    ``dof`` (the training points less their trajectories) times the share of the ``n``
+    training points that carry the point's predicted noise
+    (:attr:`dslsearch.acceptance.Evidence.noise_points`, :func:`dslsearch.sums.validate.
+    noise_limit`): a low ratio that rests on a few points of huge predicted noise (a
+    tiny multiple of a term with a pole inside the data) does not set the band. On noisy
+    data R falls with every term that fits the noise, and the penalty (a term must divide
+    R by ``gain``) then prefers a stand-in of fewer terms whose residual the noise does
+    not explain to the law."""
+    evs = {i: front[i].law.evidence for i in passing}
+    ratios = {i: (ev.noise_ratio if ev is not None else math.nan) for i, ev in evs.items()}
     if not passing or not all(math.isfinite(r) for r in ratios.values()):
         return passing
-    from dslsearch.sums.validate import se_band
+    from dslsearch.sums.validate import noise_limit
 
-    limit = min(ratios.values()) * se_band(sd, dof)
+    limit = noise_limit([ratios[i] for i in passing],
+                        [getattr(evs[i], "noise_points", math.nan) for i in passing],
+                        sd, dof, n)
     near = [i for i in passing if ratios[i] <= limit]
     fewest = min(front[i].n_terms for i in near)
     return [i for i in near if front[i].n_terms == fewest]

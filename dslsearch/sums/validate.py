@@ -89,8 +89,15 @@ class TermValues:
 
 def held_out_scores(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
                     seg_fit: Segments, labels_out: np.ndarray) -> tuple[float, float]:
-    """``(R, noise ratio)`` on the held-out points of the sum of ``F (k, N)``'s rows whose
-    coefficients minimise R on the fitting points.
+    """``(R, noise ratio)`` of :func:`held_out_evidence`."""
+    return held_out_evidence(F, D, fit, seg_fit, labels_out)[:2]
+
+
+def held_out_evidence(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
+                      seg_fit: Segments, labels_out: np.ndarray
+                      ) -> tuple[float, float, float]:
+    """``(R, noise ratio, noise points)`` on the held-out points of the sum of ``F (k,
+    N)``'s rows whose coefficients minimise R on the fitting points.
 
     Args:
         F: ``(k, N)`` the terms' values on all training points.
@@ -103,16 +110,18 @@ def held_out_scores(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
         R of the fitted sum on the held-out points, and its noise ratio there (the
         calibrated test's, :func:`dslsearch.acceptance.evidence`: the observed
         within-trajectory sum of squares over the noise's prediction, robust to a few
-        points of huge predicted noise); NaN where undefined.
+        points of huge predicted noise); NaN where undefined; and the effective number
+        of held-out points its predicted noise is spread over
+        (:func:`dslsearch.acceptance.effective_points`; NaN without a noise ratio).
     """
-    from dslsearch.acceptance import FLOOR_REL, _f_median, _noise_ratio
+    from dslsearch.acceptance import FLOOR_REL, _f_median, _noise_ratio, effective_points
 
     Ff = centred(F[:, fit])
     Fw = within(Ff, seg_fit)
     _, V = solve_scatter((Ff @ Ff.T)[None], [(Fw @ Fw.T)[None]])
     v = V[0, 0]
     if not np.isfinite(v).all():
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan
     g = v @ F[:, ~fit]
     K = int(labels_out.max()) + 1
     counts = np.bincount(labels_out, minlength=K).astype(np.float64)
@@ -120,18 +129,38 @@ def held_out_scores(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
     resid = centred_g - (np.bincount(labels_out, centred_g, K) / counts)[labels_out]
     T, W = float(centred_g @ centred_g), float(resid @ resid)
     if not T > 0:
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan
     if D is None:
-        return W / T, math.nan
+        return W / T, math.nan, math.nan
     noise_var = np.mean(np.einsum("k,kpn->pn", v, D[:, :, ~fit]) ** 2, axis=0)
     pred = np.maximum((1 - 1 / counts[labels_out]) * noise_var, FLOOR_REL * T / g.size)
-    return W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1]))
+    return W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1])), effective_points(pred)
 
 
 def se_band(sd: float, dof: int) -> float:
     """``1 + sd · sqrt(2 / dof)``: how far above the lowest a ratio of sums of squares
     (``dof`` degrees of freedom, Gaussian residuals) lies within ``sd`` standard errors."""
     return 1 + sd * math.sqrt(2 / max(dof, 1))
+
+
+def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
+    """The largest noise ratio within ``sd`` standard errors of the lowest, each ratio's
+    standard error from the points its predicted noise is spread over.
+
+    ``ratios``, ``points``: the noise ratio of each candidate and the effective number of
+    its ``n`` points that carry its predicted noise
+    (:func:`dslsearch.acceptance.effective_points`; NaN: all ``n``); ``dof``: the points
+    less their trajectories. A ratio ``W / sum(pred)`` is a weighted sum of squares; where
+    a few points carry the prediction (a term with a pole inside the data:
+    ``0.00055/cos(p1/p2)`` near ``p2 = 0``) it rests on those few, and a low ratio there
+    is not evidence of a better law. Returns ``min_i ratio_i · se_band(sd, dof_i)``,
+    ``dof_i = dof · min(1, points_i / n)``: the lowest upper bound, so a ratio resting on
+    few points does not set the band below the ratios of the others."""
+    limits = []
+    for ratio, pts in zip(ratios, points):
+        share = min(1.0, pts / n) if math.isfinite(pts) and n > 0 else 1.0
+        limits.append(ratio * se_band(sd, max(int(dof * share), 1)))
+    return min(limits)
 
 
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
@@ -155,7 +184,8 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
 
     With ``by_noise`` > 0 the band is on the noise ratio instead: of the sets whose
     held-out R is at most ``by_noise`` times the lowest, those whose noise ratio is within
-    ``sd`` standard errors of the lowest noise ratio (relative, as for R) are kept, and
+    ``sd`` standard errors of the lowest noise ratio are kept (each ratio's standard error
+    from the points that carry its predicted noise, :func:`noise_limit`), and
     the set of fewest nodes among them is chosen (then the lowest noise ratio, then R;
     the band on R when none of them has a noise ratio):
     terms that amplify the noise more (``L2²``, ``log x``) raise a law's R, not its noise
@@ -169,21 +199,23 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
             continue
         noise = [values.noise(t) for t in idx]
         D = None if any(d is None for d in noise) else np.stack(noise)
-        r, nr = held_out_scores(np.stack(rows), D, fit, seg_fit, labels_out)
+        r, nr, pts = held_out_evidence(np.stack(rows), D, fit, seg_fit, labels_out)
         if math.isfinite(r):
-            scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts))
+            scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts, pts))
     if not scored:
         return level[0], math.nan
-    tol = se_band(sd, labels_out.size - int(labels_out.max()) - 1)
+    dof = labels_out.size - int(labels_out.max()) - 1
+    tol = se_band(sd, dof)
     cap = min(s[0] for s in scored) * by_noise
     capped = [s for s in scored if s[0] <= cap and math.isfinite(s[1])]
     if by_noise > 0 and capped:
-        band = min(s[1] for s in capped) * tol
-        r, _, _, ts = min((s for s in capped if s[1] <= band),
-                          key=lambda s: (s[2], s[1], s[0]))
+        band = noise_limit([s[1] for s in capped], [s[4] for s in capped], sd, dof,
+                           labels_out.size)
+        r, _, _, ts, _ = min((s for s in capped if s[1] <= band),
+                             key=lambda s: (s[2], s[1], s[0]))
         return ts, r
     limit = min(s[0] for s in scored) * tol
     near = [s for s in scored if s[0] <= limit]
-    r, _, _, ts = min(near, key=lambda s: (s[1] if math.isfinite(s[1]) else math.inf,
-                                           s[2], s[0]))
+    r, _, _, ts, _ = min(near, key=lambda s: (s[1] if math.isfinite(s[1]) else math.inf,
+                                              s[2], s[0]))
     return ts, r

@@ -249,7 +249,9 @@ class CalibratedJudge:
     ``n_fitted`` candidates of the exhaustive search plus the library's terms;
     ``judge.explained(law, laws)``: True when ``law`` is within its own noise of a cubic
     polynomial in the values of ``laws`` (:func:`dslsearch.acceptance.explained_ratio`,
-    the rule of :func:`dslsearch.acceptance.drop_explained`).
+    the rule of :func:`dslsearch.acceptance.drop_explained`) and, on noisy points, its
+    trajectory means are not beyond their noise from one in theirs
+    (:func:`dslsearch.acceptance.is_explained`).
 
     The fit stage gives it the robust noise floor
     (:func:`dslsearch.acceptance.noise_floor` with ``robust=True``): a sum fits up to
@@ -283,7 +285,7 @@ class CalibratedJudge:
         return passes(ev, self.config.acceptance, drift=self.noisy), law.with_evidence(ev)
 
     def explained(self, law, laws) -> bool:
-        from dslsearch.acceptance import explained_ratio, gradients
+        from dslsearch.acceptance import gradients, is_explained, noisy_points
 
         with np.errstate(all="ignore"):
             values = np.asarray(law(self.x), np.float64)
@@ -292,7 +294,8 @@ class CalibratedJudge:
         if not (np.isfinite(values).all() and np.isfinite(grads).all()
                 and all(np.isfinite(b).all() for b in better)):
             return False
-        return explained_ratio(values, grads, better, self.sigma) <= 1.0
+        labels = self.labels if noisy_points(self.x, self.labels) else None
+        return is_explained(values, grads, better, self.sigma, labels)
 
 
 def calibrated_judge(x: np.ndarray, labels: np.ndarray, sigma: np.ndarray, n_fitted: int,
@@ -383,21 +386,23 @@ def _independent(laws, dataset, config: FitConfig):
     With the calibrated test, a basis law within its own noise of a function of the basis
     laws before it (:func:`dslsearch.acceptance.drop_explained`: a near-law that only
     approximates a better law's shape within the noise) leaves the basis; its group joins
-    the near-misses."""
+    the near-misses. On noisy points a law whose trajectory means the laws before it do
+    not explain stays (:func:`dslsearch.acceptance.is_explained`)."""
     from dslsearch.fitting.plan import segments
     from dslsearch.independence import independent_laws
 
-    x, _ = segments(dataset, config)
+    x, labels = segments(dataset, config)
     result = independent_laws(laws, x)
     if config.test != "calibrated" or result.n_independent < 2:
         return result
-    from dslsearch.acceptance import drop_explained, noise_floor
+    from dslsearch.acceptance import drop_explained, noise_floor, noisy_points
 
     try:
         sigma = noise_floor(dataset.train)
     except ValueError:
         return result
-    kept = drop_explained(list(result.basis), x, sigma)
+    kept = drop_explained(list(result.basis), x, sigma,
+                          labels=labels if noisy_points(x, labels) else None)
     if len(kept) == len(result.basis):
         return result
     keep = [any(b is k for k in kept) for b in result.basis]

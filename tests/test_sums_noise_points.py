@@ -1,0 +1,131 @@
+"""The noise-ratio choices of the sum search weigh each ratio by the points that carry its
+predicted noise: a tiny multiple of a term with a pole inside the data lowers a sum's noise
+ratio through a few points of huge predicted noise, and must not set the band."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace as NS
+
+import numpy as np
+
+from dslsearch.acceptance import effective_points
+
+
+def test_effective_points_counts_the_points_that_carry_the_prediction():
+    assert math.isclose(effective_points(np.full(500, 0.3)), 500)
+    pred = np.full(500, 1e-3)
+    pred[:5] = 10.0                                      # five points near a pole
+    assert 4.9 < effective_points(pred) < 5.2
+    assert math.isnan(effective_points(np.zeros(10)))
+    assert math.isnan(effective_points(np.array([1.0, np.inf])))
+
+
+def test_a_low_ratio_on_few_points_does_not_set_the_band():
+    from dslsearch.sums.validate import noise_limit, se_band
+
+    # all points carry every prediction: the band of the lowest ratio, as before
+    assert math.isclose(noise_limit([0.86, 0.96], [math.nan, math.nan], 2.0, 735, 750),
+                        0.86 * se_band(2.0, 735))
+    assert math.isclose(noise_limit([0.86, 0.96], [750, 750], 2.0, 735, 750),
+                        0.86 * se_band(2.0, 735))
+    # the lowest ratio rests on 20 of 750 points: the other's bound sets the band
+    limit = noise_limit([0.86, 0.96], [20, 700], 2.0, 735, 750)
+    assert math.isclose(limit, 0.96 * se_band(2.0, int(735 * 700 / 750)))
+    assert limit > 0.96
+
+
+def _point(n_terms, ratio, points=math.nan):
+    return NS(n_terms=n_terms, law=NS(evidence=NS(noise_ratio=ratio, noise_points=points)))
+
+
+def test_a_round_is_not_taken_by_a_singular_term():
+    """The coupled oscillators at σ = 0.05, seed 7 (750 training points, 15 windows): the
+    normal-mode energy (2 terms, noise ratio 0.963 over 391 effective points), the same
+    plus ``0.00055/cos(p1/p2)`` (0.857 over 188), four and six-term sums (0.929 over 532,
+    0.834 over 225, the latter with ``p1 q1⁸ q2``). The band of the lowest ratio on all
+    points keeps the singular sum; with each ratio's own points it keeps the mode."""
+    from dslsearch.sums.run import _noise_band
+
+    front = [_point(2, 0.9627, 391), _point(3, 0.8567, 188), _point(4, 0.9287, 532),
+             _point(6, 0.8338, 225)]
+    assert _noise_band(front, [0, 1, 2, 3], 2.0, 735) == [1]          # every point: before
+    assert _noise_band(front, [0, 1, 2, 3], 2.0, 735, 750) == [0]
+    spread = [_point(k, r, 750) for k, r in ((2, 0.9627), (3, 0.8567), (4, 0.9287),
+                                              (6, 0.8338))]
+    assert _noise_band(spread, [0, 1, 2, 3], 2.0, 735, 750) == [1]    # no few-point ratio
+
+
+def test_the_held_out_choice_is_not_taken_by_a_term_noisy_at_few_points():
+    """Two sets conserve the same invariant ``a + b`` on the held-out points; the second
+    adds a term ``c`` that is not conserved and whose predicted noise is huge and
+    heavy-tailed on 40 % of the points (near a pole). Its noise ratio is a fifth lower
+    (the prediction's median and sum both rise); with the ratios' own points the band keeps
+    both sets, and the set of fewer nodes is chosen; with every point behind each
+    ratio, the set with ``c``."""
+    from dslsearch.fitting.objective import Segments, relabel
+    from dslsearch.sums.select import TermSet
+    from dslsearch.sums.validate import held_out_choice, held_out_evidence, noise_limit
+
+    rng = np.random.default_rng(3)
+    K, n = 12, 90
+    labels = np.repeat(np.arange(K), n)
+    N = labels.size
+    fit = np.zeros(N, bool)
+    fit[::3] = True
+    seg_fit, labels_out = Segments(relabel(labels[fit])), relabel(labels[~fit])
+    t = np.linspace(0, 40, N)
+    a0 = np.sin(t) + rng.normal(size=K).repeat(n)
+    b0 = np.repeat(rng.normal(size=K), n) - a0
+    za, zb, zc = rng.normal(size=(3, 4, N))
+    a, b = a0 + 0.1 * za[0], b0 + 0.1 * zb[0]
+    near = rng.random(N) < 0.4
+    scale = np.where(near, 1.0 / rng.uniform(0.01, 1.0, N), 0.0)   # heavy-tailed there
+    rows = [a, b, 0.1 * np.cos(3 * t)]
+    noise = [0.1 * za, 0.1 * zb, 5.0 * scale * zc]
+
+    class Values:
+        def values(self, i):
+            return rows[i]
+
+        def noise(self, i):
+            return noise[i]
+
+    _, nr2, p2 = held_out_evidence(np.stack(rows[:2]), np.stack(noise[:2]), fit, seg_fit,
+                                   labels_out)
+    _, nr3, p3 = held_out_evidence(np.stack(rows), np.stack(noise), fit, seg_fit, labels_out)
+    assert nr3 < nr2 / 1.2 and p3 < 0.1 * p2          # a lower ratio, on few points
+    dof = labels_out.size - K
+    assert noise_limit([nr2, nr3], [math.nan] * 2, 2.0, dof, labels_out.size) < nr2
+    level = [TermSet((0, 1, 2), 0.001), TermSet((0, 1), 0.001)]
+    keep, sizes = np.arange(3), np.array([1, 1, 1])
+    args = (level, keep, sizes, Values(), fit, seg_fit, labels_out, 2.0, 10.0)
+    assert held_out_choice(*args)[0].terms == (0, 1)
+
+
+def test_a_singular_term_lowers_the_noise_ratio_on_fewer_points_on_real_data():
+    """The coupled oscillators at σ = 0.05, seed 7: the normal-mode energy and the sum
+    search's law of that round with ``0.00055/cos(p1/p2)`` added. The singular sum's
+    noise ratio is lower, its predicted noise on fewer points; the round's band keeps the
+    mode."""
+    import hamiltonian_data
+
+    from dslsearch.acceptance import law_evidence, noise_floor
+    from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.plan import segments
+    from dslsearch.law import Law
+    from dslsearch.sums.run import _noise_band
+
+    ds = hamiltonian_data.SYSTEMS["coupled-oscillators"].generate(noise=0.05, seed=7)
+    x, labels = segments(ds, FitConfig(seed=7))
+    sigma = noise_floor(ds.train, robust=True)
+    texts = ["(p1 + p2)**2 + 1.00674001463969*(q1 + q2)**2",
+             "(p1 + p2)**2 + 1.00605238556623*(q1 + q2)**2 + 0.000552882396647892/cos(p1/p2)"]
+    evs = [law_evidence(Law.parse(t, ds), x, labels, sigma, 1000, True) for t in texts]
+    mode, singular = evs
+    assert singular.noise_ratio < mode.noise_ratio / 1.08
+    assert singular.noise_points < 0.6 * mode.noise_points
+    front = [NS(n_terms=2, law=NS(evidence=mode)), NS(n_terms=3, law=NS(evidence=singular))]
+    dof = x.shape[0] - int(labels.max()) - 1
+    assert _noise_band(front, [0, 1], 2.0, dof) == [1]                 # every point
+    assert _noise_band(front, [0, 1], 2.0, dof, x.shape[0]) == [0]
