@@ -194,9 +194,12 @@ def _conserved_on_clean_states(law, name: str, seed: int) -> float:
 @pytest.mark.slow
 def test_the_double_pendulum_energy_is_reached_at_noise_005():
     """Seed 5: the energy's partial sums are less conserved than every set the beam keeps;
-    without the seeds a stand-in with ``θ1²`` is reported (R 4.5e-3 on the clean states of
-    the same trajectories), with them the energy (4e-4; its constants fitted on noisy data)."""
+    without the seeds the energy is not reached (a stand-in with ``θ1²``, R 4.5e-3 on the
+    clean states of the same trajectories, before the noise ratios were weighed by their
+    points; no law since), with them the energy (4e-4; its constants fitted on noisy
+    data)."""
     law = _noisy_fit("double-pendulum", 0.05, 5).laws[0]
     assert _conserved_on_clean_states(law, "double-pendulum", 5) < 1e-3
-    plain = _noisy_fit("double-pendulum", 0.05, 5, seed_pool=0, seed_subsets=0).laws[0]
-    assert _conserved_on_clean_states(plain, "double-pendulum", 5) > 3e-3
+    plain = _noisy_fit("double-pendulum", 0.05, 5, seed_pool=0, seed_subsets=0).laws
+    assert all(_conserved_on_clean_states(other, "double-pendulum", 5) > 3e-3
+               for other in plain)
