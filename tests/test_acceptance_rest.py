@@ -130,3 +130,21 @@ def test_the_sum_searchs_judge_rejects_the_steep_power():
     assert not ok and "rest" in failures(law.evidence)
     ok, law = judge(Law(Law.parse("c0*L1**2 - L3**2", ds).formula, [3.0], ds), 1000)
     assert ok, law.evidence
+
+
+def test_on_noisy_points_the_rest_may_not_stand_far_above_the_whole():
+    """Rigid body, σ = 0.05, seed 2: ``L1**12`` passes every question on the whole data and
+    keeps the rest's ratio under ``max_rest_ratio`` (2.8), but that is 4.6 times its whole
+    ratio; the known invariants' rest ratio stays near their whole ratio."""
+    acc = AcceptanceConfig()
+    ev = _evidence("rigid-body", "L1**12", 0.05, 2)
+    assert math.isfinite(ev.drift_p)                 # noisy points: the drift test ran
+    assert ev.rest_ratio <= acc.max_rest_ratio and failures(ev) == ()
+    assert ev.rest_ratio > acc.max_rest_gain * ev.noise_ratio
+    assert failures(ev, drift=True) == ("rest",)
+    for text in ("L1**2 + L2**2 + L3**2", "6*L1**2 + 3*L2**2 + 2*L3**2"):
+        inv = _evidence("rigid-body", text, 0.05, 2)
+        assert inv.rest_ratio <= 1.5 * inv.noise_ratio and passes(inv, acc, drift=True)
+    # on noise-free data the drift test does not run (drift_p unknown): no gain rule
+    clean = dataclasses.replace(ev, drift_p=math.nan)
+    assert failures(clean, drift=True) == ()
