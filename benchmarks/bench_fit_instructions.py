@@ -40,12 +40,12 @@ system, depth, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ds = hamiltonian_data.load(system=system)
 table = enumerate_formulas(ds.variables, depth)
 res = fit_table(table, ds, FitConfig(workers=workers))
-print(len(table.candidates), len(res.laws))
+print(len(res.laws))
 """
 
 
-def count(system: str, depth: int, workers: int) -> tuple[list[tuple[str, int]], str]:
-    """``([(part, instructions)], laws line)`` of one run under callgrind."""
+def count(system: str, depth: int, workers: int) -> list[tuple[str, int]]:
+    """``[(part, instructions)]`` of one run under callgrind, in order of process and part."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
             ["valgrind", "--tool=callgrind", "--dump-before=_Fork",
@@ -59,7 +59,7 @@ def count(system: str, depth: int, workers: int) -> tuple[list[tuple[str, int]],
         for f in sorted(Path(tmp).iterdir(), key=_order):
             m = re.search(r"^summary:\s*(\d+)", f.read_text(errors="replace"), re.M)
             parts.append((f.name, int(m.group(1)) if m else 0))
-    return parts, out.stdout.strip().splitlines()[-1]
+    return parts
 
 
 def _order(f: Path) -> tuple[int, int]:
@@ -82,7 +82,7 @@ def main() -> None:
     print("|---|---|---|---|")
     first = None
     for w in args.workers:
-        parts, _ = count(system, int(depth), w)
+        parts = count(system, int(depth), w)
         total = sum(n for _, n in parts)
         first = first or total
         shown = ", ".join(f"{name.split('.', 1)[1]}: {n / 1e9:.3f}" for name, n in parts)

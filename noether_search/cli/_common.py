@@ -139,8 +139,10 @@ def data_source_options(func: Callable) -> Callable:
     return wrapper
 
 
-def one_torch_thread() -> None:
-    """One torch intra-op thread for this command unless ``OMP_NUM_THREADS`` is set: its
+def set_torch_threads() -> None:
+    """One torch intra-op thread for this command's process unless ``OMP_NUM_THREADS`` is
+    set (``rank`` runs each seed with one thread whatever is set:
+    :func:`noether_search.stages.rank.one_torch_thread`): its
     networks are small (batches of N x 200, small convolutions), and on 2 shared cores a
     second thread mostly spin-waits (a training step was about 20 times slower)."""
     import os

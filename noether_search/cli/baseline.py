@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
-                                        load_dataset, one_torch_thread, open_store,
-                                        out_option, progress_bar, resolve_out)
+                                        load_dataset, open_store, out_option,
+                                        progress_bar, resolve_out, set_torch_threads)
 
 
 @click.command("baseline")
@@ -25,7 +25,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, out:
             as_json: bool, steps: int | None, horizon: int | None) -> None:
     """Train the vanilla MLP on dx/dt (or reuse the stored one) and report its errors:
     derivative MSE on train/test, and RMSE of RK4 rollouts from the test initial states."""
-    one_torch_thread()
+    set_torch_threads()
     from noether_search.baseline import BaselineConfig, derivative_mse, rollout
     from noether_search.stages import train_baseline
     from noether_search.store import StoreError

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from noether_search.cli._common import (console, data_source_options, echo_json, json_option,
-                                        load_dataset, one_torch_thread, open_store,
-                                        out_option, resolve_out, run_stages)
+                                        load_dataset, open_store, out_option,
+                                        resolve_out, run_stages, set_torch_threads)
 
 
 def _fmt(value, spec: str = ".4g") -> str:
@@ -113,7 +113,7 @@ def command(system: str | None, data: Path | None, noise: float, seed: int, embe
     from noether_search.stages.neural import NeuralConfig, neural
 
     start = time.perf_counter()
-    one_torch_thread()
+    set_torch_threads()
     config = NeuralConfig(embed_dim=embed_dim, embed_hidden=embed_hidden, epochs=epochs,
                           inner_lrs=_rates(inner_lrs), inits=inits,
                           embed_lrs=_rates(embed_lrs, zero=True), refit=refit,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
-from noether_search.cli._common import (console, echo_json, one_torch_thread, open_store,
-                                        progress_bar)
+from noether_search.cli._common import (console, echo_json, open_store, progress_bar,
+                                        set_torch_threads)
 
 #: VideoConfig field -> the option that sets it (for error messages)
 _OPTION = {"n_frames": "--frames", "n_test": "--episodes", "n_val": "--val-episodes",
@@ -82,7 +82,7 @@ def command(system: str | None, data: Path | None, store: Path | None, seeds: in
     if data is not None and frames is not None:
         raise click.BadParameter("sets the rendered episodes' length; with --data each "
                                  "episode is as long as its frames", param_hint="--frames")
-    one_torch_thread()
+    set_torch_threads()
     from noether_search.store import StoreError
     from noether_search.video.config import NoetherConfig, PredictorConfig, VideoConfig
 
