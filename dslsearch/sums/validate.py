@@ -114,6 +114,16 @@ def held_out_evidence(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
         of held-out points its predicted noise is spread over
         (:func:`dslsearch.acceptance.effective_points`; NaN without a noise ratio).
     """
+    r, nr, pts, _ = _held_out(F, D, fit, seg_fit, labels_out)
+    return r, nr, pts
+
+
+def _held_out(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray, seg_fit: Segments,
+              labels_out: np.ndarray):
+    """:func:`held_out_evidence`'s three numbers and ``noise``: None (no noise ratio), or
+    ``(pred (N_out,), draws (P, N_out))``, the predicted noise variance at each held-out
+    point and the sum's first-order changes under the shared draws, scaled like ``pred``
+    (``pred`` is their mean square, floored), for :func:`paired_se`."""
     from dslsearch.acceptance import FLOOR_REL, _f_median, _noise_ratio, effective_points
 
     Ff = centred(F[:, fit])
@@ -121,7 +131,7 @@ def held_out_evidence(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
     _, V = solve_scatter((Ff @ Ff.T)[None], [(Fw @ Fw.T)[None]])
     v = V[0, 0]
     if not np.isfinite(v).all():
-        return math.nan, math.nan, math.nan
+        return math.nan, math.nan, math.nan, None
     g = v @ F[:, ~fit]
     K = int(labels_out.max()) + 1
     counts = np.bincount(labels_out, minlength=K).astype(np.float64)
@@ -129,12 +139,36 @@ def held_out_evidence(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
     resid = centred_g - (np.bincount(labels_out, centred_g, K) / counts)[labels_out]
     T, W = float(centred_g @ centred_g), float(resid @ resid)
     if not T > 0:
-        return math.nan, math.nan, math.nan
+        return math.nan, math.nan, math.nan, None
     if D is None:
-        return W / T, math.nan, math.nan
-    noise_var = np.mean(np.einsum("k,kpn->pn", v, D[:, :, ~fit]) ** 2, axis=0)
-    pred = np.maximum((1 - 1 / counts[labels_out]) * noise_var, FLOOR_REL * T / g.size)
-    return W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1])), effective_points(pred)
+        return W / T, math.nan, math.nan, None
+    draws = np.einsum("k,kpn->pn", v, D[:, :, ~fit]) * np.sqrt(1 - 1 / counts[labels_out])
+    pred = np.maximum(np.mean(draws ** 2, axis=0), FLOOR_REL * T / g.size)
+    return (W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1])),
+            effective_points(pred), (pred, draws))
+
+
+def paired_se(a, b) -> float:
+    """Relative standard error of the difference of two noise ratios measured on the same
+    held-out points under the same measurement noise (``a``, ``b``: the ``noise`` of
+    :func:`_held_out`), were both sums conserved: ``W / sum(pred)`` is a sum of
+    ``pred_n χ²_1 / sum(pred)``, and the two residuals at a point share the noise, with
+    covariance ``c_n`` (from the shared draws: ``mean_p(e_a e_b)``, at most
+    ``sqrt(pred_a pred_b)``), so ``Var(ratio_a − ratio_b) = 2 Σ pred_a² / S_a² +
+    2 Σ pred_b² / S_b² − 4 Σ c_n² / (S_a S_b)``. Where both sums' noise comes from the
+    same terms at the same few points (Lotka–Volterra's ``log x``, ``log y`` where ``x``
+    or ``y`` is small) each ratio alone rests on few points, their difference on many."""
+    (pa, ea), (pb, eb) = a, b
+    P = ea.shape[0]
+    Sa, Sb = float(pa.sum()), float(pb.sum())
+    c = np.clip(np.mean(ea * eb, axis=0), -np.sqrt(pa * pb), np.sqrt(pa * pb))
+    # squares of estimates from P draws, made unbiased for Gaussian draws:
+    # E[pred²] = σ⁴ (1 + 2/P), E[c²] − E[pred_a pred_b]/P = cov² (1 + 1/P − 2/P²)
+    # (so two sums with the same noise give 0, two with independent noise
+    # 2/n_a + 2/n_b in the effective points of :func:`effective_points`)
+    sq = (float(pa @ pa) / Sa ** 2 + float(pb @ pb) / Sb ** 2) / (1 + 2 / P)
+    cov = float(c @ c - (pa @ pb) / P) / (1 + 1 / P - 2 / P ** 2) / (Sa * Sb)
+    return math.sqrt(max(2 * sq - 4 * cov, 0.0))
 
 
 def se_band(sd: float, dof: int) -> float:
@@ -165,7 +199,7 @@ def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
 
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
                     fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
-                    by_noise: float = 0.0):
+                    by_noise: float = 0.0, paired: bool = True):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
     ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
     conserved on the held-out points and whose residual there the noise explains best;
@@ -190,7 +224,12 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     the band on R when none of them has a noise ratio):
     terms that amplify the noise more (``L2²``, ``log x``) raise a law's R, not its noise
     ratio, so a band on R can leave the law out while it admits stand-ins of quieter
-    terms (the rigid body at σ = 0.05)."""
+    terms (the rigid body at σ = 0.05). With ``paired`` a set is also left out when another
+    set of the capped ones has a noise ratio lower by more than ``sd`` standard errors of
+    their *difference* (:func:`paired_se`: the two ratios share the points and the noise;
+    where both rest on the same few points, Lotka–Volterra's ``log x`` near ``x = 0``,
+    each ratio alone is uncertain and the band of :func:`noise_limit` wide, their
+    difference is not); if that leaves none, the band alone decides."""
     scored = []
     for ts in level:
         idx = [int(keep[t]) for t in ts.terms]
@@ -199,9 +238,9 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
             continue
         noise = [values.noise(t) for t in idx]
         D = None if any(d is None for d in noise) else np.stack(noise)
-        r, nr, pts = held_out_evidence(np.stack(rows), D, fit, seg_fit, labels_out)
+        r, nr, pts, noise_ = _held_out(np.stack(rows), D, fit, seg_fit, labels_out)
         if math.isfinite(r):
-            scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts, pts))
+            scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts, pts, noise_))
     if not scored:
         return level[0], math.nan
     dof = labels_out.size - int(labels_out.max()) - 1
@@ -211,11 +250,23 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     if by_noise > 0 and capped:
         band = noise_limit([s[1] for s in capped], [s[4] for s in capped], sd, dof,
                            labels_out.size)
-        r, _, _, ts, _ = min((s for s in capped if s[1] <= band),
-                             key=lambda s: (s[2], s[1], s[0]))
+        near = [s for s in capped if s[1] <= band]
+        if paired:
+            near = [s for s in near if not _paired_worse(s, capped, sd)] or near
+        r, _, _, ts, _, _ = min(near, key=lambda s: (s[2], s[1], s[0]))
         return ts, r
     limit = min(s[0] for s in scored) * tol
     near = [s for s in scored if s[0] <= limit]
-    r, _, _, ts, _ = min(near, key=lambda s: (s[1] if math.isfinite(s[1]) else math.inf,
-                                              s[2], s[0]))
+    r, _, _, ts, _, _ = min(near, key=lambda s: (s[1] if math.isfinite(s[1]) else math.inf,
+                                                 s[2], s[0]))
     return ts, r
+
+
+def _paired_worse(s, others, sd: float) -> bool:
+    """True when some set of ``others`` has a noise ratio lower than ``s``'s by more than
+    ``sd`` of their difference's standard errors (:func:`paired_se`), relative to the
+    lower ratio as in :func:`se_band`."""
+    if s[5] is None:
+        return False
+    return any(o[5] is not None and o[1] < s[1]
+               and s[1] > o[1] * (1 + sd * paired_se(o[5], s[5])) for o in others)
