@@ -819,32 +819,40 @@ def between_ratio(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray
     a few trajectory constants, so an independent law can pass as explained (Kepler's
     energy beside the angular momentum and one Runge–Lenz component at σ = 0.05, 15
     trajectories: a cubic in the two, 10 coefficients, gives 0.49). This asks it of the
-    means: the polynomial (total degree ``degree``) in the better laws' trajectory means
-    is fitted to the law's (weighted by the points of each), and the residual sum of
-    squares is divided by what the noise of the means gives for its degrees of freedom,
-    ``(K − p) / K · sum_k mean_k(noise variance)`` (``K`` trajectories, ``p``
-    coefficients; the noise variance ``sum_j (dg/dx_j)² sigma_j²`` from ``grads (N,
-    d)``): about 1 for a function of the better laws, the spread of the law's constants
-    that the better laws do not explain over the noise of the means otherwise.
+    means: the law's level on each trajectory is the mean of its values weighted by the
+    inverse of each point's predicted noise variance ``v_i = sum_j (dg/dx_j)² sigma_j²``
+    (``grads (N, d)``), whose noise variance is ``1 / sum_i 1/v_i``; the polynomial
+    (total degree ``degree``) in the better laws' trajectory means is fitted to these
+    levels by weighted least squares, and the weighted residual sum of squares is divided
+    by its degrees of freedom ``K − p`` (``K`` trajectories, ``p`` coefficients): about 1
+    for a function of the better laws, the spread of the law's constants that the better
+    laws do not explain over the noise of the levels otherwise. With the same noise at
+    every point this is the plain mean's test; the weights keep a tiny term with a pole
+    inside the data (huge predicted noise at a few points) from making every level's
+    noise so large that constants of their own pass as explained.
     """
     labels = np.asarray(labels, np.int64)
     K = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=K).astype(np.float64)
     if not better or (counts == 0).any():
         return math.nan
-    means = np.bincount(labels, values, K) / counts
     F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
     p = F.shape[1]
     if K <= p:
         return math.nan
-    w = np.sqrt(counts)
+    # each point's predicted noise variance; a trajectory's level is the inverse-variance
+    # weighted mean of its values, whose noise variance is 1 / (sum of the weights)
+    noise = (grads ** 2) @ (sigma ** 2)
+    centred = values - values.mean()
+    noise = np.maximum(noise, FLOOR_REL * float(centred @ centred) / values.size)
+    if not (np.isfinite(noise).all() and (noise > 0).all()):
+        return math.nan
+    weight = np.bincount(labels, 1.0 / noise, K)
+    means = np.bincount(labels, values / noise, K) / weight
+    w = np.sqrt(weight)
     coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
     resid = means - F @ coef
-    rss = float(counts @ resid ** 2)
-    noise = float((np.bincount(labels, (grads ** 2) @ (sigma ** 2), K) / counts).sum())
-    centred = means - float(counts @ means) / counts.sum()
-    floor = max(noise * (K - p) / K, FLOOR_REL * float(counts @ centred ** 2))
-    return rss / floor if floor > 0 else math.inf
+    return float(weight @ resid ** 2) / (K - p)
 
 
 #: :func:`is_explained` with trajectories: a law whose trajectory means are this far (the
