@@ -873,8 +873,17 @@ def is_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray]
     decides alone)."""
     if explained_ratio(values, grads, better, sigma) > limit:
         return False
-    if labels is None:
-        return True
+    return labels is None or means_explained(values, grads, better, labels, sigma)
+
+
+def means_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                    labels: np.ndarray, sigma: np.ndarray) -> bool:
+    """False when a law's trajectory levels are beyond the noise of the levels from a
+    function of the ``better`` laws' means: :func:`between_ratio` above the upper
+    ``BETWEEN_P`` quantile of a chi-square with ``K − p`` degrees of freedom over ``K − p``
+    (``values (N,)``, ``grads (N, d)``, each of ``better`` ``(N,)``, ``labels (N,)``
+    trajectories, ``sigma (d,)`` the noise floor). True where the trajectories do not
+    outnumber the polynomial's coefficients (the means cannot tell)."""
     ratio = between_ratio(values, grads, better, labels, sigma)
     if not math.isfinite(ratio):
         return True
