@@ -156,3 +156,21 @@ def test_a_singular_term_lowers_the_noise_ratio_on_fewer_points_on_real_data():
         ev, noise_ratio=ev.noise_ratio / 0.81))) for k, ev in ((2, mode), (3, singular))]
     assert _noise_band(above, [0, 1], 2.0, dof) == [1]
     assert _noise_band(above, [0, 1], 2.0, dof, x.shape[0]) == [0]
+
+
+def test_a_further_law_within_the_noise_of_1_is_as_exact_as_the_data_can_tell():
+    """Kepler at σ = 0.01, seed 7: the energy's R is 113 times the angular momentum's
+    (the rule for further laws allows 100), its noise ratio 0.976 over 332 of 1200
+    points. The noise explains all of its scatter; an approximation's excess does not."""
+    from dslsearch.sums.run import _within_noise
+
+    def law(ratio, points=332.0):
+        return NS(evidence=NS(noise_ratio=ratio, noise_points=points))
+
+    assert _within_noise(law(0.976), 2.0, 1185, 1200)
+    assert _within_noise(law(1.15), 2.0, 1185, 1200)      # 1.16 at 2 SE of 332 points
+    assert not _within_noise(law(1.25), 2.0, 1185, 1200)
+    assert not _within_noise(law(1.15, 1200.0), 2.0, 1185, 1200)  # 1.08 on every point
+    assert not _within_noise(law(math.nan), 2.0, 1185, 1200)
+    assert not _within_noise(NS(evidence=None), 2.0, 1185, 1200)
+    assert not _within_noise(law(0.976), 0.0, 1185, 1200)  # the noise choice off
