@@ -549,22 +549,33 @@ def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
     tiny multiple of a term with a pole inside the data) does not set the band. On noisy
     data R falls with every term that fits the noise, and the penalty (a term must divide
     R by ``gain``) then prefers a stand-in of fewer terms whose residual the noise does
-    not explain to the law. A ratio below 1 counts as 1: the noise then explains all of
-    the point's scatter, and a lower ratio is no evidence of a better law (a polynomial in
-    a law, flat where the predicted noise is largest, reaches 0.74 beside the law's 1.02
-    on Kepler at σ = 0.05)."""
+    not explain to the law. A ratio more than ``sd`` standard errors below 1
+    (:func:`_below_noise`) counts as 1: the point scatters less than the noise predicts,
+    which is no evidence of a better law but of a prediction that does not hold for it (a
+    polynomial in a law, flat where the predicted noise is largest, reaches 0.74 beside
+    the law's 1.02 on Kepler at σ = 0.05)."""
     evs = {i: front[i].law.evidence for i in passing}
     ratios = {i: (ev.noise_ratio if ev is not None else math.nan) for i, ev in evs.items()}
     if not passing or not all(math.isfinite(r) for r in ratios.values()):
         return passing
     from dslsearch.sums.validate import noise_limit
 
-    limit = noise_limit([max(ratios[i], 1.0) for i in passing],
-                        [getattr(evs[i], "noise_points", math.nan) for i in passing],
-                        sd, dof, n)
+    points = {i: getattr(evs[i], "noise_points", math.nan) for i in passing}
+    limit = noise_limit([1.0 if _below_noise(ratios[i], points[i], sd, dof, n)
+                         else ratios[i] for i in passing],
+                        [points[i] for i in passing], sd, dof, n)
     near = [i for i in passing if ratios[i] <= limit]
     fewest = min(front[i].n_terms for i in near)
     return [i for i in near if front[i].n_terms == fewest]
+
+
+def _below_noise(ratio: float, points: float, sd: float, dof: int, n: int) -> bool:
+    """True when a noise ratio is more than ``sd`` standard errors below 1, its relative
+    standard error ``sqrt(2 / dof_i)`` with ``dof_i`` the ``dof`` times the share of the
+    ``n`` points that carry its predicted noise (``points``; NaN: all), as in
+    :func:`dslsearch.sums.validate.noise_limit`."""
+    share = min(1.0, points / n) if math.isfinite(points) and n > 0 else 1.0
+    return ratio < 1 - sd * math.sqrt(2 / max(int(dof * share), 1))
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):
