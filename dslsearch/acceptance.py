@@ -876,6 +876,41 @@ def is_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray]
     return labels is None or means_explained(values, grads, better, labels, sigma)
 
 
+def unexplained_r(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                  labels: np.ndarray, sigma: np.ndarray, degree: int = EXPLAIN_DEGREE
+                  ) -> float:
+    """R of a law with the part of its trajectory levels that the ``better`` laws explain
+    taken out: ``W / (W + B)``, ``W`` the law's mean squared scatter about its level along
+    each trajectory, ``B`` the mean (over the points) squared residual of its levels from
+    the polynomial in the better laws' means of :func:`between_ratio` (times ``K / (K −
+    p)`` for the coefficients fitted); NaN where :func:`between_ratio` is. Small for an
+    invariant the better laws do not determine (its levels spread beyond its scatter);
+    near 1 for a near-law that approximates a function of them, however significant the
+    residual of its levels (the rigid body's ``L1² + 2.64 sqrt(L2² + L3²)`` beside its two
+    invariants at σ = 0.05: 0.8)."""
+    labels = np.asarray(labels, np.int64)
+    K = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=K).astype(np.float64)
+    if not better or (counts == 0).any():
+        return math.nan
+    F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
+    p = F.shape[1]
+    noise = (grads ** 2) @ (sigma ** 2)
+    centred = values - values.mean()
+    noise = np.maximum(noise, FLOOR_REL * float(centred @ centred) / values.size)
+    if K <= p or not (np.isfinite(noise).all() and (noise > 0).all()):
+        return math.nan
+    weight = np.bincount(labels, 1.0 / noise, K)
+    means = np.bincount(labels, values / noise, K) / weight
+    w = np.sqrt(weight)
+    coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
+    resid = means - F @ coef
+    within = float(((values - (np.bincount(labels, values, K) / counts)[labels]) ** 2).mean())
+    between = float(counts @ resid ** 2) / counts.sum() * K / (K - p)
+    total = within + between
+    return within / total if total > 0 else math.nan
+
+
 def means_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
                     labels: np.ndarray, sigma: np.ndarray) -> bool:
     """False when a law's trajectory levels are beyond the noise of the levels from a

@@ -204,21 +204,30 @@ class Levels:
     each trajectory is a function of theirs: with ``Levels``, a law that the gradients put
     within ``τ`` of a span (or among the near-misses) stays independent when its
     trajectory levels are beyond the noise from a polynomial in those of the span's laws
-    (:func:`dslsearch.acceptance.means_explained`). Where the trajectories do not
-    outnumber the polynomial's coefficients the gradients decide alone.
+    (:func:`dslsearch.acceptance.means_explained`) and carry its conservation: its R
+    with the part of its levels that they explain taken out is at most ``max_r``
+    (:func:`dslsearch.acceptance.unexplained_r`; the calibrated test's cap on a law's R).
+    A near-law that approximates a function of them can have levels significantly off
+    a polynomial in theirs, but not levels that spread beyond its own scatter (the rigid
+    body's ``L1² + 2.64 sqrt(L2² + L3²)`` beside its two invariants at σ = 0.05: 0.86;
+    Kepler's energy beside the angular momentum at σ = 0.01: 0.024). Where the
+    trajectories do not outnumber the polynomial's coefficients the gradients decide
+    alone.
 
     Attributes:
         labels: ``(N,)`` trajectory of each of the ``N`` states given with the laws.
         sigma: ``(d,)`` noise floor of each variable (the data's units).
+        max_r: the largest R, levels explained taken out, of a law kept independent.
     """
 
     labels: np.ndarray
     sigma: np.ndarray
+    max_r: float = 0.5
 
 
 def _differ(laws: Sequence[Law], x: np.ndarray, levels: Levels):
     """``differ(j, others)`` of :func:`_near_misses` for the states ``x (N, d)``."""
-    from dslsearch.acceptance import gradients, means_explained
+    from dslsearch.acceptance import gradients, means_explained, unexplained_r
 
     cache: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
 
@@ -234,8 +243,11 @@ def _differ(laws: Sequence[Law], x: np.ndarray, levels: Levels):
         own, rest = of(j), [of(b) for b in others]
         if own is None or any(r is None for r in rest):
             return False
-        return not means_explained(own[0], own[1], [r[0] for r in rest], levels.labels,
-                                   levels.sigma)
+        better = [r[0] for r in rest]
+        if means_explained(own[0], own[1], better, levels.labels, levels.sigma):
+            return False
+        r = unexplained_r(own[0], own[1], better, levels.labels, levels.sigma)
+        return math.isfinite(r) and r <= levels.max_r
 
     return differ
 
