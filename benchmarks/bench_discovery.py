@@ -26,7 +26,10 @@ training states, the same way for every method:
 
 The gradient test's tolerance widens with a law's R (a law fitted to noisy data is a
 function of the invariant only to that precision), so it can count an approximation of an
-invariant's shape as the invariant. The *strict* columns ask more: a basis law counts only
+invariant's shape as the invariant. On noisy points a law is a function of others only if
+its trajectory levels are a function of theirs too (:func:`levels_of`, as in the fit's
+basis): without it a noisy law whose R is 100 times another's (Kepler's energy beside the
+angular momentum) counted as a near-miss of it, and a basis holding both spanned nothing. The *strict* columns ask more: a basis law counts only
 when it is conserved on the noise-free states of the same trajectories (generated with the
 same seed, no noise), ``R < STRICT_R`` (its values vary along a trajectory by less than
 about 3 % of their spread between trajectories); *strict detection* = known invariants
@@ -89,22 +92,44 @@ def _with_invariant(dataset, text: str):
     return dataclasses.replace(dataset, invariant=text)
 
 
-def rank(laws, x: np.ndarray) -> int:
-    """Number of functionally independent laws among ``laws`` on the states ``x (N, d)``."""
+def rank(laws, x: np.ndarray, levels=None) -> int:
+    """Number of functionally independent laws among ``laws`` on the states ``x (N, d)``;
+    ``levels``: on noisy points, their trajectories and noise floor
+    (:class:`dslsearch.independence.Levels`, :func:`levels_of`)."""
     from dslsearch.independence import independent_laws
 
-    return independent_laws(list(laws), x).n_independent if laws else 0
+    return independent_laws(list(laws), x, levels=levels).n_independent if laws else 0
 
 
-def matches(law, known, x: np.ndarray) -> bool:
+def matches(law, known, x: np.ndarray, levels=None) -> bool:
     """True when ``law`` and ``known`` are functions of each other on the states ``x (N, d)``:
     their gradients are parallel (adding either to the other does not raise the rank)."""
-    return rank([law, known], x) == 1
+    return rank([law, known], x, levels) == 1
 
 
-def spurious(law, known: list, x: np.ndarray, known_rank: int) -> bool:
+def spurious(law, known: list, x: np.ndarray, known_rank: int, levels=None) -> bool:
     """True when ``law`` is not a function of the ``known`` laws (it raises their rank)."""
-    return rank([*known, law], x) > known_rank
+    return rank([*known, law], x, levels) > known_rank
+
+
+def levels_of(dataset, x: np.ndarray):
+    """The trajectories and noise floor of the training states ``x (N, d)`` of ``dataset``
+    when they are noisy (:func:`dslsearch.acceptance.noisy_points`, as the fit decides),
+    else None: on noisy points a law's R is mostly its noise's, and the gradient test's
+    tolerance and near-miss rule, which go by R, are joined by the test of trajectory
+    levels (:class:`dslsearch.independence.Levels`), as in the fit's own basis."""
+    from dslsearch.acceptance import noise_floor, noisy_points
+    from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.plan import segments
+    from dslsearch.independence import Levels
+
+    xs, labels = segments(dataset, FitConfig())
+    if xs.shape != x.shape or not np.array_equal(xs, x) or not noisy_points(xs, labels):
+        return None
+    try:
+        return Levels(labels, noise_floor(dataset.train))
+    except ValueError:
+        return None
 
 
 def _peak_mb() -> float:
@@ -274,14 +299,16 @@ def _compare(system, dataset, laws, basis, x: np.ndarray, clean=None) -> dict:
     """Found / known invariants, true rank and spurious basis laws of one fit; with
     ``clean`` (the noise-free data set), each basis law's R there and the strict counts."""
     known = known_laws(system, dataset)
-    true_rank = rank(known, x)
-    found = [k for k in known if any(matches(law, k, x) for law in laws)]
-    n_basis = len(basis)
-    spanned = [k for k in known if basis and rank([*basis, k], x) == n_basis]
+    levels = levels_of(dataset, x)
+    true_rank = rank(known, x, levels)
+    found = [k for k in known if any(matches(law, k, x, levels) for law in laws)]
+    n_basis = rank(basis, x, levels)
+    spanned = [k for k in known if basis and rank([*basis, k], x, levels) == n_basis]
     if not system.invariants:       # a negative control: every reported law is spurious
         bad = [str(b) for b in basis]
     else:
-        bad = [str(b) for b in basis if spurious(b, known, x, true_rank)] if known else []
+        bad = [str(b) for b in basis
+               if spurious(b, known, x, true_rank, levels)] if known else []
     row = {"found": len(found), "spanned": len(spanned), "known": len(known),
            "stated": len(system.invariants),
            "true": true_rank, "spurious": bad, "basis": [str(b) for b in basis]}

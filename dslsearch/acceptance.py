@@ -819,32 +819,40 @@ def between_ratio(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray
     a few trajectory constants, so an independent law can pass as explained (Kepler's
     energy beside the angular momentum and one Runge–Lenz component at σ = 0.05, 15
     trajectories: a cubic in the two, 10 coefficients, gives 0.49). This asks it of the
-    means: the polynomial (total degree ``degree``) in the better laws' trajectory means
-    is fitted to the law's (weighted by the points of each), and the residual sum of
-    squares is divided by what the noise of the means gives for its degrees of freedom,
-    ``(K − p) / K · sum_k mean_k(noise variance)`` (``K`` trajectories, ``p``
-    coefficients; the noise variance ``sum_j (dg/dx_j)² sigma_j²`` from ``grads (N,
-    d)``): about 1 for a function of the better laws, the spread of the law's constants
-    that the better laws do not explain over the noise of the means otherwise.
+    means: the law's level on each trajectory is the mean of its values weighted by the
+    inverse of each point's predicted noise variance ``v_i = sum_j (dg/dx_j)² sigma_j²``
+    (``grads (N, d)``), whose noise variance is ``1 / sum_i 1/v_i``; the polynomial
+    (total degree ``degree``) in the better laws' trajectory means is fitted to these
+    levels by weighted least squares, and the weighted residual sum of squares is divided
+    by its degrees of freedom ``K − p`` (``K`` trajectories, ``p`` coefficients): about 1
+    for a function of the better laws, the spread of the law's constants that the better
+    laws do not explain over the noise of the levels otherwise. With the same noise at
+    every point this is the plain mean's test; the weights keep a tiny term with a pole
+    inside the data (huge predicted noise at a few points) from making every level's
+    noise so large that constants of their own pass as explained.
     """
     labels = np.asarray(labels, np.int64)
     K = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=K).astype(np.float64)
     if not better or (counts == 0).any():
         return math.nan
-    means = np.bincount(labels, values, K) / counts
     F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
     p = F.shape[1]
     if K <= p:
         return math.nan
-    w = np.sqrt(counts)
+    # each point's predicted noise variance; a trajectory's level is the inverse-variance
+    # weighted mean of its values, whose noise variance is 1 / (sum of the weights)
+    noise = (grads ** 2) @ (sigma ** 2)
+    centred = values - values.mean()
+    noise = np.maximum(noise, FLOOR_REL * float(centred @ centred) / values.size)
+    if not (np.isfinite(noise).all() and (noise > 0).all()):
+        return math.nan
+    weight = np.bincount(labels, 1.0 / noise, K)
+    means = np.bincount(labels, values / noise, K) / weight
+    w = np.sqrt(weight)
     coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
     resid = means - F @ coef
-    rss = float(counts @ resid ** 2)
-    noise = float((np.bincount(labels, (grads ** 2) @ (sigma ** 2), K) / counts).sum())
-    centred = means - float(counts @ means) / counts.sum()
-    floor = max(noise * (K - p) / K, FLOOR_REL * float(counts @ centred ** 2))
-    return rss / floor if floor > 0 else math.inf
+    return float(weight @ resid ** 2) / (K - p)
 
 
 #: :func:`is_explained` with trajectories: a law whose trajectory means are this far (the
@@ -865,8 +873,52 @@ def is_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray]
     decides alone)."""
     if explained_ratio(values, grads, better, sigma) > limit:
         return False
-    if labels is None:
-        return True
+    return labels is None or means_explained(values, grads, better, labels, sigma)
+
+
+def unexplained_r(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                  labels: np.ndarray, sigma: np.ndarray, degree: int = EXPLAIN_DEGREE
+                  ) -> float:
+    """R of a law with the part of its trajectory levels that the ``better`` laws explain
+    taken out: ``W / (W + B)``, ``W`` the law's mean squared scatter about its level along
+    each trajectory, ``B`` the mean (over the points) squared residual of its levels from
+    the polynomial in the better laws' means of :func:`between_ratio` (times ``K / (K −
+    p)`` for the coefficients fitted); NaN where :func:`between_ratio` is. Small for an
+    invariant the better laws do not determine (its levels spread beyond its scatter);
+    near 1 for a near-law that approximates a function of them, however significant the
+    residual of its levels (the rigid body's ``L1² + 2.64 sqrt(L2² + L3²)`` beside its two
+    invariants at σ = 0.05: 0.8)."""
+    labels = np.asarray(labels, np.int64)
+    K = int(labels.max()) + 1
+    counts = np.bincount(labels, minlength=K).astype(np.float64)
+    if not better or (counts == 0).any():
+        return math.nan
+    F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
+    p = F.shape[1]
+    noise = (grads ** 2) @ (sigma ** 2)
+    centred = values - values.mean()
+    noise = np.maximum(noise, FLOOR_REL * float(centred @ centred) / values.size)
+    if K <= p or not (np.isfinite(noise).all() and (noise > 0).all()):
+        return math.nan
+    weight = np.bincount(labels, 1.0 / noise, K)
+    means = np.bincount(labels, values / noise, K) / weight
+    w = np.sqrt(weight)
+    coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
+    resid = means - F @ coef
+    within = float(((values - (np.bincount(labels, values, K) / counts)[labels]) ** 2).mean())
+    between = float(counts @ resid ** 2) / counts.sum() * K / (K - p)
+    total = within + between
+    return within / total if total > 0 else math.nan
+
+
+def means_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                    labels: np.ndarray, sigma: np.ndarray) -> bool:
+    """False when a law's trajectory levels are beyond the noise of the levels from a
+    function of the ``better`` laws' means: :func:`between_ratio` above the upper
+    ``BETWEEN_P`` quantile of a chi-square with ``K − p`` degrees of freedom over ``K − p``
+    (``values (N,)``, ``grads (N, d)``, each of ``better`` ``(N,)``, ``labels (N,)``
+    trajectories, ``sigma (d,)`` the noise floor). True where the trajectories do not
+    outnumber the polynomial's coefficients (the means cannot tell)."""
     ratio = between_ratio(values, grads, better, labels, sigma)
     if not math.isfinite(ratio):
         return True

@@ -152,11 +152,14 @@ def _tau(r_j: float, r_b: float, rtol: float, cap: float = DEPENDENT_CAP) -> flo
     return max(rtol, min(cap, precision))
 
 
-def _near_misses(laws: Sequence[Law], G: list[np.ndarray], rtol: float) -> set[int]:
+def _near_misses(laws: Sequence[Law], G: list[np.ndarray], rtol: float,
+                 differ=None) -> set[int]:
     """Indices of laws nearly, not exactly, functions of laws :data:`NEAR_MISS_GAP` better.
 
     Laws are visited best R_true first; ``ref`` is a greedy basis of the laws visited so
-    far (sorted by R), so the laws much better than ``j`` are spanned by a prefix of it."""
+    far (sorted by R), so the laws much better than ``j`` are spanned by a prefix of it.
+    ``differ(j, others)``: True when law ``j``'s trajectory levels are not a function of
+    those of ``others`` (:class:`Levels`; None: never)."""
     scored = sorted((i for i in range(len(laws)) if math.isfinite(laws[i].R_true)),
                     key=lambda i: (laws[i].R_true, laws[i].size, i))
     ref: list[int] = []
@@ -166,25 +169,87 @@ def _near_misses(laws: Sequence[Law], G: list[np.ndarray], rtol: float) -> set[i
         better = [b for b in ref if _r(laws[b]) * NEAR_MISS_GAP <= r_j]
         if better:
             s = _residual(G[j], [G[b] for b in better], rtol)
-            if rtol < s <= _tau(r_j, max(_r(laws[b]) for b in better), rtol, NEAR_MISS_CAP):
+            if rtol < s <= _tau(r_j, max(_r(laws[b]) for b in better), rtol,
+                                NEAR_MISS_CAP) and not (differ and differ(j, better)):
                 out.add(j)
                 continue
         if not ref or _residual(G[j], [G[b] for b in ref], rtol) > _tau(
-                r_j, max(_r(laws[b]) for b in ref), rtol):
+                r_j, max(_r(laws[b]) for b in ref), rtol) or (differ and differ(j, ref)):
             ref.append(j)
     return out
 
 
 def _group_of(j: int, laws: Sequence[Law], G: list[np.ndarray], basis: list[int],
-              rtol: float) -> int | None:
+              rtol: float, differ=None) -> int | None:
     """Position in ``basis`` of the last basis law ``j`` needs (shortest spanning prefix),
-    or None when ``j`` is independent of the whole basis."""
+    or None when ``j`` is independent of the whole basis (``differ``: as in
+    :func:`_near_misses`; a prefix whose levels do not explain ``j``'s does not span it)."""
     for m in range(1, len(basis) + 1):
         prefix = basis[:m]
         s = _residual(G[j], [G[b] for b in prefix], rtol)
-        if s <= _tau(_r(laws[j]), max(_r(laws[b]) for b in prefix), rtol):
+        if s <= _tau(_r(laws[j]), max(_r(laws[b]) for b in prefix), rtol) and not (
+                differ and differ(j, prefix)):
             return m - 1
     return None
+
+
+@dataclass(frozen=True)
+class Levels:
+    """Noisy points' trajectories, for the test of trajectory levels.
+
+    On noisy data a law's R is mostly its noise's, so the tolerance ``τ`` it widens can
+    take in an independent invariant whose gradient is nearly parallel to the basis's at
+    most points (Kepler's energy beside the angular momentum: the two gradients are
+    parallel on circular orbits). A law is a function of others only if its constant on
+    each trajectory is a function of theirs: with ``Levels``, a law that the gradients put
+    within ``τ`` of a span (or among the near-misses) stays independent when its
+    trajectory levels are beyond the noise from a polynomial in those of the span's laws
+    (:func:`dslsearch.acceptance.means_explained`) and carry its conservation: its R
+    with the part of its levels that they explain taken out is at most ``max_r``
+    (:func:`dslsearch.acceptance.unexplained_r`; the calibrated test's cap on a law's R).
+    A near-law that approximates a function of them can have levels significantly off
+    a polynomial in theirs, but not levels that spread beyond its own scatter (the rigid
+    body's ``L1² + 2.64 sqrt(L2² + L3²)`` beside its two invariants at σ = 0.05: 0.86;
+    Kepler's energy beside the angular momentum at σ = 0.01: 0.024). Where the
+    trajectories do not outnumber the polynomial's coefficients the gradients decide
+    alone.
+
+    Attributes:
+        labels: ``(N,)`` trajectory of each of the ``N`` states given with the laws.
+        sigma: ``(d,)`` noise floor of each variable (the data's units).
+        max_r: the largest R, levels explained taken out, of a law kept independent.
+    """
+
+    labels: np.ndarray
+    sigma: np.ndarray
+    max_r: float = 0.5
+
+
+def _differ(laws: Sequence[Law], x: np.ndarray, levels: Levels):
+    """``differ(j, others)`` of :func:`_near_misses` for the states ``x (N, d)``."""
+    from dslsearch.acceptance import gradients, means_explained, unexplained_r
+
+    cache: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
+
+    def of(i):
+        if i not in cache:
+            with np.errstate(all="ignore"):
+                v = np.asarray(laws[i](x), np.float64)
+                g = gradients(laws[i], x)
+            cache[i] = (v, g) if np.isfinite(v).all() and np.isfinite(g).all() else None
+        return cache[i]
+
+    def differ(j, others) -> bool:
+        own, rest = of(j), [of(b) for b in others]
+        if own is None or any(r is None for r in rest):
+            return False
+        better = [r[0] for r in rest]
+        if means_explained(own[0], own[1], better, levels.labels, levels.sigma):
+            return False
+        r = unexplained_r(own[0], own[1], better, levels.labels, levels.sigma)
+        return math.isfinite(r) and r <= levels.max_r
+
+    return differ
 
 
 def _check(laws: Sequence[Law], x, rtol: float) -> np.ndarray:
@@ -205,7 +270,8 @@ def _check(laws: Sequence[Law], x, rtol: float) -> np.ndarray:
     return x
 
 
-def independent_laws(laws: Sequence[Law], x: np.ndarray, *, rtol: float = RTOL) -> Independence:
+def independent_laws(laws: Sequence[Law], x: np.ndarray, *, rtol: float = RTOL,
+                     levels: Levels | None = None) -> Independence:
     """Group laws that are functions of each other and count the independent ones.
 
     Args:
@@ -213,6 +279,8 @@ def independent_laws(laws: Sequence[Law], x: np.ndarray, *, rtol: float = RTOL) 
         x: ``(N, d)`` training states in the data's SI units.
         rtol: tight tolerance on the median sine between a law's gradient and the span of
             other laws' gradients (see the module docstring for the full criterion).
+        levels: on noisy points, their trajectories and noise floor (:class:`Levels`): a
+            law whose trajectory levels the span's laws do not explain is independent.
 
     Returns:
         :class:`Independence`: every index of ``laws`` is in exactly one group or among the
@@ -222,20 +290,27 @@ def independent_laws(laws: Sequence[Law], x: np.ndarray, *, rtol: float = RTOL) 
         ValueError: ``x`` is not ``(N, d)`` with one column per variable, or a bad ``rtol``.
     """
     laws = list(laws)
+    n = np.asarray(x).shape[0] if np.ndim(x) == 2 else 0
+    differ = None
+    if levels is not None and len(np.asarray(levels.labels)) != n:
+        raise ValueError(f"levels.labels: expected one trajectory label per state ({n}), "
+                         f"got {len(np.asarray(levels.labels))}")
+    if levels is not None and laws:
+        differ = _differ(laws, np.asarray(x, np.float64), levels)
     x = _check(laws, x, rtol)
     if not laws:
         return Independence((), (), 0, (), rtol)
     spread = np.nanstd(np.where(np.isfinite(x), x, np.nan), axis=0)
     scale = np.where(spread > 0, spread, 1.0)                  # (d,)
     G = [_gradients(law, x, scale) for law in laws]
-    near = _near_misses(laws, G, rtol)
+    near = _near_misses(laws, G, rtol, differ)
     order = sorted((i for i in range(len(laws)) if i not in near),
                    key=lambda i: (laws[i].size, laws[i].R_true if math.isfinite(
                        laws[i].R_true) else math.inf, i))
     basis: list[int] = []
     groups: list[list[int]] = []
     for j in order:
-        k = _group_of(j, laws, G, basis, rtol) if basis else None
+        k = _group_of(j, laws, G, basis, rtol, differ) if basis else None
         if k is None:
             basis.append(j)
             groups.append([j])

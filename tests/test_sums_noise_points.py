@@ -4,6 +4,8 @@ ratio through a few points of huge predicted noise, and must not set the band.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from types import SimpleNamespace as NS
 
@@ -49,11 +51,37 @@ def test_a_round_is_not_taken_by_a_singular_term():
 
     front = [_point(2, 0.9627, 391), _point(3, 0.8567, 188), _point(4, 0.9287, 532),
              _point(6, 0.8338, 225)]
-    assert _noise_band(front, [0, 1, 2, 3], 2.0, 735) == [1]          # every point: before
     assert _noise_band(front, [0, 1, 2, 3], 2.0, 735, 750) == [0]
-    spread = [_point(k, r, 750) for k, r in ((2, 0.9627), (3, 0.8567), (4, 0.9287),
-                                              (6, 0.8338))]
+    # on every point the two lowest ratios are more than 2 standard errors below 1, where
+    # the point scatters less than the noise predicts: they count as 1
+    assert _noise_band(front, [0, 1, 2, 3], 2.0, 735) == [0]
+    # the same ratios 1.2 times larger (above 1): the points' shares decide
+    above = [_point(k, 1.2 * r, p) for k, r, p in ((2, 0.9627, 391), (3, 0.8567, 188),
+                                                    (4, 0.9287, 532), (6, 0.8338, 225))]
+    assert _noise_band(above, [0, 1, 2, 3], 2.0, 735) == [1]          # every point: before
+    assert _noise_band(above, [0, 1, 2, 3], 2.0, 735, 750) == [0]
+    spread = [_point(k, 1.2 * r, 750) for k, r in ((2, 0.9627), (3, 0.8567), (4, 0.9287),
+                                                    (6, 0.8338))]
     assert _noise_band(spread, [0, 1, 2, 3], 2.0, 735, 750) == [1]    # no few-point ratio
+
+
+def test_a_ratio_below_the_noise_does_not_set_the_band():
+    """Kepler at σ = 0.05, seed 11 (1200 training points, 15 trajectories): the angular
+    momentum (2 terms, noise ratio 1.02 over 991 effective points) and a six-term
+    polynomial in it (0.735 over 409), 3.8 standard errors below 1: it scatters less than
+    the noise predicts, which is no evidence of a better law, and the round keeps the
+    angular momentum. A ratio within the noise of 1 still sets the band (Lotka–Volterra
+    at σ = 0.05, seed 11: the law's 0.975 keeps a stand-in's 1.16 out)."""
+    from dslsearch.sums.run import _below_noise, _noise_band
+
+    front = [_point(2, 1.02, 991), _point(3, 1.02, 991), _point(6, 0.735, 409)]
+    assert _below_noise(0.735, 409, 2.0, 1185, 1200)
+    assert _noise_band(front, [0, 1, 2], 2.0, 1185, 1200) == [0]
+    front[0] = _point(2, 1.25, 991)                   # beyond the noise: not in the band
+    assert _noise_band(front, [0, 1, 2], 2.0, 1185, 1200) == [1]
+    lv = [_point(3, 1.16, 280), _point(4, 0.987, 270), _point(6, 0.975, 294)]
+    assert not _below_noise(0.975, 294, 2.0, 735, 750)
+    assert _noise_band(lv, [0, 1, 2], 2.0, 735, 750) == [1]
 
 
 def test_the_held_out_choice_is_not_taken_by_a_term_noisy_at_few_points():
@@ -127,5 +155,29 @@ def test_a_singular_term_lowers_the_noise_ratio_on_fewer_points_on_real_data():
     assert singular.noise_points < 0.6 * mode.noise_points
     front = [NS(n_terms=2, law=NS(evidence=mode)), NS(n_terms=3, law=NS(evidence=singular))]
     dof = x.shape[0] - int(labels.max()) - 1
-    assert _noise_band(front, [0, 1], 2.0, dof) == [1]                 # every point
     assert _noise_band(front, [0, 1], 2.0, dof, x.shape[0]) == [0]
+    # on every point the singular sum's ratio is more than 2 standard errors below 1
+    assert _noise_band(front, [0, 1], 2.0, dof) == [0]
+    # a noise floor 10 % smaller (both ratios above 1): every point keeps the singular sum
+    above = [NS(n_terms=k, law=NS(evidence=dataclasses.replace(
+        ev, noise_ratio=ev.noise_ratio / 0.81))) for k, ev in ((2, mode), (3, singular))]
+    assert _noise_band(above, [0, 1], 2.0, dof) == [1]
+    assert _noise_band(above, [0, 1], 2.0, dof, x.shape[0]) == [0]
+
+
+def test_a_further_law_within_the_noise_of_1_is_as_exact_as_the_data_can_tell():
+    """Kepler at σ = 0.01, seed 7: the energy's R is 113 times the angular momentum's
+    (the rule for further laws allows 100), its noise ratio 0.976 over 332 of 1200
+    points. The noise explains all of its scatter; an approximation's excess does not."""
+    from dslsearch.sums.run import _within_noise
+
+    def law(ratio, points=332.0):
+        return NS(evidence=NS(noise_ratio=ratio, noise_points=points))
+
+    assert _within_noise(law(0.976), 2.0, 1185, 1200)
+    assert _within_noise(law(1.15), 2.0, 1185, 1200)      # 1.16 at 2 SE of 332 points
+    assert not _within_noise(law(1.25), 2.0, 1185, 1200)
+    assert not _within_noise(law(1.15, 1200.0), 2.0, 1185, 1200)  # 1.08 on every point
+    assert not _within_noise(law(math.nan), 2.0, 1185, 1200)
+    assert not _within_noise(NS(evidence=None), 2.0, 1185, 1200)
+    assert not _within_noise(law(0.976), 0.0, 1185, 1200)  # the noise choice off

@@ -387,22 +387,27 @@ def _independent(laws, dataset, config: FitConfig):
     laws before it (:func:`dslsearch.acceptance.drop_explained`: a near-law that only
     approximates a better law's shape within the noise) leaves the basis; its group joins
     the near-misses. On noisy points a law whose trajectory means the laws before it do
-    not explain stays (:func:`dslsearch.acceptance.is_explained`)."""
+    not explain stays (:func:`dslsearch.acceptance.is_explained`), and one that the
+    gradients put in the span of others is independent when its trajectory levels are
+    not a function of theirs (:class:`dslsearch.independence.Levels`)."""
     from dslsearch.fitting.plan import segments
     from dslsearch.independence import independent_laws
 
     x, labels = segments(dataset, config)
-    result = independent_laws(laws, x)
-    if config.test != "calibrated" or result.n_independent < 2:
-        return result
+    if config.test != "calibrated":
+        return independent_laws(laws, x)
     from dslsearch.acceptance import drop_explained, noise_floor, noisy_points
+    from dslsearch.independence import Levels
 
     try:
         sigma = noise_floor(dataset.train)
     except ValueError:
+        return independent_laws(laws, x)
+    noisy = noisy_points(x, labels)
+    result = independent_laws(laws, x, levels=Levels(labels, sigma) if noisy else None)
+    if result.n_independent < 2:
         return result
-    kept = drop_explained(list(result.basis), x, sigma,
-                          labels=labels if noisy_points(x, labels) else None)
+    kept = drop_explained(list(result.basis), x, sigma, labels=labels if noisy else None)
     if len(kept) == len(result.basis):
         return result
     keep = [any(b is k for k in kept) for b in result.basis]
