@@ -72,15 +72,16 @@ def test_a_ratio_below_the_noise_does_not_set_the_band():
     the noise predicts, which is no evidence of a better law, and the round keeps the
     angular momentum. A ratio within the noise of 1 still sets the band (Lotka–Volterra
     at σ = 0.05, seed 11: the law's 0.975 keeps a stand-in's 1.16 out)."""
-    from dslsearch.sums.run import _below_noise, _noise_band
+    from dslsearch.sums.run import _noise_band
+    from dslsearch.sums.validate import below_noise
 
     front = [_point(2, 1.02, 991), _point(3, 1.02, 991), _point(6, 0.735, 409)]
-    assert _below_noise(0.735, 409, 2.0, 1185, 1200)
+    assert below_noise(0.735, 409, 2.0, 1185, 1200)
     assert _noise_band(front, [0, 1, 2], 2.0, 1185, 1200) == [0]
     front[0] = _point(2, 1.25, 991)                   # beyond the noise: not in the band
     assert _noise_band(front, [0, 1, 2], 2.0, 1185, 1200) == [1]
     lv = [_point(3, 1.16, 280), _point(4, 0.987, 270), _point(6, 0.975, 294)]
-    assert not _below_noise(0.975, 294, 2.0, 735, 750)
+    assert not below_noise(0.975, 294, 2.0, 735, 750)
     assert _noise_band(lv, [0, 1, 2], 2.0, 735, 750) == [1]
 
 
@@ -181,3 +182,14 @@ def test_a_further_law_within_the_noise_of_1_is_as_exact_as_the_data_can_tell():
     assert not _within_noise(law(math.nan), 2.0, 1185, 1200)
     assert not _within_noise(NS(evidence=None), 2.0, 1185, 1200)
     assert not _within_noise(law(0.976), 0.0, 1185, 1200)  # the noise choice off
+
+
+def test_the_rules_for_noisy_data_are_settings_in_the_store_key():
+    """Each rule can be switched off, and the store key tells the settings apart, so
+    results stored by code before a rule are not taken for results with it."""
+    from dslsearch.sums import SumsConfig
+
+    names = ("held_out_paired", "below_noise", "gap_within_noise", "levels")
+    keys = {SumsConfig().key(), SumsConfig(**{name: False for name in names}).key()}
+    keys |= {SumsConfig(**{name: False}).key() for name in names}
+    assert len(keys) == 2 + len(names)

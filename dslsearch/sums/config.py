@@ -102,6 +102,19 @@ class SumsConfig:
     #                             R; dslsearch.sums.seed.subset_seeds) (0: none)
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
+    held_out_paired: bool = True  # the held-out choice also leaves out a set whose noise
+    #                             ratio another's beats by `held_out` standard errors of
+    #                             their difference (dslsearch.sums.validate.paired_se)
+    below_noise: bool = True    # on noisy data a noise ratio more than `noise_choice`
+    #                             standard errors below 1 counts as 1 in a round's band
+    #                             (dslsearch.sums.validate.below_noise) and in the paired
+    #                             held-out comparison
+    gap_within_noise: bool = True  # on noisy data the rule for further laws passes a law
+    #                             whose noise ratio is within `noise_choice` standard
+    #                             errors of 1 (dslsearch.sums.run._within_noise)
+    levels: bool = True         # on noisy data a round's law whose trajectory levels
+    #                             those of the laws found do not explain is not a function
+    #                             of them (dslsearch.independence.Levels)
 
     def composites(self):
         """The :class:`~dslsearch.sums.library.Composites` of these settings."""
@@ -133,5 +146,8 @@ class SumsConfig:
             d.pop("seed_subsets")
         if not self.noise_choice:
             d.pop("noise_choice")
+        for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels"):
+            if not d[name]:         # off: the key of the code before these rules
+                d.pop(name)
         text = json.dumps(d, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:8]

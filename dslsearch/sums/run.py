@@ -327,7 +327,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     from dslsearch.independence import Levels
 
     floor = getattr(judge, "sigma", None)
-    levels = Levels(labels, np.asarray(floor)) if noise_data and floor is not None else None
+    levels = Levels(labels, np.asarray(floor)) if (
+        sums.levels and noise_data and floor is not None) else None
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
         judge = with_drift(judge)
     if judge is not None:
@@ -472,12 +473,13 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
-                                     sums.held_out, sums.held_out_noise)[0]
+                                     sums.held_out, sums.held_out_noise,
+                                     sums.held_out_paired, sums.below_noise)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
                     sums.further_gap * best and not (
-                        held is not None and _within_noise(p.law, sums.noise_choice,
+                        sums.gap_within_noise and held is not None and _within_noise(p.law, sums.noise_choice,
                                                            held[0].size - int(held[2].max())
                                                            - 1, held[0].size)):
                 what = "noise ratio" if by_noise else "R"
@@ -493,7 +495,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         if held is not None and sums.noise_choice > 0:
             passing = _noise_band(front, passing, sums.noise_choice,
-                                  held[0].size - int(held[2].max()) - 1, held[0].size)
+                                  held[0].size - int(held[2].max()) - 1, held[0].size,
+                                  sums.below_noise)
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
@@ -538,7 +541,7 @@ def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
 
 
 def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int,
-                n: int = 0) -> list[int]:
+                n: int = 0, below: bool = True) -> list[int]:
     """The accepted points ``passing`` of fewest terms among those whose noise ratio is
     within ``sd`` standard errors of the lowest; ``passing`` itself when some point has
     no noise ratio. The relative standard error of each ratio is ``sqrt(2 / dof_i)``,
@@ -549,33 +552,24 @@ def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
     tiny multiple of a term with a pole inside the data) does not set the band. On noisy
     data R falls with every term that fits the noise, and the penalty (a term must divide
     R by ``gain``) then prefers a stand-in of fewer terms whose residual the noise does
-    not explain to the law. A ratio more than ``sd`` standard errors below 1
-    (:func:`_below_noise`) counts as 1: the point scatters less than the noise predicts,
-    which is no evidence of a better law but of a prediction that does not hold for it (a
-    polynomial in a law, flat where the predicted noise is largest, reaches 0.74 beside
-    the law's 1.02 on Kepler at σ = 0.05)."""
+    not explain to the law. With ``below``, a ratio more than ``sd`` standard errors
+    below 1 (:func:`dslsearch.sums.validate.below_noise`) counts as 1: the point scatters
+    less than the noise predicts, which is no evidence of a better law but of a
+    prediction that does not hold for it (a polynomial in a law, flat where the predicted
+    noise is largest, reaches 0.74 beside the law's 1.02 on Kepler at σ = 0.05)."""
     evs = {i: front[i].law.evidence for i in passing}
     ratios = {i: (ev.noise_ratio if ev is not None else math.nan) for i, ev in evs.items()}
     if not passing or not all(math.isfinite(r) for r in ratios.values()):
         return passing
-    from dslsearch.sums.validate import noise_limit
+    from dslsearch.sums.validate import below_noise, noise_limit
 
     points = {i: getattr(evs[i], "noise_points", math.nan) for i in passing}
-    limit = noise_limit([1.0 if _below_noise(ratios[i], points[i], sd, dof, n)
+    limit = noise_limit([1.0 if below and below_noise(ratios[i], points[i], sd, dof, n)
                          else ratios[i] for i in passing],
                         [points[i] for i in passing], sd, dof, n)
     near = [i for i in passing if ratios[i] <= limit]
     fewest = min(front[i].n_terms for i in near)
     return [i for i in near if front[i].n_terms == fewest]
-
-
-def _below_noise(ratio: float, points: float, sd: float, dof: int, n: int) -> bool:
-    """True when a noise ratio is more than ``sd`` standard errors below 1, its relative
-    standard error ``sqrt(2 / dof_i)`` with ``dof_i`` the ``dof`` times the share of the
-    ``n`` points that carry its predicted noise (``points``; NaN: all), as in
-    :func:`dslsearch.sums.validate.noise_limit`."""
-    share = min(1.0, points / n) if math.isfinite(points) and n > 0 else 1.0
-    return ratio < 1 - sd * math.sqrt(2 / max(int(dof * share), 1))
 
 
 def _choice_key(front: list[FrontPoint], passing: list[int], sums: SumsConfig):

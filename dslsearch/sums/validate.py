@@ -177,6 +177,16 @@ def se_band(sd: float, dof: int) -> float:
     return 1 + sd * math.sqrt(2 / max(dof, 1))
 
 
+def below_noise(ratio: float, points: float, sd: float, dof: int, n: int) -> bool:
+    """True when a noise ratio is more than ``sd`` standard errors below 1, its relative
+    standard error ``sqrt(2 / dof_i)`` with ``dof_i`` the ``dof`` times the share of the
+    ``n`` points that carry its predicted noise (``points``; NaN: all), as in
+    :func:`noise_limit`. Such a point scatters less than the noise predicts: no evidence
+    of a better law, but of a prediction that does not hold for it."""
+    share = min(1.0, points / n) if math.isfinite(points) and n > 0 else 1.0
+    return ratio < 1 - sd * math.sqrt(2 / max(int(dof * share), 1))
+
+
 def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
     """The largest noise ratio within ``sd`` standard errors of the lowest, each ratio's
     standard error from the points its predicted noise is spread over.
@@ -199,7 +209,7 @@ def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
 
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
                     fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
-                    by_noise: float = 0.0, paired: bool = True):
+                    by_noise: float = 0.0, paired: bool = True, below: bool = False):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
     ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
     conserved on the held-out points and whose residual there the noise explains best;
@@ -229,7 +239,9 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     their *difference* (:func:`paired_se`: the two ratios share the points and the noise;
     where both rest on the same few points, Lotka–Volterra's ``log x`` near ``x = 0``,
     each ratio alone is uncertain and the band of :func:`noise_limit` wide, their
-    difference is not); if that leaves none, the band alone decides."""
+    difference is not); if that leaves none, the band alone decides. With ``below`` a
+    ratio more than ``sd`` standard errors below 1 (:func:`below_noise`) counts as 1 in
+    that comparison."""
     scored = []
     for ts in level:
         idx = [int(keep[t]) for t in ts.terms]
@@ -252,7 +264,10 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
                            labels_out.size)
         near = [s for s in capped if s[1] <= band]
         if paired:
-            near = [s for s in near if not _paired_worse(s, capped, sd)] or near
+            n = labels_out.size
+            floor = {id(s): 1.0 if below and below_noise(s[1], s[4], sd, dof, n) else s[1]
+                     for s in capped}
+            near = [s for s in near if not _paired_worse(s, capped, sd, floor)] or near
         r, _, _, ts, _, _ = min(near, key=lambda s: (s[2], s[1], s[0]))
         return ts, r
     limit = min(s[0] for s in scored) * tol
@@ -262,11 +277,14 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     return ts, r
 
 
-def _paired_worse(s, others, sd: float) -> bool:
+def _paired_worse(s, others, sd: float, floor: dict | None = None) -> bool:
     """True when some set of ``others`` has a noise ratio lower than ``s``'s by more than
     ``sd`` of their difference's standard errors (:func:`paired_se`), relative to the
-    lower ratio as in :func:`se_band`."""
+    lower ratio as in :func:`se_band`; ``floor``: the ratio each other set counts with
+    (by ``id``; default its own)."""
     if s[5] is None:
         return False
-    return any(o[5] is not None and o[1] < s[1]
-               and s[1] > o[1] * (1 + sd * paired_se(o[5], s[5])) for o in others)
+    floor = floor or {}
+    return any(o[5] is not None and floor.get(id(o), o[1]) < s[1]
+               and s[1] > floor.get(id(o), o[1]) * (1 + sd * paired_se(o[5], s[5]))
+               for o in others)
