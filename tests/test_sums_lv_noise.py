@@ -77,4 +77,4 @@ def test_a_stand_in_sharing_the_laws_noisy_term_is_left_out():
     values = _Values(rows, noise)
     args = (level, keep, sizes, values, fit, seg_fit, labels_out, 2.0, 10.0)
     assert held_out_choice(*args, paired=False)[0].terms == (0, 2)
-    assert held_out_choice(*args)[0].terms == (0, 1)
+    assert held_out_choice(*args, paired=True)[0].terms == (0, 1)

@@ -142,8 +142,10 @@ def _held_out(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray, seg_fit: Seg
         return math.nan, math.nan, math.nan, None
     if D is None:
         return W / T, math.nan, math.nan, None
-    draws = np.einsum("k,kpn->pn", v, D[:, :, ~fit]) * np.sqrt(1 - 1 / counts[labels_out])
-    pred = np.maximum(np.mean(draws ** 2, axis=0), FLOOR_REL * T / g.size)
+    raw = np.einsum("k,kpn->pn", v, D[:, :, ~fit])
+    pred = np.maximum((1 - 1 / counts[labels_out]) * np.mean(raw ** 2, axis=0),
+                      FLOOR_REL * T / g.size)
+    draws = raw * np.sqrt(1 - 1 / counts[labels_out])
     return (W / T, _noise_ratio(W, resid, pred, _f_median(D.shape[1])),
             effective_points(pred), (pred, draws))
 
@@ -209,7 +211,7 @@ def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
 
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
                     fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
-                    by_noise: float = 0.0, paired: bool = True, below: bool = False):
+                    by_noise: float = 0.0, paired: bool = False, below: bool = False):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
     ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
     conserved on the held-out points and whose residual there the noise explains best;
