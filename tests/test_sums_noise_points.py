@@ -190,6 +190,8 @@ def test_the_rules_for_noisy_data_are_settings_in_the_store_key():
     from dslsearch.sums import SumsConfig
 
     names = ("held_out_paired", "below_noise", "gap_within_noise", "levels")
-    keys = {SumsConfig().key(), SumsConfig(**{name: False for name in names}).key()}
-    keys |= {SumsConfig(**{name: False}).key() for name in names}
-    assert len(keys) == 2 + len(names)
+    default = SumsConfig()
+    assert not default.held_out_paired          # measured, not adopted (docs/SUMS.md)
+    flipped = {SumsConfig(**{name: not getattr(default, name)}).key() for name in names}
+    keys = {default.key(), SumsConfig(**{name: False for name in names}).key(), *flipped}
+    assert len(flipped) == len(names) and len(keys) == 2 + len(names)
