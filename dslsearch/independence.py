@@ -183,12 +183,14 @@ def _group_of(j: int, laws: Sequence[Law], G: list[np.ndarray], basis: list[int]
               rtol: float, differ=None) -> int | None:
     """Position in ``basis`` of the last basis law ``j`` needs (shortest spanning prefix),
     or None when ``j`` is independent of the whole basis (``differ``: as in
-    :func:`_near_misses`; a prefix whose levels do not explain ``j``'s does not span it)."""
+    :func:`_near_misses`; a prefix whose levels do not explain ``j``'s does not span it,
+    unless ``j`` is a function of it to ``rtol``: then the means of a law that is not
+    conserved can be off any function of theirs, and it is still a function of them)."""
     for m in range(1, len(basis) + 1):
         prefix = basis[:m]
         s = _residual(G[j], [G[b] for b in prefix], rtol)
-        if s <= _tau(_r(laws[j]), max(_r(laws[b]) for b in prefix), rtol) and not (
-                differ and differ(j, prefix)):
+        if s <= _tau(_r(laws[j]), max(_r(laws[b]) for b in prefix), rtol) and (
+                s <= rtol or not (differ and differ(j, prefix))):
             return m - 1
     return None
 

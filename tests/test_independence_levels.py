@@ -104,3 +104,24 @@ def test_the_energy_carries_its_conservation_in_its_levels(kepler):
     x, labels, sigma, laws = kepler
     E = laws["E"]
     assert unexplained_r(E(x), gradients(E, x), [laws["L"](x)], labels, sigma) < 0.1
+
+
+def test_exact_functions_of_each_other_stay_grouped_whatever_their_levels():
+    """Two functions of the same non-conserved variable (``(L1 − 0.12)⁴`` and
+    ``L1² (L1 − 1.18)``, laws the exhaustive search accepted on the rigid body at
+    σ = 0.1, seed 13) are functions of each other at every point, while their trajectory means,
+    means of a quantity that varies along each trajectory, are not: the levels do not
+    override a dependence the gradients show to ``rtol``."""
+    import hamiltonian_data
+
+    from dslsearch.fitting import FitConfig
+    from dslsearch.fitting.plan import segments
+    from dslsearch.law import Law
+
+    ds = hamiltonian_data.SYSTEMS["rigid-body"].generate(noise=0.1, seed=13)
+    x, labels = segments(ds, FitConfig(seed=13))
+    laws = [dataclasses.replace(Law.parse(t, ds), R_true=R) for t, R in (
+        ("(L1 - 0.11974334397765)**4", 0.053), ("L1**2*(L1 - 1.17629226885981)", 0.023))]
+    for given in (None, Levels(labels, noise_floor(ds.train))):
+        result = independent_laws(laws, x, levels=given)
+        assert result.n_independent == 1
