@@ -831,28 +831,40 @@ def between_ratio(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray
     inside the data (huge predicted noise at a few points) from making every level's
     noise so large that constants of their own pass as explained.
     """
+    fit = _levels_fit(values, grads, better, labels, sigma, degree)
+    if fit is None:
+        return math.nan
+    weight, resid, _, p = fit
+    return float(weight @ resid ** 2) / (weight.size - p)
+
+
+def _levels_fit(values, grads, better, labels, sigma, degree):
+    """``(weight (K,), resid (K,), counts (K,), p)`` of :func:`between_ratio`: each
+    trajectory's summed inverse noise variance, its level's residual from the weighted
+    least-squares polynomial (``p`` coefficients) in the better laws' trajectory means,
+    its number of points; None where the trajectories do not outnumber the coefficients
+    or a predicted noise is not finite."""
     labels = np.asarray(labels, np.int64)
     K = int(labels.max()) + 1
     counts = np.bincount(labels, minlength=K).astype(np.float64)
     if not better or (counts == 0).any():
-        return math.nan
+        return None
     F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
     p = F.shape[1]
     if K <= p:
-        return math.nan
+        return None
     # each point's predicted noise variance; a trajectory's level is the inverse-variance
     # weighted mean of its values, whose noise variance is 1 / (sum of the weights)
     noise = (grads ** 2) @ (sigma ** 2)
     centred = values - values.mean()
     noise = np.maximum(noise, FLOOR_REL * float(centred @ centred) / values.size)
     if not (np.isfinite(noise).all() and (noise > 0).all()):
-        return math.nan
+        return None
     weight = np.bincount(labels, 1.0 / noise, K)
     means = np.bincount(labels, values / noise, K) / weight
     w = np.sqrt(weight)
     coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
-    resid = means - F @ coef
-    return float(weight @ resid ** 2) / (K - p)
+    return weight, means - F @ coef, counts, p
 
 
 #: :func:`is_explained` with trajectories: a law whose trajectory means are this far (the
@@ -888,23 +900,12 @@ def unexplained_r(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray
     near 1 for a near-law that approximates a function of them, however significant the
     residual of its levels (the rigid body's ``L1² + 2.64 sqrt(L2² + L3²)`` beside its two
     invariants at σ = 0.05: 0.8)."""
+    fit = _levels_fit(values, grads, better, labels, sigma, degree)
+    if fit is None:
+        return math.nan
+    _, resid, counts, p = fit
     labels = np.asarray(labels, np.int64)
-    K = int(labels.max()) + 1
-    counts = np.bincount(labels, minlength=K).astype(np.float64)
-    if not better or (counts == 0).any():
-        return math.nan
-    F = _poly_features([np.bincount(labels, b, K) / counts for b in better], degree)
-    p = F.shape[1]
-    noise = (grads ** 2) @ (sigma ** 2)
-    centred = values - values.mean()
-    noise = np.maximum(noise, FLOOR_REL * float(centred @ centred) / values.size)
-    if K <= p or not (np.isfinite(noise).all() and (noise > 0).all()):
-        return math.nan
-    weight = np.bincount(labels, 1.0 / noise, K)
-    means = np.bincount(labels, values / noise, K) / weight
-    w = np.sqrt(weight)
-    coef, *_ = np.linalg.lstsq(F * w[:, None], means * w, rcond=None)
-    resid = means - F @ coef
+    K = counts.size
     within = float(((values - (np.bincount(labels, values, K) / counts)[labels]) ** 2).mean())
     between = float(counts @ resid ** 2) / counts.sum() * K / (K - p)
     total = within + between
