@@ -444,6 +444,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     from dslsearch.sums.validate import TermValues, held_out_choice
 
     values = TermValues(lib, x, found, held[3]) if held is not None else None
+    # the training points less their held-out trajectories (the noise ratios' dof)
+    dof_held = held[0].size - int(held[2].max()) - 1 if held is not None else 0
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
@@ -479,9 +481,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \
                     sums.further_gap * best and not (
-                        sums.gap_within_noise and held is not None and _within_noise(p.law, sums.noise_choice,
-                                                           held[0].size - int(held[2].max())
-                                                           - 1, held[0].size)):
+                        sums.gap_within_noise and held is not None and _within_noise(
+                            p.law, sums.noise_choice, dof_held, held[0].size)):
                 what = "noise ratio" if by_noise else "R"
                 p = dataclasses.replace(p, accepted=False, message=(
                     f"{what} {_gap_score(p.law, sums, by_noise):.2g} is more than "
@@ -494,9 +495,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         if held is not None and sums.noise_choice > 0:
-            passing = _noise_band(front, passing, sums.noise_choice,
-                                  held[0].size - int(held[2].max()) - 1, held[0].size,
-                                  sums.below_noise)
+            passing = _noise_band(front, passing, sums.noise_choice, dof_held,
+                                  held[0].size, sums.below_noise)
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
