@@ -901,15 +901,36 @@ def unexplained_r(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray
     residual of its levels (the rigid body's ``L1² + 2.64 sqrt(L2² + L3²)`` beside its two
     invariants at σ = 0.05: 0.8)."""
     fit = _levels_fit(values, grads, better, labels, sigma, degree)
-    if fit is None:
-        return math.nan
-    _, resid, counts, p = fit
+    return math.nan if fit is None else _unexplained(values, labels, *fit[1:])
+
+
+def _unexplained(values, labels, resid, counts, p) -> float:
+    """:func:`unexplained_r` from the levels' residuals ``resid (K,)`` of
+    :func:`_levels_fit` (``counts (K,)`` points per trajectory, ``p`` coefficients)."""
     labels = np.asarray(labels, np.int64)
     K = counts.size
     within = float(((values - (np.bincount(labels, values, K) / counts)[labels]) ** 2).mean())
     between = float(counts @ resid ** 2) / counts.sum() * K / (K - p)
     total = within + between
     return within / total if total > 0 else math.nan
+
+
+def levels_beyond(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],
+                  labels: np.ndarray, sigma: np.ndarray, max_r: float) -> bool:
+    """True when a law's trajectory levels are not a function of the ``better`` laws'
+    (:func:`means_explained` false) and carry its conservation (:func:`unexplained_r` at
+    most ``max_r``), from one fit of the levels; False where the means cannot tell."""
+    fit = _levels_fit(values, grads, better, labels, sigma, EXPLAIN_DEGREE)
+    if fit is None:
+        return False
+    weight, resid, counts, p = fit
+    dof = counts.size - p
+    from scipy.special import chdtri
+
+    if float(weight @ resid ** 2) / dof <= float(chdtri(dof, BETWEEN_P)) / dof:
+        return False
+    r = _unexplained(values, labels, resid, counts, p)
+    return math.isfinite(r) and r <= max_r
 
 
 def means_explained(values: np.ndarray, grads: np.ndarray, better: list[np.ndarray],

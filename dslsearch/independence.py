@@ -229,7 +229,7 @@ class Levels:
 
 def _differ(laws: Sequence[Law], x: np.ndarray, levels: Levels):
     """``differ(j, others)`` of :func:`_near_misses` for the states ``x (N, d)``."""
-    from dslsearch.acceptance import gradients, means_explained, unexplained_r
+    from dslsearch.acceptance import gradients, levels_beyond
 
     cache: dict[int, tuple[np.ndarray, np.ndarray] | None] = {}
 
@@ -245,11 +245,8 @@ def _differ(laws: Sequence[Law], x: np.ndarray, levels: Levels):
         own, rest = of(j), [of(b) for b in others]
         if own is None or any(r is None for r in rest):
             return False
-        better = [r[0] for r in rest]
-        if means_explained(own[0], own[1], better, levels.labels, levels.sigma):
-            return False
-        r = unexplained_r(own[0], own[1], better, levels.labels, levels.sigma)
-        return math.isfinite(r) and r <= levels.max_r
+        return levels_beyond(own[0], own[1], [r[0] for r in rest], levels.labels,
+                             levels.sigma, levels.max_r)
 
     return differ
 
