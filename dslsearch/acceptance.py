@@ -38,6 +38,11 @@ the training points instead, both answered from the data alone:
    data's: a less steep formula (``L1**12``) can keep the rest's ratio under
    ``max_rest_ratio`` but not near its whole-data ratio, as a true invariant does.
 
+4. **A formula of one variable only where that variable is conserved.** A formula that
+   reads one of the state variables only (``L1**12``, ``cos(c·theta2**8)``) is conserved
+   only where that variable is; the variable's own noise ratio must pass the limit of
+   question 1 (:func:`variable_ratio`; :attr:`Evidence.variable_ratio`).
+
 On noisy points (:func:`noisy_points`: :func:`is_noisy` on the robust noise floor) the
 test asks one more question, of the exhaustive search's candidates and of the sum search's
 sums (``passes(..., drift=True)``): does the formula drift with the motion?
@@ -113,6 +118,11 @@ class Evidence:
             dominates at a few points; NaN where unknown). Reported, not tested: the
             noise ratio's relative standard error is about ``sqrt(2 / noise_points)``,
             which the sum search's choices by the noise ratio use.
+        variable_ratio: where the formula depends on exactly one of two or more state
+            variables (its gradient is exactly 0 in every other column), the noise ratio of
+            that variable itself (:func:`variable_ratio`); NaN otherwise or where unknown.
+            About 1 where the variable is conserved; a formula of one variable is
+            conserved only where the variable is.
     """
 
     test: str
@@ -128,6 +138,7 @@ class Evidence:
     carriers: float = math.nan
     r_signal: float = math.nan
     noise_points: float = math.nan
+    variable_ratio: float = math.nan
 
     def __str__(self) -> str:
         """``p = 1e-300, noise ratio 1.08`` or ``R_random/R_true = 2.4e+18``."""
@@ -144,7 +155,8 @@ class Evidence:
                 "n_tests": self.n_tests, "r_true": num(self.r_true),
                 "resolution": num(self.resolution), "drift": num(self.drift),
                 "drift_p": num(self.drift_p), "rest_ratio": num(self.rest_ratio),
-                "carriers": num(self.carriers), "r_signal": num(self.r_signal)}
+                "carriers": num(self.carriers), "r_signal": num(self.r_signal),
+                "variable_ratio": num(self.variable_ratio)}
 
     @classmethod
     def from_json(cls, obj: dict) -> Evidence:
@@ -155,7 +167,7 @@ class Evidence:
         return cls(str(obj.get("test") or "factor"), num("p_value"), num("noise_ratio"),
                    num("factor"), int(obj.get("n_tests") or 1), num("r_true"),
                    num("resolution"), num("drift"), num("drift_p"), num("rest_ratio"),
-                   num("carriers"), num("r_signal"))
+                   num("carriers"), num("r_signal"), variable_ratio=num("variable_ratio"))
 
 
 @dataclass(frozen=True)
@@ -608,7 +620,7 @@ def passes(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
 
 
 #: the reasons :func:`failures` names, one per question of the calibrated test
-FAILURES = ("p_value", "noise_ratio", "r_true", "resolution", "rest", "drift")
+FAILURES = ("p_value", "noise_ratio", "r_true", "resolution", "rest", "drift", "variable")
 
 
 def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
@@ -626,7 +638,9 @@ def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
     ``drift``): ``drift_p`` below ``drift_alpha`` where the noise explains the formula's
     scatter (noise ratio at least :data:`DRIFT_NOISE_SHARE`; on noise-free data a
     conserved formula's residual is round-off, whose time structure means nothing, and
-    :func:`law_evidence` leaves ``drift_p`` NaN there).
+    :func:`law_evidence` leaves ``drift_p`` NaN there); ``"variable"``: a formula of one
+    state variable whose variable's own noise ratio (:attr:`Evidence.variable_ratio`,
+    where known) is above ``max_noise_ratio``.
     """
     out = []
     if not ev.p_value <= config.alpha:
@@ -643,6 +657,8 @@ def failures(ev: Evidence, config: AcceptanceConfig = AcceptanceConfig(),
         out.append("rest")
     if drift and ev.noise_ratio >= DRIFT_NOISE_SHARE and ev.drift_p < config.drift_alpha:
         out.append("drift")
+    if ev.variable_ratio > config.max_noise_ratio:
+        out.append("variable")
     return tuple(out)
 
 
@@ -737,12 +753,48 @@ def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
     grads = gradients(law, x)
     ev = evidence(values, grads, labels, sigma, n_tests, factor,
                   noise_variance(law, x, sigma, grads=grads))
+    ev = replace(ev, variable_ratio=variable_ratio(grads, x, labels, sigma))
     if with_drift is None:
         with_drift = noisy_points(x, labels)
     F, p = (drift(values, labels) if with_drift and np.isfinite(values).all()
             else (math.nan, math.nan))
     return replace(ev, resolution=resolution(values, grads, x, np.asarray(labels)),
                    drift=F, drift_p=p)
+
+
+def variable_ratio(grads: np.ndarray, x: np.ndarray, labels: np.ndarray,
+                   sigma: np.ndarray) -> float:
+    """The noise ratio (:func:`evidence`) of the one state variable a formula depends on.
+
+    A formula ``g(x_j)`` of one variable is conserved along a trajectory only where ``x_j``
+    is: ``g`` is not constant, so ``g(x_j(t)) = c`` holds ``x_j(t)`` in the discrete set
+    ``g⁻¹(c)``, and a continuous trajectory stays at one of its points. Its own noise
+    ratio can still pass: ``L1**12`` puts almost all of its weight on the trajectories
+    of largest ``|L1|``, where ``L1`` barely moves, and there its noise ratio is about 1;
+    where ``L1`` is small and moves, ``L1**12`` is flat and its noise dominates. The
+    variable itself weighs every trajectory alike.
+
+    Args:
+        grads: ``(N, d)`` the formula's gradient at the points (finite differences,
+            :func:`gradients`: exactly 0 in a column the formula does not read).
+        x: ``(N, d)`` the points. labels: ``(N,)`` trajectory of each point.
+        sigma: ``(d,)`` noise std per variable.
+
+    Returns:
+        The variable's noise ratio; NaN where the formula depends on none or on more than
+        one variable, where ``d < 2``, or where its gradient is not finite.
+    """
+    grads = np.asarray(grads)
+    if grads.ndim != 2 or grads.shape[1] < 2 or not np.isfinite(grads).all():
+        return math.nan
+    used = np.flatnonzero(np.any(grads != 0, axis=0))
+    if used.size != 1:
+        return math.nan
+    j = int(used[0])
+    unit = np.zeros_like(grads)
+    unit[:, j] = 1.0
+    return evidence(np.asarray(x, np.float64)[:, j], unit, labels, np.asarray(sigma), 1
+                    ).noise_ratio
 
 
 def noisy_points(x: np.ndarray, labels: np.ndarray) -> bool:
