@@ -203,3 +203,36 @@ def test_the_double_pendulum_energy_is_reached_at_noise_005():
     plain = _noisy_fit("double-pendulum", 0.05, 5, seed_pool=0, seed_subsets=0).laws
     assert all(_conserved_on_clean_states(other, "double-pendulum", 5) > 3e-3
                for other in plain)
+
+
+def test_the_rest_score_of_a_sum_carried_by_one_trajectory_is_its_rests():
+    """Held-out R with the rest (``rest=True``): the larger of R on all held-out points and
+    R without the trajectories that carry half of the between-trajectory sum of squares.
+    A conserved row keeps about its R; a row whose spread one trajectory carries (far off
+    the others, while it drifts on them) is scored by the others, where it drifts."""
+    rng = np.random.default_rng(3)
+    K, n = 10, 40
+    labels = np.repeat(np.arange(K), n)
+    t = np.tile(np.linspace(0, 2 * np.pi, n), K)
+    conserved = np.repeat(rng.normal(size=K), n) + 0.01 * rng.normal(size=K * n)
+    carried = 0.3 * np.sin(t) + np.where(labels == 4, 20.0, 0.0)
+    G = np.stack([conserved, carried])
+    plain, rest = held_out_r(G, labels, rest=False), held_out_r(G, labels, rest=True)
+    assert plain[1] < 0.01                       # the one trajectory hides the drift
+    assert rest[1] > 0.9                          # on the others it is all drift
+    assert plain[0] < 1e-3 and rest[0] < 1e-3      # conserved on every trajectory
+    assert np.all(rest >= plain)
+    few = np.repeat(np.arange(3), n)             # too few trajectories: plain R
+    assert np.array_equal(held_out_r(G[:, :3 * n], few, rest=True),
+                          held_out_r(G[:, :3 * n], few, rest=False))
+
+
+@pytest.mark.slow
+def test_the_double_pendulum_energy_is_reached_beside_a_trajectory_far_off_the_others():
+    """Seed 16, σ = 0.01: one trajectory turns over and stays at θ1 ≈ −3 to −14, so sums
+    of ``θ1²``, ``|θ1|``, … that tell it from the rest have R ≈ 0.1 on the fitting and the
+    held-out points, and the elimination's path keeps them: no law. Scored by the rest of
+    the trajectories as well (``seed_rest``), the path reaches the energy."""
+    law = _noisy_fit("double-pendulum", 0.01, 16).laws[0]
+    assert _conserved_on_clean_states(law, "double-pendulum", 16) < 1e-4
+    assert _noisy_fit("double-pendulum", 0.01, 16, seed_rest=False).laws == []

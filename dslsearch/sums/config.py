@@ -117,6 +117,11 @@ class SumsConfig:
     levels: bool = True         # on noisy data a round's law whose trajectory levels
     #                             those of the laws found do not explain is not a function
     #                             of them (dslsearch.independence.Levels)
+    seed_rest: bool = True      # the seeds' held-out R is also asked of the trajectories
+    #                             left after those carrying half of a set's spread between
+    #                             trajectories (dslsearch.sums.seed.held_out_r): a sum
+    #                             that tells one far-off trajectory from the rest does not
+    #                             lead the elimination
 
     def composites(self):
         """The :class:`~dslsearch.sums.library.Composites` of these settings."""
@@ -148,7 +153,8 @@ class SumsConfig:
             d.pop("seed_subsets")
         if not self.noise_choice:
             d.pop("noise_choice")
-        for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels"):
+        for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
+                     "seed_rest"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

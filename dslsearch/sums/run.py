@@ -519,11 +519,14 @@ def _seeds(lib: TermLibrary, keep: np.ndarray, values, cross: Cross, held,
 
     pool = np.nonzero(~lib.is_sum[keep])[0]
     value = (lambda j: values.values(int(keep[j])))
-    seeds = elimination_seeds(value, pool[:sums.seed_pool], cross, *held[:3],
-                              sums.max_terms, sums.seed_extend, sums.exact, sums.seed_width)
-    if sums.seed_subsets > 1:
-        seeds += subset_seeds(value, pool[:sums.seed_subsets], *held[:3],
-                              min(sums.max_terms, SUBSET_TERMS))
+    seeds = []
+    for rest in (False, True) if sums.seed_rest else (False,):
+        seeds += elimination_seeds(value, pool[:sums.seed_pool], cross, *held[:3],
+                                   sums.max_terms, sums.seed_extend, sums.exact,
+                                   sums.seed_width, rest=rest)
+        if sums.seed_subsets > 1:
+            seeds += subset_seeds(value, pool[:sums.seed_subsets], *held[:3],
+                                  min(sums.max_terms, SUBSET_TERMS), rest=rest)
     return tuple(dict.fromkeys(seeds))
 
 

@@ -45,10 +45,23 @@ from dslsearch.sums.select import Cross, _extend, _set_basis
 BISECTION = 60
 
 
-def held_out_r(G: np.ndarray, labels_out: np.ndarray) -> np.ndarray:
+#: :func:`held_out_r` with ``rest`` also scores each row without the fewest trajectories
+#: carrying at least this share of its between-trajectory sum of squares (as
+#: :data:`dslsearch.acceptance.REST_SHARE` does for the acceptance test)
+REST_SHARE = 0.5
+
+
+def held_out_r(G: np.ndarray, labels_out: np.ndarray, rest: bool = False) -> np.ndarray:
     """``(B,)`` R of each row of ``G (B, N_out)`` on the held-out points, whose trajectory
     is ``labels_out (N_out,)`` (``0..K-1``): within-trajectory over total sum of squares;
-    inf where the total is 0."""
+    inf where the total is 0.
+
+    With ``rest`` (and at least 4 trajectories): the larger of that and R on the
+    trajectories left after the fewest of those carrying :data:`REST_SHARE` of the row's
+    between-trajectory sum of squares (largest first) are left out, where two or more
+    remain. A sum conserved on every trajectory keeps about its R; one whose spread a
+    trajectory far off the others carries (``θ1²`` beside a double pendulum that turned
+    over and stays at ``θ1 ≈ −3 … −14``) is scored by the others too, where it drifts."""
     K = int(labels_out.max()) + 1
     counts = np.bincount(labels_out, minlength=K).astype(np.float64)
     Gc = G - G.mean(1, keepdims=True)
@@ -59,7 +72,25 @@ def held_out_r(G: np.ndarray, labels_out: np.ndarray) -> np.ndarray:
     total = np.einsum("bn,bn->b", Gc, Gc)
     with np.errstate(divide="ignore", invalid="ignore"):
         R = np.einsum("bn,bn->b", resid, resid) / total
-    return np.where(total > 0, R, np.inf)
+    R = np.where(total > 0, R, np.inf)
+    if not rest or K < 4:
+        return R
+    b = counts * means ** 2                                          # (B, K) shares of B
+    order = np.argsort(-b, axis=1, kind="stable")
+    share = np.cumsum(np.take_along_axis(b, order, 1), 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = share / share[:, -1:]
+    m = (share < REST_SHARE).sum(1) + 1                                     # (B,) left out
+    out = np.zeros_like(b, dtype=bool)
+    np.put_along_axis(out, order, np.arange(K)[None, :] < m[:, None], 1)
+    keep = ~out[:, labels_out]                                       # (B, N_out)
+    n = keep.sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (Gc * keep).sum(1) / n
+        Tr = np.einsum("bn,bn->b", (Gc - mean[:, None]) * keep, Gc - mean[:, None])
+        Wr = np.einsum("bn,bn->b", resid * keep, resid)
+        Rr = np.where(Tr > 0, Wr / Tr, np.inf)
+    return np.maximum(R, np.where(K - m >= 2, Rr, R))
 
 
 def removals(T: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -97,7 +128,7 @@ def removals(T: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def eliminate(Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray, labels_out: np.ndarray,
-              smallest: int = 1, width: int = 1
+              smallest: int = 1, width: int = 1, rest: bool = False
               ) -> dict[int, list[tuple[tuple[int, ...], float]]]:
     """Backward elimination over the rows of a pool of terms, ``width`` sets wide.
 
@@ -108,6 +139,7 @@ def eliminate(Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray, labels_out: np.nd
         labels_out: ``(N_out,)`` trajectory of each held-out point, ``0..K-1``.
         smallest: stop at sets of this many terms.
         width: sets kept at each size (1: plain backward elimination).
+        rest: score the held-out R with its rest too (:func:`held_out_r`).
 
     Returns:
         ``{size: [(rows, held-out R), …]}`` for every size from ``P − 1`` down to
@@ -127,7 +159,7 @@ def eliminate(Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray, labels_out: np.nd
             ok = np.nonzero(np.isfinite(C).all(1))[0]
             if not ok.size:
                 continue
-            score = held_out_r(C[ok] @ Zo[idx], labels_out)
+            score = held_out_r(C[ok] @ Zo[idx], labels_out, rest)
             for i, r in zip(ok.tolist(), score.tolist()):
                 key = rows[:i] + rows[i + 1:]
                 if np.isfinite(r) and r < found.get(key, np.inf):
@@ -141,7 +173,7 @@ def eliminate(Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray, labels_out: np.nd
 
 
 def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarray,
-           labels_out: np.ndarray, sweeps: int = 3) -> tuple[int, ...]:
+           labels_out: np.ndarray, sweeps: int = 3, rest: bool = False) -> tuple[int, ...]:
     """``rows`` (a set of pool rows) improved by exchanging one term at a time for the
     pool term that gives the lowest held-out R (coefficients fitted on the fitting
     points); arguments as :func:`eliminate`. Elimination drops a term early when others
@@ -151,7 +183,8 @@ def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarra
     current = list(rows)
     idx = np.asarray(current)
     R, V = solve_scatter(T[np.ix_(idx, idx)][None], [W[np.ix_(idx, idx)][None]])
-    best = float(held_out_r(V[0] @ Zo[idx], labels_out)[0]) if np.isfinite(V).all() else np.inf
+    best = (float(held_out_r(V[0] @ Zo[idx], labels_out, rest)[0])
+            if np.isfinite(V).all() else np.inf)
     for _ in range(sweeps):
         changed = False
         for i in range(len(current)):
@@ -162,7 +195,7 @@ def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarra
             sets[:, i] = others
             _, V = solve_scatter(T[sets[:, :, None], sets[:, None, :]],
                                  [W[sets[:, :, None], sets[:, None, :]]])
-            score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out)
+            score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out, rest)
             score = np.where(np.isfinite(score), score, np.inf)
             j = int(np.argmin(score))
             if score[j] < best * (1.0 - 1e-9):
@@ -174,7 +207,7 @@ def polish(rows: tuple[int, ...], Zf: np.ndarray, Zfw: np.ndarray, Zo: np.ndarra
 
 def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
                  labels_out: np.ndarray, max_terms: int, top: int = 3,
-                 most: int = 20000) -> list[tuple[int, ...]]:
+                 most: int = 20000, rest: bool = False) -> list[tuple[int, ...]]:
     """The ``top`` sets of each size from 2 to ``max_terms`` with the lowest held-out R
     among *every* subset of ``pool`` (the simplest terms; sizes with more than ``most``
     subsets are skipped); arguments as :func:`elimination_seeds`. A law of a few simple
@@ -195,7 +228,7 @@ def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
         sets = np.asarray(list(combinations(range(len(terms)), k)), np.int64)
         _, V = solve_scatter(T[sets[:, :, None], sets[:, None, :]],
                              [W[sets[:, :, None], sets[:, None, :]]])
-        score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out)
+        score = held_out_r(np.einsum("bk,bkn->bn", V[0], Zo[sets]), labels_out, rest)
         score = np.where(np.isfinite(score), score, np.inf)
         for i in np.argsort(score, kind="stable")[:top]:
             if np.isfinite(score[i]):
@@ -217,7 +250,7 @@ def _standardised(values, terms: list[int], fit: np.ndarray, seg_fit: Segments
 def elimination_seeds(values, pool: np.ndarray, cross: Cross, fit: np.ndarray,
                       seg_fit: Segments, labels_out: np.ndarray, max_terms: int,
                       extend: int = 2, exact: float = 0.0,
-                      width: int = 1) -> list[tuple[int, ...]]:
+                      width: int = 1, rest: bool = False) -> list[tuple[int, ...]]:
     """Term sets of 1 to ``max_terms`` terms met by backward elimination (two passes).
 
     Args:
@@ -232,6 +265,8 @@ def elimination_seeds(values, pool: np.ndarray, cross: Cross, fit: np.ndarray,
         extend: the best library extensions (by R on the fitting points) of each first
             path set of 2 to ``max_terms`` terms added to the pool of the second pass.
         exact: the beam's ``exact`` (:func:`~dslsearch.sums.select._extend`'s floor).
+        width: sets kept at each size of the elimination.
+        rest: score every held-out R with its rest too (:func:`held_out_r`).
 
     Returns:
         The second pass's sets of ``max_terms`` terms and fewer (beam term indices,
@@ -243,11 +278,11 @@ def elimination_seeds(values, pool: np.ndarray, cross: Cross, fit: np.ndarray,
         if len(terms) < 2:
             return []
         Z = _standardised(values, terms, fit, seg_fit)
-        path = eliminate(*Z, labels_out, width=width)
+        path = eliminate(*Z, labels_out, width=width, rest=rest)
         found = [rows for k in range(min(max_terms, len(terms) - 1), 0, -1) if k in path
                  for rows, _ in path[k]]
         if second:
-            found += [polish(rows, *Z, labels_out) for rows in found]
+            found += [polish(rows, *Z, labels_out, rest=rest) for rows in found]
         sets = list(dict.fromkeys(tuple(sorted(terms[i] for i in rows)) for rows in found))
         if second:
             return sets
