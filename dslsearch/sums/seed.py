@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dslsearch.acceptance import REST_SHARE
 from dslsearch.fitting.objective import Segments, within
 from dslsearch.fitting.optimise import solve_scatter
 from dslsearch.sums.select import Cross, _extend, _set_basis
@@ -45,19 +46,14 @@ from dslsearch.sums.select import Cross, _extend, _set_basis
 BISECTION = 60
 
 
-#: :func:`held_out_r` with ``rest`` also scores each row without the fewest trajectories
-#: carrying at least this share of its between-trajectory sum of squares (as
-#: :data:`dslsearch.acceptance.REST_SHARE` does for the acceptance test)
-REST_SHARE = 0.5
-
-
 def held_out_r(G: np.ndarray, labels_out: np.ndarray, rest: bool = False) -> np.ndarray:
     """``(B,)`` R of each row of ``G (B, N_out)`` on the held-out points, whose trajectory
     is ``labels_out (N_out,)`` (``0..K-1``): within-trajectory over total sum of squares;
     inf where the total is 0.
 
     With ``rest`` (and at least 4 trajectories): the larger of that and R on the
-    trajectories left after the fewest of those carrying :data:`REST_SHARE` of the row's
+    trajectories left after the fewest of those carrying
+    :data:`~dslsearch.acceptance.REST_SHARE` of the row's
     between-trajectory sum of squares (largest first) are left out, where two or more
     remain. A sum conserved on every trajectory keeps about its R; one whose spread a
     trajectory far off the others carries (``θ1²`` beside a double pendulum that turned
@@ -80,7 +76,7 @@ def held_out_r(G: np.ndarray, labels_out: np.ndarray, rest: bool = False) -> np.
     share = np.cumsum(np.take_along_axis(b, order, 1), 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         share = share / share[:, -1:]
-    m = (share < REST_SHARE).sum(1) + 1                                     # (B,) left out
+    m = (share < REST_SHARE).sum(1) + 1                              # (B,) left out
     out = np.zeros_like(b, dtype=bool)
     np.put_along_axis(out, order, np.arange(K)[None, :] < m[:, None], 1)
     keep = ~out[:, labels_out]                                       # (B, N_out)
