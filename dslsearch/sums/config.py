@@ -122,6 +122,10 @@ class SumsConfig:
     #                             trajectories (dslsearch.sums.seed.held_out_r): a sum
     #                             that tells one far-off trajectory from the rest does not
     #                             lead the elimination
+    simplest_form: bool = True  # on noisy data an accepted point that the gradient test
+    #                             puts in the span of an accepted point of fewer terms
+    #                             (a polynomial in a law) is not a round's choice
+    #                             (dslsearch.sums.run._simplest_forms)
 
     def composites(self):
         """The :class:`~dslsearch.sums.library.Composites` of these settings."""
@@ -154,7 +158,7 @@ class SumsConfig:
         if not self.noise_choice:
             d.pop("noise_choice")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
-                     "seed_rest"):
+                     "seed_rest", "simplest_form"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

@@ -398,6 +398,24 @@ def _dependent(law: Law, laws: list[Law], x: np.ndarray, levels=None) -> bool:
     return independent_laws([*laws, law], x, levels=levels).n_independent <= len(laws)
 
 
+def _simplest_forms(front: list[FrontPoint], passing: list[int], x: np.ndarray
+                    ) -> list[int]:
+    """The accepted points ``passing`` less each one that the gradient test puts in the
+    span of an accepted point of fewer terms (:func:`_dependent`, without trajectory
+    levels): a function of a law is the same law, and its simplest form stands for it.
+    On noisy data a polynomial in a law can scatter a little less than the noise
+    predicts and take the round from the law itself (Kepler at σ = 0.05, seed 19:
+    ``L − 0.297 L³`` in six monomials, noise ratio 0.925 on 356 effective points, against
+    ``L``'s 1.09 on 997), and its R, ten times lower, then sets the rule for further
+    laws against the Runge–Lenz components."""
+    kept: list[int] = []
+    for i in sorted(passing, key=lambda i: (front[i].n_terms, i)):
+        if not any(front[k].n_terms < front[i].n_terms
+                   and _dependent(front[i].law, [front[k].law], x) for k in kept):
+            kept.append(i)
+    return sorted(kept)
+
+
 def _gap_score(law: Law, sums: SumsConfig, by_noise: bool) -> float:
     """What the rule for further laws compares: ``max(R, exact)``, or with ``by_noise``
     the law's noise ratio (its scatter over the noise floor's prediction; R where the
@@ -494,6 +512,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                 beyond.append(len(front))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
+        if held is not None and sums.simplest_form:
+            passing = _simplest_forms(front, passing, x)
         if held is not None and sums.noise_choice > 0:
             passing = _noise_band(front, passing, sums.noise_choice, dof_held,
                                   held[0].size, sums.below_noise)
