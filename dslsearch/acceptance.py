@@ -675,7 +675,8 @@ def cosine_basis(n: int, modes: int) -> np.ndarray:
     return B / np.linalg.norm(B, axis=0) if m else B
 
 
-def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6) -> tuple[float, float]:
+def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6,
+          noise_var: np.ndarray | None = None) -> tuple[float, float]:
     """``(F, p)``: does a formula drift along the trajectories, or is what varies white?
 
     The residual of ``values (N,)`` from each trajectory's mean (``labels (N,)``; each
@@ -685,16 +686,31 @@ def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6) -> tuple[float
     over the modes (F about 1, F-distributed with ``(sum m_k, sum (n_k − 1 − m_k))``
     degrees of freedom: ``p`` its upper tail), while a formula that only approximates a
     conserved quantity changes with the motion, slowly, and puts its residual in the slow
-    modes. Independent of the noise floor's estimate. NaN, NaN when a side is empty.
+    modes. Independent of the noise floor's estimate.
+
+    ``noise_var (N,)``, the formula's predicted noise variance at each point (e.g.
+    :func:`noise_variance`; only its shape along each trajectory matters): the residual
+    is whitened first, each point divided by its noise's standard deviation about the
+    trajectory's weighted mean, and the slow modes are taken orthogonal to the weights.
+    Noise whose size changes along the motion (``log x`` where ``x`` nears 0) is then
+    white again, and does not read as drift. NaN, NaN when a side is empty.
     """
     labels = np.asarray(labels)
     v = np.asarray(values, np.float64)
+    w = None if noise_var is None else _whitening(np.asarray(noise_var, np.float64))
     cuts = np.nonzero(labels[1:] != labels[:-1])[0] + 1
     slow = fast = 0.0
     d_slow = d_fast = 0
-    for part in np.split(v, cuts):
-        r = part - part.mean()
-        B = cosine_basis(r.size, modes)
+    weights = np.split(w, cuts) if w is not None else [None] * (cuts.size + 1)
+    for part, wk in zip(np.split(v, cuts), weights):
+        B = cosine_basis(part.size, modes)
+        if wk is None:
+            r = part - part.mean()
+        else:
+            r = (part - (wk ** 2 @ part) / (wk ** 2).sum()) * wk
+            if B.shape[1]:       # the slow modes within the residual's space (⊥ wk)
+                u = wk / np.linalg.norm(wk)
+                B = np.linalg.qr(B - np.outer(u, u @ B))[0]
         c = B.T @ r
         slow += float(c @ c)
         fast += float(r @ r) - float(c @ c)
@@ -704,6 +720,16 @@ def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6) -> tuple[float
         return math.nan, math.nan
     F = (slow / d_slow) / (fast / d_fast)
     return F, f_upper(F, d_slow, d_fast)
+
+
+def _whitening(noise_var: np.ndarray) -> np.ndarray:
+    """``(N,)`` weights ``1 / sqrt(noise_var)``; a variance that is not finite or not
+    positive is replaced by the median of the finite positive ones (all 1 if none)."""
+    good = np.isfinite(noise_var) & (noise_var > 0)
+    if not good.any():
+        return np.ones_like(noise_var)
+    nv = np.where(good, noise_var, np.median(noise_var[good]))
+    return 1.0 / np.sqrt(np.maximum(nv, 1e-12 * np.median(nv)))
 
 
 def resolution(values: np.ndarray, grads: np.ndarray, x: np.ndarray,
@@ -751,13 +777,13 @@ def law_evidence(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
     with np.errstate(all="ignore"):
         values = np.asarray(law(x), np.float64)
     grads = gradients(law, x)
-    ev = evidence(values, grads, labels, sigma, n_tests, factor,
-                  noise_variance(law, x, sigma, grads=grads))
+    noise_var = noise_variance(law, x, sigma, grads=grads)
+    ev = evidence(values, grads, labels, sigma, n_tests, factor, noise_var)
     ev = replace(ev, variable_ratio=variable_ratio(grads, x, labels, sigma))
     if with_drift is None:
         with_drift = noisy_points(x, labels)
-    F, p = (drift(values, labels) if with_drift and np.isfinite(values).all()
-            else (math.nan, math.nan))
+    F, p = (drift(values, labels, noise_var=noise_var)
+            if with_drift and np.isfinite(values).all() else (math.nan, math.nan))
     return replace(ev, resolution=resolution(values, grads, x, np.asarray(labels)),
                    drift=F, drift_p=p)
 

@@ -5,7 +5,9 @@ within the measurement noise (noise ratio near 1) without being conserved: the d
 pendulum's energy with ``θ1²`` and ``|ω1|^(3/2)`` standing in for ``cos θ1``, or
 ``(px² + py²)^(1/4) + (x² + y²)^(1/4)`` beside Kepler's laws. Such a sum changes with the
 motion, slowly, while white noise spreads over all modes of a trajectory;
-:func:`dslsearch.acceptance.drift` tells the two apart without the noise floor. On noisy
+:func:`dslsearch.acceptance.drift` tells the two apart (each point's residual whitened
+by the sum's predicted noise there, so that noise whose size changes along the motion is
+not taken for drift). On noisy
 data (:func:`dslsearch.acceptance.is_noisy`) :class:`DriftJudge` adds that test to the
 fit stage's judge for the sums only (``passes(..., drift=True)``: a sum whose noise
 ratio is at least :data:`~dslsearch.acceptance.DRIFT_NOISE_SHARE` and whose drift p-value
@@ -33,7 +35,7 @@ class DriftJudge:
     judge: object
 
     def __call__(self, law, n_library: int):
-        from dslsearch.acceptance import drift, passes
+        from dslsearch.acceptance import drift, gradients, noise_variance, passes
 
         ok, law = self.judge(law, n_library)
         ev = law.evidence
@@ -43,7 +45,9 @@ class DriftJudge:
             values = np.asarray(law(self.judge.x), np.float64)
         if not np.isfinite(values).all():
             return ok, law
-        F, p = drift(values, np.asarray(self.judge.labels))
+        x = self.judge.x
+        noise_var = noise_variance(law, x, self.judge.sigma, grads=gradients(law, x))
+        F, p = drift(values, np.asarray(self.judge.labels), noise_var=noise_var)
         ev = dataclasses.replace(ev, drift=F, drift_p=p)
         return passes(ev, self.judge.config.acceptance, drift=True), law.with_evidence(ev)
 
