@@ -126,6 +126,13 @@ class SumsConfig:
     #                             puts in the span of an accepted point of fewer terms
     #                             (a polynomial in a law) is not a round's choice
     #                             (dslsearch.sums.run._simplest_forms)
+    refine_keeps: bool = True   # on noisy data (with `held_out`) a set improved by
+    #                             swapping terms (`refine`) joins its level beside the set
+    #                             it came from, which the held-out choice may prefer: a
+    #                             lower R on the training points can be the noise's
+    tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
+    #                             nodes a noise ratio below 1 counts as 1, and held-out R
+    #                             decides (dslsearch.sums.validate.held_out_choice)
 
     def composites(self):
         """The :class:`~dslsearch.sums.library.Composites` of these settings."""
@@ -158,7 +165,8 @@ class SumsConfig:
         if not self.noise_choice:
             d.pop("noise_choice")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
-                     "seed_rest", "simplest_form"):
+                     "seed_rest", "simplest_form", "refine_keeps",
+                     "tie_at_noise"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

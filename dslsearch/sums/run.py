@@ -489,12 +489,14 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                           if all(t in where for t in ts))
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
-                             node_weight=sums.node_weight, cross=cross, seeds=seeds)
+                             node_weight=sums.node_weight, cross=cross, seeds=seeds,
+                             refine_keeps=sums.refine_keeps and values is not None)
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
                                      sums.held_out, sums.held_out_noise,
-                                     sums.held_out_paired, sums.below_noise)[0]
+                                     sums.held_out_paired, sums.below_noise,
+                                     sums.tie_at_noise)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \

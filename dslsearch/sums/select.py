@@ -420,7 +420,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
                 exact: float, pair_screen: int = 2000, refine: int = 4,
                 progress: Callable[[int], None] | None = None,
                 node_weight: float = 0.0, cross: Cross | None = None,
-                seeds: tuple[tuple[int, ...], ...] = ()) -> list[list[TermSet]]:
+                seeds: tuple[tuple[int, ...], ...] = (), refine_keeps: bool = False
+                ) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
@@ -436,6 +437,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         exact: stop once the best set's R is at most this.
         refine: the best ``refine`` sets of each size from three on are improved by
             :func:`swap_refine`.
+        refine_keeps: the improved sets join their level beside the sets they came from
+            (else they take their places); both are extended.
         progress: called with each finished size.
         node_weight: when positive, a second ranking, by ``R * 10**(node_weight *
             nodes)`` (a set of simpler terms may be less conserved), keeps its own
@@ -473,7 +476,8 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         level = _next_level(cross, levels[-1], size, exact, beam, rankings, scale)
         if not level:
             break
-        level[:refine] = [swap_refine(cross, ts, exact) for ts in level[:refine]]
+        refined = [swap_refine(cross, ts, exact) for ts in level[:refine]]
+        level = level + refined if refine_keeps else refined + level[refine:]
         levels.append(_seeded(_ordered(list(dict.fromkeys(level)), size, exact), seeds,
                               cross, size, exact))
         if progress:
