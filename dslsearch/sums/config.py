@@ -130,6 +130,10 @@ class SumsConfig:
     #                             swapping terms (`refine`) joins its level beside the set
     #                             it came from, which the held-out choice may prefer: a
     #                             lower R on the training points can be the noise's
+    drift_refit: bool = True    # on noisy data a sum that the drift check rejects is
+    #                             judged again with its constants refitted for the noise
+    #                             (dslsearch.uncertainty.refit), as it would be reported:
+    #                             the plain fit's bias can be the drift
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
@@ -166,7 +170,7 @@ class SumsConfig:
             d.pop("noise_choice")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
-                     "tie_at_noise"):
+                     "tie_at_noise", "drift_refit"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

@@ -33,23 +33,61 @@ class DriftJudge:
     as they were asked); ``explained`` and ``sigma`` are passed through."""
 
     judge: object
+    refit: bool = False
 
     def __call__(self, law, n_library: int):
-        from dslsearch.acceptance import drift, gradients, noise_variance, passes
+        from dslsearch.acceptance import passes
 
         ok, law = self.judge(law, n_library)
         ev = law.evidence
         if not ok or ev is None or math.isfinite(ev.drift_p):   # rejected, or tested
             return ok, law
-        with np.errstate(all="ignore"):
-            values = np.asarray(law(self.judge.x), np.float64)
-        if not np.isfinite(values).all():
+        tested = self._drift(law)
+        if tested is None:
             return ok, law
+        acceptance = self.judge.config.acceptance
+        if passes(tested.evidence, acceptance, drift=True) or not self.refit:
+            return passes(tested.evidence, acceptance, drift=True), tested
+        again = self._refitted(law)
+        if again is None:
+            return False, tested
+        ok, again = self.judge(again, n_library)
+        again = self._drift(again) if ok and again.evidence is not None else None
+        if again is None or not passes(again.evidence, acceptance, drift=True):
+            return False, tested
+        return True, again
+
+    def _drift(self, law):
+        """``law`` with its drift test in its evidence; None where it is not finite."""
+        from dslsearch.acceptance import drift, gradients, noise_variance
+
         x = self.judge.x
+        with np.errstate(all="ignore"):
+            values = np.asarray(law(x), np.float64)
+        if not np.isfinite(values).all():
+            return None
         noise_var = noise_variance(law, x, self.judge.sigma, grads=gradients(law, x))
         F, p = drift(values, np.asarray(self.judge.labels), noise_var=noise_var)
-        ev = dataclasses.replace(ev, drift=F, drift_p=p)
-        return passes(ev, self.judge.config.acceptance, drift=True), law.with_evidence(ev)
+        return law.with_evidence(dataclasses.replace(law.evidence, drift=F, drift_p=p))
+
+    def _refitted(self, law):
+        """``law`` with its constants refitted for the noise
+        (:func:`dslsearch.uncertainty.refit` on the judge's noise floor), its R_true
+        recomputed; None when the refit leaves them as they were."""
+        from dslsearch.fitting.objective import Segments, r_score
+        from dslsearch.uncertainty import refit
+
+        x, labels = self.judge.x, np.asarray(self.judge.labels)
+        if not law.n_params:
+            return None
+        params = refit(law.formula, np.asarray(law.params, np.float64), x, labels,
+                       np.asarray(self.judge.sigma, np.float64))
+        if np.array_equal(params, law.params):
+            return None
+        with np.errstate(all="ignore"):
+            r_true = float(r_score(np.asarray(law.formula.evaluate(x, params), np.float64),
+                                   Segments(labels)))
+        return dataclasses.replace(law, params=params, R_true=r_true, evidence=None)
 
     def __getattr__(self, name):          # noisy, sigma, x, labels, explained, ...
         return getattr(self.__dict__["judge"], name)
@@ -66,11 +104,11 @@ def judges_noisy_data(judge) -> bool:
     return is_noisy(sigma, x)
 
 
-def with_drift(judge):
-    """``judge`` wrapped in :class:`DriftJudge` when it judges noisy data
+def with_drift(judge, refit: bool = False):
+    """``judge`` wrapped in :class:`DriftJudge` (with ``refit``) when it judges noisy data
     (:func:`judges_noisy_data`) and has ``labels`` and a calibrated ``config``; else
     ``judge`` itself (None stays None)."""
     config = getattr(judge, "config", None)
     if getattr(judge, "labels", None) is None or getattr(config, "acceptance", None) is None:
         return judge
-    return DriftJudge(judge) if judges_noisy_data(judge) else judge
+    return DriftJudge(judge, refit) if judges_noisy_data(judge) else judge

@@ -330,7 +330,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     levels = Levels(labels, np.asarray(floor)) if (
         sums.levels and noise_data and floor is not None) else None
     if sums.drift_check and not noisy:    # the noisy judge tests the drift already
-        judge = with_drift(judge)
+        judge = with_drift(judge, sums.drift_refit)
     if judge is not None:
         judge = partial(judge, n_library=lib.n_terms)
     front: list[FrontPoint] = []
