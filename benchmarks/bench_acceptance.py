@@ -39,7 +39,7 @@ CASES = [
 
 def row(name: str, text: str, start: float, truth, noise: float, seed: int) -> dict:
     import hamiltonian_data
-    from dslsearch.acceptance import AcceptanceConfig, noise_floor, passes
+    from dslsearch.acceptance import AcceptanceConfig, passes, refit_floor
     from dslsearch.fitting import FitConfig
     from dslsearch.fitting.plan import segments
     from dslsearch.law import Law
@@ -57,13 +57,13 @@ def row(name: str, text: str, start: float, truth, noise: float, seed: int) -> d
             "fitted": float(fitted[0]), "value": c.value, "low": c.low, "high": c.high,
             "unit": c.unit, "truth": truth, "ratio": law.evidence.noise_ratio,
             "p": law.evidence.p_value, "accepted": passes(law.evidence, AcceptanceConfig()),
-            "sigma": noise_floor(ds.train)}
+            "sigma": refit_floor(ds.train)}
 
 
 def _intervals(law, ds, config) -> dict:
     """Every interval method's interval of the law's (refitted) constant, from the draws
     ``fit`` makes (same seed, same noise correction)."""
-    from dslsearch.acceptance import noise_floor
+    from dslsearch.acceptance import refit_floor
     from dslsearch.fitting.plan import segments
     from dslsearch.uncertainty import (INTERVALS, N_BOOT, bootstrap_draws, interval,
                                        jackknife_draws, jackknife_interval)
@@ -71,7 +71,7 @@ def _intervals(law, ds, config) -> dict:
     boot = [m for m in INTERVALS if m != "jackknife"]
 
     x, labels = segments(ds, config)
-    sigma = noise_floor(ds.train) if law.evidence.noise_ratio >= 0.5 else None
+    sigma = refit_floor(ds.train) if law.evidence.noise_ratio >= 0.5 else None
     draws = bootstrap_draws(law.formula, law.params, x, labels, sigma, N_BOOT, config.seed)
     K = int(np.max(labels)) + 1
     jack = jackknife_draws(law.formula, law.params, x, labels, sigma)

@@ -184,11 +184,11 @@ def _summary(outcome) -> tuple:
 def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     """``laws`` with their evidence (computed where missing) and their constants refitted
     with the noise-floor correction and given bootstrap intervals
-    (:mod:`dslsearch.uncertainty`). The correction uses the robust noise floor
-    (:func:`dslsearch.acceptance.noise_floor` with ``robust=True``), as the judge does: the
-    plain floor takes part of a fast variable's curvature for noise (the double
-    pendulum's angular velocities: 2 to 4 times the noise added), and the refit then
-    over-corrects the constants of the terms in it.
+    (:mod:`dslsearch.uncertainty`). The correction uses
+    :func:`dslsearch.acceptance.refit_floor`: the plain noise floor, or the robust one for
+    a variable where the plain floor takes the signal of a fast motion for noise (the
+    double pendulum's angular velocities: 2 to 4 times the noise added), which would
+    over-correct the constants of the terms in it.
 
     On noisy points (:func:`dslsearch.acceptance.noisy_points`) with the calibrated test,
     each law is judged again as it will be reported, its constants refitted: every question
@@ -196,13 +196,13 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     A law that fails is dropped (the refit moved it off the invariant: a near-law whose
     constants the noise correction pulls away); one that passes carries that evidence.
     Noise-free points: the evidence of the search, unchanged."""
-    from dslsearch.acceptance import Evidence, law_evidence, noise_floor
+    from dslsearch.acceptance import Evidence, law_evidence, refit_floor
     from dslsearch.fitting.plan import segments
     from dslsearch.uncertainty import with_intervals
 
     x, labels = segments(dataset, config)
     try:
-        sigma = noise_floor(dataset.train, robust=True)
+        sigma = refit_floor(dataset.train)
     except ValueError:   # trajectories too short: the paper's test, no noise correction
         sigma = None
     again = _judge_again(dataset, config, x, labels) if sigma is not None else None

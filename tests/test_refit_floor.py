@@ -1,4 +1,5 @@
-"""The reported constants are refitted for the noise with the robust noise floor."""
+"""The reported constants are refitted for the noise with the plain noise floor, or the
+robust one where the plain floor takes a fast motion for noise."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 import hamiltonian_data
-from dslsearch.acceptance import noise_floor
+from dslsearch.acceptance import FLOOR_GAP, noise_floor, refit_floor
 
 
 def test_the_plain_floor_overstates_the_double_pendulums_velocity_noise():
@@ -18,6 +19,17 @@ def test_the_plain_floor_overstates_the_double_pendulums_velocity_noise():
     plain, robust = noise_floor(ds.train) / true, noise_floor(ds.train, robust=True) / true
     assert (plain[2:] > 1.7).all()
     assert (np.abs(robust - 1) < 0.25).all()
+    chosen = refit_floor(ds.train) / true
+    assert np.allclose(chosen[2:], robust[2:]) and np.allclose(chosen[:2], plain[:2])
+
+
+@pytest.mark.parametrize("name", ["pendulum", "spring"])
+def test_smooth_systems_keep_the_plain_floor(name):
+    for seed in range(3):
+        ds = hamiltonian_data.SYSTEMS[name].generate(noise=0.1, seed=seed)
+        plain, robust = noise_floor(ds.train), noise_floor(ds.train, robust=True)
+        assert (plain < FLOOR_GAP * robust).all()
+        assert np.array_equal(refit_floor(ds.train), plain)
 
 
 @pytest.mark.slow
