@@ -66,8 +66,11 @@ def _children() -> set[int]:
 
     kids = set()
     for path in glob.glob(f"/proc/{os.getpid()}/task/*/children"):
-        with open(path) as f:
-            kids |= {int(c) for c in f.read().split()}
+        try:
+            with open(path) as f:
+                kids |= {int(c) for c in f.read().split()}
+        except FileNotFoundError:     # the thread ended since the listing
+            continue
     return kids
 
 
