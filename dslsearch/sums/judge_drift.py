@@ -46,8 +46,9 @@ class DriftJudge:
         if tested is None:
             return ok, law
         acceptance = self.judge.config.acceptance
-        if passes(tested.evidence, acceptance, drift=True) or not self.refit:
-            return passes(tested.evidence, acceptance, drift=True), tested
+        ok = passes(tested.evidence, acceptance, drift=True)
+        if ok or not self.refit:
+            return ok, tested
         again = self._refitted(law)
         if again is None:
             return False, tested
