@@ -208,25 +208,35 @@ def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray
     return params, interval(params, draws, int(np.max(labels)) + 1, level, method)
 
 
-def with_intervals(laws, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
-                   n_boot: int = N_BOOT, seed: int = 0) -> list:
-    """``laws`` with noise-corrected constants and their intervals
-    (:func:`constant_intervals`); R_true is recomputed for the refitted constants."""
+def with_params(law, params: np.ndarray, x: np.ndarray, labels: np.ndarray):
+    """``law`` with constants ``params (P,)``, its R_true recomputed on ``x (N, d)`` with
+    trajectories ``labels (N,)`` where they differ from its own (``law`` itself where
+    not)."""
     import dataclasses
 
     from dslsearch.fitting.objective import Segments, r_score
 
-    seg = Segments(labels)
+    if np.array_equal(params, law.params):
+        return law
+    with np.errstate(all="ignore"):
+        r_true = float(r_score(np.asarray(law.formula.evaluate(x, params), np.float64),
+                               Segments(labels)))
+    return dataclasses.replace(law, params=params, R_true=r_true)
+
+
+def with_intervals(laws, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
+                   n_boot: int = N_BOOT, seed: int = 0) -> list:
+    """``laws`` with noise-corrected constants and their intervals
+    (:func:`constant_intervals`); R_true is recomputed for the refitted constants
+    (:func:`with_params`)."""
+    import dataclasses
+
     out = []
     for law in laws:
         if not law.n_params:
             out.append(law)
             continue
         params, bounds = constant_intervals(law, x, labels, sigma, n_boot, seed=seed)
-        r_true = law.R_true
-        if not np.array_equal(params, law.params):
-            with np.errstate(all="ignore"):
-                r_true = float(r_score(np.asarray(law.formula.evaluate(x, params),
-                                                  np.float64), seg))
-        out.append(dataclasses.replace(law, params=params, R_true=r_true, intervals=bounds))
+        out.append(dataclasses.replace(with_params(law, params, x, labels),
+                                       intervals=bounds))
     return out

@@ -75,8 +75,7 @@ class DriftJudge:
         """``law`` with its constants refitted for the noise
         (:func:`dslsearch.uncertainty.refit` on the judge's noise floor), its R_true
         recomputed; None when the refit leaves them as they were."""
-        from dslsearch.fitting.objective import Segments, r_score
-        from dslsearch.uncertainty import refit
+        from dslsearch.uncertainty import refit, with_params
 
         x, labels = self.judge.x, np.asarray(self.judge.labels)
         if not law.n_params:
@@ -85,10 +84,7 @@ class DriftJudge:
                        np.asarray(self.judge.sigma, np.float64))
         if np.array_equal(params, law.params):
             return None
-        with np.errstate(all="ignore"):
-            r_true = float(r_score(np.asarray(law.formula.evaluate(x, params), np.float64),
-                                   Segments(labels)))
-        return dataclasses.replace(law, params=params, R_true=r_true, evidence=None)
+        return with_params(law, params, x, labels).with_evidence(None)
 
     def __getattr__(self, name):          # noisy, sigma, x, labels, explained, ...
         return getattr(self.__dict__["judge"], name)
