@@ -134,6 +134,10 @@ class SumsConfig:
     #                             judged again with its constants refitted for the noise
     #                             (dslsearch.uncertainty.refit), as it would be reported:
     #                             the plain fit's bias can be the drift
+    noise_rank: bool = True     # on noisy data (with `held_out`) each beam level also
+    #                             holds the best sets by the noise-corrected R (errors in
+    #                             variables, dslsearch.sums.noise_rank): a law whose terms
+    #                             amplify the noise competes with quieter stand-ins
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
@@ -170,7 +174,7 @@ class SumsConfig:
             d.pop("noise_choice")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
-                     "tie_at_noise", "drift_refit"):
+                     "tie_at_noise", "drift_refit", "noise_rank"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

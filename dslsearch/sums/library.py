@@ -121,6 +121,8 @@ class TermLibrary:
     is_sum: np.ndarray = None
     table: object = None
     composites: tuple = ()
+    evaluate_all: object = None    # points (N', d) -> (n_all, N') values of every term of
+    #                                ``nodes`` (:meth:`values_at`); None: not available
 
     def formula(self, t: int) -> Formula:
         """The formula of kept term ``t``."""
@@ -138,13 +140,47 @@ class TermLibrary:
         keep = np.arange(self.n_terms) if sums else np.nonzero(~self.is_sum)[0]
         if G is None or not len(G):            # every term: the library's own arrays
             return (keep, self.Z, self.Zw) if sums else (keep, self.Z[keep], self.Zw[keep])
-        Gc = G - G.mean(1, keepdims=True)
-        Q, _ = np.linalg.qr(Gc.T)                                            # (M, m)
-        Z = self.Z[keep] - (self.Z[keep] @ Q) @ Q.T
-        norm = np.sqrt(np.einsum("nm,nm->n", Z, Z))
+        Z, norm = self._projected(G, keep)
         rest = np.nonzero(norm > MIN_REST)[0]
         Z = Z[rest] / norm[rest, None]
         return keep[rest], Z, within(Z, seg)
+
+    def _projected(self, G: np.ndarray, keep: np.ndarray, rows: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows', norm (n',))``: ``rows`` (default ``Z[keep]``; ``(n', ..., M)``) less
+        their part along the centred rows of ``G (m, M)``, and the norm left of each
+        ``Z[keep]`` row."""
+        Q, _ = np.linalg.qr((G - G.mean(1, keepdims=True)).T)                # (M, m)
+        Z = self.Z[keep] - (self.Z[keep] @ Q) @ Q.T
+        norm = np.sqrt(np.einsum("nm,nm->n", Z, Z))
+        if rows is not None:
+            Z = rows - (rows @ Q) @ Q.T
+        return Z, norm
+
+    def complement_rows(self, rows: np.ndarray, G: np.ndarray | None, keep: np.ndarray
+                        ) -> np.ndarray:
+        """``rows (n, ..., M)`` (one per kept term, on the scale of ``Z``) transformed as
+        :meth:`complement` transforms the rows ``keep`` (its first output) of ``Z``: their
+        part along ``G``'s span removed, divided by the norm left of ``Z``'s row; a linear
+        map, so the first-order noise of each term (:mod:`dslsearch.sums.noise_rank`)
+        follows its values."""
+        if G is None or not len(G):
+            return rows[keep]
+        out, norm = self._projected(G, keep, rows[keep])
+        return out / norm.reshape((-1,) + (1,) * (out.ndim - 1))
+
+    def values_at(self, xp: np.ndarray, chunk: int | None = None) -> np.ndarray:
+        """``(n, N')``: the kept terms' raw values (not standardised) on the points ``xp
+        (N', d)``, evaluated as the library was, ``chunk`` points at a time (default: at
+        most :data:`VALUES` values at once)."""
+        if self.evaluate_all is None:
+            raise ValueError("this library cannot evaluate its terms on other points")
+        xp = np.asarray(xp, np.float64)
+        step = chunk or max(16, VALUES // max(self.nodes.size, 1))
+        out = np.empty((self.kept.size, xp.shape[0]))
+        for start in range(0, xp.shape[0], step):
+            out[:, start:start + step] = self.evaluate_all(xp[start:start + step])[self.kept]
+        return out
 
     @property
     def n_terms(self) -> int:
@@ -418,6 +454,7 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
                                           max(16, min(chunk, VALUES // max(nodes.size, 1))))
     sizes = table.size[nodes].astype(np.int64)
     formulas: tuple[Formula, ...] = ()
+    base_nodes, plan, order = nodes, None, None
     if composites is not None:
         plan = _plan(table, nodes, finite & ~constant, is_sum, term_size, composites)
         n_c = len(plan.formulas)
@@ -439,12 +476,21 @@ def build_library(table, x: np.ndarray, seg_fit: Segments, fit_points: np.ndarra
             values[where[:Vf.shape[0]]] = Vf
             values[where[Vf.shape[0]:]] = Vc
             Vf = values
+
+    def evaluate_all(xp: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            V = _node_values(table, xp, base_nodes)(0, xp.shape[0])
+            if order is None:
+                return V
+            return np.concatenate([V, _composite_values(table, xp, plan)(0, xp.shape[0])]
+                                  )[order]
+
     return _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
-                         formulas)
+                         formulas, evaluate_all)
 
 
 def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, table,
-                  formulas) -> TermLibrary:
+                  formulas, evaluate_all=None) -> TermLibrary:
     """The library of the screened terms: statuses set, duplicates of simpler terms out."""
     status = np.full(nodes.size, TermStatus.OK, np.int8)
     duplicate_of = np.full(nodes.size, -1, np.int64)
@@ -465,4 +511,4 @@ def _deduplicated(nodes, finite, constant, is_sum, Vf, sizes, seg_fit, digits, t
     kept = ok[first_sorted]
     Zk = Z[first_sorted]
     return TermLibrary(nodes, status, duplicate_of, kept, Zk, within(Zk, seg_fit),
-                       sizes[kept], is_sum[kept], table, formulas)
+                       sizes[kept], is_sum[kept], table, formulas, evaluate_all)

@@ -324,6 +324,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     split = _held_out_split(labels, fit_points, seg_fit) if (
         noise_data and sums.held_out > 0) else None
     held = None if split is None else (*split, getattr(judge, "sigma", None))
+    if held is not None:     # the terms' first-order noise, for the corrected ranking
+        from dslsearch.sums.noise_rank import noise_rows
+
+        held = (*held, noise_rows(lib, x[fit_points], held[3])
+                if sums.noise_rank and not sums.lowpass else None)
     from dslsearch.independence import Levels
 
     floor = getattr(judge, "sigma", None)
@@ -459,9 +464,11 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     ``(fit, seg_fit, labels_out)`` of :func:`_held_out_split` and the judge's noise floor
     ``sigma (d,)``) each size's set is chosen among its level by its R and noise ratio on
     the held-out points (:func:`dslsearch.sums.validate.held_out_choice`)."""
+    from dslsearch.sums.noise_rank import NoiseCross
     from dslsearch.sums.validate import TermValues, held_out_choice
 
     values = TermValues(lib, x, found, held[3]) if held is not None else None
+    noise_all = held[4] if held is not None else None
     # the training points less their held-out trajectories (the noise ratios' dof)
     dof_held = held[0].size - int(held[2].max()) - 1 if held is not None else 0
     start = len(front)
@@ -487,16 +494,22 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             where = {int(t): j for j, t in enumerate(keep)}
             seeds = tuple(tuple(sorted(where[t] for t in ts)) for ts in found_seeds
                           if all(t in where for t in ts))
+        noise = None
+        if noise_all is not None:
+            cross = Cross(Z, Zw) if cross is None else cross
+            noise = NoiseCross(lib.complement_rows(
+                noise_all, None if found is None else found[:, fit_points], keep), seg_fit)
         levels = beam_search(Z, Zw, lib.sizes[keep], sums.max_terms, sums.beam, sums.exact,
                              sums.pair_screen, sums.refine, progress=progress,
                              node_weight=sums.node_weight, cross=cross, seeds=seeds,
-                             refine_keeps=sums.refine_keeps and values is not None)
+                             refine_keeps=sums.refine_keeps and values is not None,
+                             noise=noise)
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
                                      sums.held_out, sums.held_out_noise,
                                      sums.held_out_paired, sums.below_noise,
-                                     sums.tie_at_noise)[0]
+                                     sums.tie_at_noise, noise is not None)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \

@@ -416,12 +416,58 @@ def _seeded(level: list[TermSet], seeds: tuple[tuple[int, ...], ...], cross: Cro
     return _ordered(level + extra, size, exact) if extra else level
 
 
+class _Corrected:
+    """The beam's sets by noise-corrected R (:mod:`dslsearch.sums.noise_rank`), one size
+    after the other: each method returns the size's best ``beam`` sets (sorted term
+    indices) and keeps them to extend."""
+
+    def __init__(self, cross: Cross, noise, beam: int, refine: int):
+        self.cross, self.noise, self.beam, self.refine = cross, noise, beam, refine
+        self.sets: list[tuple[tuple[int, ...], float]] = []
+
+    def _keep(self, found: dict) -> tuple[tuple[int, ...], ...]:
+        self.sets = sorted(found.items(), key=lambda kv: (kv[1], kv[0]))[:self.beam]
+        return tuple(t for t, _ in self.sets)
+
+    def singles(self) -> tuple[tuple[int, ...], ...]:
+        from dslsearch.sums.noise_rank import corrected_singles
+
+        R = corrected_singles(self.cross, self.noise)
+        return self._keep({(int(j),): float(R[j]) for j in smallest(R, self.beam)
+                           if np.isfinite(R[j])})
+
+    def pairs(self, Z: np.ndarray, Zw: np.ndarray, m: int) -> tuple[tuple[int, ...], ...]:
+        from dslsearch.sums.noise_rank import corrected_pairs
+
+        return self._keep(dict(corrected_pairs(Z, Zw, self.noise, m, self.beam)))
+
+    def next_level(self, level: list[TermSet]) -> tuple[tuple[int, ...], ...]:
+        """The best sets one term larger than the sets kept and the ``beam`` best of
+        ``level`` (the beam's previous size, by R)."""
+        from dslsearch.sums.noise_rank import corrected_extend, corrected_refine
+
+        found: dict[tuple[int, ...], float] = {}
+        for terms in dict.fromkeys([t for t, _ in self.sets]
+                                   + [ts.terms for ts in level[:self.beam]]):
+            R = corrected_extend(self.cross, self.noise, terms)
+            for j in smallest(R, self.beam):
+                if not np.isfinite(R[j]):
+                    break
+                t = tuple(sorted(terms + (int(j),)))
+                found[t] = min(found.get(t, np.inf), float(R[j]))
+        best = sorted(found.items(), key=lambda kv: (kv[1], kv[0]))[:self.refine]
+        for terms, R in best:
+            t, r = corrected_refine(self.cross, self.noise, terms, R)
+            found[t] = min(found.get(t, np.inf), r)
+        return self._keep(found)
+
+
 def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int, beam: int,
                 exact: float, pair_screen: int = 2000, refine: int = 4,
                 progress: Callable[[int], None] | None = None,
                 node_weight: float = 0.0, cross: Cross | None = None,
-                seeds: tuple[tuple[int, ...], ...] = (), refine_keeps: bool = False
-                ) -> list[list[TermSet]]:
+                seeds: tuple[tuple[int, ...], ...] = (), refine_keeps: bool = False,
+                noise=None, noise_refine: int = 2) -> list[list[TermSet]]:
     """The best term sets of each size, found by beam search.
 
     Args:
@@ -450,6 +496,11 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
             the same terms, :meth:`Cross.subset`); None: a new one.
         seeds: term sets (sorted indices) added to the level of their size, beside the
             beam's own sets, and extended like them (:mod:`dslsearch.sums.seed`).
+        noise: a :class:`~dslsearch.sums.noise_rank.NoiseCross` of the same rows (noisy
+            points): each level also holds the ``beam`` best sets by the noise-corrected
+            R (every pair of the first ``pair_screen / 2`` terms for two terms; then the
+            extensions of the previous size's sets so ranked, the best ``noise_refine``
+            improved by swapping terms), with their plain R.
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
@@ -462,24 +513,33 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     scale = weights(size, rankings)                                     # (q, n)
     cross = Cross(Z, Zw) if cross is None else cross
     w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
+    corrected = None if noise is None else _Corrected(cross, noise, beam, noise_refine)
     levels = [_seeded(_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size,
                             exact, beam, rankings), seeds, cross, size, exact)]
+    if corrected is not None:
+        levels[0] = _seeded(levels[0], corrected.singles(), cross, size, exact)
     if progress:
         progress(1)
     if max_terms >= 2 and levels[0][0].R > exact and n >= 2:
         m = min(n, pair_screen)
         levels.append(_seeded(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact,
                                          node_weights=rankings), seeds, cross, size, exact))
+        if corrected is not None:
+            levels[1] = _seeded(levels[1], corrected.pairs(Z, Zw, m // 2), cross, size,
+                                exact)
         if progress:
             progress(2)
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
-        level = _next_level(cross, levels[-1], size, exact, beam, rankings, scale)
+        previous = levels[-1]
+        level = _next_level(cross, previous, size, exact, beam, rankings, scale)
         if not level:
             break
         refined = [swap_refine(cross, ts, exact) for ts in level[:refine]]
         level = level + refined if refine_keeps else refined + level[refine:]
-        levels.append(_seeded(_ordered(list(dict.fromkeys(level)), size, exact), seeds,
-                              cross, size, exact))
+        level = _ordered(list(dict.fromkeys(level)), size, exact)
+        if corrected is not None:
+            level = _seeded(level, corrected.next_level(previous), cross, size, exact)
+        levels.append(_seeded(level, seeds, cross, size, exact))
         if progress:
             progress(len(levels))
     if levels[-1][0].R <= exact:

@@ -119,19 +119,42 @@ def held_out_evidence(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
 
 
 def _held_out(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray, seg_fit: Segments,
-              labels_out: np.ndarray):
+              labels_out: np.ndarray, corrected: bool = False):
     """:func:`held_out_evidence`'s three numbers and ``noise``: None (no noise ratio), or
     ``(pred (N_out,), draws (P, N_out))``, the predicted noise variance at each held-out
     point and the sum's first-order changes under the shared draws, scaled like ``pred``
-    (``pred`` is their mean square, floored), for :func:`paired_se`."""
-    from dslsearch.acceptance import FLOOR_REL, _f_median, _noise_ratio, effective_points
-
+    (``pred`` is their mean square, floored), for :func:`paired_se`. With ``corrected``
+    (and ``D``) the coefficients are also fitted noise-corrected on the fitting points
+    (:func:`dslsearch.sums.eiv.corrected_fit`, the noise's scatter from ``D``'s draws),
+    and the fit of the two with the lower held-out noise ratio is scored."""
     Ff = centred(F[:, fit])
     Fw = within(Ff, seg_fit)
-    _, V = solve_scatter((Ff @ Ff.T)[None], [(Fw @ Fw.T)[None]])
+    T, W = Ff @ Ff.T, Fw @ Fw.T
+    _, V = solve_scatter(T[None], [W[None]])
     v = V[0, 0]
     if not np.isfinite(v).all():
         return math.nan, math.nan, math.nan, None
+    out = _held_out_scored(v, F, D, fit, labels_out)
+    if corrected and D is not None:
+        from dslsearch.sums.eiv import corrected_fit
+
+        Dc = centred(D[:, :, fit]).transpose(1, 0, 2)                       # (P, k, M)
+        Dw = within(Dc, seg_fit)
+        S_T = np.einsum("pkm,pjm->kj", Dc, Dc) / Dc.shape[0]
+        S_W = np.einsum("pkm,pjm->kj", Dw, Dw) / Dw.shape[0]
+        got = corrected_fit(T, W, S_T, S_W)
+        if got is not None and np.isfinite(got[1]).all():
+            other = _held_out_scored(got[1], F, D, fit, labels_out)
+            if other[1] < out[1]:
+                out = other
+    return out
+
+
+def _held_out_scored(v: np.ndarray, F: np.ndarray, D: np.ndarray | None, fit: np.ndarray,
+                     labels_out: np.ndarray):
+    """:func:`_held_out` of the sum with coefficients ``v (k,)``."""
+    from dslsearch.acceptance import FLOOR_REL, _f_median, _noise_ratio, effective_points
+
     g = v @ F[:, ~fit]
     K = int(labels_out.max()) + 1
     counts = np.bincount(labels_out, minlength=K).astype(np.float64)
@@ -227,7 +250,7 @@ def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
                     fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
                     by_noise: float = 0.0, paired: bool = False, below: bool = False,
-                    at_noise: bool = False):
+                    at_noise: bool = False, corrected: bool = False):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
     ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
     conserved on the held-out points and whose residual there the noise explains best;
@@ -274,7 +297,8 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
             continue
         noise = [values.noise(t) for t in idx]
         D = None if any(d is None for d in noise) else np.stack(noise)
-        r, nr, pts, noise_ = _held_out(np.stack(rows), D, fit, seg_fit, labels_out)
+        r, nr, pts, noise_ = _held_out(np.stack(rows), D, fit, seg_fit, labels_out,
+                                       corrected)
         if math.isfinite(r):
             scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts, pts, noise_))
     if not scored:
