@@ -50,7 +50,7 @@ def test_below_the_noise_the_held_out_r_decides_among_sets_of_equal_nodes(monkey
         def noise(self, i):
             return None
 
-    def held_out(rows, noise, fit, seg_fit, labels_out):
+    def held_out(rows, noise, fit, seg_fit, labels_out, corrected=False):
         r, nr, pts = scores[(int(rows[0, 0]),)]
         return r, nr, pts, None
 

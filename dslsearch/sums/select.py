@@ -497,10 +497,12 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         seeds: term sets (sorted indices) added to the level of their size, beside the
             beam's own sets, and extended like them (:mod:`dslsearch.sums.seed`).
         noise: a :class:`~dslsearch.sums.noise_rank.NoiseCross` of the same rows (noisy
-            points): each level also holds the ``beam`` best sets by the noise-corrected
-            R (every pair of the first ``pair_screen / 2`` terms for two terms; then the
-            extensions of the previous size's sets so ranked, the best ``noise_refine``
-            improved by swapping terms), with their plain R.
+            points): each level returned also holds the ``beam`` best sets of a second
+            beam, by the noise-corrected R (every pair of the first ``pair_screen / 2``
+            terms for two terms; then the extensions of its own sets of the previous size
+            and of the ``beam`` best there by R, the best ``noise_refine`` improved by
+            swapping terms), with their plain R. The beam by R does not extend them: its
+            levels are those it finds without ``noise``.
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
@@ -514,10 +516,11 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     cross = Cross(Z, Zw) if cross is None else cross
     w_diag = cross.w_diag                                  # R of each term alone (T_jj = 1)
     corrected = None if noise is None else _Corrected(cross, noise, beam, noise_refine)
+    extra: list[tuple[tuple[int, ...], ...]] = []      # the corrected beam's sets, by size
     levels = [_seeded(_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size,
                             exact, beam, rankings), seeds, cross, size, exact)]
     if corrected is not None:
-        levels[0] = _seeded(levels[0], corrected.singles(), cross, size, exact)
+        extra.append(corrected.singles())
     if progress:
         progress(1)
     if max_terms >= 2 and levels[0][0].R > exact and n >= 2:
@@ -525,21 +528,19 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         levels.append(_seeded(best_pairs(Z[:m], Zw[:m], w_diag[:m], size[:m], beam, exact,
                                          node_weights=rankings), seeds, cross, size, exact))
         if corrected is not None:
-            levels[1] = _seeded(levels[1], corrected.pairs(Z, Zw, m // 2), cross, size,
-                                exact)
+            extra.append(corrected.pairs(Z, Zw, m // 2))
         if progress:
             progress(2)
     while len(levels) < max_terms and levels[-1][0].R > exact and len(levels) < n:
-        previous = levels[-1]
-        level = _next_level(cross, previous, size, exact, beam, rankings, scale)
+        level = _next_level(cross, levels[-1], size, exact, beam, rankings, scale)
         if not level:
             break
+        if corrected is not None:
+            extra.append(corrected.next_level(levels[-1]))
         refined = [swap_refine(cross, ts, exact) for ts in level[:refine]]
         level = level + refined if refine_keeps else refined + level[refine:]
-        level = _ordered(list(dict.fromkeys(level)), size, exact)
-        if corrected is not None:
-            level = _seeded(level, corrected.next_level(previous), cross, size, exact)
-        levels.append(_seeded(level, seeds, cross, size, exact))
+        levels.append(_seeded(_ordered(list(dict.fromkeys(level)), size, exact), seeds,
+                              cross, size, exact))
         if progress:
             progress(len(levels))
     if levels[-1][0].R <= exact:
@@ -547,4 +548,7 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         if len(small.terms) < len(levels):
             k = len(small.terms)
             levels = levels[:k - 1] + [[small] + [ts for ts in levels[k - 1] if ts != small]]
-    return levels
+    # the corrected beam's sets join the levels last: the beam by R is the same with or
+    # without them
+    return [_seeded(level, extra[k], cross, size, exact) if k < len(extra) else level
+            for k, level in enumerate(levels)]

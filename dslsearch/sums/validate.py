@@ -126,7 +126,9 @@ def _held_out(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray, seg_fit: Seg
     (``pred`` is their mean square, floored), for :func:`paired_se`. With ``corrected``
     (and ``D``) the coefficients are also fitted noise-corrected on the fitting points
     (:func:`dslsearch.sums.eiv.corrected_fit`, the noise's scatter from ``D``'s draws),
-    and the fit of the two with the lower held-out noise ratio is scored."""
+    and the fit of the two whose held-out noise ratio is nearer 1 is scored: a law's
+    residual is the noise, and a ratio below 1 is the noise overestimated, not a better
+    fit (a corrected fit can lean on the terms whose noise is overestimated)."""
     Ff = centred(F[:, fit])
     Fw = within(Ff, seg_fit)
     T, W = Ff @ Ff.T, Fw @ Fw.T
@@ -145,7 +147,7 @@ def _held_out(F: np.ndarray, D: np.ndarray | None, fit: np.ndarray, seg_fit: Seg
         got = corrected_fit(T, W, S_T, S_W)
         if got is not None and np.isfinite(got[1]).all():
             other = _held_out_scored(got[1], F, D, fit, labels_out)
-            if other[1] < out[1]:
+            if abs(other[1] - 1.0) < abs(out[1] - 1.0):
                 out = other
     return out
 
