@@ -38,7 +38,7 @@ def _direct(Z, Zw, D, seg, terms):
 
 
 def _smallest(T, W):
-    return float(scipy.linalg.eigh(W, T, eigvals_only=True)[0])
+    return max(float(scipy.linalg.eigh(W, T, eigvals_only=True)[0]), 0.0)
 
 
 def test_corrected_r_extend_and_pairs_agree_with_a_direct_eigensolve():
@@ -54,9 +54,14 @@ def test_corrected_r_extend_and_pairs_agree_with_a_direct_eigensolve():
             continue
         assert ext[j] == pytest.approx(_smallest(*_direct(Z, Zw, D, seg, S + (j,))),
                                        rel=1e-7, abs=1e-12)
+    # with `keep`, the best are exact and the others bounded below by them
+    part = corrected_extend(cross, noise, S, keep=3)
+    best = np.sort(ext[np.isfinite(ext)])[:3]
+    np.testing.assert_allclose(np.sort(part[np.isfinite(part)])[:3], best, rtol=1e-9)
+    assert (part[np.isfinite(part)] <= ext[np.isfinite(part)] * (1 + 1e-9) + 1e-12).all()
     singles = corrected_singles(cross, noise)
     T, W = _direct(Z, Zw, D, seg, (7,))
-    assert singles[7] == pytest.approx(W[0, 0] / T[0, 0], rel=1e-10)
+    assert singles[7] == pytest.approx(max(W[0, 0] / T[0, 0], 0.0), rel=1e-10)
     pairs = corrected_pairs(Z, Zw, noise, Z.shape[0], 5)
     assert len(pairs) == 5
     assert [r for _, r in pairs] == sorted(r for _, r in pairs)

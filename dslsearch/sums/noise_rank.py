@@ -94,12 +94,17 @@ class NoiseCross:
         self.total = 1.0 - 1.0 / M
         self.t_diag = self.total * np.einsum("nk,nk->n", self.D, self.D)
         self.w_diag = np.einsum("nk,nk->n", self.Dw, self.D)
+        # the rows of the beam's sets in single precision, both in one pass over D: a
+        # correction of the ranking, not of the fit, and memory-bound
+        self._D32 = self.D.astype(np.float32)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         if i not in self._rows:
-            self._rows[i] = (self.total * np.einsum("nk,k->n", self.D, self.D[i]),
-                             np.einsum("nk,k->n", self.D, self.Dw[i]))
+            both = np.einsum("nk,jk->jn", self._D32,
+                             np.stack([self.D[i], self.Dw[i]]).astype(np.float32))
+            self._rows[i] = (self.total * both[0].astype(np.float64),
+                             both[1].astype(np.float64))
         return self._rows[i]
 
     def rows(self, terms) -> tuple[np.ndarray, np.ndarray]:
@@ -124,22 +129,29 @@ def _basis(T: np.ndarray, W: np.ndarray, T_plain: np.ndarray
 
 
 def corrected_r(cross, noise: NoiseCross, terms) -> float:
-    """R_c of the set ``terms`` (inf where its scatter is mostly the noise's)."""
+    """R_c of the set ``terms``, at least 0 (inf where its scatter is mostly the
+    noise's)."""
     S = [int(t) for t in terms]
     t, w = cross.rows(S)
     st, sw = noise.rows(S)
     got = _basis(t[:, S] - st[:, S], w[:, S] - sw[:, S], t[:, S])
-    return math.inf if got is None else float(got[1][0])
+    return math.inf if got is None else max(float(got[1][0]), 0.0)
 
 
-def corrected_extend(cross, noise: NoiseCross, terms) -> np.ndarray:
-    """``(n,)`` R_c of ``terms`` plus each library term (inf for terms already in, for a
-    set whose own scatter is mostly the noise's, and where the added term's new
-    direction keeps less than :data:`MIN_SIGNAL` of its scatter after the correction).
+def corrected_extend(cross, noise: NoiseCross, terms, keep: int | None = None
+                     ) -> np.ndarray:
+    """``(n,)`` R_c of ``terms`` plus each library term, at least 0 (a value below 0 is
+    the noise's own fluctuation); inf for terms already in, for a set whose own scatter is
+    mostly the noise's, and where the added term's new direction keeps less than
+    :data:`MIN_SIGNAL` of its scatter after the correction. Exact for the ``keep`` best
+    (and any that could be among them), a lower bound for the others (None: exact for
+    all).
 
     Like :func:`dslsearch.sums.select._extend`, the enlarged pencil is an arrowhead
-    matrix in the set's corrected basis; each is solved (``k + 1`` at most 7: one batched
-    ``eigvalsh``)."""
+    matrix in the set's corrected basis, solved by
+    :func:`dslsearch.sums.select.smallest_roots`."""
+    from dslsearch.sums.select import smallest_roots
+
     S = [int(t) for t in terms]
     n = noise.t_diag.size
     t, w = cross.rows(S)
@@ -152,33 +164,26 @@ def corrected_extend(cross, noise: NoiseCross, terms) -> np.ndarray:
     a, b = B.T @ tc, B.T @ wc                                                 # (r, n)
     # the plain part of each candidate outside the set's span, for the signal test
     lp, Up = np.linalg.eigh(t[:, S])
-    Ap = Up[:, lp > 1e-10 * lp[-1]] / np.sqrt(lp[lp > 1e-10 * lp[-1]])
-    ap = Ap.T @ t
+    big = lp > 1e-10 * lp[-1]
+    ap = (Up[:, big] / np.sqrt(lp[big])).T @ t
     rho2_plain = 1.0 - np.einsum("rn,rn->n", ap, ap)
     rho2 = (1.0 - noise.t_diag) - np.einsum("rn,rn->n", a, a)
     eWe = (cross.w_diag - noise.w_diag) - 2.0 * np.einsum("rn,rn->n", a, b) + np.einsum(
         "r,rn->n", lam, a * a)
     ok = (rho2_plain > 1e-10) & (rho2 > MIN_SIGNAL * rho2_plain)
     ok[S] = False
-    R = np.full(n, np.inf)
-    idx = np.nonzero(ok)[0]
-    if idx.size:
-        rho = np.sqrt(rho2[idx])
-        r = lam.size
-        A = np.zeros((idx.size, r + 1, r + 1))
-        A[:, np.arange(r), np.arange(r)] = lam
-        A[:, :r, r] = A[:, r, :r] = ((b[:, idx] - lam[:, None] * a[:, idx]) / rho).T
-        A[:, r, r] = eWe[idx] / rho2[idx]
-        vals = np.linalg.eigvalsh(A)[:, 0]
-        R[idx] = np.where(np.isfinite(vals), vals, np.inf)
-    return R
+    rho = np.sqrt(np.where(ok, rho2, 1.0))
+    beta = (b - lam[:, None] * a) / rho
+    gamma = np.where(ok, eWe / (rho * rho), np.inf)
+    R = smallest_roots(lam, beta, gamma, n if keep is None else keep + len(S))
+    return np.where(ok & np.isfinite(R), R, np.inf)
 
 
 def corrected_singles(cross, noise: NoiseCross) -> np.ndarray:
-    """``(n,)`` R_c of each term alone (inf where mostly noise)."""
+    """``(n,)`` R_c of each term alone, at least 0 (inf where mostly noise)."""
     tc = 1.0 - noise.t_diag
     with np.errstate(all="ignore"):
-        R = (cross.w_diag - noise.w_diag) / tc
+        R = np.clip((cross.w_diag - noise.w_diag) / tc, 0.0, None)
     return np.where(tc > MIN_SIGNAL, R, np.inf)
 
 
@@ -191,7 +196,7 @@ def corrected_refine(cross, noise: NoiseCross, terms: tuple[int, ...], R: float,
         changed = False
         for i in range(len(terms)):
             rest = tuple(terms[:i] + terms[i + 1:])
-            Rj = corrected_extend(cross, noise, rest)
+            Rj = corrected_extend(cross, noise, rest, keep=1)
             j = int(np.argmin(Rj))
             if Rj[j] < R - 1e-9 * abs(R) - 1e-12 and j != terms[i]:
                 terms[i], R, changed = j, float(Rj[j]), True
@@ -205,7 +210,8 @@ def corrected_pairs(Z: np.ndarray, Zw: np.ndarray, noise: NoiseCross, m: int, be
     """The ``beam`` best pairs of the first ``m`` rows by R_c, every pair tried: the
     closed form of :func:`dslsearch.sums.select.best_pairs` with the corrected 2x2
     pencil (``T`` no longer unit on its diagonal): the small root of
-    ``det(W − R T) = 0``. Pairs with a term or a direction mostly noise are left out."""
+    ``det(W − R T) = 0``, at least 0. Pairs with a term or a direction mostly noise are
+    left out."""
     m = min(m, Z.shape[0])
     Zm, Zwm, D, Dw = Z[:m], Zw[:m], noise.D[:m], noise.Dw[:m]
     td, wd = 1.0 - noise.t_diag[:m], np.einsum("nm,nm->n", Zwm, Zwm) - noise.w_diag[:m]
@@ -221,7 +227,8 @@ def corrected_pairs(Z: np.ndarray, Zw: np.ndarray, noise: NoiseCross, m: int, be
         B = w11 * t22 + w22 * t11 - 2.0 * w * t
         C = w11 * w22 - w * w
         with np.errstate(all="ignore"):
-            R = (B - np.sqrt(np.clip(B * B - 4.0 * A * C, 0.0, None))) / (2.0 * A)
+            R = np.clip((B - np.sqrt(np.clip(B * B - 4.0 * A * C, 0.0, None))) / (2.0 * A),
+                        0.0, None)
         rows = np.arange(i0, i1)[:, None]
         ok = ((np.arange(m)[None, :] > rows) & (t11 > MIN_SIGNAL) & (t22 > MIN_SIGNAL)
               & (A > MIN_SIGNAL * (1.0 - tp * tp)) & (1.0 - tp * tp > 1e-10)

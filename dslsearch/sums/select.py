@@ -449,7 +449,7 @@ class _Corrected:
         found: dict[tuple[int, ...], float] = {}
         for terms in dict.fromkeys([t for t, _ in self.sets]
                                    + [ts.terms for ts in level[:self.beam]]):
-            R = corrected_extend(self.cross, self.noise, terms)
+            R = corrected_extend(self.cross, self.noise, terms, keep=self.beam)
             for j in smallest(R, self.beam):
                 if not np.isfinite(R[j]):
                     break
