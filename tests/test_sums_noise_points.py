@@ -191,7 +191,7 @@ def test_the_rules_for_noisy_data_are_settings_in_the_store_key():
     from dslsearch.sums import SumsConfig
 
     names = ("held_out_paired", "below_noise", "gap_within_noise", "levels", "seed_rest",
-             "simplest_form", "refine_keeps", "tie_at_noise", "drift_refit")
+             "simplest_form", "refine_keeps", "tie_at_noise", "drift_refit", "noise_rank")
     default = SumsConfig()
     assert not default.held_out_paired          # measured, not adopted (docs/SUMS.md)
     flipped = {SumsConfig(**{name: not getattr(default, name)}).key() for name in names}
