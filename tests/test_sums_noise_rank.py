@@ -9,8 +9,7 @@ import scipy.linalg
 
 from dslsearch.fitting.objective import Segments
 from dslsearch.sums.noise_rank import (NoiseCross, corrected_extend, corrected_pairs,
-                                       corrected_r, corrected_refine, corrected_singles,
-                                       noise_rows)
+                                       corrected_r, corrected_refine, noise_rows)
 from dslsearch.sums.select import Cross
 
 
@@ -59,9 +58,6 @@ def test_corrected_r_extend_and_pairs_agree_with_a_direct_eigensolve():
     best = np.sort(ext[np.isfinite(ext)])[:3]
     np.testing.assert_allclose(np.sort(part[np.isfinite(part)])[:3], best, rtol=1e-9)
     assert (part[np.isfinite(part)] <= ext[np.isfinite(part)] * (1 + 1e-9) + 1e-12).all()
-    singles = corrected_singles(cross, noise)
-    T, W = _direct(Z, Zw, D, seg, (7,))
-    assert singles[7] == pytest.approx(max(W[0, 0] / T[0, 0], 0.0), rel=1e-10)
     pairs = corrected_pairs(Z, Zw, noise, Z.shape[0], 5)
     assert len(pairs) == 5
     assert [r for _, r in pairs] == sorted(r for _, r in pairs)
@@ -78,7 +74,6 @@ def test_a_term_mostly_noise_is_not_ranked():
     # term 3's noise carries 80 % of its total scatter: below MIN_SIGNAL after correction
     D[3] *= np.sqrt(0.8 / ((1 - 1 / Z.shape[1]) * (D[3] ** 2).sum()))
     cross, noise = Cross(Z, Zw), NoiseCross(D, seg)
-    assert np.isinf(corrected_singles(cross, noise)[3])
     assert np.isinf(corrected_r(cross, noise, (3, 4)))
     assert np.isinf(corrected_extend(cross, noise, (4, 5))[3])
     assert all(3 not in ij for ij, _ in corrected_pairs(Z, Zw, noise, Z.shape[0], 50))

@@ -179,14 +179,6 @@ def corrected_extend(cross, noise: NoiseCross, terms, keep: int | None = None
     return np.where(ok & np.isfinite(R), R, np.inf)
 
 
-def corrected_singles(cross, noise: NoiseCross) -> np.ndarray:
-    """``(n,)`` R_c of each term alone, at least 0 (inf where mostly noise)."""
-    tc = 1.0 - noise.t_diag
-    with np.errstate(all="ignore"):
-        R = np.clip((cross.w_diag - noise.w_diag) / tc, 0.0, None)
-    return np.where(tc > MIN_SIGNAL, R, np.inf)
-
-
 def corrected_refine(cross, noise: NoiseCross, terms: tuple[int, ...], R: float,
                      sweeps: int = 3) -> tuple[tuple[int, ...], float]:
     """``(terms', R_c')``: :func:`dslsearch.sums.select.swap_refine` by R_c: each sweep

@@ -284,9 +284,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             that are not fitting points (:mod:`dslsearch.sums.validate`; with
             ``sums.held_out_noise`` by the noise ratio and fewest nodes), the levels
             also hold the seeds of :mod:`dslsearch.sums.seed` (``sums.seed_pool``,
-            ``sums.seed_subsets``), and with ``sums.noise_choice`` a round's law is
-            the accepted point of fewest terms within the noise of the lowest noise
-            ratio (:func:`_noise_band`).
+            ``sums.seed_subsets``), with ``sums.noise_rank`` the levels also hold a
+            second beam's sets by the noise-corrected R and the choice scores each set's
+            noise-corrected fit too (:mod:`dslsearch.sums.noise_rank`), and with
+            ``sums.noise_choice`` a round's law is the accepted point of fewest terms
+            within the noise of the lowest noise ratio (:func:`_noise_band`).
 
     Returns:
         :class:`SumsResult`.
@@ -461,9 +463,12 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     searches (lower penalised score) is the round's. A further
     law's :func:`_gap_score` is at most ``sums.further_gap`` times the best law's
     (``by_noise``: noise ratios, on noisy data). With ``held`` (on noisy data: the
-    ``(fit, seg_fit, labels_out)`` of :func:`_held_out_split` and the judge's noise floor
-    ``sigma (d,)``) each size's set is chosen among its level by its R and noise ratio on
-    the held-out points (:func:`dslsearch.sums.validate.held_out_choice`)."""
+    ``(fit, seg_fit, labels_out)`` of :func:`_held_out_split`, the judge's noise floor
+    ``sigma (d,)`` and the terms' noise rows of :func:`dslsearch.sums.noise_rank.noise_rows`
+    or None) each size's set is chosen among its level by its R and noise ratio on the
+    held-out points (:func:`dslsearch.sums.validate.held_out_choice`); with noise rows the
+    beam keeps a second beam by the noise-corrected R (``sums.noise_rank``) and the choice
+    scores each set's noise-corrected fit too."""
     from dslsearch.sums.noise_rank import NoiseCross
     from dslsearch.sums.validate import TermValues, held_out_choice
 

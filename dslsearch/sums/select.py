@@ -429,13 +429,6 @@ class _Corrected:
         self.sets = sorted(found.items(), key=lambda kv: (kv[1], kv[0]))[:self.beam]
         return tuple(t for t, _ in self.sets)
 
-    def singles(self) -> tuple[tuple[int, ...], ...]:
-        from dslsearch.sums.noise_rank import corrected_singles
-
-        R = corrected_singles(self.cross, self.noise)
-        return self._keep({(int(j),): float(R[j]) for j in smallest(R, self.beam)
-                           if np.isfinite(R[j])})
-
     def pairs(self, Z: np.ndarray, Zw: np.ndarray, m: int) -> tuple[tuple[int, ...], ...]:
         from dslsearch.sums.noise_rank import corrected_pairs
 
@@ -497,8 +490,9 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         seeds: term sets (sorted indices) added to the level of their size, beside the
             beam's own sets, and extended like them (:mod:`dslsearch.sums.seed`).
         noise: a :class:`~dslsearch.sums.noise_rank.NoiseCross` of the same rows (noisy
-            points): each level returned also holds the ``beam`` best sets of a second
-            beam, by the noise-corrected R (every pair of the first ``pair_screen / 2``
+            points): each level returned from two terms on also holds the ``beam`` best
+            sets of a second beam, by the noise-corrected R (every pair of the first
+            ``pair_screen / 2``
             terms for two terms; then the extensions of its own sets of the previous size
             and of the ``beam`` best there by R, the best ``noise_refine`` improved by
             swapping terms), with their plain R. The beam by R does not extend them: its
@@ -520,7 +514,10 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
     levels = [_seeded(_kept([TermSet((j,), float(w_diag[j])) for j in range(n)], size,
                             exact, beam, rankings), seeds, cross, size, exact)]
     if corrected is not None:
-        extra.append(corrected.singles())
+        # one term: the corrected fit is the plain one, and a ranking by R_c only brings
+        # in terms whose scatter is mostly the noise's (py⁸ y⁸ on the two-dimensional
+        # oscillator at σ = 0.1), which the beam by R rightly leaves out
+        extra.append(())
     if progress:
         progress(1)
     if max_terms >= 2 and levels[0][0].R > exact and n >= 2:

@@ -290,7 +290,9 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     the band with the fewest nodes are ordered by their noise ratio taken at least 1, then
     by held-out R: a residual below its predicted noise is no better explained than one at
     it (the double pendulum at σ = 0.05: ``θ1²`` for ``cos θ1`` had ratio 0.90 against the
-    energy's 0.99 on some 120 points, and a higher held-out R)."""
+    energy's 0.99 on some 120 points, and a higher held-out R). With ``corrected`` each
+    set is also fitted noise-corrected and scored by the fit whose ratio is nearer 1
+    (:func:`_held_out`; the second beam of :mod:`dslsearch.sums.noise_rank`)."""
     scored = []
     for ts in level:
         idx = [int(keep[t]) for t in ts.terms]
