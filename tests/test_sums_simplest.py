@@ -45,7 +45,7 @@ def test_kepler_keeps_the_rule_for_further_laws_on_the_law_not_its_polynomial():
     laws = fit_sums(ds, None, config, SumsConfig(), judge=judge).laws
     assert len(laws) == 3 and laws[0].n_params <= 1 and "sqrt" in str(laws[1])
     # without the simplest form (and without the second beam by the noise-corrected R,
-    # which reaches the component by other sets) the rule refuses it
+    # off by default, which reaches the component by other sets) the rule refuses it
     before = fit_sums(ds, None, config, SumsConfig(simplest_form=False, noise_rank=False),
                       judge=judge).laws
     assert len(before) < 3

@@ -134,10 +134,13 @@ class SumsConfig:
     #                             judged again with its constants refitted for the noise
     #                             (dslsearch.uncertainty.refit), as it would be reported:
     #                             the plain fit's bias can be the drift
-    noise_rank: bool = True     # on noisy data (with `held_out`) each beam level also
+    noise_rank: bool = False    # on noisy data (with `held_out`) each beam level also
     #                             holds the best sets by the noise-corrected R (errors in
     #                             variables, dslsearch.sums.noise_rank): a law whose terms
-    #                             amplify the noise competes with quieter stand-ins
+    #                             amplify the noise competes with quieter stand-ins;
+    #                             measured, not adopted: Kepler at σ = 0.1 on development
+    #                             seeds, no gain and more false laws on confirmation seeds
+    #                             (docs/SUMS.md)
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
