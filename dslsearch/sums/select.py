@@ -492,11 +492,10 @@ def beam_search(Z: np.ndarray, Zw: np.ndarray, size: np.ndarray, max_terms: int,
         noise: a :class:`~dslsearch.sums.noise_rank.NoiseCross` of the same rows (noisy
             points): each level returned from two terms on also holds the ``beam`` best
             sets of a second beam, by the noise-corrected R (every pair of the first
-            ``pair_screen / 2``
-            terms for two terms; then the extensions of its own sets of the previous size
-            and of the ``beam`` best there by R, the best ``noise_refine`` improved by
-            swapping terms), with their plain R. The beam by R does not extend them: its
-            levels are those it finds without ``noise``.
+            ``pair_screen / 2`` terms for two terms; then the extensions of its own sets
+            of the previous size and of the ``beam`` best there by R, the best
+            ``noise_refine`` improved by swapping terms), with their plain R. The beam by
+            R does not extend them: its levels are those it finds without ``noise``.
 
     Returns:
         One list per size ``1, 2, …`` (possibly fewer than ``max_terms``), each up to
