@@ -2,10 +2,20 @@
 
 The constants of a law are fitted so that the law is as constant as possible along each
 training trajectory (the score R = W / T). Measurement noise biases that fit (errors in
-the variables): it adds ``W_noise`` to the within and ``T_noise`` to the total sum of
-squares, both depending on the constants. :func:`refit` removes them, minimising
-``(W - W_noise) / (T - T_noise)`` with the noise floor ``sigma`` estimated from the data
-(:func:`dslsearch.acceptance.noise_floor`; on noise-free data the correction vanishes).
+the variables): R counts every point alike, so the fit leans on the constants that make
+the law quiet where the noise is large, whatever its shape elsewhere. With the noise floor
+``sigma`` estimated from the data (:func:`dslsearch.acceptance.noise_floor`), :func:`refit`
+fits the constants for the noise (:data:`REFIT`):
+
+- ``"ml"`` (default): minimise :func:`ml_score`, the mean squared distance of the points
+  to their trajectory's level set of the law in units of the noise (each point's deviation
+  from its trajectory's level divided by the noise's std of the law there: the
+  first-order maximum likelihood of an implicit model, Sampson's distance);
+- ``"moments"``: minimise ``(W - W_noise) / (T - T_noise)`` (:func:`corrected_r`), the
+  noise's expected share of the within and total sums of squares removed.
+
+The ``"ml"`` fit was chosen by the error of the constants on development seeds
+(``docs/DISCOVERY.md``, "Noise correction"). On noise-free data the fit is R's.
 
 The default interval (:data:`INTERVAL`) is the jackknife's: the constants are refitted
 with each trajectory (or, for data of one trajectory, each window; at most :data:`N_JACK`
@@ -64,16 +74,74 @@ def corrected_r(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
     return W / T if T > 0 else math.nan
 
 
+def ml_score(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
+             sigma: np.ndarray) -> float:
+    """The mean over points of ``(g_i − c_k)² / v_i``: the squared distance of each point
+    to its trajectory's level set of ``g = formula(·, p)``, in units of the noise.
+
+    ``x (N, d)`` points, ``labels (N,)`` their trajectories, ``sigma (d,)`` the noise std
+    per variable. ``v_i`` is the variance of ``g`` under the noise at point i: with the
+    differences ``Δ_j = g(x + σ_j e_j) − g(x − σ_j e_j)`` and
+    ``δ_j = g(x + σ_j e_j) − 2 g(x) + g(x − σ_j e_j)``, ``v_i = Σ_j (Δ_j / 2)² + Σ_j δ_j² / 2``
+    (exact for a quadratic in each variable: the gradient's part and the curvature's, so a
+    point where the gradient vanishes still has a variance). ``c_k`` is the mean of ``g``
+    over trajectory k weighted by ``1 / v_i``. Minimised over ``p`` it is the first-order
+    maximum likelihood of the constants (Sampson's distance): about 1 for a true invariant
+    whatever its scale, larger for an approximation. NaN where ``g`` is not finite or has
+    no variance under the noise."""
+    x = np.asarray(x, np.float64)
+    N, d = x.shape
+    sigma = np.asarray(sigma, np.float64)
+    axes = [j for j in range(d) if sigma[j] > 0]
+    shifts = np.zeros((2 * len(axes), d))
+    for i, j in enumerate(axes):
+        shifts[2 * i, j], shifts[2 * i + 1, j] = sigma[j], -sigma[j]
+    points = np.concatenate([x[None], x[None] + shifts[:, None]]).reshape(-1, d)
+    with np.errstate(all="ignore"):
+        g = np.broadcast_to(np.asarray(formula.evaluate(points, p), np.float64),
+                            points.shape[:1]).reshape(-1, N)
+        base, up, down = g[0], g[1::2], g[2::2]
+        v = (((up - down) / 2) ** 2).sum(0) + 0.5 * ((up + down - 2 * base) ** 2).sum(0)
+    if not (np.isfinite(g).all() and v.max(initial=0.0) > 0):
+        return math.nan
+    w = 1.0 / np.maximum(v, 1e-12 * v.max())
+    K = int(labels.max()) + 1
+    level = np.bincount(labels, w * base, K) / np.maximum(np.bincount(labels, w, K), 1e-300)
+    r = base - level[labels]
+    return float((w * r * r).sum()) / N
+
+
+#: what :func:`refit` minimises on noisy data: ``"ml"`` (:func:`ml_score`) or
+#: ``"moments"`` (:func:`corrected_r`)
+REFITS = ("ml", "moments")
+REFIT = "ml"
+
+
 def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
-          sigma: np.ndarray | None = None) -> np.ndarray:
-    """The constants of ``formula`` minimising :func:`corrected_r` on ``x (N, d)`` with
-    trajectories ``labels (N,)`` and noise std ``sigma (d,)``, started at ``params (P,)``;
-    ``(P,)`` (the start where the fit does not improve on it)."""
+          sigma: np.ndarray | None = None, method: str | None = None) -> np.ndarray:
+    """The constants of ``formula`` fitted for the noise on ``x (N, d)`` with trajectories
+    ``labels (N,)`` and noise std ``sigma (d,)``, started at ``params (P,)``; ``(P,)`` (the
+    start where the fit does not improve on it). ``method`` (default :data:`REFIT`):
+    ``"ml"`` minimises :func:`ml_score`, ``"moments"`` :func:`corrected_r`. Without
+    ``sigma``: plain R.
+
+    Raises:
+        ValueError: ``method`` is not one of :data:`REFITS`.
+    """
     from scipy.optimize import minimize
 
-    def loss(p: np.ndarray) -> float:
-        r = corrected_r(formula, p, x, labels, sigma)
-        return r if math.isfinite(r) else 1e3
+    method = REFIT if method is None else method
+    if method not in REFITS:
+        raise ValueError(f"refit method {method!r}: expected one of {', '.join(REFITS)}")
+    labels = np.asarray(labels, np.int64)
+    if sigma is not None and method == "ml":
+        def loss(p: np.ndarray) -> float:
+            r = ml_score(formula, p, x, labels, sigma)
+            return r if math.isfinite(r) else math.inf
+    else:
+        def loss(p: np.ndarray) -> float:
+            r = corrected_r(formula, p, x, labels, sigma)
+            return r if math.isfinite(r) else 1e3
 
     scale = np.where(params != 0, np.abs(params), 1.0)
     if params.size == 1:   # Brent's method along the one constant
