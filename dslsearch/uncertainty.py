@@ -9,8 +9,10 @@ fits the constants for the noise (:data:`REFIT`):
 
 - ``"ml"`` (default): minimise :func:`ml_score`, the mean squared distance of the points
   to their trajectory's level set of the law in units of the noise (each point's deviation
-  from its trajectory's level divided by the noise's std of the law there: the
-  first-order maximum likelihood of an implicit model, Sampson's distance);
+  from its trajectory's level, less the noise's mean offset of the law there, divided by
+  the noise's std of the law there: the first-order maximum likelihood of an implicit
+  model, Sampson's distance), with the noise's std taken at the points projected onto the
+  level sets (:func:`project`);
 - ``"moments"``: minimise ``(W - W_noise) / (T - T_noise)`` (:func:`corrected_r`), the
   noise's expected share of the within and total sums of squares removed.
 
@@ -74,41 +76,95 @@ def corrected_r(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
     return W / T if T > 0 else math.nan
 
 
-def ml_score(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
-             sigma: np.ndarray) -> float:
-    """The mean over points of ``(g_i − c_k)² / v_i``: the squared distance of each point
-    to its trajectory's level set of ``g = formula(·, p)``, in units of the noise.
-
-    ``x (N, d)`` points, ``labels (N,)`` their trajectories, ``sigma (d,)`` the noise std
-    per variable. ``v_i`` is the variance of ``g`` under the noise at point i: with the
-    differences ``Δ_j = g(x + σ_j e_j) − g(x − σ_j e_j)`` and
-    ``δ_j = g(x + σ_j e_j) − 2 g(x) + g(x − σ_j e_j)``, ``v_i = Σ_j (Δ_j / 2)² + Σ_j δ_j² / 2``
-    (exact for a quadratic in each variable: the gradient's part and the curvature's, so a
-    point where the gradient vanishes still has a variance). ``c_k`` is the mean of ``g``
-    over trajectory k weighted by ``1 / v_i``. Minimised over ``p`` it is the first-order
-    maximum likelihood of the constants (Sampson's distance): about 1 for a true invariant
-    whatever its scale, larger for an approximation. NaN where ``g`` is not finite or has
-    no variance under the noise."""
+def _noise_parts(formula, p: np.ndarray, x: np.ndarray, sigma: np.ndarray):
+    """``(g (N,), half (d, N), curve (d, N))``: ``formula(·, p)`` at the points ``x (N, d)``,
+    ``Δ_j / 2 = (g(x + σ_j e_j) − g(x − σ_j e_j)) / 2`` (σ_j times the slope along variable
+    j) and ``δ_j = g(x + σ_j e_j) − 2 g(x) + g(x − σ_j e_j)`` (σ_j² times the curvature);
+    rows of variables without noise are 0. One evaluation, on the ``2 d + 1`` copies of the
+    points stacked."""
     x = np.asarray(x, np.float64)
     N, d = x.shape
-    sigma = np.asarray(sigma, np.float64)
-    axes = [j for j in range(d) if sigma[j] > 0]
-    shifts = np.zeros((2 * len(axes), d))
-    for i, j in enumerate(axes):
-        shifts[2 * i, j], shifts[2 * i + 1, j] = sigma[j], -sigma[j]
+    shifts = np.zeros((2 * d, d))
+    for j in range(d):
+        shifts[2 * j, j], shifts[2 * j + 1, j] = sigma[j], -sigma[j]
     points = np.concatenate([x[None], x[None] + shifts[:, None]]).reshape(-1, d)
     with np.errstate(all="ignore"):
         g = np.broadcast_to(np.asarray(formula.evaluate(points, p), np.float64),
                             points.shape[:1]).reshape(-1, N)
-        base, up, down = g[0], g[1::2], g[2::2]
-        v = (((up - down) / 2) ** 2).sum(0) + 0.5 * ((up + down - 2 * base) ** 2).sum(0)
-    if not (np.isfinite(g).all() and v.max(initial=0.0) > 0):
-        return math.nan
+    base, up, down = g[0], g[1::2], g[2::2]
+    return base, (up - down) / 2, up + down - 2 * base
+
+
+def _ml_terms(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
+              at: np.ndarray | None = None):
+    """``(r (N,), w (N,), half (d, N), v (N,))`` of :func:`ml_score`, or None where not
+    finite: the residuals from each trajectory's weighted level, the weights ``1 / v`` (the
+    noise variance of the law at the points ``at``, default ``x``) and the slopes of
+    :func:`_noise_parts` at ``x``."""
+    base, half, curve = _noise_parts(formula, p, x, sigma)
+    if at is None:
+        v = (half ** 2).sum(0) + 0.5 * (curve ** 2).sum(0)
+    else:
+        _, half_at, curve_at = _noise_parts(formula, p, at, sigma)
+        v = (half_at ** 2).sum(0) + 0.5 * (curve_at ** 2).sum(0)
+    if not (np.isfinite(base).all() and np.isfinite(half).all() and np.isfinite(curve).all()
+            and np.isfinite(v).all() and v.max(initial=0.0) > 0):
+        return None
+    g = base - 0.5 * curve.sum(0)           # the noise's mean offset of g removed
     w = 1.0 / np.maximum(v, 1e-12 * v.max())
     K = int(labels.max()) + 1
-    level = np.bincount(labels, w * base, K) / np.maximum(np.bincount(labels, w, K), 1e-300)
-    r = base - level[labels]
-    return float((w * r * r).sum()) / N
+    level = np.bincount(labels, w * g, K) / np.maximum(np.bincount(labels, w, K), 1e-300)
+    return g - level[labels], w, half, v
+
+
+def ml_score(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
+             sigma: np.ndarray, at: np.ndarray | None = None) -> float:
+    """The mean over points of ``(g_i − b_i − c_k)² / v_i``: the squared distance of each
+    point to its trajectory's level set of ``g = formula(·, p)``, in units of the noise.
+
+    ``x (N, d)`` points, ``labels (N,)`` their trajectories, ``sigma (d,)`` the noise std
+    per variable. With the differences ``Δ_j = g(x + σ_j e_j) − g(x − σ_j e_j)`` and
+    ``δ_j = g(x + σ_j e_j) − 2 g(x) + g(x − σ_j e_j)``:
+
+    - ``v_i = Σ_j (Δ_j / 2)² + Σ_j δ_j² / 2``, the variance of ``g`` under the noise at
+      point i (exact for a quadratic in each variable: the gradient's part and the
+      curvature's, so a point where the gradient vanishes still has a variance), taken at
+      the points ``at`` (``(N, d)``, default ``x``; :func:`refit` passes the points moved
+      onto the level sets, :func:`project`, whose variance does not follow the noise);
+    - ``b_i = Σ_j δ_j / 2``, the mean the noise adds to ``g`` (its curvature times σ²);
+    - ``c_k`` the mean of ``g − b`` over trajectory k weighted by ``1 / v_i``.
+
+    Minimised over ``p`` it is the maximum likelihood of the constants to first order
+    (Sampson's distance): about 1 for a true invariant whatever its scale, larger for an
+    approximation. NaN where ``g`` is not finite or has no variance under the noise."""
+    terms = _ml_terms(formula, p, x, np.asarray(labels, np.int64),
+                      np.asarray(sigma, np.float64), at)
+    if terms is None:
+        return math.nan
+    r, w = terms[0], terms[1]
+    return float((w * r * r).sum()) / r.size
+
+
+def project(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
+            sigma: np.ndarray) -> np.ndarray | None:
+    """The points ``x (N, d)`` moved onto their trajectory's level set of
+    ``formula(·, p)`` to first order, along the noise's metric:
+    ``x̂_ij = x_ij − σ_j (Δ_ij / 2) r_i / v_i`` (the terms of :func:`ml_score`), ``(N, d)``;
+    None where not finite. Near the noise-free states: the noise variance of the law there
+    does not follow the noise drawn (weights taken at the measured points give the points
+    the noise moved to steeper ground less weight, which biases the constants)."""
+    sigma = np.asarray(sigma, np.float64)
+    terms = _ml_terms(formula, p, x, np.asarray(labels, np.int64), sigma)
+    if terms is None:
+        return None
+    r, w, half, _ = terms
+    out = np.asarray(x, np.float64) - (half * sigma[:, None]).T * (r * w)[:, None]
+    return out if np.isfinite(out).all() else None
+
+
+#: rounds of :func:`refit`'s ``"ml"`` fit: each minimises :func:`ml_score` with the
+#: variances taken at the points projected (:func:`project`) with the last round's constants
+ML_ROUNDS = 3
 
 
 #: what :func:`refit` minimises on noisy data: ``"ml"`` (:func:`ml_score`) or
@@ -122,26 +178,42 @@ def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
     """The constants of ``formula`` fitted for the noise on ``x (N, d)`` with trajectories
     ``labels (N,)`` and noise std ``sigma (d,)``, started at ``params (P,)``; ``(P,)`` (the
     start where the fit does not improve on it). ``method`` (default :data:`REFIT`):
-    ``"ml"`` minimises :func:`ml_score`, ``"moments"`` :func:`corrected_r`. Without
-    ``sigma``: plain R.
+    ``"ml"`` minimises :func:`ml_score` in :data:`ML_ROUNDS` rounds, the first with the
+    noise variances at the measured points, each further one at the points projected onto
+    the level sets with the last round's constants (:func:`project`); ``"moments"``
+    minimises :func:`corrected_r`. Without ``sigma``: plain R.
 
     Raises:
         ValueError: ``method`` is not one of :data:`REFITS`.
     """
-    from scipy.optimize import minimize
-
     method = REFIT if method is None else method
     if method not in REFITS:
         raise ValueError(f"refit method {method!r}: expected one of {', '.join(REFITS)}")
     labels = np.asarray(labels, np.int64)
-    if sigma is not None and method == "ml":
-        def loss(p: np.ndarray) -> float:
-            r = ml_score(formula, p, x, labels, sigma)
-            return r if math.isfinite(r) else math.inf
-    else:
+    if sigma is None or method == "moments":
         def loss(p: np.ndarray) -> float:
             r = corrected_r(formula, p, x, labels, sigma)
             return r if math.isfinite(r) else 1e3
+
+        return _minimise(loss, params)
+    out, at = params, None
+    for _ in range(ML_ROUNDS):
+        def loss(p: np.ndarray, at=at) -> float:
+            r = ml_score(formula, p, x, labels, sigma, at)
+            return r if math.isfinite(r) else math.inf
+
+        out = _minimise(loss, out)
+        at = project(formula, out, x, labels, sigma)
+        if at is None:
+            break
+    return out
+
+
+def _minimise(loss, params: np.ndarray) -> np.ndarray:
+    """The constants ``(P,)`` minimising ``loss``, started at ``params (P,)`` (Brent's
+    method for one constant, Nelder–Mead for more, on the scale of the start); the start
+    where the result does not improve on it."""
+    from scipy.optimize import minimize
 
     scale = np.where(params != 0, np.abs(params), 1.0)
     if params.size == 1:   # Brent's method along the one constant
