@@ -1,0 +1,73 @@
+"""Constants fitted for the noise by the first-order maximum likelihood
+(``dslsearch.uncertainty.ml_score``, ``project``, ``refit``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dslsearch.acceptance import refit_floor
+from dslsearch.fitting import FitConfig
+from dslsearch.fitting.objective import Segments, r_score
+from dslsearch.fitting.plan import segments
+from dslsearch.law import Law
+from dslsearch.uncertainty import ml_score, project, refit
+from hamiltonian_data import load
+
+DP_ENERGY = ("c0*omega1**2 + c1*omega1*omega2*cos(theta1 - theta2) + omega2**2"
+             " - c2*cos(theta1) - c3*cos(theta2)")
+DP_TRUTH = np.array([2.0, 2.0, 4 * 9.81, 2 * 9.81])       # m = l = 1, g = 9.81, times 2
+
+
+def _case(name: str, noise: float, seed: int):
+    ds, clean = load(name, noise=noise, seed=seed), load(name, noise=0.0, seed=seed)
+    x, labels = segments(ds, FitConfig())
+    sigma = noise * np.concatenate([clean.x_train, clean.x_test]).std(axis=0)
+    return ds, clean, x, labels, sigma
+
+
+def test_ml_score_is_about_one_for_the_true_law_and_large_off_it():
+    ds, _, x, labels, sigma = _case("pendulum", 0.05, 0)
+    formula = Law.parse("p**2 - c0*cos(q)", ds).formula
+    true = ml_score(formula, np.array([3.0]), x, labels, sigma)
+    K = int(labels.max()) + 1
+    assert abs(true - (1 - K / len(x))) < 0.15                # chi-square per point
+    assert ml_score(formula, np.array([2.5]), x, labels, sigma) > 1.5 * true
+    # the score is the noise's: it does not depend on the law's scale
+    scaled = Law.parse("c0*p**2 - 6*cos(q)", ds).formula
+    assert ml_score(scaled, np.array([2.0, 6.0]), x, labels, sigma) == pytest.approx(true, rel=1e-9)
+
+
+def test_project_moves_the_points_onto_their_level_sets():
+    ds, clean, x, labels, sigma = _case("spring", 0.1, 1)
+    law = Law.parse("p**2 + 1.0*q**2", ds)
+    moved = project(law.formula, law.params, x, labels, sigma)
+    seg = Segments(labels)
+    before = r_score(np.asarray(law(x), np.float64), seg)
+    after = r_score(np.asarray(law(moved), np.float64), seg)
+    assert after < 0.05 * before
+    # towards the noise-free states: the moved points are nearer them than the measured
+    xc, _ = segments(clean, FitConfig())
+    assert np.linalg.norm((moved - xc) / sigma) < np.linalg.norm((x - xc) / sigma)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ml_refit_recovers_the_double_pendulums_energy(seed):
+    ds, _, x, labels, _ = _case("double-pendulum", 0.05, seed)
+    formula = Law.parse(DP_ENERGY, ds).formula
+    start = refit(formula, np.array([1.9, 1.9, 40.0, 19.0]), x, labels)       # plain R
+    sigma = refit_floor(ds.train)
+    ml = refit(formula, start, x, labels, sigma, method="ml")
+    assert np.max(np.abs(ml / DP_TRUTH - 1)) < 0.04, ml
+    # plain R leans on the quiet terms: its constants are further off
+    assert np.max(np.abs(ml / DP_TRUTH - 1)) < np.max(np.abs(start / DP_TRUTH - 1))
+
+
+def test_refit_without_noise_is_the_fit_of_r_and_an_unknown_method_is_refused():
+    ds, _, x, labels, _ = _case("pendulum", 0.0, 0)
+    formula = Law.parse("p**2 - c0*cos(q)", ds).formula
+    for method in ("ml", "moments"):
+        assert refit(formula, np.array([2.5]), x, labels, None, method=method)[0] == \
+            pytest.approx(3.0, rel=1e-6)
+    with pytest.raises(ValueError, match="refit method 'sampson'"):
+        refit(formula, np.array([2.5]), x, labels, None, method="sampson")
