@@ -76,6 +76,11 @@ def corrected_r(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
     return W / T if T > 0 else math.nan
 
 
+#: the least share of the points at which :func:`ml_score` must have a finite variance (the
+#: others, whose shifted copies leave the law's domain, get weight 0)
+MIN_VALID = 0.5
+
+
 def _noise_parts(formula, p: np.ndarray, x: np.ndarray, sigma: np.ndarray):
     """``(g (N,), half (d, N), curve (d, N))``: ``formula(·, p)`` at the points ``x (N, d)``,
     ``Δ_j / 2 = (g(x + σ_j e_j) − g(x − σ_j e_j)) / 2`` (σ_j times the slope along variable
@@ -107,11 +112,16 @@ def _ml_terms(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray, sigma: 
     else:
         _, half_at, curve_at = _noise_parts(formula, p, at, sigma)
         v = (half_at ** 2).sum(0) + 0.5 * (curve_at ** 2).sum(0)
-    if not (np.isfinite(base).all() and np.isfinite(half).all() and np.isfinite(curve).all()
-            and np.isfinite(v).all() and v.max(initial=0.0) > 0):
-        return None
     g = base - 0.5 * curve.sum(0)           # the noise's mean offset of g removed
-    w = 1.0 / np.maximum(v, 1e-12 * v.max())
+    # a point whose shifted copies leave the law's domain (log x within σ of x = 0)
+    # has no variance to weigh it by: it gets weight 0
+    ok = np.isfinite(g) & np.isfinite(v) & np.isfinite(half).all(0)
+    if not (np.isfinite(base).all() and ok.mean() >= MIN_VALID and v[ok].max(initial=0) > 0):
+        return None
+    w = np.zeros_like(v)
+    w[ok] = 1.0 / np.maximum(v[ok], 1e-12 * v[ok].max())
+    g = np.where(ok, g, 0.0)
+    half = np.where(ok, half, 0.0)
     K = int(labels.max()) + 1
     level = np.bincount(labels, w * g, K) / np.maximum(np.bincount(labels, w, K), 1e-300)
     return g - level[labels], w, half, v
@@ -136,7 +146,9 @@ def ml_score(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
 
     Minimised over ``p`` it is the maximum likelihood of the constants to first order
     (Sampson's distance): about 1 for a true invariant whatever its scale, larger for an
-    approximation. NaN where ``g`` is not finite or has no variance under the noise."""
+    approximation. A point where a shifted value is not finite (``log x`` within σ of
+    ``x = 0``) has weight 0; NaN where ``g`` is not finite at a point, or fewer than
+    :data:`MIN_VALID` of the points have a finite variance, or none a positive one."""
     terms = _ml_terms(formula, p, x, np.asarray(labels, np.int64),
                       np.asarray(sigma, np.float64), at)
     if terms is None:

@@ -63,6 +63,20 @@ def test_ml_refit_recovers_the_double_pendulums_energy(seed):
     assert np.max(np.abs(ml / DP_TRUTH - 1)) < np.max(np.abs(start / DP_TRUTH - 1))
 
 
+def test_ml_refit_weighs_out_points_whose_noise_leaves_the_laws_domain():
+    """Lotka–Volterra's ``log x`` near ``x = 0``: a point within σ of 0 has no variance
+    to weigh it by; the others still fit the constants."""
+    ds, _, x, labels, _ = _case("lotka-volterra", 0.1, 0)
+    law = Law.parse("x - 3.0*log(x) + 2.0*y - 4.0*log(y)", ds)
+    truth = law.params
+    sigma = refit_floor(ds.train)
+    assert np.any(x - sigma < 0)                         # some shifted copies leave it
+    assert np.isfinite(ml_score(law.formula, truth, x, labels, sigma))
+    start = refit(law.formula, 0.9 * truth, x, labels)                        # plain R
+    ml = refit(law.formula, start, x, labels, sigma, method="ml")
+    assert np.max(np.abs(ml / truth - 1)) < 0.5 * np.max(np.abs(start / truth - 1))
+
+
 def test_refit_without_noise_is_the_fit_of_r_and_an_unknown_method_is_refused():
     ds, _, x, labels, _ = _case("pendulum", 0.0, 0)
     formula = Law.parse("p**2 - c0*cos(q)", ds).formula
