@@ -7,17 +7,20 @@ the law quiet where the noise is large, whatever its shape elsewhere. With the n
 ``sigma`` estimated from the data (:func:`dslsearch.acceptance.noise_floor`), :func:`refit`
 fits the constants for the noise (:data:`REFIT`):
 
-- ``"ml"`` (default): minimise :func:`ml_score`, the mean squared distance of the points
+- ``"ml"``: minimise :func:`ml_score`, the mean squared distance of the points
   to their trajectory's level set of the law in units of the noise (each point's deviation
   from its trajectory's level, less the noise's mean offset of the law there, divided by
   the noise's std of the law there: the first-order maximum likelihood of an implicit
   model, Sampson's distance), with the noise's std taken at the points projected onto the
   level sets (:func:`project`);
-- ``"moments"``: minimise ``(W - W_noise) / (T - T_noise)`` (:func:`corrected_r`), the
-  noise's expected share of the within and total sums of squares removed.
+- ``"moments"`` (default): minimise ``(W - W_noise) / (T - T_noise)`` (:func:`corrected_r`),
+  the noise's expected share of the within and total sums of squares removed.
 
-The ``"ml"`` fit was chosen by the error of the constants on development seeds
-(``docs/DISCOVERY.md``, "Noise correction"). On noise-free data the fit is R's.
+``"ml"`` gives constants nearer the truth on most systems with known constants, but on the
+real pendulum it lets the small-angle law ``p² + c q²`` into ``rank``'s choice, where it
+wins over ``p² − c cos q``; it is an option (``FitConfig.refit``, ``fit --refit ml``), not
+the default (``docs/DISCOVERY.md``, "Maximum likelihood or moments"). On noise-free data
+the fit is R's.
 
 The default interval (:data:`INTERVAL`) is the jackknife's: the constants are refitted
 with each trajectory (or, for data of one trajectory, each window; at most :data:`N_JACK`
@@ -181,8 +184,8 @@ ML_ROUNDS = 3
 
 #: what :func:`refit` minimises on noisy data: ``"ml"`` (:func:`ml_score`) or
 #: ``"moments"`` (:func:`corrected_r`)
-REFITS = ("ml", "moments")
-REFIT = "ml"
+REFITS = ("moments", "ml")
+REFIT = "moments"
 
 
 def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
@@ -242,11 +245,11 @@ def _minimise(loss, params: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
-                    sigma: np.ndarray | None = None, n_boot: int = N_BOOT, seed: int = 0
-                    ) -> np.ndarray:
-    """Constants of ``formula`` refitted (:func:`refit`, started at ``params (P,)``) on
-    ``n_boot`` resamples of the trajectories (or windows) ``labels (N,)`` of ``x (N, d)``,
-    drawn with replacement; ``(n_boot, P)``."""
+                    sigma: np.ndarray | None = None, n_boot: int = N_BOOT, seed: int = 0,
+                    method: str | None = None) -> np.ndarray:
+    """Constants of ``formula`` refitted (:func:`refit` with ``method``, started at
+    ``params (P,)``) on ``n_boot`` resamples of the trajectories (or windows) ``labels
+    (N,)`` of ``x (N, d)``, drawn with replacement; ``(n_boot, P)``."""
     labels = np.asarray(labels, np.int64)
     K = int(labels.max()) + 1
     members = [np.nonzero(labels == k)[0] for k in range(K)]
@@ -256,14 +259,15 @@ def bootstrap_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarr
         pick = rng.integers(0, K, K)
         idx = np.concatenate([members[k] for k in pick])
         lab = np.repeat(np.arange(K), [members[k].size for k in pick])
-        draws.append(refit(formula, params, x[idx], lab, sigma))
+        draws.append(refit(formula, params, x[idx], lab, sigma, method))
     return np.asarray(draws).reshape(n_boot, params.size)
 
 
 def jackknife_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
-                    sigma: np.ndarray | None = None, groups: int = N_JACK) -> np.ndarray:
-    """Constants of ``formula`` refitted with each group of trajectories (or windows) of
-    ``labels (N,)`` left out in turn; ``(G, P)``. Trajectory k is in group ``k mod G``,
+                    sigma: np.ndarray | None = None, groups: int = N_JACK,
+                    method: str | None = None) -> np.ndarray:
+    """Constants of ``formula`` refitted (:func:`refit` with ``method``) with each group of
+    trajectories (or windows) of ``labels (N,)`` left out in turn; ``(G, P)``. Trajectory k is in group ``k mod G``,
     ``G = min(K, groups)`` (one trajectory per group up to ``groups`` trajectories)."""
     labels = np.asarray(labels, np.int64)
     K = int(labels.max()) + 1
@@ -272,7 +276,8 @@ def jackknife_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarr
     for g in range(G):
         keep = labels % G != g
         out.append(refit(formula, params, x[keep], np.unique(labels[keep],
-                                                             return_inverse=True)[1], sigma))
+                                                             return_inverse=True)[1], sigma,
+                         method))
     return np.asarray(out).reshape(G, params.size)
 
 
@@ -328,7 +333,7 @@ def interval(params: np.ndarray, draws: np.ndarray, n_groups: int, level: float 
 
 def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
                        n_boot: int = N_BOOT, level: float = LEVEL, seed: int = 0,
-                       method: str = INTERVAL
+                       method: str = INTERVAL, refit_method: str | None = None
                        ) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
     """The noise-corrected constants of ``law`` and a bootstrap interval for each.
 
@@ -341,6 +346,8 @@ def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray
             :data:`INTERVALS` (``"jackknife"``: :func:`jackknife_interval`; else
             :func:`interval`'s, from ``n_boot`` bootstrap draws).
         seed: seed of the resampling.
+        refit_method: how the constants are refitted for the noise, every draw too
+            (:func:`refit`'s ``method``; default :data:`REFIT`).
 
     Returns:
         ``(params (P,), ((low, high), ...))``: the refitted constants (:func:`refit`) and
@@ -352,11 +359,12 @@ def constant_intervals(law, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray
         return params, ()
     if not np.isfinite(params).all():
         return params, tuple((math.nan, math.nan) for _ in params)
-    params = refit(law.formula, params, x, labels, sigma)
+    params = refit(law.formula, params, x, labels, sigma, refit_method)
     if method == "jackknife":
-        return params, jackknife_interval(
-            params, jackknife_draws(law.formula, params, x, labels, sigma), level)
-    draws = bootstrap_draws(law.formula, params, x, labels, sigma, n_boot, seed)
+        return params, jackknife_interval(params, jackknife_draws(
+            law.formula, params, x, labels, sigma, method=refit_method), level)
+    draws = bootstrap_draws(law.formula, params, x, labels, sigma, n_boot, seed,
+                            refit_method)
     return params, interval(params, draws, int(np.max(labels)) + 1, level, method)
 
 
@@ -377,10 +385,11 @@ def with_params(law, params: np.ndarray, x: np.ndarray, labels: np.ndarray):
 
 
 def with_intervals(laws, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None,
-                   n_boot: int = N_BOOT, seed: int = 0) -> list:
-    """``laws`` with noise-corrected constants and their intervals
-    (:func:`constant_intervals`); R_true is recomputed for the refitted constants
-    (:func:`with_params`)."""
+                   n_boot: int = N_BOOT, seed: int = 0, refit_method: str | None = None
+                   ) -> list:
+    """``laws`` with noise-corrected constants (``refit_method``: :func:`refit`'s method)
+    and their intervals (:func:`constant_intervals`); R_true is recomputed for the
+    refitted constants (:func:`with_params`)."""
     import dataclasses
 
     out = []
@@ -388,7 +397,8 @@ def with_intervals(laws, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray | 
         if not law.n_params:
             out.append(law)
             continue
-        params, bounds = constant_intervals(law, x, labels, sigma, n_boot, seed=seed)
+        params, bounds = constant_intervals(law, x, labels, sigma, n_boot, seed=seed,
+                                            refit_method=refit_method)
         out.append(dataclasses.replace(with_params(law, params, x, labels),
                                        intervals=bounds))
     return out

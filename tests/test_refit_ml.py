@@ -85,3 +85,25 @@ def test_refit_without_noise_is_the_fit_of_r_and_an_unknown_method_is_refused():
             pytest.approx(3.0, rel=1e-6)
     with pytest.raises(ValueError, match="refit method 'sampson'"):
         refit(formula, np.array([2.5]), x, labels, None, method="sampson")
+
+
+def test_the_fit_stage_refits_by_its_settings_method():
+    from dslsearch.acceptance import law_evidence, noise_floor
+    from dslsearch.fitting import FitConfig
+    from noether_search.stages.fit import finish_laws
+
+    with pytest.raises(ValueError, match="refit: expected one of moments, ml"):
+        FitConfig(refit="sampson")
+    assert "refit" not in FitConfig(refit="ml").result_fields()      # the fits are shared
+    ds = load("double-pendulum", noise=0.1, seed=12)
+    config = FitConfig(seed=12)
+    x, labels = segments(ds, config)
+    law = Law.parse(DP_ENERGY.replace("c0", "2.02").replace("c1", "1.84")
+                    .replace("c2", "44.96").replace("c3", "20.12"), ds)       # plain R's
+    law = law.with_evidence(law_evidence(law, x, labels, noise_floor(ds.train), 10 ** 6))
+    errors = {}
+    for method in ("moments", "ml"):
+        [done] = finish_laws([law], ds, FitConfig(seed=12, refit=method), 10 ** 6)
+        errors[method] = np.max(np.abs(done.params / DP_TRUTH - 1))
+        assert len(done.intervals) == 4
+    assert errors["ml"] < 0.08 < errors["moments"], errors

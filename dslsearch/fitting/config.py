@@ -12,6 +12,7 @@ import numpy as np
 
 from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
+from dslsearch.uncertainty import REFITS
 
 
 #: fewest candidates for which the joblib backend starts worker processes
@@ -54,19 +55,24 @@ class FitConfig:
     min_parallel: int = MIN_PARALLEL  # fewest candidates for which the joblib backend
     #                               starts workers; a smaller table is fitted in the
     #                               calling process (effective_config); 0: always start them
+    refit: str = "moments"        # (laws) how a law's constants are refitted for the noise
+    #                               on noisy data: "moments" or "ml" (maximum likelihood;
+    #                               dslsearch.uncertainty.refit)
 
     def __post_init__(self) -> None:
         if self.test not in TESTS:
             raise ValueError(f"test: expected one of {', '.join(TESTS)}, got {self.test!r}")
         if self.start not in STARTS:
             raise ValueError(f"start: expected one of {', '.join(STARTS)}, got {self.start!r}")
+        if self.refit not in REFITS:
+            raise ValueError(f"refit: expected one of {', '.join(REFITS)}, got {self.refit!r}")
         if self.min_parallel < 0:
             raise ValueError(f"min_parallel: expected a count >= 0, got {self.min_parallel}")
 
     def result_fields(self) -> dict:
         d = dataclasses.asdict(self)
         for k in ("workers", "backend", "scheduler", "memory_mb", "start", "test",
-                  "acceptance", "min_parallel"):
+                  "acceptance", "min_parallel", "refit"):
             d.pop(k)
         # the gradient fit's engine: numpy and torch agree to rounding (docs/PERFORMANCE.md),
         # so shards stored by either are reused and keys of earlier stores stay valid

@@ -73,7 +73,8 @@ class DriftJudge:
 
     def _refitted(self, law):
         """``law`` with its constants refitted for the noise
-        (:func:`dslsearch.uncertainty.refit` on the judge's noise floor), its R_true
+        (:func:`dslsearch.uncertainty.refit` on the judge's noise floor, by its fit
+        settings' ``refit``), its R_true
         recomputed; None when the refit leaves them as they were."""
         from dslsearch.uncertainty import refit, with_params
 
@@ -81,7 +82,8 @@ class DriftJudge:
         if not law.n_params:
             return None
         params = refit(law.formula, np.asarray(law.params, np.float64), x, labels,
-                       np.asarray(self.judge.sigma, np.float64))
+                       np.asarray(self.judge.sigma, np.float64),
+                       getattr(getattr(self.judge, "config", None), "refit", None))
         if np.array_equal(params, law.params):
             return None
         return with_params(law, params, x, labels).with_evidence(None)

@@ -61,6 +61,13 @@ def _json(result, name: str, depth: int, test: str) -> dict:
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
               help="With --test factor: accept a formula when R on random sequences is at "
                    "least FACTOR times R on the true trajectories.")
+@click.option("--refit", type=click.Choice(["moments", "ml"]), default="moments",
+              show_default=True,
+              help="How each law's constants are refitted for the noise on noisy data. "
+                   "moments: the noise's expected share of the within- and total scatter "
+                   "taken out; ml: maximum likelihood (each point's distance to its "
+                   "trajectory's level set in units of the noise), nearer the truth on most "
+                   "systems with known constants (docs/DISCOVERY.md).")
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
               show_default=True,
               help="exhaustive: every formula up to --depth; sums: sums c1*t1 + ... + ck*tk of "
@@ -78,7 +85,7 @@ def _json(result, name: str, depth: int, test: str) -> dict:
 @out_option
 def command(depth: int, system: str | None, data: Path | None, noise: float, seed: int,
             workers: int | None, backend: str, scheduler: str | None, test: str, factor: float,
-            memory: int, search: str, term_size: int | None, max_terms: int | None,
+            refit: str, memory: int, search: str, term_size: int | None, max_terms: int | None,
             term_ops: str | None, ops: tuple[str, ...] | None, as_json: bool,
             out: Path | None) -> None:
     """Fit every candidate's parameters so it is conserved along the training trajectories,
@@ -108,7 +115,7 @@ def command(depth: int, system: str | None, data: Path | None, noise: float, see
     dataset = load_dataset(system, data, noise, seed)
     store = open_store(resolve_out(out, system, data, noise))
     config = FitConfig(test=test, factor=factor, seed=seed, workers=workers or os.cpu_count(),
-                       backend=backend, scheduler=scheduler, memory_mb=memory)
+                       backend=backend, scheduler=scheduler, memory_mb=memory, refit=refit)
     with progress_bar(disable=as_json) as progress:
         task = progress.add_task("fitting candidates", total=None, visible=search != "sums")
         sums_task = progress.add_task("sum search", total=None, visible=search != "exhaustive")

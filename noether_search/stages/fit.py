@@ -49,7 +49,10 @@ def sums_key(key: str, sums: SumsConfig, config: FitConfig | None = None) -> str
     import hashlib
     import json
 
-    named = json.dumps(dataclasses.asdict(config.acceptance), sort_keys=True)
+    named = dataclasses.asdict(config.acceptance)
+    if config.refit != "moments":      # the drift check refits (the default: keys as before)
+        named["refit"] = config.refit
+    named = json.dumps(named, sort_keys=True)
     return f"fits/{key}/sums-{sums.key()}-{hashlib.sha256(named.encode()).hexdigest()[:8]}"
 
 
@@ -221,7 +224,7 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
             ratio = law_evidence(law, x, labels, sigma, 1).noise_ratio
         noisy = bool(sigma is not None and ratio >= 0.5)
         for done in with_intervals([law], x, labels, sigma if noisy else None,
-                                   seed=config.seed):
+                                   seed=config.seed, refit_method=config.refit):
             done = again(done, max(law.evidence.n_tests, n_tests, 1)) if again else done
             if done is not None:
                 out.append(done)
