@@ -1,7 +1,7 @@
 """The calibrated acceptance test on known formulas: evidence and constant intervals.
 
     python benchmarks/bench_acceptance.py [--noise 0 0.01 0.05 0.1] [--seeds 3]
-        [--systems NAME ...] [--coverage]
+        [--systems NAME ...] [--coverage] [--refit moments|ml]
 
 For each system, noise level (fraction of each variable's std) and seed, a known formula
 with one free constant is fitted on the training trajectories, then given its evidence
@@ -37,7 +37,8 @@ CASES = [
 ]
 
 
-def row(name: str, text: str, start: float, truth, noise: float, seed: int) -> dict:
+def row(name: str, text: str, start: float, truth, noise: float, seed: int,
+        refit_method: str = "moments") -> dict:
     import hamiltonian_data
     from dslsearch.acceptance import AcceptanceConfig, passes, refit_floor
     from dslsearch.fitting import FitConfig
@@ -47,7 +48,7 @@ def row(name: str, text: str, start: float, truth, noise: float, seed: int) -> d
     from noether_search.stages.fit import finish_laws
 
     ds = hamiltonian_data.load(system=name, noise=noise, seed=seed)
-    config = FitConfig()
+    config = FitConfig(refit=refit_method)
     x, labels = segments(ds, config)
     law = Law.parse(text, ds)
     fitted = refit(law.formula, np.array([start]), x, labels)        # plain R, as the search
@@ -72,9 +73,10 @@ def _intervals(law, ds, config) -> dict:
 
     x, labels = segments(ds, config)
     sigma = refit_floor(ds.train) if law.evidence.noise_ratio >= 0.5 else None
-    draws = bootstrap_draws(law.formula, law.params, x, labels, sigma, N_BOOT, config.seed)
+    draws = bootstrap_draws(law.formula, law.params, x, labels, sigma, N_BOOT, config.seed,
+                            config.refit)
     K = int(np.max(labels)) + 1
-    jack = jackknife_draws(law.formula, law.params, x, labels, sigma)
+    jack = jackknife_draws(law.formula, law.params, x, labels, sigma, method=config.refit)
     return {m: interval(law.params, draws, K, method=m)[0] for m in boot} | {
         "jackknife": jackknife_interval(law.params, jack)[0]}
 
@@ -109,6 +111,8 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--systems", nargs="+", default=None, metavar="NAME",
                     help="only the cases of these systems (default: all)")
+    ap.add_argument("--refit", default="moments", choices=["moments", "ml"],
+                    help="how the constant is refitted for the noise (FitConfig.refit)")
     ap.add_argument("--coverage", action="store_true",
                     help="also the coverage of every interval method over the seeds")
     args = ap.parse_args(argv)
@@ -128,7 +132,7 @@ def main(argv=None) -> None:
             if name == "real-pendulum" and noise:
                 continue
             for seed in range(1 if name == "real-pendulum" else args.seeds):
-                r = row(name, text, start, truth, noise, seed)
+                r = row(name, text, start, truth, noise, seed, args.refit)
                 rows.append(r)
                 holds = "-" if truth is None else ("yes" if r["low"] <= truth <= r["high"]
                                                   else "no")

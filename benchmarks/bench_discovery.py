@@ -152,10 +152,11 @@ def _load() -> float:
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
          term_size: int | None, noise: float, seed: int, test: str = "calibrated",
          term_ops: str | None = None, noisy_sums: bool = False,
-         workers: int | None = None) -> dict:
+         workers: int | None = None, refit: str = "moments") -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict.
     ``noisy_sums``: the sum search's settings for noisy data (``SumsConfig(noisy=True)``);
-    ``workers``: the fit's worker processes (None: one per CPU)."""
+    ``workers``: the fit's worker processes (None: one per CPU); ``refit``: how the laws'
+    constants are refitted for the noise (``FitConfig.refit``)."""
     import hamiltonian_data
     from dslsearch.fitting import FitConfig
     from noether_search.stages import fit_laws
@@ -171,8 +172,8 @@ def _fit(name: str, depth: int, search: str | None, ops: str | None,
         kwargs["sums"] = sums if term_ops is None else dataclasses.replace(
             sums, unary="" if term_ops == "none" else term_ops)
     t0, c0 = time.perf_counter(), _cpu_seconds()
-    result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed, workers=workers),
-                      **kwargs)
+    result = fit_laws(dataset, depth, FitConfig(test=test, seed=seed, workers=workers,
+                                                refit=refit), **kwargs)
     independent = getattr(result, "independent", None)
     x = dataset.x_train
     if independent is None:  # a fit stage without the independence hook
@@ -503,6 +504,8 @@ def run_settings(args, method: str) -> dict:
             settings["term_ops"] = args.term_ops
         if args.noisy_sums:
             settings["noisy_sums"] = True
+        if args.refit != "moments":        # the default: keys of rows stored before
+            settings["refit"] = args.refit
         return settings
     return {"peer_seconds": args.peer_seconds}
 
@@ -571,6 +574,9 @@ def main(argv=None) -> None:
                          "seeds kept apart for confirmation (default 0)")
     ap.add_argument("--test", default="calibrated", choices=["calibrated", "factor"],
                     help="our acceptance test (default calibrated)")
+    ap.add_argument("--refit", default="moments", choices=["moments", "ml"],
+                    help="how our laws' constants are refitted for the noise (default "
+                         "moments; FitConfig.refit)")
     peers = peer_methods()
     ap.add_argument("--methods", nargs="+", default=["ours", *peers],
                     choices=["ours", *peers], metavar="METHOD",
@@ -610,7 +616,7 @@ def main(argv=None) -> None:
         if method == "ours":
             row = run_one(_fit, name, args.depth, args.search, args.ops,
                           args.term_size, noise, seed, args.test, args.term_ops,
-                          args.noisy_sums, args.workers)
+                          args.noisy_sums, args.workers, args.refit)
         else:
             row = run_one(_peer, method, name, noise, seed, args.peer_seconds)
         row = row | {"settings": settings}

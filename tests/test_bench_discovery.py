@@ -156,3 +156,13 @@ def test_strict_columns_count_only_laws_conserved_on_the_noise_free_states(bench
     sc = bench.scores([exact, off])
     assert (sc["detected_strict"], sc["false_strict"]) == (1, 1)
     assert "| 0.50 (1/2) | 0.50 (1/2) |" in bench.summary([exact, off], "cmd")
+
+
+def test_the_refit_method_names_a_row_only_when_not_the_default(bench):
+    from types import SimpleNamespace
+
+    args = SimpleNamespace(depth=7, search=None, ops=None, term_size=None, test="calibrated",
+                           term_ops=None, noisy_sums=False, refit="moments")
+    assert "refit" not in bench.run_settings(args, "ours")      # keys of stored rows kept
+    args.refit = "ml"
+    assert bench.run_settings(args, "ours")["refit"] == "ml"
