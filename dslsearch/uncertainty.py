@@ -106,9 +106,9 @@ def _noise_parts(formula, p: np.ndarray, x: np.ndarray, sigma: np.ndarray):
 def _ml_terms(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
               at: np.ndarray | None = None):
     """``(r (N,), w (N,), half (d, N), v (N,))`` of :func:`ml_score`, or None where not
-    finite: the residuals from each trajectory's weighted level, the weights ``1 / v`` (the
-    noise variance of the law at the points ``at``, default ``x``) and the slopes of
-    :func:`_noise_parts` at ``x``."""
+    finite: the residuals of ``g − b`` from each trajectory's weighted level, the weights
+    ``1 / v`` (the noise variance of the law at the points ``at``, default ``x``; 0 where
+    not finite) and the slopes of :func:`_noise_parts` at ``x``."""
     base, half, curve = _noise_parts(formula, p, x, sigma)
     if at is None:
         v = (half ** 2).sum(0) + 0.5 * (curve ** 2).sum(0)
@@ -205,6 +205,8 @@ def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
     if method not in REFITS:
         raise ValueError(f"refit method {method!r}: expected one of {', '.join(REFITS)}")
     labels = np.asarray(labels, np.int64)
+    if sigma is not None and not np.any(np.asarray(sigma, np.float64) > 0):
+        sigma = None                                      # no noise: plain R
     if sigma is None or method == "moments":
         def loss(p: np.ndarray) -> float:
             r = corrected_r(formula, p, x, labels, sigma)
@@ -267,8 +269,9 @@ def jackknife_draws(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarr
                     sigma: np.ndarray | None = None, groups: int = N_JACK,
                     method: str | None = None) -> np.ndarray:
     """Constants of ``formula`` refitted (:func:`refit` with ``method``) with each group of
-    trajectories (or windows) of ``labels (N,)`` left out in turn; ``(G, P)``. Trajectory k is in group ``k mod G``,
-    ``G = min(K, groups)`` (one trajectory per group up to ``groups`` trajectories)."""
+    trajectories (or windows) of ``labels (N,)`` left out in turn; ``(G, P)``. Trajectory
+    k is in group ``k mod G``, ``G = min(K, groups)`` (one trajectory per group up to
+    ``groups`` trajectories)."""
     labels = np.asarray(labels, np.int64)
     K = int(labels.max()) + 1
     G = min(K, groups)
