@@ -1,7 +1,7 @@
 """The calibrated acceptance test on known formulas: evidence and constant intervals.
 
     python benchmarks/bench_acceptance.py [--noise 0 0.01 0.05 0.1] [--seeds 3]
-        [--systems NAME ...] [--coverage] [--refit moments|ml]
+        [--systems NAME ...] [--coverage] [--refit ml|moments]
 
 For each system, noise level (fraction of each variable's std) and seed, a known formula
 with one free constant is fitted on the training trajectories, then given its evidence
@@ -38,7 +38,7 @@ CASES = [
 
 
 def row(name: str, text: str, start: float, truth, noise: float, seed: int,
-        refit_method: str = "moments") -> dict:
+        refit_method: str = "ml") -> dict:
     import hamiltonian_data
     from dslsearch.acceptance import AcceptanceConfig, passes, refit_floor
     from dslsearch.fitting import FitConfig
@@ -111,7 +111,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--systems", nargs="+", default=None, metavar="NAME",
                     help="only the cases of these systems (default: all)")
-    ap.add_argument("--refit", default="moments", choices=["moments", "ml"],
+    ap.add_argument("--refit", default="ml", choices=["ml", "moments"],
                     help="how the constant is refitted for the noise (FitConfig.refit)")
     ap.add_argument("--coverage", action="store_true",
                     help="also the coverage of every interval method over the seeds")

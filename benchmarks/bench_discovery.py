@@ -152,7 +152,7 @@ def _load() -> float:
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
          term_size: int | None, noise: float, seed: int, test: str = "calibrated",
          term_ops: str | None = None, noisy_sums: bool = False,
-         workers: int | None = None, refit: str = "moments") -> dict:
+         workers: int | None = None, refit: str = "ml") -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict.
     ``noisy_sums``: the sum search's settings for noisy data (``SumsConfig(noisy=True)``);
     ``workers``: the fit's worker processes (None: one per CPU); ``refit``: how the laws'
@@ -504,7 +504,7 @@ def run_settings(args, method: str) -> dict:
             settings["term_ops"] = args.term_ops
         if args.noisy_sums:
             settings["noisy_sums"] = True
-        if args.refit != "moments":        # the default: keys of rows stored before
+        if args.refit != "moments":        # moments: keys of rows stored before it
             settings["refit"] = args.refit
         return settings
     return {"peer_seconds": args.peer_seconds}
@@ -574,9 +574,9 @@ def main(argv=None) -> None:
                          "seeds kept apart for confirmation (default 0)")
     ap.add_argument("--test", default="calibrated", choices=["calibrated", "factor"],
                     help="our acceptance test (default calibrated)")
-    ap.add_argument("--refit", default="moments", choices=["moments", "ml"],
+    ap.add_argument("--refit", default="ml", choices=["ml", "moments"],
                     help="how our laws' constants are refitted for the noise (default "
-                         "moments; FitConfig.refit)")
+                         "ml; FitConfig.refit)")
     peers = peer_methods()
     ap.add_argument("--methods", nargs="+", default=["ours", *peers],
                     choices=["ours", *peers], metavar="METHOD",

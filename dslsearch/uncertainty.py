@@ -7,20 +7,18 @@ the law quiet where the noise is large, whatever its shape elsewhere. With the n
 ``sigma`` estimated from the data (:func:`dslsearch.acceptance.noise_floor`), :func:`refit`
 fits the constants for the noise (:data:`REFIT`):
 
-- ``"ml"``: minimise :func:`ml_score`, the mean squared distance of the points
+- ``"ml"`` (default): minimise :func:`ml_score`, the mean squared distance of the points
   to their trajectory's level set of the law in units of the noise (each point's deviation
   from its trajectory's level, less the noise's mean offset of the law there, divided by
   the noise's std of the law there: the first-order maximum likelihood of an implicit
   model, Sampson's distance), with the noise's std taken at the points projected onto the
   level sets (:func:`project`);
-- ``"moments"`` (default): minimise ``(W - W_noise) / (T - T_noise)`` (:func:`corrected_r`),
-  the noise's expected share of the within and total sums of squares removed.
+- ``"moments"``: minimise ``(W - W_noise) / (T - T_noise)`` (:func:`corrected_r`), the
+  noise's expected share of the within and total sums of squares removed.
 
-``"ml"`` gives constants nearer the truth on most systems with known constants, but on the
-real pendulum it lets the small-angle law ``p² + c q²`` into ``rank``'s choice, where it
-wins over ``p² − c cos q``; it is an option (``FitConfig.refit``, ``fit --refit ml``), not
-the default (``docs/DISCOVERY.md``, "Maximum likelihood or moments"). On noise-free data
-the fit is R's.
+``"ml"`` was chosen by the error of the constants of known invariants and by the
+discovery benchmark, on development and confirmation seeds (``docs/DISCOVERY.md``,
+"Maximum likelihood or moments"). On noise-free data the fit is R's.
 
 The default interval (:data:`INTERVAL`) is the jackknife's: the constants are refitted
 with each trajectory (or, for data of one trajectory, each window; at most :data:`N_JACK`
@@ -184,8 +182,8 @@ ML_ROUNDS = 3
 
 #: what :func:`refit` minimises on noisy data: ``"ml"`` (:func:`ml_score`) or
 #: ``"moments"`` (:func:`corrected_r`)
-REFITS = ("moments", "ml")
-REFIT = "moments"
+REFITS = ("ml", "moments")
+REFIT = "ml"
 
 
 def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,

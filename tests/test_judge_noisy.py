@@ -75,7 +75,7 @@ def test_the_exhaustive_search_looks_beyond_the_cap():
     assert acc.max_look_r > 0.75 > acc.max_r      # Kepler's energy at σ = 0.1: R up to 0.75
 
 
-def _finished(system, text, noise, seed):
+def _finished(system, text, noise, seed, refit="ml"):
     """``finish_laws`` of the law ``text`` (judged by the search with its printed
     constants, evidence computed on the fit stage's floor) on its data."""
     from noether_search.stages.fit import finish_laws
@@ -84,15 +84,15 @@ def _finished(system, text, noise, seed):
     law = Law.parse(text, ds)
     x, labels = segments(ds, FitConfig(seed=seed))
     law = law.with_evidence(law_evidence(law, x, labels, noise_floor(ds.train), 10 ** 6))
-    return law, finish_laws([law], ds, FitConfig(seed=seed), 10 ** 6)
+    return law, finish_laws([law], ds, FitConfig(seed=seed, refit=refit), 10 ** 6)
 
 
 def test_a_law_whose_refitted_constants_fail_is_dropped():
-    # the rigid body at σ = 0.1, seed 5: judged with 1.962, the refit (the moments', the
-    # default) moves the constant far off (12.98) and the law, as it would be reported,
-    # drifts (the maximum-likelihood refit keeps it near, 2.29, and it passes)
+    # the rigid body at σ = 0.1, seed 5: judged with 1.962, the refit by the moments moves
+    # the constant far off (12.98) and the law, as it would be reported, drifts (the
+    # maximum-likelihood refit, the default, keeps it near, 2.29, and it passes)
     law, out = _finished("rigid-body", "L1*Abs(L2)/Abs(L1) + 1.962*L1/sqrt(cos(cos(L2/L1)))",
-                         0.1, 5)
+                         0.1, 5, refit="moments")
     assert failures(law.evidence) == ()          # the search's verdict: it passed
     assert out == []
 
@@ -105,3 +105,24 @@ def test_a_true_law_is_kept_with_the_evidence_of_its_refitted_constants():
     # noise-free points: not judged again, the search's evidence kept
     law, out = _finished("pendulum", "p**2 - 3*cos(q)", 0.0, 0)
     assert len(out) == 1 and out[0].evidence == law.evidence
+
+
+def test_laws_on_points_that_are_not_noisy_keep_the_fits_constants():
+    # the real pendulum: one measured trajectory whose noise floor is below 1 % of each
+    # variable's spread (not noisy points); the small-angle law's scatter is its
+    # approximation's, not noise, and its constant is not refitted for noise
+    from dslsearch.uncertainty import refit
+
+    ds = load("real-pendulum")
+    x, labels = segments(ds, FitConfig())
+    assert not noisy_points(x, labels)
+    law = Law.parse("p**2 + 1.05*q**2", ds)
+    plain = refit(law.formula, law.params, x, labels)
+    law = Law(law.formula, plain, ds)
+    law = law.with_evidence(law_evidence(law, x, labels, noise_floor(ds.train), 10 ** 6))
+    assert law.evidence.noise_ratio >= 0.5          # the floor "explains" its scatter
+    from noether_search.stages.fit import finish_laws
+
+    for method in ("ml", "moments"):
+        [out] = finish_laws([law], ds, FitConfig(refit=method), 10 ** 6)
+        assert out.params[0] == pytest.approx(law.params[0], rel=1e-7)   # R's own fit

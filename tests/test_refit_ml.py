@@ -92,7 +92,7 @@ def test_the_fit_stage_refits_by_its_settings_method():
     from dslsearch.fitting import FitConfig
     from noether_search.stages.fit import finish_laws
 
-    with pytest.raises(ValueError, match="refit: expected one of moments, ml"):
+    with pytest.raises(ValueError, match="refit: expected one of ml, moments"):
         FitConfig(refit="sampson")
     assert "refit" not in FitConfig(refit="ml").result_fields()      # the fits are shared
     ds = load("double-pendulum", noise=0.1, seed=12)

@@ -55,9 +55,9 @@ class FitConfig:
     min_parallel: int = MIN_PARALLEL  # fewest candidates for which the joblib backend
     #                               starts workers; a smaller table is fitted in the
     #                               calling process (effective_config); 0: always start them
-    refit: str = "moments"        # (laws) how a law's constants are refitted for the noise
-    #                               on noisy data: "moments" or "ml" (maximum likelihood;
-    #                               dslsearch.uncertainty.refit)
+    refit: str = "ml"             # (laws) how a law's constants are refitted for the noise
+    #                               on noisy data: "ml" (maximum likelihood) or "moments"
+    #                               (dslsearch.uncertainty.refit)
 
     def __post_init__(self) -> None:
         if self.test not in TESTS:

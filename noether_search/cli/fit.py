@@ -61,13 +61,12 @@ def _json(result, name: str, depth: int, test: str) -> dict:
 @click.option("--factor", type=click.FloatRange(min=1.0), default=100.0, show_default=True,
               help="With --test factor: accept a formula when R on random sequences is at "
                    "least FACTOR times R on the true trajectories.")
-@click.option("--refit", type=click.Choice(["moments", "ml"]), default="moments",
+@click.option("--refit", type=click.Choice(["ml", "moments"]), default="ml",
               show_default=True,
               help="How each law's constants are refitted for the noise on noisy data. "
-                   "moments: the noise's expected share of the within- and total scatter "
-                   "taken out; ml: maximum likelihood (each point's distance to its "
-                   "trajectory's level set in units of the noise), nearer the truth on most "
-                   "systems with known constants (docs/DISCOVERY.md).")
+                   "ml: maximum likelihood (each point's distance to its trajectory's level "
+                   "set in units of the noise); moments: the noise's expected share of the "
+                   "within- and total scatter taken out (docs/DISCOVERY.md).")
 @click.option("--search", type=click.Choice(["exhaustive", "sums", "both"]), default="both",
               show_default=True,
               help="exhaustive: every formula up to --depth; sums: sums c1*t1 + ... + ck*tk of "

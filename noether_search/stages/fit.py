@@ -50,7 +50,7 @@ def sums_key(key: str, sums: SumsConfig, config: FitConfig | None = None) -> str
     import json
 
     named = dataclasses.asdict(config.acceptance)
-    if config.refit != "moments":      # the drift check refits (the default: keys as before)
+    if config.refit != "moments":      # the drift check refits (moments: keys as before)
         named["refit"] = config.refit
     named = json.dumps(named, sort_keys=True)
     return f"fits/{key}/sums-{sums.key()}-{hashlib.sha256(named.encode()).hexdigest()[:8]}"
@@ -199,7 +199,7 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     A law that fails is dropped (the refit moved it off the invariant: a near-law whose
     constants the noise correction pulls away); one that passes carries that evidence.
     Noise-free points: the evidence of the search, unchanged."""
-    from dslsearch.acceptance import Evidence, law_evidence, refit_floor
+    from dslsearch.acceptance import Evidence, law_evidence, noisy_points, refit_floor
     from dslsearch.fitting.plan import segments
     from dslsearch.uncertainty import with_intervals
 
@@ -209,6 +209,7 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     except ValueError:   # trajectories too short: the paper's test, no noise correction
         sigma = None
     again = _judge_again(dataset, config, x, labels) if sigma is not None else None
+    points_noisy = noisy_points(x, labels)
     out = []
     for law in laws:
         if law.evidence is None:
@@ -218,11 +219,12 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
                 with np.errstate(all="ignore"):
                     ratio = float(np.float64(law.R_random) / np.float64(law.R_true))
                 law = law.with_evidence(Evidence("factor", factor=ratio))
-        # correct for noise only where the noise floor explains the law's own scatter
+        # correct for noise only on noisy points (as the judging again) and where the
+        # noise floor explains the law's own scatter
         ratio = law.evidence.noise_ratio
-        if sigma is not None and not np.isfinite(ratio):
+        if sigma is not None and points_noisy and not np.isfinite(ratio):
             ratio = law_evidence(law, x, labels, sigma, 1).noise_ratio
-        noisy = bool(sigma is not None and ratio >= 0.5)
+        noisy = bool(sigma is not None and points_noisy and ratio >= 0.5)
         for done in with_intervals([law], x, labels, sigma if noisy else None,
                                    seed=config.seed, refit_method=config.refit):
             done = again(done, max(law.evidence.n_tests, n_tests, 1)) if again else done
