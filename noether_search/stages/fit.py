@@ -186,8 +186,10 @@ def _summary(outcome) -> tuple:
 
 def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
     """``laws`` with their evidence (computed where missing) and their constants refitted
-    with the noise-floor correction and given bootstrap intervals
-    (:mod:`dslsearch.uncertainty`). The correction uses
+    for the noise (``config.refit``: maximum likelihood or the moments; on noisy points
+    only, :func:`dslsearch.acceptance.noisy_points`, and where the noise floor explains a
+    law's scatter) and given jackknife intervals (:mod:`dslsearch.uncertainty`). The
+    correction uses
     :func:`dslsearch.acceptance.refit_floor`: the plain noise floor, or the robust one for
     a variable where the plain floor takes the signal of a fast motion for noise (the
     double pendulum's angular velocities: 2 to 4 times the noise added), which would
