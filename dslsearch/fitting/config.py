@@ -12,7 +12,7 @@ import numpy as np
 
 from dslsearch.acceptance import TESTS, AcceptanceConfig
 from dslsearch.fitting.optimise import AdamConfig
-from dslsearch.uncertainty import REFITS
+from dslsearch.uncertainty import REFIT, REFITS
 
 
 #: fewest candidates for which the joblib backend starts worker processes
@@ -55,7 +55,7 @@ class FitConfig:
     min_parallel: int = MIN_PARALLEL  # fewest candidates for which the joblib backend
     #                               starts workers; a smaller table is fitted in the
     #                               calling process (effective_config); 0: always start them
-    refit: str = "ml"             # (laws) how a law's constants are refitted for the noise
+    refit: str = REFIT            # (laws) how a law's constants are refitted for the noise
     #                               on noisy data: "ml" (maximum likelihood) or "moments"
     #                               (dslsearch.uncertainty.refit)
 
