@@ -229,10 +229,30 @@ def finish_laws(laws, dataset, config: FitConfig, n_tests: int) -> list:
         noisy = bool(sigma is not None and points_noisy and ratio >= 0.5)
         for done in with_intervals([law], x, labels, sigma if noisy else None,
                                    seed=config.seed, refit_method=config.refit):
+            done = _led_again(done, x, labels, sigma if noisy else None, config)
             done = again(done, max(law.evidence.n_tests, n_tests, 1)) if again else done
             if done is not None:
                 out.append(done)
     return out
+
+
+def _led_again(law, x: np.ndarray, labels: np.ndarray, sigma, config: FitConfig):
+    """``law`` (a sum of terms whose refit drove its leading term's share to nothing) led by
+    a term it needs, its constants refitted and given intervals from there
+    (:func:`dslsearch.sums.compose.relead`); any other law as it is."""
+    import dataclasses
+
+    from dslsearch.sums.compose import relead
+    from dslsearch.uncertainty import with_intervals
+
+    if "sums" not in law.search:
+        return law
+    led = relead(law.formula, law.params, x)
+    if led is None:
+        return law
+    law = dataclasses.replace(law, formula=led[0], params=led[1], intervals=())
+    return with_intervals([law], x, labels, sigma, seed=config.seed,
+                          refit_method=config.refit)[0]
 
 
 def _judge_again(dataset, config: FitConfig, x: np.ndarray, labels: np.ndarray):
