@@ -73,3 +73,10 @@ def test_a_reported_runge_lenz_component_has_finite_constants():
             assert low < 0 < high                   # x: no share the data can see
         else:
             assert 0.9 < abs(value) < 1.1           # py²x − px·py·y − x/r
+
+
+def test_a_lead_with_a_sizeable_share_stays():
+    # p² − 3 cos q: cos q carries the larger share, but p² carries more than a tenth
+    ds = load("pendulum", seed=0)
+    p2, cos_q = (from_sympy(t, ["q", "p"])[0] for t in ("p**2", "cos(q)"))
+    assert relead(sum_formula([p2, cos_q], 0), np.asarray([-3.0]), ds.x_train) is None

@@ -104,9 +104,10 @@ def split_sum(formula: Formula) -> tuple[Formula, list[Formula]] | None:
 
 def relead(formula: Formula, params: np.ndarray, x: np.ndarray
            ) -> tuple[Formula, np.ndarray] | None:
-    """The same sum led by the term :func:`lead_term` picks at these constants, or None
-    where the leading term stays (or ``formula`` is not such a sum, or a term is not finite
-    on ``x``).
+    """The same sum led by the term :func:`lead_term` picks at these constants where the
+    leading term's share fell below a tenth of the largest (the rule that chose it), or
+    without its negligible terms; None where it stays as it is (or ``formula`` is not such
+    a sum, or a term is not finite on ``x``).
 
     A refit of the constants (:func:`dslsearch.uncertainty.refit`) keeps the leading
     term's coefficient at 1; where the fit wants that term gone, the other constants grow
@@ -137,9 +138,10 @@ def relead(formula: Formula, params: np.ndarray, x: np.ndarray
         return None
     weights = np.abs(coefficients * np.std(values, axis=1))
     keep = [i for i in range(len(terms)) if weights[i] >= NEGLIGIBLE * weights.max()]
-    new = keep[lead_term([terms[i] for i in keep], weights[keep])]
-    if (new == 0 and len(keep) == len(terms)) or len(keep) < 2:
-        return None
+    if len(keep) < 2 or (len(keep) == len(terms) and weights[0] >= 0.1 * weights.max()):
+        return None                          # the lead carries a sizeable share: as it is
+    new = 0 if weights[0] >= 0.1 * weights.max() else \
+        keep[lead_term([terms[i] for i in keep], weights[keep])]
     kept = [terms[i] for i in keep]
     f = sum_formula(kept, keep.index(new))
     by_term = {terms[i]: coefficients[i] / coefficients[new] for i in keep}
