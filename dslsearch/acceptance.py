@@ -77,6 +77,10 @@ CHI2_1_MEDIAN = 0.454936423119573
 NOISE_DRAWS = 16
 #: the tests that select which candidates become laws
 TESTS = ("calibrated", "factor")
+#: the form of the drift test (:func:`drift`: slow cosine modes and the lag-one
+#: autocorrelation); stored verdicts name it (the fit stage's keys), so verdicts of
+#: another form are not reused
+DRIFT_TEST = "modes+lag1"
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,9 @@ class Evidence:
         drift: slow over fast variation of the formula along the trajectories, per mode
             (:func:`drift`; NaN where unknown); about 1 when what varies is white noise,
             above 1 for a formula that drifts with the motion.
-        drift_p: the p-value of ``drift`` under white noise (F distribution; NaN where
-            unknown).
+        drift_p: the p-value of the drift test under white noise: twice the smaller of
+            ``drift``'s (F distribution) and that of the residual's lag-one
+            autocorrelation (:func:`lag_one`; :func:`drift`); NaN where unknown.
         rest_ratio: the noise ratio with the trajectories that carry half of the
             between-trajectory sum of squares left out (:func:`rest_evidence`; NaN where
             fewer than two trajectories remain or unknown); about 1 for a true invariant,
@@ -213,7 +218,8 @@ class AcceptanceConfig:
         drift_alpha: with ``passes(..., drift=True)`` (both searches on noisy points), a
             formula whose scatter the noise explains (noise ratio at least 0.5) fails
             when its :attr:`Evidence.drift_p` is below this: its residual along the
-            trajectories is slow, not white (an approximation of a law's shape). True
+            trajectories is slow, or smooth from one sample to the next, not white (an
+            approximation of a law's shape). True
             laws measured down to p = 0.0039 at σ = 0.05–0.1 (seeds 0–6), 17 of 42
             false discoveries of those rows below 1e-3 (``docs/DISCOVERY.md``).
     """

@@ -46,12 +46,13 @@ def test_outcome_round_trips(fitted):
     assert outcome.test == "calibrated" and outcome.n_candidates == result.n_candidates
 
 
-def test_outcome_key_names_the_test_and_search():
+def test_outcome_key_names_the_test_search_and_refit():
     keys = {outcome_key("d7-x", FitConfig(), s, SumsConfig()) for s in ("both", "sums",
                                                                        "exhaustive")}
     keys.add(outcome_key("d7-x", FitConfig(test="factor"), "both", SumsConfig()))
     keys.add(outcome_key("d7-x", FitConfig(), "both", SumsConfig(max_terms=3)))
-    assert len(keys) == 5 and all(k.startswith("fits/d7-x/result-") for k in keys)
+    keys.add(outcome_key("d7-x", FitConfig(refit="moments"), "both", SumsConfig()))
+    assert len(keys) == 6 and all(k.startswith("fits/d7-x/result-") for k in keys)
 
 
 def test_report_shows_sum_laws_and_basis(fitted, tmp_path):

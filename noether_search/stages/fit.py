@@ -43,15 +43,20 @@ def run_name(result: FitResult) -> str:
 def sums_key(key: str, sums: SumsConfig, config: FitConfig | None = None) -> str:
     """``fits/<key>/sums-<hash>``: the sum search of fit run ``key`` with settings ``sums``
     and the paper's test; ``fits/<key>/sums-<hash>-<hash>`` with the calibrated test of
-    ``config`` (its thresholds choose each round's law, so they name the artifact)."""
+    ``config`` (its thresholds and the drift test's form,
+    :data:`dslsearch.acceptance.DRIFT_TEST`, choose each round's law, so they name the
+    artifact)."""
     if config is None or config.test != "calibrated":
         return f"fits/{key}/sums-{sums.key()}"
     import hashlib
     import json
 
+    from dslsearch.acceptance import DRIFT_TEST
+
     named = dataclasses.asdict(config.acceptance)
-    if config.refit != "moments":      # the drift check refits (moments: keys as before)
+    if config.refit != "moments":      # the drift check refits
         named["refit"] = config.refit
+    named["drift_test"] = DRIFT_TEST
     named = json.dumps(named, sort_keys=True)
     return f"fits/{key}/sums-{sums.key()}-{hashlib.sha256(named.encode()).hexdigest()[:8]}"
 
@@ -143,13 +148,16 @@ def fit_laws(dataset, depth: int = 7, config: FitConfig = FitConfig(), store=Non
 
 def outcome_key(key: str, config: FitConfig, search: str, sums: SumsConfig) -> str:
     """``fits/<key>/result-<hash>``: what fit run ``key`` reported with this search, sum
-    search settings and acceptance test (the hash names all three)."""
+    search settings, acceptance test and refit of the constants (the hash names them all,
+    and the drift test's form, :data:`dslsearch.acceptance.DRIFT_TEST`)."""
     import hashlib
     import json
 
-    named = {"search": search, "test": config.test,
+    from dslsearch.acceptance import DRIFT_TEST
+
+    named = {"search": search, "test": config.test, "refit": config.refit,
              "sums": sums.key() if search != "exhaustive" else None,
-             "acceptance": (dataclasses.asdict(config.acceptance)
+             "acceptance": (dataclasses.asdict(config.acceptance) | {"drift_test": DRIFT_TEST}
                             if config.test == "calibrated" else {"factor": config.factor})}
     digest = hashlib.sha256(json.dumps(named, sort_keys=True).encode()).hexdigest()[:8]
     return f"fits/{key}/result-{digest}"
