@@ -5,9 +5,9 @@ kept in ``benchmarks/`` (``discovery-*rows.jsonl``) at the given noise levels an
 to ``--max-seed``. True laws: the known invariants of every generated system with
 invariants, their constants refitted for the noise (:func:`dslsearch.uncertainty.refit`),
 on ``--seeds``. Each law is tested as the judge does (robust noise floor, whitened by its
-predicted noise): the slow cosine modes alone (``drift(..., lag=False)``), the lag-one
-autocorrelation alone (:func:`dslsearch.acceptance.lag_one`), and the drift test as it
-stands (twice the smaller p-value). Prints a table of how many fall below ``drift_alpha``.
+predicted noise): the slow cosine modes alone and the lag-one autocorrelation alone
+(:func:`dslsearch.acceptance.drift_parts`), and the drift test as it stands (twice the
+smaller p-value, :func:`dslsearch.acceptance.drift`). Prints a table of how many fall below ``drift_alpha``.
 
     python benchmarks/bench_drift_lag.py --seeds 0-12 --max-seed 28 [--out rows.jsonl]
 """
@@ -28,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import hamiltonian_data as H  # noqa: E402
-from dslsearch.acceptance import (AcceptanceConfig, _whitening, drift, gradients,  # noqa: E402
-                                  lag_one, noise_floor, noise_variance, refit_floor)
+from dslsearch.acceptance import (AcceptanceConfig, drift, drift_parts,  # noqa: E402
+                                  gradients, noise_floor, noise_variance, refit_floor)
 from dslsearch.fitting import FitConfig  # noqa: E402
 from dslsearch.fitting.plan import segments  # noqa: E402
 from dslsearch.law import Law  # noqa: E402
@@ -55,14 +55,6 @@ def _seeds(text: str) -> list[int]:
     return [int(s) for s in text.split(",")]
 
 
-def _residuals(values, labels, noise_var):
-    """Each trajectory's whitened residual about its weighted mean (as :func:`drift`)."""
-    w = _whitening(noise_var)
-    cuts = np.nonzero(labels[1:] != labels[:-1])[0] + 1
-    return [(v - (wk ** 2 @ v) / (wk ** 2).sum()) * wk
-            for v, wk in zip(np.split(values, cuts), np.split(w, cuts))]
-
-
 class Data:
     """Noisy data sets, their training points and robust noise floors, loaded once."""
 
@@ -84,8 +76,7 @@ def measure(law, x, labels, sigma) -> dict | None:
         if not np.isfinite(values).all():
             return None
         noise_var = noise_variance(law, x, sigma, grads=gradients(law, x))
-    F, p_modes = drift(values, labels, noise_var=noise_var, lag=False)
-    z, p_lag = lag_one(_residuals(values, labels, noise_var))
+    F, p_modes, z, p_lag = drift_parts(values, labels, noise_var=noise_var)
     return {"modes_p": p_modes, "lag_z": z, "lag_p": p_lag,
             "drift_p": drift(values, labels, noise_var=noise_var)[1]}
 

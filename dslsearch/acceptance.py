@@ -737,6 +737,17 @@ def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6,
     square, :func:`lag_one`); ``p`` is twice the smaller of the two p-values (Bonferroni
     over the two parts), ``F`` the slow modes' ratio. ``lag=False``: the slow modes alone.
     """
+    F, p, _, p_lag = drift_parts(values, labels, modes, noise_var)
+    if not lag or not math.isfinite(p_lag):
+        return F, p
+    return F, min(1.0, 2.0 * min(p, p_lag))
+
+
+def drift_parts(values: np.ndarray, labels: np.ndarray, modes: int = 6,
+                noise_var: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """``(F, p, z, p_lag)``: the two parts of :func:`drift` (same arguments) apart, the
+    slow modes' ratio and p-value and the lag-one statistic and p-value (:func:`lag_one`)
+    of the same residuals; NaN where a part cannot be computed."""
     labels = np.asarray(labels)
     v = np.asarray(values, np.float64)
     w = None if noise_var is None else _whitening(np.asarray(noise_var, np.float64))
@@ -761,11 +772,9 @@ def drift(values: np.ndarray, labels: np.ndarray, modes: int = 6,
         d_slow += B.shape[1]
         d_fast += r.size - 1 - B.shape[1]
     if d_slow == 0 or d_fast <= 0 or not fast > 0 or not np.isfinite(slow):
-        return math.nan, math.nan
+        return math.nan, math.nan, math.nan, math.nan
     F = (slow / d_slow) / (fast / d_fast)
-    p_lag = lag_one(residuals)[1] if lag else math.nan
-    p = f_upper(F, d_slow, d_fast)
-    return F, min(1.0, 2.0 * min(p, p_lag)) if math.isfinite(p_lag) else p
+    return (F, f_upper(F, d_slow, d_fast)) + lag_one(residuals)
 
 
 def lag_one(residuals) -> tuple[float, float]:
