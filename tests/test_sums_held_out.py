@@ -165,7 +165,10 @@ def test_lotka_volterra_at_noise_005_reports_its_law():
 
 
 @pytest.mark.slow
-def test_lotka_volterra_at_noise_005_without_the_held_out_choice_reports_a_stand_in():
+def test_lotka_volterra_at_noise_005_without_the_held_out_choice_misses_its_law():
+    """Without the held-out choice the search reported a stand-in; since the drift test's
+    lag-one part that stand-in fails, and the search reports no law: either way not the
+    invariant."""
     ds, x, config, judge = _lotka_volterra(0.05, 0)
     result = fit_sums(ds, None, config, SumsConfig(held_out=0.0), judge=judge)
-    assert result.laws and not _is_invariant(result.laws[0], 0)
+    assert not any(_is_invariant(law, 0) for law in result.laws)
