@@ -17,6 +17,9 @@ from dslsearch.formula import ADD, MUL, PARAM, Formula, add, mul, param
 from dslsearch.law import Law
 
 
+LEAD_SHARE = 0.1
+"""The leading term carries at least this share of the largest standardised coefficient."""
+
 NEGLIGIBLE = 1e-6
 """A term whose standardised coefficient (coefficient times the term's spread) is below
 this share of the largest adds nothing the data can see: :func:`relead` leaves it out."""
@@ -26,7 +29,7 @@ def lead_term(terms: Sequence[Formula], weights: np.ndarray) -> int:
     """Index of the leading term: the simplest with ``|w| >= max|w| / 10``, then the
     largest ``|w|`` (``weights``: standardised coefficients, ``(k,)``)."""
     w = np.abs(np.asarray(weights, np.float64))
-    big = [i for i in range(len(terms)) if w[i] >= 0.1 * w.max()]
+    big = [i for i in range(len(terms)) if w[i] >= LEAD_SHARE * w.max()]
     return min(big, key=lambda i: (terms[i].size, -w[i], i))
 
 
@@ -138,10 +141,10 @@ def relead(formula: Formula, params: np.ndarray, x: np.ndarray
         return None
     weights = np.abs(coefficients * np.std(values, axis=1))
     keep = [i for i in range(len(terms)) if weights[i] >= NEGLIGIBLE * weights.max()]
-    if len(keep) < 2 or (len(keep) == len(terms) and weights[0] >= 0.1 * weights.max()):
+    leads = weights[0] >= LEAD_SHARE * weights.max()
+    if len(keep) < 2 or (len(keep) == len(terms) and leads):
         return None                          # the lead carries a sizeable share: as it is
-    new = 0 if weights[0] >= 0.1 * weights.max() else \
-        keep[lead_term([terms[i] for i in keep], weights[keep])]
+    new = 0 if leads else keep[lead_term([terms[i] for i in keep], weights[keep])]
     kept = [terms[i] for i in keep]
     f = sum_formula(kept, keep.index(new))
     by_term = {terms[i]: coefficients[i] / coefficients[new] for i in keep}

@@ -248,8 +248,6 @@ def _led_again(law, x: np.ndarray, labels: np.ndarray, sigma, config: FitConfig)
     """``law`` (a sum of terms whose refit drove its leading term's share to nothing) led by
     a term it needs, its constants refitted and given intervals from there
     (:func:`dslsearch.sums.compose.relead`); any other law as it is."""
-    import dataclasses
-
     from dslsearch.sums.compose import relead
     from dslsearch.uncertainty import with_intervals
 
