@@ -27,6 +27,8 @@ import sys
 
 import numpy as np
 
+from dslsearch.uncertainty import REFIT, REFITS
+
 #: (system, formula with one constant c0, start value, the constant's true value or None)
 CASES = [
     ("pendulum", "p**2 - c0*cos(q)", 2.5, 3.0),
@@ -38,7 +40,7 @@ CASES = [
 
 
 def row(name: str, text: str, start: float, truth, noise: float, seed: int,
-        refit_method: str = "ml") -> dict:
+        refit_method: str = REFIT) -> dict:
     import hamiltonian_data
     from dslsearch.acceptance import AcceptanceConfig, passes, refit_floor
     from dslsearch.fitting import FitConfig
@@ -111,7 +113,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--systems", nargs="+", default=None, metavar="NAME",
                     help="only the cases of these systems (default: all)")
-    ap.add_argument("--refit", default="ml", choices=["ml", "moments"],
+    ap.add_argument("--refit", default=REFIT, choices=list(REFITS),
                     help="how the constant is refitted for the noise (FitConfig.refit)")
     ap.add_argument("--coverage", action="store_true",
                     help="also the coverage of every interval method over the seeds")

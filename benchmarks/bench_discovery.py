@@ -63,6 +63,8 @@ import time
 
 import numpy as np
 
+from dslsearch.uncertainty import REFIT, REFITS
+
 MB = 1024.0  # ru_maxrss is in KiB on Linux
 #: largest R on the noise-free states of a basis law counted by the strict columns
 STRICT_R = 1e-3
@@ -152,7 +154,7 @@ def _load() -> float:
 def _fit(name: str, depth: int, search: str | None, ops: str | None,
          term_size: int | None, noise: float, seed: int, test: str = "calibrated",
          term_ops: str | None = None, noisy_sums: bool = False,
-         workers: int | None = None, refit: str = "ml") -> dict:
+         workers: int | None = None, refit: str = REFIT) -> dict:
     """Run in a fresh process: generate the data, fit, compare. One table row as a dict.
     ``noisy_sums``: the sum search's settings for noisy data (``SumsConfig(noisy=True)``);
     ``workers``: the fit's worker processes (None: one per CPU); ``refit``: how the laws'
@@ -574,7 +576,7 @@ def main(argv=None) -> None:
                          "seeds kept apart for confirmation (default 0)")
     ap.add_argument("--test", default="calibrated", choices=["calibrated", "factor"],
                     help="our acceptance test (default calibrated)")
-    ap.add_argument("--refit", default="ml", choices=["ml", "moments"],
+    ap.add_argument("--refit", default=REFIT, choices=list(REFITS),
                     help="how our laws' constants are refitted for the noise (default "
                          "ml; FitConfig.refit)")
     peers = peer_methods()
