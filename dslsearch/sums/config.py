@@ -141,6 +141,11 @@ class SumsConfig:
     #                             measured, not adopted: Kepler at σ = 0.1 on development
     #                             seeds, no gain and more false laws on confirmation seeds
     #                             (docs/SUMS.md)
+    noise_rank_last: bool = False  # on noisy data (with `held_out`, without
+    #                             `noise_rank`) a round that accepts nothing is searched
+    #                             again with the second beam by the noise-corrected R
+    #                             (`noise_rank`) before the rounds stop: the rounds that
+    #                             found laws are left as they were
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
@@ -177,7 +182,7 @@ class SumsConfig:
             d.pop("noise_choice")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
-                     "tie_at_noise", "drift_refit", "noise_rank"):
+                     "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

@@ -344,6 +344,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     chosen: list[int] = []
     laws: list[Law] = []
     removed: list[np.ndarray] = []        # values of every law found, dependent ones too
+    held_rank = None                      # `held` with the terms' noise rows (lazily)
     for r in range(2 * max_laws):   # a round whose law depends on the found ones is free
         if len(laws) >= max_laws:
             break
@@ -360,6 +361,23 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                 front[beyond].message + " (projected out, not reported)"))
             removed.append(front[beyond].law(x))
             continue
+        if point < 0 and beyond < 0 and held is not None and sums.noise_rank_last \
+                and held[4] is None and not sums.lowpass:
+            # a round that accepts nothing is searched once more with the second beam by
+            # the noise-corrected R before the rounds stop
+            from dslsearch.sums.noise_rank import noise_rows
+
+            if held_rank is None:
+                held_rank = (*held[:4], noise_rows(lib, x[fit_points], held[3]))
+            point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset,
+                                   dataclasses.replace(sums, noise_rank=True), config,
+                                   found, r, laws, front, None, judge, sigma, by_noise,
+                                   held_rank)
+            if point < 0 and beyond >= 0 and sums.gap_continues:
+                front[beyond] = dataclasses.replace(front[beyond], message=(
+                    front[beyond].message + " (projected out, not reported)"))
+                removed.append(front[beyond].law(x))
+                continue
         if point < 0:
             break
         law = front[point].law
