@@ -363,21 +363,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             continue
         if point < 0 and beyond < 0 and held is not None and sums.noise_rank_last \
                 and held[4] is None and not sums.lowpass:
-            # a round that accepts nothing is searched once more with the second beam by
-            # the noise-corrected R before the rounds stop
-            from dslsearch.sums.noise_rank import noise_rows
-
-            if held_rank is None:
-                held_rank = (*held[:4], noise_rows(lib, x[fit_points], held[3]))
-            point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset,
-                                   dataclasses.replace(sums, noise_rank=True), config,
-                                   found, r, laws, front, None, judge, sigma, by_noise,
-                                   held_rank)
-            if point < 0 and beyond >= 0 and sums.gap_continues:
-                front[beyond] = dataclasses.replace(front[beyond], message=(
-                    front[beyond].message + " (projected out, not reported)"))
-                removed.append(front[beyond].law(x))
-                continue
+            point, held_rank = _last_search(lib, x, segs, seg_fit, fit_points, dataset,
+                                            sums, config, found, r, laws, front, judge,
+                                            sigma, by_noise, held, held_rank)
         if point < 0:
             break
         law = front[point].law
@@ -466,6 +454,39 @@ def _within_noise(law: Law, sd: float, dof: int, n: int) -> bool:
     from dslsearch.sums.validate import noise_limit
 
     return ratio <= noise_limit([1.0], [getattr(ev, "noise_points", math.nan)], sd, dof, n)
+
+
+def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
+                 sums: SumsConfig, config: FitConfig, found, r: int, laws: list[Law],
+                 front: list[FrontPoint], judge, sigma, by_noise: bool, held, held_rank
+                 ) -> tuple[int, tuple]:
+    """Round ``r`` accepted nothing: search it once more with the second beam by the
+    noise-corrected R (:mod:`dslsearch.sums.noise_rank`) before the rounds stop
+    (``sums.noise_rank_last``). ``(point, held_rank)``: the index in ``front`` of the
+    round's law (-1: none) and ``held`` with the terms' noise rows, computed once.
+
+    That beam looks for sums whose scatter the noise explains, so its law must show just
+    that: a noise ratio within ``sums.noise_choice`` standard errors of 1
+    (:func:`_within_noise`), or it is not taken (a stand-in that the calibrated test
+    alone would accept, its ratio below ``max_noise_ratio`` but well above 1, does not
+    end the search as a law). A point accepted but refused by the rule for further laws
+    or the drift check is not projected out here: the rounds stop."""
+    from dslsearch.sums.noise_rank import noise_rows
+
+    if held_rank is None:
+        held_rank = (*held[:4], noise_rows(lib, x[fit_points], held[3]))
+    point, _ = _round(lib, x, segs, seg_fit, fit_points, dataset,
+                      dataclasses.replace(sums, noise_rank=True), config, found, r, laws,
+                      front, None, judge, sigma, by_noise, held_rank)
+    dof = held[0].size - int(held[2].max()) - 1       # as in _round
+    if point >= 0 and not _within_noise(front[point].law, sums.noise_choice, dof,
+                                        held[0].size):
+        front[point] = dataclasses.replace(front[point], accepted=False, message=(
+            f"noise ratio {front[point].law.evidence.noise_ratio:.3g} is not within "
+            f"{sums.noise_choice:g} standard errors of 1 (a round searched again by the "
+            "noise-corrected R)"))
+        point = -1
+    return point, held_rank
 
 
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
