@@ -141,11 +141,12 @@ class SumsConfig:
     #                             measured, not adopted: Kepler at σ = 0.1 on development
     #                             seeds, no gain and more false laws on confirmation seeds
     #                             (docs/SUMS.md)
-    noise_rank_last: bool = False  # on noisy data (with `held_out`, without
-    #                             `noise_rank`) a round that accepts nothing is searched
-    #                             again with the second beam by the noise-corrected R
-    #                             (`noise_rank`) before the rounds stop: the rounds that
-    #                             found laws are left as they were
+    noise_rank_last: bool = True  # on noisy data (with `held_out`, without `noise_rank`)
+    #                             a round that accepts nothing is searched again with the
+    #                             second beam by the noise-corrected R (`noise_rank`)
+    #                             before the rounds stop, and its law is taken only where
+    #                             the noise explains its scatter (dslsearch.sums.run.
+    #                             _last_search); the rounds that found laws are as before
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
