@@ -140,7 +140,7 @@ class SumsConfig:
     #                             amplify the noise competes with quieter stand-ins;
     #                             measured, not adopted: Kepler at σ = 0.1 on development
     #                             seeds, no gain and more false laws on confirmation seeds
-    #                             (docs/SUMS.md)
+    #                             (docs/SUMS.md); its beam serves `noise_rank_last`
     noise_rank_last: bool = True  # on noisy data (with `held_out`, without `noise_rank`)
     #                             a round that accepts nothing is searched again with the
     #                             second beam by the noise-corrected R (`noise_rank`)
