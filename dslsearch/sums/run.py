@@ -456,6 +456,12 @@ def _within_noise(law: Law, sd: float, dof: int, n: int) -> bool:
     return ratio <= noise_limit([1.0], [getattr(ev, "noise_points", math.nan)], sd, dof, n)
 
 
+def _held_dof(held) -> int:
+    """The noise ratios' degrees of freedom for the held-out split ``held``: its training
+    points less their held-out trajectories, less one."""
+    return held[0].size - int(held[2].max()) - 1
+
+
 def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
                  sums: SumsConfig, config: FitConfig, found, r: int, laws: list[Law],
                  front: list[FrontPoint], judge, sigma, by_noise: bool, held, held_rank
@@ -478,9 +484,8 @@ def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
     point, _ = _round(lib, x, segs, seg_fit, fit_points, dataset,
                       dataclasses.replace(sums, noise_rank=True), config, found, r, laws,
                       front, None, judge, sigma, by_noise, held_rank)
-    dof = held[0].size - int(held[2].max()) - 1       # as in _round
-    if point >= 0 and not _within_noise(front[point].law, sums.noise_choice, dof,
-                                        held[0].size):
+    if point >= 0 and not _within_noise(front[point].law, sums.noise_choice,
+                                        _held_dof(held), held[0].size):
         front[point] = dataclasses.replace(front[point], accepted=False, message=(
             f"noise ratio {front[point].law.evidence.noise_ratio:.3g} is not within "
             f"{sums.noise_choice:g} standard errors of 1 (a round searched again by the "
@@ -514,7 +519,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     values = TermValues(lib, x, found, held[3]) if held is not None else None
     noise_all = held[4] if held is not None else None
     # the training points less their held-out trajectories (the noise ratios' dof)
-    dof_held = held[0].size - int(held[2].max()) - 1 if held is not None else 0
+    dof_held = _held_dof(held) if held is not None else 0
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
     shared = None     # the library's products, shared by both searches of round 0
