@@ -82,36 +82,92 @@ def corrected_r(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
 MIN_VALID = 0.5
 
 
-def _noise_parts(formula, p: np.ndarray, x: np.ndarray, sigma: np.ndarray):
+class _Stacked:
+    """A formula on the ``2 d + 1`` copies of the points ``x (N, d)`` that
+    :func:`_noise_parts` evaluates (the points and the points shifted by ``±σ_j`` along
+    each variable), as a function of the constants ``p (P,)``: ``(2 d + 1, N)``.
+
+    A sum of terms with fitted coefficients is affine in its constants: there the copies'
+    values at zero constants and their change per unit of each constant are kept, and each
+    call combines them (``O(P N d)``, no formula evaluated). Whether the formula is affine
+    is checked against a direct evaluation at two sets of constants (the start and a
+    second one); a formula that fails the check is evaluated at each call. The optimisers
+    of :func:`refit` call the loss hundreds of times on the same points."""
+
+    def __init__(self, formula, x: np.ndarray, sigma: np.ndarray, p: np.ndarray):
+        x = np.asarray(x, np.float64)
+        N, d = x.shape
+        shifts = np.zeros((2 * d, d))
+        for j in range(d):
+            shifts[2 * j, j], shifts[2 * j + 1, j] = sigma[j], -sigma[j]
+        self.formula, self.N = formula, N
+        self.points = np.concatenate([x[None], x[None] + shifts[:, None]]).reshape(-1, d)
+        self.basis = self._affine(np.asarray(p, np.float64))
+
+    def _evaluate(self, p: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            g = self.formula.evaluate(self.points, p)
+        return np.broadcast_to(np.asarray(g, np.float64),
+                               self.points.shape[:1]).reshape(-1, self.N)
+
+    def _affine(self, p: np.ndarray):
+        """``(G0, D)``: the values at zero constants ``(2 d + 1, N)`` and their change per
+        unit of each constant ``(P, 2 d + 1, N)``; None where the formula is not affine in
+        its constants (or has none)."""
+        P = p.size
+        if P == 0 or not np.isfinite(p).all():
+            return None
+        G0 = self._evaluate(np.zeros(P))
+        with np.errstate(all="ignore"):
+            D = np.stack([self._evaluate(np.eye(P)[k]) - G0 for k in range(P)])
+        for q in (p, 1.37 * p + 0.11):
+            direct = self._evaluate(q)
+            with np.errstate(all="ignore"):
+                combined = G0 + np.tensordot(q, D, 1)
+            ok = np.isfinite(direct)
+            if not ok.any() or not np.array_equal(ok, np.isfinite(combined)):
+                return None
+            scale = float(np.abs(direct[ok]).max())
+            if not np.allclose(combined[ok], direct[ok], rtol=1e-9, atol=1e-12 * scale):
+                return None
+        return G0, D
+
+    def __call__(self, p: np.ndarray) -> np.ndarray:
+        if self.basis is None:
+            return self._evaluate(np.asarray(p, np.float64))
+        G0, D = self.basis
+        with np.errstate(all="ignore"):
+            return G0 + np.tensordot(np.asarray(p, np.float64), D, 1)
+
+
+def _noise_parts(formula, p: np.ndarray, x: np.ndarray, sigma: np.ndarray,
+                 stacked: _Stacked | None = None):
     """``(g (N,), half (d, N), curve (d, N))``: ``formula(·, p)`` at the points ``x (N, d)``,
     ``Δ_j / 2 = (g(x + σ_j e_j) − g(x − σ_j e_j)) / 2`` (σ_j times the slope along variable
     j) and ``δ_j = g(x + σ_j e_j) − 2 g(x) + g(x − σ_j e_j)`` (σ_j² times the curvature);
     rows of variables without noise are 0. One evaluation, on the ``2 d + 1`` copies of the
-    points stacked."""
-    x = np.asarray(x, np.float64)
-    N, d = x.shape
-    shifts = np.zeros((2 * d, d))
-    for j in range(d):
-        shifts[2 * j, j], shifts[2 * j + 1, j] = sigma[j], -sigma[j]
-    points = np.concatenate([x[None], x[None] + shifts[:, None]]).reshape(-1, d)
-    with np.errstate(all="ignore"):
-        g = np.broadcast_to(np.asarray(formula.evaluate(points, p), np.float64),
-                            points.shape[:1]).reshape(-1, N)
+    points stacked (``stacked``: a :class:`_Stacked` of the same formula, points and
+    ``sigma``, reused across calls)."""
+    if stacked is None:
+        stacked = _Stacked(formula, x, sigma, np.zeros(0))
+    g = stacked(p)
     base, up, down = g[0], g[1::2], g[2::2]
     return base, (up - down) / 2, up + down - 2 * base
 
 
 def _ml_terms(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray, sigma: np.ndarray,
-              at: np.ndarray | None = None):
+              at: np.ndarray | None = None, stacked: tuple | None = None):
     """``(r (N,), w (N,), half (d, N), v (N,))`` of :func:`ml_score`, or None where not
     finite: the residuals of ``g − b`` from each trajectory's weighted level, the weights
     ``1 / v`` (the noise variance of the law at the points ``at``, default ``x``; 0 where
-    not finite) and the slopes of :func:`_noise_parts` at ``x``."""
-    base, half, curve = _noise_parts(formula, p, x, sigma)
+    not finite) and the slopes of :func:`_noise_parts` at ``x``. ``stacked``: the
+    :class:`_Stacked` of ``x`` and of ``at`` (None: made here)."""
+    on_x, on_at = (None, None) if stacked is None else stacked
+    base, half, curve = _noise_parts(formula, p, x, sigma, on_x)
     if at is None:
         v = (half ** 2).sum(0) + 0.5 * (curve ** 2).sum(0)
     else:
-        _, half_at, curve_at = _noise_parts(formula, p, at, sigma)
+        _, half_at, curve_at = _noise_parts(formula, p, at, sigma, on_at)
         v = (half_at ** 2).sum(0) + 0.5 * (curve_at ** 2).sum(0)
     g = base - 0.5 * curve.sum(0)           # the noise's mean offset of g removed
     # a point whose shifted copies leave the law's domain (log x within σ of x = 0)
@@ -129,7 +185,8 @@ def _ml_terms(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray, sigma: 
 
 
 def ml_score(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
-             sigma: np.ndarray, at: np.ndarray | None = None) -> float:
+             sigma: np.ndarray, at: np.ndarray | None = None,
+             stacked: tuple | None = None) -> float:
     """The mean over points of ``(g_i − b_i − c_k)² / v_i``: the squared distance of each
     point to its trajectory's level set of ``g = formula(·, p)``, in units of the noise.
 
@@ -149,9 +206,11 @@ def ml_score(formula, p: np.ndarray, x: np.ndarray, labels: np.ndarray,
     (Sampson's distance): about 1 for a true invariant whatever its scale, larger for an
     approximation. A point where a shifted value is not finite (``log x`` within σ of
     ``x = 0``) has weight 0; NaN where ``g`` is not finite at a point, or fewer than
-    :data:`MIN_VALID` of the points have a finite variance, or none a positive one."""
+    :data:`MIN_VALID` of the points have a finite variance, or none a positive one.
+    ``stacked``: the :class:`_Stacked` evaluations of ``x`` and ``at``, kept across the
+    calls of an optimiser (None: made here)."""
     terms = _ml_terms(formula, p, x, np.asarray(labels, np.int64),
-                      np.asarray(sigma, np.float64), at)
+                      np.asarray(sigma, np.float64), at, stacked)
     if terms is None:
         return math.nan
     r, w = terms[0], terms[1]
@@ -211,10 +270,14 @@ def refit(formula, params: np.ndarray, x: np.ndarray, labels: np.ndarray,
             return r if math.isfinite(r) else 1e3
 
         return _minimise(loss, params)
+    sigma = np.asarray(sigma, np.float64)
     out, at = params, None
+    on_x = _Stacked(formula, x, sigma, params)
     for _ in range(ML_ROUNDS):
-        def loss(p: np.ndarray, at=at) -> float:
-            r = ml_score(formula, p, x, labels, sigma, at)
+        stacked = (on_x, None if at is None else _Stacked(formula, at, sigma, out))
+
+        def loss(p: np.ndarray, at=at, stacked=stacked) -> float:
+            r = ml_score(formula, p, x, labels, sigma, at, stacked)
             return r if math.isfinite(r) else math.inf
 
         out = _minimise(loss, out)

@@ -107,3 +107,22 @@ def test_the_fit_stage_refits_by_its_settings_method():
         errors[method] = np.max(np.abs(done.params / DP_TRUTH - 1))
         assert len(done.intervals) == 4
     assert errors["ml"] < 0.08 < errors["moments"], errors
+
+
+def test_the_ml_score_of_a_sum_is_combined_from_kept_evaluations():
+    """A law affine in its constants is evaluated once per constant and combined
+    (``_Stacked``); a law that is not is evaluated at each call; both give the score of a
+    direct evaluation."""
+    from dslsearch.uncertainty import _Stacked
+
+    ds, _, x, labels, sigma = _case("double-pendulum", 0.05, 0)
+    affine = Law.parse(DP_ENERGY, ds).formula
+    curved = Law.parse("omega1**2 + omega2**2 - c0*cos(c1*theta1) - c2*cos(theta2)",
+                       ds).formula
+    for formula, start, is_affine in ((affine, DP_TRUTH, True),
+                                      (curved, np.array([38.0, 1.0, 19.0]), False)):
+        stacked = _Stacked(formula, x, sigma, start)
+        assert (stacked.basis is not None) == is_affine
+        for p in (start, 1.1 * start - 0.3):
+            kept = ml_score(formula, p, x, labels, sigma, stacked=(stacked, None))
+            assert kept == pytest.approx(ml_score(formula, p, x, labels, sigma), rel=1e-9)
