@@ -147,6 +147,10 @@ class SumsConfig:
     #                             before the rounds stop, and its law is taken only where
     #                             the noise explains its scatter (dslsearch.sums.run.
     #                             _last_search); the rounds that found laws are as before
+    seed_symmetric: bool = True  # on noisy data (with `held_out`) the terms of each law
+    #                             found, with the variables of one unit permuted, seed the
+    #                             later rounds' beams (dslsearch.sums.symmetry): Kepler's
+    #                             second Runge-Lenz component from the first
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
@@ -183,7 +187,8 @@ class SumsConfig:
             d.pop("noise_choice")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
-                     "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last"):
+                     "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
+                     "seed_symmetric"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

@@ -25,6 +25,7 @@ from dslsearch.sums.compose import sum_law
 from dslsearch.sums.config import SumsConfig
 from dslsearch.sums.library import TermLibrary, build_library, lowpass_weighted
 from dslsearch.sums.select import Cross, TermSet, beam_search
+from dslsearch.sums.symmetry import image_sets, unit_permutations
 
 #: ``progress(steps_done, n_steps)``
 Progress = Callable[[int, int], None]
@@ -284,7 +285,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             that are not fitting points (:mod:`dslsearch.sums.validate`; with
             ``sums.held_out_noise`` by the noise ratio and fewest nodes), the levels
             also hold the seeds of :mod:`dslsearch.sums.seed` (``sums.seed_pool``,
-            ``sums.seed_subsets``), with ``sums.noise_rank`` the levels also hold a
+            ``sums.seed_subsets``) and, with ``sums.seed_symmetric``, the terms of the
+            laws found with the variables of one unit permuted
+            (:mod:`dslsearch.sums.symmetry`), with ``sums.noise_rank`` the levels also hold a
             second beam's sets by the noise-corrected R and the choice scores each set's
             noise-corrected fit too (:mod:`dslsearch.sums.noise_rank`), and with
             ``sums.noise_choice`` a round's law is the accepted point of fewest terms
@@ -345,14 +348,20 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     laws: list[Law] = []
     removed: list[np.ndarray] = []        # values of every law found, dependent ones too
     held_rank = None                      # `held` with the terms' noise rows (lazily)
+    perms = unit_permutations(dataset.variables) if (
+        held is not None and sums.seed_symmetric) else []
+    term_of = {int(lib.nodes[k]): t for t, k in enumerate(lib.kept)} if perms else {}
+    law_sets: list[tuple[int, ...]] = []  # the laws' terms (kept-term indices)
     for r in range(2 * max_laws):   # a round whose law depends on the found ones is free
         if len(laws) >= max_laws:
             break
         found = np.stack(removed) if removed else None
+        images = image_sets(lib, x[fit_points], law_sets, perms) if law_sets else []
         point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config,
                                found, r, laws, front, (lambda k: progress(
                                    1 + r * sums.max_terms + k, n_steps))
-                               if progress else None, judge, sigma, by_noise, held)
+                               if progress else None, judge, sigma, by_noise, held,
+                               images)
         if point < 0 and beyond >= 0 and sums.gap_continues and noise_data:
             # on noisy data a sum that the calibrated test accepts but the rule for
             # further laws or the drift check rejects is projected out, not reported,
@@ -365,7 +374,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                 and held[4] is None and not sums.lowpass:
             point, held_rank = _last_search(lib, x, segs, seg_fit, fit_points, dataset,
                                             sums, config, found, r, laws, front, judge,
-                                            sigma, by_noise, held, held_rank)
+                                            sigma, by_noise, held, held_rank, images)
         if point < 0:
             break
         law = front[point].law
@@ -377,6 +386,8 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
             continue
         chosen.append(point)
         laws.append(law)
+        if perms:
+            law_sets.append(tuple(term_of[n] for n in front[point].nodes if n in term_of))
     if progress:
         progress(n_steps, n_steps)
     return SumsResult(laws=laws, front=tuple(front), chosen=chosen[0] if chosen else -1,
@@ -464,8 +475,8 @@ def _held_dof(held) -> int:
 
 def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
                  sums: SumsConfig, config: FitConfig, found, r: int, laws: list[Law],
-                 front: list[FrontPoint], judge, sigma, by_noise: bool, held, held_rank
-                 ) -> tuple[int, tuple]:
+                 front: list[FrontPoint], judge, sigma, by_noise: bool, held, held_rank,
+                 images=()) -> tuple[int, tuple]:
     """Round ``r`` accepted nothing: search it once more with the second beam by the
     noise-corrected R (:mod:`dslsearch.sums.noise_rank`) before the rounds stop
     (``sums.noise_rank_last``). ``(point, held_rank)``: the index in ``front`` of the
@@ -483,7 +494,7 @@ def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
         held_rank = (*held[:4], noise_rows(lib, x[fit_points], held[3]))
     point, _ = _round(lib, x, segs, seg_fit, fit_points, dataset,
                       dataclasses.replace(sums, noise_rank=True), config, found, r, laws,
-                      front, None, judge, sigma, by_noise, held_rank)
+                      front, None, judge, sigma, by_noise, held_rank, images)
     if point >= 0 and not _within_noise(front[point].law, sums.noise_choice,
                                         _held_dof(held), held[0].size):
         front[point] = dataclasses.replace(front[point], accepted=False, message=(
@@ -496,8 +507,8 @@ def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
 
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
-           progress, judge=None, sigma=None, by_noise: bool = False, held=None
-           ) -> tuple[int, int]:
+           progress, judge=None, sigma=None, by_noise: bool = False, held=None,
+           images=()) -> tuple[int, int]:
     """One round of the search: append its front to ``front``; ``(point, beyond)``: the
     index of its law in ``front`` (-1: none accepted) and, when none is, that of the
     point with the lowest penalised score that the calibrated test accepted and the rule
@@ -512,7 +523,9 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     or None) each size's set is chosen among its level by its R and noise ratio on the
     held-out points (:func:`dslsearch.sums.validate.held_out_choice`); with noise rows the
     beam keeps a second beam by the noise-corrected R (``sums.noise_rank``) and the choice
-    scores each set's noise-corrected fit too."""
+    scores each set's noise-corrected fit too. ``images``: term sets (kept-term indices)
+    that seed the beam beside the elimination's seeds (on noisy data: the found laws' terms
+    with same-unit variables permuted, :mod:`dslsearch.sums.symmetry`)."""
     from dslsearch.sums.noise_rank import NoiseCross
     from dslsearch.sums.validate import TermValues, held_out_choice
 
@@ -535,11 +548,13 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             shared = Cross(lib.Z, lib.Zw) if shared is None else shared
             cross = shared.subset(keep)
         seeds: tuple[tuple[int, ...], ...] = ()
-        if values is not None and sums.seed_pool > 1:
+        if values is not None and (sums.seed_pool > 1 or images):
             cross = Cross(Z, Zw) if cross is None else cross
             if found_seeds is None:           # once per round, in the library's indices
                 found_seeds = [tuple(int(keep[j]) for j in ts)
-                               for ts in _seeds(lib, keep, values, cross, held, sums)]
+                               for ts in _seeds(lib, keep, values, cross, held, sums)
+                               ] if sums.seed_pool > 1 else []
+                found_seeds += [tuple(ts) for ts in images]
             where = {int(t): j for j, t in enumerate(keep)}
             seeds = tuple(tuple(sorted(where[t] for t in ts)) for ts in found_seeds
                           if all(t in where for t in ts))
