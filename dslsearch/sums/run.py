@@ -352,11 +352,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         held is not None and sums.seed_symmetric) else []
     term_of = {int(lib.nodes[k]): t for t, k in enumerate(lib.kept)} if perms else {}
     law_sets: list[tuple[int, ...]] = []  # the laws' terms (kept-term indices)
+    images: list[tuple[int, ...]] = []    # their images (seeds of the later rounds)
     for r in range(2 * max_laws):   # a round whose law depends on the found ones is free
         if len(laws) >= max_laws:
             break
         found = np.stack(removed) if removed else None
-        images = image_sets(lib, x[fit_points], law_sets, perms) if law_sets else []
         point, beyond = _round(lib, x, segs, seg_fit, fit_points, dataset, sums, config,
                                found, r, laws, front, (lambda k: progress(
                                    1 + r * sums.max_terms + k, n_steps))
@@ -388,6 +388,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
         laws.append(law)
         if perms:
             law_sets.append(tuple(term_of[n] for n in front[point].nodes if n in term_of))
+            images = image_sets(lib, x[fit_points], law_sets, perms)
     if progress:
         progress(n_steps, n_steps)
     return SumsResult(laws=laws, front=tuple(front), chosen=chosen[0] if chosen else -1,

@@ -77,12 +77,15 @@ def image_sets(lib, x_fit: np.ndarray, sets, perms) -> list[tuple[int, ...]]:
     permuted term is no candidate) has no image under that permutation.
     """
     sets = [tuple(sorted(int(t) for t in s)) for s in sets if len(s)]
-    if not sets or not perms or getattr(lib, "evaluate_all", None) is None:
+    if not sets or not perms:
         return []
     terms = sorted({t for s in sets for t in s})
+    formulas = [lib.formula(t) for t in terms]
     out: dict[tuple[int, ...], None] = {}
     for perm in perms:
-        values = lib.values_at(np.asarray(x_fit)[:, list(perm)])[terms]      # (k, M)
+        xp = np.asarray(x_fit, np.float64)[:, list(perm)]
+        with np.errstate(all="ignore"):
+            values = np.stack([f.evaluate(xp) for f in formulas])              # (k, M)
         if not np.isfinite(values).all():
             continue
         cos = np.abs(lib.Z @ _standardised(values).T)                          # (n, k)
