@@ -89,6 +89,9 @@ class SumsConfig:
     #                             accepted points of fewest terms whose noise ratio is
     #                             within this many standard errors of the lowest
     #                             (dslsearch.sums.run._noise_band); 0: by the penalty
+    band_drift: float = 0.05    # > 0: with `noise_choice`, the accepted points whose
+    #                             drift p-value is below this leave the band first, where
+    #                             others remain (dslsearch.sums.run._noise_band); 0: all
     seed_pool: int = 60         # on noisy data (with `held_out`) the beam's levels also
     #                             hold the sets met by backward elimination from the
     #                             simplest this many terms (not sums of two), each step
@@ -100,6 +103,8 @@ class SumsConfig:
     seed_subsets: int = 16      # > 1: also every subset of the simplest this many terms
     #                             (the 3 best of each size up to 4 terms by held-out
     #                             R; dslsearch.sums.seed.subset_seeds) (0: none)
+    seed_subsets_noise: int = 3  # and the this many of each size, among the 64 best by
+    #                             held-out R, of lowest held-out noise ratio (0: none)
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
     held_out_paired: bool = False  # True: the held-out choice also leaves out a set whose
@@ -183,8 +188,12 @@ class SumsConfig:
             d.pop("held_out_noise")
         if not self.seed_subsets:
             d.pop("seed_subsets")
+        if not self.seed_subsets_noise:
+            d.pop("seed_subsets_noise")
         if not self.noise_choice:
             d.pop("noise_choice")
+        if not self.band_drift:
+            d.pop("band_drift")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
