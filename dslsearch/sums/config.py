@@ -89,9 +89,6 @@ class SumsConfig:
     #                             accepted points of fewest terms whose noise ratio is
     #                             within this many standard errors of the lowest
     #                             (dslsearch.sums.run._noise_band); 0: by the penalty
-    band_drift: float = 0.05    # > 0: with `noise_choice`, the accepted points whose
-    #                             drift p-value is below this leave the band first, where
-    #                             others remain (dslsearch.sums.run._noise_band); 0: all
     seed_pool: int = 60         # on noisy data (with `held_out`) the beam's levels also
     #                             hold the sets met by backward elimination from the
     #                             simplest this many terms (not sums of two), each step
@@ -192,8 +189,6 @@ class SumsConfig:
             d.pop("seed_subsets_noise")
         if not self.noise_choice:
             d.pop("noise_choice")
-        if not self.band_drift:
-            d.pop("band_drift")
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",

@@ -596,7 +596,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             passing = _simplest_forms(front, passing, x)
         if held is not None and sums.noise_choice > 0:
             passing = _noise_band(front, passing, sums.noise_choice, dof_held,
-                                  held[0].size, sums.below_noise, sums.band_drift)
+                                  held[0].size, sums.below_noise)
         point = min(passing, key=_choice_key(front, passing, sums)) if passing else -1
         if point >= 0 and front[point].R_true <= sums.exact:
             break
@@ -646,7 +646,7 @@ def _only_drift(p: FrontPoint, config: FitConfig) -> bool:
 
 
 def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int,
-                n: int = 0, below: bool = True, drift_p: float = 0.0) -> list[int]:
+                n: int = 0, below: bool = True) -> list[int]:
     """The accepted points ``passing`` of fewest terms among those whose noise ratio is
     within ``sd`` standard errors of the lowest; ``passing`` itself when some point has
     no noise ratio. The relative standard error of each ratio is ``sqrt(2 / dof_i)``,
@@ -661,16 +661,7 @@ def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
     below 1 (:func:`dslsearch.sums.validate.below_noise`) counts as 1: the point scatters
     less than the noise predicts, which is no evidence of a better law but of a
     prediction that does not hold for it (a polynomial in a law, flat where the predicted
-    noise is largest, reaches 0.74 beside the law's 1.02 on Kepler at σ = 0.05). With
-    ``drift_p`` > 0 the points whose drift p-value is below it leave ``passing`` first,
-    where others remain (a drift p-value not computed counts as none): the judge rejects
-    only a strong drift, and fewest terms would otherwise take a stand-in that drifts
-    (Lotka–Volterra at σ = 0.1: ``x/√(x − sin x) + y − 2 log y``, drift p 0.0012, over the
-    law of four terms, 0.15)."""
-    if drift_p > 0:
-        steady = [i for i in passing if front[i].law.evidence is None
-                  or not front[i].law.evidence.drift_p < drift_p]
-        passing = steady or passing
+    noise is largest, reaches 0.74 beside the law's 1.02 on Kepler at σ = 0.05)."""
     evs = {i: front[i].law.evidence for i in passing}
     ratios = {i: (ev.noise_ratio if ev is not None else math.nan) for i, ev in evs.items()}
     if not passing or not all(math.isfinite(r) for r in ratios.values()):
