@@ -100,8 +100,9 @@ class SumsConfig:
     seed_subsets: int = 16      # > 1: also every subset of the simplest this many terms
     #                             (the 3 best of each size up to 4 terms by held-out
     #                             R; dslsearch.sums.seed.subset_seeds) (0: none)
-    seed_subsets_noise: int = 3  # and the this many of each size, among the 64 best by
-    #                             held-out R, of lowest held-out noise ratio (0: none)
+    seed_subsets_noise: int = 3  # with `seed_subsets`, also this many sets of each size
+    #                             of lowest held-out noise ratio among the 64 best by
+    #                             held-out R (dslsearch.sums.seed.subset_seeds) (0: none)
     retry_without_sums: bool = True  # a round that ends above `exact` searches again
     #                             without the library's sums of two terms (a greedy trap)
     held_out_paired: bool = False  # True: the held-out choice also leaves out a set whose

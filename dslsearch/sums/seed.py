@@ -253,7 +253,7 @@ def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
 def _noise_rows(noise, terms: list[int], values, fit: np.ndarray):
     """``(F (p, N), D (p, P, N))``: the terms' values and noise draws, scaled as the
     standardised rows of :func:`_standardised` (divided by the fitting points' norm);
-    None when a term has no noise rows."""
+    None when a term has no noise rows (then no set is scored by its noise ratio)."""
     D = [noise(t) for t in terms]
     if any(d is None for d in D):
         return None
