@@ -228,9 +228,10 @@ def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
     terms = [int(j) for j in pool if values(int(j)) is not None]
     if len(terms) < 2:
         return []
-    Zf, Zfw, Zo = _standardised(values, terms, fit, seg_fit)
+    F, mean, norm = _scaled(values, terms, fit)
+    Zf, Zfw, Zo = _standardised(values, terms, fit, seg_fit, (F, mean, norm))
     T, W = Zf @ Zf.T, Zfw @ Zfw.T
-    rows = _noise_rows(noise, terms, values, fit) if noise is not None and by_noise > 0 \
+    rows = _noise_rows(noise, terms, F, norm[:, 0]) if noise is not None and by_noise > 0 \
         else None
     out: list[tuple[int, ...]] = []
     for k in range(2, min(max_terms, len(terms)) + 1):
@@ -250,17 +251,13 @@ def subset_seeds(values, pool: np.ndarray, fit: np.ndarray, seg_fit: Segments,
     return out
 
 
-def _noise_rows(noise, terms: list[int], values, fit: np.ndarray):
-    """``(F (p, N), D (p, P, N))``: the terms' values and noise draws, scaled as the
-    standardised rows of :func:`_standardised` (divided by the fitting points' norm);
+def _noise_rows(noise, terms: list[int], F: np.ndarray, norm: np.ndarray):
+    """``(F (p, N), D (p, P, N))``: the terms' values ``F`` and noise draws divided by
+    ``norm (p,)`` (:func:`_scaled`: as the standardised rows of :func:`_standardised`);
     None when a term has no noise rows (then no set is scored by its noise ratio)."""
     D = [noise(t) for t in terms]
     if any(d is None for d in D):
         return None
-    F = np.stack([values(t) for t in terms])
-    Ff = F[:, fit]
-    norm = np.sqrt(np.einsum("pm,pm->p", Ff - Ff.mean(1, keepdims=True),
-                             Ff - Ff.mean(1, keepdims=True)))
     norm = np.where(norm > 0, norm, 1.0)
     return F / norm[:, None], np.stack(D) / norm[:, None, None]
 
@@ -287,14 +284,23 @@ def _quietest(rows, sets: np.ndarray, V: np.ndarray, score: np.ndarray,
     return [i for _, _, i in sorted(scored)[:n]]
 
 
-def _standardised(values, terms: list[int], fit: np.ndarray, seg_fit: Segments
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(Zf, Zfw, Zo)`` of :func:`eliminate` from ``values(t)`` ``(N,)`` of each term."""
+def _scaled(values, terms: list[int], fit: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(F (p, N), mean (p, 1), norm (p, 1))``: ``values(t)`` of each term on all points,
+    and its mean and centred norm on the fitting points ``fit (N,)``."""
     F = np.stack([values(t) for t in terms])
     Ff = F[:, fit]
     mean = Ff.mean(1, keepdims=True)
     norm = np.sqrt(np.einsum("pm,pm->p", Ff - mean, Ff - mean))[:, None]
-    Zf = (Ff - mean) / norm
+    return F, mean, norm
+
+
+def _standardised(values, terms: list[int], fit: np.ndarray, seg_fit: Segments,
+                  scaled=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(Zf, Zfw, Zo)`` of :func:`eliminate` from ``values(t)`` ``(N,)`` of each term
+    (``scaled``: their :func:`_scaled`, computed here when None)."""
+    F, mean, norm = _scaled(values, terms, fit) if scaled is None else scaled
+    Zf = (F[:, fit] - mean) / norm
     return Zf, within(Zf, seg_fit), (F[:, ~fit] - mean) / norm
 
 
