@@ -10,6 +10,7 @@ predicted noise): the slow cosine modes alone and the lag-one autocorrelation al
 smaller p-value, :func:`dslsearch.acceptance.drift`). Prints a table of how many fall below ``drift_alpha``.
 
     python benchmarks/bench_drift_lag.py --seeds 0-12 --max-seed 28 [--out rows.jsonl]
+        [--limits 1e-3 2e-3 3e-3 5e-3 1e-2] [--rows rows.jsonl]
 """
 
 from __future__ import annotations
@@ -133,12 +134,21 @@ def main(argv=None) -> None:
     ap.add_argument("--max-seed", type=int, default=28,
                     help="largest seed of the stored rows whose false laws are tested")
     ap.add_argument("--out", help="write one JSON row per law here")
+    ap.add_argument("--limits", type=float, nargs="+", default=None, metavar="P",
+                    help="also print how many laws the drift test puts below each of "
+                         "these limits, and the smallest drift p of the true laws")
+    ap.add_argument("--rows", metavar="FILE.jsonl",
+                    help="read the rows of an earlier --out instead of testing again")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
     alpha = AcceptanceConfig().drift_alpha
-    data = Data()
-    rows = list(false_laws(args.noise, args.max_seed, data))
-    rows += list(true_laws(args.noise, _seeds(args.seeds), data))
+    if args.rows:
+        with open(args.rows) as fh:
+            rows = [r for r in map(json.loads, fh) if r["noise"] in args.noise]
+    else:
+        data = Data()
+        rows = list(false_laws(args.noise, args.max_seed, data))
+        rows += list(true_laws(args.noise, _seeds(args.seeds), data))
     if args.out:
         with open(args.out, "w") as fh:
             for r in rows:
@@ -155,6 +165,23 @@ def main(argv=None) -> None:
             zmax = max((r["lag_z"] for r in sel if math.isfinite(r["lag_z"])), default=math.nan)
             print(f"| {kind} | {noise:g} | {len(sel)} | {count['modes_p']} | {count['lag_p']} | "
                   f"{count['drift_p']} | {zmax:.2f} |")
+    if args.limits:
+        _limits(rows, args.noise, args.limits)
+
+
+def _limits(rows: list[dict], noises: list[float], limits: list[float]) -> None:
+    """Print, per kind of law and noise level, how many laws have drift p below each limit."""
+    print()
+    print("| laws | σ | n | " + " | ".join(f"p < {a:g}" for a in limits)
+          + " | smallest p |")
+    print("|---|---|---|" + "---|" * len(limits) + "---|")
+    for kind in ("false", "true"):
+        for noise in noises:
+            ps = [r["drift_p"] for r in rows if r["kind"] == kind and r["noise"] == noise]
+            if ps:
+                print(f"| {kind} | {noise:g} | {len(ps)} | "
+                      + " | ".join(str(sum(p < a for p in ps)) for a in limits)
+                      + f" | {min(ps):.2g} |")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,10 @@ class AcceptanceConfig:
             laws measured down to p = 0.0039 at σ = 0.05–0.1 (seeds 0–6), 17 of 42
             false discoveries of those rows below 1e-3 (``docs/DISCOVERY.md``); with the
             lag-one part, none of 442 true laws (seeds 0–12) and 68 of 108 false ones
-            (seeds 0–28) below 1e-3 (``benchmarks/bench_drift_lag.py``).
+            (seeds 0–28) below 1e-3 (``benchmarks/bench_drift_lag.py``). Raised from 1e-3
+            to 3e-3: the true laws' smallest p is 0.0053, and 79 of the 136 false laws of
+            seeds 0–57 fall below 3e-3 against 70 below 1e-3 (Lotka–Volterra's stand-ins at
+            σ = 0.1 among the nine, ``docs/DISCOVERY.md``, "The drift test's limit").
     """
 
     alpha: float = 0.01
@@ -234,7 +237,7 @@ class AcceptanceConfig:
     max_resolution: float = 1.0
     max_rest_ratio: float = 5.0
     max_rest_gain: float = 2.0
-    drift_alpha: float = 1e-3
+    drift_alpha: float = 3e-3
 
 
 @lru_cache(maxsize=64)
