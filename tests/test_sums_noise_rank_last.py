@@ -53,17 +53,26 @@ def test_kepler_at_high_noise_finds_its_runge_lenz_components_in_the_last_round(
 def test_a_stand_in_of_the_last_search_outside_the_noise_is_not_taken():
     """Hénon–Heiles at σ = 0.1, seed 12: the beam by R accepts nothing; the search again by
     the noise-corrected R reaches the energy without its ``y³`` term (a noise ratio of
-    about 1.3, under the calibrated test's 1.5, drift p just above 10⁻³), which is not
-    taken: the noise does not explain its scatter."""
+    about 1.3, under the calibrated test's 1.5, drift p between 10⁻³ and 3·10⁻³). With
+    the drift test's former limit of 10⁻³ the judge accepts it and the last search's rule
+    does not take it: the noise does not explain its scatter. With the limit of 3·10⁻³ the
+    drift test rejects it already."""
+    from dslsearch.acceptance import AcceptanceConfig
     from dslsearch.sums import SumsConfig
 
     ds = load("henon-heiles", noise=0.1, seed=12)
-    result = _search(ds, FitConfig(seed=12), SumsConfig(noise_rank_last=True))
+    sums = SumsConfig(noise_rank_last=True)
+    former = FitConfig(seed=12, acceptance=AcceptanceConfig(drift_alpha=1e-3))
+    result = _search(ds, former, sums)
     assert not result.laws
     refused = [p for p in result.front if "noise-corrected R" in p.message]
     assert len(refused) == 1 and not refused[0].accepted
     assert 1.15 < refused[0].law.evidence.noise_ratio < 1.5
+    assert 1e-3 < refused[0].law.evidence.drift_p < 3e-3
     assert "y**3" not in str(refused[0].law)
+    now = _search(ds, FitConfig(seed=12), sums)
+    assert not now.laws
+    assert not any("noise-corrected R" in p.message for p in now.front)
 
 
 def test_the_setting_is_part_of_the_stored_key():
