@@ -68,6 +68,12 @@ class SumsConfig:
     drift_select: float = 0.05  # on noisy data a round's law is the accepted sum of
     #                             fewest terms whose drift p-value is at least this
     #                             (dslsearch.sums.run._choice_key)
+    drift_free_band: float = 0.05  # > 0: on noisy data, when every point of fewest
+    #                             terms in a round's noise band drifts (drift p-value below
+    #                             this), the band's accepted points that do not drift,
+    #                             scatter less (lower noise ratio) and do not hold all the
+    #                             terms of such a point come first
+    #                             (dslsearch.sums.run._drift_free); 0: off
     eiv: bool = False            # on noisy data (a judge with a noise floor), fit the
     #                             coefficients of front points noise-corrected (errors in
     #                             variables, dslsearch.sums.eiv) and choose each size's
@@ -193,7 +199,7 @@ class SumsConfig:
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
-                     "seed_symmetric"):
+                     "seed_symmetric", "drift_free_band"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)
