@@ -15,9 +15,9 @@ from dslsearch.fitting.plan import segments
 from hamiltonian_data import load
 
 
-def _point(nodes, ratio, drift_p, points=math.nan):
+def _point(nodes, ratio, drift_p, r_true, points=math.nan):
     ev = NS(noise_ratio=ratio, noise_points=points, drift_p=drift_p)
-    return NS(n_terms=len(nodes), nodes=tuple(nodes), law=NS(evidence=ev))
+    return NS(n_terms=len(nodes), nodes=tuple(nodes), R_true=r_true, law=NS(evidence=ev))
 
 
 def test_a_drifting_stand_in_gives_way_to_the_law_of_other_terms():
@@ -26,12 +26,12 @@ def test_a_drifting_stand_in_gives_way_to_the_law_of_other_terms():
     the energy (five terms, 0.836, p 0.81) and the energy plus ``ω2`` (0.834, p 0.78)."""
     from dslsearch.sums.run import _noise_band
 
-    front = [_point((1, 2, 3, 9), 0.912, 0.031), _point((1, 2, 3, 4, 5), 0.836, 0.81),
-             _point((1, 2, 3, 4, 5, 6), 0.834, 0.78)]
+    front = [_point((1, 2, 3, 9), 0.912, 0.031, 0.0232), _point((1, 2, 3, 4, 5), 0.836, 0.81, 0.0217),
+             _point((1, 2, 3, 4, 5, 6), 0.834, 0.78, 0.0217)]
     assert _noise_band(front, [0, 1, 2], 2.0, 735, 750) == [0]            # rule off
     assert _noise_band(front, [0, 1, 2], 2.0, 735, 750, True, 0.05) == [1]
     # the stand-in does not drift at 0.05: it stays the choice
-    front[0] = _point((1, 2, 3, 9), 0.912, 0.08)
+    front[0] = _point((1, 2, 3, 9), 0.912, 0.08, 0.0232)
     assert _noise_band(front, [0, 1, 2], 2.0, 735, 750, True, 0.05) == [0]
 
 
@@ -40,15 +40,20 @@ def test_a_drifting_point_plus_a_term_that_cures_its_drift_is_not_taken():
     term that fits the drift away: the band keeps the point of fewest terms."""
     from dslsearch.sums.run import _noise_band
 
-    front = [_point((1, 2, 3, 4), 0.95, 0.02), _point((1, 2, 3, 4, 7), 0.93, 0.6)]
+    front = [_point((1, 2, 3, 4), 0.95, 0.02, 0.1), _point((1, 2, 3, 4, 7), 0.93, 0.6, 0.09)]
     assert _noise_band(front, [0, 1], 2.0, 735, 750, True, 0.05) == [0]
     # nor one that scatters more: Lotka-Volterra at sigma 0.1, seed 41 (numbers of the
     # run), the law with constants the noise biased (0.92, p 0.0046) beside a six-term
     # stand-in (0.974, p 0.15)
-    front = [_point((1, 2, 3, 4), 0.92, 0.0046), _point((1, 2, 3, 5, 6, 7), 0.974, 0.15)]
+    front = [_point((1, 2, 3, 4), 0.92, 0.0046, 0.112),
+             _point((1, 2, 3, 5, 6, 7), 0.974, 0.15, 0.0872)]
+    assert _noise_band(front, [0, 1], 2.0, 1185, 1200, True, 0.05) == [0]
+    # nor one of a lower noise ratio but a higher R (a larger predicted noise): the rigid
+    # body at sigma 0.1, seed 68 (numbers of the run)
+    front = [_point((1, 2), 1.27, 0.037, 0.0212), _point((3, 4, 5, 6, 7, 8), 1.19, 0.11, 0.0298)]
     assert _noise_band(front, [0, 1], 2.0, 1185, 1200, True, 0.05) == [0]
     # a drift-free point outside the noise band is not taken either
-    front = [_point((1, 2, 3, 4), 0.95, 0.02), _point((5, 6, 7, 8, 9), 1.4, 0.6)]
+    front = [_point((1, 2, 3, 4), 0.95, 0.02, 0.1), _point((5, 6, 7, 8, 9), 1.4, 0.6, 0.09)]
     assert _noise_band(front, [0, 1], 2.0, 735, 750, True, 0.05) == [0]
 
 

@@ -71,7 +71,7 @@ class SumsConfig:
     drift_free_band: float = 0.05  # > 0: on noisy data, when every point of fewest
     #                             terms in a round's noise band drifts (drift p-value below
     #                             this), the band's accepted points that do not drift,
-    #                             scatter less (lower noise ratio) and do not hold all the
+    #                             scatter less (lower noise ratio and R) and do not hold all the
     #                             terms of such a point come first
     #                             (dslsearch.sums.run._drift_free); 0: off
     eiv: bool = False            # on noisy data (a judge with a noise floor), fit the

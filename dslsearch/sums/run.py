@@ -687,8 +687,9 @@ def _drift_free(front: list[FrontPoint], near: list[int], band: list[int],
     its points drifts along the trajectories (drift p-value below ``drift_select``,
     ``SumsConfig.drift_free_band``; :func:`dslsearch.acceptance.drift`) where the noise
     explains their scatter; then the points of fewest terms among those of ``near`` that
-    do not drift, scatter less (a lower noise ratio than every point of ``band``) and do
-    not hold all the terms of any point of ``band`` (``band`` itself when there is none).
+    do not drift, scatter less (a lower noise ratio and a lower R than every point of
+    ``band``) and do not hold all the terms of any point of ``band`` (``band`` itself
+    when there is none).
 
     A stand-in of fewer terms than the law can fit within the noise and still drift (on
     the double pendulum at σ = 0.05, seed 58: 4 terms of which one is the library's sum
@@ -698,7 +699,10 @@ def _drift_free(front: list[FrontPoint], near: list[int], band: list[int],
     that fits its drift away, which is chance, not a law. A point that scatters more is
     not taken either: the drift of a law whose constants the noise biased is small
     (Lotka–Volterra at σ = 0.1, seed 41: the law at noise ratio 0.92, drift p 0.005,
-    beside a six-term stand-in at 0.97, p 0.15)."""
+    beside a six-term stand-in at 0.97, p 0.15), and a lower noise ratio alone can come
+    from a larger predicted noise (the rigid body at σ = 0.1, seed 68: ``L1² − 0.345 L3²``
+    at R 0.0212, noise ratio 1.27, drift p 0.037, beside a six-term polynomial with
+    ``L3⁴`` at R 0.0298, 1.19, p 0.11)."""
     from dslsearch.acceptance import DRIFT_NOISE_SHARE
 
     def drifts(i: int) -> bool:
@@ -714,8 +718,9 @@ def _drift_free(front: list[FrontPoint], near: list[int], band: list[int],
         return band
     held = [set(front[j].nodes) for j in band]
     lowest = min(front[j].law.evidence.noise_ratio for j in band)
+    r_low = min(front[j].R_true for j in band)
     free = [i for i in near if steady(i) and front[i].law.evidence.noise_ratio < lowest
-            and not any(h <= set(front[i].nodes) for h in held)]
+            and front[i].R_true < r_low and not any(h <= set(front[i].nodes) for h in held)]
     if not free:
         return band
     fewest = min(front[i].n_terms for i in free)
