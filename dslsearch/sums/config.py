@@ -74,6 +74,11 @@ class SumsConfig:
     #                             scatter less (lower noise ratio and R) and do not hold all the
     #                             terms of such a point come first
     #                             (dslsearch.sums.run._drift_free); 0: off
+    subsets_below: bool = True  # on noisy data (with `held_out`) every set of one term
+    #                             less than a set the beam kept joins the level below it
+    #                             before each size's set is chosen (dslsearch.sums.select.
+    #                             with_subsets): a law that the beam reached only with an
+    #                             extra term (Kepler's Runge-Lenz components at σ = 0.1)
     eiv: bool = False            # on noisy data (a judge with a noise floor), fit the
     #                             coefficients of front points noise-corrected (errors in
     #                             variables, dslsearch.sums.eiv) and choose each size's
@@ -199,7 +204,7 @@ class SumsConfig:
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
-                     "seed_symmetric", "drift_free_band"):
+                     "seed_symmetric", "drift_free_band", "subsets_below"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

@@ -24,7 +24,7 @@ from dslsearch.law import Law
 from dslsearch.sums.compose import sum_law
 from dslsearch.sums.config import SumsConfig
 from dslsearch.sums.library import TermLibrary, build_library, lowpass_weighted
-from dslsearch.sums.select import Cross, TermSet, beam_search
+from dslsearch.sums.select import Cross, TermSet, beam_search, with_subsets
 from dslsearch.sums.symmetry import image_sets, unit_permutations
 
 #: ``progress(steps_done, n_steps)``
@@ -569,6 +569,9 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                              node_weight=sums.node_weight, cross=cross, seeds=seeds,
                              refine_keeps=sums.refine_keeps and values is not None,
                              noise=noise)
+        if values is not None and sums.subsets_below:
+            cross = Cross(Z, Zw) if cross is None else cross
+            levels = with_subsets(levels, cross, lib.sizes[keep], sums.exact)
         for ts, level in _front(levels):
             if values is not None:
                 ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],

@@ -416,6 +416,26 @@ def _seeded(level: list[TermSet], seeds: tuple[tuple[int, ...], ...], cross: Cro
     return _ordered(level + extra, size, exact) if extra else level
 
 
+def with_subsets(levels: list[list[TermSet]], cross: Cross, size: np.ndarray,
+                 exact: float) -> list[list[TermSet]]:
+    """``levels`` (one list per size, as :func:`beam_search` returns them) with every set
+    of one term less than a set of the next size joined to its level (each with its R,
+    ordered as levels are): the beam only adds terms, so a law of ``k`` terms is reached
+    only where one of its partial sums ranks among the kept sets; a set of ``k + 1`` terms
+    that holds it (the law plus a term that fits some of the noise) can rank there when
+    the law itself does not. Only the sets the beam found give subsets (no cascade).
+
+    Kepler at σ = 0.1: the Runge–Lenz component ``x py² − px py y − x/r`` was never among
+    the sets of three terms, while the same terms with ``x`` were among those of four."""
+    below = []
+    for k, level in enumerate(levels):
+        above = levels[k + 1] if k + 1 < len(levels) and k >= 1 else []
+        subs = tuple(dict.fromkeys(tuple(t for t in ts.terms if t != d)
+                                   for ts in above for d in ts.terms))
+        below.append(_seeded(level, subs, cross, size, exact) if subs else level)
+    return below
+
+
 class _Corrected:
     """The beam's sets by noise-corrected R (:mod:`dslsearch.sums.noise_rank`), one size
     after the other: each method returns the size's best ``beam`` sets (sorted term
