@@ -423,7 +423,9 @@ def with_subsets(levels: list[list[TermSet]], cross: Cross, size: np.ndarray,
     ordered as levels are): the beam only adds terms, so a law of ``k`` terms is reached
     only where one of its partial sums ranks among the kept sets; a set of ``k + 1`` terms
     that holds it (the law plus a term that fits some of the noise) can rank there when
-    the law itself does not. Only the sets the beam found give subsets (no cascade).
+    the law itself does not. Only the sets of ``levels`` give subsets (the beam's, its
+    seeds' and the second beam's), not the subsets added here (no cascade); single terms
+    are left as they are.
 
     Kepler at σ = 0.1: the Runge–Lenz component ``x py² − px py y − x/r`` was never among
     the sets of three terms, while the same terms with ``x`` were among those of four."""
