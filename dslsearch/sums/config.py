@@ -79,6 +79,11 @@ class SumsConfig:
     #                             before each size's set is chosen (dslsearch.sums.select.
     #                             with_subsets): a law that the beam reached only with an
     #                             extra term (Kepler's Runge-Lenz components at σ = 0.1)
+    simpler_terms: bool = True  # on noisy data (with `held_out`) each size's chosen set
+    #                             is chosen again beside its variants with one term
+    #                             replaced by a simpler form of it (an outer function of
+    #                             one argument peeled off: sin(cos θ) -> cos θ;
+    #                             dslsearch.sums.select.with_simpler)
     eiv: bool = False            # on noisy data (a judge with a noise floor), fit the
     #                             coefficients of front points noise-corrected (errors in
     #                             variables, dslsearch.sums.eiv) and choose each size's
@@ -204,7 +209,8 @@ class SumsConfig:
         for name in ("held_out_paired", "below_noise", "gap_within_noise", "levels",
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
-                     "seed_symmetric", "drift_free_band", "subsets_below"):
+                     "seed_symmetric", "drift_free_band", "subsets_below",
+                     "simpler_terms"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

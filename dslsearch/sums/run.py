@@ -24,7 +24,8 @@ from dslsearch.law import Law
 from dslsearch.sums.compose import sum_law
 from dslsearch.sums.config import SumsConfig
 from dslsearch.sums.library import TermLibrary, build_library, lowpass_weighted
-from dslsearch.sums.select import Cross, TermSet, beam_search, with_subsets
+from dslsearch.sums.select import (Cross, TermSet, beam_search, simpler_forms,
+                                   with_simpler, with_subsets)
 from dslsearch.sums.symmetry import image_sets, unit_permutations
 
 #: ``progress(steps_done, n_steps)``
@@ -572,12 +573,25 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
         if values is not None and sums.subsets_below:
             cross = Cross(Z, Zw) if cross is None else cross
             levels = with_subsets(levels, cross, lib.sizes[keep], sums.exact)
+        simpler = None
         for ts, level in _front(levels):
             if values is not None:
-                ts = held_out_choice(level, keep, lib.sizes, values, *held[:3],
-                                     sums.held_out, sums.held_out_noise,
-                                     sums.held_out_paired, sums.below_noise,
-                                     sums.tie_at_noise, noise is not None)[0]
+                choose = partial(held_out_choice, keep=keep, sizes=lib.sizes,
+                                 values=values, fit=held[0], seg_fit=held[1],
+                                 labels_out=held[2], sd=sums.held_out,
+                                 by_noise=sums.held_out_noise,
+                                 paired=sums.held_out_paired, below=sums.below_noise,
+                                 at_noise=sums.tie_at_noise, corrected=noise is not None)
+                ts = choose(level)[0]
+                if sums.simpler_terms:
+                    if simpler is None:       # once per search of the round
+                        simpler = simpler_forms([lib.formula(int(t)) for t in keep])
+                        cross = Cross(Z, Zw) if cross is None else cross
+                    wider = with_simpler(level, ts.terms, simpler, cross,
+                                         lib.sizes[keep], sums.exact)
+                    if wider is not level:
+                        level = wider
+                        ts = choose(level)[0]
             p = _size_point(lib, keep, ts, level, x, segs, dataset, sums, config, found,
                             judge, sigma)
             if laws and p.accepted and _gap_score(p.law, sums, by_noise) > \

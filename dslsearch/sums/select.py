@@ -438,6 +438,42 @@ def with_subsets(levels: list[list[TermSet]], cross: Cross, size: np.ndarray,
     return below
 
 
+def simpler_forms(formulas) -> list[tuple[int, ...]]:
+    """For each formula of ``formulas`` (a sequence of :class:`~dslsearch.formula.Formula`,
+    one per term), the indices of the others it becomes when its outer operations of one
+    argument are peeled off one by one (``sin(cos θ)`` → ``cos θ`` → ``θ``), nearest first:
+    the same term through a function of one argument."""
+    from dslsearch.ops import arity_of
+
+    where = {f: j for j, f in enumerate(formulas)}
+    out = []
+    for f in formulas:
+        found = []
+        while arity_of(f.op) == 1:
+            f = f.args[0]
+            if f in where and f.has_input:
+                found.append(where[f])
+        out.append(tuple(found))
+    return out
+
+
+def with_simpler(level: list[TermSet], chosen: tuple[int, ...], simpler, cross: Cross,
+                 size: np.ndarray, exact: float) -> list[TermSet]:
+    """``level`` with every set that differs from ``chosen`` (a set of the level's size,
+    sorted term indices) in one term, replaced by one of its simpler forms (``simpler[t]``:
+    :func:`simpler_forms`, terms of ``chosen`` excluded), each with its R, ordered as
+    levels are; ``level`` itself when there is none.
+
+    On noisy data a term and a function of it fit a law about equally well where the
+    term's range is small (``sin(cos θ2)`` and ``cos θ2`` of the double pendulum at
+    σ = 0.1, with ``θ2`` small, are nearly affine in each other): the beam keeps the set it
+    reached first, and the term's own form need not be among its sets at all."""
+    have = set(chosen)
+    variants = tuple(tuple(sorted(have - {t} | {s})) for t in chosen
+                     for s in simpler[t] if s not in have)
+    return _seeded(level, variants, cross, size, exact) if variants else level
+
+
 class _Corrected:
     """The beam's sets by noise-corrected R (:mod:`dslsearch.sums.noise_rank`), one size
     after the other: each method returns the size's best ``beam`` sets (sorted term
