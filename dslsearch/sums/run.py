@@ -581,7 +581,8 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                                  labels_out=held[2], sd=sums.held_out,
                                  by_noise=sums.held_out_noise,
                                  paired=sums.held_out_paired, below=sums.below_noise,
-                                 at_noise=sums.tie_at_noise, corrected=noise is not None)
+                                 at_noise=sums.tie_at_noise, corrected=noise is not None,
+                                 memo={})     # the second choice scores only the variants
                 ts = choose(level)[0]
                 if sums.simpler_terms:
                     if simpler is None:       # once per search of the round

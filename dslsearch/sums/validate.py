@@ -252,7 +252,7 @@ def noise_limit(ratios, points, sd: float, dof: int, n: int) -> float:
 def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValues,
                     fit: np.ndarray, seg_fit: Segments, labels_out: np.ndarray, sd: float,
                     by_noise: float = 0.0, paired: bool = False, below: bool = False,
-                    at_noise: bool = False, corrected: bool = False):
+                    at_noise: bool = False, corrected: bool = False, memo: dict | None = None):
     """``(set, R_held_out)``: the set of ``level`` (term sets of one size, indices into
     ``keep``, itself indices into the library's kept terms of ``sizes`` nodes) that is
     conserved on the held-out points and whose residual there the noise explains best;
@@ -292,17 +292,25 @@ def held_out_choice(level, keep: np.ndarray, sizes: np.ndarray, values: TermValu
     it (the double pendulum at σ = 0.05: ``θ1²`` for ``cos θ1`` had ratio 0.90 against the
     energy's 0.99 on some 120 points, and a higher held-out R). With ``corrected`` each
     set is also fitted noise-corrected and scored by the fit whose ratio is nearer 1
-    (:func:`_held_out`; the second beam of :mod:`dslsearch.sums.noise_rank`)."""
+    (:func:`_held_out`; the second beam of :mod:`dslsearch.sums.noise_rank`). ``memo``: a
+    dict of the sets' held-out scores by their terms, filled and reused when the same
+    level (and more sets) is chosen from again with the same arguments."""
     scored = []
+    memo = {} if memo is None else memo
     for ts in level:
         idx = [int(keep[t]) for t in ts.terms]
-        rows = [values.values(t) for t in idx]
-        if any(r is None for r in rows):
-            continue
-        noise = [values.noise(t) for t in idx]
-        D = None if any(d is None for d in noise) else np.stack(noise)
-        r, nr, pts, noise_ = _held_out(np.stack(rows), D, fit, seg_fit, labels_out,
+        if ts.terms not in memo:
+            rows = [values.values(t) for t in idx]
+            if any(r is None for r in rows):
+                memo[ts.terms] = None
+                continue
+            noise = [values.noise(t) for t in idx]
+            D = None if any(d is None for d in noise) else np.stack(noise)
+            memo[ts.terms] = _held_out(np.stack(rows), D, fit, seg_fit, labels_out,
                                        corrected)
+        if memo[ts.terms] is None:
+            continue
+        r, nr, pts, noise_ = memo[ts.terms]
         if math.isfinite(r):
             scored.append((r, nr, int(sum(sizes[t] for t in idx)), ts, pts, noise_))
     if not scored:
