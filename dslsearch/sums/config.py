@@ -166,6 +166,12 @@ class SumsConfig:
     #                             before the rounds stop, and its law is taken only where
     #                             the noise explains its scatter (dslsearch.sums.run.
     #                             _last_search); the rounds that found laws are as before
+    last_ref_found: bool = True  # that law's noise ratio is judged against the lowest of
+    #                             the laws found (at least 1), not against 1: the noise
+    #                             floor estimated from the data is off by the same factor
+    #                             for every law of the data set (dslsearch.sums.run.
+    #                             _last_search; Kepler at σ = 0.1: the angular momentum at
+    #                             1.12, the Runge-Lenz components at 1.19 and 1.10)
     seed_symmetric: bool = True  # on noisy data (with `held_out`) the terms of each law
     #                             found, with the variables of one unit permuted, seed the
     #                             later rounds' beams (dslsearch.sums.symmetry): Kepler's
@@ -210,7 +216,7 @@ class SumsConfig:
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
                      "seed_symmetric", "drift_free_band", "subsets_below",
-                     "simpler_terms"):
+                     "simpler_terms", "last_ref_found"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

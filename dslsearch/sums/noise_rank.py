@@ -95,8 +95,10 @@ class NoiseCross:
         self.t_diag = self.total * np.einsum("nk,nk->n", self.D, self.D)
         self.w_diag = np.einsum("nk,nk->n", self.Dw, self.D)
         # the rows of the beam's sets in single precision, both in one pass over D: a
-        # correction of the ranking, not of the fit, and memory-bound
-        self._D32 = self.D.astype(np.float32)
+        # correction of the ranking, not of the fit, and memory-bound; a term with a pole
+        # in the data can pass single precision's range (inf there: ranked last)
+        with np.errstate(over="ignore"):
+            self._D32 = self.D.astype(np.float32)
         self._rows: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -161,21 +163,24 @@ def corrected_extend(cross, noise: NoiseCross, terms, keep: int | None = None
     if got is None:
         return np.full(n, np.inf)
     B, lam = got
-    a, b = B.T @ tc, B.T @ wc                                                 # (r, n)
-    # the plain part of each candidate outside the set's span, for the signal test
-    lp, Up = np.linalg.eigh(t[:, S])
-    big = lp > 1e-10 * lp[-1]
-    ap = (Up[:, big] / np.sqrt(lp[big])).T @ t
-    rho2_plain = 1.0 - np.einsum("rn,rn->n", ap, ap)
-    rho2 = (1.0 - noise.t_diag) - np.einsum("rn,rn->n", a, a)
-    eWe = (cross.w_diag - noise.w_diag) - 2.0 * np.einsum("rn,rn->n", a, b) + np.einsum(
-        "r,rn->n", lam, a * a)
-    ok = (rho2_plain > 1e-10) & (rho2 > MIN_SIGNAL * rho2_plain)
-    ok[S] = False
-    rho = np.sqrt(np.where(ok, rho2, 1.0))
-    beta = (b - lam[:, None] * a) / rho
-    gamma = np.where(ok, eWe / (rho * rho), np.inf)
-    R = smallest_roots(lam, beta, gamma, n if keep is None else keep + len(S))
+    # a noise row out of single precision's range (a term with a pole) is inf, and its
+    # candidate NaN here: not `ok`, so inf below
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        a, b = B.T @ tc, B.T @ wc                                             # (r, n)
+        # the plain part of each candidate outside the set's span, for the signal test
+        lp, Up = np.linalg.eigh(t[:, S])
+        big = lp > 1e-10 * lp[-1]
+        ap = (Up[:, big] / np.sqrt(lp[big])).T @ t
+        rho2_plain = 1.0 - np.einsum("rn,rn->n", ap, ap)
+        rho2 = (1.0 - noise.t_diag) - np.einsum("rn,rn->n", a, a)
+        eWe = (cross.w_diag - noise.w_diag) - 2.0 * np.einsum("rn,rn->n", a, b) + \
+            np.einsum("r,rn->n", lam, a * a)
+        ok = (rho2_plain > 1e-10) & (rho2 > MIN_SIGNAL * rho2_plain)
+        ok[S] = False
+        rho = np.sqrt(np.where(ok, rho2, 1.0))
+        beta = (b - lam[:, None] * a) / rho
+        gamma = np.where(ok, eWe / (rho * rho), np.inf)
+        R = smallest_roots(lam, beta, gamma, n if keep is None else keep + len(S))
     return np.where(ok & np.isfinite(R), R, np.inf)
 
 
