@@ -166,10 +166,10 @@ class SumsConfig:
     #                             before the rounds stop, and its law is taken only where
     #                             the noise explains its scatter (dslsearch.sums.run.
     #                             _last_search); the rounds that found laws are as before
-    drift_free_gain: bool = True  # with `drift_free_band`, a point that gives way to
-    #                             must scatter less than the band by more than its extra
-    #                             terms buy by fitting the noise (dslsearch.sums.run.
-    #                             _drift_free)
+    drift_free_gain: bool = True  # with `drift_free_band`, a point the drifting band
+    #                             gives way to must scatter less than the band by more
+    #                             than its extra terms buy by fitting the noise
+    #                             (dslsearch.sums.run._drift_free)
     last_ref_found: bool = True  # that law's noise ratio is judged against the lowest of
     #                             the laws found (at least 1), not against 1: the noise
     #                             floor estimated from the data is off by the same factor

@@ -699,7 +699,8 @@ def _noise_band(front: list[FrontPoint], passing: list[int], sd: float, dof: int
     prediction that does not hold for it (a polynomial in a law, flat where the predicted
     noise is largest, reaches 0.74 beside the law's 1.02 on Kepler at σ = 0.05). With
     ``drift_select`` > 0, a band whose points of fewest terms all drift gives way to the
-    points that do not (:func:`_drift_free`)."""
+    points that do not (:func:`_drift_free`; with ``significant``, only to a point whose
+    lower ratio its extra terms could not buy from the noise)."""
     evs = {i: front[i].law.evidence for i in passing}
     ratios = {i: (ev.noise_ratio if ev is not None else math.nan) for i, ev in evs.items()}
     if not passing or not all(math.isfinite(r) for r in ratios.values()):
