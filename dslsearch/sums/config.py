@@ -176,6 +176,12 @@ class SumsConfig:
     #                             for every law of the data set (dslsearch.sums.run.
     #                             _last_search; Kepler at σ = 0.1: the angular momentum at
     #                             1.12, the Runge-Lenz components at 1.19 and 1.10)
+    further_noise: bool = True  # on noisy data (with `held_out`) a further law's noise
+    #                             ratio must be within `noise_choice` standard errors of
+    #                             the lowest of the laws found (at least 1), as the last
+    #                             search's (dslsearch.sums.run._round): a sum the
+    #                             calibrated test accepts at a ratio well above those of
+    #                             the laws found is not conserved as they are
     seed_symmetric: bool = True  # on noisy data (with `held_out`) the terms of each law
     #                             found, with the variables of one unit permuted, seed the
     #                             later rounds' beams (dslsearch.sums.symmetry): Kepler's
@@ -220,7 +226,8 @@ class SumsConfig:
                      "seed_rest", "simplest_form", "refine_keeps",
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
                      "seed_symmetric", "drift_free_band", "subsets_below",
-                     "simpler_terms", "last_ref_found", "drift_free_gain"):
+                     "simpler_terms", "last_ref_found", "drift_free_gain",
+                     "further_noise"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

@@ -553,6 +553,9 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     dof_held = _held_dof(held) if held is not None else 0
     start = len(front)
     best = min((_gap_score(law, sums, by_noise) for law in laws), default=math.inf)
+    # a further law's noise ratio is judged against the laws found (sums.further_noise)
+    further_ref = _found_ratio(laws) if (
+        laws and held is not None and sums.further_noise and sums.noise_choice > 0) else None
     shared = None     # the library's products, shared by both searches of round 0
     beyond: list[int] = []   # points the calibrated test accepts and the rule for further
     #                          laws or the drift check rejects
@@ -624,6 +627,12 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                 p = dataclasses.replace(p, message=(
                     f"drifts along the trajectories (drift p {p.law.evidence.drift_p:.2g})"))
                 beyond.append(len(front))
+            elif laws and p.accepted and further_ref is not None and not _within_noise(
+                    p.law, sums.noise_choice, dof_held, held[0].size, further_ref):
+                p = dataclasses.replace(p, accepted=False, message=(
+                    f"noise ratio {p.law.evidence.noise_ratio:.3g} is not within "
+                    f"{sums.noise_choice:g} standard errors of {further_ref:.3g} (a further "
+                    f"law scatters as the noise predicts, as the laws found do)"))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
         if held is not None and sums.simplest_form:
