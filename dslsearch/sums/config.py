@@ -176,12 +176,13 @@ class SumsConfig:
     #                             for every law of the data set (dslsearch.sums.run.
     #                             _last_search; Kepler at σ = 0.1: the angular momentum at
     #                             1.12, the Runge-Lenz components at 1.19 and 1.10)
-    further_noise: bool = True  # on noisy data (with `held_out`) a further law's noise
-    #                             ratio must be within `noise_choice` standard errors of
-    #                             the lowest of the laws found (at least 1), as the last
-    #                             search's (dslsearch.sums.run._round): a sum the
-    #                             calibrated test accepts at a ratio well above those of
-    #                             the laws found is not conserved as they are
+    further_noise: bool = True  # on noisy data (with `held_out`) a further law whose
+    #                             noise ratio is beyond `noise_choice` standard errors of
+    #                             the lowest of the laws found (at least 1) and that drifts
+    #                             (drift p below `drift_select`) is refused
+    #                             (dslsearch.sums.run._beyond_noise): a sum the calibrated
+    #                             test accepts at a ratio well above the laws found and
+    #                             with a slow residual is not conserved as they are
     seed_symmetric: bool = True  # on noisy data (with `held_out`) the terms of each law
     #                             found, with the variables of one unit permuted, seed the
     #                             later rounds' beams (dslsearch.sums.symmetry): Kepler's
