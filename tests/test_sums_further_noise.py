@@ -1,7 +1,7 @@
 """On noisy data a further law must scatter as the noise predicts, as the laws found do:
 with ``SumsConfig.further_noise`` a sum of a round after the first law is refused when its
 noise ratio is beyond two standard errors of the lowest of the laws found (at least 1,
-:func:`dslsearch.sums.run._found_ratio`) and it drifts (drift p below ``drift_select``):
+:func:`dslsearch.sums.run._found_ratio`) and it drifts (drift p below ``drift_free_band``):
 :func:`dslsearch.sums.run._beyond_noise`."""
 
 from __future__ import annotations

@@ -179,7 +179,7 @@ class SumsConfig:
     further_noise: bool = True  # on noisy data (with `held_out`) a further law whose
     #                             noise ratio is beyond `noise_choice` standard errors of
     #                             the lowest of the laws found (at least 1) and that drifts
-    #                             (drift p below `drift_select`) is refused
+    #                             (drift p below `drift_free_band`) is refused
     #                             (dslsearch.sums.run._beyond_noise): a sum the calibrated
     #                             test accepts at a ratio well above the laws found and
     #                             with a slow residual is not conserved as they are

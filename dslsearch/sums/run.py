@@ -474,14 +474,15 @@ def _beyond_noise(law: Law, sums: SumsConfig, dof: int, n: int, ref: float) -> b
     """True when a further law is not conserved as the laws found are
     (``sums.further_noise``): its noise ratio is beyond ``sums.noise_choice`` standard
     errors of ``ref`` (:func:`_within_noise`, ``ref`` from :func:`_found_ratio`) and its
-    residual drifts along the trajectories (drift p below ``sums.drift_select``). Either
+    residual drifts along the trajectories (drift p below ``sums.drift_free_band``, the
+    level at which a round's drifting band gives way, :func:`_noise_band`). Either
     alone is weak evidence: a true law drifts at p < 0.05 one round in twenty, and its
     noise ratio is off where the noise floor of its own variables is (a robust floor from
     three trajectories of 50 points was 0.86 of the noise added for one variable, 1.07
     for another: one oscillator's energy at ratio 1.48 beside the other's 0.94)."""
     ev = law.evidence
     drift_p = ev.drift_p if ev is not None else math.nan
-    return bool(math.isfinite(drift_p) and drift_p < sums.drift_select
+    return bool(math.isfinite(drift_p) and drift_p < sums.drift_free_band
                 and not _within_noise(law, sums.noise_choice, dof, n, ref))
 
 
@@ -647,7 +648,7 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
                 p = dataclasses.replace(p, accepted=False, message=(
                     f"noise ratio {p.law.evidence.noise_ratio:.3g} is not within "
                     f"{sums.noise_choice:g} standard errors of {further_ref:.3g} and it "
-                    f"drifts (p {p.law.evidence.drift_p:.2g} < {sums.drift_select:g}): a "
+                    f"drifts (p {p.law.evidence.drift_p:.2g} < {sums.drift_free_band:g}): a "
                     f"further law scatters as the noise predicts, as the laws found do"))
             front.append(dataclasses.replace(p, round=r))
         passing = [i for i in range(start, len(front)) if front[i].accepted]
