@@ -50,16 +50,16 @@ def test_kepler_at_high_noise_keeps_the_runge_lenz_components():
 
 
 def test_the_setting_is_part_of_the_stored_key():
-    """On by default (with ``drift_free_gain`` and ``further_noise``); all three off give
-    the key the settings had before them (``2a6d4516`` for the defaults), so stores made
-    then are reused."""
+    """On by default (with ``drift_free_gain``, ``further_noise`` and ``seed_exact``); all
+    four off give the key the settings had before them (``2a6d4516`` for the defaults), so
+    stores made then are reused."""
     import dataclasses
 
     from dslsearch.sums import SumsConfig
 
     on = SumsConfig()
     off = dataclasses.replace(on, last_ref_found=False, drift_free_gain=False,
-                              further_noise=False)
+                              further_noise=False, seed_exact=False)
     assert on.last_ref_found and on.drift_free_gain and on.further_noise
     assert on.key() != off.key()
     assert dataclasses.replace(on, last_ref_found=False).key() != off.key()

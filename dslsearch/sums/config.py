@@ -187,6 +187,12 @@ class SumsConfig:
     #                             found, with the variables of one unit permuted, seed the
     #                             later rounds' beams (dslsearch.sums.symmetry): Kepler's
     #                             second Runge-Lenz component from the first
+    seed_exact: bool = True     # on data that is not noisy (noise-free), the beam's levels
+    #                             also hold the seeds of noisy data (`seed_pool`,
+    #                             `seed_subsets`, by R on the training points that are not
+    #                             fitting points): a law of a few simple terms whose
+    #                             partial sums are not conserved (Lotka-Volterra's
+    #                             x - a log x + b y - c log y) is found whatever its path
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)
@@ -228,7 +234,7 @@ class SumsConfig:
                      "tie_at_noise", "drift_refit", "noise_rank", "noise_rank_last",
                      "seed_symmetric", "drift_free_band", "subsets_below",
                      "simpler_terms", "last_ref_found", "drift_free_gain",
-                     "further_noise"):
+                     "further_noise", "seed_exact"):
             if not d[name]:         # off: the key of the code before these rules
                 d.pop(name)
         text = json.dumps(d, sort_keys=True)

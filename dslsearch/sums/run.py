@@ -330,6 +330,11 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     split = _held_out_split(labels, fit_points, seg_fit) if (
         noise_data and sums.held_out > 0) else None
     held = None if split is None else (*split, getattr(judge, "sigma", None))
+    # on noise-free data the beam is seeded as on noisy data (sums.seed_exact)
+    exact_held = None
+    if not noise_data and sums.seed_exact and sums.seed_pool > 1:
+        split = _held_out_split(labels, fit_points, seg_fit)
+        exact_held = None if split is None else (*split, None)
     if held is not None:     # the terms' first-order noise, for the corrected ranking
         from dslsearch.sums.noise_rank import noise_rows
 
@@ -362,7 +367,7 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
                                found, r, laws, front, (lambda k: progress(
                                    1 + r * sums.max_terms + k, n_steps))
                                if progress else None, judge, sigma, by_noise, held,
-                               images)
+                               images, exact_held)
         if point < 0 and beyond >= 0 and sums.gap_continues and noise_data:
             # on noisy data a sum that the calibrated test accepts but the rule for
             # further laws or the drift check rejects is projected out, not reported,
@@ -542,7 +547,7 @@ def _last_search(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset,
 def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsConfig,
            config: FitConfig, found, r: int, laws: list[Law], front: list[FrontPoint],
            progress, judge=None, sigma=None, by_noise: bool = False, held=None,
-           images=()) -> tuple[int, int]:
+           images=(), exact_held=None) -> tuple[int, int]:
     """One round of the search: append its front to ``front``; ``(point, beyond)``: the
     index of its law in ``front`` (-1: none accepted) and, when none is, that of the
     point with the lowest penalised score that the calibrated test accepted and the rule
@@ -559,11 +564,17 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     beam keeps a second beam by the noise-corrected R (``sums.noise_rank``) and the choice
     scores each set's noise-corrected fit too. ``images``: term sets (kept-term indices)
     that seed the beam beside the elimination's seeds (on noisy data: the found laws' terms
-    with same-unit variables permuted, :mod:`dslsearch.sums.symmetry`)."""
+    with same-unit variables permuted, :mod:`dslsearch.sums.symmetry`). ``exact_held``:
+    on noise-free data (``sums.seed_exact``), the ``(fit, seg_fit, labels_out, None)`` of
+    :func:`_held_out_split` that scores the same seeds (only the seeds: each size's set is
+    the beam's best by R)."""
     from dslsearch.sums.noise_rank import NoiseCross
     from dslsearch.sums.validate import TermValues, held_out_choice
 
     values = TermValues(lib, x, found, held[3]) if held is not None else None
+    seed_held, seed_values = held, values
+    if held is None and exact_held is not None:    # noise-free data: the seeds alone
+        seed_held, seed_values = exact_held, TermValues(lib, x, found)
     noise_all = held[4] if held is not None else None
     # the training points less their held-out trajectories (the noise ratios' dof)
     dof_held = _held_dof(held) if held is not None else 0
@@ -585,11 +596,12 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             shared = Cross(lib.Z, lib.Zw) if shared is None else shared
             cross = shared.subset(keep)
         seeds: tuple[tuple[int, ...], ...] = ()
-        if values is not None and (sums.seed_pool > 1 or images):
+        if seed_values is not None and (sums.seed_pool > 1 or images):
             cross = Cross(Z, Zw) if cross is None else cross
             if found_seeds is None:           # once per round, in the library's indices
                 found_seeds = [tuple(int(keep[j]) for j in ts)
-                               for ts in _seeds(lib, keep, values, cross, held, sums)
+                               for ts in _seeds(lib, keep, seed_values, cross, seed_held,
+                                                sums)
                                ] if sums.seed_pool > 1 else []
                 found_seeds += [tuple(ts) for ts in images]
             where = {int(t): j for j, t in enumerate(keep)}
