@@ -188,11 +188,12 @@ class SumsConfig:
     #                             later rounds' beams (dslsearch.sums.symmetry): Kepler's
     #                             second Runge-Lenz component from the first
     seed_exact: bool = True     # on data that is not noisy (noise-free), the beam's levels
-    #                             also hold the seeds of noisy data (`seed_pool`,
-    #                             `seed_subsets`, by R on the training points that are not
-    #                             fitting points): a law of a few simple terms whose
-    #                             partial sums are not conserved (Lotka-Volterra's
-    #                             x - a log x + b y - c log y) is found whatever its path
+    #                             also hold the subset seeds of noisy data (`seed_subsets`:
+    #                             the 3 best sets of each size up to 4 of the simplest 16
+    #                             terms by R on the training points that are not fitting
+    #                             points): a law of a few simple terms with no conserved
+    #                             partial sum (Lotka-Volterra's x - a log x + b y - c log y)
+    #                             is found whatever the beam's path
     tie_at_noise: bool = True   # on noisy data, among the held-out choice's sets of fewest
     #                             nodes a noise ratio below 1 counts as 1, and held-out R
     #                             decides (dslsearch.sums.validate.held_out_choice)

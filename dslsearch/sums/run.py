@@ -330,9 +330,9 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
     split = _held_out_split(labels, fit_points, seg_fit) if (
         noise_data and sums.held_out > 0) else None
     held = None if split is None else (*split, getattr(judge, "sigma", None))
-    # on noise-free data the beam is seeded as on noisy data (sums.seed_exact)
+    # on noise-free data the beam also holds the subset seeds (sums.seed_exact)
     exact_held = None
-    if not noise_data and sums.seed_exact and sums.seed_pool > 1:
+    if not noise_data and sums.seed_exact and sums.seed_subsets > 1:
         split = _held_out_split(labels, fit_points, seg_fit)
         exact_held = None if split is None else (*split, None)
     if held is not None:     # the terms' first-order noise, for the corrected ranking
@@ -566,14 +566,14 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     that seed the beam beside the elimination's seeds (on noisy data: the found laws' terms
     with same-unit variables permuted, :mod:`dslsearch.sums.symmetry`). ``exact_held``:
     on noise-free data (``sums.seed_exact``), the ``(fit, seg_fit, labels_out, None)`` of
-    :func:`_held_out_split` that scores the same seeds (only the seeds: each size's set is
-    the beam's best by R)."""
+    :func:`_held_out_split` that scores the subset seeds (only the seeds: each size's set
+    is the beam's best by R, as without them)."""
     from dslsearch.sums.noise_rank import NoiseCross
     from dslsearch.sums.validate import TermValues, held_out_choice
 
     values = TermValues(lib, x, found, held[3]) if held is not None else None
     seed_held, seed_values = held, values
-    if held is None and exact_held is not None:    # noise-free data: the seeds alone
+    if held is None and exact_held is not None:    # noise-free data: the subset seeds alone
         seed_held, seed_values = exact_held, TermValues(lib, x, found)
     noise_all = held[4] if held is not None else None
     # the training points less their held-out trajectories (the noise ratios' dof)
@@ -596,13 +596,13 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             shared = Cross(lib.Z, lib.Zw) if shared is None else shared
             cross = shared.subset(keep)
         seeds: tuple[tuple[int, ...], ...] = ()
-        if seed_values is not None and (sums.seed_pool > 1 or images):
+        if seed_values is not None and (sums.seed_pool > 1 or images or held is None):
             cross = Cross(Z, Zw) if cross is None else cross
             if found_seeds is None:           # once per round, in the library's indices
                 found_seeds = [tuple(int(keep[j]) for j in ts)
                                for ts in _seeds(lib, keep, seed_values, cross, seed_held,
-                                                sums)
-                               ] if sums.seed_pool > 1 else []
+                                                sums, subsets_only=held is None)
+                               ] if sums.seed_pool > 1 or held is None else []
                 found_seeds += [tuple(ts) for ts in images]
             where = {int(t): j for j, t in enumerate(keep)}
             seeds = tuple(tuple(sorted(where[t] for t in ts)) for ts in found_seeds
@@ -683,15 +683,20 @@ SUBSET_TERMS = 4
 
 
 def _seeds(lib: TermLibrary, keep: np.ndarray, values, cross: Cross, held,
-           sums: SumsConfig) -> tuple[tuple[int, ...], ...]:
+           sums: SumsConfig, subsets_only: bool = False) -> tuple[tuple[int, ...], ...]:
     """Backward-elimination seeds of the beam (:func:`dslsearch.sums.seed.elimination_seeds`)
     from the simplest ``sums.seed_pool`` terms of ``keep`` that are not sums of two
-    terms; ``values``: the round's :class:`~dslsearch.sums.validate.TermValues`,
-    ``held``: ``(fit, seg_fit, labels_out, sigma)``."""
+    terms, and subset seeds (:func:`dslsearch.sums.seed.subset_seeds`) from the simplest
+    ``sums.seed_subsets``; ``values``: the round's
+    :class:`~dslsearch.sums.validate.TermValues`, ``held``: ``(fit, seg_fit, labels_out,
+    sigma)``. ``subsets_only`` (noise-free data): the subset seeds alone, by held-out R."""
     from dslsearch.sums.seed import elimination_seeds, subset_seeds
 
     pool = np.nonzero(~lib.is_sum[keep])[0]
     value = (lambda j: values.values(int(keep[j])))
+    if subsets_only:
+        return tuple(dict.fromkeys(subset_seeds(
+            value, pool[:sums.seed_subsets], *held[:3], min(sums.max_terms, SUBSET_TERMS))))
     noise = (lambda j: values.noise(int(keep[j]))) if held[3] is not None else None
     seeds = []
     for rest in (False, True) if sums.seed_rest else (False,):
