@@ -20,8 +20,7 @@ from hamiltonian_data import load
 def test_lotka_volterra_noise_free_law_found_with_the_seeds():
     """Seed 5, noise-free: without the seeds the sum search reports no law (its best sums
     are stand-ins such as ``x/sqrt(x − sin x)`` that the test rejects); with them it reports
-    the invariant, conserved to round-off, with the system's constants (α = 2/3, β = 4/3,
-    γ = δ = 1 up to a common factor: ``x + 2y − 3 log x − 4 log y``)."""
+    the invariant, conserved to round-off (``x + 2y − 3 log x − 4 log y`` up to scale)."""
     from noether_search.stages import fit_laws
 
     ds = load("lotka-volterra", seed=5)

@@ -572,9 +572,9 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
     from dslsearch.sums.validate import TermValues, held_out_choice
 
     values = TermValues(lib, x, found, held[3]) if held is not None else None
-    seed_held, seed_values = held, values
-    if held is None and exact_held is not None:    # noise-free data: the subset seeds alone
-        seed_held, seed_values = exact_held, TermValues(lib, x, found)
+    exact_seeds = held is None and exact_held is not None  # noise-free: subset seeds alone
+    seed_held, seed_values = (exact_held, TermValues(lib, x, found)) if exact_seeds else (
+        held, values)
     noise_all = held[4] if held is not None else None
     # the training points less their held-out trajectories (the noise ratios' dof)
     dof_held = _held_dof(held) if held is not None else 0
@@ -596,13 +596,13 @@ def _round(lib: TermLibrary, x, segs, seg_fit, fit_points, dataset, sums: SumsCo
             shared = Cross(lib.Z, lib.Zw) if shared is None else shared
             cross = shared.subset(keep)
         seeds: tuple[tuple[int, ...], ...] = ()
-        if seed_values is not None and (sums.seed_pool > 1 or images or held is None):
+        if seed_values is not None and (sums.seed_pool > 1 or images or exact_seeds):
             cross = Cross(Z, Zw) if cross is None else cross
             if found_seeds is None:           # once per round, in the library's indices
                 found_seeds = [tuple(int(keep[j]) for j in ts)
                                for ts in _seeds(lib, keep, seed_values, cross, seed_held,
-                                                sums, subsets_only=held is None)
-                               ] if sums.seed_pool > 1 or held is None else []
+                                                sums, subsets_only=exact_seeds)
+                               ] if sums.seed_pool > 1 or exact_seeds else []
                 found_seeds += [tuple(ts) for ts in images]
             where = {int(t): j for j, t in enumerate(keep)}
             seeds = tuple(tuple(sorted(where[t] for t in ts)) for ts in found_seeds
