@@ -327,14 +327,12 @@ def fit_sums(dataset, table=None, config: FitConfig = FitConfig(),
 
     noise_data = judges_noisy_data(judge)
     by_noise = sums.gap_by_noise and noise_data
-    split = _held_out_split(labels, fit_points, seg_fit) if (
-        noise_data and sums.held_out > 0) else None
-    held = None if split is None else (*split, getattr(judge, "sigma", None))
+    split = _held_out_split(labels, fit_points, seg_fit)
+    held = (*split, getattr(judge, "sigma", None)) if (
+        split is not None and noise_data and sums.held_out > 0) else None
     # on noise-free data the beam also holds the subset seeds (sums.seed_exact)
-    exact_held = None
-    if not noise_data and sums.seed_exact and sums.seed_subsets > 1:
-        split = _held_out_split(labels, fit_points, seg_fit)
-        exact_held = None if split is None else (*split, None)
+    exact_held = (*split, None) if (split is not None and not noise_data and sums.seed_exact
+                                    and sums.seed_subsets > 1) else None
     if held is not None:     # the terms' first-order noise, for the corrected ranking
         from dslsearch.sums.noise_rank import noise_rows
 
