@@ -166,3 +166,30 @@ def test_the_refit_method_names_a_row_only_when_not_the_default(bench):
     assert "refit" not in bench.run_settings(args, "ours")      # keys of stored rows kept
     args.refit = "ml"
     assert bench.run_settings(args, "ours")["refit"] == "ml"
+
+
+def test_within_columns_count_a_law_whose_intervals_hold_the_invariant(bench):
+    """A noisy fit's ``p² − 2.9 cos q`` (pendulum, true constant 3) is not conserved on the
+    noise-free states; with an interval that holds 3 it is the energy within the uncertainty
+    it states (its noise-free fit, constant 3), with one that does not it stays as reported."""
+    import hamiltonian_data
+
+    system = hamiltonian_data.SYSTEMS["pendulum"]
+    noisy, clean = system.generate(noise=0.05, seed=0), system.generate(noise=0.0, seed=0)
+    near = Law.parse("p**2 - 2.9*cos(q)", [(v.name, v.unit) for v in noisy.variables])
+    assert bench.clean_r(near, clean) > bench.STRICT_R
+    wide = near.with_intervals(((2.8, 3.1),))
+    fitted = bench.within_uncertainty(wide, clean)
+    assert fitted is not None and abs(fitted.params[0] - 3.0) < 1e-3
+    assert bench.within_uncertainty(near.with_intervals(((2.85, 2.95),)), clean) is None
+    assert bench.within_uncertainty(near, clean) is None           # no interval stated
+
+    x = noisy.x_train
+    row = bench._compare(system, noisy, [wide], [wide], x, clean)
+    assert (row["spanned_strict"], row["spanned_within"], row["spurious_within"]) == (0, 1, [])
+    narrow = near.with_intervals(((2.85, 2.95),))
+    row = bench._compare(system, noisy, [narrow], [narrow], x, clean)
+    assert row["spanned_within"] == row["spanned"]
+    assert row["spurious_within"] == row["spurious"]
+    sc = bench.scores([row | {"seconds": 1.0}])
+    assert sc["detected_within"] == row["spanned_within"]
