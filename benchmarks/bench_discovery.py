@@ -35,7 +35,9 @@ same seed, no noise), ``R < STRICT_R`` (its values vary along a trajectory by le
 about 3 % of their spread between trajectories); *strict detection* = known invariants
 spanned by those laws; *strict false discovery* counts the other basis laws as false too.
 Noise-free data: the states fitted; measured data (no noise-free states): the plain
-columns.
+columns. The *within* columns count a law as the invariant within the uncertainty it
+states (:func:`within_uncertainty`: its constants fitted on the noise-free states conserve
+it and lie inside its stated intervals); every other law as the plain columns do.
 
 Summary per method and noise level (all systems and seeds pooled): *detection rate* =
 known invariants spanned / known invariants; *false discovery rate* = spurious independent
@@ -316,10 +318,15 @@ def _compare(system, dataset, laws, basis, x: np.ndarray, clean=None) -> dict:
     row |= _strict_fields(known, basis, bad, clean)
     if not any(getattr(b, "intervals", ()) for b in basis):
         return row      # no stated uncertainty (peers, noise-free fits)
-    within = [within_uncertainty(b, clean) or b for b in basis]
+    fits = [noise_free_fit(b, clean) for b in basis]
+    within = [f[0] if f is not None and all(f[1]) else b for b, f in zip(basis, fits)]
     spanned_w, bad_w = _spanned_spurious(system, known, within, x, levels, true_rank)
-    return row | {"intervals": [[list(iv) for iv in getattr(b, "intervals", ())]
+    return row | {"params": [[float(v) for v in getattr(b, "params", ())] for b in basis],
+                  "intervals": [[list(iv) for iv in getattr(b, "intervals", ())]
                                 for b in basis],
+                  "noise_free_params": [None if f is None else [float(v) for v in f[0].params]
+                                        for f in fits],
+                  "inside": [None if f is None else f[1] for f in fits],
                   "spanned_within": len(spanned_w), "spurious_within": bad_w}
 
 
@@ -336,16 +343,25 @@ def _spanned_spurious(system, known: list, basis: list, x: np.ndarray, levels,
 
 
 def within_uncertainty(law, clean):
-    """``law`` with its constants fitted on the noise-free data set ``clean`` (R minimised
-    there, started at the reported constants) when that fit conserves it (``R < STRICT_R``)
-    and every constant of the fit lies within the law's stated interval; else None.
+    """``law`` as its noise-free fit (:func:`noise_free_fit`) when that fit conserves it and
+    every constant of the fit lies within the law's stated interval; else None.
 
     A noisy fit reports each constant with an interval (``law.intervals``); a law whose
     constants are off by more than the noise lets through is not conserved on the noise-free
     states, yet may be the invariant *within the uncertainty it states*. The *within*
-    columns count such a law as its noise-free fit. Constants whose interval has no width
-    (those R does not determine: scale and offset) stay as reported. None for a law without
-    intervals or constants, or with a bound that is not finite."""
+    columns count such a law as its noise-free fit."""
+    fit = noise_free_fit(law, clean)
+    return fit[0] if fit is not None and all(fit[1]) else None
+
+
+def noise_free_fit(law, clean):
+    """``(fitted, inside)``: ``law`` with its constants fitted on the noise-free data set
+    ``clean`` (R minimised there, started at the reported constants) and, for each constant
+    the fit moves, whether it lies inside the law's stated interval (``law.intervals``);
+    None where that fit does not conserve the law (``R ≥ STRICT_R``: not the invariant's
+    form), or the law states no interval (no constants, a bound not finite). Constants
+    whose interval has no width (those R does not determine: scale and offset) stay as
+    reported."""
     from scipy.optimize import minimize
 
     from dslsearch.fitting import FitConfig
@@ -381,10 +397,11 @@ def within_uncertainty(law, clean):
                      options={"xatol": 1e-10, "fatol": 1e-16,
                               "maxiter": 400 * int(free.sum())}).x
     fitted = with_free(z * scale)
-    inside = (fitted >= bounds[:, 0]) & (fitted <= bounds[:, 1])
-    if loss(fitted[free]) >= STRICT_R or not inside[free].all():
+    r = loss(fitted[free])
+    if not r < STRICT_R:
         return None
-    return dataclasses.replace(law, params=fitted, R_true=loss(fitted[free]))
+    inside = (fitted >= bounds[:, 0]) & (fitted <= bounds[:, 1])
+    return dataclasses.replace(law, params=fitted, R_true=r), [bool(v) for v in inside[free]]
 
 
 def _strict_fields(known: list, basis: list, bad: list[str], clean) -> dict:
@@ -517,7 +534,20 @@ def summary(rows: list[dict], command: str) -> str:
                      f"({sc['false']}/{sc['reported']}) | {sc['f1']:.2f} "
                      f"| {_strict(sc)} | {_strict(sc, 'within')} | {sc['seconds']:.1f} "
                      f"| {sc['cpu_seconds']:.1f} |")
+    cover = [(method, noise, coverage([r for r in rows if r.get("method", "ours") == method
+                                       and r["noise"] == noise])) for method, noise in keys]
+    lines += [""] + [f"- {method}, noise {noise:g}: {inside}/{total} constants inside their "
+                     f"stated intervals (laws whose noise-free fit conserves them)"
+                     for method, noise, (inside, total) in cover if total]
     return "\n".join(lines)
+
+
+def coverage(rows: list[dict]) -> tuple[int, int]:
+    """``(inside, total)``: over the basis laws of ``rows`` that have a noise-free fit of
+    the invariant's form (:func:`noise_free_fit`), the constants of that fit inside the
+    law's stated intervals, and all of them: how often the intervals hold the truth."""
+    flags = [v for r in rows for law in r.get("inside", ()) if law is not None for v in law]
+    return sum(flags), len(flags)
 
 
 def _strict(sc: dict, kind: str = "strict") -> str:

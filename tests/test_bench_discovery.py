@@ -193,3 +193,19 @@ def test_within_columns_count_a_law_whose_intervals_hold_the_invariant(bench):
     assert row["spurious_within"] == row["spurious"]
     sc = bench.scores([row | {"seconds": 1.0}])
     assert sc["detected_within"] == row["spanned_within"]
+    assert row["inside"] == [[False]] and bench.coverage([row]) == (0, 1)
+    assert "0/1 constants inside" in bench.summary([row | {"seconds": 1.0, "noise": 0.05}], "cmd")
+
+
+def test_noise_free_fit_says_which_constants_lie_inside(bench):
+    """The noise-free fit of ``p² − 2.9 cos q`` gives 3: inside (2.8, 3.1), not inside
+    (2.85, 2.95); a law not of the invariant's form (``p² + 2.9 q``) has no noise-free fit."""
+    import hamiltonian_data
+
+    clean = hamiltonian_data.SYSTEMS["pendulum"].generate(noise=0.0, seed=0)
+    variables = [(v.name, v.unit) for v in clean.variables]
+    near = Law.parse("p**2 - 2.9*cos(q)", variables)
+    assert bench.noise_free_fit(near.with_intervals(((2.8, 3.1),)), clean)[1] == [True]
+    assert bench.noise_free_fit(near.with_intervals(((2.85, 2.95),)), clean)[1] == [False]
+    other = Law.parse("p**2 + 2.9*q", variables).with_intervals(((2.8, 3.1),))
+    assert bench.noise_free_fit(other, clean) is None
